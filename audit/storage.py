@@ -1,0 +1,355 @@
+"""The audit log in a SQL database (SQLite or PostgreSQL): append, prove, checkpoint, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Connection, Engine, func, select, tuple_
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from . import schema
+from .checkpoints import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from .entries import Entry, Event, Receipt
+from .errors import AppendOnlyViolation, CheckpointError, ProofError, VerificationError
+from .merkle import EMPTY_ROOT, NodeId, ProofPlan, leaf_hash, node_hash, range_nodes
+from .verify import Report, check_checkpoints, compare_nodes, export_lines, recompute
+
+# Any constant works; it names the lock that serialises appends on PostgreSQL.
+_PG_APPEND_LOCK = 0x1A7_0A0D17
+_STREAM = 20_000
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root_hash: bytes
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index": self.index,
+            "tree_size": self.tree_size,
+            "leaf_hash": self.leaf_hash.hex(),
+            "path": [h.hex() for h in self.path],
+            "root_hash": self.root_hash.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    path: list[bytes]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "old_root": self.old_root.hex(),
+            "new_root": self.new_root.hex(),
+            "path": [h.hex() for h in self.path],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    entry: Entry
+    body: bytes
+    leaf_hash: bytes
+
+
+class AuditLog:
+    """An append-only Merkle log over a SQLAlchemy engine.
+
+    Appends are serialised (SQLite ``BEGIN IMMEDIATE``; a transaction-scoped advisory lock on
+    PostgreSQL) and written in one transaction with the subtree hashes they complete, so a
+    crash leaves either the whole append or nothing. ``witness`` is a file outside the database
+    that keeps the latest checkpoint, so a truncated database cannot pass as a short log.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        signer: NoteSigner | None = None,
+        verifiers: Sequence[NoteVerifier] = (),
+        witness: Path | None = None,
+        checkpoint_interval: float = 10.0,
+        clock: Clock = _now,
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.verifiers = list(verifiers) or ([signer.verifier] if signer else [])
+        self.witness = witness
+        self.checkpoint_interval = checkpoint_interval
+        self._clock = clock
+
+    # --- appending ----------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+        else:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK})")
+                yield conn
+
+    def append(self, event: Event) -> Receipt:
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Event]) -> list[Receipt]:
+        """Append events in one durable transaction; receipts come back in the same order."""
+        if not events:
+            return []
+        with self._translate(), self._locked() as conn:
+            size = self._size(conn)
+            frontier = self._fetch(conn, range_nodes(0, size))
+            moment = self._clock()
+            entry_rows, node_rows, receipts = [], [], []
+            for offset, event in enumerate(events):
+                index = size + offset
+                entry = Entry(index=index, timestamp=moment, event=event)
+                body = entry.canonical()
+                digest = leaf_hash(body)
+                entry_rows.append({"idx": index, "logged_at": moment, "action": event.action,
+                                   "actor": event.actor, "outcome": event.outcome, "body": body})
+                node_rows.extend(_completed_nodes(index, digest, frontier))
+                receipts.append(Receipt.for_body(index, body, index + 1))
+            conn.execute(schema.entries_table.insert(), entry_rows)
+            conn.execute(schema.nodes_table.insert(), node_rows)
+        return receipts
+
+    # --- reading ------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            return self._size(conn)
+
+    @staticmethod
+    def _size(conn: Connection) -> int:
+        top = conn.execute(select(func.max(schema.entries_table.c.idx))).scalar()
+        return 0 if top is None else int(top) + 1
+
+    @staticmethod
+    def _fetch(conn: Connection, nodes: Iterable[NodeId]) -> dict[NodeId, bytes]:
+        wanted = list(set(nodes))
+        if not wanted:
+            return {}
+        t = schema.nodes_table
+        rows = conn.execute(
+            select(t.c.level, t.c.idx, t.c.hash).where(tuple_(t.c.level, t.c.idx).in_(wanted))
+        )
+        return {NodeId(level, idx): bytes(digest) for level, idx, digest in rows}
+
+    def entry(self, index: int) -> StoredEntry:
+        with self.engine.connect() as conn:
+            body = conn.execute(
+                select(schema.entries_table.c.body).where(schema.entries_table.c.idx == index)
+            ).scalar()
+        if body is None:
+            raise ProofError(f"no entry {index}")
+        body = bytes(body)
+        return StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
+
+    def entries(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
+        for _, body in self._bodies(start, stop):
+            yield StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
+
+    def _bodies(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+        t = schema.entries_table
+        query = select(t.c.idx, t.c.body).where(t.c.idx >= start).order_by(t.c.idx)
+        if stop is not None:
+            query = query.where(t.c.idx < stop)
+        with self.engine.connect() as conn:
+            for idx, body in conn.execution_options(yield_per=_STREAM).execute(query):
+                yield int(idx), bytes(body)
+
+    def root(self, size: int | None = None) -> bytes:
+        with self.engine.connect() as conn:
+            return self._root(conn, self._size(conn) if size is None else size)
+
+    def _root(self, conn: Connection, size: int) -> bytes:
+        plan = ProofPlan.root(size)
+        return plan.assemble(self._fetch(conn, plan.nodes))[0] if size else EMPTY_ROOT
+
+    # --- proofs ---------------------------------------------------------------------------
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
+        with self.engine.connect() as conn:
+            current = self._size(conn)
+            size = current if tree_size is None else tree_size
+            if size > current:
+                raise ProofError(f"tree size {size} is larger than the log ({current})")
+            plan = ProofPlan.inclusion(index, size)
+            root_plan = ProofPlan.root(size)
+            hashes = self._fetch(conn, plan.nodes | root_plan.nodes | {NodeId(0, index)})
+        return InclusionProof(index, size, hashes[NodeId(0, index)], plan.assemble(hashes),
+                              root_plan.assemble(hashes)[0])
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        with self.engine.connect() as conn:
+            current = self._size(conn)
+            size = current if new_size is None else new_size
+            if size > current:
+                raise ProofError(f"tree size {size} is larger than the log ({current})")
+            plan = ProofPlan.consistency(old_size, size)
+            old_plan, new_plan = ProofPlan.root(old_size), ProofPlan.root(size)
+            hashes = self._fetch(conn, plan.nodes | old_plan.nodes | new_plan.nodes)
+        return ConsistencyProof(old_size, size, old_plan.assemble(hashes)[0],
+                                new_plan.assemble(hashes)[0], plan.assemble(hashes))
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        t = schema.checkpoints_table
+        with self.engine.connect() as conn:
+            note = conn.execute(select(t.c.note).order_by(t.c.id.desc()).limit(1)).scalar()
+        return None if note is None else open_checkpoint(note, self.verifiers)
+
+    def checkpoint_notes(self) -> list[str]:
+        t = schema.checkpoints_table
+        with self.engine.connect() as conn:
+            return [str(n) for n in conn.execute(select(t.c.note).order_by(t.c.id)).scalars()]
+
+    def checkpoint(self, *, force: bool = False) -> Checkpoint:
+        """The latest signed checkpoint, signing a new one if the log has grown and the last is
+        older than ``checkpoint_interval`` (or at once with ``force``)."""
+        if self.signer is None:
+            raise CheckpointError("this log has no signing key")
+        latest = self.latest_checkpoint()
+        if latest is not None and not force:
+            age = (self._clock() - latest.timestamp).total_seconds()
+            if age < self.checkpoint_interval:
+                return latest
+        with self._translate(), self._locked() as conn:
+            size = self._size(conn)
+            if (latest is not None and latest.tree_size == size
+                    and latest.key_hash == self.signer.verifier.key_hash):
+                return latest
+            checkpoint = sign_checkpoint(self.signer, size, self._root(conn, size), self._clock())
+            conn.execute(schema.checkpoints_table.insert(), {
+                "tree_size": size, "root_hash": checkpoint.root_hash,
+                "created_at": checkpoint.timestamp, "key_hash": checkpoint.key_hash.hex(),
+                "note": checkpoint.note,
+            })
+        self._write_witness(checkpoint)
+        return checkpoint
+
+    def _write_witness(self, checkpoint: Checkpoint) -> None:
+        if self.witness is None:
+            return
+        self.witness.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.witness.parent, prefix=".checkpoint-")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(checkpoint.note)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.witness)
+
+    # --- export and verification ------------------------------------------------------------
+
+    def export(self, out: IO[str], origin: str | None = None) -> int:
+        size = self.size()
+        name = origin or (self.signer.name if self.signer else "")
+        for line in export_lines(name, size, self._bodies(0, size), self.checkpoint_notes()):
+            out.write(line)
+        return size
+
+    def verify(self) -> Report:
+        """Recompute every leaf and subtree, check every checkpoint and the witness.
+
+        Returns the report when the log is sound; raises VerificationError naming the first bad
+        index otherwise. An unreadable database raises too: it never passes.
+        """
+        report = Report()
+        try:
+            # (1): entries in index order, each naming its own index and matching its columns.
+            tree = recompute(self._checked_bodies(report), report)
+            # (2): the stored subtree hashes (proofs are built from them) match the entries.
+            compare_nodes(tree, self._stored_nodes(), report)
+            # (3): every checkpoint is signed by a trusted key over the recomputed root.
+            check_checkpoints(tree, self.checkpoint_notes(), self.verifiers, report)
+        except (SQLAlchemyError, DBAPIError) as exc:
+            raise VerificationError(f"the log's database cannot be read: {exc.orig or exc}", None) from exc
+        # (4): the witness kept outside the database must still be covered by the log.
+        if self.witness is not None and self.witness.exists():
+            check_checkpoints(tree, [self.witness.read_text(encoding="utf-8")], self.verifiers,
+                              witness := Report())
+            for problem in witness.problems:
+                report.add(problem.index, f"witness: {problem.message}", precise=problem.precise)
+        report.raise_for_problems()
+        return report
+
+    def _checked_bodies(self, report: Report) -> Iterator[tuple[int, bytes]]:
+        t = schema.entries_table
+        query = select(t.c.idx, t.c.action, t.c.actor, t.c.outcome, t.c.body).order_by(t.c.idx)
+        with self.engine.connect() as conn:
+            for idx, action, actor, outcome, body in conn.execution_options(
+                yield_per=_STREAM
+            ).execute(query):
+                raw = bytes(body)
+                try:
+                    data = json.loads(raw)
+                    columns = (data["action"], data["actor"], data["outcome"])
+                except (ValueError, KeyError, TypeError):
+                    columns = None
+                if columns is not None and columns != (action, actor, outcome):
+                    report.add(int(idx), f"entry {idx}'s columns do not match its body")
+                yield int(idx), raw
+
+    def _stored_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        t = schema.nodes_table
+        query = select(t.c.level, t.c.idx, t.c.hash).order_by(t.c.level, t.c.idx)
+        with self.engine.connect() as conn:
+            for level, idx, digest in conn.execution_options(yield_per=_STREAM).execute(query):
+                yield int(level), int(idx), bytes(digest)
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            if schema.REFUSAL in str(exc) or schema.GAP_REFUSAL in str(exc):
+                raise AppendOnlyViolation(str(exc.orig)) from exc
+            raise
+
+
+def _completed_nodes(index: int, digest: bytes, known: dict[NodeId, bytes]) -> list[dict[str, object]]:
+    """The leaf node and every subtree that appending leaf ``index`` completes."""
+    rows = [{"level": 0, "idx": index, "hash": digest}]
+    known[NodeId(0, index)] = digest
+    level, position, current = 0, index, digest
+    while position & 1:
+        left = known[NodeId(level, position - 1)]
+        current = node_hash(left, current)
+        level, position = level + 1, position >> 1
+        known[NodeId(level, position)] = current
+        rows.append({"level": level, "idx": position, "hash": current})
+    return rows
+

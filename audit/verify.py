@@ -1,0 +1,266 @@
+"""Recompute a log from its entries and check it against stored hashes and signed checkpoints.
+
+Used by ``AuditLog.verify`` on the database and, standalone, on an exported log with nothing
+but the log's public key::
+
+    python -m lpm_guard.audit.verify export.jsonl --vkey 'origin+hash+key'
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checkpoints import Checkpoint, NoteVerifier, open_checkpoint
+from .errors import CheckpointError, VerificationError
+from .merkle import EMPTY_ROOT, fold, range_nodes
+
+EXPORT_FORMAT = "lpm-guard-audit-export/1"
+_H = 32
+
+
+@dataclass(slots=True)
+class Problem:
+    index: int | None
+    message: str
+    precise: bool = True
+
+
+@dataclass(slots=True)
+class Report:
+    """What a verification found; ``raise_for_problems`` turns it into a VerificationError."""
+
+    tree_size: int = 0
+    root_hash: bytes = EMPTY_ROOT
+    checkpoints_verified: int = 0
+    latest_checkpoint: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, index: int | None, message: str, *, precise: bool = True) -> None:
+        self.problems.append(Problem(index, message, precise))
+
+    @property
+    def first_bad_index(self) -> int | None:
+        exact = [p.index for p in self.problems if p.precise and p.index is not None]
+        if exact:
+            return min(exact)
+        ranged = [p.index for p in self.problems if p.index is not None]
+        return min(ranged) if ranged else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def first_problem(self) -> Problem:
+        bad = self.first_bad_index
+        return next((p for p in self.problems if p.index == bad), self.problems[0])
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise VerificationError(self.first_problem().message, self.first_bad_index)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "checkpoints_verified": self.checkpoints_verified,
+            "latest_checkpoint_size": self.latest_checkpoint,
+            "first_bad_index": self.first_bad_index,
+            "problems": [{"index": p.index, "message": p.message} for p in self.problems],
+        }
+
+
+class TreeLevels:
+    """Every complete node of a tree, level by level, packed 32 bytes a node."""
+
+    def __init__(self, leaves: bytearray) -> None:
+        self.levels = [leaves]
+        current = leaves
+        while len(current) >= 2 * _H:
+            pairs = len(current) // (2 * _H)
+            parent = bytearray(pairs * _H)
+            for i in range(pairs):
+                j = 2 * _H * i
+                parent[_H * i : _H * (i + 1)] = hashlib.sha256(b"\x01" + current[j : j + 2 * _H]).digest()
+            self.levels.append(parent)
+            current = parent
+
+    @property
+    def size(self) -> int:
+        return len(self.levels[0]) // _H
+
+    def node(self, level: int, index: int) -> bytes | None:
+        if level >= len(self.levels) or (index + 1) * _H > len(self.levels[level]):
+            return None
+        return bytes(self.levels[level][_H * index : _H * (index + 1)])
+
+    def count(self, level: int) -> int:
+        return len(self.levels[level]) // _H if level < len(self.levels) else 0
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return EMPTY_ROOT
+        hashes = [self.node(n.level, n.index) for n in range_nodes(0, size)]
+        return fold([h for h in hashes if h is not None])
+
+
+def recompute(entries: Iterable[tuple[int, bytes]], report: Report) -> TreeLevels:
+    """(1) Check indexes run 0, 1, 2… and each body names its own index; hash the leaves."""
+    leaves = bytearray()
+    expected = 0
+    for index, body in entries:
+        if index != expected:
+            report.add(expected, f"entry {expected} is missing (next is {index})")
+            expected = index
+        try:
+            data = json.loads(body)
+            named = data["index"] if isinstance(data, dict) else None
+        except (ValueError, KeyError):
+            named = None
+            report.add(index, f"entry {index} is not a JSON audit entry")
+        if named is not None and named != index:
+            report.add(index, f"entry {index} says it is entry {named}")
+        leaves += hashlib.sha256(b"\x00" + body).digest()
+        expected += 1
+    tree = TreeLevels(leaves)
+    report.tree_size = tree.size
+    report.root_hash = tree.root(tree.size)
+    return tree
+
+
+def compare_nodes(tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], report: Report) -> None:
+    """(2) Every stored subtree hash must equal the recomputed one, and none may be missing."""
+    seen = [0] * (len(tree.levels) + 1)
+    for level, index, digest in stored:
+        expected = tree.node(level, index)
+        if level >= len(seen) or expected is None:
+            report.add(index << level, f"stored node ({level}, {index}) is beyond the log")
+            continue
+        if index != seen[level]:
+            report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
+        seen[level] = index + 1
+        if bytes(digest) != expected:
+            what = f"entry {index}" if level == 0 else f"subtree ({level}, {index})"
+            report.add(index << level, f"{what} does not match its stored hash")
+    for level in range(len(tree.levels)):
+        if seen[level] < tree.count(level):
+            report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
+
+
+def check_checkpoints(
+    tree: TreeLevels, notes: Iterable[str], verifiers: Sequence[NoteVerifier], report: Report
+) -> list[Checkpoint]:
+    """(3) Every checkpoint must carry a trusted signature over the root we recompute."""
+    good: list[Checkpoint] = []
+    bad_sizes: list[int] = []
+    for number, note in enumerate(notes, 1):
+        try:
+            checkpoint = open_checkpoint(note, verifiers)
+        except CheckpointError as exc:
+            report.add(None, f"checkpoint #{number}: {exc}")
+            continue
+        if checkpoint.tree_size > tree.size:
+            report.add(tree.size, f"checkpoint #{number} covers {checkpoint.tree_size} entries; "
+                       f"the log has {tree.size}: it was truncated")
+        elif tree.root(checkpoint.tree_size) != checkpoint.root_hash:
+            bad_sizes.append(checkpoint.tree_size)
+        else:
+            good.append(checkpoint)
+    good_sizes = sorted(c.tree_size for c in good)
+    for size in bad_sizes:
+        below = [s for s in good_sizes if s < size]
+        start = below[-1] if below else 0
+        report.add(start, f"entries {start}..{size - 1} do not match the signed checkpoint "
+                   f"of size {size}", precise=False)
+    report.checkpoints_verified = len(good)
+    report.latest_checkpoint = good_sizes[-1] if good_sizes else None
+    return good
+
+
+# --- exported logs -------------------------------------------------------------------------
+
+
+def export_lines(
+    origin: str, tree_size: int, entries: Iterable[tuple[int, bytes]], notes: Iterable[str]
+) -> Iterator[str]:
+    """The JSON Lines of an export: a header, every entry's exact bytes, every checkpoint."""
+    yield json.dumps({"type": "header", "format": EXPORT_FORMAT, "origin": origin,
+                      "tree_size": tree_size}) + "\n"
+    for index, body in entries:
+        yield json.dumps({"type": "entry", "index": index, "body": body.decode()},
+                         ensure_ascii=False) + "\n"
+    for note in notes:
+        yield json.dumps({"type": "checkpoint", "note": note}) + "\n"
+
+
+def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Report:
+    """Verify an exported log with only public keys. Raises VerificationError if it is bad."""
+    report = Report()
+    notes: list[str] = []
+    header: dict[str, Any] | None = None
+
+    def entries() -> Iterator[tuple[int, bytes]]:
+        nonlocal header
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                kind = record["type"]
+            except (ValueError, KeyError, TypeError):
+                raise VerificationError(f"export line {number} is not a log record", None) from None
+            if kind == "header":
+                if record.get("format") != EXPORT_FORMAT:
+                    raise VerificationError(f"unknown export format {record.get('format')!r}", None)
+                header = record
+            elif kind == "entry":
+                yield int(record["index"]), str(record["body"]).encode()
+            elif kind == "checkpoint":
+                notes.append(str(record["note"]))
+
+    tree = recompute(entries(), report)
+    if header is None:
+        raise VerificationError("export has no header", None)
+    if header.get("tree_size") != tree.size:
+        report.add(min(tree.size, int(header.get("tree_size", 0))),
+                   f"export header says {header.get('tree_size')} entries; it holds {tree.size}")
+    check_checkpoints(tree, notes, verifiers, report)
+    if report.checkpoints_verified == 0 and not report.problems:
+        report.add(None, "no checkpoint signed by a trusted key: nothing vouches for this log")
+    report.raise_for_problems()
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify an exported lpm-guard audit log.")
+    parser.add_argument("export", type=Path, help="JSON Lines file from `lpm-guard audit export`")
+    parser.add_argument("--vkey", action="append", required=True,
+                        help="trusted verifier key (repeat for rotated keys)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        verifiers = [NoteVerifier.from_vkey(v) for v in args.vkey]
+        with args.export.open(encoding="utf-8") as lines:
+            report = verify_export(lines, verifiers)
+    except (VerificationError, CheckpointError, OSError) as exc:
+        index = getattr(exc, "first_bad_index", None)
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc), "first_bad_index": index}))
+        else:
+            print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
+              f"{report.checkpoints_verified} checkpoints verified")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

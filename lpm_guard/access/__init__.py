@@ -1,0 +1,1 @@
+"""Access: who may call what (roles, scopes; researchers and OAuth2 arrive in the Access issue)."""

@@ -1,0 +1,70 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from importlib import resources
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..access.principals import Authenticator, NoAuthenticator
+from ..auditing.routes import router as audit_router
+from ..logs import get_logger
+from ..runtime import Runtime
+from ..settings import Settings
+from . import problems
+from .health import router as health_router
+from .middleware import RequestIdMiddleware
+
+WEB = Path(str(resources.files("lpm_guard.web")))
+log = get_logger(__name__)
+
+
+async def _checkpoint_periodically(runtime: Runtime) -> None:
+    """Seal what was appended into a signed checkpoint at most every interval."""
+    while True:
+        await asyncio.sleep(runtime.settings.checkpoint_interval_s)
+        try:
+            await asyncio.to_thread(runtime.audit.checkpoint)
+        except Exception:
+            log.exception("checkpoint failed")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    runtime = runtime or Runtime.open(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_checkpoint_periodically(runtime))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="lpm-guard",
+        version=__version__,
+        description="Gated, consented, watermarked portrait animation with a tamper-evident log.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.authenticator = authenticator or NoAuthenticator()
+    app.add_middleware(RequestIdMiddleware)
+    problems.install(app)
+    app.include_router(health_router)
+    app.include_router(audit_router)
+    if WEB.is_dir():
+        app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
+    return app

@@ -1,0 +1,1 @@
+"""The gate's side of the audit log: event tags, services, and routes."""

@@ -1,0 +1,62 @@
+"""/v1/audit: checkpoints and proofs are public; reading entries needs ``audit:read``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from ..access.principals import Principal
+from ..access.scopes import Scope
+from ..api.security import require_scope
+from .services import AuditService
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+def get_audit_service(request: Request) -> AuditService:
+    return AuditService(request.app.state.runtime.audit)
+
+
+Service = Annotated[AuditService, Depends(get_audit_service)]
+Size = Annotated[int | None, Query(ge=1, description="Tree size; default the current size")]
+
+
+@router.get("/checkpoint", summary="The latest signed checkpoint (public)")
+def checkpoint(service: Service) -> dict[str, Any]:
+    return service.checkpoint().to_json()
+
+
+@router.get(
+    "/checkpoint.txt",
+    summary="The latest signed checkpoint as a C2SP signed note (public)",
+    response_class=PlainTextResponse,
+)
+def checkpoint_note(service: Service) -> str:
+    return service.checkpoint().note
+
+
+@router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree (public)")
+def inclusion_proof(
+    service: Service, index: Annotated[int, Query(ge=0)], tree_size: Size = None
+) -> dict[str, object]:
+    return service.inclusion_proof(index, tree_size).to_json()
+
+
+@router.get("/proofs/consistency", summary="Consistency proof between two tree sizes (public)")
+def consistency_proof(
+    service: Service, old_size: Annotated[int, Query(ge=1)], new_size: Size = None
+) -> dict[str, object]:
+    return service.consistency_proof(old_size, new_size).to_json()
+
+
+@router.get("/entries/{index}", summary="One log entry (scope audit:read: reviewers)")
+def read_entry(
+    service: Service,
+    index: int,
+    principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
+) -> dict[str, Any]:
+    stored = service.read_entry(index, principal.actor)
+    return {"entry": stored.entry.to_json(), "leaf_hash": stored.leaf_hash.hex(),
+            "body": stored.body.decode()}

@@ -1,0 +1,114 @@
+"""``lpm-guard audit``: verify, prove, checkpoint, export, read."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ..audit import VerificationError, verify_consistency, verify_inclusion
+from ..auditing.services import AuditService
+from .common import emit_json, errors, fail, operator, runtime
+
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+@app.command()
+def verify(as_json: bool = JSON) -> None:
+    """Recompute every leaf and subtree and check every checkpoint; non-zero exit if bad."""
+    with runtime(initialise=False) as rt:
+        try:
+            report = AuditService(rt.audit).verify(operator())
+        except VerificationError as exc:
+            if as_json:
+                emit_json({"ok": False, "error": exc.message, "first_bad_index": exc.first_bad_index})
+            raise fail(f"audit log does NOT verify: {exc}") from None
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        typer.echo(f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
+                   f"{report.checkpoints_verified} checkpoints verified "
+                   f"(latest covers {report.latest_checkpoint or 0} entries)")
+
+
+@app.command()
+def proof(
+    index: int = typer.Argument(..., help="Entry index."),
+    tree_size: int | None = typer.Option(None, help="Tree size (default: current)."),
+    as_json: bool = JSON,
+) -> None:
+    """Print (and check) the inclusion proof of an entry."""
+    with runtime(initialise=False) as rt:
+        result = AuditService(rt.audit).inclusion_proof(index, tree_size)
+        verify_inclusion(result.leaf_hash, result.index, result.tree_size, result.path,
+                         result.root_hash)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    typer.echo(f"entry {result.index} in tree of size {result.tree_size}")
+    typer.echo(f"leaf  {result.leaf_hash.hex()}\nroot  {result.root_hash.hex()}")
+    for step in result.path:
+        typer.echo(f"  {step.hex()}")
+
+
+@app.command()
+def consistency(
+    old_size: int = typer.Argument(..., help="Older tree size."),
+    new_size: int | None = typer.Argument(None, help="Newer tree size (default: current)."),
+    as_json: bool = JSON,
+) -> None:
+    """Print (and check) a consistency proof between two tree sizes."""
+    with runtime(initialise=False) as rt:
+        result = AuditService(rt.audit).consistency_proof(old_size, new_size)
+        verify_consistency(result.old_size, result.new_size, result.old_root, result.new_root,
+                           result.path)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    typer.echo(f"{result.old_size} -> {result.new_size}")
+    typer.echo(f"old root {result.old_root.hex()}\nnew root {result.new_root.hex()}")
+    for step in result.path:
+        typer.echo(f"  {step.hex()}")
+
+
+@app.command()
+def checkpoint(force: bool = typer.Option(False, help="Sign a new one even if recent.")) -> None:
+    """Print the latest signed checkpoint, signing a new one if due."""
+    with runtime() as rt:
+        typer.echo(AuditService(rt.audit).checkpoint(force=force).note, nl=False)
+
+
+@app.command()
+def export(out: Path | None = typer.Option(None, help="File to write (default: stdout).")) -> None:
+    """Export the log as JSON Lines for the standalone verifier."""
+    with runtime(initialise=False) as rt:
+        service = AuditService(rt.audit)
+        if out is None:
+            size = service.export(sys.stdout, operator())
+        else:
+            with errors(), out.open("w", encoding="utf-8") as handle:
+                size = service.export(handle, operator())
+    typer.echo(f"exported {size} entries", err=True)
+
+
+@app.command()
+def show(index: int, as_json: bool = JSON) -> None:
+    """Print one entry."""
+    with runtime(initialise=False) as rt:
+        stored = AuditService(rt.audit).read_entry(index, operator())
+    if as_json:
+        emit_json(stored.entry.to_json())
+    else:
+        typer.echo(stored.body.decode())
+
+
+@app.command()
+def tail(count: int = typer.Option(20, "-n", min=1, help="How many entries.")) -> None:
+    """Print the last entries, one canonical JSON line each."""
+    with runtime(initialise=False) as rt:
+        size = rt.audit.size()
+        for stored in rt.audit.entries(max(0, size - count)):
+            typer.echo(stored.body.decode())

@@ -1,0 +1,50 @@
+"""Settings, read from the environment with the ``LPM_`` prefix (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LPM_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Where the database, keys and outputs live.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to SQLite (WAL mode) at DATA_DIR/lpm-guard.db.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    log_json: bool = Field(default=True, description="JSON log lines; false gives console lines.")
+    audit_origin: str = Field(
+        default="lpm-guard.local/audit",
+        description="The log's name in its signed checkpoints (C2SP tlog-checkpoint origin).",
+    )
+    checkpoint_interval_s: float = Field(
+        default=10.0, gt=0, description="A new signed checkpoint at most this often (seconds)."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lpm-guard.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.data_dir / "audit"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The web pages the app serves (static files, no build step)."""
