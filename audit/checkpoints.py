@@ -66,7 +66,7 @@ class NoteVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
         try:
-            name, hash_hex, blob = vkey.strip().split("+")
+            name, hash_hex, blob = vkey.strip().split("+", 2)
             raw = base64.b64decode(blob, validate=True)
             expected = bytes.fromhex(hash_hex)
         except (ValueError, binascii.Error):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -127,4 +128,4 @@ def create(connection: Connection) -> None:
 
 def install_guards(connection: Connection) -> None:
     for statement in guard_statements(connection.dialect.name):
-        connection.exec_driver_sql(statement)
+        connection.execute(text(statement))

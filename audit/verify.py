@@ -147,39 +147,46 @@ def compare_nodes(tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], re
             report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
         seen[level] = index + 1
         if bytes(digest) != expected:
+            # A changed leaf also changes every subtree above it: only leaves pinpoint an entry.
             what = f"entry {index}" if level == 0 else f"subtree ({level}, {index})"
-            report.add(index << level, f"{what} does not match its stored hash")
+            report.add(index << level, f"{what} does not match its stored hash",
+                       precise=level == 0)
     for level in range(len(tree.levels)):
         if seen[level] < tree.count(level):
             report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
 
 
 def check_checkpoints(
-    tree: TreeLevels, notes: Iterable[str], verifiers: Sequence[NoteVerifier], report: Report
+    tree: TreeLevels,
+    notes: Iterable[tuple[str, str]],
+    verifiers: Sequence[NoteVerifier],
+    report: Report,
 ) -> list[Checkpoint]:
-    """(3) Every checkpoint must carry a trusted signature over the root we recompute."""
+    """(3) Every checkpoint, given as (label, note), must carry a trusted signature over the
+    root we recompute. A mismatch narrows the damage to the entries after the largest
+    checkpoint that still holds."""
     good: list[Checkpoint] = []
-    bad_sizes: list[int] = []
-    for number, note in enumerate(notes, 1):
+    bad: list[tuple[str, int]] = []
+    for label, note in notes:
         try:
             checkpoint = open_checkpoint(note, verifiers)
         except CheckpointError as exc:
-            report.add(None, f"checkpoint #{number}: {exc}")
+            report.add(None, f"{label}: {exc}")
             continue
         if checkpoint.tree_size > tree.size:
-            report.add(tree.size, f"checkpoint #{number} covers {checkpoint.tree_size} entries; "
+            report.add(tree.size, f"{label} covers {checkpoint.tree_size} entries; "
                        f"the log has {tree.size}: it was truncated")
         elif tree.root(checkpoint.tree_size) != checkpoint.root_hash:
-            bad_sizes.append(checkpoint.tree_size)
+            bad.append((label, checkpoint.tree_size))
         else:
             good.append(checkpoint)
     good_sizes = sorted(c.tree_size for c in good)
-    for size in bad_sizes:
+    for label, size in bad:
         below = [s for s in good_sizes if s < size]
         start = below[-1] if below else 0
-        report.add(start, f"entries {start}..{size - 1} do not match the signed checkpoint "
-                   f"of size {size}", precise=False)
-    report.checkpoints_verified = len(good)
+        report.add(start, f"entries {start}..{size - 1} do not match {label} "
+                   f"(signed checkpoint of size {size})", precise=False)
+    report.checkpoints_verified = len({c.note for c in good})
     report.latest_checkpoint = good_sizes[-1] if good_sizes else None
     return good
 
@@ -229,7 +236,8 @@ def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Re
     if header.get("tree_size") != tree.size:
         report.add(min(tree.size, int(header.get("tree_size", 0))),
                    f"export header says {header.get('tree_size')} entries; it holds {tree.size}")
-    check_checkpoints(tree, notes, verifiers, report)
+    labelled = [(f"checkpoint #{n}", note) for n, note in enumerate(notes, 1)]
+    check_checkpoints(tree, labelled, verifiers, report)
     if report.checkpoints_verified == 0 and not report.problems:
         report.add(None, "no checkpoint signed by a trusted key: nothing vouches for this log")
     report.raise_for_problems()

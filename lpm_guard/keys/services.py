@@ -21,9 +21,13 @@ def describe_keys(runtime: Runtime) -> list[dict[str, Any]]:
     shown = []
     for info in runtime.keys.describe():
         item: dict[str, Any] = {
-            "kind": info.kind.value, "key_id": info.key_id, "status": info.status.value,
-            "algorithm": info.algorithm.value, "created_at": info.created_at.isoformat(),
-            "fingerprint": info.fingerprint, "public": info.public,
+            "kind": info.kind.value,
+            "key_id": info.key_id,
+            "status": info.status.value,
+            "algorithm": info.algorithm.value,
+            "created_at": info.created_at.isoformat(),
+            "fingerprint": info.fingerprint,
+            "public": info.public,
             "expires_at": info.expires_at.isoformat() if info.expires_at else None,
         }
         if info.kind is KeyKind.AUDIT and info.public:
@@ -44,7 +48,8 @@ def rotate_key(runtime: Runtime, kind: KeyKind, actor: str) -> KeyInfo:
     if kind is KeyKind.AUDIT:
         runtime.audit = open_audit_log(runtime.settings, runtime.engine, runtime.keys)
     AuditService(runtime.audit).record(
-        AuditTag.KEYS_KEY_ROTATE, actor,
+        AuditTag.KEYS_KEY_ROTATE,
+        actor,
         objects={"key": f"{kind.value}:{info.key_id}"},
         payload={"algorithm": info.algorithm.value, "fingerprint": info.fingerprint},
     )

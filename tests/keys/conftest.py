@@ -32,4 +32,13 @@ def tiny_jpeg() -> bytes:
     ac_table = _segment(0xC4, b"\x10" + one_symbol_table)
     scan = _segment(0xDA, b"\x01" + b"\x01\x00" + b"\x00\x3f\x00")
     entropy_coded = b"\x3f"
-    return b"\xff\xd8" + quantization + frame + dc_table + ac_table + scan + entropy_coded + b"\xff\xd9"
+    return (
+        b"\xff\xd8"
+        + quantization
+        + frame
+        + dc_table
+        + ac_table
+        + scan
+        + entropy_coded
+        + b"\xff\xd9"
+    )

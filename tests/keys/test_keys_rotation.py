@@ -108,9 +108,7 @@ def test_old_blobs_decrypt_after_the_data_key_rotates(store: KeyStore, keys_dir:
         old_cipher.decrypt(new_blob, b"subject-8")
 
 
-def test_a_leftover_retired_private_key_is_removed_on_open(
-    store: KeyStore, keys_dir: Path
-) -> None:
+def test_a_leftover_retired_private_key_is_removed_on_open(store: KeyStore, keys_dir: Path) -> None:
     audit = keys_dir / "audit"
     old_id = store.active_key_id(KeyKind.AUDIT)
     old_key = (audit / f"{old_id}.key.pem").read_bytes()

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import os
 import shutil
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -186,6 +189,64 @@ def test_a_swapped_public_key_is_refused(store: KeyStore, keys_dir: Path) -> Non
     (audit / f"{retired}.pub.pem").write_bytes((audit / f"{current}.pub.pem").read_bytes())
     with pytest.raises(CorruptKeyError, match=f"does not hold the public key {retired}"):
         KeyStore.open(keys_dir)
+
+
+@pytest.mark.parametrize(
+    ("kind", "suffix", "content", "message"),
+    [
+        (KeyKind.AUDIT, ".key.pem", b"not a key", "not an unencrypted PEM private key"),
+        (KeyKind.AUDIT, ".pub.pem", b"not a key", "not a PEM public key"),
+        (KeyKind.C2PA, ".chain.pem", b"not a chain", "not a PEM certificate chain"),
+        (KeyKind.AUDIT, ".json", b"{}", "not valid key metadata"),
+        (KeyKind.WATERMARK, ".json", b"[", "not valid key metadata"),
+    ],
+)
+def test_an_unreadable_key_file_is_refused(
+    store: KeyStore, keys_dir: Path, kind: KeyKind, suffix: str, content: bytes, message: str
+) -> None:
+    (keys_dir / kind.value / f"{store.active_key_id(kind)}{suffix}").write_bytes(content)
+    with pytest.raises(CorruptKeyError, match=message):
+        KeyStore.open(keys_dir, create=False)
+
+
+def test_metadata_for_another_kind_is_refused(store: KeyStore, keys_dir: Path) -> None:
+    path = keys_dir / "audit" / f"{store.active_key_id(KeyKind.AUDIT)}.json"
+    path.write_text(path.read_text().replace('"audit"', '"c2pa"'))
+    with pytest.raises(CorruptKeyError, match="does not describe the audit key"):
+        KeyStore.open(keys_dir)
+
+
+def test_a_private_key_of_the_wrong_kind_is_refused(store: KeyStore, keys_dir: Path) -> None:
+    audit_key = keys_dir / "audit" / f"{store.active_key_id(KeyKind.AUDIT)}.key.pem"
+    c2pa_key = keys_dir / "c2pa" / f"{store.active_key_id(KeyKind.C2PA)}.key.pem"
+    c2pa_key.write_bytes(audit_key.read_bytes())
+    with pytest.raises(CorruptKeyError, match="does not hold the ES256 private key"):
+        KeyStore.open(keys_dir)
+
+
+def test_rotation_refuses_a_root_key_that_does_not_match_the_root(
+    store: KeyStore, keys_dir: Path
+) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    (keys_dir / "c2pa" / "root.key.pem").write_bytes(
+        other.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    with pytest.raises(CorruptKeyError, match="is not the private key of"):
+        store.rotate(KeyKind.C2PA)
+
+
+def _open_and_report(directory: str) -> dict[KeyKind, str]:
+    store = KeyStore.open(Path(directory))
+    return {kind: store.active_key_id(kind) for kind in KeyKind}
+
+
+def test_concurrent_first_opens_create_one_set_of_keys(keys_dir: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+        seen = list(pool.map(_open_and_report, [str(keys_dir)] * 8))
+    assert all(report == seen[0] for report in seen)
+    for kind in KeyKind:
+        assert len(list((keys_dir / kind.value).glob("*.json"))) == 1
 
 
 def test_every_error_is_a_key_store_error() -> None:

@@ -1,0 +1,49 @@
+# Two commands (see README): `make run` and `make test`. Everything else is a helper target.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite).
+SYSTEM_PACKAGES := postgresql
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev system-deps lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first and pinned: a looser pin pulls a multi-GB CUDA build.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+
+install-dev: install
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+run: install
+	$(BIN)/lpm-guard db upgrade
+	$(BIN)/lpm-guard serve
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+test: system-deps install-dev lint typecheck
+	$(BIN)/pytest -n 2 --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+
+bench: install-dev
+	$(BIN)/python bench/audit.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

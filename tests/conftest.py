@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from lpm_guard.api import create_app
+from lpm_guard.audit import AuditLog, NoteSigner
+from lpm_guard.audit import schema as audit_schema
+from lpm_guard.database import make_engine
+from lpm_guard.runtime import Runtime
+from lpm_guard.settings import Settings
+from tests import postgres
+
+ORIGIN = "test.lpm-guard.local/audit"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str | None]:
+    with postgres.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str | None) -> Iterator[str]:
+    if postgres_server is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; `make test` installs it")
+        pytest.skip("PostgreSQL is not installed")
+    with postgres.database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        audit_schema.create(conn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def signer() -> NoteSigner:
+    return NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
+
+
+@pytest.fixture
+def log(engine: Engine, signer: NoteSigner, tmp_path: Path) -> AuditLog:
+    return AuditLog(engine, signer=signer, witness=tmp_path / "witness", checkpoint_interval=0)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", checkpoint_interval_s=3600, log_json=True)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.open(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as c:
+        yield c
