@@ -146,7 +146,7 @@ def sign_checkpoint(
 
 
 def open_checkpoint(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
-    """Parse a checkpoint note and check that a known key signed it; raise CheckpointError if not."""
+    """Parse a checkpoint note; raise CheckpointError unless a known key signed it."""
     # (1): split the signed text from its signature lines.
     text, sep, signatures = note.partition("\n\n")
     if not sep or not signatures.endswith("\n"):
@@ -158,7 +158,7 @@ def open_checkpoint(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
         if not line.startswith(_SIGNATURE_PREFIX):
             raise CheckpointError("malformed signature line")
         try:
-            name, blob = line[len(_SIGNATURE_PREFIX):].split(" ")
+            name, blob = line[len(_SIGNATURE_PREFIX) :].split(" ")
             raw = base64.b64decode(blob, validate=True)
         except (ValueError, binascii.Error):
             raise CheckpointError("malformed signature line") from None
@@ -179,7 +179,7 @@ def open_checkpoint(note: str, verifiers: Sequence[NoteVerifier]) -> Checkpoint:
     try:
         tree_size = int(lines[1])
         root_hash = base64.b64decode(lines[2], validate=True)
-        timestamp = parse_timestamp(lines[3][len(_TIME_PREFIX):])
+        timestamp = parse_timestamp(lines[3][len(_TIME_PREFIX) :])
     except (ValueError, binascii.Error):
         raise CheckpointError("malformed checkpoint body") from None
     if tree_size < 0 or len(root_hash) != 32 or str(tree_size) != lines[1]:

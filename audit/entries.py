@@ -94,7 +94,9 @@ class Receipt:
         digest = bytes.fromhex(data["leaf_hash"])
         if len(digest) != 32:
             raise ValueError("leaf_hash must be 32 bytes")
-        return cls(index=int(data["index"]), leaf_hash=LeafHash(digest), tree_size=int(data["tree_size"]))
+        return cls(
+            index=int(data["index"]), leaf_hash=LeafHash(digest), tree_size=int(data["tree_size"])
+        )
 
     @classmethod
     def for_body(cls, index: int, body: bytes, tree_size: int) -> Receipt:

@@ -34,7 +34,9 @@ class AuditEntryRow(SQLModel, table=True):
     __tablename__ = "audit_entries"
 
     idx: int = Field(sa_column=Column("idx", BigInteger, primary_key=True, autoincrement=False))
-    logged_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    logged_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
     action: str = Field(sa_column=Column(String(128), nullable=False, index=True))
     actor: str = Field(sa_column=Column(String(256), nullable=False, index=True))
     outcome: str = Field(sa_column=Column(String(32), nullable=False))
@@ -120,9 +122,7 @@ def guard_statements(dialect: str) -> list[str]:
 
 def create(connection: Connection) -> None:
     """Create the tables (if missing) and install the guards; used by migrations and tests."""
-    SQLModel.metadata.create_all(
-        connection, tables=[entries_table, nodes_table, checkpoints_table]
-    )
+    SQLModel.metadata.create_all(connection, tables=[entries_table, nodes_table, checkpoints_table])
     install_guards(connection)
 
 

@@ -137,8 +137,16 @@ class AuditLog:
                 entry = Entry(index=index, timestamp=moment, event=event)
                 body = entry.canonical()
                 digest = leaf_hash(body)
-                entry_rows.append({"idx": index, "logged_at": moment, "action": event.action,
-                                   "actor": event.actor, "outcome": event.outcome, "body": body})
+                entry_rows.append(
+                    {
+                        "idx": index,
+                        "logged_at": moment,
+                        "action": event.action,
+                        "actor": event.actor,
+                        "outcome": event.outcome,
+                        "body": body,
+                    }
+                )
                 node_rows.extend(_completed_nodes(index, digest, frontier))
                 receipts.append(Receipt.for_body(index, body, index + 1))
             conn.execute(schema.entries_table.insert(), entry_rows)
@@ -209,8 +217,13 @@ class AuditLog:
             plan = ProofPlan.inclusion(index, size)
             root_plan = ProofPlan.root(size)
             hashes = self._fetch(conn, plan.nodes | root_plan.nodes | {NodeId(0, index)})
-        return InclusionProof(index, size, hashes[NodeId(0, index)], plan.assemble(hashes),
-                              root_plan.assemble(hashes)[0])
+        return InclusionProof(
+            index,
+            size,
+            hashes[NodeId(0, index)],
+            plan.assemble(hashes),
+            root_plan.assemble(hashes)[0],
+        )
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         with self.engine.connect() as conn:
@@ -221,8 +234,13 @@ class AuditLog:
             plan = ProofPlan.consistency(old_size, size)
             old_plan, new_plan = ProofPlan.root(old_size), ProofPlan.root(size)
             hashes = self._fetch(conn, plan.nodes | old_plan.nodes | new_plan.nodes)
-        return ConsistencyProof(old_size, size, old_plan.assemble(hashes)[0],
-                                new_plan.assemble(hashes)[0], plan.assemble(hashes))
+        return ConsistencyProof(
+            old_size,
+            size,
+            old_plan.assemble(hashes)[0],
+            new_plan.assemble(hashes)[0],
+            plan.assemble(hashes),
+        )
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -249,15 +267,23 @@ class AuditLog:
                 return latest
         with self._translate(), self._locked() as conn:
             size = self._size(conn)
-            if (latest is not None and latest.tree_size == size
-                    and latest.key_hash == self.signer.verifier.key_hash):
+            if (
+                latest is not None
+                and latest.tree_size == size
+                and latest.key_hash == self.signer.verifier.key_hash
+            ):
                 return latest
             checkpoint = sign_checkpoint(self.signer, size, self._root(conn, size), self._clock())
-            conn.execute(schema.checkpoints_table.insert(), {
-                "tree_size": size, "root_hash": checkpoint.root_hash,
-                "created_at": checkpoint.timestamp, "key_hash": checkpoint.key_hash.hex(),
-                "note": checkpoint.note,
-            })
+            conn.execute(
+                schema.checkpoints_table.insert(),
+                {
+                    "tree_size": size,
+                    "root_hash": checkpoint.root_hash,
+                    "created_at": checkpoint.timestamp,
+                    "key_hash": checkpoint.key_hash.hex(),
+                    "note": checkpoint.note,
+                },
+            )
         self._write_witness(checkpoint)
         return checkpoint
 
@@ -295,7 +321,9 @@ class AuditLog:
             compare_nodes(tree, self._stored_nodes(), report)
             # (3): every checkpoint is signed by a trusted key over the recomputed root, and so
             # is (4) the latest one, kept outside the database, which no truncation can remove.
-            notes = [(f"checkpoint #{n}", note) for n, note in enumerate(self.checkpoint_notes(), 1)]
+            notes = [
+                (f"checkpoint #{n}", note) for n, note in enumerate(self.checkpoint_notes(), 1)
+            ]
             if self.witness is not None and self.witness.exists():
                 notes.append(("the witnessed checkpoint", self.witness.read_text(encoding="utf-8")))
             check_checkpoints(tree, notes, self.verifiers, report)
@@ -339,7 +367,9 @@ class AuditLog:
             raise
 
 
-def _completed_nodes(index: int, digest: bytes, known: dict[NodeId, bytes]) -> list[dict[str, object]]:
+def _completed_nodes(
+    index: int, digest: bytes, known: dict[NodeId, bytes]
+) -> list[dict[str, object]]:
     """The leaf node and every subtree that appending leaf ``index`` completes."""
     rows = [{"level": 0, "idx": index, "hash": digest}]
     known[NodeId(0, index)] = digest
@@ -351,4 +381,3 @@ def _completed_nodes(index: int, digest: bytes, known: dict[NodeId, bytes]) -> l
         known[NodeId(level, position)] = current
         rows.append({"level": level, "idx": position, "hash": current})
     return rows
-

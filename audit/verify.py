@@ -88,7 +88,9 @@ class TreeLevels:
             parent = bytearray(pairs * _H)
             for i in range(pairs):
                 j = 2 * _H * i
-                parent[_H * i : _H * (i + 1)] = hashlib.sha256(b"\x01" + current[j : j + 2 * _H]).digest()
+                parent[_H * i : _H * (i + 1)] = hashlib.sha256(
+                    b"\x01" + current[j : j + 2 * _H]
+                ).digest()
             self.levels.append(parent)
             current = parent
 
@@ -107,7 +109,7 @@ class TreeLevels:
     def root(self, size: int) -> bytes:
         if size == 0:
             return EMPTY_ROOT
-        hashes = [self.node(n.level, n.index) for n in range_nodes(0, size)]
+        hashes = [self.node(n.level, n.position) for n in range_nodes(0, size)]
         return fold([h for h in hashes if h is not None])
 
 
@@ -135,7 +137,9 @@ def recompute(entries: Iterable[tuple[int, bytes]], report: Report) -> TreeLevel
     return tree
 
 
-def compare_nodes(tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], report: Report) -> None:
+def compare_nodes(
+    tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], report: Report
+) -> None:
     """(2) Every stored subtree hash must equal the recomputed one, and none may be missing."""
     seen = [0] * (len(tree.levels) + 1)
     for level, index, digest in stored:
@@ -149,8 +153,7 @@ def compare_nodes(tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], re
         if bytes(digest) != expected:
             # A changed leaf also changes every subtree above it: only leaves pinpoint an entry.
             what = f"entry {index}" if level == 0 else f"subtree ({level}, {index})"
-            report.add(index << level, f"{what} does not match its stored hash",
-                       precise=level == 0)
+            report.add(index << level, f"{what} does not match its stored hash", precise=level == 0)
     for level in range(len(tree.levels)):
         if seen[level] < tree.count(level):
             report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
@@ -174,8 +177,11 @@ def check_checkpoints(
             report.add(None, f"{label}: {exc}")
             continue
         if checkpoint.tree_size > tree.size:
-            report.add(tree.size, f"{label} covers {checkpoint.tree_size} entries; "
-                       f"the log has {tree.size}: it was truncated")
+            report.add(
+                tree.size,
+                f"{label} covers {checkpoint.tree_size} entries; "
+                f"the log has {tree.size}: it was truncated",
+            )
         elif tree.root(checkpoint.tree_size) != checkpoint.root_hash:
             bad.append((label, checkpoint.tree_size))
         else:
@@ -184,8 +190,11 @@ def check_checkpoints(
     for label, size in bad:
         below = [s for s in good_sizes if s < size]
         start = below[-1] if below else 0
-        report.add(start, f"entries {start}..{size - 1} do not match {label} "
-                   f"(signed checkpoint of size {size})", precise=False)
+        report.add(
+            start,
+            f"entries {start}..{size - 1} do not match {label} (signed checkpoint of size {size})",
+            precise=False,
+        )
     report.checkpoints_verified = len({c.note for c in good})
     report.latest_checkpoint = good_sizes[-1] if good_sizes else None
     return good
@@ -198,11 +207,17 @@ def export_lines(
     origin: str, tree_size: int, entries: Iterable[tuple[int, bytes]], notes: Iterable[str]
 ) -> Iterator[str]:
     """The JSON Lines of an export: a header, every entry's exact bytes, every checkpoint."""
-    yield json.dumps({"type": "header", "format": EXPORT_FORMAT, "origin": origin,
-                      "tree_size": tree_size}) + "\n"
+    yield (
+        json.dumps(
+            {"type": "header", "format": EXPORT_FORMAT, "origin": origin, "tree_size": tree_size}
+        )
+        + "\n"
+    )
     for index, body in entries:
-        yield json.dumps({"type": "entry", "index": index, "body": body.decode()},
-                         ensure_ascii=False) + "\n"
+        yield (
+            json.dumps({"type": "entry", "index": index, "body": body.decode()}, ensure_ascii=False)
+            + "\n"
+        )
     for note in notes:
         yield json.dumps({"type": "checkpoint", "note": note}) + "\n"
 
@@ -234,8 +249,10 @@ def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Re
     if header is None:
         raise VerificationError("export has no header", None)
     if header.get("tree_size") != tree.size:
-        report.add(min(tree.size, int(header.get("tree_size", 0))),
-                   f"export header says {header.get('tree_size')} entries; it holds {tree.size}")
+        report.add(
+            min(tree.size, int(header.get("tree_size", 0))),
+            f"export header says {header.get('tree_size')} entries; it holds {tree.size}",
+        )
     labelled = [(f"checkpoint #{n}", note) for n, note in enumerate(notes, 1)]
     check_checkpoints(tree, labelled, verifiers, report)
     if report.checkpoints_verified == 0 and not report.problems:
@@ -247,8 +264,12 @@ def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Re
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify an exported lpm-guard audit log.")
     parser.add_argument("export", type=Path, help="JSON Lines file from `lpm-guard audit export`")
-    parser.add_argument("--vkey", action="append", required=True,
-                        help="trusted verifier key (repeat for rotated keys)")
+    parser.add_argument(
+        "--vkey",
+        action="append",
+        required=True,
+        help="trusted verifier key (repeat for rotated keys)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
@@ -265,8 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report.to_json()))
     else:
-        print(f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
-              f"{report.checkpoints_verified} checkpoints verified")
+        print(
+            f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
+            f"{report.checkpoints_verified} checkpoints verified"
+        )
     return 0
 
 

@@ -39,12 +39,18 @@ class Runtime:
             upgrade(engine)
         elif before != head_revision():
             engine.dispose()
-            raise Unavailable("the database is not initialised or not migrated: "
-                              "run `lpm-guard db upgrade`")
+            raise Unavailable(
+                "the database is not initialised or not migrated: run `lpm-guard db upgrade`"
+            )
         runtime = cls(settings, engine, keys, open_audit_log(settings, engine, keys))
         if before != head_revision():
-            runtime.audit.append(Event(action=str(AuditTag.SYSTEM_DATABASE_UPGRADE), actor="system",
-                                       payload={"from": before, "to": head_revision()}))
+            runtime.audit.append(
+                Event(
+                    action=str(AuditTag.SYSTEM_DATABASE_UPGRADE),
+                    actor="system",
+                    payload={"from": before, "to": head_revision()},
+                )
+            )
         return runtime
 
     def close(self) -> None:

@@ -14,7 +14,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LPM_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("./data"), description="Where the database, keys and outputs live.")
+    data_dir: Path = Field(
+        default=Path("./data"), description="Where the database, keys and outputs live."
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; defaults to SQLite (WAL mode) at DATA_DIR/lpm-guard.db.",

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from lpm_guard.audit import AuditLog, NoteSigner
+from lpm_guard.audit import schema as audit_schema
 from sqlalchemy import Engine
 
 from lpm_guard.api import create_app
-from lpm_guard.audit import AuditLog, NoteSigner
-from lpm_guard.audit import schema as audit_schema
 from lpm_guard.database import make_engine
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings

@@ -46,18 +46,52 @@ def cluster() -> Iterator[str | None]:
         entry = pwd.getpwnam(owner)
         os.chown(root, entry.pw_uid, entry.pw_gid)
     try:
-        subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                                  "--auth=trust", "-E", "UTF8", "--no-sync"], owner),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_owner(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+                owner,
+            ),
+            check=True,
+            capture_output=True,
+        )
         options = f"-k {root} -c listen_addresses='' -p 5432 -c fsync=off"
-        subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-w",
-                                  "-l", str(root / "log"), "start"], owner),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_owner(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-o",
+                    options,
+                    "-w",
+                    "-l",
+                    str(root / "log"),
+                    "start",
+                ],
+                owner,
+            ),
+            check=True,
+            capture_output=True,
+        )
         try:
             yield f"postgresql+psycopg://postgres@/postgres?host={root}&port=5432"
         finally:
-            subprocess.run(_as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                                      "stop"], owner), capture_output=True)
+            subprocess.run(
+                _as_owner(
+                    [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], owner
+                ),
+                capture_output=True,
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

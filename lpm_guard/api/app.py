@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from importlib import resources
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI

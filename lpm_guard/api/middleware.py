@@ -49,7 +49,12 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info("request", method=scope["method"], path=scope["path"], status=status,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 2))
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
             structlog.contextvars.unbind_contextvars("request_id")
             _request_id.reset(token)

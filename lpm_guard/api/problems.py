@@ -19,8 +19,13 @@ log = get_logger(__name__)
 
 
 def problem(
-    request: Request, status: int, slug: str, title: str, detail: str | None = None,
-    headers: dict[str, str] | None = None, **extensions: Any,
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"{TYPE_PREFIX}{slug}" if slug else "about:blank",
@@ -56,14 +61,25 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"location": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
         for err in exc.errors()
     ]
-    return problem(request, 422, "invalid-request", "The request is not valid",
-                   "; ".join(f"{e['location']}: {e['message']}" for e in errors), errors=errors)
+    return problem(
+        request,
+        422,
+        "invalid-request",
+        "The request is not valid",
+        "; ".join(f"{e['location']}: {e['message']}" for e in errors),
+        errors=errors,
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path)
-    return problem(request, 500, "internal-error", "Internal server error",
-                   "Something went wrong on our side; quote the request id when you report it.")
+    return problem(
+        request,
+        500,
+        "internal-error",
+        "Internal server error",
+        "Something went wrong on our side; quote the request id when you report it.",
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -58,5 +58,8 @@ def read_entry(
     principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
 ) -> dict[str, Any]:
     stored = service.read_entry(index, principal.actor)
-    return {"entry": stored.entry.to_json(), "leaf_hash": stored.leaf_hash.hex(),
-            "body": stored.body.decode()}
+    return {
+        "entry": stored.entry.to_json(),
+        "leaf_hash": stored.leaf_hash.hex(),
+        "body": stored.body.decode(),
+    }

@@ -40,8 +40,14 @@ class AuditService:
     ) -> Receipt:
         """Append one event. Callers pass hashes, never biometric data or secrets."""
         return self.log.append(
-            Event(action=str(tag), actor=actor, outcome=outcome, objects=dict(objects or {}),
-                  reasons=tuple(reasons), payload=dict(payload or {}))
+            Event(
+                action=str(tag),
+                actor=actor,
+                outcome=outcome,
+                objects=dict(objects or {}),
+                reasons=tuple(reasons),
+                payload=dict(payload or {}),
+            )
         )
 
     def checkpoint(self, *, force: bool = False) -> Checkpoint:
@@ -77,11 +83,13 @@ class AuditService:
             report = self.log.verify()
         except VerificationError as exc:
             with contextlib.suppress(SQLAlchemyError):  # a database that cannot be read
-                self.record(AuditTag.AUDIT_LOG_VERIFY, actor, outcome="failure",
-                            reasons=[str(exc)])
+                self.record(AuditTag.AUDIT_LOG_VERIFY, actor, outcome="failure", reasons=[str(exc)])
             raise
-        self.record(AuditTag.AUDIT_LOG_VERIFY, actor,
-                    payload={"tree_size": report.tree_size, "root_hash": report.root_hash.hex()})
+        self.record(
+            AuditTag.AUDIT_LOG_VERIFY,
+            actor,
+            payload={"tree_size": report.tree_size, "root_hash": report.root_hash.hex()},
+        )
         return report
 
     def export(self, out: IO[str], actor: str) -> int:

@@ -24,14 +24,18 @@ def verify(as_json: bool = JSON) -> None:
             report = AuditService(rt.audit).verify(operator())
         except VerificationError as exc:
             if as_json:
-                emit_json({"ok": False, "error": exc.message, "first_bad_index": exc.first_bad_index})
+                emit_json(
+                    {"ok": False, "error": exc.message, "first_bad_index": exc.first_bad_index}
+                )
             raise fail(f"audit log does NOT verify: {exc}") from None
     if as_json:
         emit_json(report.to_json())
     else:
-        typer.echo(f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
-                   f"{report.checkpoints_verified} checkpoints verified "
-                   f"(latest covers {report.latest_checkpoint or 0} entries)")
+        typer.echo(
+            f"OK: {report.tree_size} entries, root {report.root_hash.hex()}, "
+            f"{report.checkpoints_verified} checkpoints verified "
+            f"(latest covers {report.latest_checkpoint or 0} entries)"
+        )
 
 
 @app.command()
@@ -43,8 +47,9 @@ def proof(
     """Print (and check) the inclusion proof of an entry."""
     with runtime(initialise=False) as rt:
         result = AuditService(rt.audit).inclusion_proof(index, tree_size)
-        verify_inclusion(result.leaf_hash, result.index, result.tree_size, result.path,
-                         result.root_hash)
+        verify_inclusion(
+            result.leaf_hash, result.index, result.tree_size, result.path, result.root_hash
+        )
     if as_json:
         emit_json(result.to_json())
         return
@@ -63,8 +68,9 @@ def consistency(
     """Print (and check) a consistency proof between two tree sizes."""
     with runtime(initialise=False) as rt:
         result = AuditService(rt.audit).consistency_proof(old_size, new_size)
-        verify_consistency(result.old_size, result.new_size, result.old_root, result.new_root,
-                           result.path)
+        verify_consistency(
+            result.old_size, result.new_size, result.old_root, result.new_root, result.path
+        )
     if as_json:
         emit_json(result.to_json())
         return

@@ -20,8 +20,10 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
         emit_json(keys)
         return
     for key in keys:
-        typer.echo(f"{key['kind']:<16} {key['key_id']}  {key['status']:<8} {key['algorithm']:<12} "
-                   f"created {key['created_at']}")
+        typer.echo(
+            f"{key['kind']:<16} {key['key_id']}  {key['status']:<8} {key['algorithm']:<12} "
+            f"created {key['created_at']}"
+        )
         typer.echo(f"    fingerprint  {key['fingerprint']}")
         if key.get("checkpoint_vkey"):
             typer.echo(f"    vkey         {key['checkpoint_vkey']}")

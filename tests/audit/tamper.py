@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
-
 from lpm_guard.audit import AuditLog
+from sqlalchemy import Connection, text
 
 
 def drop_guards(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
-        names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars()
+        names = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        ).scalars()
         for name in list(names):
             conn.execute(text(f"DROP TRIGGER {name}"))
     else:
@@ -18,15 +19,21 @@ def drop_guards(conn: Connection) -> None:
 
 
 def rows(conn: Connection, start: int) -> list[dict[str, object]]:
-    result = conn.execute(text("SELECT * FROM audit_entries WHERE idx >= :s ORDER BY idx"),
-                          {"s": start})
+    result = conn.execute(
+        text("SELECT * FROM audit_entries WHERE idx >= :s ORDER BY idx"), {"s": start}
+    )
     return [dict(r._mapping) for r in result]
 
 
 def reinsert(conn: Connection, entries: list[dict[str, object]]) -> None:
     for row in entries:
-        conn.execute(text("INSERT INTO audit_entries (idx, logged_at, action, actor, outcome, body) "
-                          "VALUES (:idx, :logged_at, :action, :actor, :outcome, :body)"), row)
+        conn.execute(
+            text(
+                "INSERT INTO audit_entries (idx, logged_at, action, actor, outcome, body) "
+                "VALUES (:idx, :logged_at, :action, :actor, :outcome, :body)"
+            ),
+            row,
+        )
 
 
 def rebuild_nodes(log: AuditLog, conn: Connection) -> None:
@@ -40,6 +47,10 @@ def rebuild_nodes(log: AuditLog, conn: Connection) -> None:
     import hashlib
 
     for idx, body in bodies:
-        for node in _completed_nodes(int(idx), hashlib.sha256(b"\x00" + bytes(body)).digest(), known):
-            conn.execute(text("INSERT INTO audit_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"),
-                         node)
+        for node in _completed_nodes(
+            int(idx), hashlib.sha256(b"\x00" + bytes(body)).digest(), known
+        ):
+            conn.execute(
+                text("INSERT INTO audit_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"),
+                node,
+            )

@@ -5,8 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from lpm_guard.audit import CheckpointError, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
+from lpm_guard.audit import (
+    CheckpointError,
+    NoteSigner,
+    NoteVerifier,
+    open_checkpoint,
+    sign_checkpoint,
+)
 
 MOMENT = datetime(2026, 11, 22, 3, 4, 5, 123456, tzinfo=UTC)
 
@@ -20,8 +25,12 @@ def test_checkpoint_is_a_c2sp_signed_note(signer: NoteSigner) -> None:
     root = bytes(range(32))
     checkpoint = sign_checkpoint(signer, 42, root, MOMENT)
     body, signatures = checkpoint.note.split("\n\n")
-    assert body.split("\n") == ["example.com/log", "42", base64.b64encode(root).decode(),
-                                "time 2026-11-22T03:04:05.123456Z"]
+    assert body.split("\n") == [
+        "example.com/log",
+        "42",
+        base64.b64encode(root).decode(),
+        "time 2026-11-22T03:04:05.123456Z",
+    ]
     line = signatures.rstrip("\n")
     assert line.startswith("\u2014 example.com/log ")
     raw = base64.b64decode(line.split(" ")[2])
@@ -66,8 +75,9 @@ def test_another_key_or_an_edited_note_does_not_verify(signer: NoteSigner) -> No
         open_checkpoint(text.decode() + f"\n\u2014 example.com/log {fake}\n", [signer.verifier])
 
 
-@pytest.mark.parametrize("note", ["", "no signature block", "a\nb\n\nnot a signature\n",
-                                  "a\n1\nAAAA\n\n\u2014 a AAAA\n"])
+@pytest.mark.parametrize(
+    "note", ["", "no signature block", "a\nb\n\nnot a signature\n", "a\n1\nAAAA\n\n\u2014 a AAAA\n"]
+)
 def test_malformed_notes_are_refused(signer: NoteSigner, note: str) -> None:
     with pytest.raises(CheckpointError):
         open_checkpoint(note, [signer.verifier])

@@ -5,13 +5,23 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from lpm_guard.audit import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from lpm_guard.audit.merkle import EMPTY_ROOT, NodeId, ProofPlan, range_nodes, tree_root
 
 # The standard 8-leaf example (transparency-dev/merkle testonly/constants.go).
-LEAVES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243",
-                                     "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
+LEAVES = [
+    bytes.fromhex(h)
+    for h in [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ]
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -25,27 +35,63 @@ ROOTS = [
 # (index, tree size, proof): leaf indexes are 0-based here, 1-based in the Go source.
 INCLUSION = [
     (0, 1, []),
-    (0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+    (
+        0,
+        8,
+        [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-    (5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ],
+    ),
+    (
+        5,
+        8,
+        [
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ],
+    ),
     (2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-    (1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    (
+        1,
+        5,
+        [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    ),
 ]
 CONSISTENCY = [
     (1, 1, []),
-    (1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+    (
+        1,
+        8,
+        [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-    (6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ],
+    ),
+    (
+        6,
+        8,
+        [
+            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
-    (2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ],
+    ),
+    (
+        2,
+        5,
+        [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        ],
+    ),
 ]
 HASHES = [leaf_hash(leaf) for leaf in LEAVES]
 
@@ -60,7 +106,7 @@ class MemoryNodes:
         while level:
             for i, h in enumerate(level):
                 self.nodes[NodeId(depth, i)] = h
-            level = [tree_root(level[i:i + 2]) for i in range(0, len(level) - 1, 2)]
+            level = [tree_root(level[i : i + 2]) for i in range(0, len(level) - 1, 2)]
             depth += 1
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
@@ -73,7 +119,7 @@ class MemoryNodes:
 
 def test_empty_tree_root_is_the_hash_of_nothing() -> None:
     assert tree_root([]).hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    assert EMPTY_ROOT == tree_root([])
+    assert tree_root([]) == EMPTY_ROOT
 
 
 @pytest.mark.parametrize("size", range(1, 9))
@@ -95,7 +141,9 @@ def test_inclusion_proofs_match_the_reference(index: int, size: int, expected: l
 def test_consistency_proofs_match_the_reference(old: int, new: int, expected: list[str]) -> None:
     proof = MemoryNodes(HASHES[:new]).consistency(old, new)
     assert [p.hex() for p in proof] == expected
-    verify_consistency(old, new, bytes.fromhex(ROOTS[old - 1]), bytes.fromhex(ROOTS[new - 1]), proof)
+    verify_consistency(
+        old, new, bytes.fromhex(ROOTS[old - 1]), bytes.fromhex(ROOTS[new - 1]), proof
+    )
 
 
 def test_range_nodes_decomposes_ranges_into_complete_subtrees() -> None:
@@ -126,7 +174,9 @@ def _flip(data: bytes, bit: int) -> bytes:
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 300), st.data())
-def test_every_inclusion_proof_verifies_and_a_flipped_bit_fails(size: int, data: st.DataObject) -> None:
+def test_every_inclusion_proof_verifies_and_a_flipped_bit_fails(
+    size: int, data: st.DataObject
+) -> None:
     leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(size)]
     tree = MemoryNodes(leaves)
     root = tree_root(leaves)
@@ -141,7 +191,7 @@ def test_every_inclusion_proof_verifies_and_a_flipped_bit_fails(size: int, data:
         verify_inclusion(leaves[index], index, size, proof, _flip(root, bit))
     if proof:
         step = data.draw(st.integers(0, len(proof) - 1))
-        bad = [*proof[:step], _flip(proof[step], bit), *proof[step + 1:]]
+        bad = [*proof[:step], _flip(proof[step], bit), *proof[step + 1 :]]
         with pytest.raises(ProofError):
             verify_inclusion(leaves[index], index, size, bad, root)
         with pytest.raises(ProofError):
@@ -152,7 +202,9 @@ def test_every_inclusion_proof_verifies_and_a_flipped_bit_fails(size: int, data:
 
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, 300), st.data())
-def test_every_consistency_proof_verifies_and_a_flipped_bit_fails(new: int, data: st.DataObject) -> None:
+def test_every_consistency_proof_verifies_and_a_flipped_bit_fails(
+    new: int, data: st.DataObject
+) -> None:
     leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(new)]
     tree = MemoryNodes(leaves)
     old = data.draw(st.integers(1, new))
@@ -167,7 +219,7 @@ def test_every_consistency_proof_verifies_and_a_flipped_bit_fails(new: int, data
         verify_consistency(old, new, old_root, _flip(new_root, bit), proof)
     if proof:
         step = data.draw(st.integers(0, len(proof) - 1))
-        bad = [*proof[:step], _flip(proof[step], bit), *proof[step + 1:]]
+        bad = [*proof[:step], _flip(proof[step], bit), *proof[step + 1 :]]
         with pytest.raises(ProofError):
             verify_consistency(old, new, old_root, new_root, bad)
 
@@ -182,5 +234,10 @@ def test_every_inclusion_proof_from_every_tree_size(size: int, index: int, extra
     leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(total)]
     tree = MemoryNodes(leaves)
     for tree_size in (size, total):
-        verify_inclusion(leaves[index], index, tree_size, tree.inclusion(index, tree_size),
-                         tree_root(leaves[:tree_size]))
+        verify_inclusion(
+            leaves[index],
+            index,
+            tree_size,
+            tree.inclusion(index, tree_size),
+            tree_root(leaves[:tree_size]),
+        )

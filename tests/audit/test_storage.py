@@ -6,9 +6,6 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
-
 from lpm_guard.audit import (
     AppendOnlyViolation,
     AuditLog,
@@ -21,11 +18,17 @@ from lpm_guard.audit import (
     verify_inclusion,
 )
 from lpm_guard.audit.merkle import tree_root
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 
 def event(n: int) -> Event:
-    return Event(action="test:thing:do", actor=f"user:{n % 7}", objects={"thing": str(n)},
-                 payload={"n": n, "note": "ünïcödé ✓"})
+    return Event(
+        action="test:thing:do",
+        actor=f"user:{n % 7}",
+        objects={"thing": str(n)},
+        payload={"n": n, "note": "ünïcödé ✓"},
+    )
 
 
 def test_append_returns_a_receipt_that_matches_the_entry(log: AuditLog) -> None:
@@ -78,8 +81,13 @@ def test_consistency_beyond_the_log_raises(log: AuditLog) -> None:
 
 def test_checkpoints_are_signed_and_rate_limited(engine: Engine, signer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     clock = [datetime(2026, 1, 1, tzinfo=UTC)]
-    log = AuditLog(engine, signer=signer, witness=tmp_path / "w", checkpoint_interval=10,
-                   clock=lambda: clock[0])
+    log = AuditLog(
+        engine,
+        signer=signer,
+        witness=tmp_path / "w",
+        checkpoint_interval=10,
+        clock=lambda: clock[0],
+    )
     log.append(event(0))
     first = log.checkpoint()
     log.append(event(1))
@@ -97,8 +105,11 @@ def test_checkpoints_are_signed_and_rate_limited(engine: Engine, signer, tmp_pat
 def test_the_database_refuses_update_and_delete(log: AuditLog, table: str) -> None:
     log.append_many([event(i) for i in range(3)])
     log.checkpoint(force=True)
-    column = {"audit_entries": "actor = 'x'", "audit_nodes": "level = level",
-              "audit_checkpoints": "note = 'x'"}[table]
+    column = {
+        "audit_entries": "actor = 'x'",
+        "audit_nodes": "level = level",
+        "audit_checkpoints": "note = 'x'",
+    }[table]
     for statement in (f"UPDATE {table} SET {column}", f"DELETE FROM {table}"):
         with pytest.raises(DBAPIError, match="append-only"), log.engine.begin() as conn:
             conn.execute(text(statement))
@@ -113,9 +124,13 @@ def test_the_database_refuses_a_gap_or_a_rewrite_of_an_index(log: AuditLog) -> N
     log.append_many([event(i) for i in range(3)])
     for idx in (5, 1):
         with pytest.raises(DBAPIError, match="gap"), log.engine.begin() as conn:
-            conn.execute(text("INSERT INTO audit_entries (idx, logged_at, action, actor, outcome, "
-                              "body) VALUES (:i, CURRENT_TIMESTAMP, 'a', 'b', 'c', :b)"),
-                         {"i": idx, "b": b"{}"})
+            conn.execute(
+                text(
+                    "INSERT INTO audit_entries (idx, logged_at, action, actor, outcome, "
+                    "body) VALUES (:i, CURRENT_TIMESTAMP, 'a', 'b', 'c', :b)"
+                ),
+                {"i": idx, "b": b"{}"},
+            )
 
 
 def test_concurrent_writers_leave_no_gap(log: AuditLog) -> None:
@@ -143,7 +158,9 @@ def test_concurrent_writers_leave_no_gap(log: AuditLog) -> None:
     assert log.verify().tree_size == 120
 
 
-def test_append_only_violation_is_translated(log: AuditLog, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_append_only_violation_is_translated(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log.append(event(0))
     # Force a stale size so the insert collides with the gap guard.
     monkeypatch.setattr(AuditLog, "_size", staticmethod(lambda conn: 2))

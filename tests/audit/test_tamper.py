@@ -1,4 +1,4 @@
-"""Each tamper class, made by editing the database directly: ``verify`` names the first bad index."""
+"""Each tamper class, made by editing the database: ``verify`` names the first bad index."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import text
-
 from lpm_guard.audit import AuditLog, Event, NoteSigner, VerificationError
+from sqlalchemy import text
 
 from .tamper import drop_guards, rebuild_nodes, reinsert, rows
 
@@ -35,10 +34,13 @@ def first_bad_index(log: AuditLog) -> int | None:
 
 def test_changed_payload(sealed: AuditLog) -> None:
     with sealed.engine.begin() as conn:
-        body = json.loads(conn.execute(text("SELECT body FROM audit_entries WHERE idx = 7")).scalar())
+        body = json.loads(
+            conn.execute(text("SELECT body FROM audit_entries WHERE idx = 7")).scalar()
+        )
         body["payload"]["n"] = 700
-        conn.execute(text("UPDATE audit_entries SET body = :b WHERE idx = 7"),
-                     {"b": rfc8785.dumps(body)})
+        conn.execute(
+            text("UPDATE audit_entries SET body = :b WHERE idx = 7"), {"b": rfc8785.dumps(body)}
+        )
     assert first_bad_index(sealed) == 7
 
 
@@ -71,8 +73,13 @@ def test_truncated_and_resigned_with_another_key(sealed: AuditLog) -> None:
         conn.execute(text("DELETE FROM audit_entries WHERE idx >= 12"))
         conn.execute(text("DELETE FROM audit_checkpoints"))
         rebuild_nodes(sealed, conn)
-    impostor = AuditLog(sealed.engine, signer=NoteSigner(sealed.signer.name,  # type: ignore[union-attr]
-                                                        Ed25519PrivateKey.generate()))
+    impostor = AuditLog(
+        sealed.engine,
+        signer=NoteSigner(
+            sealed.signer.name,  # type: ignore[union-attr]
+            Ed25519PrivateKey.generate(),
+        ),
+    )
     impostor.checkpoint(force=True)
     assert impostor.verify().tree_size == 12  # it passes under the impostor's own key...
     with pytest.raises(VerificationError) as caught:  # ...but not under ours
@@ -95,10 +102,14 @@ def test_careful_attacker_who_rehashes_the_tree_is_caught_by_checkpoints(sealed:
     sealed.append_many([Event("test:thing:do", "user:x", payload={"n": i}) for i in range(10)])
     sealed.checkpoint(force=True)
     with sealed.engine.begin() as conn:
-        body = json.loads(conn.execute(text("SELECT body FROM audit_entries WHERE idx = 25")).scalar())
+        body = json.loads(
+            conn.execute(text("SELECT body FROM audit_entries WHERE idx = 25")).scalar()
+        )
         body["outcome"] = "deny"
-        conn.execute(text("UPDATE audit_entries SET body = :b, outcome = 'deny' WHERE idx = 25"),
-                     {"b": rfc8785.dumps(body)})
+        conn.execute(
+            text("UPDATE audit_entries SET body = :b, outcome = 'deny' WHERE idx = 25"),
+            {"b": rfc8785.dumps(body)},
+        )
         rebuild_nodes(sealed, conn)
     with pytest.raises(VerificationError) as caught:
         sealed.verify()

@@ -1,0 +1,3 @@
+from lpm_guard.cli import main
+
+main()

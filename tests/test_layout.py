@@ -1,0 +1,115 @@
+"""The layout DESIGN.md fixes: stage packages are libraries that import neither the gate nor
+each other, and every module imports from an editable install and from a built wheel."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("generator", "policy", "audit")
+
+
+def _imports(path: Path, stage: str) -> set[str]:
+    depth = len(path.relative_to(ROOT / stage).parts) - 1  # subpackages below the stage root
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                names.add(node.module or "")
+            elif node.level - 1 > depth:
+                names.add(f"{'.' * node.level}{node.module or ''} (outside lpm_guard.{stage})")
+    return names
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_packages_import_neither_the_gate_nor_each_other(stage: str) -> None:
+    for path in (ROOT / stage).rglob("*.py"):
+        for name in _imports(path, stage):
+            if name.startswith(("lpm_guard", ".")):
+                assert name.startswith(f"lpm_guard.{stage}"), f"{path} imports {name}"
+
+
+def _module_names() -> list[str]:
+    """Every module of the source tree, through pyproject's package-dir mapping."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    mapping = pyproject["tool"]["setuptools"]["package-dir"]
+    names = set()
+    for package, folder in mapping.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            if "versions" in parts or parts[-1] in ("__main__", "env"):
+                continue  # migration scripts run inside Alembic, not on import
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names.add(".".join((package, *parts)))
+    return sorted(names)
+
+
+def test_every_module_imports_from_the_editable_install() -> None:
+    names = _module_names()
+    assert {
+        "lpm_guard.audit.storage",
+        "lpm_guard.generator",
+        "lpm_guard.policy",
+        "lpm_guard.keys.store",
+        "lpm_guard.web",
+    } <= set(names)
+    code = "import importlib, sys\nfor n in sys.argv[1:]: importlib.import_module(n)"
+    subprocess.run([sys.executable, "-c", code, *names], check=True)
+
+
+def test_a_built_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    wheel = next(tmp_path.glob("lpm_guard-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        files = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+    for required in (
+        "lpm_guard/audit/merkle.py",
+        "lpm_guard/generator/__init__.py",
+        "lpm_guard/policy/__init__.py",
+        "lpm_guard/web/index.html",
+        "lpm_guard/migrations/env.py",
+        "lpm_guard/migrations/versions/0001_audit_log.py",
+        "lpm_guard/py.typed",
+    ):
+        assert required in files
+    code = (
+        "import importlib, pkgutil, sys, lpm_guard\n"
+        "assert lpm_guard.__file__.startswith(sys.argv[1]), lpm_guard.__file__\n"
+        "for m in pkgutil.walk_packages(lpm_guard.__path__, 'lpm_guard.'):\n"
+        "    if not m.name.endswith('__main__') and '.migrations.' not in m.name:\n"
+        "        importlib.import_module(m.name)\n"
+        "from lpm_guard.database import head_revision\n"
+        "assert head_revision() == '0001'\n"
+    )
+    site = str(tmp_path / "site")
+    subprocess.run(
+        [sys.executable, "-c", code, site],
+        check=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": site, "PATH": "/usr/bin:/bin"},
+    )
