@@ -3,10 +3,10 @@
 Written by hand: the hashing and the verification algorithms are a few lines each, specified
 exactly by RFC 9162 section 2.1, and no maintained library exposes them over our own storage.
 
-Storage is abstracted as *nodes*: ``NodeId(level, position)`` is the complete, aligned subtree that
-covers leaves ``[position * 2**level, (position + 1) * 2**level)``. Every proof element is the hash of a
-range of leaves, and every such range is a short run of complete nodes (see ``range_nodes``), so
-a proof needs O(log n) stored hashes and no rehashing of the log.
+Storage is abstracted as *nodes*: ``NodeId(level, position)`` is the complete, aligned subtree
+over leaves ``[position * 2**level, (position + 1) * 2**level)``. Every proof element is the
+hash of a range of leaves, and every such range is a short run of complete nodes (see
+``range_nodes``), so a proof needs O(log n) stored hashes and no rehashing of the log.
 """
 
 from __future__ import annotations
