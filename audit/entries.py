@@ -10,8 +10,6 @@ from typing import Any, NewType
 
 import rfc8785
 
-from .merkle import leaf_hash
-
 LeafHash = NewType("LeafHash", bytes)
 JSON = Any
 
@@ -97,10 +95,6 @@ class Receipt:
         return cls(
             index=int(data["index"]), leaf_hash=LeafHash(digest), tree_size=int(data["tree_size"])
         )
-
-    @classmethod
-    def for_body(cls, index: int, body: bytes, tree_size: int) -> Receipt:
-        return cls(index=index, leaf_hash=LeafHash(leaf_hash(body)), tree_size=tree_size)
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from . import schema
 from .checkpoints import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint
-from .entries import Entry, Event, Receipt
+from .entries import Entry, Event, LeafHash, Receipt
 from .errors import AppendOnlyViolation, CheckpointError, ProofError, VerificationError
 from .merkle import EMPTY_ROOT, NodeId, ProofPlan, leaf_hash, node_hash, range_nodes
 from .verify import Report, check_checkpoints, compare_nodes, export_lines, recompute
@@ -111,10 +111,10 @@ class AuditLog:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 try:
                     yield conn
+                    conn.exec_driver_sql("COMMIT")
                 except BaseException:
                     conn.exec_driver_sql("ROLLBACK")
                     raise
-                conn.exec_driver_sql("COMMIT")
         else:
             with self.engine.begin() as conn:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_APPEND_LOCK})")
@@ -148,7 +148,7 @@ class AuditLog:
                     }
                 )
                 node_rows.extend(_completed_nodes(index, digest, frontier))
-                receipts.append(Receipt.for_body(index, body, index + 1))
+                receipts.append(Receipt(index, LeafHash(digest), index + 1))
             conn.execute(schema.entries_table.insert(), entry_rows)
             conn.execute(schema.nodes_table.insert(), node_rows)
         return receipts

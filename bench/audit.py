@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import signal
 import sqlite3
 import statistics
 import sys
@@ -153,14 +154,17 @@ def render(results: Sequence[Result]) -> str:
     rows = [header]
     for r in results:
         spread = f"{number(min(r.runs), r.unit)}..{number(max(r.runs), r.unit)}"
-        rows.append((r.label, fmt(r.value, r.unit), spread, str(len(r.runs)), r.target_text(),
-                     r.status))
+        rows.append(
+            (r.label, fmt(r.value, r.unit), spread, str(len(r.runs)), r.target_text(), r.status)
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     right = {1, 2, 3, 4}
     lines = []
     for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -304,36 +308,65 @@ def machine_info(args: argparse.Namespace) -> dict[str, str]:
 # --- measurements -------------------------------------------------------------------------
 
 
+def append_rates(
+    log: AuditLog, source: EventSource, batch: int, per_run: int, runs: int
+) -> list[float]:
+    """Durable appends/s in each run: ``append`` one event per transaction when ``batch`` is 1,
+    else ``append_many`` with ``batch`` events per transaction."""
+    rates = []
+    for _ in range(runs):
+        batches = [source.take(batch) for _ in range(max(1, per_run // batch))]
+        start = time.perf_counter()
+        if batch == 1:
+            for events in batches:
+                log.append(events[0])
+        else:
+            for events in batches:
+                log.append_many(events)
+        rates.append(len(batches) * batch / (time.perf_counter() - start))
+    return rates
+
+
+def append_results(
+    source: EventSource,
+    log: AuditLog,
+    batch: int,
+    *,
+    where: str,
+    suffix: str,
+    per_run: int,
+    runs: int,
+) -> Result:
+    rates = append_rates(log, source, batch, per_run, runs)
+    kind = "single" if batch == 1 else f"batch {batch:,}"
+    count = max(1, per_run // batch) * batch
+    progress(f"appends, {kind}, {where}: {statistics.median(rates):,.0f} /s")
+    return Result(
+        f"append_{'single' if batch == 1 else f'batch_{batch}'}{suffix}",
+        f"durable appends, {kind}, {where} ({count:,}/run)",
+        "/s",
+        rates,
+        None if batch == 1 else TARGET_BATCHED_PER_S,
+    )
+
+
 def bench_appends(args: argparse.Namespace, source: EventSource) -> list[Result]:
-    """Durable appends into one log: single (one per transaction), then batched."""
+    """Durable appends, each kind on a new log: single (one per transaction), then batched."""
     results = []
-    with fresh_log(args, "appends") as log:
-        log.append_many(source.take(10))  # warm up: connection, statement caches
-        runs = []
-        for _ in range(args.repeat):
-            events = source.take(args.single)
-            start = time.perf_counter()
-            for item in events:
-                log.append(item)
-            runs.append(args.single / (time.perf_counter() - start))
-        results.append(Result(
-            "append_single", f"durable appends, single, new log ({args.single}/run)", "/s", runs
-        ))
-        progress(f"single appends: {statistics.median(runs):,.0f} /s")
-        for batch in (100, 1000):
-            runs = []
-            for _ in range(args.repeat):
-                batches = [source.take(batch) for _ in range(max(1, args.batched // batch))]
-                start = time.perf_counter()
-                for events in batches:
-                    log.append_many(events)
-                runs.append(len(batches) * batch / (time.perf_counter() - start))
-            results.append(Result(
-                f"append_batch_{batch}",
-                f"durable appends, batch {batch} ({len(batches) * batch:,}/run)",
-                "/s", runs, TARGET_BATCHED_PER_S,
-            ))
-            progress(f"batch {batch}: {statistics.median(runs):,.0f} /s")
+    for batch, per_run in ((1, args.single), (100, args.batched), (1000, args.batched)):
+        with fresh_log(args, "appends") as log:
+            log.append_many(source.take(10))  # warm up: connection, statement caches
+            results.append(
+                append_results(
+                    source,
+                    log,
+                    batch,
+                    where="new log",
+                    suffix="",
+                    per_run=per_run,
+                    runs=args.repeat,
+                )
+            )
     return results
 
 
@@ -398,19 +431,39 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def bench_proofs(
-    args: argparse.Namespace, log: AuditLog, size: int, runs: int, rng: random.Random,
-    *, proof_target: float | None, footnote: str = "",
+    args: argparse.Namespace,
+    log: AuditLog,
+    size: int,
+    runs: int,
+    rng: random.Random,
+    *,
+    proof_target: float | None,
+    footnote: str = "",
 ) -> list[Result]:
     inclusion, consistency, every = time_proofs(log, size, runs, args.proofs, rng)
-    progress(f"proofs at {size:,}: inclusion {statistics.median(inclusion):.3f} ms, "
-             f"consistency {statistics.median(consistency):.3f} ms")
+    progress(
+        f"proofs at {size:,}: inclusion {statistics.median(inclusion):.3f} ms, "
+        f"consistency {statistics.median(consistency):.3f} ms"
+    )
     pooled = {"p95_ms": _percentile(every, 0.95), "max_ms": max(every), "proofs": len(every)}
     return [
-        Result(f"inclusion_proof_{size}", f"inclusion proof @ {size:,} entries", "ms", inclusion,
-               proof_target, higher_is_better=False, footnote=footnote,
-               extra={"tree_size": size, **pooled}),
-        Result(f"consistency_proof_{size}", f"consistency proof @ {size:,} entries", "ms",
-               consistency, extra={"tree_size": size}),
+        Result(
+            f"inclusion_proof_{size}",
+            f"inclusion proof @ {size:,} entries",
+            "ms",
+            inclusion,
+            proof_target,
+            higher_is_better=False,
+            footnote=footnote,
+            extra={"tree_size": size, **pooled},
+        ),
+        Result(
+            f"consistency_proof_{size}",
+            f"consistency proof @ {size:,} entries",
+            "ms",
+            consistency,
+            extra={"tree_size": size},
+        ),
     ]
 
 
@@ -432,22 +485,31 @@ def bench_big(
         elapsed, tenths = build(log, source, size, args.build_batch)
         rate = size / elapsed
         progress(f"built {size:,} entries in {elapsed:.1f} s ({rate:,.0f} /s)")
-        results = [Result(
-            "append_sustained", f"durable appends, batch {args.build_batch:,}, building "
-            f"{size:,}", "/s", [rate], TARGET_BATCHED_PER_S,
-            extra={"seconds": elapsed, "rate_by_tenth": tenths},
-        )]
-        notes.append("build rate by tenth of the log: "
-                     + " ".join(f"{r / 1e3:.1f}k" for r in tenths) + " /s")
+        results = [
+            Result(
+                "append_sustained",
+                f"durable appends, batch {args.build_batch:,}, building {size:,}",
+                "/s",
+                [rate],
+                TARGET_BATCHED_PER_S,
+                extra={"seconds": elapsed, "rate_by_tenth": tenths},
+            )
+        ]
+        notes.append(
+            "build rate by tenth of the log: " + " ".join(f"{r / 1e3:.1f}k" for r in tenths) + " /s"
+        )
         stored = storage_bytes(log)
         if stored is not None:
             extra["storage_bytes"] = stored
-            notes.append(f"storage at {size:,} entries: {stored / 2**20:,.0f} MiB "
-                         f"({stored / size:,.0f} bytes per entry, nodes and indexes included)")
+            notes.append(
+                f"storage at {size:,} entries: {stored / 2**20:,.0f} MiB "
+                f"({stored / size:,.0f} bytes per entry, nodes and indexes included)"
+            )
 
         rng = random.Random(args.seed + 1)
-        results += bench_proofs(args, log, size, args.repeat_big, rng, proof_target=TARGET_PROOF_MS,
-                                footnote=scale)
+        results += bench_proofs(
+            args, log, size, args.repeat_big, rng, proof_target=TARGET_PROOF_MS, footnote=scale
+        )
 
         checkpoint = log.checkpoint(force=True)
         assert checkpoint.tree_size == size
@@ -458,31 +520,50 @@ def bench_big(
             runs.append(time.perf_counter() - start)
             assert report.ok and report.tree_size == size and report.checkpoints_verified >= 1
             progress(f"verify run {n + 1}/{args.repeat_big}: {runs[-1]:.2f} s")
-        results.append(Result(
-            "verify_full", f"full verify @ {size:,} entries", "s", runs,
-            TARGET_VERIFY_S * args.entries / TARGET_SIZE, higher_is_better=False, footnote=scale,
-            extra={"tree_size": size, "checkpoints_verified": report.checkpoints_verified},
-        ))
-        notes.append(f"verify checked {report.tree_size:,} entries, every stored node and "
-                     f"{report.checkpoints_verified} signed checkpoint(s) (one in the database, "
-                     "the same one as the witness file); page cache warm")
+        results.append(
+            Result(
+                "verify_full",
+                f"full verify @ {size:,} entries",
+                "s",
+                runs,
+                TARGET_VERIFY_S * args.entries / TARGET_SIZE,
+                higher_is_better=False,
+                footnote=scale,
+                extra={"tree_size": size, "checkpoints_verified": report.checkpoints_verified},
+            )
+        )
+        notes.append(
+            f"verify checked {report.tree_size:,} entries, every stored node and "
+            f"{report.checkpoints_verified} signed checkpoint(s) (one in the database, "
+            "the same one as the witness file); page cache warm"
+        )
 
-        runs = []
-        for _ in range(args.repeat_big):
-            events = source.take(args.single_big)
-            start = time.perf_counter()
-            for item in events:
-                log.append(item)
-            runs.append(args.single_big / (time.perf_counter() - start))
-        progress(f"single appends at {size:,}+: {statistics.median(runs):,.1f} /s")
-        results.append(Result("append_single_big", f"durable appends, single, at {size:,} "
-                              f"entries ({args.single_big}/run)", "/s", runs))
+        for batch, per_run in (
+            (1, args.single_big),
+            (100, args.batched_big),
+            (1000, args.batched_big),
+        ):
+            results.append(
+                append_results(
+                    source,
+                    log,
+                    batch,
+                    where=f"at {size:,} entries",
+                    suffix="_big",
+                    per_run=per_run,
+                    runs=args.repeat_big,
+                )
+            )
 
-    notes.append(f"proofs: each run's figure is the median of {args.proofs} proofs for random "
-                 "indexes (consistency: random old sizes), each checked against the root")
+    notes.append(
+        f"proofs: each run's figure is the median of {args.proofs} proofs for random "
+        "indexes (consistency: random old sizes), each checked against the root"
+    )
     if scale:
-        notes.append(f"* the targets are set for {TARGET_SIZE:,} entries; at {size:,} the "
-                     "verify target is scaled linearly and the proof target kept as is")
+        notes.append(
+            f"* the targets are set for {TARGET_SIZE:,} entries; at {size:,} the "
+            "verify target is scaled linearly and the proof target kept as is"
+        )
     return results
 
 
@@ -491,28 +572,47 @@ def bench_big(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark the audit log: durable appends, proofs, full verification.")
-    parser.add_argument("--quick", action="store_true",
-                        help="100,000 entries and 2 runs each (unless given): about a minute")
+        description="Benchmark the audit log: durable appends, proofs, full verification."
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="100,000 entries and 2 runs each (unless given): about a minute",
+    )
     parser.add_argument("--entries", type=int, help="size of the big log (default 1,000,000)")
-    parser.add_argument("--repeat", type=int,
-                        help="runs of each quick measurement (default 5; --quick: 2)")
-    parser.add_argument("--repeat-big", type=int,
-                        help="runs of the proofs and verify on the big log (default 3; --quick: 2)")
+    parser.add_argument(
+        "--repeat", type=int, help="runs of each quick measurement (default 5; --quick: 2)"
+    )
+    parser.add_argument(
+        "--repeat-big",
+        type=int,
+        help="runs of the proofs and verify on the big log (default 3; --quick: 2)",
+    )
     parser.add_argument("--single", type=int, default=500, help="single appends per run")
-    parser.add_argument("--single-big", type=int, default=50,
-                        help="single appends per run on the big log")
-    parser.add_argument("--batched", type=int, default=10_000,
-                        help="events per run of the batched appends")
-    parser.add_argument("--build-batch", type=int, default=5_000,
-                        help="batch size for building the logs")
-    parser.add_argument("--small-entries", type=int, default=10_000,
-                        help="size of the small log for proofs")
+    parser.add_argument(
+        "--single-big", type=int, default=50, help="single appends per run on the big log"
+    )
+    parser.add_argument(
+        "--batched", type=int, default=10_000, help="events per run of the batched appends"
+    )
+    parser.add_argument(
+        "--batched-big",
+        type=int,
+        default=5_000,
+        help="events per run of the batched appends on the big log",
+    )
+    parser.add_argument(
+        "--build-batch", type=int, default=5_000, help="batch size for building the logs"
+    )
+    parser.add_argument(
+        "--small-entries", type=int, default=10_000, help="size of the small log for proofs"
+    )
     parser.add_argument("--proofs", type=int, default=200, help="proofs of each kind per run")
     parser.add_argument("--seed", type=int, default=1, help="seed for the random indexes")
     parser.add_argument("--tmpdir", help="where the temporary SQLite logs go (default: $TMPDIR)")
-    parser.add_argument("--database-url",
-                        help="run on this PostgreSQL database instead, in throwaway schemas")
+    parser.add_argument(
+        "--database-url", help="run on this PostgreSQL database instead, in throwaway schemas"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
@@ -522,8 +622,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.repeat = 2 if args.quick else 5
     if args.repeat_big is None:
         args.repeat_big = 2 if args.quick else 3
-    for name in ("entries", "repeat", "repeat_big", "single", "single_big", "batched",
-                 "build_batch", "small_entries", "proofs"):
+    for name in (
+        "entries",
+        "repeat",
+        "repeat_big",
+        "single",
+        "single_big",
+        "batched",
+        "batched_big",
+        "build_batch",
+        "small_entries",
+        "proofs",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.entries < 2 or args.small_entries < 2:
@@ -533,6 +643,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # A plain `kill` still removes the temporary logs.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     started = time.perf_counter()
     info = machine_info(args)
     info["event body"] = f"{body_size(123_456)} bytes of canonical JSON (RFC 8785)"
@@ -543,8 +655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("lpm-guard audit log benchmark")
     for key, value in info.items():
         print(f"  {key.ljust(width)}  {value}")
-    print(f"  {'runs'.ljust(width)}  repeat={args.repeat}, repeat-big={args.repeat_big}, "
-          f"big log={args.entries:,} entries")
+    print(
+        f"  {'runs'.ljust(width)}  repeat={args.repeat}, repeat-big={args.repeat_big}, "
+        f"big log={args.entries:,} entries"
+    )
     print(flush=True)
 
     source = EventSource()
@@ -554,8 +668,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     results += bench_small(args, source)
     results += bench_big(args, source, notes, extra)
     total = time.perf_counter() - started
-    order = ["append_single", "append_single_big", "append_batch_100", "append_batch_1000",
-             "append_sustained"]
+    order = [
+        "append_single",
+        "append_batch_100",
+        "append_batch_1000",
+        "append_sustained",
+        "append_single_big",
+        "append_batch_100_big",
+        "append_batch_1000_big",
+    ]
     results.sort(key=lambda r: order.index(r.key) if r.key in order else len(order))
 
     print(render(results))
@@ -565,14 +686,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total time {total:.0f} s")
     missed = [r.label for r in results if r.status == "MISS"]
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": info,
-            "config": config,
-            "results": {r.key: r.to_json() for r in results},
-            "notes": notes,
-            "seconds": total,
-            **extra,
-        }, indent=2) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "config": config,
+                    "results": {r.key: r.to_json() for r in results},
+                    "notes": notes,
+                    "seconds": total,
+                    **extra,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return 1 if missed and args.strict else 0
 
 

@@ -79,3 +79,32 @@ def test_sigkill_during_appends(database_url: str, tmp_path: Path, kills: int) -
     assert sizes == sorted(sizes)
     assert log.verify().checkpoints_verified >= kills
     engine.dispose()
+
+
+APPENDER = r"""
+import sys
+from lpm_guard.audit import AuditLog, Event
+from lpm_guard.database import make_engine
+
+url, name = sys.argv[1:3]
+log = AuditLog(make_engine(url))
+for i in range(60):
+    if i % 5 == 0:
+        log.append_many([Event("test:race:append", name, payload={"k": k}) for k in range(7)])
+    else:
+        log.append(Event("test:race:append", name, payload={"i": i}))
+"""
+
+
+def test_several_processes_append_without_a_gap(database_url: str, log: AuditLog) -> None:
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPENDER, database_url, f"writer:{n}"])
+        for n in range(4)
+    ]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0
+    expected = 4 * (48 + 12 * 7)
+    assert [s.entry.index for s in log.entries()] == list(range(expected))
+    assert {s.entry.event.actor for s in log.entries()} == {f"writer:{n}" for n in range(4)}
+    log.checkpoint(force=True)
+    assert log.verify().tree_size == expected
