@@ -208,12 +208,15 @@ class AuditLog:
 
     # --- proofs ---------------------------------------------------------------------------
 
+    def _tree_size(self, conn: Connection, requested: int | None) -> int:
+        current = self._size(conn)
+        if requested is not None and requested > current:
+            raise ProofError(f"tree size {requested} is larger than the log ({current})")
+        return current if requested is None else requested
+
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
         with self.engine.connect() as conn:
-            current = self._size(conn)
-            size = current if tree_size is None else tree_size
-            if size > current:
-                raise ProofError(f"tree size {size} is larger than the log ({current})")
+            size = self._tree_size(conn, tree_size)
             plan = ProofPlan.inclusion(index, size)
             root_plan = ProofPlan.root(size)
             hashes = self._fetch(conn, plan.nodes | root_plan.nodes | {NodeId(0, index)})
@@ -227,10 +230,7 @@ class AuditLog:
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         with self.engine.connect() as conn:
-            current = self._size(conn)
-            size = current if new_size is None else new_size
-            if size > current:
-                raise ProofError(f"tree size {size} is larger than the log ({current})")
+            size = self._tree_size(conn, new_size)
             plan = ProofPlan.consistency(old_size, size)
             old_plan, new_plan = ProofPlan.root(old_size), ProofPlan.root(size)
             hashes = self._fetch(conn, plan.nodes | old_plan.nodes | new_plan.nodes)

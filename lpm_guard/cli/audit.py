@@ -50,13 +50,11 @@ def proof(
         verify_inclusion(
             result.leaf_hash, result.index, result.tree_size, result.path, result.root_hash
         )
-    if as_json:
-        emit_json(result.to_json())
-        return
-    typer.echo(f"entry {result.index} in tree of size {result.tree_size}")
-    typer.echo(f"leaf  {result.leaf_hash.hex()}\nroot  {result.root_hash.hex()}")
-    for step in result.path:
-        typer.echo(f"  {step.hex()}")
+    heading = (
+        f"entry {result.index} in tree of size {result.tree_size}\n"
+        f"leaf  {result.leaf_hash.hex()}\nroot  {result.root_hash.hex()}"
+    )
+    _show_proof(result.to_json() if as_json else None, heading, result.path)
 
 
 @app.command()
@@ -71,12 +69,19 @@ def consistency(
         verify_consistency(
             result.old_size, result.new_size, result.old_root, result.new_root, result.path
         )
-    if as_json:
-        emit_json(result.to_json())
+    heading = (
+        f"{result.old_size} -> {result.new_size}\n"
+        f"old root {result.old_root.hex()}\nnew root {result.new_root.hex()}"
+    )
+    _show_proof(result.to_json() if as_json else None, heading, result.path)
+
+
+def _show_proof(as_json: dict[str, object] | None, heading: str, path: list[bytes]) -> None:
+    if as_json is not None:
+        emit_json(as_json)
         return
-    typer.echo(f"{result.old_size} -> {result.new_size}")
-    typer.echo(f"old root {result.old_root.hex()}\nnew root {result.new_root.hex()}")
-    for step in result.path:
+    typer.echo(heading)
+    for step in path:
         typer.echo(f"  {step.hex()}")
 
 

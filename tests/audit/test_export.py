@@ -33,20 +33,13 @@ def test_export_verifies_with_only_the_public_key(exported: Path, signer: NoteSi
     assert (report.tree_size, report.checkpoints_verified, report.latest_checkpoint) == (30, 2, 30)
 
 
+def standalone(export: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "lpm_guard.audit.verify", str(export), *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
 def test_standalone_verifier_command(exported: Path, signer: NoteSigner) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lpm_guard.audit.verify",
-            str(exported),
-            "--vkey",
-            signer.verifier.vkey,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = standalone(exported, "--vkey", signer.verifier.vkey, "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["tree_size"] == 30
 
@@ -62,18 +55,7 @@ def _edit(path: Path, index: int, old: str, new: str) -> None:
 
 def test_an_edited_export_fails(exported: Path, signer: NoteSigner) -> None:
     _edit(exported, 3, '"user:3"', '"user:9"')
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lpm_guard.audit.verify",
-            str(exported),
-            "--vkey",
-            signer.verifier.vkey,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = standalone(exported, "--vkey", signer.verifier.vkey)
     assert run.returncode == 1
     assert "FAIL" in run.stderr and "first bad index 0" in run.stderr
 
