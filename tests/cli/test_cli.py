@@ -124,3 +124,30 @@ def test_a_corrupted_database_fails_loudly(cli, data: Path, damage: str) -> None
     run = _entry_point(data, "audit", "verify")
     assert run.returncode != 0
     assert "error:" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_no_secret_reaches_the_logs(data: Path) -> None:
+    env = dict(os.environ, LPM_DATA_DIR=str(data), LPM_LOG_LEVEL="DEBUG")
+    logs = ""
+    for args in (
+        ["db", "upgrade"],
+        ["keys", "rotate", "data-encryption"],
+        ["keys", "show"],
+        ["audit", "checkpoint", "--force"],
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "lpm_guard", *args], capture_output=True, text=True, env=env
+        )
+        assert run.returncode == 0, run.stderr
+        logs += run.stdout + run.stderr
+    store = KeyStore.open(data / "keys", create=False)
+    secrets = [k.secret for k in store.watermark_keys()]
+    for path in (data / "keys").rglob("*.pem"):
+        if b"PRIVATE KEY" in path.read_bytes():
+            secrets.append(path.read_bytes().split(b"\n")[1])  # first line of the key body
+    for path in (data / "keys").rglob("*.secret"):
+        secrets.append(path.read_bytes())
+    assert secrets
+    for secret in secrets:
+        for form in (secret.hex(), base64.b64encode(secret).decode(), secret.decode("latin-1")):
+            assert form not in logs
