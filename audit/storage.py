@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from . import schema
@@ -169,11 +169,15 @@ class AuditLog:
         wanted = list(set(nodes))
         if not wanted:
             return {}
-        t = schema.nodes_table
-        # OR of primary-key lookups, not a row-value IN: SQLite scans the table for the latter
-        # (measured 250 ms at 1M entries against 0.3 ms).
-        keys = or_(*(and_(t.c.level == level, t.c.idx == position) for level, position in wanted))
-        rows = conn.execute(select(t.c.level, t.c.idx, t.c.hash).where(keys))
+        # An OR of primary-key lookups: SQLite scans the whole table for a row-value IN (250 ms
+        # at 1M entries against 0.3 ms), and plain SQL text costs a tenth of building the
+        # same expression with SQLAlchemy's operators on this hot path.
+        keys = " OR ".join(f"(level = :l{n} AND idx = :i{n})" for n in range(len(wanted)))
+        params: dict[str, int] = {}
+        for n, (level, position) in enumerate(wanted):
+            params[f"l{n}"], params[f"i{n}"] = level, position
+        query = f"SELECT level, idx, hash FROM audit_nodes WHERE {keys}"  # noqa: S608 (binds only)
+        rows = conn.execute(text(query), params)
         return {NodeId(level, idx): bytes(digest) for level, idx, digest in rows}
 
     def entry(self, index: int) -> StoredEntry:

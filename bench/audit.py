@@ -1,6 +1,6 @@
 """Benchmark of the audit log (``lpm_guard.audit``): durable appends, proofs, full verification.
 
-    .venv/bin/python bench/audit.py                 # 1,000,000-entry log: several minutes
+    .venv/bin/python bench/audit.py                 # 1,000,000-entry log: about 10 minutes
     .venv/bin/python bench/audit.py --quick         # 100,000 entries, 2 runs each: about a minute
     .venv/bin/python bench/audit.py --json out.json # also write the results as JSON
 
@@ -141,7 +141,7 @@ class Result:
 
 def number(value: float, unit: str) -> str:
     if unit == "/s":
-        return f"{value:,.0f}"
+        return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     return f"{value:.3f}" if unit == "ms" else f"{value:.2f}"
 
 
