@@ -1,7 +1,7 @@
 """Benchmark of the audit log (``lpm_guard.audit``): durable appends, proofs, full verification.
 
-    .venv/bin/python bench/audit.py                 # 1,000,000-entry log: about 10 minutes
-    .venv/bin/python bench/audit.py --quick         # 100,000 entries, 2 runs each: about a minute
+    .venv/bin/python bench/audit.py                 # 1,000,000-entry log: a few minutes
+    .venv/bin/python bench/audit.py --quick         # 100,000 entries, 2 runs each: under a minute
     .venv/bin/python bench/audit.py --json out.json # also write the results as JSON
 
 Every figure is the median of several runs. Appends are durable: each ``append`` or
