@@ -12,7 +12,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,9 +103,6 @@ class TreeLevels:
             return None
         return bytes(self.levels[level][_H * index : _H * (index + 1)])
 
-    def count(self, level: int) -> int:
-        return len(self.levels[level]) // _H if level < len(self.levels) else 0
-
     def root(self, size: int) -> bytes:
         if size == 0:
             return EMPTY_ROOT
@@ -113,21 +110,27 @@ class TreeLevels:
         return fold([h for h in hashes if h is not None])
 
 
-def recompute(entries: Iterable[tuple[int, bytes]], report: Report) -> TreeLevels:
-    """(1) Check indexes run 0, 1, 2… and each body names its own index; hash the leaves."""
+Columns = Mapping[str, Any]
+
+
+def recompute(entries: Iterable[tuple[int, bytes, Columns]], report: Report) -> TreeLevels:
+    """(1) Check indexes run 0, 1, 2…, each body names its own index and agrees with the
+    columns stored beside it (if any); hash the leaves."""
     leaves = bytearray()
     expected = 0
-    for index, body in entries:
+    for index, body, columns in entries:
         if index != expected:
             report.add(expected, f"entry {expected} is missing (next is {index})")
             expected = index
         try:
-            data = json.loads(body)
-            named = data["index"] if isinstance(data, dict) else None
-        except (ValueError, KeyError):
-            named = None
+            data = json.loads(body.decode())
+            named = data["index"]
+            if any(data[key] != value for key, value in columns.items()):
+                report.add(index, f"entry {index}'s columns do not match its body")
+        except (ValueError, KeyError, TypeError):
+            named = index
             report.add(index, f"entry {index} is not a JSON audit entry")
-        if named is not None and named != index:
+        if named != index:
             report.add(index, f"entry {index} says it is entry {named}")
         leaves += hashlib.sha256(b"\x00" + body).digest()
         expected += 1
@@ -140,23 +143,43 @@ def recompute(entries: Iterable[tuple[int, bytes]], report: Report) -> TreeLevel
 def compare_nodes(
     tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], report: Report
 ) -> None:
-    """(2) Every stored subtree hash must equal the recomputed one, and none may be missing."""
-    seen = [0] * (len(tree.levels) + 1)
-    for level, index, digest in stored:
-        expected = tree.node(level, index)
-        if level >= len(seen) or expected is None:
-            report.add(index << level, f"stored node ({level}, {index}) is beyond the log")
+    """(2) Every stored subtree hash must equal the recomputed one, and none may be missing.
+
+    Stored nodes arrive ordered by (level, position); each level is compared whole, and only a
+    level that differs is searched for its first differing node."""
+    levels: dict[int, bytearray] = {}
+    for level, position, digest in stored:
+        row = levels.setdefault(level, bytearray())
+        if position * _H != len(row) or len(digest) != _H:
+            report.add(
+                len(row) // _H << level,
+                f"stored node ({level}, {len(row) // _H}) is "
+                f"missing or malformed (next is ({level}, {position}))",
+            )
+            return
+        row += digest
+    for level in range(max(len(tree.levels), max(levels, default=-1) + 1)):
+        mine = tree.levels[level] if level < len(tree.levels) else bytearray()
+        theirs = levels.get(level, bytearray())
+        if mine == theirs:
             continue
-        if index != seen[level]:
-            report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
-        seen[level] = index + 1
-        if bytes(digest) != expected:
-            # A changed leaf also changes every subtree above it: only leaves pinpoint an entry.
-            what = f"entry {index}" if level == 0 else f"subtree ({level}, {index})"
-            report.add(index << level, f"{what} does not match its stored hash", precise=level == 0)
-    for level in range(len(tree.levels)):
-        if seen[level] < tree.count(level):
-            report.add(seen[level] << level, f"stored node ({level}, {seen[level]}) is missing")
+        common = min(len(mine), len(theirs)) // _H
+        first = next(
+            (
+                i
+                for i in range(common)
+                if mine[i * _H : (i + 1) * _H] != theirs[i * _H : (i + 1) * _H]
+            ),
+            common,
+        )
+        if first < common:
+            # A changed leaf changes every subtree above it: only leaves pinpoint an entry.
+            what = f"entry {first}" if level == 0 else f"subtree ({level}, {first})"
+            report.add(first << level, f"{what} does not match its stored hash", precise=level == 0)
+        elif len(theirs) > len(mine):
+            report.add(first << level, f"stored node ({level}, {first}) is beyond the log")
+        else:
+            report.add(first << level, f"stored node ({level}, {first}) is missing")
 
 
 def check_checkpoints(
@@ -228,7 +251,7 @@ def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Re
     notes: list[str] = []
     header: dict[str, Any] | None = None
 
-    def entries() -> Iterator[tuple[int, bytes]]:
+    def entries() -> Iterator[tuple[int, bytes, Columns]]:
         nonlocal header
         for number, line in enumerate(lines, 1):
             try:
@@ -241,7 +264,7 @@ def verify_export(lines: Iterable[str], verifiers: Sequence[NoteVerifier]) -> Re
                     raise VerificationError(f"unknown export format {record.get('format')!r}", None)
                 header = record
             elif kind == "entry":
-                yield int(record["index"]), str(record["body"]).encode()
+                yield int(record["index"]), str(record["body"]).encode(), {}
             elif kind == "checkpoint":
                 notes.append(str(record["note"]))
 
