@@ -25,6 +25,7 @@ from sqlmodel import Field, SQLModel
 
 from .errors import AppendOnlyViolation
 
+_BIG_KEY = BigInteger().with_variant(Integer, "sqlite")
 GUARDED_TABLES = ("audit_entries", "audit_nodes", "audit_checkpoints")
 REFUSAL = "lpm-guard audit log is append-only"
 GAP_REFUSAL = "lpm-guard audit index must extend the log without a gap"
@@ -33,7 +34,8 @@ GAP_REFUSAL = "lpm-guard audit index must extend the log without a gap"
 class AuditEntryRow(SQLModel, table=True):
     __tablename__ = "audit_entries"
 
-    idx: int = Field(sa_column=Column("idx", BigInteger, primary_key=True, autoincrement=False))
+    # On SQLite an INTEGER primary key is the rowid itself (64-bit): no second index to keep.
+    idx: int = Field(sa_column=Column("idx", _BIG_KEY, primary_key=True, autoincrement=False))
     logged_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
     )
@@ -45,6 +47,8 @@ class AuditEntryRow(SQLModel, table=True):
 
 class AuditNodeRow(SQLModel, table=True):
     __tablename__ = "audit_nodes"
+    # Clustered on (level, idx): a lookup is one B-tree descent, an insert one B-tree write.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
     idx: int = Field(sa_column=Column("idx", BigInteger, primary_key=True, autoincrement=False))

@@ -19,7 +19,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "audit_entries",
-        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column(
+            "idx",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("action", sa.String(128), nullable=False, index=True),
         sa.Column("actor", sa.String(256), nullable=False, index=True),
@@ -31,6 +36,7 @@ def upgrade() -> None:
         sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "audit_checkpoints",
