@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class AuditError(Exception):
     """Base of every error the audit log raises."""
@@ -22,10 +24,16 @@ class AppendOnlyViolation(AuditError):
 class VerificationError(AuditError):
     """The log does not verify; ``first_bad_index`` names where it first goes wrong."""
 
-    def __init__(self, message: str, first_bad_index: int | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        first_bad_index: int | None,
+        problems: Sequence[Mapping[str, object]] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.first_bad_index = first_bad_index
+        self.problems = list(problems)
 
     def __str__(self) -> str:
         where = "" if self.first_bad_index is None else f" (first bad index {self.first_bad_index})"

@@ -186,7 +186,7 @@ class AuditLog:
             ).scalar()
         if body is None:
             raise ProofError(f"no entry {index}")
-        body = bytes(body)
+        body = _as_bytes(body)
         return StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
@@ -200,7 +200,7 @@ class AuditLog:
             query = query.where(t.c.idx < stop)
         with self.engine.connect() as conn:
             for idx, body in conn.execution_options(yield_per=_STREAM).execute(query):
-                yield int(idx), bytes(body)
+                yield int(idx), _as_bytes(body)
 
     def root(self, size: int | None = None) -> bytes:
         with self.engine.connect() as conn:
@@ -344,7 +344,11 @@ class AuditLog:
             for idx, action, actor, outcome, body in conn.execution_options(
                 yield_per=_STREAM
             ).execute(query):
-                yield int(idx), bytes(body), {"action": action, "actor": actor, "outcome": outcome}
+                yield (
+                    int(idx),
+                    _as_bytes(body),
+                    {"action": action, "actor": actor, "outcome": outcome},
+                )
 
     def _stored_nodes(self) -> Iterator[tuple[int, int, bytes]]:
         t = schema.nodes_table
@@ -361,6 +365,11 @@ class AuditLog:
             if schema.REFUSAL in str(exc) or schema.GAP_REFUSAL in str(exc):
                 raise AppendOnlyViolation(str(exc.orig)) from exc
             raise
+
+
+def _as_bytes(body: bytes | str) -> bytes:
+    """We only ever write bytes; a hand edit of the database may have left text behind."""
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 def _completed_nodes(

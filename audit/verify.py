@@ -63,7 +63,8 @@ class Report:
 
     def raise_for_problems(self) -> None:
         if self.problems:
-            raise VerificationError(self.first_problem().message, self.first_bad_index)
+            problems = [{"index": p.index, "message": p.message} for p in self.problems]
+            raise VerificationError(self.first_problem().message, self.first_bad_index, problems)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,12 @@ def verify(as_json: bool = JSON) -> None:
         except VerificationError as exc:
             if as_json:
                 emit_json(
-                    {"ok": False, "error": exc.message, "first_bad_index": exc.first_bad_index}
+                    {
+                        "ok": False,
+                        "error": exc.message,
+                        "first_bad_index": exc.first_bad_index,
+                        "problems": exc.problems,
+                    }
                 )
             raise fail(f"audit log does NOT verify: {exc}") from None
     if as_json:

@@ -151,3 +151,22 @@ def test_no_secret_reaches_the_logs(data: Path) -> None:
     for secret in secrets:
         for form in (secret.hex(), base64.b64encode(secret).decode(), secret.decode("latin-1")):
             assert form not in logs
+
+
+def test_verify_json_names_the_first_bad_index(cli, data: Path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    cli("db", "upgrade")
+    cli("keys", "rotate", "watermark")
+    cli("audit", "checkpoint", "--force")
+    db = sqlite3.connect(data / "lpm-guard.db")
+    db.execute("DROP TRIGGER audit_entries_refuse_update")
+    db.execute(
+        "UPDATE audit_entries SET body = replace(body, 'watermark', 'w4termark') WHERE idx = 1"
+    )
+    db.commit()
+    db.close()
+    out = cli("audit", "verify", "--json", code=1)
+    report = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert report["ok"] is False and report["first_bad_index"] == 1
+    assert any(p["index"] == 1 for p in report["problems"])
