@@ -192,32 +192,38 @@ def _search_path(name: str) -> Callable[[Any, Any], None]:
 def fresh_log(args: argparse.Namespace, label: str) -> Iterator[AuditLog]:
     """An empty log with new tables, removed afterwards (temporary file or schema)."""
     with tempfile.TemporaryDirectory(prefix=f"lpm-bench-{label}-", dir=args.tmpdir) as tmp:
-        witness = Path(tmp) / "witness"
         signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
-        if args.database_url is None:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'audit.db'}")
-            try:
-                with engine.begin() as conn:
-                    schema.create(conn)
-                yield AuditLog(engine, signer=signer, witness=witness, checkpoint_interval=0)
-            finally:
-                engine.dispose()
-            return
-        name = f"lpm_bench_{label}_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.database_url)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        engine = make_engine(args.database_url)
-        event.listen(engine, "connect", _search_path(name))
-        try:
+        with fresh_engine(args, label, Path(tmp)) as engine:
             with engine.begin() as conn:
                 schema.create(conn)
-            yield AuditLog(engine, signer=signer, witness=witness, checkpoint_interval=0)
+            yield AuditLog(
+                engine, signer=signer, witness=Path(tmp) / "witness", checkpoint_interval=0
+            )
+
+
+@contextmanager
+def fresh_engine(args: argparse.Namespace, label: str, tmp: Path) -> Iterator[sqlalchemy.Engine]:
+    """A temporary SQLite file, or a new schema on the PostgreSQL server named."""
+    if args.database_url is None:
+        engine = make_engine(f"sqlite:///{tmp / 'audit.db'}")
+        try:
+            yield engine
         finally:
             engine.dispose()
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-            admin.dispose()
+        return
+    name = f"lpm_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(args.database_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    engine = make_engine(args.database_url)
+    event.listen(engine, "connect", _search_path(name))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
+        admin.dispose()
 
 
 def storage_bytes(log: AuditLog) -> int | None:
