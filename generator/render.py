@@ -1,0 +1,169 @@
+"""From controls to pixels: move the rig's vertices, warp the original canvas, paint the mouth.
+
+Every frame is warped from the rig's original canvas, never from the previous frame, so nothing
+accumulates and a 45-minute session looks like its first minute.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .controls import FaceControls
+from .rig import FOLLOW, Rig
+from .warp import Warper
+
+# Weights of the lower face that drop with the jaw.
+_JAW_WEIGHTS = {
+    4: 0.15,
+    5: 0.35,
+    6: 0.6,
+    7: 0.85,
+    8: 1.0,
+    9: 0.85,
+    10: 0.6,
+    11: 0.35,
+    12: 0.15,
+    55: 1.0,
+    56: 1.0,
+    57: 1.0,
+    58: 1.0,
+    59: 1.0,
+    65: 1.0,
+    66: 1.0,
+    67: 1.0,
+    48: 0.45,
+    54: 0.45,
+    60: 0.5,
+    64: 0.5,
+}
+_UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
+_INNER = list(range(60, 68))
+
+
+class Renderer:
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        h, w = rig.canvas.shape[:2]
+        self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
+        self._jaw_index = np.array(list(_JAW_WEIGHTS))
+        self._jaw_weight = np.array(list(_JAW_WEIGHTS.values()))[:, None]
+        depth = rig.points3d[rig.triangles, 2].mean(axis=1)
+        self._order = np.argsort(-depth)  # far first: near triangles are drawn over them
+        self._cavity = _cavity_colour(rig)
+
+    def deform(self, c: FaceControls) -> np.ndarray:
+        """Where every vertex goes for these controls (canvas pixels)."""
+        rig = self.rig
+        io, down, across = rig.interocular, rig.down, rig.across
+        p = rig.vertices.copy()
+
+        # Mouth: the lower lip, chin and jaw drop together; corners spread, round or smile.
+        gap = io * 0.55 * c.jaw_open * (1.0 - c.lip_close)
+        p[self._jaw_index] += self._jaw_weight * (gap - rig.lip_gap) * down
+        width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
+        spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
+        lift = 0.10 * io * c.smile
+        for corner, side in ((48, -1), (60, -1), (54, 1), (64, 1)):
+            p[corner] += side * spread * across - lift * down
+        for point, side in ((49, -1), (59, -1), (53, 1), (55, 1)):
+            p[point] += 0.5 * side * spread * across - 0.5 * lift * down
+        # Brows.
+        p[17:27] -= 0.10 * io * c.brow_raise * down
+        # Lids close towards the lower lid; the irises follow the gaze, or sink with the lid.
+        for upper, lower in _UPPER_LIDS:
+            p[upper] += (p[lower] - p[upper]) * 0.92 * c.blink
+        eye_width = float(np.linalg.norm(rig.landmarks[39] - rig.landmarks[36]))
+        gaze = across * c.gaze_x * 0.2 * eye_width + down * c.gaze_y * 0.1 * eye_width
+        for iris, lid in zip(rig.IRIS, ((40, 41), (46, 47)), strict=True):
+            p[iris] += gaze * (1 - c.blink) + (p[list(lid)].mean(0) - p[iris]) * 0.8 * c.blink
+        # Breathing lifts the shoulders and the neck a little.
+        p[rig.roles >= 2] -= (0.035 * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
+
+        # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
+        if c.yaw or c.pitch or c.roll:
+            points = rig.head.unproject(p, rig.points3d[:, 2])
+            follow = FOLLOW[rig.roles]
+            for weight in np.unique(follow):
+                if weight == 0:
+                    continue
+                chosen = follow == weight
+                turned = rig.head.turn(
+                    points[chosen], c.yaw * weight, c.pitch * weight, c.roll * weight
+                )
+                p[chosen] = rig.head.project(turned)
+        return p
+
+    def render(self, c: FaceControls) -> np.ndarray:
+        rig = self.rig
+        dst = self.deform(c)
+        windows = [
+            _window(dst[list(range(48, 68))], rig.interocular * 0.35, rig.canvas.shape),
+            _window(dst[36:42], rig.interocular * 0.25, rig.canvas.shape),
+            _window(dst[42:48], rig.interocular * 0.25, rig.canvas.shape),
+        ]
+        map_x, map_y = self.warper.backward_map(
+            rig.vertices, dst, rig.triangles, self._order, windows
+        )
+        frame = cv2.remap(
+            rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        self._paint_mouth(frame, dst, windows[0])
+        return frame
+
+    def _paint_mouth(
+        self, frame: np.ndarray, dst: np.ndarray, window: tuple[int, int, int, int]
+    ) -> None:
+        """Fill the opening between the inner lips: a shaded cavity, upper teeth, a tongue."""
+        inner = dst[_INNER]
+        gap = lip_gap(dst)
+        if gap < 1.0:
+            return
+        x0, y0, x1, y1 = window
+        roi = frame[y0:y1, x0:x1]
+        local = inner - np.array([x0, y0])
+        mask = np.zeros(roi.shape[:2], np.float32)
+        cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        if not mask.any():
+            return
+        down = self.rig.down
+        top = local[1:4].mean(0)  # upper inner lip centre
+        ys, xs = np.mgrid[0 : roi.shape[0], 0 : roi.shape[1]].astype(np.float32)
+        depth = ((xs - top[0]) * down[0] + (ys - top[1]) * down[1]) / max(gap, 1.0)
+        paint = np.empty(roi.shape, np.float32)
+        cavity = self._cavity
+        shade = np.clip(1.0 - 0.5 * np.abs(depth - 0.55), 0.35, 1.0)[..., None]
+        paint[:] = cavity * shade
+        # Upper teeth: a pale band under the upper lip, narrower than the mouth.
+        teeth_height = min(0.38, 0.12 * self.rig.interocular / gap)
+        across = self.rig.across
+        mid = local[[0, 4]].mean(0)
+        half = 0.5 * float(np.linalg.norm(local[4] - local[0]))
+        side = np.abs((xs - mid[0]) * across[0] + (ys - mid[1]) * across[1]) / max(half, 1.0)
+        teeth = (depth > 0.02) & (depth < teeth_height) & (side < 0.78)
+        paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
+        tongue = (depth > 0.72) & (side < 0.6)
+        paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
+        alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
+        roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
+
+
+def lip_gap(points: np.ndarray) -> float:
+    """The mean opening between the inner lips, in pixels."""
+    return float(np.mean(np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1)))
+
+
+def _cavity_colour(rig: Rig) -> np.ndarray:
+    """A dark, warm mouth interior derived from the lips' own colour."""
+    lips = rig.landmarks[48:60]
+    mask = np.zeros(rig.canvas.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(lips).astype(np.int32)], 1)
+    colour = np.asarray(cv2.mean(rig.canvas, mask=mask)[:3], np.float32)
+    return np.clip(colour * 0.32 + np.array([18, 4, 6], np.float32), 0, 255)
+
+
+def _window(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    h, w = shape[:2]
+    x0, y0 = np.floor(points.min(0) - margin).astype(int)
+    x1, y1 = np.ceil(points.max(0) + margin).astype(int)
+    return max(0, x0), max(0, y0), min(w, x1), min(h, y1)

@@ -1,0 +1,159 @@
+"""The character rig: a photo framed for output, its landmarks lifted into 3D, and a mesh of
+face, hair, neck and surroundings that every frame is warped from.
+
+Written by hand: no maintained library builds a landmark-driven 2.5D face rig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from . import faces
+from .pose import HeadModel, fit_head
+
+# Vertex roles, each with how much of the head's rotation it follows.
+HEAD, HAIR, NECK, SHOULDERS, BORDER = range(5)
+FOLLOW = np.array([1.0, 0.85, 0.25, 0.0, 0.0])
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """How the output is framed: a similarity transform from the photo to the canvas."""
+
+    width: int
+    height: int
+    matrix: np.ndarray  # 2×3, photo → canvas
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return points @ self.matrix[:, :2].T + self.matrix[:, 2]
+
+
+def frame_face(landmarks: np.ndarray, width: int, height: int) -> Frame:
+    """Head and shoulders: eyes a little above the middle, the face about 40% of the short side,
+    and the eye line level."""
+    right_eye = landmarks[faces.RIGHT_EYE].mean(0)
+    left_eye = landmarks[faces.LEFT_EYE].mean(0)
+    eye_mid = (right_eye + left_eye) / 2
+    mouth = landmarks[faces.OUTER_LIPS].mean(0)
+    interocular = float(np.linalg.norm(left_eye - right_eye))
+    scale = 0.17 * min(width, height) / interocular
+    angle = float(np.degrees(np.arctan2(*(left_eye - right_eye)[::-1])))
+    centre = eye_mid * 0.6 + mouth * 0.4
+    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, scale)
+    matrix[:, 2] += np.array([width / 2, height * 0.45]) - centre
+    return Frame(width, height, matrix)
+
+
+@dataclass(slots=True)
+class Rig:
+    """Vertices (canvas pixels), their 3D lift and roles, and a fixed triangulation."""
+
+    canvas: np.ndarray  # H×W×3 uint8, the framed photo
+    landmarks: np.ndarray  # (68, 2) canvas pixels
+    head: HeadModel
+    vertices: np.ndarray  # (V, 2); the first 68 are the landmarks, then 2 iris centres
+    points3d: np.ndarray  # (V, 3)
+    roles: np.ndarray  # (V,) int
+    triangles: np.ndarray  # (T, 3)
+    interocular: float
+    down: np.ndarray  # unit vector from the eyes towards the chin
+    across: np.ndarray  # unit vector from the subject's right eye to the left
+    lip_gap: float  # the photo's mean inner-lip opening, pixels
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    IRIS = (68, 69)  # subject's right, left
+
+
+def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int) -> Rig:
+    frame = frame_face(landmarks, width, height)
+    canvas = cv2.warpAffine(
+        photo,
+        frame.matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    marks = frame.apply(landmarks)
+    head = fit_head(marks, width, height)
+
+    right_eye, left_eye = marks[faces.RIGHT_EYE].mean(0), marks[faces.LEFT_EYE].mean(0)
+    across = (left_eye - right_eye) / np.linalg.norm(left_eye - right_eye)
+    down = np.array([-across[1], across[0]])
+    interocular = float(np.linalg.norm(left_eye - right_eye))
+    centre = marks.mean(0)
+
+    extra: list[np.ndarray] = [right_eye, left_eye]  # iris centres
+    roles = [HEAD] * 70
+    # Forehead and hair: the jaw line mirrored above the brows, then a wider ring.
+    brow_top = marks[faces.BROWS].min(0)[1]
+    for k, stretch in ((1.0, 0.55), (1.35, 0.95)):
+        for t in np.linspace(-1, 1, 9):
+            x = centre[0] + t * interocular * 1.45 * k
+            y = brow_top - interocular * stretch * np.sqrt(max(0.0, 1 - 0.6 * t * t))
+            extra.append(np.array([x, y]))
+            roles.append(HEAD if k == 1.0 else HAIR)
+    # Cheeks and hair at the sides; the neck below the jaw; shoulders lower still.
+    jaw = marks[faces.JAW]
+    for i, p in enumerate(jaw):
+        outward = p - centre
+        outward /= np.linalg.norm(outward)
+        extra.append(p + outward * interocular * 0.45)
+        roles.append(HAIR if i < 5 or i > 11 else NECK)
+    chin = marks[8]
+    for t in (-0.9, -0.45, 0.0, 0.45, 0.9):
+        extra.append(chin + down * interocular * 0.9 + across * t * interocular)
+        roles.append(NECK)
+    for t in (-2.2, -1.5, 1.5, 2.2):
+        extra.append(chin + down * interocular * 1.6 + across * t * interocular)
+        roles.append(SHOULDERS)
+    # The canvas border never moves.
+    for x in np.linspace(0, width - 1, 6):
+        extra += [np.array([x, 0.0]), np.array([x, height - 1.0])]
+        roles += [BORDER, BORDER]
+    for y in np.linspace(0, height - 1, 6)[1:-1]:
+        extra += [np.array([0.0, y]), np.array([width - 1.0, y])]
+        roles += [BORDER, BORDER]
+
+    vertices = np.vstack([marks, np.array(extra)])
+    vertices[:, 0] = vertices[:, 0].clip(0, width - 1)
+    vertices[:, 1] = vertices[:, 1].clip(0, height - 1)
+    role_array = np.array(roles)
+    points3d = np.vstack([head.points, head.depth_at(vertices[68:])])
+
+    lip_gap = float(np.mean(np.linalg.norm(marks[[61, 62, 63]] - marks[[67, 66, 65]], axis=1)))
+    triangles = _triangulate(vertices, marks, down, interocular)
+    return Rig(
+        canvas,
+        marks,
+        head,
+        vertices,
+        points3d,
+        role_array,
+        triangles,
+        interocular,
+        down,
+        across,
+        lip_gap,
+    )
+
+
+def _triangulate(
+    vertices: np.ndarray, marks: np.ndarray, down: np.ndarray, interocular: float
+) -> np.ndarray:
+    """Delaunay over the vertices as they would sit with the mouth and eyes wide open, so that
+    lips and lids get their own triangles and an opening never drags the other lip along."""
+    opened = vertices.copy()
+    # Everything below the mouth's inner line drops as one piece, so no triangle there flips.
+    mouth_line = float(marks[[61, 62, 63]].mean(0) @ down)
+    below = (vertices @ down) > mouth_line + 0.5
+    below[[48, 54, 60, 64]] = False
+    opened[below] += down * interocular * 0.5
+    opened[[48, 54, 60, 64]] += down * interocular * 0.25
+    for upper, lower_lid in (((37, 38), (41, 40)), ((43, 44), (47, 46))):
+        opened[list(upper)] -= down * interocular * 0.12
+        opened[list(lower_lid)] += down * interocular * 0.12
+    return np.asarray(Delaunay(opened).simplices, dtype=np.int32)

@@ -1,0 +1,104 @@
+"""Piecewise-affine warping of the canvas by a moving mesh, computed backwards per frame.
+
+For every output pixel we need the canvas pixel it comes from. The triangles are rasterised in
+their *moved* positions into a label image, and each pixel maps back through its triangle's
+affine transform. A coarse grid covers the whole frame; small full-resolution windows cover the
+places where the motion has sharp edges (lips, lids). Written by hand with OpenCV primitives:
+no maintained library does triangle-wise inverse mapping at this speed.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_SHIFT = 4  # fixed-point bits for fillConvexPoly
+_ONE = 1 << _SHIFT
+
+
+def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(T, 2, 3) affine maps taking each moved triangle back to its place on the canvas."""
+    d = dst[triangles]  # (T, 3, 2)
+    s = src[triangles]
+    m = np.concatenate([d, np.ones((len(triangles), 3, 1))], axis=2)  # (T, 3, 3)
+    det = np.linalg.det(m)
+    # A collapsed triangle (a closed lid, closed lips) keeps its neighbours' job: map it
+    # to its own centroid rather than divide by zero.
+    flat = np.abs(det) < 1e-6
+    m[flat] = np.eye(3)
+    affine = np.linalg.solve(m, s).transpose(0, 2, 1)  # (T, 2, 3)
+    if flat.any():
+        affine[flat] = 0.0
+        affine[flat, :, 2] = s[flat].mean(axis=1)
+    return affine
+
+
+def label_triangles(
+    dst: np.ndarray,
+    triangles: np.ndarray,
+    order: np.ndarray,
+    shape: tuple[int, int],
+    origin: tuple[float, float],
+    step: float,
+) -> np.ndarray:
+    """Which triangle covers each sample of a grid (-1: none). Later triangles in ``order``
+    win, so passing them back to front draws the nearer surface on top."""
+    labels = np.full(shape, -1, dtype=np.int32)
+    # Grid sample (i, j) sits at origin + (j + 0.5, i + 0.5) * step - 0.5 in canvas pixels.
+    scaled = (dst - np.array(origin) + 0.5) / step - 0.5
+    fixed = np.round(scaled * _ONE).astype(np.int32)
+    for t in order:
+        cv2.fillConvexPoly(labels, fixed[triangles[t]], int(t), lineType=cv2.LINE_8, shift=_SHIFT)
+    return labels
+
+
+def sample_map(
+    affines: np.ndarray, labels: np.ndarray, origin: tuple[float, float], step: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas coordinates for every grid sample (identity where no triangle covers it)."""
+    h, w = labels.shape
+    xs = origin[0] + (np.arange(w, dtype=np.float32) + 0.5) * step - 0.5
+    ys = origin[1] + (np.arange(h, dtype=np.float32) + 0.5) * step - 0.5
+    gx, gy = np.meshgrid(xs, ys)
+    covered = labels >= 0
+    a = affines[labels[covered]]
+    px, py = gx[covered], gy[covered]
+    map_x, map_y = gx.copy(), gy.copy()
+    map_x[covered] = a[:, 0, 0] * px + a[:, 0, 1] * py + a[:, 0, 2]
+    map_y[covered] = a[:, 1, 0] * px + a[:, 1, 1] * py + a[:, 1, 2]
+    return map_x, map_y
+
+
+class Warper:
+    """Builds the backward map for one frame size; reuse it for every frame."""
+
+    def __init__(self, width: int, height: int, step: int) -> None:
+        self.width, self.height, self.step = width, height, step
+        self.coarse = (-(-height // step), -(-width // step))
+
+    def backward_map(
+        self,
+        src: np.ndarray,
+        dst: np.ndarray,
+        triangles: np.ndarray,
+        order: np.ndarray,
+        windows: list[tuple[int, int, int, int]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        affines = triangle_affines(src, dst, triangles).astype(np.float32)
+        # A triangle squashed flat covers a line of pixels that its neighbours should own.
+        d = dst[triangles]
+        area = np.abs(np.cross(d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]))
+        order = order[area[order] > 1.0]
+        labels = label_triangles(dst, triangles, order, self.coarse, (0.0, 0.0), self.step)
+        cx, cy = sample_map(affines, labels, (0.0, 0.0), self.step)
+        size = (self.width, self.height)
+        map_x = cv2.resize(cx, size, interpolation=cv2.INTER_LINEAR)
+        map_y = cv2.resize(cy, size, interpolation=cv2.INTER_LINEAR)
+        for x0, y0, x1, y1 in windows:
+            fine = label_triangles(
+                dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
+            )
+            fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
+            map_x[y0:y1, x0:x1] = fx
+            map_y[y0:y1, x0:x1] = fy
+        return map_x, map_y
