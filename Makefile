@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite).
-SYSTEM_PACKAGES := postgresql
+# System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite),
+# and flite and espeak-ng, which speak the test audio.
+SYSTEM_PACKAGES := postgresql flite espeak-ng
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev system-deps lint typecheck bench clean

@@ -6,12 +6,19 @@ accumulates and a 45-minute session looks like its first minute.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+from scipy.spatial import Delaunay
 
 from .controls import FaceControls
 from .rig import FOLLOW, Rig
-from .warp import Warper
+from .warp import Warper, label_triangles, sample_map, triangle_affines
+
+if TYPE_CHECKING:
+    from .character import Reference
 
 # Weights of the lower face that drop with the jaw.
 _JAW_WEIGHTS = {
@@ -41,9 +48,19 @@ _UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 _INNER = list(range(60, 68))
 
 
+# The part of a reference that lends its mouth: lips, chin, jaw and the bottom of the nose.
+_MOUTH_PART = np.array([*range(2, 15), *range(31, 36), *range(48, 68)])
+
+
 class Renderer:
-    def __init__(self, rig: Rig) -> None:
+    def __init__(self, rig: Rig, references: Sequence[Reference] = ()) -> None:
         self.rig = rig
+        # Only references that show an open mouth can lend teeth and a mouth interior.
+        self._mouths = [
+            (ref, Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32))
+            for ref in references
+            if ref.jaw_open >= 0.2
+        ]
         h, w = rig.canvas.shape[:2]
         self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
         self._jaw_index = np.array(list(_JAW_WEIGHTS))
@@ -108,11 +125,35 @@ class Renderer:
         frame = cv2.remap(
             rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        self._paint_mouth(frame, dst, windows[0])
+        self._paint_mouth(frame, dst, windows[0], c.jaw_open)
         return frame
 
+    def _reference_mouth(
+        self, dst: np.ndarray, window: tuple[int, int, int, int], jaw_open: float
+    ) -> np.ndarray | None:
+        """The mouth interior of the reference whose opening is nearest, warped into place."""
+        if not self._mouths or jaw_open < 0.08:
+            return None
+        ref, triangles = min(self._mouths, key=lambda m: abs(m[0].jaw_open - jaw_open))
+        x0, y0, x1, y1 = window
+        src = ref.rig.landmarks[_MOUTH_PART]
+        moved = dst[_MOUTH_PART]
+        affines = triangle_affines(src, moved, triangles).astype(np.float32)
+        origin = (float(x0), float(y0))
+        order = np.arange(len(triangles))
+        labels = label_triangles(moved, triangles, order, (y1 - y0, x1 - x0), origin, 1.0)
+        map_x, map_y = sample_map(affines, labels, origin, 1.0)
+        patch = cv2.remap(
+            ref.rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        return patch.astype(np.float32)
+
     def _paint_mouth(
-        self, frame: np.ndarray, dst: np.ndarray, window: tuple[int, int, int, int]
+        self,
+        frame: np.ndarray,
+        dst: np.ndarray,
+        window: tuple[int, int, int, int],
+        jaw_open: float,
     ) -> None:
         """Fill the opening between the inner lips: a shaded cavity, upper teeth, a tongue."""
         inner = dst[_INNER]
@@ -144,6 +185,9 @@ class Renderer:
         paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
         tongue = (depth > 0.72) & (side < 0.6)
         paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
+        lent = self._reference_mouth(dst, window, jaw_open)
+        if lent is not None:
+            paint = lent
         alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
         roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
 

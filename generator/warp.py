@@ -74,7 +74,9 @@ class Warper:
 
     def __init__(self, width: int, height: int, step: int) -> None:
         self.width, self.height, self.step = width, height, step
-        self.coarse = (-(-height // step), -(-width // step))
+        # One spare sample round the edge, so the upscaled map interpolates to the very border
+        # instead of clamping there.
+        self.coarse = (-(-height // step) + 2, -(-width // step) + 2)
 
     def backward_map(
         self,
@@ -87,13 +89,17 @@ class Warper:
         affines = triangle_affines(src, dst, triangles).astype(np.float32)
         # A triangle squashed flat covers a line of pixels that its neighbours should own.
         d = dst[triangles]
-        area = np.abs(np.cross(d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]))
+        u, v = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+        area = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
         order = order[area[order] > 1.0]
-        labels = label_triangles(dst, triangles, order, self.coarse, (0.0, 0.0), self.step)
-        cx, cy = sample_map(affines, labels, (0.0, 0.0), self.step)
-        size = (self.width, self.height)
-        map_x = cv2.resize(cx, size, interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize(cy, size, interpolation=cv2.INTER_LINEAR)
+        s = self.step
+        origin = (-float(s), -float(s))
+        labels = label_triangles(dst, triangles, order, self.coarse, origin, s)
+        cx, cy = sample_map(affines, labels, origin, s)
+        size = (self.coarse[1] * s, self.coarse[0] * s)
+        inside = np.s_[s : s + self.height, s : s + self.width]
+        map_x = cv2.resize(cx, size, interpolation=cv2.INTER_LINEAR)[inside]
+        map_y = cv2.resize(cy, size, interpolation=cv2.INTER_LINEAR)[inside]
         for x0, y0, x1, y1 in windows:
             fine = label_triangles(
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0

@@ -1,0 +1,106 @@
+"""Offline rendering: audio file(s) in, an H.264 + AAC MP4 out, written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .audio import load_audio
+from .character import Character
+from .controls import Role
+from .errors import AudioError
+from .performance import Performance
+
+MUX_RATE = 48_000
+Progress = Callable[[int, int], None]
+
+
+def render(
+    character: Character,
+    audio_path: str | Path,
+    out_path: str | Path,
+    *,
+    listen_audio: str | Path | None = None,
+    instructions: Sequence[tuple[float, str]] = (),
+    fps: int = 25,
+    seed: int = 0,
+    crf: int = 20,
+    progress: Progress | None = None,
+) -> int:
+    """Render ``audio_path`` spoken by ``character`` into ``out_path``; returns the frame count.
+
+    ``listen_audio`` is the other side of a dialogue: the character listens while it plays and
+    both are mixed into the file's sound. ``instructions`` are ``(seconds, text)`` pairs.
+    The MP4 appears only when complete: it is written to a temporary file and renamed.
+    """
+    out = Path(out_path)
+    speech = load_audio(audio_path)
+    heard = load_audio(listen_audio) if listen_audio is not None else None
+    performance = Performance(character, fps=fps, seed=seed)
+    performance.feed_audio(speech, Role.AGENT)
+    if heard is not None:
+        performance.feed_audio(heard, Role.USER)
+    performance.end_audio()
+    total = performance.duration_frames()
+    cues = sorted(instructions)
+    mix = _mix(
+        [load_audio(audio_path, MUX_RATE)]
+        + ([load_audio(listen_audio, MUX_RATE)] if listen_audio is not None else [])
+    )
+
+    fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=out.parent)
+    os.close(fd)
+    try:
+        with av.open(tmp, "w", format="mp4") as container:
+            width, height = character.size
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            video.options = {"crf": str(crf), "preset": "veryfast"}
+            audio = container.add_stream("aac", rate=MUX_RATE)
+            audio.layout = "mono"
+            for frame in performance.frames(total):
+                while cues and cues[0][0] <= frame.pts:
+                    performance.instruct(cues.pop(0)[1])
+                picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
+                picture.pts = frame.index
+                picture.time_base = Fraction(1, fps)
+                container.mux(video.encode(picture))
+                if progress:
+                    progress(frame.index + 1, total)
+            container.mux(video.encode())
+            _write_audio(container, audio, mix)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return total
+
+
+def _mix(tracks: list[np.ndarray]) -> np.ndarray:
+    if not tracks or not any(len(t) for t in tracks):
+        raise AudioError("no audio to render")
+    length = max(len(t) for t in tracks)
+    mixed = np.zeros(length, np.float32)
+    for track in tracks:
+        mixed[: len(track)] += track
+    return np.clip(mixed, -1.0, 1.0)
+
+
+def _write_audio(
+    container: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray
+) -> None:
+    step = 1024 * 16
+    for start in range(0, len(samples), step):
+        chunk = samples[start : start + step]
+        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+        frame.sample_rate = MUX_RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, MUX_RATE)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())

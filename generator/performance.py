@@ -1,0 +1,156 @@
+"""A performance: one stream of frames over a character, driven by audio and instructions.
+
+Two voices can drive it: the ``agent`` track (the character speaks it) and the ``user`` track
+(the character listens to it). Frames come at a fixed rate; frame ``i`` shows time ``i / fps``.
+``frames()`` renders as fast as possible (offline, tests); ``live()`` paces them by a clock and
+waits for a frame's audio no longer than its lookahead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .audio import SAMPLE_RATE, VoiceAnalyzer
+from .behaviour import Behaviour
+from .character import Character
+from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    index: int
+    pts: float  # seconds from the start of the performance
+    rgb: np.ndarray  # H×W×3 uint8
+    state: State
+    controls: FaceControls
+
+
+class _Track:
+    """One voice's analyser and the frames it has produced so far."""
+
+    def __init__(self, fps: int, lookahead_ms: float) -> None:
+        self.analyzer = VoiceAnalyzer(fps=fps, lookahead_ms=lookahead_ms)
+        self.voices: list[VoiceFrame] = []
+        self.samples = 0
+        self.finished = False
+
+    def push(self, samples: np.ndarray) -> None:
+        self.samples += len(samples)
+        self.voices += self.analyzer.push(samples)
+
+    def finish(self) -> None:
+        if not self.finished:
+            self.voices += self.analyzer.flush()
+            self.finished = True
+
+
+class Performance:
+    def __init__(
+        self,
+        character: Character,
+        *,
+        fps: int = 25,
+        seed: int = 0,
+        lookahead_ms: float = 40.0,
+    ) -> None:
+        if not 0 <= lookahead_ms <= 40:
+            raise ValueError("live lookahead is at most 40 ms")
+        self.character = character
+        self.fps = fps
+        self.lookahead = lookahead_ms / 1000
+        self.behaviour = Behaviour(fps=fps, seed=seed)
+        self.tracks = {role: _Track(fps, lookahead_ms) for role in Role}
+        self.index = 0
+        self._lock = threading.Lock()
+        # One thread for rendering: the budget is one core, and threads would break determinism.
+        cv2.setNumThreads(1)
+
+    # --- input --------------------------------------------------------------------------------
+
+    def feed_audio(
+        self, samples: np.ndarray, role: Role | str, sample_rate: int = SAMPLE_RATE
+    ) -> None:
+        """Append mono float samples (-1..1) to a voice. Audio that arrives after its time has
+        been rendered starts at the next frame, so live input is always shown as soon as it can."""
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"feed {SAMPLE_RATE} Hz audio (load_audio resamples files)")
+        chunk = np.asarray(samples, dtype=np.float32).ravel()
+        with self._lock:
+            track = self.tracks[Role(role)]
+            behind = round(self.index * SAMPLE_RATE / self.fps) - track.samples
+            if behind > 0:
+                track.push(np.zeros(behind, np.float32))
+            track.push(chunk)
+
+    def end_audio(self, role: Role | str | None = None) -> None:
+        """No more audio on this voice (or on both): its last frames are analysed now."""
+        with self._lock:
+            for r in [Role(role)] if role else list(Role):
+                self.tracks[r].finish()
+
+    def instruct(self, text: str) -> list[str]:
+        """Change behaviour from words ("smile warmly", "calm"); returns what it understood."""
+        with self._lock:
+            return self.behaviour.instruct(text)
+
+    # --- output -------------------------------------------------------------------------------
+
+    def duration_frames(self) -> int:
+        """Frames needed to show all audio fed so far."""
+        return max(int(np.ceil(t.samples * self.fps / SAMPLE_RATE)) for t in self.tracks.values())
+
+    def ready(self) -> bool:
+        """Whether the next frame's audio (with its lookahead) has been analysed on every voice
+        that is still streaming."""
+        i = self.index
+        return all(t.finished or len(t.voices) > i or t.samples == 0 for t in self.tracks.values())
+
+    def next_frame(self) -> Frame:
+        with self._lock:
+            i = self.index
+            agent = self._voice(Role.AGENT, i)
+            user = self._voice(Role.USER, i)
+            controls, state = self.behaviour.step(agent, user)
+            self.index += 1
+        controls = controls.with_mouth(agent)
+        rgb = self.character.renderer.render(controls)
+        return Frame(i, i / self.fps, rgb, state, controls)
+
+    def _voice(self, role: Role, i: int) -> VoiceFrame:
+        voices = self.tracks[role].voices
+        return voices[i] if i < len(voices) else SILENCE
+
+    def frames(self, count: int | None = None) -> Iterator[Frame]:
+        """As fast as possible: ``count`` frames, or until all audio fed has been shown."""
+        total = self.index + count if count is not None else None
+        while (total is None and self.index < self.duration_frames()) or (
+            total is not None and self.index < total
+        ):
+            yield self.next_frame()
+
+    def live(
+        self,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+    ) -> Iterator[Frame]:
+        """Paced by ``clock``: frame ``i`` is due at ``start + i / fps``; it waits for its audio
+        at most one frame plus the lookahead past that, then shows silence for a missing voice."""
+        start = clock() - self.index / self.fps
+        patience = self.lookahead + 1 / self.fps
+        while stop is None or not stop.is_set():
+            due = start + self.index / self.fps
+            while not self.ready() and clock() < due + patience:
+                sleep(0.002)
+            wait = due - clock()
+            if wait > 0:
+                sleep(wait)
+            yield self.next_frame()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from lpm_guard.generator import Character
+from lpm_guard.generator.pose import mean_shape
+from skimage import data
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def character(astronaut: np.ndarray) -> Character:
+    return Character.from_photo(astronaut)
+
+
+def flite(text: str, path: Path, voice: str = "slt") -> Path:
+    """Speech from Debian's flite; `make test` installs it."""
+    if shutil.which("flite") is None:
+        if os.environ.get("CI"):
+            pytest.fail("flite is not installed; `make test` installs it")
+        pytest.skip("flite is not installed")
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+    return path
+
+
+def drawn_face(size: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """A cartoon face drawn from the 68-point mean shape: the picture and its exact landmarks."""
+    shape = mean_shape()[:, :2]
+    marks = (shape - shape.mean(0)) * size * 0.32 + np.array([size / 2, size * 0.52])
+    image = np.full((size, size, 3), (70, 160, 220), np.uint8)
+    centre = marks.mean(0)
+    axes = (int(np.ptp(marks[:, 0]) * 0.62), int(np.ptp(marks[:, 1]) * 0.75))
+    cv2.ellipse(image, (int(centre[0]), int(centre[1] - 10)), axes, 0, 0, 360, (255, 214, 170), -1)
+    pts = lambda idx: np.round(marks[idx]).astype(np.int32)  # noqa: E731
+    cv2.polylines(image, [pts(range(17, 22)), pts(range(22, 27))], False, (90, 50, 20), 4)
+    for eye in (range(36, 42), range(42, 48)):
+        cv2.fillPoly(image, [pts(eye)], (255, 255, 255))
+        cv2.circle(image, tuple(pts(eye).mean(0).astype(int)), 5, (40, 30, 30), -1)
+    cv2.polylines(image, [pts(range(27, 36))], False, (200, 140, 110), 2)
+    cv2.fillPoly(image, [pts(range(48, 60))], (200, 60, 80))
+    cv2.polylines(image, [pts(range(60, 68))], True, (120, 20, 40), 2)
+    return image, marks

@@ -1,0 +1,108 @@
+"""The renderer on its own: still at rest, moving where the controls say, drawn faces too."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from lpm_guard.generator import Character, FaceControls
+from lpm_guard.generator.faces import find_face
+from lpm_guard.generator.render import lip_gap
+
+from .conftest import drawn_face
+
+
+def _interocular(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
+
+
+def test_rest_pose_keeps_the_photo_outside_the_mouth(character: Character) -> None:
+    rig = character.rig
+    rest = FaceControls(jaw_open=rig.lip_gap / (0.55 * rig.interocular))
+    frame = character.renderer.render(rest)
+    diff = np.abs(frame.astype(int) - rig.canvas.astype(int)).max(axis=2)
+    x0, y0 = rig.landmarks[48:68].min(0).astype(int) - 4
+    x1, y1 = rig.landmarks[48:68].max(0).astype(int) + 4
+    diff[y0:y1, x0:x1] = 0
+    assert np.percentile(diff, 99.9) <= 8
+
+
+def test_an_open_jaw_opens_the_mouth_as_dlib_sees_it(character: Character) -> None:
+    closed = character.renderer.render(FaceControls())
+    opened = character.renderer.render(FaceControls(jaw_open=0.9))
+    gaps = []
+    for frame in (closed, opened):
+        marks = find_face(frame).landmarks
+        gaps.append(lip_gap(marks) / _interocular(marks))
+    assert gaps[0] < 0.06 and gaps[1] > 0.25
+
+
+@pytest.mark.parametrize(
+    ("controls", "region"),
+    [
+        (FaceControls(blink=1.0), slice(36, 48)),
+        (FaceControls(yaw=0.25), slice(27, 36)),
+        (FaceControls(brow_raise=1.0), slice(17, 27)),
+    ],
+)
+def test_controls_move_their_region(
+    character: Character, controls: FaceControls, region: slice
+) -> None:
+    rest = character.renderer.deform(FaceControls())
+    moved = character.renderer.deform(controls)
+    assert np.abs(moved[region] - rest[region]).max() > 3.0
+    frame = character.renderer.render(controls)
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8
+
+
+def test_blink_closes_the_eyes_as_dlib_sees_them(character: Character) -> None:
+    def openness(frame: np.ndarray) -> float:
+        m = find_face(frame).landmarks
+        return float(np.linalg.norm(m[[37, 38, 43, 44]] - m[[41, 40, 47, 46]], axis=1).mean())
+
+    assert openness(character.renderer.render(FaceControls(blink=1.0))) < 0.5 * openness(
+        character.renderer.render(FaceControls())
+    )
+
+
+def test_a_drawn_face_with_explicit_landmarks_animates() -> None:
+    image, marks = drawn_face()
+    character = Character.from_photo(image, landmarks=json.dumps(marks.tolist()))
+    rest = character.renderer.render(FaceControls())
+    talking = character.renderer.render(FaceControls(jaw_open=0.8, yaw=0.2))
+    mouth = character.rig.landmarks[48:68]
+    x0, y0 = mouth.min(0).astype(int) - 5
+    x1, y1 = mouth.max(0).astype(int) + 25
+    change = np.abs(talking[y0:y1, x0:x1].astype(int) - rest[y0:y1, x0:x1].astype(int))
+    assert change.mean() > 10
+    assert not np.array_equal(rest, talking)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280)])
+def test_other_output_sizes(astronaut: np.ndarray, size: tuple[int, int]) -> None:
+    character = Character.from_photo(astronaut, size=size)
+    frame = character.renderer.render(FaceControls(jaw_open=0.5))
+    assert frame.shape == (size[1], size[0], 3)
+    assert find_face(frame).interocular > 0.1 * min(size)
+
+
+def test_a_reference_lends_its_mouth_only_when_the_mouth_opens(
+    character: Character, astronaut: np.ndarray
+) -> None:
+    # A reference of the same photo with the mouth opened and painted a vivid green inside.
+    reference = character.renderer.render(FaceControls(jaw_open=0.9))
+    import cv2
+
+    inner = np.round(character.renderer.deform(FaceControls(jaw_open=0.9))[60:68]).astype(np.int32)
+    cv2.fillPoly(reference, [inner], (0, 255, 0))
+    lent = Character.from_photo(astronaut, references=[reference])
+    assert lent.references and lent.references[0].jaw_open > 0.5
+
+    def green(frame: np.ndarray) -> int:
+        r, g, b = (frame[..., k].astype(int) for k in range(3))
+        return int(((g > 180) & (r < 100) & (b < 100)).sum())
+
+    assert green(lent.renderer.render(FaceControls(jaw_open=0.8))) > 300
+    assert green(lent.renderer.render(FaceControls())) == 0
+    assert green(character.renderer.render(FaceControls(jaw_open=0.8))) == 0
