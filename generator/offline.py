@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,12 +32,13 @@ def render(
     fps: int = 25,
     seed: int = 0,
     crf: int = 20,
-    progress: Progress | None = None,
+    progress: Progress | bool = False,
 ) -> int:
     """Render ``audio_path`` spoken by ``character`` into ``out_path``; returns the frame count.
 
     ``listen_audio`` is the other side of a dialogue: the character listens while it plays and
     both are mixed into the file's sound. ``instructions`` are ``(seconds, text)`` pairs.
+    ``progress`` is a callback ``(done, total)``, or True for a progress bar on stderr.
     The MP4 appears only when complete: it is written to a temporary file and renamed.
     """
     out = Path(out_path)
@@ -56,30 +58,62 @@ def render(
 
     fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=out.parent)
     os.close(fd)
-    try:
-        with av.open(tmp, "w", format="mp4") as container:
-            width, height = character.size
-            video = container.add_stream("libx264", rate=fps)
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.options = {"crf": str(crf), "preset": "veryfast"}
-            audio = container.add_stream("aac", rate=MUX_RATE)
-            audio.layout = "mono"
-            for frame in performance.frames(total):
-                while cues and cues[0][0] <= frame.pts:
-                    performance.instruct(cues.pop(0)[1])
-                picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
-                picture.pts = frame.index
-                picture.time_base = Fraction(1, fps)
-                container.mux(video.encode(picture))
-                if progress:
-                    progress(frame.index + 1, total)
-            container.mux(video.encode())
-            _write_audio(container, audio, mix)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with contextlib.ExitStack() as stack:
+        report = stack.enter_context(_bar(out.name, total)) if progress is True else progress
+        try:
+            _encode(performance, total, character.size, fps, crf, cues, mix, tmp, report or None)
+            os.replace(tmp, out)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return total
+
+
+@contextlib.contextmanager
+def _bar(name: str, total: int) -> Iterator[Progress]:
+    from rich.progress import BarColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total}",
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"rendering {name}", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def _encode(
+    performance: Performance,
+    total: int,
+    size: tuple[int, int],
+    fps: int,
+    crf: int,
+    cues: list[tuple[float, str]],
+    mix: np.ndarray,
+    tmp: str,
+    progress: Progress | None,
+) -> None:
+    with av.open(tmp, "w", format="mp4") as container:
+        width, height = size
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"crf": str(crf), "preset": "veryfast"}
+        audio = container.add_stream("aac", rate=MUX_RATE)
+        audio.layout = "mono"
+        for frame in performance.frames(total):
+            while cues and cues[0][0] <= frame.pts:
+                performance.instruct(cues.pop(0)[1])
+            picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
+            picture.pts = frame.index
+            picture.time_base = Fraction(1, fps)
+            container.mux(video.encode(picture))
+            if progress:
+                progress(frame.index + 1, total)
+        container.mux(video.encode())
+        _write_audio(container, audio, mix)
 
 
 def _mix(tracks: list[np.ndarray]) -> np.ndarray:

@@ -160,3 +160,11 @@ def test_bad_audio_leaves_no_file(character: Character, tmp_path: Path) -> None:
     with pytest.raises(AudioError):
         render(character, broken, tmp_path / "out.mp4")
     assert [p.name for p in tmp_path.iterdir()] == ["broken.wav"]
+
+
+def test_render_can_show_a_progress_bar(
+    character: Character, speech: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bar.mp4"
+    assert render(character, speech, out, progress=True) > 0
+    assert out.stat().st_size > 10_000
