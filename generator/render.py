@@ -57,7 +57,11 @@ class Renderer:
         self.rig = rig
         # Only references that show an open mouth can lend teeth and a mouth interior.
         self._mouths = [
-            (ref, Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32))
+            (
+                ref,
+                Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32),
+                _colour_match(rig, ref.rig),
+            )
             for ref in references
             if ref.jaw_open >= 0.2
         ]
@@ -134,7 +138,9 @@ class Renderer:
         """The mouth interior of the reference whose opening is nearest, warped into place."""
         if not self._mouths or jaw_open < 0.08:
             return None
-        ref, triangles = min(self._mouths, key=lambda m: abs(m[0].jaw_open - jaw_open))
+        ref, triangles, (gain, offset) = min(
+            self._mouths, key=lambda m: abs(m[0].jaw_open - jaw_open)
+        )
         x0, y0, x1, y1 = window
         src = ref.rig.landmarks[_MOUTH_PART]
         moved = dst[_MOUTH_PART]
@@ -146,7 +152,8 @@ class Renderer:
         patch = cv2.remap(
             ref.rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        return patch.astype(np.float32)
+        # Lit like the primary photo: the reference's skin tone mapped onto the primary's.
+        return np.clip(patch.astype(np.float32) * gain + offset, 0, 255)
 
     def _paint_mouth(
         self,
@@ -190,6 +197,23 @@ class Renderer:
             paint = lent
         alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
         roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
+
+
+def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel gain and offset taking the reference's lower-face skin to the primary's."""
+
+    def skin(rig: Rig) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.zeros(rig.canvas.shape[:2], np.uint8)
+        cv2.fillPoly(
+            mask, [np.round(rig.landmarks[[*range(3, 14), 35, 33, 31]]).astype(np.int32)], 1
+        )
+        cv2.fillPoly(mask, [np.round(rig.landmarks[48:60]).astype(np.int32)], 0)
+        pixels = rig.canvas[mask.astype(bool)].astype(np.float32)
+        return pixels.mean(0), pixels.std(0) + 1.0
+
+    (mean_p, std_p), (mean_r, std_r) = skin(primary), skin(reference)
+    gain = np.clip(std_p / std_r, 0.5, 2.0)
+    return gain, mean_p - gain * mean_r
 
 
 def lip_gap(points: np.ndarray) -> float:
