@@ -8,7 +8,7 @@ gate or the other stages.
 """
 
 from .audio import SAMPLE_RATE, VoiceAnalyzer, load_audio
-from .character import Character, Reference
+from .character import Character
 from .controls import FaceControls, Role, State, VoiceFrame
 from .errors import (
     AudioError,
@@ -20,6 +20,7 @@ from .errors import (
 )
 from .offline import render
 from .performance import Frame, Performance
+from .rig import Reference
 
 __all__ = [
     "SAMPLE_RATE",

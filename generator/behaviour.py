@@ -121,8 +121,9 @@ class Behaviour:
         self.fps = fps
         self._dt = dt = 1.0 / fps
         # Separate streams so that, say, a mood's blink rate leaves the head's noise unchanged.
-        head, blink, gaze, event = (np.random.default_rng(s)
-                                    for s in np.random.SeedSequence(seed).spawn(4))
+        head, blink, gaze, event = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+        )
         self._head_rng, self._blink_rng, self._gaze_rng, self._rng = head, blink, gaze, event
         self._noise: list[float] = []
         self._noise_at = 0
@@ -150,10 +151,15 @@ class Behaviour:
         self._breath_amp = 0.8
         self._breath_phase = 0.0
         # pose and expression: springs towards targets, then speed limits
-        self._springs = {name: _Spring(3.0, dt)
-                         for name in ("yaw", "pitch", "roll", "smile", "brow")}
-        self._drifts = {"yaw": _Drift(1.5, dt), "pitch": _Drift(1.0, dt), "roll": _Drift(2.0, dt),
-                        "breath": _Drift(6.0, dt)}
+        self._springs = {
+            name: _Spring(3.0, dt) for name in ("yaw", "pitch", "roll", "smile", "brow")
+        }
+        self._drifts = {
+            "yaw": _Drift(1.5, dt),
+            "pitch": _Drift(1.0, dt),
+            "roll": _Drift(2.0, dt),
+            "breath": _Drift(6.0, dt),
+        }
         self._out = FaceControls()
         # gaze
         self._gaze_target = (0.0, 0.0)
@@ -215,13 +221,20 @@ class Behaviour:
         z = self._normals()
         spread = motion * self._liveliness
         yaw = springs["yaw"].step(mood.yaw + 0.04 * self._gaze_target[0]) + _soft(
-            0.03 * spread * drifts["yaw"].step(z[0]))
-        pitch = (springs["pitch"].step(mood.pitch + 0.03 * self._gaze_target[1])
-                 + _soft(0.018 * spread * drifts["pitch"].step(z[1]))
-                 - 0.04 * motion * self._tone + _pulses_at(self._pitch_pulses, t))
+            0.03 * spread * drifts["yaw"].step(z[0])
+        )
+        pitch = (
+            springs["pitch"].step(mood.pitch + 0.03 * self._gaze_target[1])
+            + _soft(0.018 * spread * drifts["pitch"].step(z[1]))
+            - 0.04 * motion * self._tone
+            + _pulses_at(self._pitch_pulses, t)
+        )
         roll = springs["roll"].step(mood.roll) + _soft(0.015 * spread * drifts["roll"].step(z[2]))
-        brow = (springs["brow"].step(mood.brow) + 0.2 * max(0.0, self._tone)
-                + _pulses_at(self._brow_pulses, t))
+        brow = (
+            springs["brow"].step(mood.brow)
+            + 0.2 * max(0.0, self._tone)
+            + _pulses_at(self._brow_pulses, t)
+        )
         smile = springs["smile"].step(mood.smile) + _pulses_at(self._smile_pulses, t)
 
         self._breath_amp += lag * (0.8 - 0.3 * float(speaking) - self._breath_amp)
@@ -239,8 +252,9 @@ class Behaviour:
             roll=_clip(_toward(out.roll, roll, pose), 0.6),
             gaze_x=gaze_x,
             gaze_y=gaze_y,
-            breath=_toward(out.breath, self._breath_amp * math.sin(self._breath_phase),
-                           _BREATH_SPEED * dt),
+            breath=_toward(
+                out.breath, self._breath_amp * math.sin(self._breath_phase), _BREATH_SPEED * dt
+            ),
         )
         return out, state
 
@@ -263,16 +277,22 @@ class Behaviour:
             self._user_run += dt
             if user.pitch > 0.0 and user.pitch_rel < _LOW_PITCH:
                 self._low_run += dt
-                low = (not self._low_cued and self._low_run >= _LOW_PITCH_SECONDS
-                       and self._user_run >= _SPEECH_BEFORE_LOW_PITCH)
+                low = (
+                    not self._low_cued
+                    and self._low_run >= _LOW_PITCH_SECONDS
+                    and self._user_run >= _SPEECH_BEFORE_LOW_PITCH
+                )
                 self._low_cued |= low
             else:
                 self._low_run, self._low_cued = 0.0, False
         else:
             self._user_quiet += dt
             self._low_run, self._low_cued = 0.0, False
-            pause = (not self._pause_cued and self._user_quiet >= _USER_GAP
-                     and self._user_run >= _SPEECH_BEFORE_PAUSE)
+            pause = (
+                not self._pause_cued
+                and self._user_quiet >= _USER_GAP
+                and self._user_run >= _SPEECH_BEFORE_PAUSE
+            )
             self._pause_cued |= pause
 
         if self._agent_quiet < _SPEAKING_HANG:
@@ -349,7 +369,7 @@ class Behaviour:
         if self._noise_at + 4 > len(self._noise):
             self._noise, self._noise_at = self._head_rng.standard_normal(4096).tolist(), 0
         self._noise_at += 4
-        return self._noise[self._noise_at - 4:self._noise_at]
+        return self._noise[self._noise_at - 4 : self._noise_at]
 
     # -- eyes ----------------------------------------------------------------------------------
 
@@ -360,21 +380,25 @@ class Behaviour:
         self._fixation -= dt
         if phrase_start and rng.random() < 0.6:
             side = 1.0 if rng.random() < 0.5 else -1.0
-            self._avert(side * rng.uniform(0.3, 0.55), -rng.uniform(0.2, 0.4),
-                        rng.uniform(0.6, 1.5))
+            self._avert(
+                side * rng.uniform(0.3, 0.55), -rng.uniform(0.2, 0.4), rng.uniform(0.6, 1.5)
+            )
         elif self._fixation <= 0.0:
             if state is State.IDLE:
                 self._averted = False
                 if rng.random() < 0.3:
                     self._gaze_target = (0.0, 0.0)
                 else:
-                    self._gaze_target = (_clip(0.3 * rng.standard_normal(), 0.7),
-                                         _clip(0.18 * rng.standard_normal(), 0.7))
+                    self._gaze_target = (
+                        _clip(0.3 * rng.standard_normal(), 0.7),
+                        _clip(0.18 * rng.standard_normal(), 0.7),
+                    )
                 self._fixation = 0.2 + rng.gamma(2.0, 0.5)
             elif not self._averted and rng.random() < (0.25 if state is State.SPEAKING else 0.15):
                 side = 1.0 if rng.random() < 0.5 else -1.0
-                self._avert(side * rng.uniform(0.3, 0.6), rng.uniform(-0.35, 0.15),
-                            rng.uniform(0.4, 1.2))
+                self._avert(
+                    side * rng.uniform(0.3, 0.6), rng.uniform(-0.35, 0.15), rng.uniform(0.4, 1.2)
+                )
             else:
                 self._averted = False
                 self._gaze_target = (0.03 * rng.standard_normal(), 0.03 * rng.standard_normal())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,19 +10,10 @@ import numpy as np
 from . import faces
 from .images import load_image
 from .render import Renderer
-from .rig import Rig, build_rig
+from .rig import Reference, Rig, build_rig
 
 ImageSource = str | Path | bytes | np.ndarray
 SIZES = {(512, 512), (1280, 720), (720, 1280)}
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """Another photo of the same person, rigged on the same canvas as the primary."""
-
-    rig: Rig
-    jaw_open: float  # how open its mouth is, in the controls' units
-    smile: float
 
 
 class Character:
@@ -60,16 +50,10 @@ class Character:
         else:
             marks = faces.find_face(image, face_index).landmarks
         rig = build_rig(image, marks, width, height)
-        refs = [_reference(rig, load_image(r), width, height) for r in references]
+        refs = [_reference(load_image(r), width, height) for r in references]
         return cls(rig, refs)
 
 
-def _reference(primary: Rig, image: np.ndarray, width: int, height: int) -> Reference:
-    from .render import lip_gap
-
+def _reference(image: np.ndarray, width: int, height: int) -> Reference:
     face = faces.find_face(image)
-    rig = build_rig(image, face.landmarks, width, height)
-    jaw = max(0.0, lip_gap(rig.landmarks) / (0.55 * rig.interocular))
-    corners = rig.landmarks[[48, 54]].mean(0) - rig.landmarks[[51, 57]].mean(0)
-    smile = float(np.clip(-(corners @ rig.down) / (0.1 * rig.interocular), 0.0, 1.0))
-    return Reference(rig, min(jaw, 1.0), smile)
+    return Reference.of(build_rig(image, face.landmarks, width, height))

@@ -7,18 +7,14 @@ accumulates and a 45-minute session looks like its first minute.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
 from .controls import FaceControls
-from .rig import FOLLOW, Rig
+from .rig import FOLLOW, Reference, Rig
 from .warp import Warper, label_triangles, sample_map, triangle_affines
-
-if TYPE_CHECKING:
-    from .character import Reference
 
 # Weights of the lower face that drop with the jaw.
 _JAW_WEIGHTS = {
@@ -56,14 +52,16 @@ class Renderer:
     def __init__(self, rig: Rig, references: Sequence[Reference] = ()) -> None:
         self.rig = rig
         # Only references that show an open mouth can lend teeth and a mouth interior.
+        # A photo with an open mouth lends its own teeth first of all: at rest it is unchanged.
+        own = [Reference.of(rig)] if rig.lip_gap > 0.03 * rig.interocular else []
         self._mouths = [
             (
                 ref,
                 Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32),
                 _colour_match(rig, ref.rig),
             )
-            for ref in references
-            if ref.jaw_open >= 0.2
+            for ref in [*own, *references]
+            if ref.jaw_open >= 0.05
         ]
         h, w = rig.canvas.shape[:2]
         self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
@@ -80,7 +78,11 @@ class Renderer:
         p = rig.vertices.copy()
 
         # Mouth: the lower lip, chin and jaw drop together; corners spread, round or smile.
-        gap = io * 0.55 * c.jaw_open * (1.0 - c.lip_close)
+        # At rest the mouth keeps the photo's own shape; speech opens it wider, and a closure
+        # (p, b, m) presses the lips together whatever the photo shows.
+        closure = float(np.clip((c.lip_close - 0.2) / 0.5, 0.0, 1.0))
+        closure = closure * closure * (3 - 2 * closure)  # smoothstep: a p/b/m shuts fully
+        gap = (1.0 - closure) * max(rig.lip_gap, io * 0.55 * c.jaw_open)
         p[self._jaw_index] += self._jaw_weight * (gap - rig.lip_gap) * down
         width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
@@ -129,17 +131,17 @@ class Renderer:
         frame = cv2.remap(
             rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        self._paint_mouth(frame, dst, windows[0], c.jaw_open)
+        self._paint_mouth(frame, dst, windows[0])
         return frame
 
     def _reference_mouth(
-        self, dst: np.ndarray, window: tuple[int, int, int, int], jaw_open: float
+        self, dst: np.ndarray, window: tuple[int, int, int, int], opening: float
     ) -> np.ndarray | None:
         """The mouth interior of the reference whose opening is nearest, warped into place."""
-        if not self._mouths or jaw_open < 0.08:
+        if not self._mouths:
             return None
         ref, triangles, (gain, offset) = min(
-            self._mouths, key=lambda m: abs(m[0].jaw_open - jaw_open)
+            self._mouths, key=lambda m: abs(m[0].jaw_open - opening)
         )
         x0, y0, x1, y1 = window
         src = ref.rig.landmarks[_MOUTH_PART]
@@ -160,7 +162,6 @@ class Renderer:
         frame: np.ndarray,
         dst: np.ndarray,
         window: tuple[int, int, int, int],
-        jaw_open: float,
     ) -> None:
         """Fill the opening between the inner lips: a shaded cavity, upper teeth, a tongue."""
         inner = dst[_INNER]
@@ -192,7 +193,7 @@ class Renderer:
         paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
         tongue = (depth > 0.72) & (side < 0.6)
         paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
-        lent = self._reference_mouth(dst, window, jaw_open)
+        lent = self._reference_mouth(dst, window, gap / (0.55 * self.rig.interocular))
         if lent is not None:
             paint = lent
         alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]

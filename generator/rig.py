@@ -68,6 +68,23 @@ class Rig:
     IRIS = (68, 69)  # subject's right, left
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A photo of the same person, rigged on the same canvas as the primary, that can lend
+    the texture of its open mouth (teeth, tongue)."""
+
+    rig: Rig
+    jaw_open: float  # how open its mouth is, in the controls' units
+    smile: float
+
+    @classmethod
+    def of(cls, rig: Rig) -> Reference:
+        jaw = rig.lip_gap / (0.55 * rig.interocular)
+        corners = rig.landmarks[[48, 54]].mean(0) - rig.landmarks[[51, 57]].mean(0)
+        smile = float(np.clip(-(corners @ rig.down) / (0.1 * rig.interocular), 0.0, 1.0))
+        return cls(rig, float(np.clip(jaw, 0.0, 1.0)), smile)
+
+
 def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int) -> Rig:
     frame = frame_face(landmarks, width, height)
     canvas = cv2.warpAffine(
