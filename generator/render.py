@@ -157,6 +157,28 @@ class Renderer:
         # Lit like the primary photo: the reference's skin tone mapped onto the primary's.
         return np.clip(patch.astype(np.float32) * gain + offset, 0, 255)
 
+    def _synthetic_mouth(self, local: np.ndarray, gap: float, shape: tuple[int, ...]) -> np.ndarray:
+        """A shaded cavity, a band of upper teeth and a tongue, for photos with a closed mouth."""
+        down = self.rig.down
+        top = local[1:4].mean(0)  # upper inner lip centre
+        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+        depth = ((xs - top[0]) * down[0] + (ys - top[1]) * down[1]) / max(gap, 1.0)
+        paint = np.empty(shape, np.float32)
+        cavity = self._cavity
+        shade = np.clip(1.0 - 0.5 * np.abs(depth - 0.55), 0.35, 1.0)[..., None]
+        paint[:] = cavity * shade
+        # Upper teeth: a pale band under the upper lip, narrower than the mouth.
+        teeth_height = min(0.38, 0.12 * self.rig.interocular / gap)
+        across = self.rig.across
+        mid = local[[0, 4]].mean(0)
+        half = 0.5 * float(np.linalg.norm(local[4] - local[0]))
+        side = np.abs((xs - mid[0]) * across[0] + (ys - mid[1]) * across[1]) / max(half, 1.0)
+        teeth = (depth > 0.02) & (depth < teeth_height) & (side < 0.78)
+        paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
+        tongue = (depth > 0.72) & (side < 0.6)
+        paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
+        return paint
+
     def _paint_mouth(
         self,
         frame: np.ndarray,
@@ -175,27 +197,8 @@ class Renderer:
         cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         if not mask.any():
             return
-        down = self.rig.down
-        top = local[1:4].mean(0)  # upper inner lip centre
-        ys, xs = np.mgrid[0 : roi.shape[0], 0 : roi.shape[1]].astype(np.float32)
-        depth = ((xs - top[0]) * down[0] + (ys - top[1]) * down[1]) / max(gap, 1.0)
-        paint = np.empty(roi.shape, np.float32)
-        cavity = self._cavity
-        shade = np.clip(1.0 - 0.5 * np.abs(depth - 0.55), 0.35, 1.0)[..., None]
-        paint[:] = cavity * shade
-        # Upper teeth: a pale band under the upper lip, narrower than the mouth.
-        teeth_height = min(0.38, 0.12 * self.rig.interocular / gap)
-        across = self.rig.across
-        mid = local[[0, 4]].mean(0)
-        half = 0.5 * float(np.linalg.norm(local[4] - local[0]))
-        side = np.abs((xs - mid[0]) * across[0] + (ys - mid[1]) * across[1]) / max(half, 1.0)
-        teeth = (depth > 0.02) & (depth < teeth_height) & (side < 0.78)
-        paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
-        tongue = (depth > 0.72) & (side < 0.6)
-        paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
         lent = self._reference_mouth(dst, window, gap / (0.55 * self.rig.interocular))
-        if lent is not None:
-            paint = lent
+        paint = lent if lent is not None else self._synthetic_mouth(local, gap, roi.shape)
         alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
         roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
 

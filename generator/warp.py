@@ -46,9 +46,13 @@ def label_triangles(
     labels = np.full(shape, -1, dtype=np.int32)
     # Grid sample (i, j) sits at origin + (j + 0.5, i + 0.5) * step - 0.5 in canvas pixels.
     scaled = (dst - np.array(origin) + 0.5) / step - 0.5
-    fixed = np.round(scaled * _ONE).astype(np.int32)
-    for t in order:
-        cv2.fillConvexPoly(labels, fixed[triangles[t]], int(t), lineType=cv2.LINE_8, shift=_SHIFT)
+    polygons = np.round(scaled[triangles[order]] * _ONE).astype(np.int32)
+    # Only the triangles that reach into the grid are drawn.
+    low, high = polygons.min(axis=1), polygons.max(axis=1)
+    inside = (high[:, 0] >= 0) & (high[:, 1] >= 0)
+    inside &= (low[:, 0] < shape[1] * _ONE) & (low[:, 1] < shape[0] * _ONE)
+    for t, polygon in zip(order[inside].tolist(), polygons[inside], strict=True):
+        cv2.fillConvexPoly(labels, polygon, t, lineType=cv2.LINE_8, shift=_SHIFT)
     return labels
 
 
@@ -60,12 +64,11 @@ def sample_map(
     xs = origin[0] + (np.arange(w, dtype=np.float32) + 0.5) * step - 0.5
     ys = origin[1] + (np.arange(h, dtype=np.float32) + 0.5) * step - 0.5
     gx, gy = np.meshgrid(xs, ys)
-    covered = labels >= 0
-    a = affines[labels[covered]]
-    px, py = gx[covered], gy[covered]
-    map_x, map_y = gx.copy(), gy.copy()
-    map_x[covered] = a[:, 0, 0] * px + a[:, 0, 1] * py + a[:, 0, 2]
-    map_y[covered] = a[:, 1, 0] * px + a[:, 1, 1] * py + a[:, 1, 2]
+    # Label -1 (no triangle) picks the identity appended last.
+    identity = np.array([[[1, 0, 0], [0, 1, 0]]], dtype=affines.dtype)
+    a = np.concatenate([affines, identity])[labels]
+    map_x = a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]
+    map_y = a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]
     return map_x, map_y
 
 
@@ -96,10 +99,13 @@ class Warper:
         origin = (-float(s), -float(s))
         labels = label_triangles(dst, triangles, order, self.coarse, origin, s)
         cx, cy = sample_map(affines, labels, origin, s)
-        size = (self.coarse[1] * s, self.coarse[0] * s)
-        inside = np.s_[s : s + self.height, s : s + self.width]
-        map_x = cv2.resize(cx, size, interpolation=cv2.INTER_LINEAR)[inside]
-        map_y = cv2.resize(cy, size, interpolation=cv2.INTER_LINEAR)[inside]
+        # Upscale by bilinear interpolation between grid samples (one spare sample each side).
+        offset = 0.5 / s - 0.5 + 1.0
+        upscale = np.array([[1 / s, 0, offset], [0, 1 / s, offset]])
+        size = (self.width, self.height)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        map_x = cv2.warpAffine(cx, upscale, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        map_y = cv2.warpAffine(cy, upscale, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         for x0, y0, x1, y1 in windows:
             fine = label_triangles(
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
