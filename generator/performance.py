@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -34,22 +35,38 @@ class Frame:
 
 
 class _Track:
-    """One voice's analyser and the frames it has produced so far."""
+    """One voice's analyser and the frames it has produced but not yet shown."""
 
     def __init__(self, fps: int, lookahead_ms: float) -> None:
         self.analyzer = VoiceAnalyzer(fps=fps, lookahead_ms=lookahead_ms)
-        self.voices: list[VoiceFrame] = []
+        self.pending: deque[VoiceFrame] = deque()
+        self.first = 0  # the frame index of pending[0]
         self.samples = 0
         self.finished = False
 
+    @property
+    def analysed(self) -> int:
+        """How many frames of this voice have been analysed."""
+        return self.first + len(self.pending)
+
     def push(self, samples: np.ndarray) -> None:
         self.samples += len(samples)
-        self.voices += self.analyzer.push(samples)
+        self.pending.extend(self.analyzer.push(samples))
 
     def finish(self) -> None:
         if not self.finished:
-            self.voices += self.analyzer.flush()
+            self.pending.extend(self.analyzer.flush())
             self.finished = True
+
+    def take(self, index: int) -> VoiceFrame:
+        """The voice at frame ``index``, forgetting every earlier one (sessions last hours)."""
+        while self.pending and self.first < index:
+            self.pending.popleft()
+            self.first += 1
+        if self.first == index and self.pending:
+            self.first += 1
+            return self.pending.popleft()
+        return SILENCE
 
 
 class Performance:
@@ -111,22 +128,18 @@ class Performance:
         """Whether the next frame's audio (with its lookahead) has been analysed on every voice
         that is still streaming."""
         i = self.index
-        return all(t.finished or len(t.voices) > i or t.samples == 0 for t in self.tracks.values())
+        return all(t.finished or t.analysed > i or t.samples == 0 for t in self.tracks.values())
 
     def next_frame(self) -> Frame:
         with self._lock:
             i = self.index
-            agent = self._voice(Role.AGENT, i)
-            user = self._voice(Role.USER, i)
+            agent = self.tracks[Role.AGENT].take(i)
+            user = self.tracks[Role.USER].take(i)
             controls, state = self.behaviour.step(agent, user)
             self.index += 1
         controls = controls.with_mouth(agent)
         rgb = self.character.renderer.render(controls)
         return Frame(i, i / self.fps, rgb, state, controls)
-
-    def _voice(self, role: Role, i: int) -> VoiceFrame:
-        voices = self.tracks[role].voices
-        return voices[i] if i < len(voices) else SILENCE
 
     def frames(self, count: int | None = None) -> Iterator[Frame]:
         """As fast as possible: ``count`` frames, or until all audio fed has been shown."""

@@ -168,3 +168,16 @@ def test_render_can_show_a_progress_bar(
     out = tmp_path / "bar.mp4"
     assert render(character, speech, out, progress=True) > 0
     assert out.stat().st_size > 10_000
+
+
+def test_a_long_performance_forgets_the_voices_it_has_shown(character: Character) -> None:
+    performance = Performance(character)
+    tone = (0.2 * np.sin(np.arange(SAMPLE_RATE * 20) * 2 * np.pi * 150 / SAMPLE_RATE)).astype(
+        np.float32
+    )
+    performance.feed_audio(tone, Role.AGENT)
+    for _ in performance.frames(400):
+        pass
+    track = performance.tracks[Role.AGENT]
+    # Only the 100 frames of audio not yet shown are kept, not the 400 already shown.
+    assert track.first == 400 and len(track.pending) <= 100
