@@ -42,6 +42,7 @@ _JAW_WEIGHTS = {
 }
 _UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 _INNER = list(range(60, 68))
+MAX_TURN = 0.35  # radians
 
 
 # The part of a reference that lends its mouth: lips, chin, jaw and the bottom of the nose.
@@ -104,16 +105,18 @@ class Renderer:
         p[rig.roles >= 2] -= (0.035 * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
 
         # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
-        if c.yaw or c.pitch or c.roll:
+        # A single photo holds up to about 20 degrees of turn; beyond that the warp tears.
+        yaw, pitch, roll = (
+            float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.yaw, c.pitch, c.roll)
+        )
+        if yaw or pitch or roll:
             points = rig.head.unproject(p, rig.points3d[:, 2])
             follow = FOLLOW[rig.roles]
             for weight in np.unique(follow):
                 if weight == 0:
                     continue
                 chosen = follow == weight
-                turned = rig.head.turn(
-                    points[chosen], c.yaw * weight, c.pitch * weight, c.roll * weight
-                )
+                turned = rig.head.turn(points[chosen], yaw * weight, pitch * weight, roll * weight)
                 p[chosen] = rig.head.project(turned)
         return p
 
