@@ -7,6 +7,7 @@ accumulates and a 45-minute session looks like its first minute.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -49,21 +50,34 @@ MAX_TURN = 0.35  # radians
 _MOUTH_PART = np.array([*range(2, 15), *range(31, 36), *range(48, 68)])
 
 
+@dataclass(frozen=True, slots=True)
+class _Lender:
+    """A reference ready to lend its lower face: its triangles and its colour correction."""
+
+    reference: Reference
+    triangles: np.ndarray
+    gain: np.ndarray
+    offset: np.ndarray
+
+
 class Renderer:
     def __init__(self, rig: Rig, references: Sequence[Reference] = ()) -> None:
         self.rig = rig
-        # Only references that show an open mouth can lend teeth and a mouth interior.
         # A photo with an open mouth lends its own teeth first of all: at rest it is unchanged.
         own = [Reference.of(rig)] if rig.lip_gap > 0.03 * rig.interocular else []
-        self._mouths = [
-            (
+        lenders = [
+            _Lender(
                 ref,
                 Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32),
-                _colour_match(rig, ref.rig),
+                *_colour_match(rig, ref.rig),
             )
             for ref in [*own, *references]
-            if ref.jaw_open >= 0.05
         ]
+        # Open mouths lend teeth and the mouth interior; smiles lend the smiling lips.
+        self._mouths = lenders[: len(own)] + [
+            m for m in lenders[len(own) :] if m.reference.jaw_open >= 0.1
+        ]
+        self._smiles = [m for m in lenders[len(own) :] if m.reference.smile >= 0.5]
         h, w = rig.canvas.shape[:2]
         self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
         self._jaw_index = np.array(list(_JAW_WEIGHTS))
@@ -135,7 +149,27 @@ class Renderer:
             rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         self._paint_mouth(frame, dst, windows[0])
+        if c.smile > 0.2 and self._smiles:
+            self._lend_smile(frame, dst, windows[0], c.smile)
         return frame
+
+    def _lend_smile(
+        self, frame: np.ndarray, dst: np.ndarray, window: tuple[int, int, int, int], smile: float
+    ) -> None:
+        """Blend the smiling lips of the best smiling reference over the mouth, as far as the
+        frame smiles."""
+        lender = max(self._smiles, key=lambda m: m.reference.smile)
+        x0, y0, x1, y1 = window
+        patch = self._warp_part(lender, dst, window)
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        outer = np.round((dst[48:60] - np.array([x0, y0])) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [outer], 1.0, cv2.LINE_AA, shift=4)
+        k = max(3, int(self.rig.interocular * 0.12) | 1)
+        weight = min(1.0, (smile - 0.2) / max(0.3, lender.reference.smile - 0.2))
+        alpha = cv2.GaussianBlur(cv2.dilate(mask, np.ones((k, k), np.uint8)), (k, k), 0)
+        alpha = (alpha * weight)[..., None]
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = (roi * (1 - alpha) + patch * alpha).astype(np.uint8)
 
     def _reference_mouth(
         self, dst: np.ndarray, window: tuple[int, int, int, int], opening: float
@@ -143,22 +177,30 @@ class Renderer:
         """The mouth interior of the reference whose opening is nearest, warped into place."""
         if not self._mouths:
             return None
-        ref, triangles, (gain, offset) = min(
-            self._mouths, key=lambda m: abs(m[0].jaw_open - opening)
-        )
+        lender = min(self._mouths, key=lambda m: abs(m.reference.jaw_open - opening))
+        return self._warp_part(lender, dst, window)
+
+    def _warp_part(
+        self, lender: _Lender, dst: np.ndarray, window: tuple[int, int, int, int]
+    ) -> np.ndarray:
+        """The lender's lower face warped onto this frame's landmarks, inside ``window``."""
         x0, y0, x1, y1 = window
-        src = ref.rig.landmarks[_MOUTH_PART]
+        src = lender.reference.rig.landmarks[_MOUTH_PART]
         moved = dst[_MOUTH_PART]
-        affines = triangle_affines(src, moved, triangles).astype(np.float32)
+        affines = triangle_affines(src, moved, lender.triangles).astype(np.float32)
         origin = (float(x0), float(y0))
-        order = np.arange(len(triangles))
-        labels = label_triangles(moved, triangles, order, (y1 - y0, x1 - x0), origin, 1.0)
+        order = np.arange(len(lender.triangles))
+        labels = label_triangles(moved, lender.triangles, order, (y1 - y0, x1 - x0), origin, 1.0)
         map_x, map_y = sample_map(affines, labels, origin, 1.0)
         patch = cv2.remap(
-            ref.rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            lender.reference.rig.canvas,
+            map_x,
+            map_y,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         # Lit like the primary photo: the reference's skin tone mapped onto the primary's.
-        return np.clip(patch.astype(np.float32) * gain + offset, 0, 255)
+        return np.clip(patch.astype(np.float32) * lender.gain + lender.offset, 0, 255)
 
     def _synthetic_mouth(self, local: np.ndarray, gap: float, shape: tuple[int, ...]) -> np.ndarray:
         """A shaded cavity, a band of upper teeth and a tongue, for photos with a closed mouth."""

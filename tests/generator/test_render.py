@@ -106,3 +106,24 @@ def test_a_reference_lends_its_mouth_only_when_the_mouth_opens(
     assert green(lent.renderer.render(FaceControls(jaw_open=0.8))) > 300
     assert green(lent.renderer.render(FaceControls(lip_close=1.0))) == 0
     assert green(character.renderer.render(FaceControls(jaw_open=0.8))) == 0
+
+
+def test_a_smiling_reference_lends_its_lips_only_when_the_frame_smiles(
+    character: Character, astronaut: np.ndarray
+) -> None:
+    import cv2
+
+    # A reference of the same photo, smiling broadly with its lips painted a vivid blue.
+    smiling = FaceControls(smile=1.0, lip_close=1.0)
+    reference = character.renderer.render(smiling)
+    lips = np.round(character.renderer.deform(smiling)[48:60]).astype(np.int32)
+    cv2.fillPoly(reference, [lips], (0, 0, 255))
+    lent = Character.from_photo(astronaut, references=[reference])
+    assert lent.references[0].smile >= 0.5
+
+    def blue(frame: np.ndarray) -> int:
+        r, g, b = (frame[..., k].astype(int) for k in range(3))
+        return int(((b > 180) & (r < 90) & (g < 90)).sum())
+
+    assert blue(lent.renderer.render(FaceControls(smile=0.9, lip_close=1.0))) > 150
+    assert blue(lent.renderer.render(FaceControls(lip_close=1.0))) == 0
