@@ -93,11 +93,13 @@ class Renderer:
         p = rig.vertices.copy()
 
         # Mouth: the lower lip, chin and jaw drop together; corners spread, round or smile.
-        # At rest the mouth keeps the photo's own shape; speech opens it wider, and a closure
-        # (p, b, m) presses the lips together whatever the photo shows.
+        # At rest the mouth keeps the photo's own shape; speech opens it from there towards
+        # the widest, and a closure (p, b, m) presses the lips together whatever the photo shows.
         closure = float(np.clip((c.lip_close - 0.2) / 0.5, 0.0, 1.0))
         closure = closure * closure * (3 - 2 * closure)  # smoothstep: a p/b/m shuts fully
-        gap = (1.0 - closure) * max(rig.lip_gap, io * 0.55 * c.jaw_open)
+        widest = io * 0.55
+        rest = min(rig.lip_gap, widest)
+        gap = (1.0 - closure) * (rest + (widest - rest) * c.jaw_open)
         p[self._jaw_index] += self._jaw_weight * (gap - rig.lip_gap) * down
         width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
