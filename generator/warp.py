@@ -111,6 +111,8 @@ class Warper:
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
             )
             fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
-            map_x[y0:y1, x0:x1] = fx
-            map_y[y0:y1, x0:x1] = fy
+            # Where no triangle covers a pixel (a squashed sliver), keep the coarse map.
+            covered = fine >= 0
+            map_x[y0:y1, x0:x1][covered] = fx[covered]
+            map_y[y0:y1, x0:x1][covered] = fy[covered]
         return map_x, map_y
