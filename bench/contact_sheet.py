@@ -160,7 +160,7 @@ def build_cells(photo: np.ndarray) -> list[Cell]:
     for label, controls in (
         ("yaw -.35", FaceControls(yaw=-0.35)),
         ("yaw +.35", FaceControls(yaw=0.35)),
-        ("yaw +.6 (limit), jaw .5", FaceControls(yaw=0.6, jaw_open=0.5)),
+        ("yaw +.6 asked (clamped), jaw .5", FaceControls(yaw=0.6, jaw_open=0.5)),
         ("pitch -.2 (chin up)", FaceControls(pitch=-0.2)),
         ("pitch +.2 (chin down)", FaceControls(pitch=0.2)),
         ("roll .15, yaw -.2, breath 1", FaceControls(roll=0.15, yaw=-0.2, breath=1.0)),

@@ -769,6 +769,11 @@ class MinuteProbe:
         }
 
 
+def _window_ratio(values: Sequence[float], k: int) -> float:
+    """The median of the last ``k`` values over the median of the first ``k``."""
+    return statistics.median(values[-k:]) / statistics.median(values[:k])
+
+
 def sampled_minutes(minutes: int) -> set[int]:
     """Minutes (1-based) analysed on every frame: the first, the last and every tenth."""
     return {1, minutes} | set(range(10, minutes + 1, 10))
@@ -885,6 +890,7 @@ def bench_session(
     slope = float(np.polyfit(hours, minute_median, 1)[0]) if minutes > 1 else 0.0
     ratio = minute_median[-1] / minute_median[0]
     cpu_slope = float(np.polyfit(hours, minute_cpu, 1)[0]) if minutes > 1 else 0.0
+    window = min(5, max(1, minutes // 3))  # minutes at each end, for a steadier ratio
 
     analysed = {m: s for m, s in probes.items() if not s.get("failed")}
     measured = [float(s["blinks"]) for s in analysed.values()]
@@ -1028,7 +1034,9 @@ def bench_session(
         f"session ms/frame: slope {slope:+.3f} ms per hour of timeline (per-minute medians); "
         f"mean of the minute means {statistics.fmean(minute_mean):.2f} ms; CPU (process "
         f"time, mean per minute) {minute_cpu[0]:.2f} ms in minute 1, {minute_cpu[-1]:.2f} ms "
-        f"in minute {minutes}, slope {cpu_slope:+.3f} ms per hour",
+        f"in minute {minutes}, slope {cpu_slope:+.3f} ms per hour; last/first {window} "
+        f"minutes (medians of the minutes): wall {_window_ratio(minute_median, window):.3f}, "
+        f"CPU {_window_ratio(minute_cpu, window):.3f}",
         f"session RSS: {rss[0]:.1f} MiB after minute 1, {rss[-1]:.1f} MiB after minute "
         f"{minutes}, max {max(rss):.1f} MiB",
         f"session blinks: EAR-measured {sum(measured):.0f} vs behaviour's own "

@@ -164,12 +164,13 @@ def _triangulate(
     """Delaunay over the vertices as they would sit with the mouth and eyes wide open, so that
     lips and lids get their own triangles and an opening never drags the other lip along."""
     opened = vertices.copy()
-    # Everything below the mouth's inner line drops as one piece, so no triangle there flips.
+    # The lower lip drops whole; elsewhere the drop ramps in with the distance below the mouth,
+    # so no sliver of triangles runs across the cheeks at the mouth's height.
     mouth_line = float(marks[[61, 62, 63]].mean(0) @ down)
-    below = (vertices @ down) > mouth_line + 0.5
-    below[[48, 54, 60, 64]] = False
-    opened[below] += down * interocular * 0.5
-    opened[[48, 54, 60, 64]] += down * interocular * 0.25
+    ramp = np.clip(((vertices @ down) - mouth_line) / (0.4 * interocular), 0.0, 1.0)
+    ramp[[55, 56, 57, 58, 59, 65, 66, 67]] = 1.0
+    ramp[[48, 54, 60, 64]] = 0.5
+    opened += down * interocular * 0.5 * ramp[:, None]
     for upper, lower_lid in (((37, 38), (41, 40)), ((43, 44), (47, 46))):
         opened[list(upper)] -= down * interocular * 0.12
         opened[list(lower_lid)] += down * interocular * 0.12

@@ -72,6 +72,12 @@ def sample_map(
     return map_x, map_y
 
 
+def _signed_area(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    p = points[triangles]
+    u, v = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+
 class Warper:
     """Builds the backward map for one frame size; reuse it for every frame."""
 
@@ -90,11 +96,11 @@ class Warper:
         windows: list[tuple[int, int, int, int]],
     ) -> tuple[np.ndarray, np.ndarray]:
         affines = triangle_affines(src, dst, triangles).astype(np.float32)
-        # A triangle squashed flat covers a line of pixels that its neighbours should own.
-        d = dst[triangles]
-        u, v = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
-        area = np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
-        order = order[area[order] > 1.0]
+        # A triangle squashed flat, or folded over (turned inside out by the motion), covers
+        # pixels that its neighbours should own.
+        moved, rest = _signed_area(dst, triangles), _signed_area(src, triangles)
+        keep = (np.abs(moved) > 1.0) & (np.abs(rest) > 0.5) & (np.sign(moved) == np.sign(rest))
+        order = order[keep[order]]
         s = self.step
         origin = (-float(s), -float(s))
         labels = label_triangles(dst, triangles, order, self.coarse, origin, s)
