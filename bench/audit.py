@@ -46,6 +46,7 @@ from lpm_guard.audit import (
     verify_inclusion,
 )
 from sqlalchemy import event
+from tables import progress, table  # bench/tables.py
 
 from lpm_guard.database import make_engine
 
@@ -157,22 +158,7 @@ def render(results: Sequence[Result]) -> str:
         rows.append(
             (r.label, fmt(r.value, r.unit), spread, str(len(r.runs)), r.target_text(), r.status)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {1, 2, 3, 4}
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    return table(rows, right={1, 2, 3, 4})
 
 
 # --- logs ---------------------------------------------------------------------------------

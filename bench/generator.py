@@ -63,6 +63,7 @@ from lpm_guard.generator.images import load_image
 from lpm_guard.generator.performance import Frame
 from lpm_guard.generator.pose import fit_head
 from skimage import data
+from tables import progress, table  # bench/tables.py
 
 FPS = 25
 SIZES: tuple[tuple[int, int], ...] = ((512, 512), (1280, 720), (720, 1280))
@@ -174,22 +175,7 @@ def render_table(results: Sequence[Result]) -> str:
         rows.append(
             (r.label, fmt(r.value, r.unit), spread, str(len(r.samples)), r.target_text(), r.status)
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {1, 2, 3, 4}
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    return table(rows, right={1, 2, 3, 4})
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -63,6 +63,8 @@ import numpy.typing as npt
 from lpm_guard.generator import SAMPLE_RATE, Character, Performance, Role, load_audio
 from lpm_guard.generator.faces import detect_faces, find_face, landmarks_in
 from lpm_guard.generator.render import lip_gap
+from tables import progress  # bench/tables.py
+from tables import table as aligned
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -565,18 +567,7 @@ def table(groups: Iterable[Measures]) -> str:
     for g in groups:
         for name, value, n, target, ok in g.results():
             rows.append((g.group, name, value, n, target, "PASS" if ok else "MISS"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {2, 3}
-    lines = []
-    for k, row in enumerate(rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned(rows, right={2, 3})
 
 
 def _cpu_model() -> str:
@@ -611,10 +602,6 @@ def machine_info() -> dict[str, str]:
         "dlib": _version("dlib-bin"),
         "numpy": np.__version__,
     }
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
