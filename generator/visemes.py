@@ -113,6 +113,12 @@ def _stop_closure(now: FrameFeatures, ahead: Sequence[FrameFeatures], gap_ms: fl
     return dip * max(pending, burst)
 
 
+def _labial_onset(now: FrameFeatures, nxt: FrameFeatures) -> bool:
+    """Speech about to start with a release burst that is not hissy (a /p/ or /b/ after a
+    pause): the lips must be seen shut before it, so the gate opens a frame early."""
+    return nxt.level_db - now.level_db >= 10.0 and nxt.high_ratio < 0.4 and nxt.energy >= 0.1
+
+
 def _median_formant(values: Sequence[float], now: float) -> float:
     """Median of the measured (non-zero) values; LPC now and then merges F1 and F2 of an open
     vowel for one frame and reports F3 as F2."""
@@ -172,7 +178,11 @@ class Coarticulator:
         else:
             self._since_speech += 1
         if not self._open:
-            self._open = self._since_speech == 0 or any(self._speech(f) for f in ahead)
+            self._open = (
+                self._since_speech == 0
+                or any(self._speech(f) for f in ahead)
+                or (bool(ahead) and _labial_onset(now, ahead[0]))
+            )
         elif self._since_speech > self._hangover and not any(self._speech(f) for f in ahead):
             self._open = now.voiced >= 0.3 and now.energy >= 0.05
         return self._open
