@@ -45,8 +45,8 @@ from lpm_guard.audit import (
     verify_consistency,
     verify_inclusion,
 )
+from report import cpu_model, progress, table  # bench/report.py
 from sqlalchemy import event
-from tables import progress, table  # bench/tables.py
 
 from lpm_guard.database import make_engine
 
@@ -249,17 +249,6 @@ def _filesystem(path: str) -> str:
     return found
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def describe_backend(args: argparse.Namespace) -> dict[str, str]:
     with fresh_log(args, "probe") as log, log.engine.connect() as conn:
         if log.engine.dialect.name == "sqlite":
@@ -288,7 +277,7 @@ def machine_info(args: argparse.Namespace) -> dict[str, str]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{platform.node()} ({platform.system()} {platform.release()})",
-        "cpu": f"{_cpu_model()}; nproc={len(os.sched_getaffinity(0))}, "
+        "cpu": f"{cpu_model()}; nproc={len(os.sched_getaffinity(0))}, "
         f"cpu_count={os.cpu_count()}, load average {load}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "sqlite": sqlite3.sqlite_version,

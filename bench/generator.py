@@ -62,8 +62,8 @@ from lpm_guard.generator.errors import NoFaceError
 from lpm_guard.generator.images import load_image
 from lpm_guard.generator.performance import Frame
 from lpm_guard.generator.pose import fit_head
+from report import cpu_model, progress, table  # bench/report.py
 from skimage import data
-from tables import progress, table  # bench/tables.py
 
 FPS = 25
 SIZES: tuple[tuple[int, int], ...] = ((512, 512), (1280, 720), (720, 1280))
@@ -189,17 +189,6 @@ def size_name(size: tuple[int, int]) -> str:
 # --- machine ------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def rss_mib() -> float:
     """Resident memory of this process (VmRSS), MiB."""
     with open("/proc/self/status", encoding="utf-8") as status:
@@ -231,7 +220,7 @@ def machine_info(pinned: str) -> dict[str, str]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{platform.node()} ({platform.system()} {platform.release()})",
-        "cpu": f"{_cpu_model()}; cpu_count={os.cpu_count()}, load average {load}",
+        "cpu": f"{cpu_model()}; cpu_count={os.cpu_count()}, load average {load}",
         "pinned": pinned,
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "libraries": f"numpy {np.__version__}, opencv {cv2.__version__}, PyAV {av.__version__} "

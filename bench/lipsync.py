@@ -63,8 +63,8 @@ import numpy.typing as npt
 from lpm_guard.generator import SAMPLE_RATE, Character, Performance, Role, load_audio
 from lpm_guard.generator.faces import detect_faces, find_face, landmarks_in
 from lpm_guard.generator.render import lip_gap
-from tables import progress  # bench/tables.py
-from tables import table as aligned
+from report import cpu_model, progress  # bench/report.py
+from report import table as aligned
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -570,17 +570,6 @@ def table(groups: Iterable[Measures]) -> str:
     return aligned(rows, right={2, 3})
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
@@ -593,7 +582,7 @@ def machine_info() -> dict[str, str]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": f"{platform.node()} ({platform.system()} {platform.release()})",
-        "cpu": f"{_cpu_model()}; nproc={len(os.sched_getaffinity(0))}",
+        "cpu": f"{cpu_model()}; nproc={len(os.sched_getaffinity(0))}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "flite": next(
             (line.strip() for line in flite.stdout.splitlines() if "version" in line), "?"

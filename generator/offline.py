@@ -11,8 +11,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+from scipy.signal import resample_poly
 
-from .audio import load_audio
+from .audio import SAMPLE_RATE, load_audio
 from .character import Character
 from .controls import Role
 from .errors import AudioError
@@ -42,19 +43,17 @@ def render(
     The MP4 appears only when complete: it is written to a temporary file and renamed.
     """
     out = Path(out_path)
-    speech = load_audio(audio_path)
-    heard = load_audio(listen_audio) if listen_audio is not None else None
+    # Each file is decoded once, at the muxing rate; analysis gets it resampled to 16 kHz.
+    tracks = [load_audio(audio_path, MUX_RATE)]
+    if listen_audio is not None:
+        tracks.append(load_audio(listen_audio, MUX_RATE))
+    mix = _mix(tracks)
     performance = Performance(character, fps=fps, seed=seed)
-    performance.feed_audio(speech, Role.AGENT)
-    if heard is not None:
-        performance.feed_audio(heard, Role.USER)
+    for track, role in zip(tracks, (Role.AGENT, Role.USER), strict=False):
+        performance.feed_audio(resample_poly(track, SAMPLE_RATE, MUX_RATE).astype(np.float32), role)
     performance.end_audio()
     total = performance.duration_frames()
     cues = sorted(instructions)
-    mix = _mix(
-        [load_audio(audio_path, MUX_RATE)]
-        + ([load_audio(listen_audio, MUX_RATE)] if listen_audio is not None else [])
-    )
 
     fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=out.parent)
     os.close(fd)

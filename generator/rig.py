@@ -6,7 +6,7 @@ Written by hand: no maintained library builds a landmark-driven 2.5D face rig.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -63,7 +63,6 @@ class Rig:
     down: np.ndarray  # unit vector from the eyes towards the chin
     across: np.ndarray  # unit vector from the subject's right eye to the left
     lip_gap: float  # the photo's mean inner-lip opening, pixels
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     IRIS = (68, 69)  # subject's right, left
 

@@ -1,7 +1,8 @@
-"""What the benchmarks share: an aligned text table and time-stamped progress lines."""
+"""What the benchmarks share: the CPU model, an aligned text table, time-stamped progress."""
 
 from __future__ import annotations
 
+import platform
 import sys
 import time
 from collections.abc import Collection, Sequence
@@ -24,3 +25,14 @@ def table(rows: Sequence[Sequence[str]], right: Collection[int]) -> str:
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
