@@ -270,6 +270,7 @@ class _Tracker:
             f1=m["f1"] / scale,
             f2=m["f2"] / scale,
             nasal=nasal,
+            dark_db=m["dark_db"],
             dip_db=ref - level,
             high_ratio=m["high_ratio"],
         )

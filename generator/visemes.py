@@ -20,8 +20,9 @@ class FrameFeatures:
     """What the analyser measured on one frame, before any mouth smoothing.
 
     ``f1``/``f2`` are formants in Hz, already scaled to an adult male vocal tract (0 when not
-    measured); ``nasal`` is a 0..1 nasal-murmur score; ``dip_db`` is how far the frame's level
-    lies below the speaker's recent voice peak; ``high_ratio`` the share of energy above 3 kHz.
+    measured); ``nasal`` is a 0..1 nasal-murmur score; ``dark_db`` how far the band above
+    500 Hz lies under the band below it; ``dip_db`` is how far the frame's level lies below the
+    speaker's recent voice peak; ``high_ratio`` the share of energy above 3 kHz.
     """
 
     level_db: float = -120.0
@@ -33,6 +34,7 @@ class FrameFeatures:
     f1: float = 0.0
     f2: float = 0.0
     nasal: float = 0.0
+    dark_db: float = 0.0
     dip_db: float = 0.0
     high_ratio: float = 0.0
 
@@ -70,9 +72,15 @@ def vowel_shape(f1: float, f2: float) -> Mouth:
     return Mouth(jaw_open=jaw, lip_width=width, lip_round=rnd)
 
 
-def mouth_target(now: FrameFeatures, ahead: Sequence[FrameFeatures], gap_ms: float) -> Mouth:
+def mouth_target(
+    now: FrameFeatures,
+    ahead: Sequence[FrameFeatures],
+    gap_ms: float,
+    before: FrameFeatures | None = None,
+) -> Mouth:
     """The mouth this frame asks for, before gating and smoothing. ``gap_ms`` is how long the
-    level has been in a gap, this frame included (0 when it is not)."""
+    level has been in a gap, this frame included (0 when it is not); ``before`` is the frame
+    before this one, when known."""
     loud = min(1.0, now.energy / 0.6) ** 0.7
     if now.f1 > 0.0 and now.phonation >= 0.3:
         shape = vowel_shape(now.f1, now.f2)
@@ -82,7 +90,7 @@ def mouth_target(now: FrameFeatures, ahead: Sequence[FrameFeatures], gap_ms: flo
         rnd = weight * shape.lip_round
     else:  # unvoiced consonant (or nothing): a slightly open, neutral mouth
         jaw, width, rnd = 0.15 * loud, _NEUTRAL_WIDTH * loud, 0.0
-    close = max(now.nasal, _stop_closure(now, ahead, gap_ms))
+    close = max(now.nasal, _murmur(before, now, ahead), _stop_closure(now, ahead, gap_ms))
     open_left = 1.0 - close
     return Mouth(
         jaw_open=jaw * open_left,
@@ -109,8 +117,21 @@ def _stop_closure(now: FrameFeatures, ahead: Sequence[FrameFeatures], gap_ms: fl
         if rise >= 10.0:
             labial = 1.0 - _ramp(nxt.high_ratio, 0.25, 0.6)
             burst = max(burst, _ramp(rise, 10.0, 20.0) * labial)
-    pending = 0.4 * (1.0 - _ramp(gap_ms, 80.0, 160.0))
+    pending = 0.8 * (1.0 - _ramp(gap_ms, 80.0, 160.0))
     return dip * max(pending, burst)
+
+
+def _murmur(
+    before: FrameFeatures | None, now: FrameFeatures, ahead: Sequence[FrameFeatures]
+) -> float:
+    """A short nasal murmur between vowels (the /m/ of "mom"): a voiced frame much darker than
+    the frames on both sides. Some voices keep enough energy above 500 Hz in their murmur that
+    the frame alone reads like a close front vowel; /i/ stays about as dark from frame to frame,
+    a murmur between two vowels does not."""
+    if before is None or not ahead or now.phonation < 0.3:
+        return 0.0
+    jump = now.dark_db - min(before.dark_db, ahead[0].dark_db)
+    return _ramp(jump, 10.0, 16.0) * _ramp(now.dark_db, 24.0, 30.0) * _ramp(now.phonation, 0.3, 0.6)
 
 
 def _labial_onset(now: FrameFeatures, nxt: FrameFeatures) -> bool:
@@ -197,10 +218,12 @@ class Coarticulator:
         is_open = self._gate(now, ahead)
         self._gap = self._gap + 1 if now.dip_db >= _GAP_DB else 0
         if is_open:
-            goal = mouth_target(self._steady(now, ahead), ahead, self._gap * self._dt)
+            goal = mouth_target(
+                self._steady(now, ahead), ahead, self._gap * self._dt, before=self._prev
+            )
             if ahead:
                 gap_next = self._gap + 1 if ahead[0].dip_db >= _GAP_DB else 0
-                nxt = mouth_target(ahead[0], ahead[1:], gap_next * self._dt)
+                nxt = mouth_target(ahead[0], ahead[1:], gap_next * self._dt, before=now)
             else:
                 nxt = goal
         else:
