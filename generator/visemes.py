@@ -117,7 +117,7 @@ def _stop_closure(now: FrameFeatures, ahead: Sequence[FrameFeatures], gap_ms: fl
         if rise >= 10.0:
             labial = 1.0 - _ramp(nxt.high_ratio, 0.25, 0.6)
             burst = max(burst, _ramp(rise, 10.0, 20.0) * labial)
-    pending = 0.8 * (1.0 - _ramp(gap_ms, 80.0, 160.0))
+    pending = 0.8 * (1.0 - _ramp(gap_ms, 40.0, 120.0))
     return dip * max(pending, burst)
 
 
