@@ -74,6 +74,14 @@ class HeadModel:
         return (points - self.pivot) @ rotation.T + self.pivot
 
 
+def facing_yaw(head: HeadModel) -> float:
+    """How far the fitted head faces to the viewer's right (radians, the sign of ``turn``)."""
+    rotation, _ = cv2.Rodrigues(head.rotation)
+    # The mean shape looks along -z of its own frame (towards the camera once fitted).
+    forward = rotation @ np.array([0.0, 0.0, -1.0])
+    return float(np.arctan2(forward[0], -forward[2]))
+
+
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     # Camera axes: x right, y down, z away from the camera into the scene.
     cy, sy = np.cos(yaw), np.sin(yaw)

@@ -40,6 +40,8 @@ _JAW_WEIGHTS = {
     54: 0.45,
     60: 0.5,
     64: 0.5,
+    70: 0.2,  # the cheeks beside the mouth corners
+    71: 0.2,
 }
 _UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 _INNER = list(range(60, 68))

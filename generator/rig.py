@@ -18,6 +18,9 @@ from .pose import HeadModel, fit_head
 # Vertex roles, each with how much of the head's rotation it follows.
 HEAD, HAIR, NECK, SHOULDERS, BORDER = range(5)
 FOLLOW = np.array([1.0, 0.85, 0.25, 0.0, 0.0])
+# Cheek vertices (70, 71, ...), each halfway between a landmark near the mouth or nose and one
+# on the jaw: the mouth corners, then the nose wings.
+CHEEKS = ((48, 4), (54, 12), (31, 2), (35, 14))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,11 @@ def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int)
     centre = marks.mean(0)
 
     extra: list[np.ndarray] = [right_eye, left_eye]  # iris centres
-    roles = [HEAD] * 70
+    # Cheeks between the mouth corners, the nose wings and the jaw: without them long thin
+    # triangles run from a mouth corner to the jaw, and a turned head smears along them.
+    for corner, jaw_point in CHEEKS:
+        extra.append(0.5 * (marks[corner] + marks[jaw_point]))
+    roles = [HEAD] * (70 + len(CHEEKS))
     # Forehead and hair: the jaw line mirrored above the brows, then a wider ring.
     brow_top = marks[faces.BROWS].min(0)[1]
     for k, stretch in ((1.0, 0.55), (1.35, 0.95)):
