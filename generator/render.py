@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from .controls import FaceControls
+from .pose import facing_yaw
 from .rig import FOLLOW, Reference, Rig
 from .warp import Warper, label_triangles, sample_map, triangle_affines
 
@@ -50,16 +51,30 @@ MAX_TURN = 0.35  # radians
 
 # The part of a reference that lends its mouth: lips, chin, jaw and the bottom of the nose.
 _MOUTH_PART = np.array([*range(2, 15), *range(31, 36), *range(48, 68)])
+# The part a turned reference lends: the whole face inside the jaw line and the brows.
+_FACE_PART = np.arange(68)
+_FACE_OUTLINE = [*range(17), *range(26, 16, -1)]
+_FRONTAL = 0.12  # radians: a reference turned less than this faces the camera like the photo
 
 
 @dataclass(frozen=True, slots=True)
 class _Lender:
-    """A reference ready to lend its lower face: its triangles and its colour correction."""
+    """A reference ready to lend a part of its face: the part's triangles and the reference's
+    colour correction."""
 
     reference: Reference
+    part: np.ndarray
     triangles: np.ndarray
     gain: np.ndarray
     offset: np.ndarray
+    turn: float  # how far it looks away from the primary photo's direction, radians
+
+    @classmethod
+    def of(cls, rig: Rig, reference: Reference, part: np.ndarray) -> _Lender:
+        triangles = Delaunay(reference.rig.landmarks[part]).simplices.astype(np.int32)
+        gain, offset = _colour_match(rig, reference.rig)
+        turn = reference.facing - facing_yaw(rig.head)
+        return cls(reference, part, triangles, gain, offset, turn)
 
 
 class Renderer:
@@ -67,19 +82,17 @@ class Renderer:
         self.rig = rig
         # A photo with an open mouth lends its own teeth first of all: at rest it is unchanged.
         own = [Reference.of(rig)] if rig.lip_gap > 0.03 * rig.interocular else []
-        lenders = [
-            _Lender(
-                ref,
-                Delaunay(ref.rig.landmarks[_MOUTH_PART]).simplices.astype(np.int32),
-                *_colour_match(rig, ref.rig),
-            )
-            for ref in [*own, *references]
+        lenders = [_Lender.of(rig, ref, _MOUTH_PART) for ref in [*own, *references]]
+        frontal = [m for m in lenders[len(own) :] if abs(m.turn) < _FRONTAL]
+        # Open mouths lend teeth and the mouth interior; smiles lend the smiling lips; turned
+        # heads lend the whole face as the head turns their way.
+        self._mouths = lenders[: len(own)] + [m for m in frontal if m.reference.jaw_open >= 0.1]
+        self._smiles = [m for m in frontal if m.reference.smile >= 0.5]
+        self._turns = [
+            _Lender.of(rig, m.reference, _FACE_PART)
+            for m in lenders[len(own) :]
+            if abs(m.turn) >= _FRONTAL
         ]
-        # Open mouths lend teeth and the mouth interior; smiles lend the smiling lips.
-        self._mouths = lenders[: len(own)] + [
-            m for m in lenders[len(own) :] if m.reference.jaw_open >= 0.1
-        ]
-        self._smiles = [m for m in lenders[len(own) :] if m.reference.smile >= 0.5]
         h, w = rig.canvas.shape[:2]
         self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
         self._jaw_index = np.array(list(_JAW_WEIGHTS))
@@ -152,10 +165,37 @@ class Renderer:
         frame = cv2.remap(
             rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
+        if self._turns:
+            self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
         return frame
+
+    def _lend_turn(self, frame: np.ndarray, dst: np.ndarray, yaw: float) -> None:
+        """Blend the face of the reference turned most nearly as far as the frame, as much as
+        the frame has turned towards it: a true profile instead of a stretched front view."""
+        toward = [m for m in self._turns if m.turn * yaw > 0.0]
+        if not toward:
+            return
+        lender = min(toward, key=lambda m: abs(m.turn - yaw))
+        weight = float(np.clip((abs(yaw) - 0.03) / (abs(lender.turn) - 0.03), 0.0, 1.0))
+        weight = weight * weight * (3 - 2 * weight)
+        if weight <= 0.0:
+            return
+        io = self.rig.interocular
+        window = _window(dst[_FACE_OUTLINE], io * 0.05, frame.shape)
+        x0, y0, x1, y1 = window
+        patch = self._warp_part(lender, dst, window)
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        outline = np.round((dst[_FACE_OUTLINE] - np.array([x0, y0])) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [outline], 1.0, cv2.LINE_AA, shift=4)
+        # Feathered inside the outline, so the seam runs over skin, not over the jaw's edge.
+        k = max(3, int(io * 0.15) | 1)
+        alpha = cv2.GaussianBlur(cv2.erode(mask, np.ones((k, k), np.uint8)), (k, k), 0)
+        alpha = (alpha * weight)[..., None]
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = (roi * (1 - alpha) + patch * alpha).astype(np.uint8)
 
     def _lend_smile(
         self, frame: np.ndarray, dst: np.ndarray, window: tuple[int, int, int, int], smile: float
@@ -187,10 +227,10 @@ class Renderer:
     def _warp_part(
         self, lender: _Lender, dst: np.ndarray, window: tuple[int, int, int, int]
     ) -> np.ndarray:
-        """The lender's lower face warped onto this frame's landmarks, inside ``window``."""
+        """The lender's part of the face warped onto this frame's landmarks, inside ``window``."""
         x0, y0, x1, y1 = window
-        src = lender.reference.rig.landmarks[_MOUTH_PART]
-        moved = dst[_MOUTH_PART]
+        src = lender.reference.rig.landmarks[lender.part]
+        moved = dst[lender.part]
         affines = triangle_affines(src, moved, lender.triangles).astype(np.float32)
         origin = (float(x0), float(y0))
         order = np.arange(len(lender.triangles))

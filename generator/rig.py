@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from . import faces
-from .pose import HeadModel, fit_head
+from .pose import HeadModel, facing_yaw, fit_head
 
 # Vertex roles, each with how much of the head's rotation it follows.
 HEAD, HAIR, NECK, SHOULDERS, BORDER = range(5)
@@ -73,18 +73,19 @@ class Rig:
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A photo of the same person, rigged on the same canvas as the primary, that can lend
-    the texture of its open mouth (teeth, tongue)."""
+    the texture of its open mouth (teeth, tongue), its smile or its turned face."""
 
     rig: Rig
     jaw_open: float  # how open its mouth is, in the controls' units
     smile: float
+    facing: float  # which way the face looks, radians (the sign of FaceControls.yaw)
 
     @classmethod
     def of(cls, rig: Rig) -> Reference:
         jaw = rig.lip_gap / (0.55 * rig.interocular)
         corners = rig.landmarks[[48, 54]].mean(0) - rig.landmarks[[51, 57]].mean(0)
         smile = float(np.clip(-(corners @ rig.down) / (0.1 * rig.interocular), 0.0, 1.0))
-        return cls(rig, float(np.clip(jaw, 0.0, 1.0)), smile)
+        return cls(rig, float(np.clip(jaw, 0.0, 1.0)), smile, facing_yaw(rig.head))
 
 
 def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int) -> Rig:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from lpm_guard.generator import Character, FaceControls
 from lpm_guard.generator.faces import find_face
+from lpm_guard.generator.pose import facing_yaw
 from lpm_guard.generator.render import lip_gap
 
 from .conftest import drawn_face
@@ -127,3 +128,29 @@ def test_a_smiling_reference_lends_its_lips_only_when_the_frame_smiles(
 
     assert blue(lent.renderer.render(FaceControls(smile=0.9, lip_close=1.0))) > 150
     assert blue(lent.renderer.render(FaceControls(lip_close=1.0))) == 0
+
+
+def test_a_turned_reference_lends_its_face_only_as_the_head_turns_its_way(
+    character: Character, astronaut: np.ndarray
+) -> None:
+    import cv2
+
+    # A reference of the same photo turned to the viewer's right, a magenta mark on its cheek.
+    turned = FaceControls(yaw=0.3)
+    reference = character.renderer.render(turned)
+    points = character.renderer.deform(turned)
+    cheek = np.round(0.5 * (points[31] + points[3])).astype(int)
+    cv2.circle(reference, (int(cheek[0]), int(cheek[1])), 8, (255, 0, 255), -1)
+    lent = Character.from_photo(astronaut, references=[reference])
+    turn = lent.references[0].facing - facing_yaw(character.rig.head)
+    assert turn == pytest.approx(0.3, abs=0.06)
+
+    def magenta(frame: np.ndarray) -> int:
+        r, g, b = (frame[..., k].astype(int) for k in range(3))
+        return int(((r > 200) & (b > 200) & (g < 80)).sum())
+
+    assert magenta(lent.renderer.render(FaceControls(yaw=0.3))) > 120
+    assert magenta(lent.renderer.render(FaceControls())) == 0
+    assert magenta(lent.renderer.render(FaceControls(yaw=-0.3))) == 0
+    # A turned reference lends no mouth to a frontal frame.
+    assert magenta(lent.renderer.render(FaceControls(jaw_open=0.8))) == 0
