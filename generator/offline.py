@@ -21,6 +21,7 @@ from .performance import Performance
 
 MUX_RATE = 48_000
 Progress = Callable[[int, int], None]
+FrameFilter = Callable[[np.ndarray], np.ndarray]
 
 
 def render(
@@ -34,12 +35,15 @@ def render(
     seed: int = 0,
     crf: int = 20,
     progress: Progress | bool = False,
+    frame_filter: FrameFilter | None = None,
 ) -> int:
     """Render ``audio_path`` spoken by ``character`` into ``out_path``; returns the frame count.
 
     ``listen_audio`` is the other side of a dialogue: the character listens while it plays and
     both are mixed into the file's sound. ``instructions`` are ``(seconds, text)`` pairs.
     ``progress`` is a callback ``(done, total)``, or True for a progress bar on stderr.
+    ``frame_filter`` sees every frame (H×W×3 uint8 RGB) before it is encoded and returns the
+    frame to encode in its place (the gate marks its watermark there).
     The MP4 appears only when complete: it is written to a temporary file and renamed.
     """
     out = Path(out_path)
@@ -60,7 +64,17 @@ def render(
     with contextlib.ExitStack() as stack:
         report = stack.enter_context(_bar(out.name, total)) if progress is True else progress
         try:
-            _encode(performance, total, character.size, fps, crf, cues, mix, tmp, report or None)
+            _encode(
+                performance,
+                total,
+                character.size,
+                (fps, crf),
+                cues,
+                mix,
+                tmp,
+                report or None,
+                frame_filter,
+            )
             os.replace(tmp, out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -88,13 +102,14 @@ def _encode(
     performance: Performance,
     total: int,
     size: tuple[int, int],
-    fps: int,
-    crf: int,
+    rate: tuple[int, int],
     cues: list[tuple[float, str]],
     mix: np.ndarray,
     tmp: str,
     progress: Progress | None,
+    frame_filter: FrameFilter | None,
 ) -> None:
+    fps, crf = rate
     with av.open(tmp, "w", format="mp4") as container:
         width, height = size
         video = container.add_stream("libx264", rate=fps)
@@ -105,7 +120,10 @@ def _encode(
         for frame in performance.frames(total):
             while cues and cues[0][0] <= frame.pts:
                 performance.instruct(cues.pop(0)[1])
-            picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
+            rgb = frame.rgb if frame_filter is None else frame_filter(frame.rgb)
+            if rgb.shape != frame.rgb.shape or rgb.dtype != np.uint8:
+                raise ValueError(f"frame_filter returned {rgb.dtype} {rgb.shape}, not the frame's")
+            picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             picture.pts = frame.index
             picture.time_base = Fraction(1, fps)
             container.mux(video.encode(picture))

@@ -181,3 +181,25 @@ def test_a_long_performance_forgets_the_voices_it_has_shown(character: Character
     track = performance.tracks[Role.AGENT]
     # Only the 100 frames of audio not yet shown are kept, not the 400 already shown.
     assert track.first == 400 and len(track.pending) <= 100
+
+
+def test_render_encodes_what_the_frame_filter_returns(
+    character: Character, speech: Path, tmp_path: Path
+) -> None:
+    def paint(rgb: np.ndarray) -> np.ndarray:
+        marked = rgb.copy()
+        marked[:64, :64] = (255, 0, 255)
+        return marked
+
+    out = tmp_path / "marked.mp4"
+    render(character, speech, out, frame_filter=paint)
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.abs(first[8:56, 8:56].astype(int) - (255, 0, 255)).max() < 24
+
+    def shrink(rgb: np.ndarray) -> np.ndarray:
+        return rgb[::2, ::2]
+
+    with pytest.raises(ValueError, match="frame_filter"):
+        render(character, speech, tmp_path / "bad.mp4", frame_filter=shrink)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["marked.mp4"]
