@@ -54,6 +54,7 @@ _MOUTH_PART = np.array([*range(2, 15), *range(31, 36), *range(48, 68)])
 # The part a turned reference lends: the whole face inside the jaw line and the brows.
 _FACE_PART = np.arange(68)
 _FACE_OUTLINE = [*range(17), *range(26, 16, -1)]
+_TONGUE = np.array([150, 62, 66], np.float32)
 _FRONTAL = 0.12  # radians: a reference turned less than this faces the camera like the photo
 
 
@@ -216,13 +217,41 @@ class Renderer:
         roi[:] = (roi * (1 - alpha) + patch * alpha).astype(np.uint8)
 
     def _reference_mouth(
-        self, dst: np.ndarray, window: tuple[int, int, int, int], opening: float
+        self, dst: np.ndarray, window: tuple[int, int, int, int], gap: float
     ) -> np.ndarray | None:
-        """The mouth interior of the reference whose opening is nearest, warped into place."""
+        """The mouth interior of the reference whose opening is nearest, put in place without
+        stretching it: its upper half (upper teeth) stays with the upper lip, its lower half
+        with the lower lip, and the cavity shows between them as the mouth opens wider."""
         if not self._mouths:
             return None
+        opening = gap / (0.55 * self.rig.interocular)
         lender = min(self._mouths, key=lambda m: abs(m.reference.jaw_open - opening))
-        return self._warp_part(lender, dst, window)
+        down = self.rig.down
+        # (1) The frame's landmarks with the lower face raised or dropped so the lips part
+        # exactly as far as in the reference: the interior maps across unstretched.
+        grow = gap - lip_gap(lender.reference.rig.landmarks)
+        held = dst.copy()
+        held[self._jaw_index] -= self._jaw_weight * grow * down
+        patch = self._warp_part(lender, held, window)
+        # (2) Split it at the middle of the opening; the lower half moves with the lower lip,
+        # the cavity shows in the band it leaves, and the upper teeth stay in front.
+        x0, y0, x1, y1 = window
+        middle = 0.5 * (held[[61, 62, 63]].mean(0) + held[[65, 66, 67]].mean(0))
+        middle -= np.array([x0, y0])
+        ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
+        along = (xs - middle[0]) * down[0] + (ys - middle[1]) * down[1]
+        move = np.array([[1, 0, grow * down[0]], [0, 1, grow * down[1]]], np.float32)
+        lower = cv2.warpAffine(patch, move, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REPLICATE)
+        out = np.where((along >= max(grow, 0.0))[..., None], lower, patch)
+        if grow > 1.0:
+            depth = np.clip(along / grow, 0.0, 1.0)
+            band = ((along >= 0.0) & (along < grow)).astype(np.float32)
+            band = cv2.GaussianBlur(band, (3, 3), 0)[..., None]
+            shade = (0.55 + 0.45 * np.abs(2.0 * depth - 1.0))[..., None]
+            tongue = (0.6 * np.clip((depth - 0.55) / 0.35, 0.0, 1.0))[..., None]
+            inner = self._cavity * (1 - tongue) + _TONGUE * 0.75 * tongue
+            out = out * (1 - band) + inner * shade * band
+        return out
 
     def _warp_part(
         self, lender: _Lender, dst: np.ndarray, window: tuple[int, int, int, int]
@@ -265,7 +294,7 @@ class Renderer:
         teeth = (depth > 0.02) & (depth < teeth_height) & (side < 0.78)
         paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
         tongue = (depth > 0.72) & (side < 0.6)
-        paint[tongue] = np.array([150, 62, 66], np.float32) * shade[tongue]
+        paint[tongue] = _TONGUE * shade[tongue]
         return paint
 
     def _paint_mouth(
@@ -286,7 +315,7 @@ class Renderer:
         cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         if not mask.any():
             return
-        lent = self._reference_mouth(dst, window, gap / (0.55 * self.rig.interocular))
+        lent = self._reference_mouth(dst, window, gap)
         paint = lent if lent is not None else self._synthetic_mouth(local, gap, roi.shape)
         alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
         roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
