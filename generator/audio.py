@@ -256,10 +256,13 @@ class _Tracker:
         # (7) Nasal murmur (and the voice bar of /b/): voiced, with the band above 500 Hz far
         # under the band below it; either very dark, or dark and quieter than the vowels
         # around it (murmurs run 5-15 dB under their vowels, Fujimura 1962). Very dark also
-        # needs little above 1.5 kHz, where /i/ keeps its strong F2 and F3.
+        # needs little above 1.5 kHz, where /i/ keeps its strong F2 and F3. The voice bars of
+        # /d/ and /z/ and the murmur of /n/ look the same from one frame, so a murmur alone
+        # presses the lips only most of the way (0.7): lips that shut on every voiced
+        # consonant close early after each vowel, and the mouth leads the voice (slt: 55 ms).
         very_dark = _ramp(m["dark_db"], 18.0, 28.0) * _ramp(m["dark_top_db"], 32.0, 42.0)
         dark = _ramp(m["dark_db"], 8.0, 18.0) * _ramp(ref - level, 6.0, 14.0)
-        nasal = max(very_dark, dark) * _ramp(phonation, 0.3, 0.6)
+        nasal = 0.7 * max(very_dark, dark) * _ramp(phonation, 0.3, 0.6)
         return FrameFeatures(
             level_db=level,
             energy=energy,
