@@ -127,8 +127,12 @@ class Renderer:
         # Brows.
         p[17:27] -= 0.10 * io * c.brow_raise * down
         # Lids close towards the lower lid; the irises follow the gaze, or sink with the lid.
+        # The lids meet a quarter of the way up from the lower lid, the way a blink closes:
+        # the upper lid sweeps down most of the way, the lower lid rises a little.
         for upper, lower in _UPPER_LIDS:
-            p[upper] += (p[lower] - p[upper]) * 0.92 * c.blink
+            travel = p[lower] - p[upper]
+            p[upper] += travel * 0.72 * c.blink
+            p[lower] -= travel * 0.22 * c.blink
         eye_width = float(np.linalg.norm(rig.landmarks[39] - rig.landmarks[36]))
         gaze = across * c.gaze_x * 0.2 * eye_width + down * c.gaze_y * 0.1 * eye_width
         for iris, lid in zip(rig.IRIS, ((40, 41), (46, 47)), strict=True):
