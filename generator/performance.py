@@ -12,7 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import cv2
 import numpy as np
@@ -86,6 +86,8 @@ class Performance:
         self.behaviour = Behaviour(fps=fps, seed=seed)
         self.tracks = {role: _Track(fps, lookahead_ms) for role in Role}
         self.index = 0
+        self._shown = SILENCE  # the agent's voice in the last frame shown
+        self._fade: list[VoiceFrame] = []  # after a cancel: the mouth easing shut
         self._lock = threading.Lock()
         # One thread for rendering: the budget is one core, and threads would break determinism.
         cv2.setNumThreads(1)
@@ -113,6 +115,20 @@ class Performance:
             for r in [Role(role)] if role else list(Role):
                 self.tracks[r].finish()
 
+    def cancel(self, role: Role | str = Role.AGENT) -> None:
+        """Barge-in: forget this voice's audio not yet shown, from the next frame on. The mouth
+        eases shut over three frames instead of snapping; new audio starts a fresh stream."""
+        with self._lock:
+            r = Role(role)
+            track = _Track(self.fps, self.lookahead * 1000)
+            # The fresh track starts at the next frame: audio fed now shows from there.
+            track.first = self.index
+            track.samples = round(self.index * SAMPLE_RATE / self.fps)
+            self.tracks[r] = track
+            if r is Role.AGENT:
+                steps = 3
+                self._fade = [_blend(self._shown, (k + 1) / (steps + 1)) for k in range(steps)]
+
     def instruct(self, text: str) -> list[str]:
         """Change behaviour from words ("smile warmly", "calm"); returns what it understood."""
         with self._lock:
@@ -134,6 +150,10 @@ class Performance:
         with self._lock:
             i = self.index
             agent = self.tracks[Role.AGENT].take(i)
+            if self._fade:
+                easing = self._fade.pop(0)
+                agent = agent if agent.energy > easing.energy else easing
+            self._shown = agent
             user = self.tracks[Role.USER].take(i)
             controls, state = self.behaviour.step(agent, user)
             self.index += 1
@@ -167,3 +187,10 @@ class Performance:
             if wait > 0:
                 sleep(wait)
             yield self.next_frame()
+
+
+def _blend(voice: VoiceFrame, toward_silence: float) -> VoiceFrame:
+    """``voice`` eased ``toward_silence`` (0..1) of the way to a closed, silent mouth."""
+    keep = 1.0 - toward_silence
+    values = {f.name: getattr(voice, f.name) * keep for f in fields(voice)}
+    return replace(voice, **values)

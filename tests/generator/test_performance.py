@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import av
@@ -203,3 +204,28 @@ def test_render_encodes_what_the_frame_filter_returns(
     with pytest.raises(ValueError, match="frame_filter"):
         render(character, speech, tmp_path / "bad.mp4", frame_filter=shrink)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["marked.mp4"]
+
+
+def test_cancel_stops_the_speech_at_once_and_eases_the_mouth_shut(
+    character: Character, speech: Path
+) -> None:
+    audio = load_audio(speech)
+    performance = Performance(character)
+    performance.feed_audio(audio, Role.AGENT)
+    frames = list(performance.frames(30))
+    assert frames[-1].state is State.SPEAKING
+    opening = max(f.controls.jaw_open for f in frames[-5:])
+    assert opening > 0.1
+    performance.cancel()
+    after = list(performance.frames(8))
+    jaws = [f.controls.jaw_open for f in after]
+    # Three frames ease the mouth shut (no pop), then it stays shut: the rest of the speech
+    # fed before the cancel is never shown.
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(jaws))
+    assert jaws[0] < frames[-1].controls.jaw_open or frames[-1].controls.jaw_open == 0.0
+    assert jaws[3:] == [0.0] * 5
+    assert performance.duration_frames() == 30  # nothing of the cancelled speech is left
+    # New speech after the cancel starts at once, from the next frame.
+    performance.feed_audio(audio[:SAMPLE_RATE], Role.AGENT)
+    resumed = list(performance.frames(25))
+    assert max(f.controls.jaw_open for f in resumed) > 0.1
