@@ -96,9 +96,11 @@ class Performance:
 
     def feed_audio(
         self, samples: np.ndarray, role: Role | str, sample_rate: int = SAMPLE_RATE
-    ) -> None:
-        """Append mono float samples (-1..1) to a voice. Audio that arrives after its time has
-        been rendered starts at the next frame, so live input is always shown as soon as it can."""
+    ) -> int:
+        """Append mono float samples (-1..1) to a voice; returns where the chunk starts on the
+        performance's timeline (samples at 16 kHz from its start). Audio that arrives after its
+        time has been rendered starts at the next frame, so live input is always shown as soon
+        as it can."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"feed {SAMPLE_RATE} Hz audio (load_audio resamples files)")
         chunk = np.asarray(samples, dtype=np.float32).ravel()
@@ -107,7 +109,9 @@ class Performance:
             behind = round(self.index * SAMPLE_RATE / self.fps) - track.samples
             if behind > 0:
                 track.push(np.zeros(behind, np.float32))
+            start = track.samples
             track.push(chunk)
+            return start
 
     def end_audio(self, role: Role | str | None = None) -> None:
         """No more audio on this voice (or on both): its last frames are analysed now."""

@@ -1,0 +1,457 @@
+"""One live session: a performance rendered in real time for one client, with its limits.
+
+The session owns a render thread (the generator paces it at the session's fps), a policy
+thread beside it (speech checks can take longer than a frame), and a bounded outbox the
+connection drains. A client that reads too slowly loses the oldest frames, never grows memory;
+JSON events are never dropped. Everything the gate adds is passed in: the watermark as a frame
+filter, the signed record as a frame sink, the policy as a checker, the audit as a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import soxr
+
+from ..generator import Character, Performance, Role
+from ..generator.audio import SAMPLE_RATE
+from .protocol import (
+    AUDIO_RATE,
+    ClientEvent,
+    ClientEventType,
+    ServerEventType,
+    VideoFrame,
+    pcm16,
+    server_event,
+)
+
+
+class StopReason(StrEnum):
+    CLIENT_CLOSED = "client_closed"
+    POLICY = "policy"
+    REVOKED = "revoked"
+    MAX_DURATION = "max_duration"
+    IDLE = "idle"
+    ERROR = "error"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStop:
+    """Why the policy stopped (or refused) something, for the client and the audit log."""
+
+    reason: str
+    rule_ids: tuple[str, ...] = ()
+
+
+class LiveCheck(Protocol):
+    """The policy stage's streaming checks, as a session sees them."""
+
+    def audio(self, samples: np.ndarray, sample_rate: int) -> PolicyStop | None: ...
+
+    def transcript(self, text: str) -> PolicyStop | None: ...
+
+    def instructions(self, text: str) -> PolicyStop | None: ...
+
+
+class FrameSink(Protocol):
+    """Where the session's record goes (signed segments): every frame as it leaves."""
+
+    def add_frame(self, rgb: np.ndarray, pts: float, audio: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+FrameFilter = Callable[[np.ndarray], np.ndarray]
+AuditHook = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    max_seconds: float = 2 * 3600.0
+    idle_seconds: float = 120.0  # no message from the client for this long ends the session
+    outbox_frames: int = 6  # frames waiting for a slow client; older ones are dropped
+    jpeg_quality: int = 80
+
+
+@dataclass(slots=True)
+class SessionStats:
+    frames: int = 0
+    frames_dropped: int = 0
+    agent_seconds: float = 0.0
+    user_seconds: float = 0.0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class _AgentAudio:
+    """The agent's voice at 24 kHz on the frame timeline, handed out one frame at a time."""
+
+    def __init__(self, fps: int) -> None:
+        self.per_frame = AUDIO_RATE // fps
+        self.start = 0  # timeline sample of buffer[0]
+        self.buffer = np.zeros(0, np.float32)
+        self.lock = threading.Lock()
+
+    def place(self, samples: np.ndarray, at: int) -> None:
+        with self.lock:
+            end = self.start + len(self.buffer)
+            if at > end:
+                self.buffer = np.concatenate([self.buffer, np.zeros(at - end, np.float32)])
+            keep = max(0, at - self.start)
+            self.buffer = np.concatenate([self.buffer[:keep], samples])
+
+    def cut(self, at: int) -> None:
+        """Forget everything from ``at`` on (barge-in)."""
+        with self.lock:
+            self.buffer = self.buffer[: max(0, at - self.start)]
+
+    def take(self, index: int) -> np.ndarray:
+        with self.lock:
+            begin = index * self.per_frame
+            if begin > self.start:
+                self.buffer = self.buffer[begin - self.start :]
+                self.start = begin
+            out = np.zeros(self.per_frame, np.float32)
+            part = self.buffer[: self.per_frame]
+            out[: len(part)] = part
+            self.buffer = self.buffer[len(part) :]
+            self.start += self.per_frame
+            return out
+
+
+class LiveSession:
+    def __init__(
+        self,
+        character: Character,
+        *,
+        session_id: str,
+        fps: int = 25,
+        seed: int = 0,
+        limits: SessionLimits | None = None,
+        frame_filter: FrameFilter | None = None,
+        sink: FrameSink | None = None,
+        checker: LiveCheck | None = None,
+        audit: AuditHook | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.session_id = session_id
+        self.fps = fps
+        self.limits = limits or SessionLimits()
+        self.performance = Performance(character, fps=fps, seed=seed)
+        self.stats = SessionStats()
+        self._filter = frame_filter
+        self._sink = sink
+        self._checker = checker
+        self._audit = audit
+        self._clock = clock
+        self._last_heard = clock()
+        self._resamplers = {role: self._resampler() for role in Role}
+        self._agent_audio = _AgentAudio(fps)
+        self._fed_at: deque[tuple[int, float]] = deque(maxlen=256)  # (frame, clock) of agent audio
+        self._stopped = threading.Event()
+        self._stop_reason: tuple[StopReason, str] | None = None
+        self._stop_lock = threading.Lock()
+        self._events: deque[str] = deque()
+        self._frames: deque[bytes] = deque()
+        self._outbox_lock = threading.Lock()
+        self._wake_event = asyncio.Event()
+        self._wake: Callable[[], None] = lambda: None
+        self._closed = False
+        self._threads: list[threading.Thread] = []
+        self._checks: deque[tuple[str, Any]] = deque()
+        self._checks_ready = threading.Condition()
+
+    @staticmethod
+    def _resampler() -> soxr.ResampleStream:
+        # LQ: 6 ms of delay, plenty for lip sync (HQ adds 21 ms).
+        return soxr.ResampleStream(AUDIO_RATE, SAMPLE_RATE, 1, dtype="float32", quality="LQ")
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start rendering; the outbox wakes ``outgoing()`` on ``loop``."""
+        wake = self._wake_event
+
+        def wake_up() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        self._wake = wake_up
+        self._push_event(
+            server_event(
+                ServerEventType.SESSION_CREATED,
+                session={"id": self.session_id, "fps": self.fps, "size": self.size},
+            )
+        )
+        for target, name in ((self._render, "render"), (self._police, "policy")):
+            thread = threading.Thread(target=target, name=f"{name}-{self.session_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    @property
+    def size(self) -> list[int]:
+        width, height = self.performance.character.size
+        return [width, height]
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    @property
+    def stop_reason(self) -> tuple[StopReason, str] | None:
+        return self._stop_reason
+
+    def stop(self, reason: StopReason, detail: str = "") -> None:
+        """End the session (any thread, any number of times: the first reason wins)."""
+        with self._stop_lock:
+            if self._stop_reason is not None:
+                return
+            self._stop_reason = (reason, detail)
+        self._stopped.set()
+        with self._checks_ready:
+            self._checks_ready.notify_all()
+
+    def join(self, timeout: float | None = None) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # --- input --------------------------------------------------------------------------------
+
+    def handle(self, event: ClientEvent) -> None:
+        """Apply one client event (called from the connection; returns at once)."""
+        self._last_heard = self._clock()
+        kind = event.type
+        if kind is ClientEventType.SESSION_CLOSE:
+            self.stop(StopReason.CLIENT_CLOSED)
+        elif kind is ClientEventType.RESPONSE_CANCEL:
+            self._cancel()
+        elif kind is ClientEventType.SESSION_UPDATE:
+            self._update(event.text)
+        elif kind is ClientEventType.OUTPUT_TRANSCRIPT_DELTA and event.text is not None:
+            self._queue_check("transcript", event.text)
+        elif event.audio is not None:
+            role = Role.AGENT if kind is ClientEventType.OUTPUT_AUDIO_DELTA else Role.USER
+            self._feed(event.audio, role)
+
+    def _feed(self, samples24: np.ndarray, role: Role) -> None:
+        samples16 = self._resamplers[role].resample_chunk(samples24)
+        start = self.performance.feed_audio(samples16, role)
+        seconds = len(samples24) / AUDIO_RATE
+        if role is Role.AGENT:
+            self.stats.agent_seconds += seconds
+            self._agent_audio.place(samples24, round(start * AUDIO_RATE / SAMPLE_RATE))
+            self._fed_at.append((start * self.fps // SAMPLE_RATE, self._clock()))
+            self._queue_check("audio", samples24)
+        else:
+            self.stats.user_seconds += seconds
+
+    def _cancel(self) -> None:
+        self.performance.cancel(Role.AGENT)
+        self._resamplers[Role.AGENT] = self._resampler()
+        self._agent_audio.cut(self.performance.index * self._agent_audio.per_frame)
+
+    def _update(self, instructions: str | None) -> None:
+        understood: list[str] = []
+        if instructions:
+            refused = self._checker.instructions(instructions) if self._checker else None
+            if refused is not None:
+                self._record("session:instructions:deny", refused)
+                self._push_event(
+                    server_event(
+                        ServerEventType.ERROR,
+                        error={
+                            "type": "policy",
+                            "code": "instructions_refused",
+                            "message": refused.reason,
+                            "rule_ids": list(refused.rule_ids),
+                        },
+                    )
+                )
+                return
+            understood = self.performance.instruct(instructions)
+        self._push_event(
+            server_event(
+                ServerEventType.SESSION_UPDATED,
+                session={"instructions": instructions, "understood": understood},
+            )
+        )
+
+    # --- policy beside the stream -------------------------------------------------------------
+
+    def _queue_check(self, kind: str, payload: Any) -> None:
+        if self._checker is None:
+            return
+        with self._checks_ready:
+            self._checks.append((kind, payload))
+            self._checks_ready.notify()
+
+    def _police(self) -> None:
+        checker = self._checker
+        if checker is None:
+            return
+        while True:
+            with self._checks_ready:
+                while not self._checks and not self._stopped.is_set():
+                    self._checks_ready.wait()
+                if self._stopped.is_set():
+                    return
+                kind, payload = self._checks.popleft()
+            try:
+                if kind == "audio":
+                    verdict = checker.audio(payload, AUDIO_RATE)
+                else:
+                    verdict = checker.transcript(payload)
+            except Exception as exc:  # a failing checker must not let speech through
+                self._fail(exc)
+                return
+            if verdict is not None:
+                self._record("session:speech:deny", verdict)
+                self._push_event(
+                    server_event(
+                        ServerEventType.POLICY_STOPPED,
+                        reason=verdict.reason,
+                        rule_ids=list(verdict.rule_ids),
+                    )
+                )
+                self.stop(StopReason.POLICY, verdict.reason)
+                return
+
+    def _record(self, tag: str, stop: PolicyStop) -> None:
+        if self._audit is not None:
+            self._audit(tag, {"reason": stop.reason, "rule_ids": list(stop.rule_ids)})
+
+    def _fail(self, exc: Exception) -> None:
+        self._push_event(
+            server_event(
+                ServerEventType.ERROR,
+                error={"type": "server_error", "code": type(exc).__name__, "message": "internal"},
+            )
+        )
+        self.stop(StopReason.ERROR, type(exc).__name__)
+
+    # --- output -------------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        state = None
+        quality = [cv2.IMWRITE_JPEG_QUALITY, self.limits.jpeg_quality]
+        try:
+            for frame in self.performance.live(clock=self._clock, stop=self._stopped):
+                rgb = frame.rgb if self._filter is None else self._filter(frame.rgb)
+                audio = self._agent_audio.take(frame.index)
+                if self._sink is not None:
+                    self._sink.add_frame(rgb, frame.pts, audio)
+                ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), quality)
+                if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+                    raise RuntimeError("JPEG encoding failed")
+                if frame.state != state:
+                    state = frame.state
+                    self._push_event(
+                        server_event(
+                            ServerEventType.STATE_CHANGED,
+                            state=state.value,
+                            index=frame.index,
+                            pts=frame.pts,
+                        )
+                    )
+                self._note_latency(frame.index)
+                packed = VideoFrame(frame.index, frame.pts, jpeg.tobytes(), pcm16(audio)).pack()
+                self._push_frame(packed)
+                self.stats.frames += 1
+                self._enforce_limits(frame.pts)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._finish()
+
+    def _note_latency(self, index: int) -> None:
+        # From the arrival of agent audio to the first frame that shows it.
+        while self._fed_at and self._fed_at[0][0] <= index:
+            _, fed = self._fed_at.popleft()
+            self.stats.latencies_ms.append((self._clock() - fed) * 1000.0)
+
+    def _enforce_limits(self, pts: float) -> None:
+        if pts >= self.limits.max_seconds:
+            self.stop(StopReason.MAX_DURATION, f"sessions last at most {self.limits.max_seconds} s")
+        elif self._clock() - self._last_heard > self.limits.idle_seconds:
+            self.stop(StopReason.IDLE, f"nothing heard for {self.limits.idle_seconds} s")
+
+    def _finish(self) -> None:
+        self.stop(StopReason.SHUTDOWN)  # no-op when a reason is already set
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            except Exception as exc:
+                self._fail(exc)
+        reason, detail = self._stop_reason or (StopReason.SHUTDOWN, "")
+        if self._audit is not None:
+            self._audit(
+                "session:stream:stop",
+                {
+                    "reason": reason.value,
+                    "frames": self.stats.frames,
+                    "frames_dropped": self.stats.frames_dropped,
+                    "agent_seconds": round(self.stats.agent_seconds, 3),
+                },
+            )
+        self._push_event(
+            server_event(ServerEventType.SESSION_CLOSED, reason=reason.value, detail=detail)
+        )
+        self._closed = True
+        self._wake()
+
+    def notify(self, kind: ServerEventType, **fields: Any) -> None:
+        """Send the client an event from any thread (the segment recorder's ``segment.signed``)."""
+        self._push_event(server_event(kind, **fields))
+
+    def _push_event(self, message: str) -> None:
+        with self._outbox_lock:
+            self._events.append(message)
+        self._wake()
+
+    def _push_frame(self, message: bytes) -> None:
+        with self._outbox_lock:
+            if len(self._frames) >= self.limits.outbox_frames:
+                self._frames.popleft()
+                self.stats.frames_dropped += 1
+            self._frames.append(message)
+        self._wake()
+
+    async def outgoing(self) -> AsyncIterator[str | bytes]:
+        """Messages for the client, events first, until the session has closed."""
+        wake = self._wake_event
+        while True:
+            await wake.wait()
+            wake.clear()
+            while True:
+                with self._outbox_lock:
+                    if self._events:
+                        message: str | bytes = self._events.popleft()
+                    elif self._frames:
+                        message = self._frames.popleft()
+                    else:
+                        break
+                yield message
+            if self._closed:
+                with self._outbox_lock:
+                    if not self._events and not self._frames:
+                        return
+
+
+@contextlib.contextmanager
+def running(session: LiveSession, loop: asyncio.AbstractEventLoop) -> Any:
+    """Start ``session`` and make sure it stops and its threads end when the block exits."""
+    session.start(loop)
+    try:
+        yield session
+    finally:
+        session.stop(StopReason.CLIENT_CLOSED)
+        session.join(5.0)
