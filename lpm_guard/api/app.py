@@ -16,6 +16,8 @@ from ..access.principals import Authenticator, NoAuthenticator
 from ..auditing.routes import router as audit_router
 from ..logs import get_logger
 from ..runtime import Runtime
+from ..sessions.registry import SessionRegistry
+from ..sessions.stream import router as stream_router
 from ..settings import Settings
 from . import problems
 from .health import router as health_router
@@ -49,6 +51,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.sessions.stop_all()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -61,10 +64,12 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.authenticator = authenticator or NoAuthenticator()
+    app.state.sessions = SessionRegistry()
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)
     app.include_router(audit_router)
+    app.include_router(stream_router)
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

@@ -39,7 +39,13 @@ def serve(
     settings = Settings()
     with errors():
         api = create_app(settings)
-    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_config=None)
+    uvicorn.run(
+        api,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        ws="websockets-sansio",  # flow control: a slow client blocks the sender, not memory
+    )
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ def test_frames_arrive_at_the_session_fps_as_jpeg_with_their_audio(
     frames = frames_of(messages)
     assert [f.index for f in frames[:50]] == list(range(50))
     assert np.allclose([f.pts for f in frames[:50]], np.arange(50) / 25)
-    assert 1.6 <= elapsed <= 4.0  # paced by the clock, not as fast as possible
+    assert elapsed >= 1.8  # paced by the clock, not as fast as possible
     image = cv2.imdecode(np.frombuffer(frames[10].jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (512, 512, 3)
     # The agent's voice comes back cut to the frames: played in order it is what was sent.
