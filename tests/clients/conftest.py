@@ -1,0 +1,3 @@
+from ..sessions.conftest import character, speech24
+
+__all__ = ["character", "speech24"]
