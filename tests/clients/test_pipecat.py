@@ -7,25 +7,23 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pipecat", reason="the pipecat extra is not installed")
-
-from fastapi import FastAPI  # noqa: E402
-from lpm_guard.api import create_app  # noqa: E402
-from lpm_guard.clients.pipecat import LpmGuardVideoService  # noqa: E402
-from lpm_guard.generator import Character  # noqa: E402
-from lpm_guard.runtime import Runtime  # noqa: E402
-from lpm_guard.sessions.live import LiveSession  # noqa: E402
-from lpm_guard.sessions.protocol import pcm16  # noqa: E402
-from pipecat.frames.frames import (  # noqa: E402
+from fastapi import FastAPI
+from lpm_guard.generator import Character
+from pipecat.frames.frames import (
     InterruptionFrame,
     OutputImageRawFrame,
     TTSAudioRawFrame,
     TTSTextFrame,
 )
-from pipecat.tests.utils import SleepFrame, run_test  # noqa: E402
+from pipecat.tests.utils import SleepFrame, run_test
 
-from ..server import serving  # noqa: E402
+from lpm_guard.api import create_app
+from lpm_guard.clients.pipecat import LpmGuardVideoService
+from lpm_guard.runtime import Runtime
+from lpm_guard.sessions.live import LiveSession
+from lpm_guard.sessions.protocol import pcm16
+
+from ..server import serving
 
 
 @pytest.fixture
