@@ -18,8 +18,11 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e .
 
+# insightface's wheel only for its sample photos (tests, bench/face_match.py): without its
+# dependencies, which would pull a second OpenCV build.
 install-dev: install
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps 'insightface==2.1'
 
 run: install
 	$(BIN)/lpm-guard db upgrade
