@@ -257,9 +257,7 @@ def one_face(image: RGB, encoder: FaceEncoder, what: str = "the photo") -> FaceS
     return FaceSample(face, encoder.encode(image, face))
 
 
-def nearest(
-    encoder: FaceEncoder, probe: Descriptor, gallery: list[Descriptor]
-) -> float:
+def nearest(encoder: FaceEncoder, probe: Descriptor, gallery: list[Descriptor]) -> float:
     """The smallest distance from ``probe`` to any descriptor of ``gallery`` (inf if empty)."""
     return min((encoder.distance(probe, other) for other in gallery), default=float("inf"))
 
@@ -289,4 +287,6 @@ def encode_png(rgb: RGB) -> bytes:
 
 def decode_png(data: bytes) -> RGB:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise UnreadableImage("a stored photo cannot be decoded")
     return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)

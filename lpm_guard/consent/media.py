@@ -66,7 +66,7 @@ def decode_video(path: Path, stills: int = VIDEO_STILLS) -> Capture:
             for frame in container.decode(stream):
                 if frame.time is not None and frame.time > MAX_SECONDS:
                     raise UnreadableMedia(f"the video lasts more than {MAX_SECONDS:.0f} s")
-                frames.append(shrink(frame.to_ndarray(format="rgb24")))
+                frames.append(shrink(np.asarray(frame.to_ndarray(format="rgb24"), np.uint8)))
                 if len(frames) > 4 * stills:
                     frames = frames[::2]
     except (av.FFmpegError, OSError) as exc:

@@ -154,9 +154,7 @@ class ConsentRecord(SQLModel, table=True):
     evidence_sha256: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of hashes
     evidence: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     transcript: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    revocation_token_hash: str = Field(
-        sa_column=Column(String(64), nullable=False, unique=True)
-    )
+    revocation_token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     allowed_uses: str = Field(sa_column=Column(String(64), nullable=False))
     accepted_at: datetime = Field(sa_column=_when())
     expires_at: datetime = Field(sa_column=_when())

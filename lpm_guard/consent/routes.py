@@ -204,9 +204,7 @@ async def record_consent(request: Request, service: Service, token: Token) -> di
     status_code=201,
     summary="Consent with one video of the subject reading the statement (multipart: video)",
 )
-async def record_consent_video(
-    request: Request, service: Service, token: Token
-) -> dict[str, Any]:
+async def record_consent_video(request: Request, service: Service, token: Token) -> dict[str, Any]:
     form = await _form(request, service)
     video = await _file(form, "video")
     return _json(await run_in_threadpool(service.record_consent_video, token, video))
@@ -245,9 +243,7 @@ def approve(
 def reject(
     service: Service, principal: Reviewer, identity_id: str, body: Decision
 ) -> dict[str, Any]:
-    view = service.review_synthetic(
-        principal.actor, identity_id, approve=False, reason=body.reason
-    )
+    view = service.review_synthetic(principal.actor, identity_id, approve=False, reason=body.reason)
     return _json(view)
 
 
@@ -263,9 +259,7 @@ def revoke(
     status_code=201,
     summary="Protect a person from generation (multipart: name, reason, photos)",
 )
-async def add_protected(
-    request: Request, service: Service, principal: Reviewer
-) -> dict[str, Any]:
+async def add_protected(request: Request, service: Service, principal: Reviewer) -> dict[str, Any]:
     form = await _form(request, service)
     view = await run_in_threadpool(
         service.add_protected,

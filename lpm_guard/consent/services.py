@@ -37,7 +37,7 @@ from .errors import (
     IdentityCollision,
     LinkGone,
     LinkNotFound,
-    NoFace,
+    MultipleFaces,
     ProtectedIdentityMatch,
     WrongState,
 )
@@ -421,9 +421,7 @@ class ConsentService:
             session.commit()
             session.refresh(identity)
             view = IdentityView.of(identity, self._photo_count(session, identity.id))
-        self.audit.record(
-            tag, actor, objects={"identity": identity_id}, reasons=[reason.strip()]
-        )
+        self.audit.record(tag, actor, objects={"identity": identity_id}, reasons=[reason.strip()])
         return view
 
     def add_protected(
@@ -563,9 +561,7 @@ class ConsentService:
             if token is not None:
                 self._count_attempt(token)
             reasons = list(exc.reasons) if isinstance(exc, ConsentRefused) else [exc.detail]
-            self.audit.record(
-                tag, actor, outcome="deny", objects=objects, reasons=reasons
-            )
+            self.audit.record(tag, actor, outcome="deny", objects=objects, reasons=reasons)
             raise
 
     def _photos(self, uploads: Sequence[bytes], *, require_face: bool) -> list[_Photo]:
@@ -582,7 +578,7 @@ class ConsentService:
             return _Photo(pixels, digest, faces.one_face(pixels, self.encoder, what))
         found = faces.faces_in(pixels, self.encoder)
         if len(found) > 1:
-            raise faces.MultipleFaces(f"{what} shows {len(found)} faces", faces=len(found))
+            raise MultipleFaces(f"{what} shows {len(found)} faces", faces=len(found))
         return _Photo(pixels, digest, found[0] if found else None)
 
     def _same_person(self, photos: Sequence[_Photo]) -> None:
@@ -706,7 +702,9 @@ class ConsentService:
     def _seal(self, table: str, row_id: str, column: str, photo: _Photo) -> bytes:
         return seal(self.cipher, table, row_id, column, faces.encode_png(photo.pixels))
 
-    def _reference_row(self, identity_id: str, photo: _Photo, source: PhotoSource) -> ReferencePhoto:
+    def _reference_row(
+        self, identity_id: str, photo: _Photo, source: PhotoSource
+    ) -> ReferencePhoto:
         row_id = _new_id("pho")
         descriptor = photo.sample.descriptor if photo.sample is not None else np.zeros(0)
         return ReferencePhoto(
@@ -963,7 +961,7 @@ def _statement(
     allowed = " and ".join(described[use] for use in sorted(uses))
     exclusions = excluded or "nothing beyond the platform's content policy"
     return (
-        f"I am the person shown in the photos enrolled as \"{identity.display_name}\". "
+        f'I am the person shown in the photos enrolled as "{identity.display_name}". '
         f"I agree that the researcher {researcher} may use lpm-guard to generate {allowed} "
         f"of my face and voice-driven expressions. Excluded content: {exclusions}. "
         f"This consent ends on {expires:%d %B %Y} and I can revoke it at any time with my "

@@ -90,7 +90,9 @@ def _grammar(decoder: Any, context: str) -> str:
         if word.isalpha() and decoder.lookup_word(word) is not None
     )
     alternatives = " | ".join(vocabulary)
-    return f"#JSGF V1.0;\ngrammar consent;\npublic <utterance> = <word>+;\n<word> = {alternatives};\n"
+    return (
+        f"#JSGF V1.0;\ngrammar consent;\npublic <utterance> = <word>+;\n<word> = {alternatives};\n"
+    )
 
 
 def transcribe(samples: npt.NDArray[np.float32], context: str = "") -> str:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from lpm_guard.generator import faces as generator_faces
 from PIL import Image
 from skimage import data
 
@@ -22,7 +23,6 @@ from lpm_guard.api import create_app
 from lpm_guard.consent.faces import decode_image
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
-from lpm_guard.generator import faces as generator_faces
 from lpm_guard.runtime import Runtime
 
 RESEARCHER = frozenset({Scope.IDENTITIES_WRITE, Scope.GENERATE_OFFLINE, Scope.GENERATE_LIVE})
@@ -73,11 +73,8 @@ def people() -> People:
     for face in generator_faces.detect_faces(group):
         left, top, right, bottom = face.box
         margin = int((right - left) * 0.8)
-        crops.append(
-            np.ascontiguousarray(
-                group[max(0, top - margin) : bottom + margin, max(0, left - margin) : right + margin]
-            )
-        )
+        top, left = max(0, top - margin), max(0, left - margin)
+        crops.append(np.ascontiguousarray(group[top : bottom + margin, left : right + margin]))
     assert len(crops) == 6
     return People(t1=crops, astronaut=data.astronaut(), group=group)
 

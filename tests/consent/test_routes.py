@@ -39,9 +39,7 @@ def invite(api: TestClient, identity_id: str, headers: dict[str, str] = A) -> di
     return dict(response.json())
 
 
-def consent(
-    api: TestClient, token: str, still: bytes, recording: bytes
-) -> Any:
+def consent(api: TestClient, token: str, still: bytes, recording: bytes) -> Any:
     return api.post(
         "/v1/consent/invitation/consent",
         headers={"Consent-Token": token},
@@ -173,9 +171,7 @@ def test_researchers_see_only_their_own_identities(api: TestClient, people: Peop
     mine = enroll(api, people.t1[0], A)
     theirs = enroll(api, people.t1[2], B)
     assert [i["id"] for i in api.get("/v1/consent/identities", headers=A).json()] == [mine["id"]]
-    assert [i["id"] for i in api.get("/v1/consent/identities", headers=B).json()] == [
-        theirs["id"]
-    ]
+    assert [i["id"] for i in api.get("/v1/consent/identities", headers=B).json()] == [theirs["id"]]
     assert api.get(f"/v1/consent/identities/{theirs['id']}", headers=A).status_code == 404
     response = api.post(
         f"/v1/consent/identities/{theirs['id']}/invitations", headers=A, json={"uses": ["live"]}
