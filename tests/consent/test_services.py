@@ -43,17 +43,13 @@ def consented(
     identity = service.create_identity(A, "Subject", [png(photo)])
     link = service.invite(A, identity.id, uses)
     phrase = service.read_invitation(link.token).challenge_phrase
-    receipt = service.record_consent(
-        link.token, [camera_still(photo)], saying(phrase, tmp_path)
-    )
+    receipt = service.record_consent(link.token, [camera_still(photo)], saying(phrase, tmp_path))
     return identity.id, receipt
 
 
 def entries(runtime: Runtime) -> list[dict[str, object]]:
     size = runtime.audit.size()
-    return [
-        json.loads(runtime.audit.entry(i).body) for i in range(size)
-    ]
+    return [json.loads(runtime.audit.entry(i).body) for i in range(size)]
 
 
 def test_the_request_check_allows_consented_uses_of_matching_references(
@@ -136,9 +132,7 @@ def test_a_capture_carrying_our_watermark_is_refused(
     marked = Watermarker(secret, 12345, width=width, height=height).mark(photo)
     with pytest.raises(ConsentRefused) as refused:
         service.record_consent(link.token, [png(marked)], saying(phrase, tmp_path))
-    assert refused.value.reasons == (
-        "the capture carries an lpm-guard watermark: generated video",
-    )
+    assert refused.value.reasons == ("the capture carries an lpm-guard watermark: generated video",)
     # The same capture unmarked passes: the refusal was the watermark's.
     receipt = service.record_consent(link.token, [png(photo)], saying(phrase, tmp_path))
     assert receipt.identity_id == identity.id
@@ -198,7 +192,12 @@ def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
     attestation = "This character was drawn by our lab's artist and depicts no real person."
     drawn = people.t1[4]  # stands in for an AI-generated face nobody consented for
     character = service.enroll_synthetic(
-        A, "Avatar", "ai-generated", attestation, [png(drawn)], [Use.LIVE]  # type: ignore[arg-type]
+        A,
+        "Avatar",
+        "ai-generated",
+        attestation,
+        [png(drawn)],
+        [Use.LIVE],  # type: ignore[arg-type]
     )
     assert character.status == IdentityStatus.PENDING_REVIEW
     pending = service.check_request(A.subject, character.id, Use.LIVE, [drawn])
@@ -209,7 +208,12 @@ def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
     identity_id, _ = consented(service, people.t1[0], tmp_path)
     with pytest.raises(IdentityCollision):
         service.enroll_synthetic(
-            A, "Lookalike", "drawn", attestation, [png(people.t1[0])], [Use.LIVE]  # type: ignore[arg-type]
+            A,
+            "Lookalike",
+            "drawn",
+            attestation,
+            [png(people.t1[0])],
+            [Use.LIVE],  # type: ignore[arg-type]
         )
     assert identity_id
 

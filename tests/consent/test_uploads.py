@@ -79,9 +79,7 @@ def test_no_face_and_two_faces(api: TestClient, people: People, runtime: Runtime
     assert rows(runtime) == (0, 0, 0)
 
 
-def test_fifty_megabytes_is_refused_before_it_is_read(
-    api: TestClient, runtime: Runtime
-) -> None:
+def test_fifty_megabytes_is_refused_before_it_is_read(api: TestClient, runtime: Runtime) -> None:
     payload = b"\xff" * (50 * 1024 * 1024)
     problem = post_photos(api, payload)
     assert str(problem["type"]).endswith("upload-too-large")
