@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from lpm_guard.generator import load_audio
 from sqlmodel import Session, select
 
 from lpm_guard.consent.errors import (
@@ -23,7 +24,6 @@ from lpm_guard.consent.models import ConsentRecord, IdentityStatus, ReferencePho
 from lpm_guard.consent.notifications import Revocation
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.views import ConsentReceipt
-from lpm_guard.generator import load_audio
 from lpm_guard.provenance.watermark import Watermarker
 from lpm_guard.runtime import Runtime
 
