@@ -12,10 +12,8 @@ import io
 import json
 import secrets
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,15 +31,12 @@ from . import faces, media, speech, watermarks
 from .errors import (
     ConsentError,
     ConsentRefused,
-    FaceMismatch,
-    IdentityCollision,
     LinkGone,
     LinkNotFound,
-    MultipleFaces,
-    ProtectedIdentityMatch,
     WrongState,
 )
-from .faces import RGB, Descriptor, FaceEncoder, FaceSample
+from .faces import RGB, FaceEncoder
+from .gallery import FaceGallery, Photo, new_id, probes
 from .models import (
     ConsentRecord,
     Identity,
@@ -58,7 +53,7 @@ from .models import (
     utcnow,
 )
 from .notifications import Revocation, RevocationBus
-from .sealing import seal, unseal
+from .sealing import seal
 from .settings import ConsentSettings
 from .views import (
     ConsentReceipt,
@@ -69,14 +64,9 @@ from .views import (
     ProtectedView,
 )
 
-MAX_PHOTOS = 10
 MAX_STILLS = 5
 MAX_CONSENT_DAYS = 730
 SUBJECT = "subject"  # how the audit log names a subject acting through a capability link
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
 
 
 def _token_hash(token: str) -> str:
@@ -85,24 +75,6 @@ def _token_hash(token: str) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Photo:
-    """A decoded upload: the working-size pixels, their digest, and their one face (if any)."""
-
-    pixels: RGB
-    sha256: str
-    sample: FaceSample | None
-
-
-@dataclass(frozen=True)
-class _Gallery:
-    """Descriptors of one identity (or protected person), decrypted for one comparison."""
-
-    key: str
-    name: str
-    descriptors: list[Descriptor]
 
 
 class ConsentService:
@@ -120,6 +92,7 @@ class ConsentService:
         self.bus: RevocationBus = bus or runtime.revocations
         self.settings = settings or ConsentSettings()
         self.encoder: FaceEncoder = faces.encoder_for(self.settings.face_model)
+        self.gallery = FaceGallery(self.engine, self.cipher, self.encoder)
 
     # -- researchers: identities and invitations -------------------------------------------
 
@@ -131,15 +104,15 @@ class ConsentService:
         with self._refusals(AuditTag.CONSENT_IDENTITY_CREATE, actor):
             # (1): a name and 1..MAX_PHOTOS photos, each with exactly one face.
             name = _clean_name(display_name)
-            decoded = self._photos(photos, require_face=True)
+            decoded = self.gallery.photos(photos, require_face=True)
             # (2): every photo shows the same person.
-            self._same_person(decoded)
+            self.gallery.same_person(decoded)
             # (3): nobody protected.
-            self._refuse_protected(_probes(decoded))
+            self.gallery.refuse_protected(probes(decoded))
         # (4): store the identity and its sealed photos and descriptors in one transaction.
         now = utcnow()
         identity = Identity(
-            id=_new_id("idn"),
+            id=new_id("idn"),
             owner=principal.subject,
             display_name=name,
             kind=IdentityKind.PERSON,
@@ -151,7 +124,7 @@ class ConsentService:
             session.add(identity)
             session.flush()
             for photo in decoded:
-                session.add(self._reference_row(identity.id, photo, PhotoSource.REFERENCE))
+                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
             session.commit()
             session.refresh(identity)
         self.audit.record(
@@ -209,7 +182,7 @@ class ConsentService:
             consent_expires = now + timedelta(days=consent_days)
             statement = _statement(identity, principal.subject, allowed, excluded, consent_expires)
             invitation = Invitation(
-                id=_new_id("inv"),
+                id=new_id("inv"),
                 identity_id=identity.id,
                 created_by=principal.subject,
                 token_hash=_token_hash(token),
@@ -274,7 +247,7 @@ class ConsentService:
             if not 1 <= len(stills) <= MAX_STILLS:
                 raise InvalidRequest(f"send 1 to {MAX_STILLS} stills")
             full = [faces.decode_image(data) for data in stills]
-            decoded = [self._photo(faces.shrink(rgb), require_face=True) for rgb in full]
+            decoded = [self.gallery.photo(faces.shrink(rgb), require_face=True) for rgb in full]
             audio = media.decode_audio(recording)
             # (2)-(5): the checks every capture passes.
             transcript = self._check_capture(
@@ -302,7 +275,7 @@ class ConsentService:
             path.write_bytes(video)
             # (1): stills and audio from the video.
             capture = media.decode_video(path)
-            decoded = [self._photo(still, require_face=True) for still in capture.stills]
+            decoded = [self.gallery.photo(still, require_face=True) for still in capture.stills]
             # (2)-(5): the checks every capture passes.
             transcript = self._check_capture(
                 token,
@@ -357,13 +330,13 @@ class ConsentService:
             allowed = frozenset(uses)
             if not allowed:
                 raise InvalidRequest("name at least one allowed use (offline, live)")
-            decoded = self._photos(photos, require_face=False)
+            decoded = self.gallery.photos(photos, require_face=False)
             # (2): no face resembles a protected person or any consented identity.
-            self._refuse_protected(_probes(decoded))
-            self._refuse_collisions(_probes(decoded))
+            self.gallery.refuse_protected(probes(decoded))
+            self.gallery.refuse_collisions(probes(decoded))
         now = utcnow()
         identity = Identity(
-            id=_new_id("idn"),
+            id=new_id("idn"),
             owner=principal.subject,
             display_name=name,
             kind=IdentityKind.SYNTHETIC,
@@ -378,7 +351,7 @@ class ConsentService:
             session.add(identity)
             session.flush()
             for photo in decoded:
-                session.add(self._reference_row(identity.id, photo, PhotoSource.REFERENCE))
+                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
             session.commit()
             session.refresh(identity)
         self.audit.record(
@@ -410,10 +383,10 @@ class ConsentService:
                 rows = session.exec(
                     select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
                 ).all()
-                probes = self._identity_gallery(rows)
+                probes = self.gallery.identity_descriptors(rows)
                 with self._refusals(tag, actor, {"identity": identity_id}):
-                    self._refuse_protected(probes)
-                    self._refuse_collisions(probes)
+                    self.gallery.refuse_protected(probes)
+                    self.gallery.refuse_collisions(probes)
             identity.status = IdentityStatus.APPROVED if approve else IdentityStatus.REJECTED
             identity.reviewed_by, identity.review_reason = actor, reason.strip()
             identity.updated_at = utcnow()
@@ -432,25 +405,27 @@ class ConsentService:
             clean = _clean_name(name)
             if not reason.strip():
                 raise InvalidRequest("give the reason this person is protected")
-            decoded = self._photos(photos, require_face=True)
-            self._same_person(decoded)
+            decoded = self.gallery.photos(photos, require_face=True)
+            self.gallery.same_person(decoded)
         now = utcnow()
         row = ProtectedIdentity(
-            id=_new_id("prt"), name=clean, reason=reason.strip(), created_by=actor, created_at=now
+            id=new_id("prt"), name=clean, reason=reason.strip(), created_by=actor, created_at=now
         )
         with Session(self.engine) as session:
             session.add(row)
             session.flush()
             for photo in decoded:
                 assert photo.sample is not None
-                face_id = _new_id("pfc")
+                face_id = new_id("pfc")
                 session.add(
                     ProtectedFace(
                         id=face_id,
                         protected_id=row.id,
                         sha256=photo.sha256,
                         encoder=self.encoder.name,
-                        photo=self._seal("consent_protected_faces", face_id, "photo", photo),
+                        photo=self.gallery._seal(
+                            "consent_protected_faces", face_id, "photo", photo
+                        ),
                         descriptor=seal(
                             self.cipher,
                             "consent_protected_faces",
@@ -526,9 +501,11 @@ class ConsentService:
                 if not references:
                     reasons.append("no reference image given")
                 if not reasons:
-                    reasons += self._references_match(session, identity, found, digests)
+                    reasons += self.gallery.references_match(session, identity, found, digests)
         # (6): no face in any reference matches a protected identity.
-        reasons += self._protected_matches([s.descriptor for faces_ in found for s in faces_])
+        reasons += self.gallery.protected_matches(
+            [s.descriptor for faces_ in found for s in faces_]
+        )
         receipt = self.audit.record(
             AuditTag.CONSENT_REQUEST_CHECK,
             subject,
@@ -563,166 +540,6 @@ class ConsentService:
             reasons = list(exc.reasons) if isinstance(exc, ConsentRefused) else [exc.detail]
             self.audit.record(tag, actor, outcome="deny", objects=objects, reasons=reasons)
             raise
-
-    def _photos(self, uploads: Sequence[bytes], *, require_face: bool) -> list[_Photo]:
-        if not 1 <= len(uploads) <= MAX_PHOTOS:
-            raise InvalidRequest(f"send 1 to {MAX_PHOTOS} photos")
-        return [
-            self._photo(faces.shrink(faces.decode_image(data)), require_face, f"photo {i + 1}")
-            for i, data in enumerate(uploads)
-        ]
-
-    def _photo(self, pixels: RGB, require_face: bool, what: str = "the image") -> _Photo:
-        digest = faces.pixels_sha256(pixels)
-        if require_face:
-            return _Photo(pixels, digest, faces.one_face(pixels, self.encoder, what))
-        found = faces.faces_in(pixels, self.encoder)
-        if len(found) > 1:
-            raise MultipleFaces(f"{what} shows {len(found)} faces", faces=len(found))
-        return _Photo(pixels, digest, found[0] if found else None)
-
-    def _same_person(self, photos: Sequence[_Photo]) -> None:
-        samples = [p.sample for p in photos if p.sample is not None]
-        for i, a in enumerate(samples):
-            for j in range(i):
-                distance = self.encoder.distance(a.descriptor, samples[j].descriptor)
-                if distance > self.encoder.match_threshold:
-                    raise FaceMismatch(
-                        f"photo {i + 1} shows a different person from photo {j + 1}",
-                        distance=round(distance, 3),
-                    )
-
-    def _protected_galleries(self, session: Session) -> list[_Gallery]:
-        galleries: dict[str, _Gallery] = {}
-        rows = session.exec(
-            select(ProtectedFace, ProtectedIdentity).join(
-                ProtectedIdentity,
-                col(ProtectedIdentity.id) == col(ProtectedFace.protected_id),
-            )
-        ).all()
-        for face, person in rows:
-            gallery = galleries.setdefault(person.id, _Gallery(person.id, person.name, []))
-            gallery.descriptors.append(
-                self._descriptor("consent_protected_faces", face.id, face.encoder, face)
-            )
-        return list(galleries.values())
-
-    def _protected_matches(self, probes: Sequence[Descriptor]) -> list[str]:
-        if not probes:
-            return []
-        with Session(self.engine) as session:
-            galleries = self._protected_galleries(session)
-        found = []
-        for gallery in galleries:
-            for probe in probes:
-                distance = faces.nearest(self.encoder, probe, gallery.descriptors)
-                if distance <= self.encoder.protected_threshold:
-                    found.append(f"a face matches protected identity {gallery.key}")
-                    break
-        return found
-
-    def _refuse_protected(self, probes: Sequence[Descriptor]) -> None:
-        matches = self._protected_matches(probes)
-        if matches:
-            raise ProtectedIdentityMatch("; ".join(matches))
-
-    def _refuse_collisions(self, probes: Sequence[Descriptor]) -> None:
-        """A synthetic character must not resemble any consented person."""
-        if not probes:
-            return
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(ReferencePhoto)
-                .join(Identity, col(Identity.id) == col(ReferencePhoto.identity_id))
-                .where(Identity.kind == IdentityKind.PERSON)
-                .where(col(Identity.status).in_([IdentityStatus.CONSENTED]))
-            ).all()
-            for row in rows:
-                stored = self._descriptor("consent_reference_photos", row.id, row.encoder, row)
-                if not stored.size:
-                    continue
-                for probe in probes:
-                    if self.encoder.distance(probe, stored) <= self.encoder.protected_threshold:
-                        raise IdentityCollision(
-                            "a face matches a consented person's identity",
-                            identity=row.identity_id,
-                        )
-
-    def _references_match(
-        self,
-        session: Session,
-        identity: Identity,
-        found: Sequence[Sequence[FaceSample]],
-        digests: Sequence[str],
-    ) -> list[str]:
-        rows = session.exec(
-            select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
-        ).all()
-        enrolled = {row.sha256 for row in rows}
-        gallery = self._identity_gallery(rows)
-        reasons = []
-        for i, (samples, digest) in enumerate(zip(found, digests, strict=True)):
-            if not samples:
-                # A drawn character's face may be invisible to dlib: then only an enrolled,
-                # reviewed picture itself is accepted.
-                if identity.kind == IdentityKind.SYNTHETIC and digest in enrolled:
-                    continue
-                reasons.append(f"reference {i + 1}: no face found")
-                continue
-            for sample in samples:
-                distance = faces.nearest(self.encoder, sample.descriptor, gallery)
-                if distance > self.encoder.match_threshold:
-                    reasons.append(
-                        f"reference {i + 1}: a face does not match the identity "
-                        f"(distance {distance:.2f} > {self.encoder.match_threshold})"
-                    )
-                    break
-        return reasons
-
-    def _identity_gallery(self, rows: Sequence[ReferencePhoto]) -> list[Descriptor]:
-        gallery = []
-        for row in rows:
-            descriptor = self._descriptor("consent_reference_photos", row.id, row.encoder, row)
-            if descriptor.size:
-                gallery.append(descriptor)
-        return gallery
-
-    def _descriptor(
-        self, table: str, row_id: str, encoder: str, row: ReferencePhoto | ProtectedFace
-    ) -> Descriptor:
-        """The stored descriptor; recomputed from the stored photo if the encoder changed."""
-        if encoder == self.encoder.name:
-            return faces.descriptor_from_bytes(
-                unseal(self.cipher, table, row_id, "descriptor", row.descriptor)
-            )
-        pixels = faces.decode_png(unseal(self.cipher, table, row_id, "photo", row.photo))
-        found = faces.faces_in(pixels, self.encoder)
-        return found[0].descriptor if len(found) == 1 else np.zeros(0)
-
-    def _seal(self, table: str, row_id: str, column: str, photo: _Photo) -> bytes:
-        return seal(self.cipher, table, row_id, column, faces.encode_png(photo.pixels))
-
-    def _reference_row(
-        self, identity_id: str, photo: _Photo, source: PhotoSource
-    ) -> ReferencePhoto:
-        row_id = _new_id("pho")
-        descriptor = photo.sample.descriptor if photo.sample is not None else np.zeros(0)
-        return ReferencePhoto(
-            id=row_id,
-            identity_id=identity_id,
-            source=source,
-            sha256=photo.sha256,
-            encoder=self.encoder.name,
-            photo=self._seal("consent_reference_photos", row_id, "photo", photo),
-            descriptor=seal(
-                self.cipher,
-                "consent_reference_photos",
-                row_id,
-                "descriptor",
-                faces.descriptor_bytes(descriptor),
-            ),
-            created_at=utcnow(),
-        )
 
     def _list(self, where: object) -> list[IdentityView]:
         with Session(self.engine) as session:
@@ -791,7 +608,7 @@ class ConsentService:
     def _check_capture(
         self,
         token: str,
-        stills: Sequence[_Photo],
+        stills: Sequence[Photo],
         audio: np.ndarray,
         *,
         carries_mark: Callable[[], bool],
@@ -803,7 +620,7 @@ class ConsentService:
             rows = session.exec(
                 select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
             ).all()
-            gallery = self._identity_gallery(rows)
+            gallery = self.gallery.identity_descriptors(rows)
         # (2): every still's face matches every reference photo of the identity.
         for i, still in enumerate(stills):
             assert still.sample is not None
@@ -814,7 +631,7 @@ class ConsentService:
                     f"(distance {distance:.2f} > {self.encoder.match_threshold})"
                 )
         # (3): no still shows a protected person.
-        reasons += self._protected_matches(_probes(stills))
+        reasons += self.gallery.protected_matches(probes(stills))
         # (4): the recording speaks the challenge phrase.
         transcript = speech.transcribe(audio, invitation.statement)
         if not speech.phrase_spoken(transcript, invitation.challenge_phrase):
@@ -829,7 +646,7 @@ class ConsentService:
     def _accept(
         self,
         token: str,
-        stills: Sequence[_Photo],
+        stills: Sequence[Photo],
         evidence: Mapping[str, bytes],
         transcript: str,
     ) -> ConsentReceipt:
@@ -840,7 +657,7 @@ class ConsentService:
         with Session(self.engine) as session:
             # (6): still usable (a concurrent attempt may have won the race).
             invitation, identity = self._usable_invitation(session, token)
-            record_id = _new_id("cns")
+            record_id = new_id("cns")
             record = ConsentRecord(
                 id=record_id,
                 identity_id=identity.id,
@@ -864,7 +681,9 @@ class ConsentService:
             identity.updated_at = now
             session.add_all([record, invitation, identity])
             for still in stills:
-                session.add(self._reference_row(identity.id, still, PhotoSource.CONSENT_STILL))
+                session.add(
+                    self.gallery.reference_row(identity.id, still, PhotoSource.CONSENT_STILL)
+                )
             session.commit()
             identity_id, invitation_id = identity.id, invitation.id
             expires = as_utc(invitation.consent_expires_at).isoformat()
@@ -933,10 +752,6 @@ class ConsentService:
         )
         self.bus.publish(Revocation(identity_id=identity_id, revoked_at=now, revoked_by=actor))
         return view
-
-
-def _probes(photos: Sequence[_Photo]) -> list[Descriptor]:
-    return [photo.sample.descriptor for photo in photos if photo.sample is not None]
 
 
 def _clean_name(name: str) -> str:
