@@ -212,3 +212,88 @@ def test_invitation_terms_are_validated(api: TestClient, people: People) -> None
     )
     assert response.status_code == 422
     assert Use.OFFLINE.value == "offline"
+
+
+def test_review_protect_and_revoke_over_http(
+    api: TestClient, people: People, tmp_path: Path, runtime: Runtime
+) -> None:
+    # A reviewer protects a person; enrolling them is then refused.
+    protected = api.post(
+        "/v1/consent/protected",
+        headers=REVIEWER,
+        data={"name": "Public figure", "reason": "public figure"},
+        files=[("photos", ("p.png", png(people.t1[2]), "image/png"))],
+    )
+    assert protected.status_code == 201, protected.text
+    listed = api.get("/v1/consent/protected", headers=REVIEWER).json()
+    assert [p["id"] for p in listed] == [protected.json()["id"]]
+    refused = api.post(
+        "/v1/consent/identities",
+        headers=A,
+        data={"display_name": "X"},
+        files=[("photos", ("x.png", png(people.t1[2]), "image/png"))],
+    )
+    assert refused.status_code == 403 and refused.json()["type"].endswith("protected-identity")
+
+    # A synthetic character waits for review, then is approved.
+    synthetic = api.post(
+        "/v1/consent/synthetic",
+        headers=A,
+        data={
+            "display_name": "Avatar",
+            "origin": "3d",
+            "attestation": "Rendered from a procedural 3D head; it depicts no real person.",
+            "uses": ["live"],
+        },
+        files=[("photos", ("s.png", png(people.t1[5]), "image/png"))],
+    )
+    assert synthetic.status_code == 201, synthetic.text
+    character = synthetic.json()
+    assert character["status"] == "pending_review" and character["allowed_uses"] == ["live"]
+    pending = api.get(
+        "/v1/consent/review/identities", params={"status": "pending_review"}, headers=REVIEWER
+    ).json()
+    assert [i["id"] for i in pending] == [character["id"]]
+    approved = api.post(
+        f"/v1/consent/review/identities/{character['id']}/approve",
+        headers=REVIEWER,
+        json={"reason": "procedural head, checked"},
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    again = api.post(
+        f"/v1/consent/review/identities/{character['id']}/reject",
+        headers=REVIEWER,
+        json={"reason": "too late"},
+    )
+    assert again.status_code == 409
+    bad_origin = api.post(
+        "/v1/consent/synthetic",
+        headers=A,
+        data={"display_name": "A", "origin": "photo", "attestation": "x" * 30, "uses": ["live"]},
+        files=[("photos", ("s.png", png(people.t1[5]), "image/png"))],
+    )
+    assert bad_origin.status_code == 422
+
+    # A subject consents, then withdraws with the revocation link.
+    identity = enroll(api, people.t1[0])
+    link = invite(api, identity["id"])
+    phrase = api.get("/v1/consent/invitation", headers={"Consent-Token": link["token"]}).json()[
+        "challenge_phrase"
+    ]
+    receipt = consent(api, link["token"], camera_still(people.t1[0]), saying(phrase, tmp_path))
+    assert receipt.status_code == 201, receipt.text
+    token = receipt.json()["revocation_token"]
+    assert receipt.json()["revocation_url"].endswith(f"#revoke={token}")
+    heard: list[str] = []
+    runtime.revocations.subscribe(lambda r: heard.append(r.identity_id))
+    revoked = api.post("/v1/consent/revocation", headers={"Consent-Token": token})
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert heard == [identity["id"]]
+    assert api.post("/v1/consent/revocation", headers={"Consent-Token": token}).status_code == 410
+    # A reviewer revokes the approved character.
+    gone = api.post(
+        f"/v1/consent/review/identities/{character['id']}/revoke",
+        headers=REVIEWER,
+        json={"reason": "the artist withdrew the model"},
+    )
+    assert gone.status_code == 200 and heard == [identity["id"], character["id"]]
