@@ -4,6 +4,7 @@ identities, and our own watermark refused as consent."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
@@ -19,7 +20,13 @@ from lpm_guard.consent.errors import (
     ProtectedIdentityMatch,
     WrongState,
 )
-from lpm_guard.consent.models import ConsentRecord, IdentityStatus, ReferencePhoto, Use
+from lpm_guard.consent.models import (
+    ConsentRecord,
+    Identity,
+    IdentityStatus,
+    ReferencePhoto,
+    Use,
+)
 from lpm_guard.consent.notifications import Revocation
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.views import ConsentReceipt
@@ -67,10 +74,20 @@ def test_the_request_check_allows_consented_uses_of_matching_references(
     assert not other.allowed and "does not match the identity" in other.reasons[0]
     group = service.check_request(A.subject, identity_id, Use.OFFLINE, [people.group])
     assert not group.allowed
+    # Once the consent's term is over, nothing is allowed.
+    with Session(runtime.engine) as session:
+        identity = session.get(Identity, identity_id)
+        assert identity is not None
+        identity.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(identity)
+        session.commit()
+    expired = service.check_request(A.subject, identity_id, Use.OFFLINE, [reference])
+    assert expired.reasons == ("consent expired",)
     # Every decision is in the audit log, as allow or deny, with its reasons.
     checks = [e for e in entries(runtime) if e["action"] == "consent:request:check"]
-    assert [e["outcome"] for e in checks] == ["allow", "deny", "deny", "deny", "deny"]
-    assert allowed.audit_index is not None
+    assert [e["outcome"] for e in checks] == ["allow", "deny", "deny", "deny", "deny", "deny"]
+    assert checks[-1]["reasons"] == ["consent expired"]
+    assert allowed.audit_index == checks[0]["index"]
 
 
 def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
