@@ -85,4 +85,4 @@ def render(chips: np.ndarray) -> np.ndarray:
 
 def chip_sums(tile: np.ndarray) -> np.ndarray:
     """The adjoint of ``render``: matched-filter a TILE×TILE array and sum each chip."""
-    return blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3))
+    return np.asarray(blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3)))
