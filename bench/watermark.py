@@ -76,20 +76,24 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 def bench_embed(runs: int) -> dict[str, float]:
     clip = media.talking_clip("astronaut", 1280, 720, 25)
-    means, medians, worst = [], [], []
+    means, cpu_means, medians, worst = [], [], [], []
     for _ in range(runs):
         marker = Watermarker(SECRET, REFERENCE, width=1280, height=720)
-        times = []
+        times, cpu = [], []
         for frame in clip:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             marker.mark(frame)
             times.append((time.perf_counter() - start) * 1e3)
+            cpu.append((time.thread_time() - start_cpu) * 1e3)
         means.append(statistics.mean(times))
+        cpu_means.append(statistics.mean(cpu))
         medians.append(statistics.median(times))
         worst.append(max(times))
     return {
         "ms_per_frame": statistics.median(means),
+        "cpu_ms_per_frame": statistics.median(cpu_means),
         "runs": means,
+        "cpu_runs": cpu_means,
         "median_frame_ms": statistics.median(medians),
         "refresh_frame_ms": statistics.median(worst),
     }
@@ -282,11 +286,12 @@ def main() -> None:
     embed = bench_embed(2 if args.quick else args.embed_runs)
     print()
     print(table([
-        ["embed at 1280x720", "ms/frame", "median frame", "refresh frame", "target"],
-        ["Watermarker.mark", f"{embed['ms_per_frame']:.2f}", f"{embed['median_frame_ms']:.2f}",
-         f"{embed['refresh_frame_ms']:.1f}",
+        ["embed at 1280x720", "ms/frame", "CPU ms/frame", "median frame", "refresh frame",
+         "target"],
+        ["Watermarker.mark", f"{embed['ms_per_frame']:.2f}", f"{embed['cpu_ms_per_frame']:.2f}",
+         f"{embed['median_frame_ms']:.2f}", f"{embed['refresh_frame_ms']:.1f}",
          "<= 2 ms " + ("PASS" if embed["ms_per_frame"] <= 2 else "MISS")],
-    ], right={1, 2, 3}))
+    ], right={1, 2, 3, 4}))
 
     suites = []
     attacks = list(media.ATTACKS)

@@ -21,7 +21,7 @@ from lpm_guard.provenance._wm_mask import half_luma, half_strength
 from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
 
 BETA_MIN = 0.3
-BETA_MAX = 2.5
+BETA_MAX = 3.0
 HALF = TILE // 2
 
 
