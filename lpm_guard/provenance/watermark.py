@@ -38,7 +38,8 @@ def _check_frame(rgb: object, shape: tuple[int, int] | None = None) -> np.ndarra
     if min(rgb.shape[:2]) < MIN_SIDE:
         raise InvalidFrame(f"a frame must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
     if shape is not None and rgb.shape[:2] != shape:
-        raise InvalidFrame(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}")
+        got, want = f"{rgb.shape[1]}x{rgb.shape[0]}", f"{shape[1]}x{shape[0]}"
+        raise InvalidFrame(f"frame is {got}, expected {want}")
     return rgb
 
 
