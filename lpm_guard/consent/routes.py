@@ -43,6 +43,21 @@ Reviewer = Annotated[Principal, Depends(require_scope(Scope.REVIEW))]
 Token = Annotated[str, Header(alias="Consent-Token", min_length=16, max_length=128)]
 
 
+def _multipart(fields: dict[str, str], files: dict[str, bool]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses its own multipart form (see ``_form``):
+    text ``fields`` with their descriptions; ``files`` by name, True where several are sent."""
+    properties: dict[str, Any] = {
+        name: {"type": "string", "description": text} for name, text in fields.items()
+    }
+    for name, several in files.items():
+        one = {"type": "string", "format": "binary"}
+        properties[name] = {"type": "array", "items": one} if several else one
+    schema = {"type": "object", "properties": properties, "required": [*fields, *files]}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
 def _json(view: Any) -> dict[str, Any]:
     return dataclasses.asdict(view)
 
@@ -112,6 +127,7 @@ def _enum_values(form: FormData, name: str, kind: type[E]) -> list[E]:
     "/identities",
     status_code=201,
     summary="Enroll a person from reference photos (multipart: display_name, photos)",
+    openapi_extra=_multipart({"display_name": "How researchers name them"}, {"photos": True}),
 )
 async def create_identity(
     request: Request, service: Service, principal: Researcher
@@ -160,6 +176,15 @@ def invite(
     status_code=201,
     summary="Enroll a synthetic character (multipart: display_name, origin, attestation, "
     "uses, photos); a reviewer approves it",
+    openapi_extra=_multipart(
+        {
+            "display_name": "The character's name",
+            "origin": "drawn, 3d or ai-generated",
+            "attestation": "That the character depicts no real person",
+            "uses": "offline and/or live (repeat the field)",
+        },
+        {"photos": True},
+    ),
 )
 async def enroll_synthetic(
     request: Request, service: Service, principal: Researcher
@@ -192,6 +217,7 @@ def read_invitation(service: Service, token: Token) -> dict[str, Any]:
     "/invitation/consent",
     status_code=201,
     summary="Consent with camera stills and a spoken recording (multipart: stills, recording)",
+    openapi_extra=_multipart({}, {"stills": True, "recording": False}),
 )
 async def record_consent(request: Request, service: Service, token: Token) -> dict[str, Any]:
     form = await _form(request, service)
@@ -203,6 +229,7 @@ async def record_consent(request: Request, service: Service, token: Token) -> di
     "/invitation/consent-video",
     status_code=201,
     summary="Consent with one video of the subject reading the statement (multipart: video)",
+    openapi_extra=_multipart({}, {"video": False}),
 )
 async def record_consent_video(request: Request, service: Service, token: Token) -> dict[str, Any]:
     form = await _form(request, service)
@@ -258,6 +285,7 @@ def revoke(
     "/protected",
     status_code=201,
     summary="Protect a person from generation (multipart: name, reason, photos)",
+    openapi_extra=_multipart({"name": "Who", "reason": "Why they are protected"}, {"photos": True}),
 )
 async def add_protected(request: Request, service: Service, principal: Reviewer) -> dict[str, Any]:
     form = await _form(request, service)

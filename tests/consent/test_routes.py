@@ -297,3 +297,13 @@ def test_review_protect_and_revoke_over_http(
         json={"reason": "the artist withdrew the model"},
     )
     assert gone.status_code == 200 and heard == [identity["id"], character["id"]]
+
+
+def test_the_openapi_document_describes_the_uploads(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    body = paths["/v1/consent/invitation/consent"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["properties"]["stills"]["type"] == "array"
+    assert schema["required"] == ["stills", "recording"]
+    header = paths["/v1/consent/invitation"]["get"]["parameters"][0]
+    assert (header["in"], header["name"]) == ("header", "Consent-Token")
