@@ -118,3 +118,24 @@ def test_malformed_forms(api: TestClient) -> None:
         content=b"--zzz\r\nbroken",
     )
     assert response.status_code == 422
+
+
+def test_an_undeclared_length_is_counted_as_it_arrives(api: TestClient, runtime: Runtime) -> None:
+    boundary = "bound"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; filename="a.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield head
+        for _ in range(10):  # 10 MiB against the 8 MiB limit, with no Content-Length
+            yield b"\0" * (1024 * 1024)
+
+    response = api.post(
+        "/v1/consent/identities",
+        headers={**A, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        content=chunks(),
+    )
+    assert response.status_code == 413, response.text
+    assert rows(runtime) == (0, 0, 0)
