@@ -85,8 +85,9 @@ class Watermarker:
     def residual(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The masked pattern for this frame, split into what to add and what to subtract."""
         delta = self._informed.delta(rgb, self.strength)
-        positive = cv2.convertScaleAbs(np.maximum(delta, 0))
-        negative = cv2.convertScaleAbs(np.minimum(delta, 0))
+        size = cv2.convertScaleAbs(delta)  # |delta| rounded, as uint8
+        positive = size * (delta > 0)
+        negative = cv2.subtract(size, positive)
         return cv2.merge((positive,) * 3), cv2.merge((negative,) * 3)
 
     def mark(self, rgb: np.ndarray) -> np.ndarray:
