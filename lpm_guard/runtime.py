@@ -6,12 +6,13 @@ The HTTP app and the CLI both start one ``Runtime`` and hand its parts to the se
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from .audit import AuditLog, Event, NoteSigner, NoteVerifier
 from .auditing.tags import AuditTag
+from .consent.notifications import InProcessRevocationBus, RevocationBus
 from .database import current_revision, head_revision, make_engine, upgrade
 from .errors import Unavailable
 from .keys import KeyStore
@@ -24,6 +25,8 @@ class Runtime:
     engine: Engine
     keys: KeyStore
     audit: AuditLog
+    # Consent revocations reach running live sessions through this bus (see its module).
+    revocations: RevocationBus = field(default_factory=InProcessRevocationBus)
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Runtime:

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..access.principals import Authenticator, NoAuthenticator
 from ..auditing.routes import router as audit_router
+from ..consent.routes import router as consent_router
 from ..logs import get_logger
 from ..runtime import Runtime
 from ..sessions.registry import SessionRegistry
@@ -70,6 +71,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(audit_router)
     app.include_router(stream_router)
+    app.include_router(consent_router)
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

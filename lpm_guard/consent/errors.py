@@ -1,0 +1,79 @@
+"""The consent domain's errors: each is an RFC 9457 problem (see ``lpm_guard.errors``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import LpmGuardError
+
+
+class ConsentError(LpmGuardError):
+    """Base of every error the consent domain raises on purpose."""
+
+    status, slug, title = 422, "consent-error", "Consent request refused"
+
+
+class UploadTooLarge(ConsentError):
+    status, slug, title = 413, "upload-too-large", "The upload is too large"
+
+
+class UnreadableImage(ConsentError):
+    status, slug, title = 422, "unreadable-image", "The file is not an image we can read"
+
+
+class ImageTooLarge(ConsentError):
+    """More pixels than allowed: a decompression bomb, or simply a needlessly huge photo."""
+
+    status, slug, title = 422, "image-too-large", "The image has too many pixels"
+
+
+class UnreadableMedia(ConsentError):
+    status, slug, title = 422, "unreadable-media", "The recording cannot be read"
+
+
+class NoFace(ConsentError):
+    status, slug, title = 422, "no-face", "No face found"
+
+
+class MultipleFaces(ConsentError):
+    status, slug, title = 422, "multiple-faces", "More than one face found"
+
+
+class FaceMismatch(ConsentError):
+    status, slug, title = 422, "face-mismatch", "The face does not match the identity"
+
+
+class ProtectedIdentityMatch(ConsentError):
+    status, slug, title = 403, "protected-identity", "The face matches a protected identity"
+
+
+class IdentityCollision(ConsentError):
+    status, slug, title = 409, "identity-collision", "The face matches another identity"
+
+
+class ConsentRefused(ConsentError):
+    status, slug, title = 422, "consent-refused", "Consent was not accepted"
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        super().__init__("; ".join(reasons), reasons=list(reasons))
+        self.reasons = tuple(reasons)
+
+
+class LinkNotFound(ConsentError):
+    status, slug, title = 404, "link-not-found", "This link is not valid"
+
+
+class LinkGone(ConsentError):
+    """The link was valid once: it has been used, it expired, or its identity was revoked."""
+
+    status, slug, title = 410, "link-gone", "This link can no longer be used"
+
+
+class WrongState(ConsentError):
+    status, slug, title = 409, "wrong-state", "Not possible in the identity's current state"
+
+
+class FaceModelError(ConsentError):
+    """The configured face model cannot be loaded or does not have the expected shape."""
+
+    status, slug, title = 503, "face-model-unavailable", "The face model is not usable"

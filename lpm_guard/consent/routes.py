@@ -1,0 +1,304 @@
+"""/v1/consent: thin routes over ``ConsentService``.
+
+Researchers need ``identities:write`` and see only their own identities; reviewers need
+``review``. Subjects have no account: they act with the capability token of their invitation or
+revocation link, sent in the ``Consent-Token`` header. The web page keeps the token in the URL
+fragment, which browsers never send, so tokens stay out of URLs and request logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.types import Message
+
+from ..access.principals import Principal
+from ..access.scopes import Scope
+from ..api.security import require_scope
+from ..errors import InvalidRequest
+from .errors import UploadTooLarge
+from .models import IdentityStatus, SyntheticOrigin, Use
+from .services import ConsentService
+from .settings import ConsentSettings
+
+router = APIRouter(prefix="/v1/consent", tags=["consent"])
+
+
+def get_consent_service(request: Request) -> ConsentService:
+    state = request.app.state
+    if getattr(state, "consent_settings", None) is None:
+        state.consent_settings = ConsentSettings()
+    return ConsentService(state.runtime, state.consent_settings)
+
+
+Service = Annotated[ConsentService, Depends(get_consent_service)]
+Researcher = Annotated[Principal, Depends(require_scope(Scope.IDENTITIES_WRITE))]
+Reviewer = Annotated[Principal, Depends(require_scope(Scope.REVIEW))]
+Token = Annotated[str, Header(alias="Consent-Token", min_length=16, max_length=128)]
+
+
+def _multipart(fields: dict[str, str], files: dict[str, bool]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses its own multipart form (see ``_form``):
+    text ``fields`` with their descriptions; ``files`` by name, True where several are sent."""
+    properties: dict[str, Any] = {
+        name: {"type": "string", "description": text} for name, text in fields.items()
+    }
+    for name, several in files.items():
+        one = {"type": "string", "format": "binary"}
+        properties[name] = {"type": "array", "items": one} if several else one
+    schema = {"type": "object", "properties": properties, "required": [*fields, *files]}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+def _json(view: Any) -> dict[str, Any]:
+    return dataclasses.asdict(view)
+
+
+async def _form(request: Request, service: ConsentService) -> FormData:
+    """The multipart body, refused past the size limit before it is parsed or stored."""
+    limit = service.settings.max_upload_bytes
+    # (1): a declared length over the limit is refused before reading a byte.
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge(f"the upload is larger than {limit} bytes", limit=limit)
+    # (2): an undeclared (chunked) body is counted as it arrives.
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise UploadTooLarge(f"the upload is larger than {limit} bytes", limit=limit)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    # (3): Starlette parses the counted body.
+    try:
+        return await Request(request.scope, replay).form(max_files=20, max_fields=50)
+    except Exception as exc:  # multipart parse errors have no common public base class
+        raise InvalidRequest(f"send multipart/form-data: {exc}") from None
+
+
+async def _files(form: FormData, name: str) -> list[bytes]:
+    return [await item.read() for item in form.getlist(name) if isinstance(item, UploadFile)]
+
+
+async def _file(form: FormData, name: str) -> bytes:
+    files = await _files(form, name)
+    if len(files) != 1:
+        raise InvalidRequest(f"send exactly one file as {name!r}")
+    return files[0]
+
+
+def _text(form: FormData, name: str, default: str | None = None) -> str:
+    value = form.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"send the field {name!r}")
+    return value
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum_values(form: FormData, name: str, kind: type[E]) -> list[E]:
+    try:
+        return [kind(value) for value in form.getlist(name) if isinstance(value, str)]
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidRequest(f"{name!r} takes one of: {allowed}") from None
+
+
+# -- researchers ----------------------------------------------------------------------------
+
+
+@router.post(
+    "/identities",
+    status_code=201,
+    summary="Enroll a person from reference photos (multipart: display_name, photos)",
+    openapi_extra=_multipart({"display_name": "How researchers name them"}, {"photos": True}),
+)
+async def create_identity(
+    request: Request, service: Service, principal: Researcher
+) -> dict[str, Any]:
+    form = await _form(request, service)
+    name, photos = _text(form, "display_name"), await _files(form, "photos")
+    return _json(await run_in_threadpool(service.create_identity, principal, name, photos))
+
+
+@router.get("/identities", summary="The caller's identities")
+def list_identities(service: Service, principal: Researcher) -> list[dict[str, Any]]:
+    return [_json(view) for view in service.list_identities(principal)]
+
+
+@router.get("/identities/{identity_id}", summary="One of the caller's identities")
+def get_identity(service: Service, principal: Researcher, identity_id: str) -> dict[str, Any]:
+    return _json(service.get_identity(principal, identity_id))
+
+
+class InvitationRequest(BaseModel):
+    uses: list[Use] = Field(min_length=1, description="What the subject consents to.")
+    excluded_content: str = Field(default="", max_length=2000)
+    consent_days: int = Field(default=365, ge=1, le=730)
+
+
+@router.post(
+    "/identities/{identity_id}/invitations",
+    status_code=201,
+    summary="A single-use consent link for the identity's subject",
+)
+def invite(
+    service: Service, principal: Researcher, identity_id: str, body: InvitationRequest
+) -> dict[str, Any]:
+    link = service.invite(
+        principal,
+        identity_id,
+        body.uses,
+        excluded_content=body.excluded_content,
+        consent_days=body.consent_days,
+    )
+    return _json(link)
+
+
+@router.post(
+    "/synthetic",
+    status_code=201,
+    summary="Enroll a synthetic character (multipart: display_name, origin, attestation, "
+    "uses, photos); a reviewer approves it",
+    openapi_extra=_multipart(
+        {
+            "display_name": "The character's name",
+            "origin": "drawn, 3d or ai-generated",
+            "attestation": "That the character depicts no real person",
+            "uses": "offline and/or live (repeat the field)",
+        },
+        {"photos": True},
+    ),
+)
+async def enroll_synthetic(
+    request: Request, service: Service, principal: Researcher
+) -> dict[str, Any]:
+    form = await _form(request, service)
+    origins = _enum_values(form, "origin", SyntheticOrigin)
+    if len(origins) != 1:
+        raise InvalidRequest("send one origin: drawn, 3d or ai-generated")
+    view = await run_in_threadpool(
+        service.enroll_synthetic,
+        principal,
+        _text(form, "display_name"),
+        origins[0],
+        _text(form, "attestation"),
+        await _files(form, "photos"),
+        _enum_values(form, "uses", Use),
+    )
+    return _json(view)
+
+
+# -- subjects (capability links) --------------------------------------------------------------
+
+
+@router.get("/invitation", summary="The consent statement and challenge phrase (link holder)")
+def read_invitation(service: Service, token: Token) -> dict[str, Any]:
+    return _json(service.read_invitation(token))
+
+
+@router.post(
+    "/invitation/consent",
+    status_code=201,
+    summary="Consent with camera stills and a spoken recording (multipart: stills, recording)",
+    openapi_extra=_multipart({}, {"stills": True, "recording": False}),
+)
+async def record_consent(request: Request, service: Service, token: Token) -> dict[str, Any]:
+    form = await _form(request, service)
+    stills, recording = await _files(form, "stills"), await _file(form, "recording")
+    return _json(await run_in_threadpool(service.record_consent, token, stills, recording))
+
+
+@router.post(
+    "/invitation/consent-video",
+    status_code=201,
+    summary="Consent with one video of the subject reading the statement (multipart: video)",
+    openapi_extra=_multipart({}, {"video": False}),
+)
+async def record_consent_video(request: Request, service: Service, token: Token) -> dict[str, Any]:
+    form = await _form(request, service)
+    video = await _file(form, "video")
+    return _json(await run_in_threadpool(service.record_consent_video, token, video))
+
+
+@router.post("/revocation", summary="Revoke consent (the subject's revocation link)")
+def revoke_by_subject(service: Service, token: Token) -> dict[str, Any]:
+    return _json(service.revoke_by_subject(token))
+
+
+# -- reviewers --------------------------------------------------------------------------------
+
+
+class Decision(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/review/identities", summary="Every identity, optionally by status (reviewers)")
+def review_identities(
+    service: Service,
+    _: Reviewer,
+    status: Annotated[IdentityStatus | None, Query()] = None,
+) -> list[dict[str, Any]]:
+    return [_json(view) for view in service.list_all_identities(status)]
+
+
+@router.post("/review/identities/{identity_id}/approve", summary="Approve a synthetic character")
+def approve(
+    service: Service, principal: Reviewer, identity_id: str, body: Decision
+) -> dict[str, Any]:
+    view = service.review_synthetic(principal.actor, identity_id, approve=True, reason=body.reason)
+    return _json(view)
+
+
+@router.post("/review/identities/{identity_id}/reject", summary="Reject a synthetic character")
+def reject(
+    service: Service, principal: Reviewer, identity_id: str, body: Decision
+) -> dict[str, Any]:
+    view = service.review_synthetic(principal.actor, identity_id, approve=False, reason=body.reason)
+    return _json(view)
+
+
+@router.post("/review/identities/{identity_id}/revoke", summary="Revoke an identity's consent")
+def revoke(
+    service: Service, principal: Reviewer, identity_id: str, body: Decision
+) -> dict[str, Any]:
+    return _json(service.revoke_by_reviewer(principal.actor, identity_id, body.reason))
+
+
+@router.post(
+    "/protected",
+    status_code=201,
+    summary="Protect a person from generation (multipart: name, reason, photos)",
+    openapi_extra=_multipart({"name": "Who", "reason": "Why they are protected"}, {"photos": True}),
+)
+async def add_protected(request: Request, service: Service, principal: Reviewer) -> dict[str, Any]:
+    form = await _form(request, service)
+    view = await run_in_threadpool(
+        service.add_protected,
+        principal.actor,
+        _text(form, "name"),
+        _text(form, "reason"),
+        await _files(form, "photos"),
+    )
+    return _json(view)
+
+
+@router.get("/protected", summary="Protected identities (reviewers)")
+def list_protected(service: Service, _: Reviewer) -> list[dict[str, Any]]:
+    return [_json(view) for view in service.list_protected()]

@@ -1,0 +1,792 @@
+"""Consent actions, one method each, shared by the HTTP API and the CLI.
+
+Every method records its own audit event (``consent:…`` tags), refusals included. The audit log
+receives ids and SHA-256 digests only, never photos, descriptors or recordings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import secrets
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, delete, func
+from sqlmodel import Session, col, select
+
+from ..access.principals import Principal
+from ..auditing.services import AuditService
+from ..auditing.tags import AuditTag
+from ..errors import InvalidRequest, NotFound
+from ..keys.encryption import DataCipher
+from ..runtime import Runtime
+from . import faces, media, speech, watermarks
+from .errors import (
+    ConsentError,
+    ConsentRefused,
+    LinkGone,
+    LinkNotFound,
+    WrongState,
+)
+from .faces import RGB, FaceEncoder
+from .gallery import FaceGallery, Photo, new_id, probes
+from .models import (
+    ConsentRecord,
+    Identity,
+    IdentityKind,
+    IdentityStatus,
+    Invitation,
+    PhotoSource,
+    ProtectedFace,
+    ProtectedIdentity,
+    ReferencePhoto,
+    SyntheticOrigin,
+    Use,
+    as_utc,
+    utcnow,
+)
+from .notifications import Revocation, RevocationBus
+from .sealing import seal
+from .settings import ConsentSettings
+from .views import (
+    ConsentReceipt,
+    GateDecision,
+    IdentityView,
+    InvitationLink,
+    InvitationView,
+    ProtectedView,
+)
+
+MAX_STILLS = 5
+MAX_CONSENT_DAYS = 730
+SUBJECT = "subject"  # how the audit log names a subject acting through a capability link
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ConsentService:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: ConsentSettings | None = None,
+        *,
+        bus: RevocationBus | None = None,
+    ) -> None:
+        self.engine: Engine = runtime.engine
+        self.cipher: DataCipher = runtime.keys.data_cipher()
+        self.watermark_secrets = [key.secret for key in runtime.keys.watermark_keys()]
+        self.audit = AuditService(runtime.audit)
+        self.bus: RevocationBus = bus or runtime.revocations
+        self.settings = settings or ConsentSettings()
+        self.encoder: FaceEncoder = faces.encoder_for(self.settings.face_model)
+        self.gallery = FaceGallery(self.engine, self.cipher, self.encoder)
+
+    # -- researchers: identities and invitations -------------------------------------------
+
+    def create_identity(
+        self, principal: Principal, display_name: str, photos: Sequence[bytes]
+    ) -> IdentityView:
+        """Enroll a real person from reference photos; they must then consent."""
+        actor = principal.actor
+        with self._refusals(AuditTag.CONSENT_IDENTITY_CREATE, actor):
+            # (1): a name and 1..MAX_PHOTOS photos, each with exactly one face.
+            name = _clean_name(display_name)
+            decoded = self.gallery.photos(photos, require_face=True)
+            # (2): every photo shows the same person.
+            self.gallery.same_person(decoded)
+            # (3): nobody protected.
+            self.gallery.refuse_protected(probes(decoded))
+        # (4): store the identity and its sealed photos and descriptors in one transaction.
+        now = utcnow()
+        identity = Identity(
+            id=new_id("idn"),
+            owner=principal.subject,
+            display_name=name,
+            kind=IdentityKind.PERSON,
+            status=IdentityStatus.AWAITING_CONSENT,
+            created_at=now,
+            updated_at=now,
+        )
+        with Session(self.engine) as session:
+            session.add(identity)
+            session.flush()
+            for photo in decoded:
+                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
+            session.commit()
+            session.refresh(identity)
+        self.audit.record(
+            AuditTag.CONSENT_IDENTITY_CREATE,
+            actor,
+            objects={"identity": identity.id},
+            payload={"photo_sha256": [p.sha256 for p in decoded], "encoder": self.encoder.name},
+        )
+        return IdentityView.of(identity, len(decoded))
+
+    def list_identities(self, principal: Principal) -> list[IdentityView]:
+        """A researcher's own identities."""
+        return self._list(Identity.owner == principal.subject)
+
+    def list_all_identities(self, status: IdentityStatus | None = None) -> list[IdentityView]:
+        """Every identity (reviewers, operators)."""
+        return self._list(Identity.status == status if status is not None else None)
+
+    def get_identity(self, principal: Principal, identity_id: str) -> IdentityView:
+        """One of the caller's identities; another researcher's is reported as not found."""
+        with Session(self.engine) as session:
+            row = self._owned(session, principal, identity_id)
+            return IdentityView.of(row, self._photo_count(session, row.id))
+
+    def invite(
+        self,
+        principal: Principal,
+        identity_id: str,
+        uses: Sequence[Use],
+        *,
+        excluded_content: str = "",
+        consent_days: int = 365,
+    ) -> InvitationLink:
+        """A single-use link for the subject, with a challenge phrase and the statement."""
+        # (1): valid terms.
+        allowed = frozenset(uses)
+        if not allowed:
+            raise InvalidRequest("name at least one allowed use (offline, live)")
+        if not 1 <= consent_days <= MAX_CONSENT_DAYS:
+            raise InvalidRequest(f"consent lasts 1 to {MAX_CONSENT_DAYS} days")
+        excluded = excluded_content.strip()
+        if len(excluded) > 2000:
+            raise InvalidRequest("the excluded content is limited to 2000 characters")
+        now = utcnow()
+        token = secrets.token_urlsafe(32)
+        with Session(self.engine) as session:
+            # (2): the caller's own person identity, not revoked.
+            identity = self._owned(session, principal, identity_id)
+            if identity.kind != IdentityKind.PERSON:
+                raise WrongState("synthetic characters are approved by a reviewer, not invited")
+            if identity.status == IdentityStatus.REVOKED:
+                raise WrongState("consent for this identity was revoked; enroll anew")
+            # (3): the statement names the researcher, the uses, the exclusions and the expiry.
+            phrase = speech.new_challenge_phrase()
+            consent_expires = now + timedelta(days=consent_days)
+            statement = _statement(identity, principal.subject, allowed, excluded, consent_expires)
+            invitation = Invitation(
+                id=new_id("inv"),
+                identity_id=identity.id,
+                created_by=principal.subject,
+                token_hash=_token_hash(token),
+                challenge_phrase=phrase,
+                statement=statement,
+                allowed_uses=_uses_text(allowed),
+                excluded_content=excluded,
+                consent_expires_at=consent_expires,
+                link_expires_at=now + timedelta(hours=self.settings.link_valid_hours),
+                created_at=now,
+            )
+            session.add(invitation)
+            session.commit()
+            session.refresh(invitation)
+        self.audit.record(
+            AuditTag.CONSENT_INVITATION_CREATE,
+            principal.actor,
+            objects={"identity": identity_id, "invitation": invitation.id},
+            payload={
+                "uses": sorted(allowed),
+                "statement_sha256": _sha256(statement.encode()),
+                "link_expires_at": as_utc(invitation.link_expires_at).isoformat(),
+            },
+        )
+        return InvitationLink(
+            invitation_id=invitation.id,
+            identity_id=identity_id,
+            token=token,
+            url=f"{self.settings.public_url.rstrip('/')}/consent.html#{token}",
+            link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
+            consent_expires_at=consent_expires.isoformat(),
+        )
+
+    # -- subjects: through the capability link ------------------------------------------------
+
+    def read_invitation(self, token: str) -> InvitationView:
+        with Session(self.engine) as session:
+            invitation, identity = self._usable_invitation(session, token)
+        self.audit.record(
+            AuditTag.CONSENT_INVITATION_OPEN, SUBJECT, objects={"invitation": invitation.id}
+        )
+        return InvitationView(
+            identity_display_name=identity.display_name,
+            researcher=invitation.created_by,
+            statement=invitation.statement,
+            challenge_phrase=invitation.challenge_phrase,
+            allowed_uses=sorted(invitation.allowed_uses.split(",")),
+            excluded_content=invitation.excluded_content,
+            consent_expires_at=as_utc(invitation.consent_expires_at).isoformat(),
+            link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
+        )
+
+    def record_consent(
+        self, token: str, stills: Sequence[bytes], recording: bytes
+    ) -> ConsentReceipt:
+        """Consent from camera stills and a recording of the subject reading the statement."""
+        invitation_id = self._invitation_id(token)
+        with self._refusals(
+            AuditTag.CONSENT_CONSENT_REFUSE, SUBJECT, {"invitation": invitation_id}, token
+        ):
+            # (1): 1..MAX_STILLS stills, each one face; a readable recording.
+            if not 1 <= len(stills) <= MAX_STILLS:
+                raise InvalidRequest(f"send 1 to {MAX_STILLS} stills")
+            full = [faces.decode_image(data) for data in stills]
+            decoded = [self.gallery.photo(faces.shrink(rgb), require_face=True) for rgb in full]
+            audio = media.decode_audio(recording)
+            # (2)-(5): the checks every capture passes.
+            transcript = self._check_capture(
+                token,
+                decoded,
+                audio,
+                carries_mark=lambda: watermarks.stills_carry_our_watermark(
+                    full, self.watermark_secrets
+                ),
+            )
+        evidence = {f"still-{i}.png": faces.encode_png(p.pixels) for i, p in enumerate(decoded)}
+        evidence["recording"] = recording
+        return self._accept(token, decoded, evidence, transcript)
+
+    def record_consent_video(self, token: str, video: bytes) -> ConsentReceipt:
+        """Consent from one video file of the subject reading the statement."""
+        invitation_id = self._invitation_id(token)
+        with (
+            self._refusals(
+                AuditTag.CONSENT_CONSENT_REFUSE, SUBJECT, {"invitation": invitation_id}, token
+            ),
+            tempfile.TemporaryDirectory(prefix="lpm-consent-") as tmp,
+        ):
+            path = Path(tmp) / "capture"
+            path.write_bytes(video)
+            # (1): stills and audio from the video.
+            capture = media.decode_video(path)
+            decoded = [self.gallery.photo(still, require_face=True) for still in capture.stills]
+            # (2)-(5): the checks every capture passes.
+            transcript = self._check_capture(
+                token,
+                decoded,
+                capture.audio,
+                carries_mark=lambda: watermarks.video_carries_our_watermark(
+                    path, self.watermark_secrets
+                ),
+            )
+        return self._accept(token, decoded, {"video": video}, transcript)
+
+    def revoke_by_subject(self, token: str) -> IdentityView:
+        """The subject withdraws consent with the revocation link they were given."""
+        with Session(self.engine) as session:
+            record = session.exec(
+                select(ConsentRecord).where(
+                    ConsentRecord.revocation_token_hash == _token_hash(token)
+                )
+            ).first()
+            if record is None:
+                raise LinkNotFound("no consent has this revocation link")
+            if record.revoked_at is not None:
+                raise LinkGone("this consent was already revoked")
+            identity_id = record.identity_id
+        return self._revoke(identity_id, SUBJECT, "revoked by the subject")
+
+    # -- reviewers ----------------------------------------------------------------------------
+
+    def revoke_by_reviewer(self, actor: str, identity_id: str, reason: str) -> IdentityView:
+        if not reason.strip():
+            raise InvalidRequest("give a reason for the revocation")
+        return self._revoke(identity_id, actor, reason.strip())
+
+    def enroll_synthetic(
+        self,
+        principal: Principal,
+        display_name: str,
+        origin: SyntheticOrigin,
+        attestation: str,
+        photos: Sequence[bytes],
+        uses: Sequence[Use],
+    ) -> IdentityView:
+        """A drawn, 3D or AI-generated character, on the researcher's attestation that it
+        depicts no real person; it waits for a reviewer's approval."""
+        actor = principal.actor
+        with self._refusals(AuditTag.CONSENT_SYNTHETIC_ENROLL, actor):
+            # (1): a name, an attestation, the uses, 1..MAX_PHOTOS photos (drawn faces may show
+            # no face dlib finds; none may show more than one).
+            name = _clean_name(display_name)
+            if len(attestation.strip()) < 20:
+                raise InvalidRequest("attest in a sentence that the character depicts no one")
+            allowed = frozenset(uses)
+            if not allowed:
+                raise InvalidRequest("name at least one allowed use (offline, live)")
+            decoded = self.gallery.photos(photos, require_face=False)
+            # (2): no face resembles a protected person or any consented identity.
+            self.gallery.refuse_protected(probes(decoded))
+            self.gallery.refuse_collisions(probes(decoded))
+        now = utcnow()
+        identity = Identity(
+            id=new_id("idn"),
+            owner=principal.subject,
+            display_name=name,
+            kind=IdentityKind.SYNTHETIC,
+            status=IdentityStatus.PENDING_REVIEW,
+            origin=origin,
+            attestation=attestation.strip(),
+            allowed_uses=_uses_text(allowed),
+            created_at=now,
+            updated_at=now,
+        )
+        with Session(self.engine) as session:
+            session.add(identity)
+            session.flush()
+            for photo in decoded:
+                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
+            session.commit()
+            session.refresh(identity)
+        self.audit.record(
+            AuditTag.CONSENT_SYNTHETIC_ENROLL,
+            actor,
+            objects={"identity": identity.id},
+            payload={
+                "origin": str(origin),
+                "attestation_sha256": _sha256(attestation.strip().encode()),
+                "photo_sha256": [p.sha256 for p in decoded],
+            },
+        )
+        return IdentityView.of(identity, len(decoded))
+
+    def review_synthetic(
+        self, actor: str, identity_id: str, *, approve: bool, reason: str
+    ) -> IdentityView:
+        tag = AuditTag.CONSENT_SYNTHETIC_APPROVE if approve else AuditTag.CONSENT_SYNTHETIC_REJECT
+        if not reason.strip():
+            raise InvalidRequest("give a reason for the decision")
+        with Session(self.engine) as session:
+            identity = session.get(Identity, identity_id)
+            if identity is None:
+                raise NotFound(f"no identity {identity_id}")
+            if identity.status != IdentityStatus.PENDING_REVIEW:
+                raise WrongState(f"the identity is {identity.status}, not pending review")
+            if approve:
+                # (1): the protected list may have grown since enrollment: check again.
+                rows = session.exec(
+                    select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
+                ).all()
+                probes = self.gallery.identity_descriptors(rows)
+                with self._refusals(tag, actor, {"identity": identity_id}):
+                    self.gallery.refuse_protected(probes)
+                    self.gallery.refuse_collisions(probes)
+            identity.status = IdentityStatus.APPROVED if approve else IdentityStatus.REJECTED
+            identity.reviewed_by, identity.review_reason = actor, reason.strip()
+            identity.updated_at = utcnow()
+            session.add(identity)
+            session.commit()
+            session.refresh(identity)
+            view = IdentityView.of(identity, self._photo_count(session, identity.id))
+        self.audit.record(tag, actor, objects={"identity": identity_id}, reasons=[reason.strip()])
+        return view
+
+    def add_protected(
+        self, actor: str, name: str, reason: str, photos: Sequence[bytes]
+    ) -> ProtectedView:
+        """Someone who must never be generated (a public figure, a person who asked)."""
+        with self._refusals(AuditTag.CONSENT_PROTECTED_CREATE, actor):
+            clean = _clean_name(name)
+            if not reason.strip():
+                raise InvalidRequest("give the reason this person is protected")
+            decoded = self.gallery.photos(photos, require_face=True)
+            self.gallery.same_person(decoded)
+        now = utcnow()
+        row = ProtectedIdentity(
+            id=new_id("prt"), name=clean, reason=reason.strip(), created_by=actor, created_at=now
+        )
+        with Session(self.engine) as session:
+            session.add(row)
+            session.flush()
+            for photo in decoded:
+                assert photo.sample is not None
+                face_id = new_id("pfc")
+                session.add(
+                    ProtectedFace(
+                        id=face_id,
+                        protected_id=row.id,
+                        sha256=photo.sha256,
+                        encoder=self.encoder.name,
+                        photo=self.gallery._seal(
+                            "consent_protected_faces", face_id, "photo", photo
+                        ),
+                        descriptor=seal(
+                            self.cipher,
+                            "consent_protected_faces",
+                            face_id,
+                            "descriptor",
+                            faces.descriptor_bytes(photo.sample.descriptor),
+                        ),
+                        created_at=now,
+                    )
+                )
+            session.commit()
+            session.refresh(row)
+        self.audit.record(
+            AuditTag.CONSENT_PROTECTED_CREATE,
+            actor,
+            objects={"protected_identity": row.id},
+            payload={"photo_sha256": [p.sha256 for p in decoded]},
+        )
+        return ProtectedView.of(row, len(decoded))
+
+    def list_protected(self) -> list[ProtectedView]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(ProtectedIdentity).order_by(col(ProtectedIdentity.created_at))
+            ).all()
+            counts = dict(
+                session.exec(
+                    select(ProtectedFace.protected_id, func.count()).group_by(
+                        col(ProtectedFace.protected_id)
+                    )
+                ).all()
+            )
+            return [ProtectedView.of(row, counts.get(row.id, 0)) for row in rows]
+
+    # -- the gate -----------------------------------------------------------------------------
+
+    def check_request(
+        self, subject: str, identity_id: str, use: Use, references: Sequence[RGB]
+    ) -> GateDecision:
+        """May ``subject`` generate ``identity_id`` for ``use`` from these reference images?
+
+        Denied, with every reason found, unless: the identity is the caller's; its consent (or
+        a reviewer's approval, for a synthetic character) is in force, unexpired, and covers
+        the use; every reference's face matches the identity; no face matches a protected
+        identity. The decision is audited either way.
+        """
+        reasons: list[str] = []
+        now = utcnow()
+        pictures = [faces.shrink(image) for image in references]
+        digests = [faces.pixels_sha256(picture) for picture in pictures]
+        found = [faces.faces_in(picture, self.encoder) for picture in pictures]
+        with Session(self.engine) as session:
+            identity = session.get(Identity, identity_id)
+            # (1): the identity exists and belongs to the caller.
+            if identity is None or identity.owner != subject:
+                reasons.append("no such identity among the caller's")
+            else:
+                # (2): consent (or approval) is in force.
+                wanted = (
+                    IdentityStatus.CONSENTED
+                    if identity.kind == IdentityKind.PERSON
+                    else IdentityStatus.APPROVED
+                )
+                if identity.status != wanted:
+                    reasons.append(f"the identity is {identity.status}, not {wanted}")
+                # (3): unexpired.
+                if identity.expires_at is not None and as_utc(identity.expires_at) <= now:
+                    reasons.append("consent expired")
+                # (4): covering the use.
+                if use not in identity.uses():
+                    reasons.append(f"consent does not cover {use} generation")
+                # (5): every reference shows the identity's face, and only it.
+                if not references:
+                    reasons.append("no reference image given")
+                if not reasons:
+                    reasons += self.gallery.references_match(session, identity, found, digests)
+        # (6): no face in any reference matches a protected identity.
+        reasons += self.gallery.protected_matches(
+            [s.descriptor for faces_ in found for s in faces_]
+        )
+        receipt = self.audit.record(
+            AuditTag.CONSENT_REQUEST_CHECK,
+            subject,
+            outcome="deny" if reasons else "allow",
+            objects={"identity": identity_id},
+            reasons=reasons,
+            payload={"use": str(use), "reference_sha256": digests},
+        )
+        return GateDecision(
+            allowed=not reasons,
+            identity_id=identity_id,
+            reasons=tuple(reasons),
+            audit_index=receipt.index,
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _refusals(
+        self,
+        tag: AuditTag,
+        actor: str,
+        objects: Mapping[str, str] | None = None,
+        token: str | None = None,
+    ) -> Iterator[None]:
+        """Audit a refusal (outcome ``deny``) and count it against an invitation's attempts."""
+        try:
+            yield
+        except (ConsentError, InvalidRequest) as exc:
+            if token is not None:
+                self._count_attempt(token)
+            reasons = list(exc.reasons) if isinstance(exc, ConsentRefused) else [exc.detail]
+            self.audit.record(tag, actor, outcome="deny", objects=objects, reasons=reasons)
+            raise
+
+    def _list(self, where: object) -> list[IdentityView]:
+        with Session(self.engine) as session:
+            query = select(Identity).order_by(col(Identity.created_at))
+            if where is not None:
+                query = query.where(where)  # type: ignore[arg-type]
+            rows = session.exec(query).all()
+            counts = dict(
+                session.exec(
+                    select(ReferencePhoto.identity_id, func.count()).group_by(
+                        col(ReferencePhoto.identity_id)
+                    )
+                ).all()
+            )
+            return [IdentityView.of(row, counts.get(row.id, 0)) for row in rows]
+
+    def _owned(self, session: Session, principal: Principal, identity_id: str) -> Identity:
+        identity = session.get(Identity, identity_id)
+        if identity is None or identity.owner != principal.subject:
+            raise NotFound(f"no identity {identity_id}")
+        return identity
+
+    @staticmethod
+    def _photo_count(session: Session, identity_id: str) -> int:
+        return int(
+            session.exec(
+                select(func.count()).where(ReferencePhoto.identity_id == identity_id)
+            ).one()
+        )
+
+    def _invitation_id(self, token: str) -> str:
+        with Session(self.engine) as session:
+            invitation, _ = self._usable_invitation(session, token)
+            return invitation.id
+
+    def _usable_invitation(self, session: Session, token: str) -> tuple[Invitation, Identity]:
+        # (1): a link we issued (compared by hash: the token itself is never stored).
+        invitation = session.exec(
+            select(Invitation).where(Invitation.token_hash == _token_hash(token))
+        ).first()
+        if invitation is None:
+            raise LinkNotFound("no invitation has this link")
+        # (2): not used, not spent on failed attempts, not expired.
+        if invitation.used_at is not None:
+            raise LinkGone("this invitation link was already used")
+        if invitation.attempts >= self.settings.max_attempts:
+            raise LinkGone("this invitation link was spent on failed attempts; ask for a new one")
+        if as_utc(invitation.link_expires_at) <= utcnow():
+            raise LinkGone("this invitation link has expired")
+        # (3): its identity still exists and was not revoked.
+        identity = session.get(Identity, invitation.identity_id)
+        if identity is None or identity.status == IdentityStatus.REVOKED:
+            raise LinkGone("this identity's consent was revoked")
+        return invitation, identity
+
+    def _count_attempt(self, token: str) -> None:
+        with Session(self.engine) as session:
+            invitation = session.exec(
+                select(Invitation).where(Invitation.token_hash == _token_hash(token))
+            ).first()
+            if invitation is not None and invitation.used_at is None:
+                invitation.attempts += 1
+                session.add(invitation)
+                session.commit()
+
+    def _check_capture(
+        self,
+        token: str,
+        stills: Sequence[Photo],
+        audio: np.ndarray,
+        *,
+        carries_mark: Callable[[], bool],
+    ) -> str:
+        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason."""
+        reasons: list[str] = []
+        with Session(self.engine) as session:
+            invitation, identity = self._usable_invitation(session, token)
+            rows = session.exec(
+                select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
+            ).all()
+            gallery = self.gallery.identity_descriptors(rows)
+        # (2): every still's face matches every reference photo of the identity.
+        for i, still in enumerate(stills):
+            assert still.sample is not None
+            distance = faces.farthest(self.encoder, still.sample.descriptor, gallery)
+            if distance > self.encoder.match_threshold:
+                reasons.append(
+                    f"still {i + 1}: the face does not match the identity's photos "
+                    f"(distance {distance:.2f} > {self.encoder.match_threshold})"
+                )
+        # (3): no still shows a protected person.
+        reasons += self.gallery.protected_matches(probes(stills))
+        # (4): the recording speaks the challenge phrase.
+        transcript = speech.transcribe(audio, invitation.statement)
+        if not speech.phrase_spoken(transcript, invitation.challenge_phrase):
+            reasons.append("the challenge phrase was not heard in the recording")
+        # (5): the capture is not our own output.
+        if carries_mark():
+            reasons.append("the capture carries an lpm-guard watermark: generated video")
+        if reasons:
+            raise ConsentRefused(reasons)
+        return transcript
+
+    def _accept(
+        self,
+        token: str,
+        stills: Sequence[Photo],
+        evidence: Mapping[str, bytes],
+        transcript: str,
+    ) -> ConsentReceipt:
+        revocation_token = secrets.token_urlsafe(32)
+        now = utcnow()
+        packed = _pack(evidence)
+        hashes = {name: _sha256(data) for name, data in evidence.items()}
+        with Session(self.engine) as session:
+            # (6): still usable (a concurrent attempt may have won the race).
+            invitation, identity = self._usable_invitation(session, token)
+            record_id = new_id("cns")
+            record = ConsentRecord(
+                id=record_id,
+                identity_id=identity.id,
+                invitation_id=invitation.id,
+                statement_sha256=_sha256(invitation.statement.encode()),
+                evidence_sha256=json.dumps(hashes, sort_keys=True),
+                evidence=seal(self.cipher, "consent_records", record_id, "evidence", packed),
+                transcript=transcript,
+                revocation_token_hash=_token_hash(revocation_token),
+                allowed_uses=invitation.allowed_uses,
+                accepted_at=now,
+                expires_at=invitation.consent_expires_at,
+            )
+            # (7): the link is spent, the consent recorded, its stills join the identity's
+            # photos, and the identity takes the consented terms — in one transaction.
+            invitation.used_at = now
+            identity.status = IdentityStatus.CONSENTED
+            identity.allowed_uses = invitation.allowed_uses
+            identity.excluded_content = invitation.excluded_content
+            identity.expires_at = invitation.consent_expires_at
+            identity.updated_at = now
+            session.add_all([record, invitation, identity])
+            for still in stills:
+                session.add(
+                    self.gallery.reference_row(identity.id, still, PhotoSource.CONSENT_STILL)
+                )
+            session.commit()
+            identity_id, invitation_id = identity.id, invitation.id
+            expires = as_utc(invitation.consent_expires_at).isoformat()
+        receipt = self.audit.record(
+            AuditTag.CONSENT_CONSENT_ACCEPT,
+            SUBJECT,
+            objects={"identity": identity_id, "invitation": invitation_id, "consent": record_id},
+            payload={"evidence_sha256": hashes, "still_sha256": [s.sha256 for s in stills]},
+        )
+        return ConsentReceipt(
+            consent_id=record_id,
+            identity_id=identity_id,
+            expires_at=expires,
+            revocation_token=revocation_token,
+            revocation_url=(
+                f"{self.settings.public_url.rstrip('/')}/consent.html#revoke={revocation_token}"
+            ),
+            audit_index=receipt.index,
+        )
+
+    def _revoke(self, identity_id: str, actor: str, reason: str) -> IdentityView:
+        now = utcnow()
+        with Session(self.engine) as session:
+            identity = session.get(Identity, identity_id)
+            if identity is None:
+                raise NotFound(f"no identity {identity_id}")
+            if identity.status == IdentityStatus.REVOKED:
+                raise WrongState("consent for this identity was already revoked")
+            # (1): hashes of what is about to be deleted, for the audit log.
+            photos = session.exec(
+                select(ReferencePhoto).where(ReferencePhoto.identity_id == identity_id)
+            ).all()
+            deleted = sorted(photo.sha256 for photo in photos)
+            # (2): in one transaction: the identity is revoked, its consent records closed and
+            # their evidence deleted, open invitations spent, photos and descriptors deleted.
+            identity.status = IdentityStatus.REVOKED
+            identity.updated_at = now
+            session.add(identity)
+            for record in session.exec(
+                select(ConsentRecord).where(ConsentRecord.identity_id == identity_id)
+            ).all():
+                if record.revoked_at is None:
+                    record.revoked_at, record.revoked_by = now, actor
+                record.evidence = None
+                record.transcript = None
+                session.add(record)
+            for invitation in session.exec(
+                select(Invitation).where(Invitation.identity_id == identity_id)
+            ).all():
+                if invitation.used_at is None:
+                    invitation.used_at = now
+                    session.add(invitation)
+            session.execute(
+                delete(ReferencePhoto).where(col(ReferencePhoto.identity_id) == identity_id)
+            )
+            session.commit()
+            session.refresh(identity)
+            view = IdentityView.of(identity, 0)
+        # (3): audited with hashes only, then announced to running sessions.
+        self.audit.record(
+            AuditTag.CONSENT_CONSENT_REVOKE,
+            actor,
+            objects={"identity": identity_id},
+            reasons=[reason],
+            payload={"deleted_photo_sha256": deleted},
+        )
+        self.bus.publish(Revocation(identity_id=identity_id, revoked_at=now, revoked_by=actor))
+        return view
+
+
+def _clean_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not 1 <= len(clean) <= 200:
+        raise InvalidRequest("a name is 1 to 200 characters")
+    return clean
+
+
+def _uses_text(uses: frozenset[Use]) -> str:
+    return ",".join(sorted(uses))
+
+
+def _statement(
+    identity: Identity,
+    researcher: str,
+    uses: frozenset[Use],
+    excluded: str,
+    expires: datetime,
+) -> str:
+    described = {Use.OFFLINE: "offline video clips", Use.LIVE: "live, real-time video"}
+    allowed = " and ".join(described[use] for use in sorted(uses))
+    exclusions = excluded or "nothing beyond the platform's content policy"
+    return (
+        f'I am the person shown in the photos enrolled as "{identity.display_name}". '
+        f"I agree that the researcher {researcher} may use lpm-guard to generate {allowed} "
+        f"of my face and voice-driven expressions. Excluded content: {exclusions}. "
+        f"This consent ends on {expires:%d %B %Y} and I can revoke it at any time with my "
+        "revocation link. Every video made carries a watermark and a signed record."
+    )
+
+
+def _pack(files: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

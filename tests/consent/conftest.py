@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from lpm_guard.generator import faces as generator_faces
+from PIL import Image
+from skimage import data
+
+from lpm_guard.access.principals import Principal
+from lpm_guard.access.scopes import Scope
+from lpm_guard.api import create_app
+from lpm_guard.consent.faces import decode_image
+from lpm_guard.consent.services import ConsentService
+from lpm_guard.consent.settings import ConsentSettings
+from lpm_guard.runtime import Runtime
+
+RESEARCHER = frozenset({Scope.IDENTITIES_WRITE, Scope.GENERATE_OFFLINE, Scope.GENERATE_LIVE})
+PRINCIPALS = {
+    "token-researcher-a": Principal("researcher-a", RESEARCHER),
+    "token-researcher-b": Principal("researcher-b", RESEARCHER),
+    "token-reviewer": Principal("reviewer-1", frozenset({Scope.REVIEW, Scope.AUDIT_READ})),
+    "token-admin": Principal("admin-1", frozenset(Scope)),
+}
+
+
+class TokenAuthenticator:
+    """Fixed test tokens; the Access issue's OAuth2 authenticator replaces it at merge."""
+
+    def authenticate(self, token: str) -> Principal | None:
+        return PRINCIPALS.get(token)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def insightface_images() -> Path:
+    """insightface's sample photos (its wheel, installed with --no-deps by `make install-dev`)."""
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        if os.environ.get("CI"):
+            pytest.fail("insightface is not installed; `make install-dev` installs it")
+        pytest.skip("insightface is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+
+
+@dataclass(frozen=True)
+class People:
+    """Single-face photos of different people: the six in insightface's t1.jpg, cropped, and
+    scikit-image's astronaut. t1's people 3 and 4 sit 0.60 apart: tests that need two clearly
+    different people use 0, 1, 2 and 5."""
+
+    t1: list[np.ndarray]
+    astronaut: np.ndarray
+    group: np.ndarray  # t1.jpg itself: six faces
+
+
+@pytest.fixture(scope="session")
+def people() -> People:
+    group = decode_image((insightface_images() / "t1.jpg").read_bytes())
+    crops = []
+    for face in generator_faces.detect_faces(group):
+        left, top, right, bottom = face.box
+        margin = int((right - left) * 0.8)
+        top, left = max(0, top - margin), max(0, left - margin)
+        crops.append(np.ascontiguousarray(group[top : bottom + margin, left : right + margin]))
+    assert len(crops) == 6
+    return People(t1=crops, astronaut=data.astronaut(), group=group)
+
+
+def png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def camera_still(rgb: np.ndarray) -> bytes:
+    """The same person as the webcam would show them: rescaled, brighter, re-compressed."""
+    height, width = rgb.shape[:2]
+    scaled = cv2.resize(rgb, (int(width * 1.3), int(height * 1.3)), interpolation=cv2.INTER_CUBIC)
+    brighter = np.clip(scaled.astype(np.float32) * 1.1 + 8, 0, 255).astype(np.uint8)
+    return jpeg(brighter, 80)
+
+
+def flite(text: str, path: Path) -> bytes:
+    """Speech from Debian's flite; `make test` installs it."""
+    if shutil.which("flite") is None:
+        if os.environ.get("CI"):
+            pytest.fail("flite is not installed; `make test` installs it")
+        pytest.skip("flite is not installed")
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
+    return path.read_bytes()
+
+
+def saying(phrase: str, tmp_path: Path) -> bytes:
+    return flite(
+        f"I agree to take part in this research. My challenge phrase is {phrase}.",
+        tmp_path / "recording.wav",
+    )
+
+
+@pytest.fixture
+def consent_settings() -> ConsentSettings:
+    return ConsentSettings(max_upload_bytes=8 * 1024 * 1024, public_url="https://lpm.test")
+
+
+@pytest.fixture
+def service(runtime: Runtime, consent_settings: ConsentSettings) -> ConsentService:
+    return ConsentService(runtime, consent_settings)
+
+
+@pytest.fixture
+def api(runtime: Runtime, consent_settings: ConsentSettings) -> Iterator[TestClient]:
+    app = create_app(runtime=runtime, authenticator=TokenAuthenticator())
+    app.state.consent_settings = consent_settings
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
