@@ -50,7 +50,8 @@ class Watermarker:
     texture mask of the current frame, and the informed-embedding gains (``_wm_informed``)
     that cancel what this frame's own content would add to each payload bit at the
     detector. The frames in between get the same residual (one add and one subtract of
-    uint8 arrays), so a Watermarker's output depends on the order of the frames it marks.
+    uint8 arrays), so a Watermarker's output depends on the order of the frames it marks; use
+    one Watermarker per stream (it is not thread-safe).
     ``strength`` scales the amplitude: 1.0 meets PSNR >= 42 dB (SSIM about 0.988) but only
     survives mild attacks; the default, 2.0 (PSNR about 37 dB, SSIM about 0.96), survives
     H.264 crf 28 and a 0.5x downscale (docs/watermark.md has the measurements).
