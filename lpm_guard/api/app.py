@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..access.principals import Authenticator, NoAuthenticator
+from ..access.principals import Authenticator
+from ..access.wiring import install as install_access
 from ..auditing.routes import router as audit_router
 from ..logs import get_logger
 from ..runtime import Runtime
@@ -60,11 +61,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.authenticator = authenticator or NoAuthenticator()
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)
     app.include_router(audit_router)
+    install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

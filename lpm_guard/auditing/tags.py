@@ -6,6 +6,22 @@ from enum import StrEnum
 
 
 class AuditTag(StrEnum):
+    ACCESS_ACCOUNT_CREATE = "access:account:create"
+    ACCESS_APPLICATION_APPROVE = "access:application:approve"
+    ACCESS_APPLICATION_DENY = "access:application:deny"
+    ACCESS_APPLICATION_REINSTATE = "access:application:reinstate"
+    ACCESS_APPLICATION_SUBMIT = "access:application:submit"
+    ACCESS_APPLICATION_SUSPEND = "access:application:suspend"
+    ACCESS_CLIENT_CREATE = "access:client:create"
+    ACCESS_CLIENT_REVOKE = "access:client:revoke"
+    ACCESS_LOGIN_FAILURE = "access:login:failure"
+    ACCESS_LOGIN_SUCCESS = "access:login:success"
+    ACCESS_LOGIN_THROTTLE = "access:login:throttle"
+    ACCESS_QUOTA_CHARGE = "access:quota:charge"
+    ACCESS_QUOTA_EXCEED = "access:quota:exceed"
+    ACCESS_TOKEN_ISSUE = "access:token:issue"
+    ACCESS_TOKEN_REUSE = "access:token:reuse"
+    ACCESS_TOKEN_REVOKE = "access:token:revoke"
     AUDIT_CHECKPOINT_PUBLISH = "audit:checkpoint:publish"
     AUDIT_ENTRY_READ = "audit:entry:read"
     AUDIT_LOG_EXPORT = "audit:log:export"
