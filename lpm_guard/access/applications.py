@@ -62,9 +62,7 @@ class ApplicationService:
         check_password_strength(form.password)
         now = utcnow()
         with Session(self.engine) as session:
-            account = insert_account(
-                session, form.email, form.name, Role.RESEARCHER, form.password
-            )
+            account = insert_account(session, form.email, form.name, Role.RESEARCHER, form.password)
             application = ApplicationRow(
                 id=new_id("app"),
                 account_id=account.id,
@@ -115,7 +113,8 @@ class ApplicationService:
         with Session(self.engine) as session:
             row = session.get(ApplicationRow, application_id)
             # Someone else's application is as absent as a missing one.
-            if row is None or not (may_review(viewer) or row.account_id == viewer.subject):
+            mine = viewer is not None and row is not None and row.account_id == viewer.subject
+            if row is None or not (may_review(viewer) or mine):
                 raise ApplicationNotFound(f"no application {application_id}")
             account = session.get(AccountRow, row.account_id)
             assert account is not None
@@ -175,7 +174,10 @@ class ApplicationService:
             view = ApplicationView.of(row, account)
         payload: dict[str, object] = {"from": current.value, "to": target.value}
         if view.expires_at is not None and isinstance(decision, Approval):
-            payload |= {"expires_at": view.expires_at.isoformat(), "daily_quota_s": view.daily_quota_s}
+            payload |= {
+                "expires_at": view.expires_at.isoformat(),
+                "daily_quota_s": view.daily_quota_s,
+            }
         self.audit.record(
             tag,
             actor,

@@ -30,7 +30,9 @@ class HttpRequest:
             content_type = request.headers.get("content-type", "")
             if content_type.startswith("application/x-www-form-urlencoded"):
                 parsed = await request.form()
-                form = [(key, value) for key, value in parsed.multi_items() if isinstance(value, str)]
+                form = [
+                    (key, value) for key, value in parsed.multi_items() if isinstance(value, str)
+                ]
         return cls(
             method=request.method,
             url=str(request.url),

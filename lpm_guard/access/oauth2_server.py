@@ -108,9 +108,7 @@ class OAuth2Server(AuthorizationServer):  # type: ignore[misc]
             grant_types=frozenset({"authorization_code", "refresh_token"}),
             redirect_uris=(self.issuer + WEB_CALLBACK,),
         )
-        self.register_token_generator(
-            "default", AccessTokenGenerator(self.issuer, keys, engine)
-        )
+        self.register_token_generator("default", AccessTokenGenerator(self.issuer, keys, engine))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)

@@ -63,11 +63,14 @@ class QuotaService:
         with Session(self.engine) as session:
             quota = self._allowance(session, subject, now)
             # (1): make sure today's row exists (a concurrent insert is as good as ours).
-            if session.exec(
-                select(QuotaUsageRow.id).where(
-                    QuotaUsageRow.account_id == subject, QuotaUsageRow.day == day
-                )
-            ).first() is None:
+            if (
+                session.exec(
+                    select(QuotaUsageRow.id).where(
+                        QuotaUsageRow.account_id == subject, QuotaUsageRow.day == day
+                    )
+                ).first()
+                is None
+            ):
                 try:
                     with session.begin_nested():
                         session.add(QuotaUsageRow(account_id=subject, day=day, seconds=0.0))
@@ -95,8 +98,7 @@ class QuotaService:
                 payload={"requested_s": seconds, "remaining_s": view.remaining_s},
             )
             raise QuotaExceeded(
-                f"{seconds:g} s asked, {view.remaining_s:g} s left of today's "
-                f"{quota:g} s",
+                f"{seconds:g} s asked, {view.remaining_s:g} s left of today's {quota:g} s",
                 remaining_s=view.remaining_s,
             )
         self.audit.record(

@@ -97,7 +97,9 @@ async def revoke(request: Request, services: Services) -> Response:
     return response
 
 
-@oauth.post("/oauth/introspect", summary="RFC 7662 introspection (confidential clients, own tokens)")
+@oauth.post(
+    "/oauth/introspect", summary="RFC 7662 introspection (confidential clients, own tokens)"
+)
 async def introspect(request: Request, services: Services) -> Response:
     http = await HttpRequest.read(request)
     response: Response = await run_in_threadpool(
@@ -171,9 +173,7 @@ def _standing(services: AccessServices, account_id: str) -> str | None:
     return None
 
 
-@oauth.get(
-    "/.well-known/oauth-authorization-server", summary="RFC 8414 server metadata (public)"
-)
+@oauth.get("/.well-known/oauth-authorization-server", summary="RFC 8414 server metadata (public)")
 def metadata(services: Services) -> dict[str, Any]:
     return services.oauth2.metadata()
 

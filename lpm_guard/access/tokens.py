@@ -24,7 +24,7 @@ from .standing import standing_of
 ACCESS_TOKEN_LIFETIME_S = 15 * 60
 REFRESH_TOKEN_LIFETIME_S = 30 * 24 * 3600
 ALGORITHM = "ES256"
-TOKEN_TYPE = "at+jwt"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT typ, not a secret)
 
 
 def private_jwk(keys: KeyStore) -> ECKey:
@@ -44,7 +44,7 @@ def public_key_set(keys: KeyStore) -> KeySet:
 
 
 def jwks(keys: KeyStore) -> dict[str, Any]:
-    return public_key_set(keys).as_dict(private=False)
+    return dict(public_key_set(keys).as_dict(private=False))
 
 
 class OAuthUser:

@@ -20,9 +20,7 @@ def access_services(runtime: Runtime) -> AccessServices:
     audit = AuditService(runtime.audit)
     engine = runtime.engine
     return AccessServices(
-        oauth2=OAuth2Server(
-            engine, audit, runtime.keys, runtime.settings.resolved_public_url
-        ),
+        oauth2=OAuth2Server(engine, audit, runtime.keys, runtime.settings.resolved_public_url),
         accounts=AccountService(engine, audit),
         applications=ApplicationService(engine, audit),
         clients=ClientService(engine, audit),

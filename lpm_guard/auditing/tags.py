@@ -19,9 +19,9 @@ class AuditTag(StrEnum):
     ACCESS_LOGIN_THROTTLE = "access:login:throttle"
     ACCESS_QUOTA_CHARGE = "access:quota:charge"
     ACCESS_QUOTA_EXCEED = "access:quota:exceed"
-    ACCESS_TOKEN_ISSUE = "access:token:issue"
-    ACCESS_TOKEN_REUSE = "access:token:reuse"
-    ACCESS_TOKEN_REVOKE = "access:token:revoke"
+    ACCESS_TOKEN_ISSUE = "access:token:issue"  # noqa: S105
+    ACCESS_TOKEN_REUSE = "access:token:reuse"  # noqa: S105
+    ACCESS_TOKEN_REVOKE = "access:token:revoke"  # noqa: S105
     AUDIT_CHECKPOINT_PUBLISH = "audit:checkpoint:publish"
     AUDIT_ENTRY_READ = "audit:entry:read"
     AUDIT_LOG_EXPORT = "audit:log:export"

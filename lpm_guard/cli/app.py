@@ -6,7 +6,7 @@ import typer
 
 from ..logs import configure
 from ..settings import Settings
-from . import audit, db, keys
+from . import admin, audit, db, keys
 
 app = typer.Typer(
     name="lpm-guard",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(admin.app, name="admin")
 
 
 @app.callback()

@@ -19,7 +19,7 @@ class KeyKind(StrEnum):
     C2PA = "c2pa"
     WATERMARK = "watermark"
     DATA_ENCRYPTION = "data-encryption"
-    TOKEN_SIGNING = "token-signing"
+    TOKEN_SIGNING = "token-signing"  # noqa: S105
 
 
 class KeyStatus(StrEnum):

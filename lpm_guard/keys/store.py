@@ -206,9 +206,7 @@ def _load(directory: Path) -> _Keys:
     # (4): the current signing keys are the private halves of the current public keys.
     audit_signing_key = _material.load_audit_private_key(audit_dir, active[KeyKind.AUDIT])
     c2pa_private_key_pem = _material.load_c2pa_private_key_pem(c2pa_dir, active[KeyKind.C2PA])
-    token_signing_key = _material.load_token_private_key(
-        token_dir, active[KeyKind.TOKEN_SIGNING]
-    )
+    token_signing_key = _material.load_token_private_key(token_dir, active[KeyKind.TOKEN_SIGNING])
 
     infos = [
         _info(record, active[kind], audit_public_keys, token_public_keys, c2pa_chains)

@@ -59,7 +59,11 @@ def upgrade() -> None:
         "access_clients",
         sa.Column("client_id", sa.String(64), primary_key=True),
         sa.Column(
-            "owner_id", sa.String(40), sa.ForeignKey("access_accounts.id"), nullable=False, index=True
+            "owner_id",
+            sa.String(40),
+            sa.ForeignKey("access_accounts.id"),
+            nullable=False,
+            index=True,
         ),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("secret_hash", sa.String(64), nullable=False),
@@ -71,9 +75,7 @@ def upgrade() -> None:
         "access_authorization_codes",
         sa.Column("code_hash", sa.String(64), primary_key=True),
         sa.Column("client_id", sa.String(64), nullable=False),
-        sa.Column(
-            "account_id", sa.String(40), sa.ForeignKey("access_accounts.id"), nullable=False
-        ),
+        sa.Column("account_id", sa.String(40), sa.ForeignKey("access_accounts.id"), nullable=False),
         sa.Column("redirect_uri", sa.Text, nullable=False),
         sa.Column("scope", sa.String(200), nullable=False),
         sa.Column("code_challenge", sa.String(128), nullable=False),
@@ -114,9 +116,7 @@ def upgrade() -> None:
     op.create_table(
         "access_quota_usage",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column(
-            "account_id", sa.String(40), sa.ForeignKey("access_accounts.id"), nullable=False
-        ),
+        sa.Column("account_id", sa.String(40), sa.ForeignKey("access_accounts.id"), nullable=False),
         sa.Column("day", sa.String(10), nullable=False),
         sa.Column("seconds", sa.Float, nullable=False),
         sa.UniqueConstraint("account_id", "day"),
