@@ -79,7 +79,7 @@ class AccountService:
         if role is Role.RESEARCHER:
             raise InvalidRequest("researchers sign up by applying, not through this action")
         password = one_time_password()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             account = insert_account(session, email, name, role, password)
             try:
                 session.commit()
@@ -95,7 +95,7 @@ class AccountService:
         return new
 
     def has_admin(self) -> bool:
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             statement = select(AccountRow).where(AccountRow.role == Role.ADMIN.value)
             return session.exec(statement).first() is not None
 
@@ -103,7 +103,7 @@ class AccountService:
         """The account these credentials open; throttled per account and per address."""
         now = utcnow()
         key = email.strip().lower()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             # (1): refuse outright while either throttle holds, before checking the password.
             refusal = throttled(session, self.throttle, key, address, now)
             if refusal:
@@ -149,7 +149,7 @@ class AccountService:
         return account
 
     def get(self, account_id: str) -> AccountRow | None:
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             account = session.get(AccountRow, account_id)
             if account is not None:
                 session.expunge(account)

@@ -61,7 +61,7 @@ class ApplicationService:
             )
         check_password_strength(form.password)
         now = utcnow()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             account = insert_account(session, form.email, form.name, Role.RESEARCHER, form.password)
             application = ApplicationRow(
                 id=new_id("app"),
@@ -97,7 +97,7 @@ class ApplicationService:
         self, viewer: Principal | None, status: ApplicationStatus | None = None
     ) -> list[ApplicationView]:
         """Reviewers (and the operator) see every application; a researcher only their own."""
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             statement = select(ApplicationRow, AccountRow).where(
                 ApplicationRow.account_id == AccountRow.id
             )
@@ -110,7 +110,7 @@ class ApplicationService:
             return [ApplicationView.of(row, account) for row, account in session.exec(statement)]
 
     def get(self, application_id: str, viewer: Principal | None) -> ApplicationView:
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ApplicationRow, application_id)
             # Someone else's application is as absent as a missing one.
             mine = viewer is not None and row is not None and row.account_id == viewer.subject
@@ -140,7 +140,7 @@ class ApplicationService:
         if not reason:
             raise InvalidRequest("a decision needs a written reason")
         now = utcnow()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ApplicationRow, application_id)
             if row is None:
                 raise ApplicationNotFound(f"no application {application_id}")

@@ -25,7 +25,7 @@ class TokenAuthenticator:
         claims = self.validator.claims_of(token)
         if claims is None:
             return None
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             # (2): a token this server issued and nobody revoked.
             row = session.get(TokenRow, claims["jti"])
             if (

@@ -30,7 +30,7 @@ class ClientService:
         """A confidential client for the client_credentials grant, limited to what the
         researcher holds now (their tokens are limited again on every request)."""
         now = utcnow()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             standing = standing_of(session, owner.subject, now)
             if (
                 standing is None
@@ -61,7 +61,7 @@ class ClientService:
         return view
 
     def list(self, owner: Principal) -> list[ClientView]:
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             statement = (
                 select(ClientRow)
                 .where(ClientRow.owner_id == owner.subject)
@@ -71,7 +71,7 @@ class ClientService:
 
     def revoke(self, owner: Principal, client_id: str) -> ClientView:
         """Revoke the client and every token issued to it."""
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ClientRow, client_id)
             if row is None or row.owner_id != owner.subject:
                 raise ClientNotFound(f"you have no API client {client_id}")

@@ -88,7 +88,7 @@ def _server(grant: Any) -> OAuth2Server:
 
 def revoke_family(server: OAuth2Server, family: str, why: str) -> None:
     """Revoke every token descended from one authorization, and record why."""
-    with Session(server.engine) as session:
+    with Session(server.engine, expire_on_commit=False) as session:
         session.exec(
             update(TokenRow)
             .where(col(TokenRow.family) == family)
@@ -125,7 +125,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
     def save_authorization_code(self, code: str, request: Any) -> None:
         now = utcnow()
         data = request.payload.data
-        with Session(_server(self).engine) as session:
+        with Session(_server(self).engine, expire_on_commit=False) as session:
             session.add(
                 AuthorizationCodeRow(
                     code_hash=digest(code),
@@ -143,7 +143,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
 
     def query_authorization_code(self, code: str, client: Any) -> StoredCode | None:
         server, code_hash, now = _server(self), digest(code), utcnow()
-        with Session(server.engine) as session:
+        with Session(server.engine, expire_on_commit=False) as session:
             # (1): claim the code: unused, unexpired, this client's. One statement, no race.
             claimed = session.exec(
                 update(AuthorizationCodeRow)
@@ -178,7 +178,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def authenticate_refresh_token(self, refresh_token: str) -> StoredToken | None:
         server, token_hash, now = _server(self), digest(refresh_token), utcnow()
-        with Session(server.engine) as session:
+        with Session(server.engine, expire_on_commit=False) as session:
             # (1): claim it: a refresh token works once (rotation).
             claimed = session.exec(
                 update(TokenRow)
@@ -221,7 +221,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
 
 def find_token(server: OAuth2Server, token: str, hint: str | None) -> StoredToken | None:
     """The stored token a presented access token (JWT) or refresh token stands for."""
-    with Session(server.engine) as session:
+    with Session(server.engine, expire_on_commit=False) as session:
         if hint != REFRESH:
             jti = signed_jti(server.keys, token)
             if jti is not None:
@@ -250,7 +250,7 @@ class TokenRevocationEndpoint(RevocationEndpoint):  # type: ignore[misc]
         values = {"access_revoked": True}
         if token.kind == REFRESH:  # the refresh token takes its access token with it
             values["refresh_revoked"] = True
-        with Session(server.engine) as session:
+        with Session(server.engine, expire_on_commit=False) as session:
             session.exec(update(TokenRow).where(col(TokenRow.jti) == token.row.jti).values(values))
             session.commit()
         server.audit.record(
@@ -273,7 +273,7 @@ class TokenIntrospectionEndpoint(IntrospectionEndpoint):  # type: ignore[misc]
 
     def introspect_token(self, token: StoredToken) -> dict[str, Any]:
         server = _server(self)
-        with Session(server.engine) as session:
+        with Session(server.engine, expire_on_commit=False) as session:
             standing = standing_of(session, token.row.account_id, utcnow())
         # The account's standing now counts as much as the token's own expiry and revocation.
         if standing is None or standing.locked:

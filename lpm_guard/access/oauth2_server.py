@@ -120,7 +120,7 @@ class OAuth2Server(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> OAuthClient | None:
         if client_id == WEB_CLIENT_ID:
             return self.web_client
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ClientRow, client_id)
         if row is None or row.revoked_at is not None:
             return None
@@ -159,7 +159,7 @@ class OAuth2Server(AuthorizationServer):  # type: ignore[misc]
                 issued_at + timedelta(seconds=REFRESH_TOKEN_LIFETIME_S) if refresh else None
             ),
         )
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             session.add(row)
             session.commit()
         self.audit.record(

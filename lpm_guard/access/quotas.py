@@ -47,7 +47,7 @@ class QuotaService:
     def check(self, subject: str, now: datetime | None = None) -> QuotaView:
         """Today's allowance, use and remainder for ``subject`` (an approved researcher)."""
         now = now or utcnow()
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             quota = self._allowance(session, subject, now)
             used = self._used(session, subject, _day(now))
         return QuotaView(
@@ -60,7 +60,7 @@ class QuotaService:
             raise InvalidRequest("a charge is a positive number of seconds")
         now = now or utcnow()
         day = _day(now)
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             quota = self._allowance(session, subject, now)
             # (1): make sure today's row exists (a concurrent insert is as good as ours).
             if (

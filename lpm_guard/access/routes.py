@@ -166,7 +166,7 @@ def _standing(services: AccessServices, account_id: str) -> str | None:
 
     from .ids import utcnow
 
-    with Session(services.oauth2.engine) as session:
+    with Session(services.oauth2.engine, expire_on_commit=False) as session:
         standing = standing_of(session, account_id, utcnow())
     if standing is None or standing.locked:
         return standing.reason if standing else "no such account"

@@ -74,6 +74,18 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
     def get_jwks(self) -> ECKey:
         return private_jwk(self.keys)
 
+    def access_token_generator(self, client: Any, grant_type: str, user: Any, scope: str) -> str:
+        """Authlib's claims, signed again with the key id in the header: Authlib's generator
+        writes only ``alg`` and ``typ``, and without ``kid`` a verifier cannot pick the key
+        after a rotation."""
+        unsigned = super().access_token_generator(client, grant_type, user, scope)
+        claims = jwt.decode(unsigned, public_key_set(self.keys), algorithms=[ALGORITHM]).claims
+        if not claims.get("scope"):
+            claims.pop("scope", None)  # a token with no scope carries no blank claim
+        key = private_jwk(self.keys)
+        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}
+        return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+
     def get_audiences(self, client: Any, user: Any, scope: Any) -> str:
         # This server is the only resource server of its tokens.
         return str(self.issuer)
@@ -90,7 +102,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         if user is None:
             raise InvalidGrantError("a token must stand for an account")
         requested = set(scope_to_list(self.get_allowed_scope(client, scope)) or [])
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             standing = standing_of(session, user.account_id, utcnow())
         # (1): a locked account (suspended, expired, disabled) gets no token at all.
         if standing is None or standing.locked:
