@@ -24,7 +24,10 @@ class HttpRequest:
     address: str
 
     @classmethod
-    async def read(cls, request: Request) -> HttpRequest:
+    async def read(cls, request: Request, public_url: str) -> HttpRequest:
+        """``public_url`` stands in for the scheme and host the request arrived with (behind a
+        TLS proxy those are internal), so Authlib's https check judges the configured URL:
+        https, or http on a loopback address only."""
         form: list[tuple[str, str]] = []
         if request.method == "POST":
             content_type = request.headers.get("content-type", "")
@@ -35,7 +38,9 @@ class HttpRequest:
                 ]
         return cls(
             method=request.method,
-            url=str(request.url),
+            url=public_url
+            + request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""),
             headers=request.headers,
             query=list(request.query_params.multi_items()),
             form=form,

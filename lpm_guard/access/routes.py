@@ -83,14 +83,14 @@ def _address(request: Request) -> str:
 
 @oauth.post("/oauth/token", summary="Token endpoint (public; the client authenticates)")
 async def token(request: Request, services: Services) -> Response:
-    http = await HttpRequest.read(request)
+    http = await HttpRequest.read(request, services.oauth2.issuer)
     response: Response = await run_in_threadpool(services.oauth2.create_token_response, http)
     return response
 
 
 @oauth.post("/oauth/revoke", summary="RFC 7009 revocation (the client the token was issued to)")
 async def revoke(request: Request, services: Services) -> Response:
-    http = await HttpRequest.read(request)
+    http = await HttpRequest.read(request, services.oauth2.issuer)
     response: Response = await run_in_threadpool(
         services.oauth2.create_endpoint_response, "revocation", http
     )
@@ -101,7 +101,7 @@ async def revoke(request: Request, services: Services) -> Response:
     "/oauth/introspect", summary="RFC 7662 introspection (confidential clients, own tokens)"
 )
 async def introspect(request: Request, services: Services) -> Response:
-    http = await HttpRequest.read(request)
+    http = await HttpRequest.read(request, services.oauth2.issuer)
     response: Response = await run_in_threadpool(
         services.oauth2.create_endpoint_response, "introspection", http
     )
@@ -122,7 +122,7 @@ def _refuse(services: AccessServices, http: HttpRequest, error: OAuth2Error) -> 
 
 @oauth.get("/oauth/authorize", summary="Authorization endpoint: the sign-in page (public)")
 async def authorize_page(request: Request, services: Services) -> Response:
-    http = await HttpRequest.read(request)
+    http = await HttpRequest.read(request, services.oauth2.issuer)
     try:
         grant = await run_in_threadpool(_consent_grant, services, http)
     except OAuth2Error as error:
@@ -132,7 +132,7 @@ async def authorize_page(request: Request, services: Services) -> Response:
 
 @oauth.post("/oauth/authorize", summary="Authorization endpoint: sign in (public, throttled)")
 async def authorize(request: Request, services: Services) -> Response:
-    http = await HttpRequest.read(request)
+    http = await HttpRequest.read(request, services.oauth2.issuer)
     try:
         grant = await run_in_threadpool(_consent_grant, services, http)
     except OAuth2Error as error:
