@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi.testclient import TestClient
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey
 
