@@ -13,7 +13,6 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..access.principals import Authenticator
-from ..access.wiring import install as install_access
 from ..auditing.routes import router as audit_router
 from ..logs import get_logger
 from ..runtime import Runtime
@@ -42,6 +41,9 @@ def create_app(
     runtime: Runtime | None = None,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
+    # Imported here: access's routes import this package (its route guards).
+    from ..access.wiring import install as install_access
+
     runtime = runtime or Runtime.open(settings or Settings())
 
     @contextlib.asynccontextmanager
