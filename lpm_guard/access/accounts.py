@@ -48,7 +48,13 @@ def email_key(email: str) -> str:
 
 
 def insert_account(
-    session: Session, email: str, name: str, role: Role, password: str
+    session: Session,
+    email: str,
+    name: str,
+    role: Role,
+    password: str,
+    *,
+    one_time: bool = False,
 ) -> AccountRow:
     if not name.strip():
         raise InvalidRequest("a name is required")
@@ -59,6 +65,7 @@ def insert_account(
         role=role.value,
         password_hash=hash_password(password),
         created_at=utcnow(),
+        password_must_change=one_time,
     )
     if session.exec(select(AccountRow).where(AccountRow.email == account.email)).first():
         raise Conflict(f"an account with the email {account.email} exists")
@@ -80,7 +87,7 @@ class AccountService:
             raise InvalidRequest("researchers sign up by applying, not through this action")
         password = one_time_password()
         with Session(self.engine, expire_on_commit=False) as session:
-            account = insert_account(session, email, name, role, password)
+            account = insert_account(session, email, name, role, password, one_time=True)
             try:
                 session.commit()
             except IntegrityError:
@@ -147,6 +154,24 @@ class AccountService:
             payload={"address": address},
         )
         return account
+
+    def change_password(self, account_id: str, new_password: str) -> None:
+        """Set a new password (after the caller has checked the old one); clears the one-time
+        flag. The new password may not be the old one."""
+        check_password_strength(new_password)
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = session.get(AccountRow, account_id)
+            if account is None:
+                raise InvalidRequest(f"no account {account_id}")
+            if verify_password(account.password_hash, new_password):
+                raise InvalidRequest("choose a password other than the one-time password")
+            account.password_hash = hash_password(new_password)
+            account.password_must_change = False
+            session.add(account)
+            session.commit()
+        self.audit.record(
+            AuditTag.ACCESS_ACCOUNT_PASSWORD_CHANGE, account_id, objects={"account": account_id}
+        )
 
     def get(self, account_id: str) -> AccountRow | None:
         with Session(self.engine, expire_on_commit=False) as session:

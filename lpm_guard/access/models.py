@@ -65,6 +65,8 @@ class AccountRow(SQLModel, table=True):
     password_hash: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = Field(sa_column=_utc())
     disabled: bool = False
+    password_must_change: bool = False
+    """Set for one-time passwords: the first sign-in must choose a new password."""
 
 
 class ApplicationRow(SQLModel, table=True):

@@ -41,6 +41,23 @@ def login_page(query: str, scopes: list[str], error: str | None, status: int = 2
     return HTMLResponse(_PAGE.format(title="Sign in", body=body), status, headers=HEADERS)
 
 
+def change_password_page(query: str, email: str, error: str | None) -> HTMLResponse:
+    """The first sign-in with a one-time password: choose your own before going on."""
+    problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = f"""<p>You signed in with a one-time password. Choose your own password
+(12 characters or more) to go on.</p>
+{problem}
+<form method="post" action="/oauth/authorize?{escape(query)}">
+  <input type="hidden" name="email" value="{escape(email)}">
+  <label>One-time password <input name="password" type="password"
+    autocomplete="current-password" required></label>
+  <label>New password <input name="new_password" type="password" autocomplete="new-password"
+    minlength="12" required></label>
+  <button type="submit">Set password and sign in</button>
+</form>"""
+    return HTMLResponse(_PAGE.format(title="Choose a password", body=body), 200, headers=HEADERS)
+
+
 def error_page(message: str, status: int) -> HTMLResponse:
     body = f'<p class="error" role="alert">{escape(message)}</p>'
     return HTMLResponse(_PAGE.format(title="Cannot sign in", body=body), status, headers=HEADERS)

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from ..api.security import get_principal, require_scope
-from ..errors import Forbidden
+from ..errors import Forbidden, InvalidRequest
 from .accounts import AccountService
 from .applications import ApplicationService
 from .clients import ClientService
@@ -23,7 +23,7 @@ from .errors import InvalidCredentials, LoginThrottled
 from .models import ApplicationStatus
 from .oauth2_requests import HttpRequest
 from .oauth2_server import OAuth2Server
-from .pages import error_page, login_page
+from .pages import change_password_page, error_page, login_page
 from .principals import Principal
 from .quotas import QuotaService
 from .schemas import (
@@ -149,6 +149,14 @@ async def authorize(request: Request, services: Services) -> Response:
         return page
     except InvalidCredentials as exc:
         return login_page(request.url.query, scopes, exc.detail, 401)
+    if account.password_must_change:
+        new_password = form.get("new_password")
+        if not new_password:
+            return change_password_page(request.url.query, account.email, None)
+        try:
+            await run_in_threadpool(services.accounts.change_password, account.id, new_password)
+        except InvalidRequest as exc:
+            return change_password_page(request.url.query, account.email, exc.detail)
     standing = await run_in_threadpool(_standing, services, account.id)
     if standing is not None:
         return error_page(f"You cannot sign in: {standing}.", 403)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class AuditTag(StrEnum):
     ACCESS_ACCOUNT_CREATE = "access:account:create"
+    ACCESS_ACCOUNT_PASSWORD_CHANGE = "access:account:password-change"  # noqa: S105
     ACCESS_APPLICATION_APPROVE = "access:application:approve"
     ACCESS_APPLICATION_DENY = "access:application:deny"
     ACCESS_APPLICATION_REINSTATE = "access:application:reinstate"

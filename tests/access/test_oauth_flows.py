@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import urlencode
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -282,3 +283,26 @@ def test_discovery_metadata(world: World) -> None:
     assert metadata["issuer"] == world.issuer
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["token_endpoint"] == f"{world.issuer}/oauth/token"
+
+
+def test_a_one_time_password_must_be_replaced_at_first_sign_in(world: World) -> None:
+    admin = world.staff(Role.ADMIN)
+    one_time = admin.password
+    _, challenge = pkce_pair()
+    first = world.sign_in(admin, challenge)
+    assert first.status_code == 200 and 'name="new_password"' in first.text
+    assert "location" not in first.headers
+    query = urlencode(world.authorize_params(challenge))
+    same = world.http.post(
+        f"/oauth/authorize?{query}",
+        data={"email": admin.email, "password": one_time, "new_password": one_time},
+    )
+    assert same.status_code == 200 and "other than the one-time password" in same.text
+    chosen = world.http.post(
+        f"/oauth/authorize?{query}",
+        data={"email": admin.email, "password": one_time, "new_password": "my own long password"},
+    )
+    assert chosen.status_code == 302 and "code=" in chosen.headers["location"]
+    assert world.sign_in(admin, challenge).status_code == 401  # the one-time password is spent
+    admin.password = "my own long password"
+    assert world.sign_in(admin, challenge).status_code == 302

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(200), nullable=False),
         _when("created_at"),
         sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("password_must_change", sa.Boolean, nullable=False),
     )
     op.create_table(
         "access_applications",
