@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,9 @@ from .tokens import (
 )
 
 WEB_CALLBACK = "/callback.html"
+# Authlib's grants log whole token responses at DEBUG ("Issue token {...}"): secrets never go
+# to the log, whatever LPM_LOG_LEVEL says.
+logging.getLogger("authlib").setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class OAuthClient:
 
     client_id: str
     owner_id: str | None
-    secret_hash: str | None
+    secret_hash: str | None = field(repr=False)
     scope: str
     grant_types: frozenset[str]
     redirect_uris: tuple[str, ...] = ()

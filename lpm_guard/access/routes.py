@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
@@ -20,6 +21,7 @@ from .accounts import AccountService
 from .applications import ApplicationService
 from .clients import ClientService
 from .errors import InvalidCredentials, LoginThrottled
+from .ids import utcnow
 from .models import ApplicationStatus
 from .oauth2_requests import HttpRequest
 from .oauth2_server import OAuth2Server
@@ -40,6 +42,8 @@ from .schemas import (
 )
 from .scopes import Role, Scope
 from .standing import standing_of
+from .tokens import OAuthUser
+from .tokens import jwks as key_set
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,6 @@ async def authorize(request: Request, services: Services) -> Response:
     standing = await run_in_threadpool(_standing, services, account.id)
     if standing is not None:
         return error_page(f"You cannot sign in: {standing}.", 403)
-    from .tokens import OAuthUser
-
     response: Response = await run_in_threadpool(
         services.oauth2.create_authorization_response, http, OAuthUser(account.id), grant
     )
@@ -170,10 +172,6 @@ async def authorize(request: Request, services: Services) -> Response:
 
 def _standing(services: AccessServices, account_id: str) -> str | None:
     """Why this account may not sign in, or None."""
-    from sqlmodel import Session
-
-    from .ids import utcnow
-
     with Session(services.oauth2.engine, expire_on_commit=False) as session:
         standing = standing_of(session, account_id, utcnow())
     if standing is None or standing.locked:
@@ -188,8 +186,6 @@ def metadata(services: Services) -> dict[str, Any]:
 
 @oauth.get("/.well-known/jwks.json", summary="Keys that verify access tokens (public)")
 def jwks(services: Services) -> JSONResponse:
-    from .tokens import jwks as key_set
-
     return JSONResponse(key_set(services.oauth2.keys))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from urllib.parse import urlencode
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -306,3 +308,20 @@ def test_a_one_time_password_must_be_replaced_at_first_sign_in(world: World) -> 
     assert world.sign_in(admin, challenge).status_code == 401  # the one-time password is spent
     admin.password = "my own long password"
     assert world.sign_in(admin, challenge).status_code == 302
+
+
+def test_tokens_never_reach_the_log(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    tokens = world.web_tokens(world.researcher())
+    refreshed = world.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "lpm-guard-web",
+            "refresh_token": tokens["refresh_token"],
+        },
+    ).json()
+    assert caplog.records  # the log was listening
+    logged = caplog.text + "".join(str(vars(record)) for record in caplog.records)
+    for secret in (tokens["refresh_token"], refreshed["refresh_token"], tokens["access_token"]):
+        assert secret not in logged
