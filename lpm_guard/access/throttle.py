@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from .models import LoginAttemptRow
@@ -56,9 +56,15 @@ def throttled(
     return None
 
 
+KEEP = timedelta(days=1)
+"""Attempts older than this are deleted: the audit log keeps the history, this table only
+what the throttle needs."""
+
+
 def record_attempt(
     session: Session, account_key: str, address: str, now: datetime, succeeded: bool
 ) -> None:
+    session.exec(delete(LoginAttemptRow).where(col(LoginAttemptRow.attempted_at) < now - KEEP))
     session.add(
         LoginAttemptRow(
             account_key=account_key, address=address, attempted_at=now, succeeded=succeeded

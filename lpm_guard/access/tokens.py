@@ -102,19 +102,24 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
     ) -> dict[str, Any]:
         if user is None:
             raise InvalidGrantError("a token must stand for an account")
-        requested = set(scope_to_list(self.get_allowed_scope(client, scope)) or [])
+        # (1): what the client may ask for (None: a scope the client was never given).
+        allowed = set(scope_to_list(self.get_allowed_scope(client, scope)) or [])
         with Session(self.engine, expire_on_commit=False) as session:
             standing = standing_of(session, user.account_id, utcnow())
-        # (1): a locked account (suspended, expired, disabled) gets no token at all.
+        # (2): a locked account (suspended, expired, disabled) gets no token at all.
         if standing is None or standing.locked:
             raise InvalidGrantError(standing.reason if standing else "no such account")
         held = {scope.value for scope in standing.scopes}
-        # (2): an explicit scope beyond what the account holds is refused; none asks for all.
-        if requested - held:
-            raise InvalidScopeError(
-                f"not granted to this account: {' '.join(sorted(requested - held))}"
-            )
-        granted = " ".join(sorted(requested or held))
+        if scope:
+            # (3): an explicit scope beyond what the account holds now is refused.
+            if allowed - held:
+                raise InvalidScopeError(
+                    f"not granted to this account: {' '.join(sorted(allowed - held))}"
+                )
+            granted = " ".join(sorted(allowed))
+        else:
+            # (3): no scope asked: what the client's default and the account both allow.
+            granted = " ".join(sorted((allowed & held) if client.secret_hash else held))
         token: dict[str, Any] = super().generate(
             grant_type, _ScopeAsIs(client), user, granted, expires_in, include_refresh_token
         )

@@ -90,3 +90,22 @@ def test_the_sign_in_page_answers_429_when_throttled(web: TestClient, runtime: R
     throttled = web.post(f"/oauth/authorize?{query}", data=right)
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
     assert "location" not in throttled.headers
+
+
+def test_old_attempts_are_pruned_and_no_longer_count(accounts: AccountService) -> None:
+    from sqlmodel import Session, func, select
+
+    from lpm_guard.access.ids import utcnow
+    from lpm_guard.access.models import LoginAttemptRow
+    from lpm_guard.access.throttle import record_attempt
+
+    new = accounts.create_staff("old@example.org", "Old", Role.REVIEWER, "test")
+    long_ago = utcnow() - timedelta(days=2)
+    with Session(accounts.engine) as session:
+        for _ in range(10):
+            record_attempt(session, "old@example.org", "10.2.0.1", long_ago, succeeded=False)
+        session.commit()
+    assert accounts.sign_in("old@example.org", new.password, "10.2.0.1").id == new.account_id
+    with Session(accounts.engine) as session:
+        count = session.exec(select(func.count()).select_from(LoginAttemptRow)).one()
+    assert count == 1
