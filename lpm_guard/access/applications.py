@@ -17,8 +17,40 @@ from .errors import ApplicationNotFound, Conflict
 from .ids import new_id, utcnow
 from .models import AccountRow, ApplicationRow, ApplicationStatus, TokenRow
 from .principals import Principal
-from .schemas import TERMS_VERSION, ApplicationForm, ApplicationView, Approval, Decision
+from .schemas import (
+    TERMS_VERSION,
+    ApplicationDetails,
+    ApplicationForm,
+    ApplicationView,
+    Approval,
+    Decision,
+)
 from .scopes import Role, Scope
+from .standing import latest_application
+
+
+def _check_terms(details: ApplicationDetails) -> None:
+    if details.accepted_terms_version != TERMS_VERSION:
+        raise InvalidRequest(
+            f"accept the current acceptable-use terms (version {TERMS_VERSION})",
+            terms_version=TERMS_VERSION,
+        )
+
+
+def _new_application(account_id: str, details: ApplicationDetails) -> ApplicationRow:
+    return ApplicationRow(
+        id=new_id("app"),
+        account_id=account_id,
+        institution=details.institution.strip(),
+        position=details.position.strip(),
+        research_purpose=details.research_purpose.strip(),
+        ethics_reference=details.ethics_reference.strip(),
+        intended_uses=",".join(sorted({use.value for use in details.intended_uses})),
+        terms_version=details.accepted_terms_version,
+        status=ApplicationStatus.SUBMITTED.value,
+        submitted_at=utcnow(),
+    )
+
 
 # Which status each reviewer action starts from, and where it leads.
 _TRANSITIONS: dict[AuditTag, tuple[frozenset[ApplicationStatus], ApplicationStatus]] = {
@@ -54,27 +86,11 @@ class ApplicationService:
     def apply(self, form: ApplicationForm, address: str) -> ApplicationView:
         """A new researcher account and its application, in one transaction."""
         # (1): the applicant accepted the current terms, and chose a sound password.
-        if form.accepted_terms_version != TERMS_VERSION:
-            raise InvalidRequest(
-                f"accept the current acceptable-use terms (version {TERMS_VERSION})",
-                terms_version=TERMS_VERSION,
-            )
+        _check_terms(form)
         check_password_strength(form.password)
-        now = utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             account = insert_account(session, form.email, form.name, Role.RESEARCHER, form.password)
-            application = ApplicationRow(
-                id=new_id("app"),
-                account_id=account.id,
-                institution=form.institution.strip(),
-                position=form.position.strip(),
-                research_purpose=form.research_purpose.strip(),
-                ethics_reference=form.ethics_reference.strip(),
-                intended_uses=",".join(sorted({use.value for use in form.intended_uses})),
-                terms_version=form.accepted_terms_version,
-                status=ApplicationStatus.SUBMITTED.value,
-                submitted_at=now,
-            )
+            application = _new_application(account.id, form)
             session.add(application)
             try:
                 session.commit()
@@ -89,6 +105,38 @@ class ApplicationService:
                 "intended_uses": [use.value for use in view.intended_uses],
                 "terms_version": view.terms_version,
                 "address": address,
+            },
+        )
+        return view
+
+    def reapply(
+        self, researcher: Principal, details: ApplicationDetails, address: str
+    ) -> ApplicationView:
+        """A denied researcher's new application (one under review or approved is enough)."""
+        _check_terms(details)
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = session.get(AccountRow, researcher.subject)
+            if account is None or account.role != Role.RESEARCHER.value:
+                raise InvalidRequest("only researchers apply for access")
+            latest = latest_application(session, account.id)
+            if latest is not None and latest.status != ApplicationStatus.DENIED.value:
+                raise Conflict(
+                    f"your application is {latest.status}; apply again only after a denial",
+                    current_status=latest.status,
+                )
+            application = _new_application(account.id, details)
+            session.add(application)
+            session.commit()
+            view = ApplicationView.of(application, account)
+        self.audit.record(
+            AuditTag.ACCESS_APPLICATION_SUBMIT,
+            view.account_id,
+            objects={"account": view.account_id, "application": view.id},
+            payload={
+                "intended_uses": [use.value for use in view.intended_uses],
+                "terms_version": view.terms_version,
+                "address": address,
+                "again": True,
             },
         )
         return view
@@ -144,13 +192,20 @@ class ApplicationService:
             row = session.get(ApplicationRow, application_id)
             if row is None:
                 raise ApplicationNotFound(f"no application {application_id}")
-            # (1): the action fits the application's status.
+            # (1): the action fits the application's status; approving an approval that has
+            # expired renews it.
             current = ApplicationStatus(row.status)
-            if current not in sources:
+            renewal = (
+                tag is AuditTag.ACCESS_APPLICATION_APPROVE
+                and current is ApplicationStatus.APPROVED
+                and row.expires_at is not None
+                and row.expires_at <= now
+            )
+            if current not in sources and not renewal:
                 raise Conflict(
                     f"the application is {current.value}; it cannot become {target.value} "
                     f"from there",
-                    status=current.value,
+                    current_status=current.value,
                 )
             # (2): the change, with who decided, when and why.
             row.status = target.value

@@ -29,6 +29,7 @@ from .pages import change_password_page, error_page, login_page
 from .principals import Principal
 from .quotas import QuotaService
 from .schemas import (
+    ApplicationDetails,
     ApplicationForm,
     ApplicationView,
     Approval,
@@ -292,6 +293,17 @@ def me(principal: SignedIn, services: Services) -> MeView:
         standing=reason,
         application=mine[0] if mine else None,
     )
+
+
+@api.post(
+    "/me/applications",
+    status_code=201,
+    summary="Apply again after a denial (researchers)",
+)
+def reapply(
+    details: ApplicationDetails, request: Request, principal: Researcher, services: Services
+) -> ApplicationView:
+    return services.applications.reapply(principal, details, _address(request))
 
 
 @api.get("/me/quota", summary="Today's generation quota (approved researchers)")

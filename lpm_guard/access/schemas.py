@@ -14,16 +14,23 @@ TERMS_VERSION = "2026-11"
 """The acceptable-use terms an applicant must accept (``web/terms.html``)."""
 
 
-class ApplicationForm(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024, repr=False)
+class ApplicationDetails(BaseModel):
+    """What an application says; a denied researcher applies again with these alone."""
+
     institution: str = Field(min_length=1, max_length=300)
     position: str = Field(min_length=1, max_length=200)
     research_purpose: str = Field(min_length=20, max_length=10_000)
     ethics_reference: str = Field(min_length=1, max_length=200)
     intended_uses: list[IntendedUse] = Field(min_length=1, max_length=2)
     accepted_terms_version: str = Field(max_length=40)
+
+
+class ApplicationForm(ApplicationDetails):
+    """Signing up: the account and its first application."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024, repr=False)
 
 
 class Decision(BaseModel):

@@ -109,6 +109,8 @@ CASES: list[Case] = [
     ),
     Case("GET", "/v1/me", signed_in(200)),
     Case("GET", "/v1/me/quota", researchers_only(200)),
+    # Applying again is for denied researchers; approved ones get 409.
+    Case("POST", "/v1/me/applications", researchers_only(409), json="details"),  # type: ignore[arg-type]
     # Other domains' routes (the audit log so far).
     Case("GET", "/v1/audit/entries/0", reviewers_only(200)),
     Case("GET", "/v1/audit/checkpoint", everyone(200)),

@@ -7,7 +7,7 @@ import pytest
 from lpm_guard.access.errors import ApplicationNotFound, Conflict
 from lpm_guard.access.models import ApplicationStatus, IntendedUse
 from lpm_guard.access.principals import Principal
-from lpm_guard.access.schemas import Approval, Decision
+from lpm_guard.access.schemas import ApplicationDetails, Approval, Decision
 from lpm_guard.access.scopes import Role, Scope
 from lpm_guard.errors import InvalidRequest
 from tests.access.world import World, application_form
@@ -93,3 +93,59 @@ def test_api_clients_are_only_for_approved_researchers(world: World) -> None:
     pending = world.applicant()
     with pytest.raises(NotApproved):
         world.services.clients.create(pending.principal, "too early")
+
+
+def _details() -> dict[str, object]:
+    form = application_form().model_dump(mode="json")
+    return {key: form[key] for key in ApplicationDetails.model_fields}
+
+
+def test_a_denied_researcher_applies_again(world: World) -> None:
+    applicant = world.applicant()
+    assert applicant.application_id
+    token = world.web_tokens(applicant)["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    early = world.http.post("/v1/me/applications", json=_details(), headers=headers)
+    assert early.status_code == 409  # the first one is still under review
+    world.services.applications.deny(applicant.application_id, Decision(reason="no IRB"), "rev")
+    again = world.http.post("/v1/me/applications", json=_details(), headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json()["status"] == "submitted" and again.json()["id"] != applicant.application_id
+    mine = world.get("/v1/applications", token).json()
+    assert [view["status"] for view in mine] == ["submitted", "denied"]
+
+
+def test_approving_an_expired_approval_renews_it(world: World) -> None:
+    researcher = world.researcher()
+    assert researcher.application_id
+    world.api_client(researcher)
+    world.expire(researcher)
+    assert world.client_token(researcher).status_code == 400
+    renewed = world.services.applications.approve(
+        researcher.application_id, Approval(reason="renewed", expires_in_days=30), "rev"
+    )
+    assert renewed.expires_at and renewed.decided_at
+    assert renewed.expires_at > renewed.decided_at
+    assert world.client_token(researcher).status_code == 200
+    with pytest.raises(Conflict):  # an approval still running is not approved again
+        world.services.applications.approve(researcher.application_id, Approval(reason="x"), "r")
+
+
+def test_a_decision_that_does_not_fit_is_a_409_problem(world: World) -> None:
+    reviewer = world.staff(Role.REVIEWER)
+    token = world.web_tokens(reviewer)["access_token"]
+    researcher = world.researcher()
+    response = world.http.post(
+        f"/v1/applications/{researcher.application_id}/deny",
+        json={"reason": "too late"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["current_status"] == "approved"
+    empty = world.http.post(
+        f"/v1/applications/{researcher.application_id}/suspend",
+        json={"reason": ""},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert empty.status_code == 422

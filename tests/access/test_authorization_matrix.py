@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from lpm_guard.access.schemas import ApplicationDetails
 from lpm_guard.access.scopes import Role
 from tests.access.matrix import CALLERS, CASES, Case
 from tests.access.world import Account, World, application_form, pkce_pair, unique_email
@@ -56,6 +57,9 @@ def callers(live_world: World) -> Callers:
 def _body(case: Case) -> Any:
     if case.json == "signup":
         return application_form().model_dump(mode="json")
+    if case.json == "details":
+        form = application_form().model_dump(mode="json")
+        return {key: form[key] for key in ApplicationDetails.model_fields}
     if case.json == "reviewer":
         return {"email": unique_email("reviewer"), "name": "New Reviewer"}
     return case.json() if callable(case.json) else case.json
