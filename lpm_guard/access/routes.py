@@ -22,12 +22,12 @@ from .applications import ApplicationService
 from .clients import ClientService
 from .errors import InvalidCredentials, LoginThrottled
 from .ids import utcnow
+from .interfaces import Quotas
 from .models import ApplicationStatus
 from .oauth2_requests import HttpRequest
 from .oauth2_server import OAuth2Server
 from .pages import change_password_page, error_page, login_page
 from .principals import Principal
-from .quotas import QuotaService
 from .schemas import (
     ApplicationDetails,
     ApplicationForm,
@@ -53,7 +53,7 @@ class AccessServices:
     accounts: AccountService
     applications: ApplicationService
     clients: ClientService
-    quotas: QuotaService
+    quotas: Quotas
 
 
 def get_services(request: Request) -> AccessServices:
