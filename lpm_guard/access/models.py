@@ -159,14 +159,3 @@ class QuotaUsageRow(SQLModel, table=True):
     account_id: str = Field(foreign_key="access_accounts.id", max_length=40)
     day: str = Field(sa_column=Column(String(10), nullable=False))
     seconds: float = Field(sa_column=Column(Float, nullable=False))
-
-
-TABLES = [
-    AccountRow.__table__,  # type: ignore[attr-defined]
-    ApplicationRow.__table__,  # type: ignore[attr-defined]
-    ClientRow.__table__,  # type: ignore[attr-defined]
-    AuthorizationCodeRow.__table__,  # type: ignore[attr-defined]
-    TokenRow.__table__,  # type: ignore[attr-defined]
-    LoginAttemptRow.__table__,  # type: ignore[attr-defined]
-    QuotaUsageRow.__table__,  # type: ignore[attr-defined]
-]
