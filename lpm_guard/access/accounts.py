@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, NotFound
 from .errors import Conflict, InvalidCredentials, LoginThrottled
 from .ids import new_id, utcnow
 from .models import AccountRow
@@ -172,6 +172,46 @@ class AccountService:
         self.audit.record(
             AuditTag.ACCESS_ACCOUNT_PASSWORD_CHANGE, account_id, objects={"account": account_id}
         )
+
+    def _by_email(self, session: Session, email: str) -> AccountRow:
+        account = session.exec(
+            select(AccountRow).where(AccountRow.email == normalise_email(email))
+        ).first()
+        if account is None:
+            raise NotFound(f"no account with the email {email}")
+        return account
+
+    def set_disabled(self, email: str, disabled: bool, actor: str) -> AccountRow:
+        """Disable an account (every token it holds stops at once) or enable it again."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = self._by_email(session, email)
+            account.disabled = disabled
+            session.add(account)
+            session.commit()
+        tag = AuditTag.ACCESS_ACCOUNT_DISABLE if disabled else AuditTag.ACCESS_ACCOUNT_ENABLE
+        self.audit.record(tag, actor, objects={"account": account.id})
+        return account
+
+    def reset_password(self, email: str, actor: str) -> NewAccount:
+        """A new one-time password for a staff account (researchers keep their own)."""
+        password = one_time_password()
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = self._by_email(session, email)
+            role = Role(account.role)
+            if role is Role.RESEARCHER:
+                raise InvalidRequest("researchers choose their own passwords")
+            account.password_hash = hash_password(password)
+            account.password_must_change = True
+            session.add(account)
+            session.commit()
+        self.audit.record(
+            AuditTag.ACCESS_ACCOUNT_PASSWORD_RESET, actor, objects={"account": account.id}
+        )
+        return NewAccount(account.id, account.email, role, password)
+
+    def list(self) -> list[AccountRow]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(AccountRow).order_by(col(AccountRow.created_at))))
 
     def get(self, account_id: str) -> AccountRow | None:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -7,6 +7,9 @@ from enum import StrEnum
 
 class AuditTag(StrEnum):
     ACCESS_ACCOUNT_CREATE = "access:account:create"
+    ACCESS_ACCOUNT_DISABLE = "access:account:disable"
+    ACCESS_ACCOUNT_ENABLE = "access:account:enable"
+    ACCESS_ACCOUNT_PASSWORD_RESET = "access:account:password-reset"  # noqa: S105
     ACCESS_ACCOUNT_PASSWORD_CHANGE = "access:account:password-change"  # noqa: S105
     ACCESS_APPLICATION_APPROVE = "access:application:approve"
     ACCESS_APPLICATION_DENY = "access:application:deny"

@@ -52,6 +52,40 @@ def create_reviewer(
     _print_password(new.email, new.role, new.password)
 
 
+@app.command("reset-password")
+def reset_password(email: str = typer.Option(..., help="The staff account's email.")) -> None:
+    """Give a staff account a new one-time password (printed once)."""
+    with runtime() as rt:
+        new = AccountService(rt.engine, AuditService(rt.audit)).reset_password(email, operator())
+    _print_password(new.email, new.role, new.password)
+
+
+@app.command("disable-account")
+def disable_account(email: str = typer.Option(..., help="The account's email.")) -> None:
+    """Disable an account: it cannot sign in, and its tokens stop working at once."""
+    with runtime() as rt:
+        AccountService(rt.engine, AuditService(rt.audit)).set_disabled(email, True, operator())
+    typer.echo(f"disabled {email}")
+
+
+@app.command("enable-account")
+def enable_account(email: str = typer.Option(..., help="The account's email.")) -> None:
+    """Enable a disabled account again."""
+    with runtime() as rt:
+        AccountService(rt.engine, AuditService(rt.audit)).set_disabled(email, False, operator())
+    typer.echo(f"enabled {email}")
+
+
+@app.command("accounts")
+def list_accounts() -> None:
+    """List every account: id, role, email, and whether it is disabled."""
+    with runtime() as rt:
+        accounts = AccountService(rt.engine, AuditService(rt.audit)).list()
+    for account in accounts:
+        flag = "  (disabled)" if account.disabled else ""
+        typer.echo(f"{account.id}  {account.role:<10} {account.email}{flag}")
+
+
 def _show(view: ApplicationView) -> None:
     expiry = f" until {view.expires_at:%Y-%m-%d}" if view.expires_at else ""
     quota = f", {view.daily_quota_s:g} s/day" if view.daily_quota_s else ""

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from lpm_guard.access.accounts import AccountService
 from lpm_guard.access.applications import ApplicationService
+from lpm_guard.access.errors import InvalidCredentials
 from lpm_guard.auditing.services import AuditService
 from lpm_guard.cli import app
 from lpm_guard.runtime import Runtime
@@ -119,3 +120,33 @@ def test_operator_reviews_researchers(cli, data: Path) -> None:  # type: ignore[
 def test_create_reviewer(cli) -> None:  # type: ignore[no-untyped-def]
     output = cli("admin", "create-reviewer", "--email", "ts@example.org", "--name", "T&S")
     assert "created reviewer ts@example.org" in output and PASSWORD_LINE.search(output)
+
+
+def test_disable_and_reset_staff_accounts(cli, data: Path) -> None:  # type: ignore[no-untyped-def]
+    first = PASSWORD_LINE.search(
+        cli("admin", "create-reviewer", "--email", "r@example.org", "--name", "R")
+    )
+    assert first
+    assert "r@example.org" in cli("admin", "accounts")
+    assert "disabled r@example.org" in cli("admin", "disable-account", "--email", "r@example.org")
+    assert "(disabled)" in cli("admin", "accounts")
+    rt = _runtime(data)
+    try:
+        accounts = AccountService(rt.engine, AuditService(rt.audit))
+        with pytest.raises(InvalidCredentials):  # a disabled account cannot sign in
+            accounts.sign_in("r@example.org", first.group(1), "127.0.0.1")
+    finally:
+        rt.close()
+    cli("admin", "enable-account", "--email", "r@example.org")
+    second = PASSWORD_LINE.search(cli("admin", "reset-password", "--email", "r@example.org"))
+    assert second and second.group(1) != first.group(1)
+    rt = _runtime(data)
+    try:
+        accounts = AccountService(rt.engine, AuditService(rt.audit))
+        account = accounts.sign_in("r@example.org", second.group(1), "127.0.0.2")
+        assert account.password_must_change
+        with pytest.raises(InvalidCredentials):
+            accounts.sign_in("r@example.org", first.group(1), "127.0.0.3")
+    finally:
+        rt.close()
+    assert "no account" in cli("admin", "disable-account", "--email", "x@example.org", code=1)

@@ -325,3 +325,13 @@ def test_tokens_never_reach_the_log(world: World, caplog: pytest.LogCaptureFixtu
     logged = caplog.text + "".join(str(vars(record)) for record in caplog.records)
     for secret in (tokens["refresh_token"], refreshed["refresh_token"], tokens["access_token"]):
         assert secret not in logged
+
+
+def test_a_disabled_account_loses_its_tokens_at_once(world: World) -> None:
+    reviewer = world.staff(Role.REVIEWER)
+    token = world.web_tokens(reviewer)["access_token"]
+    assert world.get("/v1/me", token).status_code == 200
+    world.services.accounts.set_disabled(reviewer.email, True, "test")
+    assert world.get("/v1/me", token).status_code == 401
+    world.services.accounts.set_disabled(reviewer.email, False, "test")
+    assert world.get("/v1/me", token).status_code == 200
