@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -14,7 +14,7 @@ from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
 from .errors import Conflict, InvalidCredentials, LoginThrottled
 from .ids import new_id, utcnow
-from .models import AccountRow
+from .models import AccountRow, TokenRow
 from .passwords import MIN_LENGTH, hash_password, one_time_password, verify_password
 from .scopes import Role
 from .throttle import ThrottlePolicy, record_attempt, throttled
@@ -182,11 +182,17 @@ class AccountService:
         return account
 
     def set_disabled(self, email: str, disabled: bool, actor: str) -> AccountRow:
-        """Disable an account (every token it holds stops at once) or enable it again."""
+        """Disable an account (every token it holds is revoked) or enable it again."""
         with Session(self.engine, expire_on_commit=False) as session:
             account = self._by_email(session, email)
             account.disabled = disabled
             session.add(account)
+            if disabled:
+                session.exec(
+                    update(TokenRow)
+                    .where(col(TokenRow.account_id) == account.id)
+                    .values(access_revoked=True, refresh_revoked=True)
+                )
             session.commit()
         tag = AuditTag.ACCESS_ACCOUNT_DISABLE if disabled else AuditTag.ACCESS_ACCOUNT_ENABLE
         self.audit.record(tag, actor, objects={"account": account.id})

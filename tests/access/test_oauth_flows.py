@@ -334,4 +334,5 @@ def test_a_disabled_account_loses_its_tokens_at_once(world: World) -> None:
     world.services.accounts.set_disabled(reviewer.email, True, "test")
     assert world.get("/v1/me", token).status_code == 401
     world.services.accounts.set_disabled(reviewer.email, False, "test")
-    assert world.get("/v1/me", token).status_code == 200
+    assert world.get("/v1/me", token).status_code == 401  # enabling does not revive tokens
+    assert world.get("/v1/me", world.web_tokens(reviewer)["access_token"]).status_code == 200
