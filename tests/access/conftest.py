@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
+from lpm_guard.access import passwords
 from lpm_guard.api import create_app
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
@@ -23,6 +25,17 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_argon2() -> Iterator[None]:
+    """argon2id at its lowest cost for the tests (the defaults take ~300 ms a hash on a busy
+    two-core machine; ``test_passwords`` checks that production keeps them)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        )
+        yield
 
 
 @pytest.fixture(scope="session")
