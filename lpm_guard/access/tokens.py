@@ -109,7 +109,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         # (2): a locked account (suspended, expired, disabled) gets no token at all.
         if standing is None or standing.locked:
             raise InvalidGrantError(standing.reason if standing else "no such account")
-        held = {scope.value for scope in standing.scopes}
+        held = {held_scope.value for held_scope in standing.scopes}
         if scope:
             # (3): an explicit scope beyond what the account holds now is refused.
             if allowed - held:
