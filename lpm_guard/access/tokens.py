@@ -33,15 +33,22 @@ def private_jwk(keys: KeyStore) -> ECKey:
     return ECKey.import_key(key, {"kid": key_id, "alg": ALGORITHM, "use": "sig"})
 
 
+_key_sets: dict[tuple[str, ...], KeySet] = {}
+
+
 def public_key_set(keys: KeyStore) -> KeySet:
     """Every token-signing public key, current first: retired keys still verify their tokens
-    until those expire."""
-    return KeySet(
-        [
-            ECKey.import_key(public_key, {"kid": key_id, "alg": ALGORITHM, "use": "sig"})
-            for key_id, public_key in keys.token_public_keys().items()
-        ]
-    )
+    until those expire. Built once per set of keys (a rotation makes a new set)."""
+    public_keys = keys.token_public_keys()
+    ids = tuple(public_keys)
+    if ids not in _key_sets:
+        _key_sets[ids] = KeySet(
+            [
+                ECKey.import_key(public_key, {"kid": key_id, "alg": ALGORITHM, "use": "sig"})
+                for key_id, public_key in public_keys.items()
+            ]
+        )
+    return _key_sets[ids]
 
 
 def jwks(keys: KeyStore) -> dict[str, Any]:
@@ -153,12 +160,15 @@ class AccessTokenValidator(JWTBearerTokenValidator):  # type: ignore[misc]
 
     def claims_of(self, token: str) -> JWTAccessTokenClaims | None:
         """The token's claims if it is one of ours and current; None otherwise."""
-        # (1): a JWS with our header: ES256 only (no "none", no HMAC confusion), typ at+jwt.
+        # (1): a compact JWS whose header says ES256 (no "none", no HMAC confusion), at+jwt,
+        # and one of our key ids; the signature is checked next.
         try:
-            header = jwt.decode(token, self.get_jwks(), algorithms=[ALGORITHM]).header
+            header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError):
             return None
         if header.get("typ") != TOKEN_TYPE or header.get("alg") != ALGORITHM:
+            return None
+        if header.get("kid") not in self.keys.token_public_keys():
             return None
         # (2): signature, then iss, aud, exp, iat, sub, client_id and jti (Authlib).
         try:
