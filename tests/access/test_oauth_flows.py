@@ -336,3 +336,42 @@ def test_a_disabled_account_loses_its_tokens_at_once(world: World) -> None:
     world.services.accounts.set_disabled(reviewer.email, False, "test")
     assert world.get("/v1/me", token).status_code == 401  # enabling does not revive tokens
     assert world.get("/v1/me", world.web_tokens(reviewer)["access_token"]).status_code == 200
+
+
+def test_expired_codes_and_refresh_tokens_are_refused(world: World) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from sqlmodel import Session
+
+    from lpm_guard.access.ids import digest, utcnow
+    from lpm_guard.access.models import AuthorizationCodeRow, TokenRow
+
+    mallory = world.researcher()
+    verifier, challenge = pkce_pair()
+    code = world.code(mallory, challenge)
+    tokens = world.web_tokens(mallory)
+    past = utcnow() - timedelta(seconds=1)
+    with Session(world.services.oauth2.engine) as session:
+        session.exec(
+            update(AuthorizationCodeRow)
+            .where(AuthorizationCodeRow.code_hash == digest(code))  # type: ignore[arg-type]
+            .values(expires_at=past)
+        )
+        session.exec(
+            update(TokenRow)
+            .where(TokenRow.refresh_hash == digest(tokens["refresh_token"]))  # type: ignore[arg-type]
+            .values(refresh_expires_at=past)
+        )
+        session.commit()
+    stale = world.exchange(code, verifier)
+    assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
+    refresh = world.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "lpm-guard-web",
+            "refresh_token": tokens["refresh_token"],
+        },
+    )
+    assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"
