@@ -139,8 +139,6 @@ async function showAccount() {
     : "—";
   document.getElementById("sign-out").addEventListener("click", signOut);
   if (me.role === "researcher" && me.scopes.length) {
-    document.getElementById("clients").hidden = false;
-    await showClients();
     document.getElementById("new-client").addEventListener("submit", async (event) => {
       event.preventDefault();
       const name = new FormData(event.target).get("name");
@@ -153,7 +151,10 @@ async function showAccount() {
         `client_id ${client.client_id}, secret ${client.client_secret} (copy it now: it is not shown again)`;
       await showClients();
     });
+    document.getElementById("clients").hidden = false;
+    await showClients();
   }
+  document.body.dataset.ready = "account";
 }
 
 async function submitApplication(event) {
@@ -185,7 +186,10 @@ async function submitApplication(event) {
 document.addEventListener("DOMContentLoaded", () => {
   const run = (promise) => promise.catch((error) => showError(error.message));
   const signup = document.getElementById("signup");
-  if (signup) signup.addEventListener("submit", (event) => run(submitApplication(event)));
+  if (signup) {
+    signup.addEventListener("submit", (event) => run(submitApplication(event)));
+    document.body.dataset.ready = "signup";
+  }
   if (location.pathname === "/callback.html") run(finishSignIn());
   if (location.pathname === "/account.html") run(showAccount());
 });

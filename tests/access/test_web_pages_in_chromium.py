@@ -35,7 +35,7 @@ def _fill(page: Page, selector: str, value: str) -> None:
 
 def test_sign_up_in_the_browser(world: World, page: Page) -> None:
     page.goto(f"{world.issuer}/signup.html")
-    page.wait_for("document.getElementById('signup') !== null")
+    page.wait_for("document.body.dataset.ready === 'signup'")
     form = application_form(email=unique_email("browser"))
     for name in ("name", "email", "password", "institution", "position", "ethics_reference"):
         _fill(page, f"[name={name}]", str(getattr(form, name)))
@@ -60,7 +60,7 @@ def test_sign_in_create_a_client_and_sign_out_in_the_browser(world: World, page:
     page.eval("document.querySelector('form').submit()")
     # The callback exchanged the code; the account page shows who we are.
     page.wait_for(
-        "location.pathname === '/account.html' && !document.getElementById('signed-in').hidden"
+        "location.pathname === '/account.html' && document.body.dataset.ready === 'account'"
     )
     assert page.eval("document.getElementById('me-role').textContent") == "researcher"
     assert "identities:write" in page.eval("document.getElementById('me-scopes').textContent")
