@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite),
 # and flite and espeak-ng, which speak the test audio.
-SYSTEM_PACKAGES := postgresql flite espeak-ng
+SYSTEM_PACKAGES := postgresql flite espeak-ng chromium
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev bench-deps system-deps lint typecheck bench clean

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients reach this server at: the OAuth2 issuer and the web "
+        "pages' redirect URI. Default http://HOST:PORT.",
+    )
     log_level: LogLevel = "INFO"
     log_json: bool = Field(default=True, description="JSON log lines; false gives console lines.")
     audit_origin: str = Field(
@@ -38,6 +43,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lpm-guard.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def keys_dir(self) -> Path:

@@ -1,1 +1,6 @@
-"""Access: who may call what (roles, scopes; researchers and OAuth2 arrive in the Access issue)."""
+"""Access: accounts and roles, researcher applications, OAuth2 (Authlib) and daily quotas.
+
+See ``docs/access.md``. The gate charges generated seconds with
+``QuotaService.charge(subject, seconds)`` (``quotas``); routes guard themselves with
+``lpm_guard.api.security.require_scope``.
+"""

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..access.principals import Authenticator, NoAuthenticator
+from ..access.principals import Authenticator
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
 from ..logs import get_logger
@@ -44,6 +44,9 @@ def create_app(
     runtime: Runtime | None = None,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
+    # Imported here: access's routes import this package (its route guards).
+    from ..access.wiring import install as install_access
+
     runtime = runtime or Runtime.open(settings or Settings())
 
     @contextlib.asynccontextmanager
@@ -64,7 +67,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.authenticator = authenticator or NoAuthenticator()
     app.state.sessions = SessionRegistry()
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
@@ -72,6 +74,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(stream_router)
     app.include_router(consent_router)
+    install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

@@ -6,6 +6,26 @@ from enum import StrEnum
 
 
 class AuditTag(StrEnum):
+    ACCESS_ACCOUNT_CREATE = "access:account:create"
+    ACCESS_ACCOUNT_DISABLE = "access:account:disable"
+    ACCESS_ACCOUNT_ENABLE = "access:account:enable"
+    ACCESS_ACCOUNT_PASSWORD_RESET = "access:account:password-reset"  # noqa: S105
+    ACCESS_ACCOUNT_PASSWORD_CHANGE = "access:account:password-change"  # noqa: S105
+    ACCESS_APPLICATION_APPROVE = "access:application:approve"
+    ACCESS_APPLICATION_DENY = "access:application:deny"
+    ACCESS_APPLICATION_REINSTATE = "access:application:reinstate"
+    ACCESS_APPLICATION_SUBMIT = "access:application:submit"
+    ACCESS_APPLICATION_SUSPEND = "access:application:suspend"
+    ACCESS_CLIENT_CREATE = "access:client:create"
+    ACCESS_CLIENT_REVOKE = "access:client:revoke"
+    ACCESS_LOGIN_FAILURE = "access:login:failure"
+    ACCESS_LOGIN_SUCCESS = "access:login:success"
+    ACCESS_LOGIN_THROTTLE = "access:login:throttle"
+    ACCESS_QUOTA_CHARGE = "access:quota:charge"
+    ACCESS_QUOTA_EXCEED = "access:quota:exceed"
+    ACCESS_TOKEN_ISSUE = "access:token:issue"  # noqa: S105
+    ACCESS_TOKEN_REUSE = "access:token:reuse"  # noqa: S105
+    ACCESS_TOKEN_REVOKE = "access:token:revoke"  # noqa: S105
     AUDIT_CHECKPOINT_PUBLISH = "audit:checkpoint:publish"
     AUDIT_ENTRY_READ = "audit:entry:read"
     AUDIT_LOG_EXPORT = "audit:log:export"

@@ -6,7 +6,7 @@ import typer
 
 from ..logs import configure
 from ..settings import Settings
-from . import audit, consent, db, keys
+from . import admin, audit, consent, db, keys
 
 app = typer.Typer(
     name="lpm-guard",
@@ -17,9 +17,8 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
-admin = typer.Typer(help="Operator actions, all audited.", no_args_is_help=True)
-admin.add_typer(consent.app, name="consent")
-app.add_typer(admin, name="admin")
+admin.app.add_typer(consent.app, name="consent")
+app.add_typer(admin.app, name="admin")
 
 
 @app.callback()

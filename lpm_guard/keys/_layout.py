@@ -5,7 +5,8 @@ Per kind directory:
 - ``active``: the current key id.
 - ``<id>.json``: the key's metadata (id, kind, algorithm, creation time). A key exists once
   this file does; it is written after the key's other files.
-- audit: ``<id>.pub.pem`` (kept), ``<id>.key.pem`` (the current key only).
+- audit (Ed25519), token-signing (ES256, OAuth2 JWT access tokens): ``<id>.pub.pem`` (kept),
+  ``<id>.key.pem`` (the current key only).
 - c2pa: ``<id>.chain.pem`` (leaf then root, kept), ``<id>.key.pem`` (the current leaf only),
   ``root.key.pem`` and ``root.cert.pem`` (the CA that issues leaves on rotation).
 - watermark, data-encryption: ``<id>.secret`` (32 raw bytes, kept).

@@ -91,6 +91,42 @@ def load_audit_private_key(kind_dir: Path, key_id: KeyId) -> Ed25519PrivateKey:
     return key
 
 
+def create_token_key(kind_dir: Path) -> KeyId:
+    """An ES256 (P-256) key that signs OAuth2 JWT access tokens."""
+    key = new_signing_key()
+    public_key = key.public_key()
+    key_id = public_key_id(public_key)
+    write_private(key_file(kind_dir, key_id, PRIVATE_KEY_SUFFIX), private_key_pem(key))
+    write_private(
+        key_file(kind_dir, key_id, PUBLIC_KEY_SUFFIX),
+        public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+    )
+    return key_id
+
+
+def load_token_public_key(kind_dir: Path, key_id: KeyId) -> ec.EllipticCurvePublicKey:
+    path = key_file(kind_dir, key_id, PUBLIC_KEY_SUFFIX)
+    try:
+        public_key = load_pem_public_key(read_private(path))
+    except ValueError as error:
+        raise CorruptKeyError(f"{path} is not a PEM public key") from error
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise CorruptKeyError(f"{path} does not hold a P-256 public key")
+    if public_key_id(public_key) != key_id:
+        raise CorruptKeyError(f"{path} does not hold the public key {key_id}")
+    return public_key
+
+
+def load_token_private_key(kind_dir: Path, key_id: KeyId) -> ec.EllipticCurvePrivateKey:
+    path = key_file(kind_dir, key_id, PRIVATE_KEY_SUFFIX)
+    key = _load_private_key(path)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or public_key_id(key.public_key()) != key_id:
+        raise CorruptKeyError(f"{path} does not hold the ES256 private key {key_id}")
+    return key
+
+
 def _root(kind_dir: Path, now: datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key_path, certificate_path = kind_dir / ROOT_KEY, kind_dir / ROOT_CERTIFICATE
     if not key_path.exists():

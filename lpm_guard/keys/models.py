@@ -19,6 +19,7 @@ class KeyKind(StrEnum):
     C2PA = "c2pa"
     WATERMARK = "watermark"
     DATA_ENCRYPTION = "data-encryption"
+    TOKEN_SIGNING = "token-signing"  # noqa: S105
 
 
 class KeyStatus(StrEnum):
@@ -38,6 +39,7 @@ ALGORITHMS: dict[KeyKind, KeyAlgorithm] = {
     KeyKind.C2PA: KeyAlgorithm.ES256,
     KeyKind.WATERMARK: KeyAlgorithm.SECRET_256,
     KeyKind.DATA_ENCRYPTION: KeyAlgorithm.AES_256_GCM,
+    KeyKind.TOKEN_SIGNING: KeyAlgorithm.ES256,
 }
 
 

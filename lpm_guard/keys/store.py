@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -39,6 +40,8 @@ class _Keys:
     infos: list[KeyInfo]
     audit_signing_key: Ed25519PrivateKey
     audit_public_keys: dict[KeyId, Ed25519PublicKey]
+    token_signing_key: ec.EllipticCurvePrivateKey
+    token_public_keys: dict[KeyId, ec.EllipticCurvePublicKey]
     c2pa_private_key_pem: bytes
     c2pa_chains: dict[KeyId, list[x509.Certificate]]
     secrets: dict[KeyKind, dict[KeyId, bytes]]
@@ -91,6 +94,14 @@ class KeyStore:
     def audit_public_keys(self) -> list[Ed25519PublicKey]:
         """Every audit public key, current first, then retired ones newest first."""
         return list(self._keys.audit_public_keys.values())
+
+    def token_signing_key(self) -> tuple[KeyId, ec.EllipticCurvePrivateKey]:
+        """The current ES256 key that signs OAuth2 JWT access tokens, with its id (``kid``)."""
+        return self._keys.active[KeyKind.TOKEN_SIGNING], self._keys.token_signing_key
+
+    def token_public_keys(self) -> dict[KeyId, ec.EllipticCurvePublicKey]:
+        """Every token-signing public key by id, current first: the JWKS."""
+        return dict(self._keys.token_public_keys)
 
     def c2pa_signer(self) -> C2paCredentials:
         chain = self._keys.c2pa_chains[self._keys.active[KeyKind.C2PA]]
@@ -145,6 +156,8 @@ def _create(kind_dir: Path, kind: KeyKind, now: datetime) -> KeyId:
         key_id = _material.create_audit_key(kind_dir)
     elif kind is KeyKind.C2PA:
         key_id = _material.create_c2pa_key(kind_dir, now)
+    elif kind is KeyKind.TOKEN_SIGNING:
+        key_id = _material.create_token_key(kind_dir)
     else:
         key_id = _material.create_secret(kind_dir)
     _layout.write_record(kind_dir, _layout.KeyRecord(kind=kind, key_id=key_id, created_at=now))
@@ -171,6 +184,11 @@ def _load(directory: Path) -> _Keys:
         record.key_id: _material.load_audit_public_key(audit_dir, record.key_id)
         for record in records[KeyKind.AUDIT]
     }
+    token_dir = _layout.kind_directory(directory, KeyKind.TOKEN_SIGNING)
+    token_public_keys = {
+        record.key_id: _material.load_token_public_key(token_dir, record.key_id)
+        for record in records[KeyKind.TOKEN_SIGNING]
+    }
     c2pa_dir = _layout.kind_directory(directory, KeyKind.C2PA)
     c2pa_chains = {
         record.key_id: _material.load_c2pa_chain(c2pa_dir, record.key_id)
@@ -188,9 +206,10 @@ def _load(directory: Path) -> _Keys:
     # (4): the current signing keys are the private halves of the current public keys.
     audit_signing_key = _material.load_audit_private_key(audit_dir, active[KeyKind.AUDIT])
     c2pa_private_key_pem = _material.load_c2pa_private_key_pem(c2pa_dir, active[KeyKind.C2PA])
+    token_signing_key = _material.load_token_private_key(token_dir, active[KeyKind.TOKEN_SIGNING])
 
     infos = [
-        _info(record, active[kind], audit_public_keys, c2pa_chains)
+        _info(record, active[kind], audit_public_keys, token_public_keys, c2pa_chains)
         for kind in KeyKind
         for record in records[kind]
     ]
@@ -199,6 +218,8 @@ def _load(directory: Path) -> _Keys:
         infos=infos,
         audit_signing_key=audit_signing_key,
         audit_public_keys=audit_public_keys,
+        token_signing_key=token_signing_key,
+        token_public_keys=token_public_keys,
         c2pa_private_key_pem=c2pa_private_key_pem,
         c2pa_chains=c2pa_chains,
         secrets=secrets,
@@ -209,6 +230,7 @@ def _info(
     record: _layout.KeyRecord,
     active: KeyId,
     audit_public_keys: dict[KeyId, Ed25519PublicKey],
+    token_public_keys: dict[KeyId, ec.EllipticCurvePublicKey],
     c2pa_chains: dict[KeyId, list[x509.Certificate]],
 ) -> KeyInfo:
     fingerprint = Fingerprint(record.key_id)
@@ -219,6 +241,10 @@ def _info(
         fingerprint = public_key_fingerprint(public_key)
         raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         public = base64.b64encode(raw).decode("ascii")
+    elif record.kind is KeyKind.TOKEN_SIGNING:
+        token_key = token_public_keys[record.key_id]
+        fingerprint = public_key_fingerprint(token_key)
+        public = token_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
     elif record.kind is KeyKind.C2PA:
         chain = c2pa_chains[record.key_id]
         fingerprint = certificate_fingerprint(chain[0])

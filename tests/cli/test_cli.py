@@ -48,7 +48,13 @@ def test_keys_show_prints_public_parts_only(cli, data: Path) -> None:  # type: i
     cli("db", "upgrade")
     shown = cli("keys", "show", "--json")
     keys = json.loads(shown)
-    assert {k["kind"] for k in keys} == {"audit", "c2pa", "watermark", "data-encryption"}
+    assert {k["kind"] for k in keys} == {
+        "audit",
+        "c2pa",
+        "watermark",
+        "data-encryption",
+        "token-signing",
+    }
     secret = KeyStore.open(data / "keys", create=False).watermark_key().secret
     for text in (shown, cli("keys", "show")):
         assert secret.hex() not in text and base64.b64encode(secret).decode() not in text

@@ -1,0 +1,117 @@
+"""The authorisation matrix: every route, every kind of caller, the status each must get.
+
+Extend ``CASES`` with other domains' routes: a path may name targets in braces (``{app_a}``),
+made fresh for each case by ``Targets``; ``expect`` maps each caller in ``CALLERS`` to a status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+CALLERS = (
+    "anonymous",
+    "researcher_a",
+    "researcher_b",
+    "reviewer",
+    "admin",
+    "expired",
+    "suspended",
+)
+
+Body = dict[str, Any] | Callable[[], dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str
+    expect: dict[str, int]
+    json: Body = None
+    form: dict[str, str] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(CALLERS, status)
+
+
+def signed_in(
+    researcher_a: int,
+    researcher_b: int | None = None,
+    reviewer: int | None = None,
+    admin: int | None = None,
+) -> dict[str, int]:
+    """Anonymous, expired and suspended callers get 401; the rest as given."""
+    b = researcher_a if researcher_b is None else researcher_b
+    rev = researcher_a if reviewer is None else reviewer
+    adm = rev if admin is None else admin
+    return {
+        "anonymous": 401,
+        "researcher_a": researcher_a,
+        "researcher_b": b,
+        "reviewer": rev,
+        "admin": adm,
+        "expired": 401,
+        "suspended": 401,
+    }
+
+
+def reviewers_only(status: int) -> dict[str, int]:
+    return signed_in(403, 403, status, status)
+
+
+def researchers_only(a: int, b: int | None = None) -> dict[str, int]:
+    return signed_in(a, b, 403, 403)
+
+
+REASON = {"reason": "checked against the policy"}
+
+CASES: list[Case] = [
+    # OAuth2 and discovery: public, whatever bearer token comes along.
+    Case("GET", "/.well-known/oauth-authorization-server", everyone(200)),
+    Case("GET", "/.well-known/jwks.json", everyone(200)),
+    Case("GET", "/oauth/authorize", everyone(200), params={"authorize": "web"}),
+    # Signing in takes credentials, not tokens: wrong ones get the form again, with 401.
+    Case(
+        "POST",
+        "/oauth/authorize",
+        everyone(401),
+        params={"authorize": "web"},
+        form={"signin": "unknown"},
+    ),
+    # The token, revocation and introspection endpoints authenticate clients, not bearers.
+    Case("POST", "/oauth/token", everyone(401), form={"grant_type": "client_credentials"}),
+    Case("POST", "/oauth/revoke", everyone(401), form={"token": "x"}),
+    Case("POST", "/oauth/introspect", everyone(401), form={"token": "x"}),
+    # Applications.
+    Case("POST", "/v1/applications", everyone(201), json="signup"),  # type: ignore[arg-type]
+    Case("GET", "/v1/applications", signed_in(200)),
+    Case("GET", "/v1/applications/{app_a}", signed_in(200, 404, 200)),
+    Case("POST", "/v1/applications/{submitted}/approve", reviewers_only(200), json=REASON),
+    Case("POST", "/v1/applications/{submitted}/deny", reviewers_only(200), json=REASON),
+    Case("POST", "/v1/applications/{approved}/suspend", reviewers_only(200), json=REASON),
+    Case("POST", "/v1/applications/{suspended}/reinstate", reviewers_only(200), json=REASON),
+    # API clients, staff, me.
+    Case("GET", "/v1/clients", researchers_only(200)),
+    Case("POST", "/v1/clients", researchers_only(201), json={"name": "lab laptop"}),
+    Case("DELETE", "/v1/clients/{client_a}", researchers_only(200, 404)),
+    Case(
+        "POST",
+        "/v1/reviewers",
+        signed_in(403, 403, 403, 201),
+        json="reviewer",  # type: ignore[arg-type]
+    ),
+    Case("GET", "/v1/me", signed_in(200)),
+    Case("GET", "/v1/me/quota", researchers_only(200)),
+    # Applying again is for denied researchers; approved ones get 409.
+    Case("POST", "/v1/me/applications", researchers_only(409), json="details"),  # type: ignore[arg-type]
+    # Other domains' routes (the audit log so far).
+    Case("GET", "/v1/audit/entries/0", reviewers_only(200)),
+    Case("GET", "/v1/audit/checkpoint", everyone(200)),
+]
