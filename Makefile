@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite),
-# and flite and espeak-ng, which speak the test audio.
+# flite and espeak-ng, which speak the test audio, and chromium for the browser tests.
 SYSTEM_PACKAGES := postgresql flite espeak-ng chromium
 PYTEST_ARGS ?=
 
