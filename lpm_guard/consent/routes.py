@@ -21,7 +21,7 @@ from starlette.types import Message
 from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..api.security import require_scope
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, Unauthenticated
 from .errors import UploadTooLarge
 from .models import IdentityStatus, SyntheticOrigin, Use
 from .services import ConsentService
@@ -40,7 +40,19 @@ def get_consent_service(request: Request) -> ConsentService:
 Service = Annotated[ConsentService, Depends(get_consent_service)]
 Researcher = Annotated[Principal, Depends(require_scope(Scope.IDENTITIES_WRITE))]
 Reviewer = Annotated[Principal, Depends(require_scope(Scope.REVIEW))]
-Token = Annotated[str, Header(alias="Consent-Token", min_length=16, max_length=128)]
+
+
+def subject_token(
+    consent_token: Annotated[str | None, Header(alias="Consent-Token")] = None,
+) -> str:
+    """The capability a subject's link carries: missing or malformed is a 401, like a bad
+    bearer token, not a validation error."""
+    if consent_token is None or not 16 <= len(consent_token) <= 128:
+        raise Unauthenticated("send the token of your consent or revocation link: Consent-Token")
+    return consent_token
+
+
+Token = Annotated[str, Depends(subject_token)]
 
 
 def _multipart(fields: dict[str, str], files: dict[str, bool]) -> dict[str, Any]:

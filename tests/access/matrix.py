@@ -111,7 +111,14 @@ CASES: list[Case] = [
     Case("GET", "/v1/me/quota", researchers_only(200)),
     # Applying again is for denied researchers; approved ones get 409.
     Case("POST", "/v1/me/applications", researchers_only(409), json="details"),  # type: ignore[arg-type]
-    # Other domains' routes (the audit log so far).
+    # Other domains' routes: the audit log.
     Case("GET", "/v1/audit/entries/0", reviewers_only(200)),
     Case("GET", "/v1/audit/checkpoint", everyone(200)),
+    # Consent: researchers see their identities, reviewers the review queue and the protected
+    # list; the subject's routes take a capability link, never a bearer token.
+    Case("GET", "/v1/consent/identities", researchers_only(200)),
+    Case("GET", "/v1/consent/review/identities", reviewers_only(200)),
+    Case("GET", "/v1/consent/protected", reviewers_only(200)),
+    Case("GET", "/v1/consent/invitation", everyone(401)),
+    Case("POST", "/v1/consent/revocation", everyone(401)),
 ]
