@@ -69,6 +69,13 @@ def _when(nullable: bool = False) -> Column[datetime]:
     return Column(DateTime(timezone=True), nullable=nullable)
 
 
+def _owned_by(table: str) -> Column[str]:
+    """The id of the row this one belongs to; deleting that row deletes this one."""
+    return Column(
+        String(40), ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
 class Identity(SQLModel, table=True):
     __tablename__ = "consent_identities"
 
@@ -96,14 +103,7 @@ class ReferencePhoto(SQLModel, table=True):
     __tablename__ = "consent_reference_photos"
 
     id: str = Field(sa_column=_id())
-    identity_id: str = Field(
-        sa_column=Column(
-            String(40),
-            ForeignKey("consent_identities.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    identity_id: str = Field(sa_column=_owned_by("consent_identities"))
     source: str = Field(sa_column=Column(String(16), nullable=False))
     sha256: str = Field(sa_column=Column(String(64), nullable=False))
     encoder: str = Field(sa_column=Column(String(64), nullable=False))
@@ -116,14 +116,7 @@ class Invitation(SQLModel, table=True):
     __tablename__ = "consent_invitations"
 
     id: str = Field(sa_column=_id())
-    identity_id: str = Field(
-        sa_column=Column(
-            String(40),
-            ForeignKey("consent_identities.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    identity_id: str = Field(sa_column=_owned_by("consent_identities"))
     created_by: str = Field(sa_column=Column(String(256), nullable=False))
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     challenge_phrase: str = Field(sa_column=Column(String(200), nullable=False))
@@ -141,14 +134,7 @@ class ConsentRecord(SQLModel, table=True):
     __tablename__ = "consent_records"
 
     id: str = Field(sa_column=_id())
-    identity_id: str = Field(
-        sa_column=Column(
-            String(40),
-            ForeignKey("consent_identities.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    identity_id: str = Field(sa_column=_owned_by("consent_identities"))
     invitation_id: str = Field(sa_column=Column(String(40), nullable=False))
     statement_sha256: str = Field(sa_column=Column(String(64), nullable=False))
     evidence_sha256: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of hashes
@@ -176,14 +162,7 @@ class ProtectedFace(SQLModel, table=True):
     __tablename__ = "consent_protected_faces"
 
     id: str = Field(sa_column=_id())
-    protected_id: str = Field(
-        sa_column=Column(
-            String(40),
-            ForeignKey("consent_protected_identities.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        )
-    )
+    protected_id: str = Field(sa_column=_owned_by("consent_protected_identities"))
     sha256: str = Field(sa_column=Column(String(64), nullable=False))
     encoder: str = Field(sa_column=Column(String(64), nullable=False))
     photo: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

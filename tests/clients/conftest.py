@@ -1,3 +1,3 @@
-from ..sessions.conftest import character, speech24
+from ..sessions.conftest import app, base, character, speech24
 
-__all__ = ["character", "speech24"]
+__all__ = ["app", "base", "character", "speech24"]

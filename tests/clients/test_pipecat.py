@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,24 +16,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from lpm_guard.api import create_app
 from lpm_guard.clients.pipecat import LpmGuardVideoService
-from lpm_guard.runtime import Runtime
 from lpm_guard.sessions.live import LiveSession
 from lpm_guard.sessions.protocol import pcm16
-
-from ..server import serving
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime=runtime)
-
-
-@pytest.fixture
-def base(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url.replace("http://", "ws://")
 
 
 def stream_url(app: FastAPI, base: str, character: Character, name: str) -> tuple[str, LiveSession]:

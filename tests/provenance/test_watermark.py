@@ -60,12 +60,11 @@ def _fidelity(clip: list[np.ndarray], marked: list[np.ndarray]) -> tuple[float, 
     return float(psnr), float(ssim)
 
 
-def test_fidelity_at_the_default_strength(
-    clip: list[np.ndarray], marked: list[np.ndarray]
-) -> None:
+def test_fidelity_at_the_default_strength(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
     psnr, ssim = _fidelity(clip, marked)
     assert psnr >= 36.5
     assert ssim >= 0.95
+
 
 def test_strength_one_meets_the_psnr_goal(clip: list[np.ndarray]) -> None:
     marker = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT, strength=1.0)

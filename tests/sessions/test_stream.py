@@ -4,7 +4,6 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,24 +12,9 @@ from fastapi import FastAPI
 from lpm_guard.generator import Character
 from websockets.exceptions import ConnectionClosed
 
-from lpm_guard.api import create_app
-from lpm_guard.runtime import Runtime
 from lpm_guard.sessions.live import LiveSession, SessionLimits
 from lpm_guard.sessions.protocol import VideoFrame, encode_audio
 from lpm_guard.sessions.registry import RegistryLimits, SessionRegistry
-
-from ..server import serving
-
-
-@pytest.fixture
-def app(runtime: Runtime) -> FastAPI:
-    return create_app(runtime=runtime)
-
-
-@pytest.fixture
-def base(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url.replace("http://", "ws://")
 
 
 def open_session(app: FastAPI, character: Character, **limits: float) -> tuple[str, str]:
