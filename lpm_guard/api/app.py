@@ -15,6 +15,7 @@ from .. import __version__
 from ..access.principals import Authenticator, NoAuthenticator
 from ..auditing.routes import router as audit_router
 from ..logs import get_logger
+from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
 from ..settings import Settings
 from . import problems
@@ -65,6 +66,7 @@ def create_app(
     problems.install(app)
     app.include_router(health_router)
     app.include_router(audit_router)
+    app.include_router(provenance_router)
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

@@ -7,6 +7,7 @@ import typer
 from ..logs import configure
 from ..settings import Settings
 from . import audit, db, keys
+from .verify import verify
 
 app = typer.Typer(
     name="lpm-guard",
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.command(name="verify")(verify)
 
 
 @app.callback()

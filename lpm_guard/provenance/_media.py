@@ -11,6 +11,24 @@ import av
 from .errors import UnreadableMedia, UnsupportedMedia
 
 _HEADER = struct.Struct(">I4s")
+# Video containers (FFmpeg demuxer names). A list, not "anything FFmpeg opens": FFmpeg reads
+# text files as ANSI art and still images as one-frame videos.
+VIDEO_CONTAINERS = frozenset(
+    {
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "matroska,webm",
+        "avi",
+        "flv",
+        "mpegts",
+        "mpeg",
+        "ogg",
+        "asf",
+        "nut",
+        "ivf",
+        "h264",
+        "hevc",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +95,10 @@ def probe(path: Path) -> MediaInfo:
         raise UnsupportedMedia("not a video file (no container format recognised)") from None
     with container:
         name = container.format.name
-        if not container.streams.video or name == "image2" or name.endswith("_pipe"):
-            raise UnsupportedMedia(f"not a video: the {name} input has no video track")
+        if name not in VIDEO_CONTAINERS:
+            raise UnsupportedMedia(f"not a video: the input reads as {name!r}")
+        if not container.streams.video:
+            raise UnsupportedMedia("not a video: the file has no video track")
         stream = container.streams.video[0]
         # (4): its first frame must decode.
         try:

@@ -44,8 +44,10 @@ def check_chain(links: Sequence[Link], *, from_start: bool = True) -> ChainRepor
         # (3): sequence numbers count up by one from 0 (or from the window's first).
         if previous is None or previous.segment is None:
             if position == 0 and from_start and segment.sequence_number != 0:
-                problems.append(f"{where}: the recording starts at sequence number "
-                                f"{segment.sequence_number}, not 0")
+                problems.append(
+                    f"{where}: the recording starts at sequence number "
+                    f"{segment.sequence_number}, not 0"
+                )
             if position == 0 and from_start and segment.previous_manifest_id is not None:
                 problems.append(f"{where}: the first segment names a predecessor")
         else:

@@ -97,9 +97,7 @@ def check_inclusion(
     )
 
 
-def _consistent(
-    audit: AuditService, note: str, latest: Checkpoint, problems: list[str]
-) -> bool:
+def _consistent(audit: AuditService, note: str, latest: Checkpoint, problems: list[str]) -> bool:
     latest_size = latest.tree_size
     try:
         signed = open_checkpoint(note, audit.log.verifiers)

@@ -9,9 +9,7 @@ from typing import Any
 from .. import __version__
 from .models import ManifestLabel, ProvenanceRecord
 
-TRAINED_ALGORITHMIC_MEDIA = (
-    "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-)
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 WATERMARK_ALG = "org.lpm-guard.watermark.v1"
 """Our soft-binding algorithm id (not in the C2PA registry, so in our own namespace)."""
 PROVENANCE_LABEL = "org.lpm-guard.provenance"

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 C2paStatus = Literal["absent", "valid", "trusted", "tampered"]
 Verdict = Literal["authentic", "traced", "tampered", "unknown"]

@@ -119,7 +119,7 @@ class SegmentRecorder:
             raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame")
         if pts <= self._last_pts or pts < 0:
             raise ValueError(f"frame times must increase (got {pts} after {self._last_pts})")
-        slot = int(math.floor(pts / self.segment_s + _EPSILON))
+        slot = math.floor(pts / self.segment_s + _EPSILON)
         if self._segment is not None and slot != self._segment.slot:
             current = self._segment
             self._finish_segment(end_s=min(slot, current.slot + 1) * self.segment_s)
@@ -271,10 +271,11 @@ class SegmentRecorder:
                 if self.audio_rate:
                     self._whole_audio = self._whole.add_stream("aac", rate=self.audio_rate)
                     self._whole_audio.layout = "mono"
+            assert video.time_base is not None
             offset = round(segment.start_s / video.time_base)
             for packet in source.demux(video):
-                if packet.dts is None:
-                    continue
+                if packet.dts is None or packet.pts is None:
+                    continue  # the demuxer's empty flush packet
                 packet.pts += offset
                 packet.dts += offset
                 packet.stream = self._whole_video
@@ -282,7 +283,12 @@ class SegmentRecorder:
         if audio is not None and self._whole_audio is not None:
             start = round(segment.start_s * (self.audio_rate or 0))
             _encode_audio(
-                self._whole, self._whole_audio, audio, self.audio_rate or 0, start=start, flush=False
+                self._whole,
+                self._whole_audio,
+                audio,
+                self.audio_rate or 0,
+                start=start,
+                flush=False,
             )
 
 

@@ -73,7 +73,10 @@ class Mp4Signer:
                     for ingredient in ingredients:
                         with ingredient.path.open("rb") as stream:
                             builder.add_ingredient(
-                                {"title": ingredient.title, "relationship": ingredient.relationship},
+                                {
+                                    "title": ingredient.title,
+                                    "relationship": ingredient.relationship,
+                                },
                                 MP4,
                                 stream,
                             )

@@ -28,7 +28,9 @@ class TrustAnchors:
         return cls(())
 
     def pem(self) -> str:
-        return "".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in self.certificates)
+        return "".join(
+            cert.public_bytes(Encoding.PEM).decode("ascii") for cert in self.certificates
+        )
 
     def context(self) -> Any:
         """A fresh c2pa ``Context`` whose trust list is exactly these anchors (one per Reader)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import av
@@ -67,7 +68,7 @@ def test_each_segment_is_signed_as_it_closes_and_names_its_predecessor(
     assert [e.sequence_number for e in events] == [0, 1, 2, 3]
     assert [e.frames for e in events] == [10, 10, 10, 10]
     assert events[0].previous_manifest_label is None
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.previous_manifest_label == before.manifest_label
     anchors = TrustAnchors.from_keys(keys)
     for event in events:
@@ -192,8 +193,15 @@ def test_a_pause_in_the_video_keeps_sequence_numbers_consecutive(
 ) -> None:
     events: list[SegmentSigned] = []
     recorder = service.recorder(
-        out_dir, stream_id="paused", record=record, width=WIDTH, height=HEIGHT, fps=FPS,
-        segment_s=SEGMENT_S, on_segment=events.append, preset="ultrafast",
+        out_dir,
+        stream_id="paused",
+        record=record,
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        segment_s=SEGMENT_S,
+        on_segment=events.append,
+        preset="ultrafast",
     )
     times = [i / FPS for i in range(10)] + [2.0 + i / FPS for i in range(10)]
     for i, t in enumerate(times):
@@ -208,7 +216,12 @@ def test_bad_frames_and_use_after_close_are_refused(
     service: ProvenanceService, record: ProvenanceRecord, out_dir: Path
 ) -> None:
     recorder = service.recorder(
-        out_dir, stream_id="s", record=record, width=WIDTH, height=HEIGHT, fps=FPS,
+        out_dir,
+        stream_id="s",
+        record=record,
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
         preset="ultrafast",
     )
     with pytest.raises(ValueError, match="uint8"):
