@@ -233,3 +233,15 @@ def test_bad_frames_and_use_after_close_are_refused(
     with pytest.raises(RecorderClosed):
         recorder.add_frame(frame(2), 1.0)
     assert not [p for p in out_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_verify_file_reports_the_recordings_segment_chain(
+    stream: tuple[list[SegmentSigned], Path], service: ProvenanceService
+) -> None:
+    events, whole = stream
+    report = service.verify_file(whole)
+    assert report.verdict == "authentic"
+    assert report.c2pa.chain is not None and report.c2pa.chain.status == "intact"
+    single = service.verify_file(events[1].path)
+    assert single.c2pa.segment is not None and single.c2pa.segment.sequence_number == 1
+    assert single.audit is not None and single.audit.status == "included"
