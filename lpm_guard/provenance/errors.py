@@ -1,12 +1,27 @@
-"""The provenance error family: every one is an ``LpmGuardError`` (problem+json, CLI exit 1)."""
+"""The provenance error family: every failure to mark, sign, read or verify a clip on purpose.
+Each is an ``LpmGuardError`` (problem+json in the API, one line and exit 1 in the CLI)."""
 
 from __future__ import annotations
 
-from ..errors import LpmGuardError
+from lpm_guard.errors import LpmGuardError
 
 
 class ProvenanceError(LpmGuardError):
-    status, slug, title = 422, "provenance-error", "Provenance error"
+    """Base of the provenance errors."""
+
+    status, slug, title = 422, "provenance-error", "Provenance check failed"
+
+
+class InvalidFrame(ProvenanceError):
+    """A frame is not an HxWx3 uint8 RGB array of the expected size."""
+
+    status, slug, title = 422, "invalid-frame", "The frame is not an RGB image of the right size"
+
+
+class UnreadableVideo(ProvenanceError):
+    """A file that PyAV cannot open or decode as video."""
+
+    status, slug, title = 422, "unreadable-video", "The file is not a readable video"
 
 
 class UnsupportedMedia(ProvenanceError):

@@ -1,0 +1,185 @@
+"""Blind detection: undo scale and offset, fold every tile of every frame, read the chips.
+
+The steps (numbered as in ``read``):
+
+1. Whiten each frame's luma: subtract a Gaussian-blurred copy and divide by the local
+   envelope, so host content of any contrast weighs about the same and brightness or contrast
+   changes cancel.
+2. Period: the tiled pattern repeats every TILE pixels, times the unknown scale. The
+   autocorrelation of the whitened frames (accumulated as a power spectrum over frames) has
+   peaks at multiples of that period along both axes; the smallest period whose harmonic
+   comb scores near the best gives the scale, refined to a fraction of a pixel.
+3. Fold: resample each frame so a tile is TILE pixels again, whiten it, and sum all its
+   TILE×TILE tiles (any origin) into one accumulator across frames. This is key-independent,
+   so one fold serves every secret tried.
+4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
+   peak's z-score (against the whole correlation surface) is the detection statistic.
+5. Payload: roll the fold to the found origin, matched-filter it, sum each chip, add up each
+   coded bit's chips with their keyed signs, decide hard bits, Reed–Solomon-decode and check
+   the keyed check value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage, special
+
+from lpm_guard.provenance import _wm_payload as payload
+from lpm_guard.provenance._wm_pattern import TILE, Layout, chip_sums, render
+
+WHITEN_SIGMA = 3.0
+ENVELOPE_SIGMA = 8.0
+CLIP = 3.0
+MIN_PERIOD = 24.0
+PERIOD_FRAMES = 12
+PERIOD_CANDIDATES = 2
+SCALE_STEPS = (-0.004, 0.0, 0.004)
+# Folds tried: the native scale, and each period candidate at each scale step.
+FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
+HYPOTHESES = TILE * TILE * FOLDS
+FALSE_ALARM_BOUND = 1e-6
+
+
+def tail_log10(z: float) -> float:
+    """log10 of the standard normal upper tail Q(z), accurate far into the tail."""
+    return float(special.log_ndtr(-z)) / math.log(10)
+
+
+def log10_bound(z: float) -> float:
+    """log10 of the Bonferroni bound HYPOTHESES * Q(z) for one secret's best sync score."""
+    return math.log10(HYPOTHESES) + tail_log10(z)
+
+
+def threshold(secrets: int = 1) -> float:
+    """Smallest z whose bound, over ``secrets`` keys tried, is at most FALSE_ALARM_BOUND."""
+    low, high = 0.0, 40.0
+    target = math.log10(FALSE_ALARM_BOUND / secrets)
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if log10_bound(mid) > target else (low, mid)
+    return high
+
+
+def whiten(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
+    high = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
+    envelope = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), ENVELOPE_SIGMA)) + 1.0
+    return np.clip(high / envelope, -CLIP, CLIP)
+
+
+def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
+    """Linear autocorrelation of the whitened frames (zero lag at the centre), normalised by
+    the overlap at each lag and detrended, so only sharp periodic peaks stand out."""
+    height, width = lumas[0].shape
+    power = np.zeros((2 * height, width + 1), np.float64)
+    for luma in lumas:
+        spectrum = np.fft.rfft2(whiten(luma, 2.0), s=(2 * height, 2 * width))
+        power += spectrum.real**2 + spectrum.imag**2
+    corr = np.fft.fftshift(np.fft.irfft2(power, s=(2 * height, 2 * width)))
+    dy = np.abs(np.arange(2 * height) - height)[:, None]
+    dx = np.abs(np.arange(2 * width) - width)[None, :]
+    overlap = np.maximum(height - dy, 1) * np.maximum(width - dx, 1)
+    corr = (corr / overlap).astype(np.float32)
+    detrended = corr - cv2.GaussianBlur(corr, (0, 0), 3.0)
+    # Lags with little overlap are noise: keep the central 60% of each axis.
+    detrended[(dy > 0.6 * height) | (dx > 0.6 * width)] = 0
+    noise = float(np.median(np.abs(detrended[detrended != 0]))) or 1.0
+    return detrended / noise
+
+
+def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """For each period, the mean autocorrelation over the lattice of its multiples in 2-D."""
+    cy, cx = corr.shape[0] // 2, corr.shape[1] // 2
+    ks = np.arange(-4, 5)
+    ky, kx = np.meshgrid(ks, ks, indexing="ij")
+    keep = (ky != 0) | (kx != 0)
+    ys = cy + ky[keep][None, :] * periods[:, None]
+    xs = cx + kx[keep][None, :] * periods[:, None]
+    inside = (np.abs(ys - cy) <= 0.6 * cy) & (np.abs(xs - cx) <= 0.6 * cx)
+    values = ndimage.map_coordinates(
+        corr, [np.where(inside, ys, cy).ravel(), np.where(inside, xs, cx).ravel()], order=1
+    ).reshape(ys.shape)
+    count = inside.sum(axis=1)
+    sums = np.where(inside, values, 0).sum(axis=1)
+    return np.where(count >= 3, sums / np.maximum(count, 1), -np.inf)
+
+
+def estimate_periods(lumas: Sequence[np.ndarray]) -> list[float]:
+    """Step 2: the likeliest tile periods in pixels (best first), from the 2-D harmonic comb."""
+    corr = _autocorrelation(lumas)
+    top = 0.6 * min(corr.shape) / 2
+    periods = np.arange(MIN_PERIOD, max(top, MIN_PERIOD + 1), 0.25)
+    scores = _combs(corr, periods)
+    found: list[float] = []
+    for _ in range(PERIOD_CANDIDATES):
+        if not np.isfinite(scores).any():
+            break
+        best = float(scores[np.isfinite(scores)].max())
+        # The smallest period scoring near the best: multiples of the period score as well.
+        index = int(np.argmax(scores >= (0.7 * best if best > 0 else best)))
+        # Refine: the comb's maximum within a pixel, on a finer grid.
+        fine = periods[index] + np.linspace(-1, 1, 41)
+        period = float(fine[int(np.argmax(_combs(corr, fine)))])
+        found.append(period)
+        for k in (0.5, 1.0, 2.0, 3.0):
+            scores[np.abs(periods - k * period) <= 0.05 * k * period] = -np.inf
+    return found
+
+
+@dataclass
+class Fold:
+    """Key-independent evidence at one scale hypothesis: all tiles of all frames summed."""
+
+    period: float
+    tile: np.ndarray
+
+
+def fold(lumas: Sequence[np.ndarray], period: float) -> Fold:
+    """Step 3: resample so one tile is TILE pixels, whiten, and sum the tiles."""
+    factor = TILE / period
+    acc = np.zeros((TILE, TILE), np.float64)
+    for luma in lumas:
+        height, width = luma.shape
+        size = (max(1, int(width * factor)), max(1, int(height * factor)))
+        if abs(factor - 1) < 1e-6:
+            scaled = luma
+        else:
+            source = luma if factor >= 1 else cv2.GaussianBlur(luma, (0, 0), 0.5 / factor)
+            matrix = np.array([[factor, 0, 0], [0, factor, 0]], np.float64)
+            scaled = cv2.warpAffine(source, matrix, size, flags=cv2.INTER_LINEAR)
+        white = whiten(scaled)
+        rows, cols = -(-white.shape[0] // TILE), -(-white.shape[1] // TILE)
+        padded = np.zeros((rows * TILE, cols * TILE), np.float32)
+        padded[: white.shape[0], : white.shape[1]] = white
+        acc += padded.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
+    return Fold(period, acc.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one secret reads from one fold."""
+
+    z: float
+    offset: tuple[int, int]
+    soft_bits: np.ndarray
+    reference: int | None
+
+
+def read(evidence: Fold, secret: bytes, layout: Layout | None = None) -> Reading:
+    layout = layout or Layout.from_secret(secret)
+    # (4): the sync pattern's cyclic cross-correlation and its z-score.
+    template = render(layout.chips(None))
+    surface = np.fft.ifft2(np.fft.fft2(evidence.tile) * np.conj(np.fft.fft2(template))).real
+    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    std = float(surface.std())
+    z = float((surface[peak] - surface.mean()) / std) if std > 0 else 0.0
+    offset = (int(peak[0]), int(peak[1]))
+    # (5): align, matched filter, chips, soft bits, then the code and the check value.
+    aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
+    soft = layout.soft_bits(chip_sums(aligned))
+    reference = payload.decode(secret, soft)
+    return Reading(z, offset, soft, reference)

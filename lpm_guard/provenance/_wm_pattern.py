@@ -1,0 +1,88 @@
+"""The keyed tile: where the synchronisation and payload chips sit, and their pixel pattern.
+
+One tile is ``TILE``×``TILE`` pixels made of ``GRID``×``GRID`` chips of ``CHIP``×``CHIP`` pixels.
+A keyed permutation gives ``SYNC_CHIPS`` chips to the synchronisation pattern (keyed ±1 signs)
+and the rest, ``CHIPS_PER_BIT`` each, to the coded payload bits (bit ``b`` puts ``±(2b-1)``
+times the chip's keyed sign). The chip grid is drawn at ``CHIP`` pixels and smoothed by a
+cyclic Gaussian, so the pattern lives in low-to-mid frequencies that survive H.264, JPEG and a
+0.5× downscale; the detector's matched filter is the same Gaussian.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from lpm_guard.provenance._wm_payload import CODED_BITS
+
+TILE = 128
+CHIP = 4
+GRID = TILE // CHIP
+CHIPS_PER_BIT = 4
+PAYLOAD_CHIPS = CODED_BITS * CHIPS_PER_BIT
+SYNC_CHIPS = GRID * GRID - PAYLOAD_CHIPS
+BLUR_SIGMA = 1.5
+_LABEL = b"lpm-guard/watermark/v1/layout"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The keyed chip layout for one secret (flat chip indices into the GRID×GRID grid)."""
+
+    sync_chips: np.ndarray  # (SYNC_CHIPS,) chip indices
+    sync_signs: np.ndarray  # (SYNC_CHIPS,) ±1
+    bit_chips: np.ndarray  # (CODED_BITS, CHIPS_PER_BIT) chip indices
+    bit_signs: np.ndarray  # (CODED_BITS, CHIPS_PER_BIT) ±1
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> Layout:
+        seed = hmac.new(secret, _LABEL, hashlib.sha256).digest()
+        rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "big")))
+        order = rng.permutation(GRID * GRID)
+        signs = rng.integers(0, 2, GRID * GRID).astype(np.float32) * 2 - 1
+        return cls(
+            sync_chips=order[:SYNC_CHIPS],
+            sync_signs=signs[:SYNC_CHIPS],
+            bit_chips=order[SYNC_CHIPS:].reshape(CODED_BITS, CHIPS_PER_BIT),
+            bit_signs=signs[SYNC_CHIPS:].reshape(CODED_BITS, CHIPS_PER_BIT),
+        )
+
+    def chips(self, bits: np.ndarray | None) -> np.ndarray:
+        """The GRID×GRID chip values: sync signs, and payload chips for ``bits`` (or 0)."""
+        grid = np.zeros(GRID * GRID, np.float32)
+        grid[self.sync_chips] = self.sync_signs
+        if bits is not None:
+            polarity = bits.astype(np.float32)[:, None] * 2 - 1
+            grid[self.bit_chips] = self.bit_signs * polarity
+        return grid.reshape(GRID, GRID)
+
+    def soft_bits(self, chip_values: np.ndarray) -> np.ndarray:
+        """Per coded bit, the summed evidence for 1 (positive) or 0 (negative)."""
+        flat = chip_values.reshape(-1)
+        return np.asarray((flat[self.bit_chips] * self.bit_signs).sum(axis=1))
+
+
+@cache
+def _blur_spectrum() -> np.ndarray:
+    freq = np.fft.fftfreq(TILE)
+    gauss = np.exp(-2 * (np.pi * BLUR_SIGMA * freq) ** 2)
+    return np.outer(gauss, gauss).astype(np.float32)
+
+
+def blur(tile: np.ndarray) -> np.ndarray:
+    """Cyclic Gaussian smoothing of a TILE×TILE array (the pattern's shape and matched filter)."""
+    return np.fft.ifft2(np.fft.fft2(tile) * _blur_spectrum()).real.astype(np.float32)
+
+
+def render(chips: np.ndarray) -> np.ndarray:
+    """The TILE×TILE pixel pattern of a chip grid."""
+    return blur(np.kron(chips, np.ones((CHIP, CHIP), np.float32)))
+
+
+def chip_sums(tile: np.ndarray) -> np.ndarray:
+    """The adjoint of ``render``: matched-filter a TILE×TILE array and sum each chip."""
+    return blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3))

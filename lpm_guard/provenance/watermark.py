@@ -1,0 +1,173 @@
+"""The keyed, invisible, robust video watermark (see docs/watermark.md for the algorithm).
+
+``Watermarker`` precomputes a session's keyed pattern once for a frame size and marks each
+frame by adding a texture-masked copy of it to the luma; ``detect`` reads frames blind (no
+original needed), undoing scale and crop, and reports whether this secret's mark is present,
+with the 64-bit reference it carries.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+import av
+import cv2
+import numpy as np
+
+from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
+from lpm_guard.provenance._wm_mask import strength
+from lpm_guard.provenance._wm_pattern import TILE, Layout
+from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
+
+REFERENCE_BITS = _wm_payload.REFERENCE_BITS
+MASK_EVERY = 10
+MIN_SIDE = 64
+CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
+
+
+def _check_frame(rgb: object, shape: tuple[int, int] | None = None) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
+        raise InvalidFrame("a frame must be a numpy uint8 array")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InvalidFrame(f"a frame must be HxWx3 RGB, not shape {rgb.shape}")
+    if min(rgb.shape[:2]) < MIN_SIDE:
+        raise InvalidFrame(f"a frame must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if shape is not None and rgb.shape[:2] != shape:
+        raise InvalidFrame(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}")
+    return rgb
+
+
+class Watermarker:
+    """Precomputes the keyed pattern once per session/frame size; marks frames cheaply.
+
+    Every ``MASK_EVERY`` frames (and on the first) it refreshes the residual it adds: the
+    texture mask of the current frame, and the informed-embedding gains (``_wm_informed``)
+    that cancel what this frame's own content would add to each payload bit at the
+    detector. The frames in between get the same residual (one add and one subtract of
+    uint8 arrays), so a Watermarker's output depends on the order of the frames it marks.
+    ``strength`` scales the amplitude (1.0: PSNR about 42 dB and SSIM about 0.99 on
+    photographs; see bench/README.md for the trade-off with robustness).
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        reference: int,
+        *,
+        width: int,
+        height: int,
+        strength: float = 1.0,
+    ) -> None:
+        if not isinstance(secret, bytes) or len(secret) < 16:
+            raise ValueError("the watermark secret must be at least 16 bytes")
+        if not 0 <= reference < 1 << REFERENCE_BITS:
+            raise ValueError(f"reference must be an unsigned {REFERENCE_BITS}-bit integer")
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise ValueError(f"frames must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
+        if not 0 < strength <= 4:
+            raise ValueError("strength must be in (0, 4]")
+        self.reference = reference
+        self.width, self.height = width, height
+        self.strength = strength
+        self.coded_bits = _wm_payload.encode(secret, reference)
+        self._layout = Layout.from_secret(secret)
+        self._informed = _wm_informed.Informed(self._layout, self.coded_bits, width, height)
+        self._frames = 0
+        self._residual: tuple[np.ndarray, np.ndarray] | None = None
+
+    def residual(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The masked pattern for this frame, split into what to add and what to subtract."""
+        delta = self._informed.delta(rgb, strength(rgb) * np.float32(self.strength))
+        positive = cv2.convertScaleAbs(np.maximum(delta, 0))
+        negative = cv2.convertScaleAbs(np.minimum(delta, 0))
+        return cv2.merge((positive,) * 3), cv2.merge((negative,) * 3)
+
+    def mark(self, rgb: np.ndarray) -> np.ndarray:
+        """A marked copy of an HxWx3 uint8 RGB frame of this Watermarker's size."""
+        _check_frame(rgb, (self.height, self.width))
+        if self._residual is None or self._frames % MASK_EVERY == 0:
+            self._residual = self.residual(rgb)
+        self._frames += 1
+        positive, negative = self._residual
+        out = cv2.add(rgb, positive)
+        return cv2.subtract(out, negative, dst=out)
+
+
+@dataclass(frozen=True)
+class Detection:
+    present: bool  # False = "absent"
+    reference: int | None  # the 64-bit identifier when present (check value verified)
+    confidence: float  # -log10 of the false-alarm bound for this evidence (docs/watermark.md)
+    frames_used: int
+
+
+def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
+    if max_frames < 1:
+        raise ValueError("max_frames must be at least 1")
+    lumas: list[np.ndarray] = []
+    shape: tuple[int, int] | None = None
+    for rgb in islice(frames, max_frames):
+        _check_frame(rgb, shape)
+        shape = rgb.shape[:2]
+        lumas.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    if not lumas:
+        raise InvalidFrame("no frames to read a watermark from")
+    return lumas
+
+
+def examine(lumas: Sequence[np.ndarray], secrets: Sequence[bytes]) -> tuple[Detection, list[_wm_detect.Reading]]:
+    """Detect on luma frames with each secret; also return each secret's best reading."""
+    floats = [luma.astype(np.float32) for luma in lumas]
+    step = max(1, len(floats) // _wm_detect.PERIOD_FRAMES)
+    periods = _wm_detect.estimate_periods(floats[::step][: _wm_detect.PERIOD_FRAMES])
+    folds = [_wm_detect.fold(floats, float(TILE))]
+    folds += [_wm_detect.fold(floats, p * (1 + d)) for p in periods for d in _wm_detect.SCALE_STEPS]
+    threshold = _wm_detect.threshold(len(secrets))
+    readings: list[_wm_detect.Reading] = []
+    found: Detection | None = None
+    for secret in secrets:
+        layout = Layout.from_secret(secret)
+        best = max((_wm_detect.read(f, secret, layout) for f in folds), key=lambda r: r.z)
+        readings.append(best)
+        present = best.z >= threshold and best.reference is not None
+        log_bound = min(0.0, math.log10(len(secrets)) + _wm_detect.log10_bound(best.z))
+        confidence = -log_bound + (CHECK_LOG10 if best.reference is not None else 0.0)
+        detection = Detection(present, best.reference if present else None, confidence, len(lumas))
+        if present and found is None:
+            found = detection
+        elif found is None and (not readings[:-1] or confidence > 0):
+            pass
+    if found is None:
+        z = max(r.z for r in readings)
+        log_bound = min(0.0, math.log10(len(secrets)) + _wm_detect.log10_bound(z))
+        found = Detection(False, None, -log_bound, len(lumas))
+    return found, readings
+
+
+def detect(frames: Iterable[np.ndarray], secret: bytes, *, max_frames: int = 50) -> Detection:
+    """Whether ``secret``'s watermark is in these HxWx3 uint8 RGB frames (at most max_frames)."""
+    return examine(_lumas(frames, max_frames), [secret])[0]
+
+
+def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UnreadableVideo(f"{path.name} has no video stream")
+            frames = (f.to_ndarray(format="rgb24") for f in container.decode(video=0))
+            return _lumas(frames, max_frames)
+    except (av.FFmpegError, OSError, InvalidFrame) as exc:
+        raise UnreadableVideo(f"cannot read video from {path.name}: {exc}") from exc
+
+
+def detect_file(
+    path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50
+) -> Detection:
+    """Decode a video file with PyAV and look for the watermark of each secret (current first)."""
+    if not secrets:
+        raise ValueError("no watermark secrets to try")
+    return examine(_decoded(path, max_frames), list(secrets))[0]
