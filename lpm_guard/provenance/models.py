@@ -50,11 +50,13 @@ class ProvenanceRecord:
 
 @dataclass(frozen=True)
 class SignedAsset:
-    """A signed MP4 at its final path."""
+    """A signed MP4 at its final path; ``sign_ms`` is C2PA signing (ingredients included),
+    ``publish_ms`` the durable publish after it (fsync, rename, directory fsync)."""
 
     path: Path
     manifest_label: ManifestLabel
     sign_ms: float
+    publish_ms: float
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,4 @@ class SegmentSigned:
     duration_s: float
     frames: int
     sign_ms: float
+    publish_ms: float

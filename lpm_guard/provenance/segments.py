@@ -240,6 +240,7 @@ class SegmentRecorder:
             duration_s=end_s - segment.start_s,
             frames=segment.frames,
             sign_ms=signed.sign_ms,
+            publish_ms=signed.publish_ms,
         )
         self._signed.append(event)
         if self._on_segment is not None:

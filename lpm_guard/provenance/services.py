@@ -36,6 +36,7 @@ from .report import (
 from .segments import SegmentCallback, SegmentRecorder
 from .signing import Mp4Signer
 from .trust import TrustAnchors
+from .watermark import detect_file
 
 
 class DetectionLike(Protocol):
@@ -233,6 +234,6 @@ class ProvenanceService:
         )
 
 
-def default_detector() -> WatermarkDetector | None:
-    """The keyed watermark's ``detect_file``, once that module is part of this tree."""
-    return None
+def default_detector() -> WatermarkDetector:
+    """The keyed watermark's detector: every secret the key store keeps, up to 50 frames."""
+    return detect_file

@@ -37,7 +37,9 @@ def _check_frame(rgb: object, shape: tuple[int, int] | None = None) -> np.ndarra
     if min(rgb.shape[:2]) < MIN_SIDE:
         raise InvalidFrame(f"a frame must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
     if shape is not None and rgb.shape[:2] != shape:
-        raise InvalidFrame(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}")
+        raise InvalidFrame(
+            f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}"
+        )
     return rgb
 
 
@@ -119,7 +121,9 @@ def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
     return lumas
 
 
-def examine(lumas: Sequence[np.ndarray], secrets: Sequence[bytes]) -> tuple[Detection, list[_wm_detect.Reading]]:
+def examine(
+    lumas: Sequence[np.ndarray], secrets: Sequence[bytes]
+) -> tuple[Detection, list[_wm_detect.Reading]]:
     """Detect on luma frames with each secret; also return each secret's best reading."""
     floats = [luma.astype(np.float32) for luma in lumas]
     step = max(1, len(floats) // _wm_detect.PERIOD_FRAMES)
@@ -164,9 +168,7 @@ def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
         raise UnreadableVideo(f"cannot read video from {path.name}: {exc}") from exc
 
 
-def detect_file(
-    path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50
-) -> Detection:
+def detect_file(path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50) -> Detection:
     """Decode a video file with PyAV and look for the watermark of each secret (current first)."""
     if not secrets:
         raise ValueError("no watermark secrets to try")
