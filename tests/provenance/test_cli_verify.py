@@ -8,7 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from lpm_guard.cli import app
+from lpm_guard.provenance.models import ProvenanceRecord
 from lpm_guard.provenance.report import VerificationReport
+from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.runtime import Runtime
 
 
@@ -51,3 +53,20 @@ def test_verify_refuses_a_non_video_with_a_message(runtime: Runtime, tmp_path: P
     assert "error: not a video" in output
     code, output = run(runtime, "verify", str(tmp_path / "missing.mp4"))
     assert code == 1 and "no such file" in output
+
+
+def test_verify_segments_checks_the_chain(
+    runtime: Runtime, service: ProvenanceService, record: ProvenanceRecord, tmp_path: Path
+) -> None:
+    from .test_segments import record_stream
+
+    _, events, _ = record_stream(service, record, tmp_path / "live", frames=30, audio=False)
+    paths = [str(e.path) for e in events]
+    code, output = run(runtime, "verify", "--segments", *paths)
+    assert code == 0, output
+    assert "chain: INTACT (3 segments, stream live_a)" in output
+    code, output = run(runtime, "verify", "--segments", "--json", paths[0], paths[2])
+    assert code == 2
+    assert json.loads(output)["status"] == "broken"
+    code, output = run(runtime, "verify", paths[0], paths[1])
+    assert code == 1 and "--segments" in output

@@ -245,3 +245,27 @@ def test_verify_file_reports_the_recordings_segment_chain(
     single = service.verify_file(events[1].path)
     assert single.c2pa.segment is not None and single.c2pa.segment.sequence_number == 1
     assert single.audit is not None and single.audit.status == "included"
+
+
+def test_abort_keeps_signed_segments_and_leaves_no_partial_files(
+    service: ProvenanceService, record: ProvenanceRecord, out_dir: Path
+) -> None:
+    events: list[SegmentSigned] = []
+    recorder = service.recorder(
+        out_dir,
+        stream_id="cut",
+        record=record,
+        width=WIDTH,
+        height=HEIGHT,
+        fps=FPS,
+        segment_s=SEGMENT_S,
+        on_segment=events.append,
+        preset="ultrafast",
+    )
+    for i in range(15):  # one whole segment and half of the next
+        recorder.add_frame(frame(i), i / FPS)
+    recorder.abort()
+    assert [p.name for p in sorted(out_dir.iterdir())] == ["cut-000000.mp4"]
+    assert len(events) == 1
+    with pytest.raises(RecorderClosed):
+        recorder.close()
