@@ -109,10 +109,6 @@ def _provenance(data: Any) -> ProvenanceClaim | None:
     return claim
 
 
-def segment_info(data: Any) -> SegmentInfo | None:
-    return _segment(data)
-
-
 def _segment(data: Any) -> SegmentInfo | None:
     if not isinstance(data, dict):
         return None

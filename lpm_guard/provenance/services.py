@@ -129,22 +129,30 @@ def _audit(
     reading: C2paReading, watermark: WatermarkReport, verifier: Verifier, notes: list[str]
 ) -> AuditReport | None:
     marked = int(watermark.reference, 16) if watermark.reference is not None else None
-    if reading.reference is not None and marked is not None and reading.reference != marked:
+    # A manifest's claims count only if we signed them: a trusted certificate and a valid
+    # claim signature (the content may still have been changed: then the verdict says so).
+    codes = reading.report.codes.success
+    ours = "signingCredential.trusted" in codes and "claimSignature.validated" in codes
+    if reading.receipt is not None and not ours:
+        notes.append("the manifest is not signed under our trust anchors: its claims are ignored")
+    receipt = reading.receipt if ours else None
+    reference = reading.reference if ours else None
+    if reference is not None and marked is not None and reference != marked:
         notes.append(
-            f"the manifest's soft binding ({reading.reference:016x}) and the watermark "
+            f"the manifest's soft binding ({reference:016x}) and the watermark "
             f"({marked:016x}) name different references"
         )
     if verifier.audit is None:
-        if reading.receipt is not None or marked is not None:
+        if receipt is not None or marked is not None:
             notes.append("the audit log is not available here")
         return None
-    if reading.receipt is not None:
+    if receipt is not None:
         claim = reading.report.provenance
         return check_inclusion(
             verifier.audit,
-            reading.receipt.index,
+            receipt.index,
             source="c2pa",
-            receipt=reading.receipt,
+            receipt=receipt,
             signing_checkpoint=claim.audit.checkpoint if claim else None,
         )
     if marked is not None:
