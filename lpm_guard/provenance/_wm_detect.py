@@ -38,6 +38,7 @@ CLIP = 3.0
 MIN_PERIOD = 24.0
 PERIOD_FRAMES = 12
 PERIOD_CANDIDATES = 2
+SELECT_FRAMES = 6
 SCALE_STEPS = (-0.004, 0.0, 0.004)
 # Folds tried: the native scale, and each period candidate at each scale step.
 FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
@@ -66,9 +67,16 @@ def threshold(secrets: int = 1) -> float:
 
 
 def whiten(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
+    """Step 1: high-pass luma over its local envelope (computed at quarter size), clipped."""
     high = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
-    envelope = np.sqrt(cv2.GaussianBlur(high * high, (0, 0), ENVELOPE_SIGMA)) + 1.0
-    return np.clip(high / envelope, -CLIP, CLIP)
+    height, width = high.shape
+    small = cv2.resize(high * high, (max(1, width // 4), max(1, height // 4)),
+                       interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
+    envelope = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
+    white = high / (envelope + 1.0)
+    np.minimum(white, CLIP, out=white)
+    return np.maximum(white, -CLIP, out=white)
 
 
 def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
@@ -169,7 +177,9 @@ class Reading:
     reference: int | None
 
 
-def read(evidence: Fold, secret: bytes, layout: Layout | None = None) -> Reading:
+def read(
+    evidence: Fold, secret: bytes, layout: Layout | None = None, *, decode: bool = True
+) -> Reading:
     layout = layout or Layout.from_secret(secret)
     # (4): the sync pattern's cyclic cross-correlation and its z-score.
     template = render(layout.chips(None))
@@ -181,5 +191,5 @@ def read(evidence: Fold, secret: bytes, layout: Layout | None = None) -> Reading
     # (5): align, matched filter, chips, soft bits, then the code and the check value.
     aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
     soft = layout.soft_bits(chip_sums(aligned))
-    reference = payload.decode(secret, soft)
+    reference = payload.decode(secret, soft) if decode else None
     return Reading(z, offset, soft, reference)

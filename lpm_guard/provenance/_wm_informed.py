@@ -2,12 +2,13 @@
 
 A blind detector sees the frame's content as noise, and for a talking head that noise does not
 average out over frames (the background stands still). The embedder knows the frame, so it runs
-the detector's own fold on it (whitening, tiles summed at the native scale, chip sums) and
-learns, per coded bit, how much the content pushes that bit towards the wrong value. Each bit's
-chips then get their own gain ``beta`` (clipped to [BETA_MIN, BETA_MAX]) so that content plus
-mark land on a common margin; the margin is chosen by bisection so that the payload chips'
-energy stays what it was with all gains at 1. This is improved spread spectrum (Malvar and
-Florêncio, 2003) applied per bit; the sync chips keep gain 1.
+the detector's own steps on it (whitening, tiles summed, chip sums; at half size, which is
+cheap and enough for the pattern's low-to-mid frequencies) and learns, per coded bit, how far
+the content pushes that bit towards the wrong value. Each bit's chips then get their own gain
+``beta`` (clipped to [BETA_MIN, BETA_MAX]) so that content plus mark land on a common margin;
+the margin is found by bisection so that the payload chips' energy stays what it was with every
+gain at 1. This is improved spread spectrum (Malvar and Florêncio, 2003) applied per bit; the
+sync chips keep gain 1.
 """
 
 from __future__ import annotations
@@ -15,11 +16,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lpm_guard.provenance._wm_detect import fold
+from lpm_guard.provenance._wm_detect import WHITEN_SIGMA, whiten
+from lpm_guard.provenance._wm_mask import half_luma, half_strength
 from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
 
 BETA_MIN = 0.3
 BETA_MAX = 2.5
+HALF = TILE // 2
+
+
+def _fold_half(white: np.ndarray) -> np.ndarray:
+    """Sum a half-size whitened frame's HALF×HALF tiles and enlarge the sum to TILE×TILE."""
+    rows, cols = -(-white.shape[0] // HALF), -(-white.shape[1] // HALF)
+    padded = np.zeros((rows * HALF, cols * HALF), np.float32)
+    padded[: white.shape[0], : white.shape[1]] = white
+    small = padded.reshape(rows, HALF, cols, HALF).sum(axis=(0, 2))
+    wrapped = np.pad(small, 1, mode="wrap")
+    big = cv2.resize(wrapped, (2 * HALF + 4, 2 * HALF + 4), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(big[2:-2, 2:-2])
 
 
 class Informed:
@@ -33,22 +47,26 @@ class Informed:
         self._norm = np.float32(1 / np.sqrt(np.mean(tile * tile)))
         self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
-        self._plain = self._tiled(tile)
+        plain = self._tiled(tile)
+        self._plain_half = cv2.resize(plain, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
 
     def _tiled(self, tile: np.ndarray) -> np.ndarray:
         height, width = self._size
         return np.ascontiguousarray(np.tile(tile * self._norm, self._reps)[:height, :width])
 
     def _soft(self, luma: np.ndarray) -> np.ndarray:
-        return self._layout.soft_bits(chip_sums(fold([luma], float(TILE)).tile))
+        folded = _fold_half(whiten(luma, WHITEN_SIGMA / 2))
+        return self._layout.soft_bits(chip_sums(folded)) * self._signs
 
-    def delta(self, rgb: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
+    def delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """The luma change (float32, HxW) to add to ``rgb``: masked pattern with bit gains."""
-        # (1): what the content alone, and the plain masked mark, give each bit at the detector.
-        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        plain = amplitude * self._plain
-        host = self._soft(luma) * self._signs
-        mark = (self._soft(luma + plain) * self._signs) - host
+        height, width = self._size
+        # (1): the texture mask, and what the content alone and the plain masked mark give
+        # each bit at the detector.
+        luma = half_luma(rgb)
+        amplitude = half_strength(luma) * np.float32(scale)
+        host = self._soft(luma)
+        mark = self._soft(luma + amplitude * self._plain_half) - host
         mark = np.maximum(mark, 1e-3 * float(np.abs(mark).max() + 1e-9))
         # (2): the common margin whose gains keep the payload's energy (bisection).
         low, high = 0.0, float(np.max(np.abs(host) + mark)) * BETA_MAX
@@ -57,7 +75,8 @@ class Informed:
             beta = np.clip((margin - host) / mark, BETA_MIN, BETA_MAX)
             low, high = (margin, high) if np.mean(beta * beta) < 1 else (low, margin)
         beta = np.clip((low - host) / mark, BETA_MIN, BETA_MAX)
-        # (3): the chips with their gains, rendered and tiled over the frame.
+        # (3): the chips with their gains, rendered, tiled over the frame and masked.
         chips = self._chips.reshape(-1).copy()
         chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
-        return amplitude * self._tiled(render(chips.reshape(GRID, GRID)))
+        full = cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
+        return full * self._tiled(render(chips.reshape(GRID, GRID)))

@@ -19,14 +19,23 @@ CEILING = 3.0
 MASK_WINDOW = 4
 
 
+def half_luma(rgb: np.ndarray) -> np.ndarray:
+    """The frame's luma at half size (float32), box-averaged."""
+    height, width = rgb.shape[:2]
+    half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(half, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
 def strength(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel amplitude (grey levels, float32, HxW) for the pattern in this frame."""
     height, width = rgb.shape[:2]
-    half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    luma = cv2.cvtColor(half, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.resize(half_strength(half_luma(rgb)), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def half_strength(luma: np.ndarray) -> np.ndarray:
+    """The amplitude map at the half-size luma's resolution."""
     window = (MASK_WINDOW, MASK_WINDOW)
     mean = cv2.boxFilter(luma, -1, window)
     variance = np.maximum(cv2.boxFilter(luma * luma, -1, window) - mean * mean, 0)
     amplitude = np.minimum(SSIM_BUDGET * np.sqrt(2 * variance + C2), CEILING)
-    amplitude = cv2.GaussianBlur(amplitude, (0, 0), 2.0)
-    return cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(amplitude, (0, 0), 2.0)

@@ -19,12 +19,11 @@ import cv2
 import numpy as np
 
 from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
-from lpm_guard.provenance._wm_mask import strength
 from lpm_guard.provenance._wm_pattern import TILE, Layout
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 
 REFERENCE_BITS = _wm_payload.REFERENCE_BITS
-MASK_EVERY = 10
+MASK_EVERY = 8
 MIN_SIDE = 64
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
@@ -37,9 +36,7 @@ def _check_frame(rgb: object, shape: tuple[int, int] | None = None) -> np.ndarra
     if min(rgb.shape[:2]) < MIN_SIDE:
         raise InvalidFrame(f"a frame must be at least {MIN_SIDE}x{MIN_SIDE} pixels")
     if shape is not None and rgb.shape[:2] != shape:
-        raise InvalidFrame(
-            f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}"
-        )
+        raise InvalidFrame(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, expected {shape[1]}x{shape[0]}")
     return rgb
 
 
@@ -83,7 +80,7 @@ class Watermarker:
 
     def residual(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The masked pattern for this frame, split into what to add and what to subtract."""
-        delta = self._informed.delta(rgb, strength(rgb) * np.float32(self.strength))
+        delta = self._informed.delta(rgb, self.strength)
         positive = cv2.convertScaleAbs(np.maximum(delta, 0))
         negative = cv2.convertScaleAbs(np.minimum(delta, 0))
         return cv2.merge((positive,) * 3), cv2.merge((negative,) * 3)
@@ -124,32 +121,43 @@ def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
 def examine(
     lumas: Sequence[np.ndarray], secrets: Sequence[bytes]
 ) -> tuple[Detection, list[_wm_detect.Reading]]:
-    """Detect on luma frames with each secret; also return each secret's best reading."""
+    """Detect on luma frames with each secret; also return each secret's best reading.
+
+    The scale hypotheses (the native scale, and each estimated period at each scale step) are
+    compared on a few frames; each secret's best one is then folded over every frame.
+    """
+    # (1)-(2): whitened frames' autocorrelation gives the period candidates.
     floats = [luma.astype(np.float32) for luma in lumas]
     step = max(1, len(floats) // _wm_detect.PERIOD_FRAMES)
     periods = _wm_detect.estimate_periods(floats[::step][: _wm_detect.PERIOD_FRAMES])
-    folds = [_wm_detect.fold(floats, float(TILE))]
-    folds += [_wm_detect.fold(floats, p * (1 + d)) for p in periods for d in _wm_detect.SCALE_STEPS]
+    hypotheses = [float(TILE)] + [p * (1 + d) for p in periods for d in _wm_detect.SCALE_STEPS]
+    # (3): fold a few frames at every hypothesis, and every frame at the chosen ones.
+    sample = floats[:: max(1, len(floats) // _wm_detect.SELECT_FRAMES)][: _wm_detect.SELECT_FRAMES]
+    quick = [_wm_detect.fold(sample, period) for period in hypotheses]
+    full: dict[float, _wm_detect.Fold] = {}
     threshold = _wm_detect.threshold(len(secrets))
     readings: list[_wm_detect.Reading] = []
     found: Detection | None = None
     for secret in secrets:
         layout = Layout.from_secret(secret)
-        best = max((_wm_detect.read(f, secret, layout) for f in folds), key=lambda r: r.z)
+        # (4)-(5): sync offset and z-score, then the payload, on the full fold.
+        chosen = max(quick, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
+        if chosen.period not in full:
+            full[chosen.period] = _wm_detect.fold(floats, chosen.period)
+        best = _wm_detect.read(full[chosen.period], secret, layout)
         readings.append(best)
-        present = best.z >= threshold and best.reference is not None
-        log_bound = min(0.0, math.log10(len(secrets)) + _wm_detect.log10_bound(best.z))
-        confidence = -log_bound + (CHECK_LOG10 if best.reference is not None else 0.0)
-        detection = Detection(present, best.reference if present else None, confidence, len(lumas))
-        if present and found is None:
-            found = detection
-        elif found is None and (not readings[:-1] or confidence > 0):
-            pass
+        if found is None and best.z >= threshold and best.reference is not None:
+            found = Detection(True, best.reference, _confidence(best, len(secrets)), len(lumas))
     if found is None:
-        z = max(r.z for r in readings)
-        log_bound = min(0.0, math.log10(len(secrets)) + _wm_detect.log10_bound(z))
-        found = Detection(False, None, -log_bound, len(lumas))
+        strongest = max(readings, key=lambda r: r.z)
+        found = Detection(False, None, _confidence(strongest, len(secrets)), len(lumas))
     return found, readings
+
+
+def _confidence(reading: _wm_detect.Reading, secrets: int) -> float:
+    """-log10 of the false-alarm bound: the sync score's, times 2^-32 for a verified check."""
+    log_bound = min(0.0, math.log10(secrets) + _wm_detect.log10_bound(reading.z))
+    return -log_bound + (CHECK_LOG10 if reading.reference is not None else 0.0)
 
 
 def detect(frames: Iterable[np.ndarray], secret: bytes, *, max_frames: int = 50) -> Detection:
@@ -168,7 +176,9 @@ def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
         raise UnreadableVideo(f"cannot read video from {path.name}: {exc}") from exc
 
 
-def detect_file(path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50) -> Detection:
+def detect_file(
+    path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50
+) -> Detection:
     """Decode a video file with PyAV and look for the watermark of each secret (current first)."""
     if not secrets:
         raise ValueError("no watermark secrets to try")

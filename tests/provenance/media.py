@@ -38,7 +38,9 @@ def photo(name: str, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def talking_clip(name: str, width: int, height: int, frames: int = 25, seed: int = 0) -> Clip:
+def talking_clip(
+    name: str, width: int, height: int, frames: int = 25, seed: int = 0
+) -> Clip:
     """A photo that sways, nods and breathes a little, as a head in a video call does."""
     base = photo(name, width, height)
     rng = np.random.default_rng(seed)
@@ -52,7 +54,9 @@ def talking_clip(name: str, width: int, height: int, frames: int = 25, seed: int
         scale = 1 + 0.01 * math.sin(2 * math.pi * 0.5 * t + phase[3])
         matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, scale)
         matrix[:, 2] += (dx, dy)
-        clip.append(cv2.warpAffine(base, matrix, (width, height), borderMode=cv2.BORDER_REFLECT))
+        clip.append(
+            cv2.warpAffine(base, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+        )
     return clip
 
 
@@ -66,9 +70,7 @@ def h264(clip: Sequence[np.ndarray], crf: int, preset: str = "medium") -> Clip:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset}
         for rgb in clip:
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(rgb[:height, :width]), format="rgb24"
-            )
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     buffer.seek(0)
@@ -106,15 +108,16 @@ def contrast(clip: Sequence[np.ndarray], factor: float) -> Clip:
 
 def noise(clip: Sequence[np.ndarray], sigma: float, seed: int = 0) -> Clip:
     rng = np.random.default_rng(seed)
-    return [np.clip(rgb + rng.normal(0, sigma, rgb.shape), 0, 255).astype(np.uint8) for rgb in clip]
+    return [
+        np.clip(rgb + rng.normal(0, sigma, rgb.shape), 0, 255).astype(np.uint8) for rgb in clip
+    ]
 
 
 def jpeg(clip: Sequence[np.ndarray], quality: int) -> Clip:
     out = []
     for rgb in clip:
-        ok, buf = cv2.imencode(
-            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-        )
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, quality])
         assert ok
         out.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     return out

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from lpm_guard.errors import LpmGuardError
+from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload, _wm_mask
+from lpm_guard.provenance._wm_pattern import Layout
+from lpm_guard.provenance.errors import InvalidFrame, ProvenanceError, UnreadableVideo
+from lpm_guard.provenance.watermark import REFERENCE_BITS, Watermarker, detect, detect_file
+from tests.provenance import media
+
+SECRET = bytes(range(32))
+OTHER = bytes(range(1, 33))
+REFERENCE = 0xF00D_CAFE_1234_5678
+WIDTH, HEIGHT = 640, 360
+
+
+@pytest.fixture(scope="module")
+def clip() -> list[np.ndarray]:
+    return media.talking_clip("astronaut", WIDTH, HEIGHT, 25)
+
+
+@pytest.fixture(scope="module")
+def marked(clip: list[np.ndarray]) -> list[np.ndarray]:
+    marker = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT)
+    return [marker.mark(frame) for frame in clip]
+
+
+def test_round_trip(marked: list[np.ndarray]) -> None:
+    found = detect(marked, SECRET)
+    assert found.present
+    assert found.reference == REFERENCE
+    assert found.frames_used == 25
+    # The sync bound alone is below 1e-6 and the check value adds 32 bits.
+    assert found.confidence > 6 + 32 * math.log10(2)
+
+
+def test_max_frames_limits_what_is_read(marked: list[np.ndarray]) -> None:
+    assert detect(iter(marked), SECRET, max_frames=10).frames_used == 10
+
+
+def test_mark_is_invisible_by_psnr(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    psnr = np.mean([peak_signal_noise_ratio(a, b) for a, b in zip(clip, marked, strict=True)])
+    ssim = np.mean([structural_similarity(clip[i], marked[i], channel_axis=2) for i in (0, 12)])
+    assert psnr >= 42
+    assert ssim >= 0.985
+    # Luma only: the same change in R, G and B.
+    diff = marked[3].astype(int) - clip[3].astype(int)
+    unclipped = (clip[3] > 5).all(axis=2) & (clip[3] < 250).all(axis=2)
+    assert (diff[..., 0] == diff[..., 1])[unclipped].all()
+
+
+def test_other_key_reads_absent(marked: list[np.ndarray]) -> None:
+    found = detect(marked, OTHER)
+    assert not found.present
+    assert found.reference is None
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_unmarked_reads_absent(name: str) -> None:
+    found = detect(media.talking_clip(name, WIDTH, HEIGHT, 15), SECRET)
+    assert not found.present
+    assert found.reference is None
+    assert found.confidence < 6
+
+
+def test_forged_payload_reads_absent(clip: list[np.ndarray]) -> None:
+    # The right keyed layout (as if leaked) but a check value the forger had to guess.
+    data = REFERENCE.to_bytes(8, "big") + b"\x00\x01\x02\x03"
+    bits = np.unpackbits(np.frombuffer(bytes(_wm_payload._CODEC.encode(data)), np.uint8))
+    informed = _wm_informed.Informed(Layout.from_secret(SECRET), bits, WIDTH, HEIGHT)
+    forged = []
+    for frame in clip[:15]:
+        delta = informed.delta(frame, 2 * _wm_mask.strength(frame))
+        forged.append(np.clip(frame + np.rint(delta)[..., None], 0, 255).astype(np.uint8))
+    readings = _wm_detect_readings(forged)
+    assert readings.z >= _wm_detect.threshold()  # the sync is there...
+    assert not detect(forged, SECRET).present  # ...but the check value is not
+
+
+def _wm_detect_readings(frames: list[np.ndarray]) -> _wm_detect.Reading:
+    from lpm_guard.provenance.watermark import _lumas, examine
+
+    return examine(_lumas(frames, 50), [SECRET])[1][0]
+
+
+ROBUST = {
+    "jpeg q50": lambda c: media.jpeg(c, 50),
+    "brightness -20%": lambda c: media.brightness(c, 0.8),
+    "contrast -20%": lambda c: media.contrast(c, 0.8),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(ROBUST))
+def test_survives(marked: list[np.ndarray], attack: str) -> None:
+    found = detect(ROBUST[attack](marked), SECRET)
+    assert found.present
+    assert found.reference == REFERENCE
+
+
+def test_determinism(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
+    again = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT)
+    assert all(np.array_equal(again.mark(f), m) for f, m in zip(clip[:3], marked[:3], strict=True))
+    other = Watermarker(SECRET, REFERENCE ^ 1, width=WIDTH, height=HEIGHT)
+    assert not np.array_equal(other.mark(clip[0]), marked[0])
+
+
+def test_mark_returns_a_new_array(clip: list[np.ndarray]) -> None:
+    frame = clip[0].copy()
+    out = Watermarker(SECRET, 1, width=WIDTH, height=HEIGHT).mark(frame)
+    assert out is not frame and np.array_equal(frame, clip[0])
+
+
+def _write_mp4(path: Path, frames: list[np.ndarray], crf: int = 18) -> None:
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def test_detect_file_tries_each_secret(tmp_path: Path, marked: list[np.ndarray]) -> None:
+    path = tmp_path / "clip.mp4"
+    _write_mp4(path, marked)
+    found = detect_file(path, [OTHER, SECRET])
+    assert found.present and found.reference == REFERENCE
+    assert not detect_file(path, [OTHER]).present
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((HEIGHT, WIDTH, 3), np.float32),
+        np.zeros((HEIGHT, WIDTH), np.uint8),
+        np.zeros((HEIGHT, WIDTH, 4), np.uint8),
+        np.zeros((HEIGHT // 2, WIDTH, 3), np.uint8),
+        "not an array",
+    ],
+)
+def test_mark_rejects_bad_frames(frame: object) -> None:
+    marker = Watermarker(SECRET, 1, width=WIDTH, height=HEIGHT)
+    with pytest.raises(InvalidFrame):
+        marker.mark(frame)  # type: ignore[arg-type]
+
+
+def test_detect_rejects_bad_frames(clip: list[np.ndarray]) -> None:
+    with pytest.raises(InvalidFrame, match="no frames"):
+        detect([], SECRET)
+    with pytest.raises(InvalidFrame, match="expected"):
+        detect([clip[0], clip[0][:200]], SECRET)
+    with pytest.raises(InvalidFrame):
+        detect([np.zeros((32, 32, 3), np.uint8)], SECRET)
+
+
+@pytest.mark.parametrize(
+    ("secret", "reference"), [(b"short", 1), (SECRET, -1), (SECRET, 1 << REFERENCE_BITS)]
+)
+def test_watermarker_rejects_bad_arguments(secret: bytes, reference: int) -> None:
+    with pytest.raises(ValueError):
+        Watermarker(secret, reference, width=WIDTH, height=HEIGHT)
+
+
+def test_detect_file_rejects_unreadable_input(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    with pytest.raises(UnreadableVideo) as raised:
+        detect_file(text, [SECRET])
+    assert isinstance(raised.value, ProvenanceError)
+    assert isinstance(raised.value, LpmGuardError)
+    assert raised.value.status == 422
+    with pytest.raises(UnreadableVideo):
+        detect_file(tmp_path / "missing.mp4", [SECRET])
+    with pytest.raises(ValueError):
+        detect_file(text, [])
+
+
+def test_detect_file_rejects_truncated_video(tmp_path: Path, marked: list[np.ndarray]) -> None:
+    path = tmp_path / "clip.mp4"
+    _write_mp4(path, marked[:5])
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(UnreadableVideo):
+        detect_file(cut, [SECRET])
