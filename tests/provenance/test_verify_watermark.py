@@ -30,12 +30,16 @@ def clip() -> tuple[np.ndarray, ...]:
     return tuple(talking_clip("astronaut", WIDTH, HEIGHT, frames=25))
 
 
-def encode(frames: Sequence[np.ndarray], path: Path, crf: int = 20) -> Path:
+def encode(frames: Sequence[np.ndarray], path: Path, crf: int | None = 23) -> Path:
+    """H.264 in MP4 at ``crf`` (what the gate writes), or lossless (4:4:4, qp 0) for None."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        stream.width, stream.height = width, height
+        if crf is None:
+            stream.pix_fmt, stream.options = "yuv444p", {"qp": "0", "preset": "veryfast"}
+        else:
+            stream.pix_fmt, stream.options = "yuv420p", {"crf": str(crf), "preset": "veryfast"}
         for i, rgb in enumerate(frames):
             picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             picture.pts, picture.time_base = i, Fraction(1, 25)
@@ -54,6 +58,18 @@ def reencode(source: Path, target: Path, crf: int) -> Path:
     return encode(frames, target, crf)
 
 
+def transcode_lossless(source: Path, target: Path) -> Path:
+    """Decode and re-encode into Matroska / FFV1: the manifest is gone, the pixels are not."""
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv444p"
+        for picture in inp.decode(video=0):
+            rgb = picture.to_ndarray(format="rgb24")
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    return target
+
+
 def marked(secret: bytes, reference: int) -> list[np.ndarray]:
     mark = Watermarker(secret, reference, width=WIDTH, height=HEIGHT)
     return [mark.mark(rgb) for rgb in clip()]
@@ -63,8 +79,10 @@ def marked(secret: bytes, reference: int) -> list[np.ndarray]:
 def marked_signed(
     service: ProvenanceService, keys: KeyStore, record: ProvenanceRecord, tmp_path: Path
 ) -> Path:
+    # Lossless, so these tests check verification, not the watermark's H.264 robustness (that
+    # is test_a_reencoded_copy_... below and the watermark's own tests).
     frames = marked(keys.watermark_key().secret, record.watermark_reference)
-    unsigned = encode(frames, tmp_path / "marked.mp4")
+    unsigned = encode(frames, tmp_path / "marked.mp4", crf=None)
     return service.sign_mp4(unsigned, tmp_path / "signed.mp4", record).path
 
 
@@ -79,10 +97,30 @@ def test_a_marked_signed_clip_is_authentic_and_carries_the_same_reference(
     assert report.audit is not None and report.audit.source == "c2pa"
 
 
-def test_a_reencoded_copy_has_no_manifest_but_is_traced_by_its_watermark(
+def test_a_transcoded_copy_loses_its_manifest_but_is_traced_by_its_watermark(
     service: ProvenanceService, marked_signed: Path, record: ProvenanceRecord, tmp_path: Path
 ) -> None:
-    copy = reencode(marked_signed, tmp_path / "reuploaded.mp4", crf=28)
+    copy = transcode_lossless(marked_signed, tmp_path / "copy.mkv")
+    report = service.verify_file(copy)
+    assert report.file.container == "matroska,webm"
+    assert report.c2pa.status == "absent"
+    assert report.watermark.status == "present"
+    assert report.watermark.reference == f"{record.watermark_reference:016x}"
+    audit = report.audit
+    assert audit is not None and audit.source == "watermark"
+    assert audit.status == "included" and audit.index == record.receipt.index
+    assert report.verdict == "traced"
+
+
+def test_a_reencoded_copy_has_no_manifest_but_is_traced_by_its_watermark(
+    service: ProvenanceService, keys: KeyStore, record: ProvenanceRecord, tmp_path: Path
+) -> None:
+    # The gate's output (H.264 crf 23, signed), then what a platform does on upload.
+    frames = marked(keys.watermark_key().secret, record.watermark_reference)
+    unsigned = encode(frames, tmp_path / "marked.mp4", crf=23)
+    signed = service.sign_mp4(unsigned, tmp_path / "signed.mp4", record).path
+    assert service.verify_file(signed).watermark.status == "present"
+    copy = reencode(signed, tmp_path / "reuploaded.mp4", crf=28)
     report = service.verify_file(copy)
     assert report.c2pa.status == "absent"
     assert report.watermark.status == "present"
