@@ -24,7 +24,9 @@ def declared_length(request: Request) -> int | None:
 
 async def receive_upload(request: Request, target: Path, limit: int) -> Path:
     """Stream the request body into ``target``; raise MediaTooLarge past ``limit`` bytes."""
-    # (1): a declared length over the limit: refuse without reading the body.
+    # (1): a form upload or a declared length over the limit: refuse without reading the body.
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise UnsupportedMedia("send the video as the raw request body, not as a multipart form")
     declared = declared_length(request)
     if declared is not None and declared > limit:
         raise MediaTooLarge(_TOO_LARGE.format(limit=limit), limit_bytes=limit)

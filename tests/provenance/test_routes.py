@@ -75,6 +75,8 @@ def test_non_video_and_truncated_uploads_are_4xx_problems(http: TestClient, sign
     assert text.json()["type"] == "urn:lpm-guard:problem:unsupported-media"
     empty = http.post("/v1/verify", content=b"")
     assert empty.status_code == 415
+    form = http.post("/v1/verify", files={"file": ("clip.mp4", signed.read_bytes())})
+    assert form.status_code == 415 and "raw request body" in form.json()["detail"]
     data = signed.read_bytes()
     cut = http.post("/v1/verify", content=data[: len(data) // 2])
     assert cut.status_code == 422 and "truncated" in cut.json()["detail"]
