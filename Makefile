@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := postgresql flite espeak-ng
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev system-deps lint typecheck bench clean
+.PHONY: run test install install-dev bench-deps system-deps lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ install: $(BIN)/python
 
 install-dev: install
 	$(BIN)/pip install --quiet -e '.[dev]'
+
+# Benchmark extras; invisible-watermark (the comparison in bench/watermark.py) without its
+# dependencies, which would pull a second OpenCV build.
+bench-deps: install-dev
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet --no-deps invisible-watermark==0.2.0
 
 run: install
 	$(BIN)/lpm-guard db upgrade

@@ -96,7 +96,7 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     # Lags with little overlap are noise: keep the central 60% of each axis.
     detrended[(dy > 0.6 * height) | (dx > 0.6 * width)] = 0
     noise = float(np.median(np.abs(detrended[detrended != 0]))) or 1.0
-    return detrended / noise
+    return np.asarray(detrended / noise)
 
 
 def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:

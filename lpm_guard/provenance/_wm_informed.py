@@ -21,7 +21,7 @@ from lpm_guard.provenance._wm_mask import half_luma, half_strength
 from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
 
 BETA_MIN = 0.3
-BETA_MAX = 2.5
+BETA_MAX = 3.0
 HALF = TILE // 2
 
 
@@ -48,7 +48,8 @@ class Informed:
         self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
         plain = self._tiled(tile)
-        self._plain_half = cv2.resize(plain, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        half = (width // 2, height // 2)
+        self._plain_half = cv2.resize(plain, half, interpolation=cv2.INTER_AREA)
 
     def _tiled(self, tile: np.ndarray) -> np.ndarray:
         height, width = self._size
@@ -79,4 +80,4 @@ class Informed:
         chips = self._chips.reshape(-1).copy()
         chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
         full = cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
-        return full * self._tiled(render(chips.reshape(GRID, GRID)))
+        return np.asarray(full * self._tiled(render(chips.reshape(GRID, GRID))))

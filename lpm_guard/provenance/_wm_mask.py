@@ -26,16 +26,10 @@ def half_luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(half, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def strength(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel amplitude (grey levels, float32, HxW) for the pattern in this frame."""
-    height, width = rgb.shape[:2]
-    return cv2.resize(half_strength(half_luma(rgb)), (width, height), interpolation=cv2.INTER_LINEAR)
-
-
 def half_strength(luma: np.ndarray) -> np.ndarray:
     """The amplitude map at the half-size luma's resolution."""
     window = (MASK_WINDOW, MASK_WINDOW)
     mean = cv2.boxFilter(luma, -1, window)
     variance = np.maximum(cv2.boxFilter(luma * luma, -1, window) - mean * mean, 0)
     amplitude = np.minimum(SSIM_BUDGET * np.sqrt(2 * variance + C2), CEILING)
-    return cv2.GaussianBlur(amplitude, (0, 0), 2.0)
+    return np.asarray(cv2.GaussianBlur(amplitude, (0, 0), 2.0))

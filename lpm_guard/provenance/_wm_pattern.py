@@ -22,7 +22,7 @@ from lpm_guard.provenance._wm_payload import CODED_BITS
 TILE = 128
 CHIP = 4
 GRID = TILE // CHIP
-CHIPS_PER_BIT = 4
+CHIPS_PER_BIT = 5
 PAYLOAD_CHIPS = CODED_BITS * CHIPS_PER_BIT
 SYNC_CHIPS = GRID * GRID - PAYLOAD_CHIPS
 BLUR_SIGMA = 1.5
@@ -85,4 +85,4 @@ def render(chips: np.ndarray) -> np.ndarray:
 
 def chip_sums(tile: np.ndarray) -> np.ndarray:
     """The adjoint of ``render``: matched-filter a TILE×TILE array and sum each chip."""
-    return blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3))
+    return np.asarray(blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3)))

@@ -70,7 +70,8 @@ def h264(clip: Sequence[np.ndarray], crf: int, preset: str = "medium") -> Clip:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset}
         for rgb in clip:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
+            even = np.ascontiguousarray(rgb[:height, :width])
+            frame = av.VideoFrame.from_ndarray(even, format="rgb24")
             out.mux(stream.encode(frame))
         out.mux(stream.encode())
     buffer.seek(0)

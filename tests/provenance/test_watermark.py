@@ -4,14 +4,23 @@ import math
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from lpm_guard.errors import LpmGuardError
-from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload, _wm_mask
+from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
 from lpm_guard.provenance._wm_pattern import Layout
 from lpm_guard.provenance.errors import InvalidFrame, ProvenanceError, UnreadableVideo
-from lpm_guard.provenance.watermark import REFERENCE_BITS, Watermarker, detect, detect_file
+from lpm_guard.provenance.watermark import (
+    DEFAULT_STRENGTH,
+    REFERENCE_BITS,
+    Evidence,
+    Watermarker,
+    detect,
+    detect_file,
+)
 from tests.provenance import media
 
 SECRET = bytes(range(32))
@@ -44,17 +53,36 @@ def test_max_frames_limits_what_is_read(marked: list[np.ndarray]) -> None:
     assert detect(iter(marked), SECRET, max_frames=10).frames_used == 10
 
 
-def test_mark_is_invisible_by_psnr(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
+def _fidelity(clip: list[np.ndarray], marked: list[np.ndarray]) -> tuple[float, float]:
     psnr = np.mean([peak_signal_noise_ratio(a, b) for a, b in zip(clip, marked, strict=True)])
     ssim = np.mean([structural_similarity(clip[i], marked[i], channel_axis=2) for i in (0, 12)])
+    return float(psnr), float(ssim)
+
+
+def test_fidelity_at_the_default_strength(
+    clip: list[np.ndarray], marked: list[np.ndarray]
+) -> None:
+    psnr, ssim = _fidelity(clip, marked)
+    assert psnr >= 36.5
+    assert ssim >= 0.95
+
+def test_strength_one_meets_the_psnr_goal(clip: list[np.ndarray]) -> None:
+    marker = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT, strength=1.0)
+    light = [marker.mark(frame) for frame in clip]
+    psnr, ssim = _fidelity(clip, light)
     assert psnr >= 42
     assert ssim >= 0.985
-    # Luma only: the same change in R, G and B.
+    found = detect(light, SECRET)
+    assert found.present and found.reference == REFERENCE
+
+
+def test_mark_changes_luma_only(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
+    # The same change in R, G and B wherever none of them saturates.
     diff = marked[3].astype(int) - clip[3].astype(int)
-    unclipped = (clip[3] > 5).all(axis=2) & (clip[3] < 250).all(axis=2)
+    unclipped = (clip[3] > 12).all(axis=2) & (clip[3] < 243).all(axis=2)
     assert (diff[..., 0] == diff[..., 1])[unclipped].all()
+    assert (diff[..., 1] == diff[..., 2])[unclipped].all()
+    assert np.abs(diff).max() > 0
 
 
 def test_other_key_reads_absent(marked: list[np.ndarray]) -> None:
@@ -78,30 +106,34 @@ def test_forged_payload_reads_absent(clip: list[np.ndarray]) -> None:
     informed = _wm_informed.Informed(Layout.from_secret(SECRET), bits, WIDTH, HEIGHT)
     forged = []
     for frame in clip[:15]:
-        delta = informed.delta(frame, 2 * _wm_mask.strength(frame))
+        delta = informed.delta(frame, DEFAULT_STRENGTH)
         forged.append(np.clip(frame + np.rint(delta)[..., None], 0, 255).astype(np.uint8))
-    readings = _wm_detect_readings(forged)
-    assert readings.z >= _wm_detect.threshold()  # the sync is there...
-    assert not detect(forged, SECRET).present  # ...but the check value is not
+    lumas = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in forged]
+    reading = Evidence(lumas).reading(SECRET)
+    assert reading.z >= _wm_detect.threshold()  # the sync is there...
+    assert reading.reference is None  # ...but the check value is not
+    assert not detect(forged, SECRET).present
 
 
-def _wm_detect_readings(frames: list[np.ndarray]) -> _wm_detect.Reading:
-    from lpm_guard.provenance.watermark import _lumas, examine
-
-    return examine(_lumas(frames, 50), [SECRET])[1][0]
-
-
-ROBUST = {
-    "jpeg q50": lambda c: media.jpeg(c, 50),
-    "brightness -20%": lambda c: media.brightness(c, 0.8),
-    "contrast -20%": lambda c: media.contrast(c, 0.8),
-}
+# What the default strength survives from 1 s of video (bench/watermark.py has the misses:
+# H.264 crf 35, the 80% centre crop and the combined attack).
+ROBUST = [
+    "h264 crf 23",
+    "h264 crf 28",
+    "scale 0.5x",
+    "brightness +20%",
+    "brightness -20%",
+    "contrast +20%",
+    "contrast -20%",
+    "noise sigma 5",
+    "jpeg q50",
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("attack", sorted(ROBUST))
+@pytest.mark.parametrize("attack", ROBUST)
 def test_survives(marked: list[np.ndarray], attack: str) -> None:
-    found = detect(ROBUST[attack](marked), SECRET)
+    found = detect(media.ATTACKS[attack](marked), SECRET)
     assert found.present
     assert found.reference == REFERENCE
 
