@@ -211,7 +211,7 @@ def bench_false_positives(clips: int, keys: int, other_keys: int, seed: int) -> 
     present = above = trials = 0
     max_z = -math.inf
     for index in range(clips):
-        if index % 25 == 0:
+        if index % 100 == 0:
             progress(f"false positives: clip {index}/{clips}")
         evidence = Evidence([_gray(f) for f in _unmarked_clip(rng, index)])
         for _ in range(keys):
@@ -259,8 +259,8 @@ def main() -> None:
     parser.add_argument("--strengths", default=f"1.0,{DEFAULT_STRENGTH}")
     parser.add_argument("--size", default="640x360", help="attack-suite frame size")
     parser.add_argument("--embed-runs", type=int, default=5)
-    parser.add_argument("--fp-clips", type=int, default=100)
-    parser.add_argument("--fp-keys", type=int, default=10)
+    parser.add_argument("--fp-clips", type=int, default=1000)
+    parser.add_argument("--fp-keys", type=int, default=2)
     parser.add_argument("--other-keys", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1 leaves it alone")
@@ -319,7 +319,7 @@ def main() -> None:
         print(table(rows, right={1, 3, 4, 5}))
 
     fp = bench_false_positives(
-        20 if args.quick else args.fp_clips, args.fp_keys, 20 if args.quick else args.other_keys,
+        50 if args.quick else args.fp_clips, args.fp_keys, 20 if args.quick else args.other_keys,
         args.seed,
     )
     print()

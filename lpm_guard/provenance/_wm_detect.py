@@ -7,16 +7,16 @@ The steps (numbered as in ``read``):
    changes cancel.
 2. Period: the tiled pattern repeats every TILE pixels, times the unknown scale. The
    autocorrelation of the whitened frames (accumulated as a power spectrum over frames) has
-   peaks at multiples of that period along both axes; the smallest period whose harmonic
-   comb scores near the best gives the scale, refined to a fraction of a pixel.
+   peaks on the 2-D lattice of multiples of that period; the smallest period whose lattice
+   comb scores near the best gives the scale, refined to 0.05 pixel.
 3. Fold: resample each frame so a tile is TILE pixels again, whiten it, and sum all its
    TILE×TILE tiles (any origin) into one accumulator across frames. This is key-independent,
    so one fold serves every secret tried.
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
    peak's z-score (against the whole correlation surface) is the detection statistic.
 5. Payload: roll the fold to the found origin, matched-filter it, sum each chip, add up each
-   coded bit's chips with their keyed signs, decide hard bits, Reed–Solomon-decode and check
-   the keyed check value.
+   coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode (with the least
+   reliable bytes erased if need be) and check the keyed check value.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     height, width = lumas[0].shape
     power = np.zeros((2 * height, width + 1), np.float64)
     for luma in lumas:
-        spectrum = np.fft.rfft2(whiten(luma, 2.0), s=(2 * height, 2 * width))
+        white = whiten(luma.astype(np.float32), 2.0)
+        spectrum = np.fft.rfft2(white, s=(2 * height, 2 * width))
         power += spectrum.real**2 + spectrum.imag**2
     corr = np.fft.fftshift(np.fft.irfft2(power, s=(2 * height, 2 * width)))
     dy = np.abs(np.arange(2 * height) - height)[:, None]
@@ -147,10 +148,12 @@ class Fold:
 
 
 def fold(lumas: Sequence[np.ndarray], period: float) -> Fold:
-    """Step 3: resample so one tile is TILE pixels, whiten, and sum the tiles."""
+    """Step 3: resample so one tile is TILE pixels, whiten, and sum the tiles (lumas are
+    converted to float one at a time, so uint8 frames cost no more memory than they hold)."""
     factor = TILE / period
     acc = np.zeros((TILE, TILE), np.float64)
-    for luma in lumas:
+    for frame in lumas:
+        luma: np.ndarray = frame.astype(np.float32)
         height, width = luma.shape
         size = (max(1, int(width * factor)), max(1, int(height * factor)))
         if abs(factor - 1) < 1e-6:

@@ -47,13 +47,20 @@ class Informed:
         self._norm = np.float32(1 / np.sqrt(np.mean(tile * tile)))
         self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
-        plain = self._tiled(tile)
+        # The frame-sized amplitude goes into this tile-aligned buffer, so the tile multiplies
+        # it by broadcasting instead of being copied over the frame.
+        self._padded = np.zeros((self._reps[0] * TILE, self._reps[1] * TILE), np.float32)
+        plain = np.tile(tile * self._norm, self._reps)[:height, :width]
         half = (width // 2, height // 2)
         self._plain_half = cv2.resize(plain, half, interpolation=cv2.INTER_AREA)
 
-    def _tiled(self, tile: np.ndarray) -> np.ndarray:
+    def _masked(self, amplitude: np.ndarray, tile: np.ndarray) -> np.ndarray:
+        """The tile repeated over the frame, times the frame-sized amplitude."""
         height, width = self._size
-        return np.ascontiguousarray(np.tile(tile * self._norm, self._reps)[:height, :width])
+        self._padded[:height, :width] = amplitude
+        rows, cols = self._reps
+        blocks = self._padded.reshape(rows, TILE, cols, TILE) * (tile * self._norm)[:, None, :]
+        return np.asarray(blocks.reshape(rows * TILE, cols * TILE)[:height, :width])
 
     def _soft(self, luma: np.ndarray) -> np.ndarray:
         folded = _fold_half(whiten(luma, WHITEN_SIGMA / 2))
@@ -80,4 +87,4 @@ class Informed:
         chips = self._chips.reshape(-1).copy()
         chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
         full = cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
-        return np.asarray(full * self._tiled(render(chips.reshape(GRID, GRID))))
+        return self._masked(full, render(chips.reshape(GRID, GRID)))

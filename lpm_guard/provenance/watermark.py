@@ -50,7 +50,8 @@ class Watermarker:
     texture mask of the current frame, and the informed-embedding gains (``_wm_informed``)
     that cancel what this frame's own content would add to each payload bit at the
     detector. The frames in between get the same residual (one add and one subtract of
-    uint8 arrays), so a Watermarker's output depends on the order of the frames it marks.
+    uint8 arrays), so a Watermarker's output depends on the order of the frames it marks; use
+    one Watermarker per stream (it is not thread-safe).
     ``strength`` scales the amplitude: 1.0 meets PSNR >= 42 dB (SSIM about 0.988) but only
     survives mild attacks; the default, 2.0 (PSNR about 37 dB, SSIM about 0.96), survives
     H.264 crf 28 and a 0.5x downscale (docs/watermark.md has the measurements).
@@ -85,8 +86,9 @@ class Watermarker:
     def residual(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The masked pattern for this frame, split into what to add and what to subtract."""
         delta = self._informed.delta(rgb, self.strength)
-        positive = cv2.convertScaleAbs(np.maximum(delta, 0))
-        negative = cv2.convertScaleAbs(np.minimum(delta, 0))
+        size = cv2.convertScaleAbs(delta)  # |delta| rounded, as uint8
+        positive = size * (delta > 0)
+        negative = cv2.subtract(size, positive)
         return cv2.merge((positive,) * 3), cv2.merge((negative,) * 3)
 
     def mark(self, rgb: np.ndarray) -> np.ndarray:
@@ -131,15 +133,15 @@ class Evidence:
 
     def __init__(self, lumas: Sequence[np.ndarray]) -> None:
         # (1)-(2): the whitened frames' autocorrelation gives the period candidates.
-        self._floats = [luma.astype(np.float32) for luma in lumas]
-        self.frames = len(lumas)
+        self._lumas = list(lumas)
+        self.frames = len(self._lumas)
         step = max(1, self.frames // _wm_detect.PERIOD_FRAMES)
-        periods = _wm_detect.estimate_periods(self._floats[::step][: _wm_detect.PERIOD_FRAMES])
+        periods = _wm_detect.estimate_periods(self._lumas[::step][: _wm_detect.PERIOD_FRAMES])
         hypotheses = [float(TILE)]
         hypotheses += [p * (1 + d) for p in periods for d in _wm_detect.SCALE_STEPS]
         # (3): every hypothesis folded over a few frames; the chosen ones over all frames.
         picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
-        sample = self._floats[::picked][: _wm_detect.SELECT_FRAMES]
+        sample = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
         self._quick = [_wm_detect.fold(sample, period) for period in hypotheses]
         self._full: dict[float, _wm_detect.Fold] = {}
 
@@ -150,7 +152,7 @@ class Evidence:
             self._quick, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z
         )
         if chosen.period not in self._full:
-            self._full[chosen.period] = _wm_detect.fold(self._floats, chosen.period)
+            self._full[chosen.period] = _wm_detect.fold(self._lumas, chosen.period)
         return _wm_detect.read(self._full[chosen.period], secret, layout)
 
 

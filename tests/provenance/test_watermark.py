@@ -18,6 +18,7 @@ from lpm_guard.provenance.watermark import (
     REFERENCE_BITS,
     Evidence,
     Watermarker,
+    decide,
     detect,
     detect_file,
 )
@@ -121,6 +122,7 @@ ROBUST = [
     "h264 crf 23",
     "h264 crf 28",
     "scale 0.5x",
+    "crop 80%",
     "brightness +20%",
     "brightness -20%",
     "contrast +20%",
@@ -223,3 +225,21 @@ def test_detect_file_rejects_truncated_video(tmp_path: Path, marked: list[np.nda
     cut.write_bytes(path.read_bytes()[:200])
     with pytest.raises(UnreadableVideo):
         detect_file(cut, [SECRET])
+
+
+def test_unmarked_noise_and_photos_read_absent_with_many_keys() -> None:
+    rng = np.random.default_rng(7)
+    threshold = _wm_detect.threshold()
+    for index in range(6):
+        if index % 2:
+            noise = rng.normal(0, rng.uniform(5, 40), (256, 256)).astype(np.float32)
+            gray = np.clip(cv2.GaussianBlur(noise, (0, 0), 1 + index) + 128, 0, 255)
+            base = np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+            frames = [np.roll(base, i, axis=1) for i in range(6)]
+        else:
+            frames = media.talking_clip(["astronaut", "coffee", "rocket"][index // 2], 256, 256, 6)
+        evidence = Evidence([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+        for _ in range(5):
+            reading = evidence.reading(rng.bytes(32))
+            assert reading.z < threshold
+            assert not decide(reading, 1, evidence.frames).present
