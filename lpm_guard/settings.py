@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     checkpoint_interval_s: float = Field(
         default=10.0, gt=0, description="A new signed checkpoint at most this often (seconds)."
     )
+    verify_max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, gt=0, description="Largest file POST /v1/verify accepts."
+    )
+    verify_rate_limit: str = Field(
+        default="10/minute",
+        description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -16,6 +16,7 @@ from ..access.principals import Authenticator
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
 from ..logs import get_logger
+from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
 from ..sessions.registry import SessionRegistry
 from ..sessions.stream import router as stream_router
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(stream_router)
     app.include_router(consent_router)
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given
+    app.include_router(provenance_router)
     if WEB.is_dir():
         app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

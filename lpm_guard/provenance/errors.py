@@ -1,4 +1,5 @@
-"""The provenance error family: every failure to mark, read or verify a clip on purpose."""
+"""The provenance error family: every failure to mark, sign, read or verify a clip on purpose.
+Each is an ``LpmGuardError`` (problem+json in the API, one line and exit 1 in the CLI)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,29 @@ class UnreadableVideo(ProvenanceError):
     """A file that PyAV cannot open or decode as video."""
 
     status, slug, title = 422, "unreadable-video", "The file is not a readable video"
+
+
+class UnsupportedMedia(ProvenanceError):
+    """The input is not a video at all (text, an image, an unknown container)."""
+
+    status, slug, title = 415, "unsupported-media", "Not a video"
+
+
+class UnreadableMedia(ProvenanceError):
+    """The input looks like a video but cannot be read: truncated, corrupt, no video track."""
+
+    status, slug, title = 422, "unreadable-media", "The video cannot be read"
+
+
+class MediaTooLarge(ProvenanceError):
+    status, slug, title = 413, "media-too-large", "The upload is too large"
+
+
+class SigningError(ProvenanceError):
+    """C2PA signing failed; nothing was published at the target path."""
+
+    status, slug, title = 500, "signing-failed", "Signing failed"
+
+
+class RecorderClosed(ProvenanceError):
+    status, slug, title = 409, "recorder-closed", "The recording is closed"

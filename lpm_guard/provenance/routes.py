@@ -1,0 +1,118 @@
+"""/v1/verify and /v1/provenance: public, anonymous; verification is rate-limited per client
+address and takes a size-limited streamed upload."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.exceptions import HTTPException
+
+from ..runtime import Runtime
+from .report import VerificationReport
+from .services import ProvenanceService
+from .uploads import receive_upload
+
+router = APIRouter(tags=["provenance"])
+
+# Verification decodes video: at most this many run at once in one process.
+_CONCURRENT_VERIFICATIONS = 2
+PEM = "application/x-pem-file"
+
+
+def get_provenance_service(request: Request) -> ProvenanceService:
+    return ProvenanceService.from_runtime(request.app.state.runtime)
+
+
+Service = Annotated[ProvenanceService, Depends(get_provenance_service)]
+
+
+class _Limits:
+    """Per-app state: the rate limiter (``limits``' moving window, in memory) and a cap on
+    concurrent verifications."""
+
+    def __init__(self, rate: str) -> None:
+        self.rate = parse(rate)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.concurrency = anyio.CapacityLimiter(_CONCURRENT_VERIFICATIONS)
+
+
+def _limits(request: Request) -> _Limits:
+    state = request.app.state
+    if not hasattr(state, "verify_limits"):
+        runtime: Runtime = state.runtime
+        state.verify_limits = _Limits(runtime.settings.verify_rate_limit)
+    limits: _Limits = state.verify_limits
+    return limits
+
+
+def rate_limited(request: Request) -> _Limits:
+    limits = _limits(request)
+    client = request.client.host if request.client else "unknown"
+    if not limits.limiter.hit(limits.rate, "verify", client):
+        reset, _ = limits.limiter.get_window_stats(limits.rate, "verify", client)
+        retry = max(1, math.ceil(reset - time.time()))
+        raise HTTPException(
+            429,
+            f"at most {limits.rate} verifications per client address",
+            headers={"Retry-After": str(retry)},
+        )
+    return limits
+
+
+@router.post(
+    "/v1/verify",
+    summary="Verify a video: C2PA manifest, watermark, audit inclusion (public, rate-limited)",
+    response_model=VerificationReport,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The video file as the raw request body (not multipart).",
+            "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    responses={
+        413: {"description": "Larger than LPM_VERIFY_MAX_UPLOAD_BYTES"},
+        415: {"description": "Not a video"},
+        422: {"description": "A truncated or unreadable video"},
+        429: {"description": "Too many verifications from this address"},
+    },
+)
+async def verify(
+    request: Request, service: Service, limits: Annotated[_Limits, Depends(rate_limited)]
+) -> VerificationReport:
+    runtime: Runtime = request.app.state.runtime
+    with tempfile.TemporaryDirectory(prefix="lpm-verify-") as directory:
+        path = await receive_upload(
+            request, Path(directory) / "upload", runtime.settings.verify_max_upload_bytes
+        )
+        return await anyio.to_thread.run_sync(
+            partial(service.verify_file, path), limiter=limits.concurrency
+        )
+
+
+@router.get(
+    "/v1/provenance/trust-anchors",
+    summary="The root certificates our C2PA manifests chain to (public)",
+)
+def trust_anchors(service: Service) -> dict[str, Any]:
+    return {"trust_anchors": service.trust_anchors().describe()}
+
+
+@router.get(
+    "/v1/provenance/trust-anchors.pem",
+    summary="The same roots as one PEM bundle, for a C2PA validator's trust list (public)",
+    response_class=PlainTextResponse,
+)
+def trust_anchors_pem(service: Service) -> PlainTextResponse:
+    return PlainTextResponse(service.trust_anchors().pem(), media_type=PEM)

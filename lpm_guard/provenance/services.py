@@ -1,0 +1,247 @@
+"""Provenance actions, one function each, shared by the HTTP API, the CLI and the gate:
+sign an MP4, record a live stream as signed segments, verify a file or a segment chain.
+
+Verification is deliberately not recorded in the audit log: ``POST /v1/verify`` is anonymous
+and public, so one append per call would let anyone grow an append-only log that never deletes
+(and would store callers' addresses there, personal data with no accountability gain). It
+changes no state and reveals only public fields; requests are rate-limited and logged in the
+ordinary request log instead. See docs/verify.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..auditing.services import AuditService
+from ..keys import KeyStore
+from ..runtime import Runtime
+from ._media import probe
+from .chain import check_chain
+from .errors import ProvenanceError
+from .inclusion import check_inclusion
+from .models import ProvenanceRecord, SignedAsset
+from .reading import C2paReading, read_c2pa, read_links
+from .report import (
+    AuditReport,
+    ChainReport,
+    FileInfo,
+    Verdict,
+    VerificationReport,
+    WatermarkReport,
+)
+from .segments import SegmentCallback, SegmentRecorder
+from .signing import Mp4Signer
+from .trust import TrustAnchors
+from .watermark import detect_file
+
+
+class DetectionLike(Protocol):
+    """What the watermark detector returns (``lpm_guard.provenance.watermark.Detection``)."""
+
+    @property
+    def present(self) -> bool: ...
+    @property
+    def reference(self) -> int | None: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def frames_used(self) -> int: ...
+
+
+WatermarkDetector = Callable[[Path, Sequence[bytes]], DetectionLike]
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """What verification needs: trust anchors, watermark secrets, the audit log."""
+
+    anchors: TrustAnchors
+    watermark_secrets: tuple[bytes, ...] = field(repr=False)
+    audit: AuditService | None
+    detector: WatermarkDetector | None
+
+
+def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
+    """Report the C2PA manifest, the watermark and the audit entry they point at.
+
+    Raises ``UnsupportedMedia`` / ``UnreadableMedia`` for input that is not a readable video.
+    """
+    # (1): a readable video, or a clear error.
+    media = probe(path)
+    info = FileInfo(
+        size_bytes=path.stat().st_size,
+        sha256=_sha256(path),
+        container=media.container,
+        width=media.width,
+        height=media.height,
+        duration_s=media.duration_s,
+    )
+    notes: list[str] = []
+    # (2): the C2PA manifest, validated against our trust anchors.
+    reading = read_c2pa(path, verifier.anchors, bmff=media.bmff)
+    # (3): the watermark, which survives re-encoding that strips the manifest.
+    watermark = _detect(path, verifier, notes)
+    # (4): the audit entry, from the signed receipt if there is one, else the watermark.
+    audit = _audit(reading, watermark, verifier, notes)
+    return VerificationReport(
+        verdict=_verdict(reading, watermark, audit, notes),
+        file=info,
+        c2pa=reading.report,
+        watermark=watermark,
+        audit=audit,
+        notes=notes,
+    )
+
+
+def verify_segments(paths: Sequence[Path], anchors: TrustAnchors) -> ChainReport:
+    """Check that separately stored live segments, in the order given, form an unbroken chain
+    from the start of their stream."""
+    for path in paths:
+        probe(path)
+    return check_chain(read_links(list(paths), anchors), from_start=True)
+
+
+def _detect(path: Path, verifier: Verifier, notes: list[str]) -> WatermarkReport:
+    if verifier.detector is None or not verifier.watermark_secrets:
+        notes.append("watermark detection is not available here")
+        return WatermarkReport(status="unavailable")
+    try:
+        found = verifier.detector(path, verifier.watermark_secrets)
+    except ProvenanceError as exc:
+        return WatermarkReport(status="unavailable", error=exc.detail)
+    if not found.present or found.reference is None:
+        return WatermarkReport(
+            status="absent", confidence=found.confidence, frames_used=found.frames_used
+        )
+    return WatermarkReport(
+        status="present",
+        reference=f"{found.reference:016x}",
+        confidence=found.confidence,
+        frames_used=found.frames_used,
+    )
+
+
+def _audit(
+    reading: C2paReading, watermark: WatermarkReport, verifier: Verifier, notes: list[str]
+) -> AuditReport | None:
+    marked = int(watermark.reference, 16) if watermark.reference is not None else None
+    # A manifest's claims count only if we signed them: a trusted certificate and a valid
+    # claim signature (the content may still have been changed: then the verdict says so).
+    codes = reading.report.codes.success
+    ours = "signingCredential.trusted" in codes and "claimSignature.validated" in codes
+    if reading.receipt is not None and not ours:
+        notes.append("the manifest is not signed under our trust anchors: its claims are ignored")
+    receipt = reading.receipt if ours else None
+    reference = reading.reference if ours else None
+    if reference is not None and marked is not None and reference != marked:
+        notes.append(
+            f"the manifest's soft binding ({reference:016x}) and the watermark "
+            f"({marked:016x}) name different references"
+        )
+    if verifier.audit is None:
+        if receipt is not None or marked is not None:
+            notes.append("the audit log is not available here")
+        return None
+    if receipt is not None:
+        claim = reading.report.provenance
+        return check_inclusion(
+            verifier.audit,
+            receipt.index,
+            source="c2pa",
+            receipt=receipt,
+            signing_checkpoint=claim.audit.checkpoint if claim else None,
+        )
+    if marked is not None:
+        return check_inclusion(verifier.audit, marked, source="watermark")
+    return None
+
+
+def _verdict(
+    reading: C2paReading, watermark: WatermarkReport, audit: AuditReport | None, notes: list[str]
+) -> Verdict:
+    c2pa = reading.report
+    broken_chain = c2pa.chain is not None and c2pa.chain.status == "broken"
+    bad_audit = audit is not None and (
+        audit.status == "failed" or (audit.status == "not_found" and audit.source == "c2pa")
+    )
+    mismatch = any("name different references" in note for note in notes)
+    if c2pa.status == "tampered" or broken_chain or bad_audit or mismatch:
+        return "tampered"
+    if c2pa.status == "trusted":
+        return "authentic"
+    if watermark.status == "present":
+        return "traced"
+    return "unknown"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ProvenanceService:
+    """The provenance actions over one key store and audit log."""
+
+    def __init__(
+        self, keys: KeyStore, audit: AuditService | None, detector: WatermarkDetector | None
+    ) -> None:
+        self.keys = keys
+        self.audit = audit
+        self.detector = detector
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> ProvenanceService:
+        return cls(runtime.keys, AuditService(runtime.audit), default_detector())
+
+    def trust_anchors(self) -> TrustAnchors:
+        return TrustAnchors.from_keys(self.keys)
+
+    def verifier(self) -> Verifier:
+        secrets = tuple(key.secret for key in self.keys.watermark_keys())
+        return Verifier(self.trust_anchors(), secrets, self.audit, self.detector)
+
+    def verify_file(self, path: Path) -> VerificationReport:
+        return verify_file(path, self.verifier())
+
+    def verify_segments(self, paths: Sequence[Path]) -> ChainReport:
+        return verify_segments(paths, self.trust_anchors())
+
+    def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:
+        with Mp4Signer(self.keys.c2pa_signer()) as signer:
+            return signer.sign(source, target, record)
+
+    def recorder(
+        self,
+        directory: Path,
+        *,
+        stream_id: str,
+        record: ProvenanceRecord,
+        width: int,
+        height: int,
+        fps: int,
+        on_segment: SegmentCallback | None = None,
+        **options: Any,
+    ) -> SegmentRecorder:
+        return SegmentRecorder(
+            directory,
+            stream_id=stream_id,
+            record=record,
+            credentials=self.keys.c2pa_signer(),
+            width=width,
+            height=height,
+            fps=fps,
+            on_segment=on_segment,
+            **options,
+        )
+
+
+def default_detector() -> WatermarkDetector:
+    """The keyed watermark's detector: every secret the key store keeps, up to 50 frames."""
+    return detect_file
