@@ -14,6 +14,8 @@ from .models import (
     RuleId,
     Use,
 )
+from .images import MinorLikeness
+from .live import LiveChecker
 from .policy import Policy
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "Decision",
     "ImageDecision",
     "InputRejected",
+    "LiveChecker",
+    "MinorLikeness",
     "Policy",
     "PolicyError",
     "PolicyFileError",

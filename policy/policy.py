@@ -8,13 +8,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
 from .document import PolicyDocument
 from .errors import InputRejected, PolicyFileError
-from .models import Action, Category, Decision, PolicyHash, RuleId, Use, strictest
+from .models import (
+    Action,
+    AudioDecision,
+    Category,
+    Decision,
+    ImageDecision,
+    PolicyHash,
+    RuleId,
+    Use,
+    strictest,
+)
+
+if TYPE_CHECKING:
+    from .images import MinorLikeness
+    from .live import LiveChecker
 
 
 @dataclass(frozen=True)
@@ -122,3 +137,29 @@ class Policy:
         if len(text) > limit:
             raise InputRejected("text.max_chars", f"text is {len(text)} characters; the limit is {limit}")
         return self.decide(self.text_hits(text), use)
+
+    def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:
+        """An audio file: limits, then its transcript through the text rules, speech
+        proportion and the unintelligible-speech signal. Raises InputRejected on a limit."""
+        from .audio import check_audio_file
+
+        return check_audio_file(self, path, use)
+
+    def check_image_file(
+        self,
+        path: Path | str,
+        use: Use,
+        face_index: int | None = None,
+        minor_model: MinorLikeness | None = None,
+        adult_attested: bool = False,
+    ) -> ImageDecision:
+        """A reference photo: limits before decoding, nudity, exactly one face."""
+        from .images import check_image_file
+
+        return check_image_file(self, path, use, face_index, minor_model, adult_attested)
+
+    def live_checker(self, use: Use = Use.LIVE) -> LiveChecker:
+        """A streaming checker for one live session's audio and transcript."""
+        from .live import LiveChecker
+
+        return LiveChecker(self, use)
