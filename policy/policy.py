@@ -104,8 +104,7 @@ class Policy:
     def decide(self, hits: Sequence[Hit], use: Use, allow_reason: str = "no rule matched") -> Decision:
         """A Decision from the hits: each capped by its category's action for the use."""
         acted = [
-            (hit, strictest([hit.action]) if self.action_for(hit.category, use) is Action.DENY
-             else min(hit.action, self.action_for(hit.category, use), key=lambda a: a.severity))
+            (hit, min(hit.action, self.action_for(hit.category, use), key=lambda a: a.severity))
             for hit in hits
         ]
         acted = [(hit, action) for hit, action in acted if action is not Action.ALLOW]
