@@ -70,6 +70,7 @@ class ImageSettings(_Strict):
     nudity_labels: list[str]
     nudity_min_score: float = Field(ge=0, le=1)
     min_face_px: int = Field(gt=0)
+    face_min_score: float
 
 
 class RuleSpec(_Strict):

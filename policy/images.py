@@ -44,6 +44,23 @@ def _nude_detector() -> Any:
     return NudeDetector()
 
 
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (left, top, width, height) boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(0, w) * max(0, h)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _distinct(boxes: list[tuple[int, int, int, int]]) -> tuple[tuple[int, int, int, int], ...]:
+    """One box per face: dlib can report the same face twice, slightly shifted."""
+    kept: list[tuple[int, int, int, int]] = []
+    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):
+        if all(_overlap(box, k) < 0.3 for k in kept):
+            kept.append(box)
+    return tuple(sorted(kept))
+
+
 def _open_within_limits(policy: Policy, path: Path) -> Rgb:
     limits = policy.document.limits.image
     # (1): the file's size, then its header: width and height are read before any pixel is
@@ -72,7 +89,9 @@ def _open_within_limits(policy: Policy, path: Path) -> Rgb:
                 )
             # (2): only now decode.
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, far above ours
+        raise InputRejected("image.pixels", f"image has too many pixels: {exc}") from exc
+    except (UnidentifiedImageError, OSError) as exc:
         raise InputRejected("image.decode", f"not a readable image: {exc}") from exc
 
 
@@ -97,20 +116,23 @@ def check_image_file(
     )
     if nudity:
         hits.append(Hit(RuleId("nudity.exposed"), Category.NUDITY))
-    # (4): faces by dlib's HOG detector; one of at least the minimum size, or the one chosen.
-    rects = _face_detector()(rgb, 1)
-    faces = tuple(
+    # (4): faces by dlib's HOG detector (no upsampling: it finds faces from ~80 px, and the
+    # minimum is larger); one of at least the minimum size, or the one chosen.
+    rects, scores, _ = _face_detector().run(rgb, 0, settings.face_min_score)
+    boxes = [
         (int(r.left()), int(r.top()), int(r.width()), int(r.height()))
-        for r in rects
-        if min(r.width(), r.height()) >= settings.min_face_px
-    )
+        for r, score in zip(rects, scores, strict=True)
+        if min(r.width(), r.height()) >= settings.min_face_px and score >= settings.face_min_score
+    ]
+    faces = _distinct(boxes)
     if face_index is None:
         if len(faces) != 1:
             hits.append(Hit(RuleId(f"faces.{'none' if not faces else 'several'}"), Category.FACES))
     elif not 0 <= face_index < len(faces):
         hits.append(Hit(RuleId("faces.index_out_of_range"), Category.FACES))
     # (5): minor likeness: a model if one is given, else the attestation stands in (see above).
-    chosen = faces[face_index if face_index is not None else 0] if faces else None
+    index = 0 if face_index is None else face_index
+    chosen = faces[index] if 0 <= index < len(faces) else None
     if minor_model is None:
         if not adult_attested:
             hits.append(Hit(RuleId("minor_likeness.unattested"), Category.MINOR_LIKENESS))
