@@ -4,6 +4,8 @@ A library: it imports nothing from the gate or the other stages.
 """
 
 from .errors import InputRejected, PolicyError, PolicyFileError
+from .images import MinorLikeness
+from .live import LiveChecker
 from .models import (
     Action,
     AudioDecision,
@@ -14,8 +16,6 @@ from .models import (
     RuleId,
     Use,
 )
-from .images import MinorLikeness
-from .live import LiveChecker
 from .policy import Policy
 
 __all__ = [

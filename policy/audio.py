@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 from ._internal.decode import decode_file
@@ -22,7 +23,7 @@ def transcript_hits(policy: Policy, utterances: list[str]) -> list[Hit]:
     """
     hits: dict[RuleId, Hit] = {}
     texts = [u for u in utterances if u]
-    windows = texts + [f"{a} {b}" for a, b in zip(texts, texts[1:], strict=False)]
+    windows = texts + [f"{a} {b}" for a, b in pairwise(texts)]
     for text in windows:
         for hit in policy.text_hits(text):
             hits.setdefault(hit.rule_id, hit)

@@ -70,22 +70,27 @@ def _open_within_limits(policy: Policy, path: Path) -> Rgb:
     except OSError as exc:
         raise InputRejected("image.file", f"cannot read image file: {exc.strerror}") from exc
     if size > limits.max_bytes:
-        raise InputRejected("image.bytes", f"image file is {size} bytes; the limit is {limits.max_bytes}")
+        raise InputRejected(
+            "image.bytes", f"image file is {size} bytes; the limit is {limits.max_bytes}"
+        )
     try:
         with Image.open(path) as image:
             if image.format not in limits.formats:
                 raise InputRejected(
-                    "image.format", f"image format {image.format} is not one of {', '.join(limits.formats)}"
+                    "image.format",
+                    f"image format {image.format} is not one of {', '.join(limits.formats)}",
                 )
             width, height = image.size
             if width * height > limits.max_pixels:
                 raise InputRejected(
-                    "image.pixels", f"image has {width * height} pixels; the limit is {limits.max_pixels}"
+                    "image.pixels",
+                    f"image has {width * height} pixels; the limit is {limits.max_pixels}",
                 )
             if max(width, height) > limits.max_side or min(width, height) < limits.min_side:
                 raise InputRejected(
                     "image.size",
-                    f"image is {width}x{height}; sides must be {limits.min_side}-{limits.max_side} px",
+                    f"image is {width}x{height}; sides must be "
+                    f"{limits.min_side}-{limits.max_side} px",
                 )
             # (2): only now decode.
             return np.asarray(image.convert("RGB"), dtype=np.uint8)

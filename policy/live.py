@@ -1,4 +1,4 @@
-"""LiveChecker: a streaming check over audio chunks and, where a platform supplies it, transcript text.
+"""LiveChecker: streaming checks over audio chunks and, where a platform supplies it, text.
 
 The audio is always transcribed: a supplied transcript can add a deny, never lift one, and the
 audio's own words are checked whatever the transcript says.
@@ -6,11 +6,11 @@ audio's own words are checked whatever the transcript says.
 
 from __future__ import annotations
 
+from collections import deque
+
 import av
 import numpy as np
 import numpy.typing as npt
-
-from collections import deque
 
 from ._internal.speech import RATE, Recogniser, Samples, StreamingVad, Transcript, Word
 from .audio import transcript_hits, unintelligible_hit
@@ -145,9 +145,7 @@ class LiveChecker:
     def _add(self, hits: list[Hit]) -> None:
         for hit in hits:
             self._hits.setdefault(hit.rule_id, hit)
-        if self.denied_at_s is None and strictest(
-            [self.decision.action]
-        ).severity >= 2:
+        if self.denied_at_s is None and strictest([self.decision.action]).severity >= 2:
             self.denied_at_s = self.stream_time_s
 
     def _to_16k(self, chunk: bytes | npt.NDArray[np.generic], sample_rate: int) -> Samples:

@@ -11,7 +11,7 @@ RuleId = NewType("RuleId", str)
 
 
 class Action(StrEnum):
-    """What the gate does with an input. Ordered: deny is stricter than review, review than allow."""
+    """What the gate does with an input: deny is stricter than review, review than allow."""
 
     ALLOW = "allow"
     REVIEW = "review"

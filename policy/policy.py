@@ -101,7 +101,9 @@ class Policy:
         actions = self.document.categories[category]
         return actions.offline if use is Use.OFFLINE else actions.live
 
-    def decide(self, hits: Sequence[Hit], use: Use, allow_reason: str = "no rule matched") -> Decision:
+    def decide(
+        self, hits: Sequence[Hit], use: Use, allow_reason: str = "no rule matched"
+    ) -> Decision:
         """A Decision from the hits: each capped by its category's action for the use."""
         acted = [
             (hit, min(hit.action, self.action_for(hit.category, use), key=lambda a: a.severity))
@@ -134,7 +136,9 @@ class Policy:
         """Instructions, prompts or transcripts through the text rules."""
         limit = self.document.limits.text.max_chars
         if len(text) > limit:
-            raise InputRejected("text.max_chars", f"text is {len(text)} characters; the limit is {limit}")
+            raise InputRejected(
+                "text.max_chars", f"text is {len(text)} characters; the limit is {limit}"
+            )
         return self.decide(self.text_hits(text), use)
 
     def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:

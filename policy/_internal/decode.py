@@ -28,7 +28,9 @@ def decode_file(path: Path, limits: AudioLimits) -> DecodedAudio:
     except OSError as exc:
         raise InputRejected("audio.file", f"cannot read audio file: {exc.strerror}") from exc
     if size > limits.max_bytes:
-        raise InputRejected("audio.bytes", f"audio file is {size} bytes; the limit is {limits.max_bytes}")
+        raise InputRejected(
+            "audio.bytes", f"audio file is {size} bytes; the limit is {limits.max_bytes}"
+        )
     try:
         with av.open(str(path)) as container:
             # (2): a container the policy accepts, holding one audio stream.
@@ -39,12 +41,14 @@ def decode_file(path: Path, limits: AudioLimits) -> DecodedAudio:
                     f"audio container {container.format.name!r} is not one of "
                     f"{', '.join(limits.containers)}",
                 )
-            streams = [s for s in container.streams if s.type == "audio"]
+            streams = list(container.streams.audio)
             if len(streams) != 1:
-                raise InputRejected("audio.streams", f"expected one audio stream, found {len(streams)}")
+                raise InputRejected(
+                    "audio.streams", f"expected one audio stream, found {len(streams)}"
+                )
             stream = streams[0]
             # (3): the sample rate within limits.
-            rate = int(stream.codec_context.sample_rate or 0)
+            rate = int(stream.rate or 0)
             if not limits.min_sample_rate <= rate <= limits.max_sample_rate:
                 raise InputRejected(
                     "audio.sample_rate",
@@ -77,6 +81,7 @@ def decode_file(path: Path, limits: AudioLimits) -> DecodedAudio:
         )
     if duration < limits.min_duration_s:
         raise InputRejected(
-            "audio.duration", f"audio is {duration:.2f} s; the minimum is {limits.min_duration_s:g} s"
+            "audio.duration",
+            f"audio is {duration:.2f} s; the minimum is {limits.min_duration_s:g} s",
         )
     return DecodedAudio(samples, container_name, rate, duration)

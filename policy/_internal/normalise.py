@@ -27,11 +27,27 @@ from importlib import resources
 
 # Step 7's table: what each symbol or digit stands for inside a word.
 LEET = str.maketrans(
-    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "9": "g",
-     "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "£": "l"}
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+        "+": "t",
+        "€": "e",
+        "£": "l",
+    }
 )
 _LEET_SYMBOLS = "@$!|+€£"
-_TOKEN = re.compile(rf"[^\W_]+(?:[{re.escape(_LEET_SYMBOLS)}]+[^\W_]+)*|[{re.escape(_LEET_SYMBOLS)}][^\W_]+")
+_TOKEN = re.compile(
+    rf"[^\W_]+(?:[{re.escape(_LEET_SYMBOLS)}]+[^\W_]+)*|[{re.escape(_LEET_SYMBOLS)}][^\W_]+"
+)
 _APOSTROPHE = re.compile(r"(?<=\w)['’ʼ](?=\w)")
 _REPEAT = re.compile(r"([^\W\d_])\1+")
 _SOFT = {"\u00ad", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}  # fillers outside Cf

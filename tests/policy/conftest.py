@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-
 from lpm_guard.policy import Policy
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "policy" / "data" / "policy.toml"

@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
+
 from tests.policy.conftest import POLICY_FILE, espeak, read_wav, speak, write_wav
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,9 @@ def test_a_wrong_format_is_refused(policy: Policy, tmp_path: Path) -> None:
     aiff = tmp_path / "clip.aiff"
     with av.open(str(aiff), "w", format="aiff") as out:
         stream = out.add_stream("pcm_s16be", rate=16000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 16000), np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = 16000
         for packet in stream.encode(frame):
             out.mux(packet)
@@ -105,7 +107,7 @@ def test_too_long_and_too_short_are_refused(tmp_path: Path) -> None:
         strict.check_audio_file(long, Use.OFFLINE)
     assert raised.value.limit == "audio.duration"
     short = write_wav(tmp_path / "short.wav", np.zeros(1600, np.int16), 16000)
-    with pytest.raises(InputRejected, match="minimum is 0.3 s"):
+    with pytest.raises(InputRejected, match=r"minimum is 0\.3 s"):
         strict.check_audio_file(short, Use.OFFLINE)
 
 

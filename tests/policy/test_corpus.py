@@ -13,12 +13,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from lpm_guard.policy import Action, Category, Policy, Use
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 TEXT_CATEGORIES = [
-    "impersonation", "sexual", "minors", "fraud", "elections", "hate", "violence", "self_harm",
+    "impersonation",
+    "sexual",
+    "minors",
+    "fraud",
+    "elections",
+    "hate",
+    "violence",
+    "self_harm",
     "defamation",
 ]
 # (recall floor, false-block ceiling) per category.

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
 from PIL import Image
 from skimage import data
-
-from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
 
 pytestmark = pytest.mark.slow
 
@@ -72,10 +71,17 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG that claims a size but holds almost nothing: a decompression bomb's header."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 

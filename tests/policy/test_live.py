@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-
 from lpm_guard.policy import Action, Category, InputRejected, LiveChecker, Policy, Use
+
 from tests.policy.conftest import espeak, read_wav, speak
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,9 @@ def stream(checker: LiveChecker, samples: npt.NDArray[np.int16], rate: int) -> N
 
 def test_a_disallowed_utterance_is_denied_within_3_s(policy: Policy, tmp_path: Path) -> None:
     benign, rate = read_wav(speak(tmp_path / "a.wav", "Thanks for joining the call today.", "slt"))
-    bad, _ = read_wav(speak(tmp_path / "b.wav", "I know where you live and I will shoot you.", "rms"))
+    bad, _ = read_wav(
+        speak(tmp_path / "b.wav", "I know where you live and I will shoot you.", "rms")
+    )
     gap = np.zeros(rate, np.int16)
     checker = policy.live_checker()
     stream(checker, np.concatenate([gap, benign, gap]), rate)
@@ -42,7 +44,9 @@ def test_a_disallowed_utterance_is_denied_within_3_s(policy: Policy, tmp_path: P
 
 
 def test_a_harmless_stream_at_another_rate_stays_allowed(policy: Policy, tmp_path: Path) -> None:
-    samples, rate = read_wav(speak(tmp_path / "a.wav", "Let us talk about gardening and tomatoes.", "awb"))
+    samples, _ = read_wav(
+        speak(tmp_path / "a.wav", "Let us talk about gardening and tomatoes.", "awb")
+    )
     # 48 kHz float chunks: resampled inside the checker.
     resampled = np.interp(np.arange(0, len(samples), 1 / 3), np.arange(len(samples)), samples)
     floats = (resampled / 32768.0).astype(np.float32)
@@ -60,9 +64,13 @@ def test_a_supplied_transcript_is_checked_but_never_trusted_alone(
 ) -> None:
     # A disallowed transcript denies at once.
     checker = policy.live_checker()
-    assert checker.feed_transcript("Say we will behead the hostages one by one").action is Action.DENY
+    assert (
+        checker.feed_transcript("Say we will behead the hostages one by one").action is Action.DENY
+    )
     # A harmless transcript does not cover disallowed audio.
-    bad, rate = read_wav(speak(tmp_path / "b.wav", "I know where you live and I will shoot you.", "rms"))
+    bad, rate = read_wav(
+        speak(tmp_path / "b.wav", "I know where you live and I will shoot you.", "rms")
+    )
     checker = policy.live_checker()
     assert checker.feed_transcript("Thanks for joining the call today").action is Action.ALLOW
     stream(checker, np.concatenate([bad, np.zeros(rate, np.int16)]), rate)
@@ -71,7 +79,9 @@ def test_a_supplied_transcript_is_checked_but_never_trusted_alone(
 
 def test_another_language_is_denied_live(policy: Policy, tmp_path: Path) -> None:
     samples, rate = read_wav(
-        espeak(tmp_path / "fr.wav", "Bonjour à tous, je voudrais parler du marché de ce matin.", "fr")
+        espeak(
+            tmp_path / "fr.wav", "Bonjour à tous, je voudrais parler du marché de ce matin.", "fr"
+        )
     )
     checker = policy.live_checker()
     stream(checker, np.concatenate([samples, np.zeros(rate, np.int16)]), rate)

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from lpm_guard.policy import Action, Category, Policy, PolicyError, PolicyFileError, Use
+
 from tests.policy.conftest import POLICY_FILE
 
 
@@ -15,8 +15,14 @@ def test_the_shipped_policy_loads_with_its_version_and_hash(policy: Policy) -> N
     assert policy.version == "2026.11.1"
     assert policy.hash == hashlib.sha256(POLICY_FILE.read_bytes()).hexdigest()
     assert {rule.category for rule in policy.rules} >= {
-        Category.IMPERSONATION, Category.SEXUAL, Category.MINORS, Category.FRAUD,
-        Category.ELECTIONS, Category.HATE, Category.VIOLENCE, Category.SELF_HARM,
+        Category.IMPERSONATION,
+        Category.SEXUAL,
+        Category.MINORS,
+        Category.FRAUD,
+        Category.ELECTIONS,
+        Category.HATE,
+        Category.VIOLENCE,
+        Category.SELF_HARM,
         Category.DEFAMATION,
     }
 
@@ -47,7 +53,7 @@ def test_actions_per_use_come_from_the_file(tmp_path: Path, policy_text: str) ->
     path.write_text(
         policy_text.replace(
             '[categories.defamation]\ndescription = "putting false confessions or accusations of '
-            "wrongdoing in someone's mouth\"\noffline = \"review\"\nlive = \"deny\"",
+            'wrongdoing in someone\'s mouth"\noffline = "review"\nlive = "deny"',
             '[categories.defamation]\ndescription = "x"\noffline = "allow"\nlive = "review"',
         ),
         "utf-8",
@@ -57,17 +63,17 @@ def test_actions_per_use_come_from_the_file(tmp_path: Path, policy_text: str) ->
     assert changed.check_text(text, Use.LIVE).action is Action.REVIEW
 
 
-
-
 def _broken(policy_text: str, case: str) -> str:
     if case == "not TOML":
         return "[policy\nname = 1\n"
     if case == "unknown key":
         return policy_text.replace("[policy]\n", "[policy]\nallow_everything = true\n", 1)
     if case == "bad action":
-        return policy_text.replace('[categories.sexual]\ndescription = "sexual content, nudity, '
-                                   'sexualised performance"\noffline = "deny"',
-                                   '[categories.sexual]\ndescription = "x"\noffline = "maybe"')
+        return policy_text.replace(
+            '[categories.sexual]\ndescription = "sexual content, nudity, '
+            'sexualised performance"\noffline = "deny"',
+            '[categories.sexual]\ndescription = "x"\noffline = "maybe"',
+        )
     if case == "bad regex":
         return policy_text.replace('all = ["@slur"]', 'all = ["(unclosed"]')
     if case == "unknown lexicon entry":

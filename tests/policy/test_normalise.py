@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lpm_guard.policy._internal import normalise as n
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
 
 BENIGN_LOOK_ALIKES = [
@@ -48,7 +47,9 @@ def test_each_category_denies(policy: Policy, text: str, category: Category) -> 
     decision = policy.check_text(text, Use.LIVE)
     assert decision.action is Action.DENY
     assert category in decision.categories
-    assert all(rule.startswith(tuple(c.value for c in decision.categories)) for rule in decision.rule_ids)
+    assert all(
+        rule.startswith(tuple(c.value for c in decision.categories)) for rule in decision.rule_ids
+    )
 
 
 @pytest.mark.parametrize(

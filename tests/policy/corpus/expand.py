@@ -113,13 +113,27 @@ def expand(
         for category, texts in table.items():
             for n, text in enumerate(texts):
                 item = f"{prefix}-{category}-{expected}-{n:02d}"
-                rows.append({"id": item, "text": text, "category": category,
-                             "expected": expected, "evasion": "none"})
+                rows.append(
+                    {
+                        "id": item,
+                        "text": text,
+                        "category": category,
+                        "expected": expected,
+                        "evasion": "none",
+                    }
+                )
                 for _ in range(variants):
                     name, technique = TECHNIQUES[turn % len(TECHNIQUES)]
                     turn += 1
-                    rows.append({"id": f"{item}-{name}", "text": technique(text, _rng(text, name)),
-                                 "category": category, "expected": expected, "evasion": name})
+                    rows.append(
+                        {
+                            "id": f"{item}-{name}",
+                            "text": technique(text, _rng(text, name)),
+                            "category": category,
+                            "expected": expected,
+                            "evasion": name,
+                        }
+                    )
     return rows
 
 
