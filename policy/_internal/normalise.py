@@ -50,6 +50,7 @@ _TOKEN = re.compile(
 )
 _APOSTROPHE = re.compile(r"(?<=\w)['’ʼ](?=\w)")
 _REPEAT = re.compile(r"([^\W\d_])\1+")
+_ARTICLES = ("a", "i", "4", "1")  # "a" and "I", also as leetspeak
 _SOFT = {"\u00ad", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}  # fillers outside Cf
 
 
@@ -117,8 +118,9 @@ def casefold(text: str) -> str:
 def tokens(text: str, split_articles: bool = False) -> list[str]:
     """Words, with letters spelt out one by one joined back ("k i l l", "k.i.l.l" -> "kill").
 
-    A spelt-out word after "a" or "I" joins them too ("is a p e d o" -> "apedo"); with
-    ``split_articles`` a joined run of five or more that starts with either is split after it.
+    A spelt-out word next to "a" or "I" joins them too ("is a p e d o" -> "apedo"); with
+    ``split_articles`` a joined run of five or more that starts or ends with either (or with
+    its leetspeak "4", "1") is split there.
     """
     text = _APOSTROPHE.sub("", text)
     words: list[str] = []
@@ -127,8 +129,10 @@ def tokens(text: str, split_articles: bool = False) -> list[str]:
     def flush() -> None:
         if len(run) < 3:
             words.extend(run)
-        elif split_articles and len(run) >= 5 and run[0] in ("a", "i"):
-            words.extend([run[0], "".join(run[1:])])
+        elif split_articles and len(run) >= 5 and (run[0] in _ARTICLES or run[-1] in _ARTICLES):
+            head = [run.pop(0)] if run[0] in _ARTICLES else []
+            tail = [run.pop()] if run[-1] in _ARTICLES and len(run) >= 4 else []
+            words.extend([*head, "".join(run), *tail])
         else:
             words.append("".join(run))
         run.clear()
@@ -148,9 +152,10 @@ def tokens(text: str, split_articles: bool = False) -> list[str]:
     return words
 
 
-def unleet(word: str) -> str:
-    """Digits and symbols as letters, only in a word that already holds a letter."""
-    if not any(c.isalpha() for c in word):
+def unleet(word: str, numbers: bool = False) -> str:
+    """Digits and symbols as letters, only in a word that already holds a letter (or, with
+    ``numbers``, also in a number of up to three digits: "70" -> "to")."""
+    if not any(c.isalpha() for c in word) and not (numbers and len(word) <= 3):
         return word
     return word.translate(LEET)
 
@@ -165,9 +170,13 @@ def fold(text: str) -> str:
 
 
 def normalise(text: str, split_articles: bool = False) -> str:
-    """All steps: lower-case words of plain letters and digits, one space apart."""
+    """All steps: lower-case words of plain letters and digits, one space apart.
+
+    ``split_articles`` gives the reading for heavy leetspeak: "a" or "I" at either end of a
+    run of spelt-out letters is split off, and short numbers are read as letters too.
+    """
     words = tokens(casefold(fold(text)), split_articles)
-    return squeeze(" ".join(unleet(w) for w in words))
+    return squeeze(" ".join(unleet(w, numbers=split_articles) for w in words))
 
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z]\.?\s+)?[A-Z][a-z]+)+")

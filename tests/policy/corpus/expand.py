@@ -3,7 +3,7 @@
     .venv/bin/python tests/policy/corpus/expand.py
 
 Each disallowed prompt appears as written and in two evasions; each benign look-alike as written
-and in one (a benign prompt must still pass when it is spaced out or written in leetspeak). The
+and in two (a benign prompt must still pass when it is spaced out or written in leetspeak). The
 evasions rotate through the techniques below, seeded by the text, so the output is stable.
 """
 
@@ -139,7 +139,7 @@ def expand(
 
 def build() -> dict[str, list[dict[str, str]]]:
     return {
-        "corpus.jsonl": expand(base.DENY, base.ALLOW, "t", benign_variants=1),
+        "corpus.jsonl": expand(base.DENY, base.ALLOW, "t", benign_variants=2),
         "heldout.jsonl": expand(base.HELDOUT_DENY, base.HELDOUT_ALLOW, "h", benign_variants=2),
     }
 
