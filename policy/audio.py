@@ -6,7 +6,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from ._internal.decode import decode_file
-from ._internal.speech import RATE, Transcript, Word, speech_segments, transcribe
+from ._internal.speech import RATE, Recogniser, Transcript, Word, speech_segments, transcribe
 from .models import AudioDecision, Category, RuleId, Use
 from .policy import Hit, Policy
 
@@ -54,10 +54,11 @@ def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecisio
     speech_s = sum(end - start for start, end in merged)
     # (3): each segment through pocketsphinx.
     transcripts: list[Transcript] = []
+    recogniser = Recogniser(own=True)  # fresh: the result must not depend on earlier files
     for start, end in merged:
         a = max(0, int((start - _PAD_S) * RATE))
         b = min(len(audio.samples), int((end + _PAD_S) * RATE))
-        transcripts.append(transcribe(audio.samples[a:b], offset_s=a / RATE))
+        transcripts.append(transcribe(audio.samples[a:b], a / RATE, recogniser))
     words: tuple[Word, ...] = tuple(w for t in transcripts for w in t.words)
     confidence = Transcript(words).confidence
     # (4): the words through the text rules, and the recogniser's confidence as a signal.

@@ -124,9 +124,13 @@ class Recogniser:
         return self._open
 
 
-def transcribe(samples: Samples, offset_s: float = 0.0) -> Transcript:
-    recogniser = Recogniser()
-    with _LOCK:  # the whole utterance, so no other caller interleaves on the shared decoder
+def transcribe(
+    samples: Samples, offset_s: float = 0.0, recogniser: Recogniser | None = None
+) -> Transcript:
+    """One utterance. Without a recogniser, the shared one: its running cepstral mean carries
+    over from what it heard before, so pass a fresh one where results must not depend on that."""
+    recogniser = recogniser or Recogniser()
+    with recogniser._lock:  # the whole utterance: no other caller interleaves on the decoder
         recogniser.start(offset_s)
         recogniser.feed(samples)
         return recogniser.end()
