@@ -176,6 +176,28 @@ def language_signal(policy: Policy, folder: Path, languages: dict[str, str]) -> 
     return out
 
 
+def image_timing(policy: Policy, folder: Path, runs: int) -> dict[str, float]:
+    """nudenet's import and model load, and a whole check_image_file on a 512x512 photo."""
+    from PIL import Image
+    from skimage import data
+
+    path = folder / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, "JPEG")
+    start = time.perf_counter()
+    from nudenet import NudeDetector
+
+    NudeDetector()
+    load_s = time.perf_counter() - start
+    policy.check_image_file(path, Use.OFFLINE, adult_attested=True)  # warm
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = policy.check_image_file(path, Use.OFFLINE, adult_attested=True)
+        times.append(time.perf_counter() - start)
+    assert result.action is Action.ALLOW, result.decision.reason
+    return {"nudenet_load_s": load_s, "check_image_median_ms": statistics.median(times) * 1e3}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one voice, fewer phrases")
@@ -241,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress("language signal")
         foreign = language_signal(policy, folder, languages)
         english = language_signal(policy, folder, {v: HARMLESS_SPEECH[0] for v in voices})
+        progress("images")
+        images = image_timing(policy, folder, 3 if args.quick else 10)
 
     rows = [["voice", "expected", "got", "delay s", "rtf", "cpu/s", "phrase"]]
     for r in live:
@@ -278,6 +302,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(aligned(rows, right={2}))
 
+    print(
+        f"\nimages: nudenet import and load {images['nudenet_load_s']:.2f} s; check_image_file "
+        f"on a 512x512 JPEG (nudenet + dlib faces) median {images['check_image_median_ms']:.0f} ms"
+    )
+
     goals = {
         "recall_heldout_95": quality["heldout.jsonl"]["all"]["recall"] >= 0.95,
         "false_block_heldout_2": quality["heldout.jsonl"]["all"]["false_block"] <= 0.02,
@@ -299,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "latency": latency,
                     "live": live,
                     "language": {"other": foreign, "english": english},
+                    "images": images,
                     "goals": goals,
                 },
                 indent=2,
