@@ -158,15 +158,14 @@ def stream_delay(policy: Policy, lead_in: Samples, phrase: Samples) -> dict[str,
 
 
 def language_signal(policy: Policy, folder: Path, languages: dict[str, str]) -> dict[str, Any]:
+    """check_audio_file on each voice's own file (espeak-ng writes 22,050 Hz: PyAV resamples)."""
     out: dict[str, Any] = {}
     for voice, text in languages.items():
-        samples = speak(folder, text, voice)
         path = folder / f"lang-{voice}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes(samples.tobytes())
+        if voice in VOICES:
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+        else:
+            subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
         result = policy.check_audio_file(path, Use.LIVE)
         out[voice] = {
             "flagged": Category.UNINTELLIGIBLE_SPEECH in result.decision.categories,

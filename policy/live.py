@@ -15,7 +15,7 @@ import numpy.typing as npt
 from ._internal.speech import RATE, Recogniser, Samples, StreamingVad, Transcript, Word
 from .audio import transcript_hits, unintelligible_hit
 from .errors import InputRejected
-from .models import Decision, Use, strictest
+from .models import Action, Decision, Use
 from .policy import Hit, Policy
 
 _SPEECH_PROB = 0.5  # silero-vad frame probability that counts as speech
@@ -145,7 +145,7 @@ class LiveChecker:
     def _add(self, hits: list[Hit]) -> None:
         for hit in hits:
             self._hits.setdefault(hit.rule_id, hit)
-        if self.denied_at_s is None and strictest([self.decision.action]).severity >= 2:
+        if self.denied_at_s is None and self.decision.action is Action.DENY:
             self.denied_at_s = self.stream_time_s
 
     def _to_16k(self, chunk: bytes | npt.NDArray[np.generic], sample_rate: int) -> Samples:

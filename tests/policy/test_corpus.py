@@ -29,15 +29,15 @@ TEXT_CATEGORIES = [
 ]
 # (recall floor, false-block ceiling) per category.
 TUNED = {
-    "impersonation": (41 / 42, 0.0),
-    "sexual": (1.0, 0.0),
-    "minors": (1.0, 0.0),
+    "impersonation": (52 / 54, 0.0),
+    "sexual": (53 / 54, 0.0),
+    "minors": (53 / 54, 0.0),
     "fraud": (1.0, 0.0),
-    "elections": (1.0, 0.0),
+    "elections": (53 / 54, 0.0),
     "hate": (1.0, 0.0),
-    "violence": (41 / 42, 0.0),
-    "self_harm": (41 / 42, 0.0),
-    "defamation": (41 / 42, 0.0),
+    "violence": (1.0, 0.0),
+    "self_harm": (1.0, 0.0),
+    "defamation": (1.0, 0.0),
 }
 HELDOUT = {
     "impersonation": (1.0, 0.0),
