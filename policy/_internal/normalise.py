@@ -11,19 +11,22 @@ Each step is a function, applied in this order by ``normalise``:
 6. ``tokens``: words split on anything but letters, digits and leetspeak symbols; runs of three
    or more single characters ("k i l l", "k.i.l.l") are joined back into a word.
 7. ``unleet``: in a word that holds a letter, digits and symbols read as letters ("k1ll", "$end").
-8. ``squeeze``: repeated letters collapse to one ("kiiill" -> "kil"); the rules' patterns are
+8. ``segment`` (the heavy reading only): words spelt out together split with a dictionary.
+9. ``squeeze``: repeated letters collapse to one ("kiiill" -> "kil"); the rules' patterns are
    squeezed the same way when they are compiled, so "kill" still meets "kil".
 
-Steps 6 to 8 are hand-written: no maintained library folds leetspeak or spaced-out letters.
+Steps 6 to 9 are hand-written: no maintained library folds leetspeak or spaced-out letters.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import unicodedata
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 # Step 7's table: what each symbol or digit stands for inside a word.
 LEET = str.maketrans(
@@ -169,14 +172,93 @@ def fold(text: str) -> str:
     return fold_confusables(strip_marks(strip_invisible(nfkc(text))))
 
 
+_SHORT_WORDS = frozenset(
+    [
+        "a",
+        "i",
+        "an",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "go",
+        "he",
+        "if",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "no",
+        "of",
+        "on",
+        "or",
+        "so",
+        "to",
+        "up",
+        "us",
+        "we",
+        "ex",
+        "ok",
+    ]
+)
+
+
+@cache
+def _vocabulary() -> frozenset[str]:
+    """English words: pocketsphinx's pronouncing dictionary (it ships in the wheel), words of
+    three letters or more, plus the common shorter ones (its short entries are mostly letters
+    and abbreviations)."""
+    spec = importlib.util.find_spec("pocketsphinx")
+    if spec is None or not spec.submodule_search_locations:
+        return _SHORT_WORDS
+    path = Path(spec.submodule_search_locations[0]) / "model" / "en-us" / "cmudict-en-us.dict"
+    words = set(_SHORT_WORDS)
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            word = line.split(" ", 1)[0].split("(", 1)[0]
+            if len(word) >= 3 and word.isalpha():
+                words.add(word)
+    return frozenset(words)
+
+
+def segment(word: str) -> str:
+    """A run of words spelt out together ("killthem") split into dictionary words ("kill
+    them"): the fewest words, then the longest. Left as it is when no split covers it."""
+    vocabulary = _vocabulary()
+    if len(word) < 6 or word in vocabulary or not word.isalpha():
+        return word
+    n = len(word)
+    best: list[tuple[int, int, list[str]] | None] = [None] * (n + 1)
+    best[0] = (0, 0, [])
+    for end in range(1, n + 1):
+        for start in range(max(0, end - 20), end):
+            prior = best[start]
+            piece = word[start:end]
+            if prior is None or piece not in vocabulary:
+                continue
+            candidate = (prior[0] + 1, prior[1] - len(piece) ** 2, [*prior[2], piece])
+            current = best[end]
+            if current is None or candidate[:2] < current[:2]:
+                best[end] = candidate
+    found = best[n]
+    return " ".join(found[2]) if found is not None and found[0] > 1 else word
+
+
 def normalise(text: str, split_articles: bool = False) -> str:
     """All steps: lower-case words of plain letters and digits, one space apart.
 
-    ``split_articles`` gives the reading for heavy leetspeak: "a" or "I" at either end of a
-    run of spelt-out letters is split off, and short numbers are read as letters too.
+    ``split_articles`` gives the reading for heavy leetspeak and spaced-out letters: "a" or
+    "I" at either end of a run of spelt-out letters is split off, short numbers are read as
+    letters too, and words run together are split with a dictionary.
     """
-    words = tokens(casefold(fold(text)), split_articles)
-    return squeeze(" ".join(unleet(w, numbers=split_articles) for w in words))
+    words = [
+        unleet(w, numbers=split_articles) for w in tokens(casefold(fold(text)), split_articles)
+    ]
+    if split_articles:
+        words = [segment(w) for w in words]
+    return squeeze(" ".join(words))
 
 
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:[A-Z]\.?\s+)?[A-Z][a-z]+)+")
