@@ -29,13 +29,13 @@ TEXT_CATEGORIES = [
 ]
 # (recall floor, false-block ceiling) per category.
 TUNED = {
-    "impersonation": (65 / 66, 0.0),
+    "impersonation": (74 / 75, 0.0),
     "sexual": (1.0, 0.0),
-    "minors": (65 / 66, 0.0),
+    "minors": (74 / 75, 0.0),
     "fraud": (1.0, 0.0),
     "elections": (1.0, 0.0),
     "hate": (1.0, 0.0),
-    "violence": (65 / 66, 0.0),
+    "violence": (1.0, 0.0),
     "self_harm": (1.0, 0.0),
     "defamation": (1.0, 0.0),
 }
