@@ -25,10 +25,12 @@ class CompiledRule:
     all: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
 
-    def matches(self, view: str) -> bool:
-        return all(p.search(view) for p in self.all) and not any(
-            p.search(view) for p in self.unless
-        )
+    def matches(self, views: tuple[str, ...]) -> bool:
+        """Every pattern in ``all`` matches one reading of the text, and no ``unless``
+        matches any reading: a benign reading of the same words wins."""
+        if not any(all(p.search(v) for p in self.all) for v in views):
+            return False
+        return not any(p.search(v) for p in self.unless for v in views)
 
 
 def expand(pattern: str, lexicon: Mapping[str, list[str]], depth: int = 0) -> str:
@@ -80,4 +82,4 @@ def views(text: str) -> tuple[str, ...]:
 
 def match(rules: Iterable[CompiledRule], text: str) -> list[CompiledRule]:
     seen = views(text)
-    return [rule for rule in rules if any(rule.matches(v) for v in seen)]
+    return [rule for rule in rules if rule.matches(seen)]
