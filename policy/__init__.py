@@ -1,4 +1,36 @@
-"""lpm_guard.policy — pure checks over text, audio and images (built in the Policy issue).
+"""lpm_guard.policy — pure checks over text, audio and images; the rules are a versioned data file.
 
 A library: it imports nothing from the gate or the other stages.
 """
+
+from .errors import InputRejected, PolicyError, PolicyFileError
+from .images import MinorLikeness
+from .live import LiveChecker
+from .models import (
+    Action,
+    AudioDecision,
+    Category,
+    Decision,
+    ImageDecision,
+    PolicyHash,
+    RuleId,
+    Use,
+)
+from .policy import Policy
+
+__all__ = [
+    "Action",
+    "AudioDecision",
+    "Category",
+    "Decision",
+    "ImageDecision",
+    "InputRejected",
+    "LiveChecker",
+    "MinorLikeness",
+    "Policy",
+    "PolicyError",
+    "PolicyFileError",
+    "PolicyHash",
+    "RuleId",
+    "Use",
+]

@@ -1,0 +1,170 @@
+"""Speech: decoding audio to 16 kHz mono, silero-vad for where speech is, pocketsphinx for words.
+
+Both models ship in their wheels; nothing is downloaded. Each is loaded once per process, on
+first use, and used under a lock (neither is safe to share between threads).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+RATE = 16_000  # what both models take
+VAD_FRAME = 512  # silero-vad's window at 16 kHz (32 ms)
+_ALT = re.compile(r"\(\d+\)$")  # pocketsphinx's pronunciation variants: "the(2)"
+_LOCK = threading.RLock()  # guards the shared decoder and VAD model
+
+Samples = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start_s: float
+    end_s: float
+    prob: float  # posterior probability from pocketsphinx's lattice
+
+
+@dataclass(frozen=True)
+class Transcript:
+    words: tuple[Word, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def confidence(self) -> float | None:
+        """Duration-weighted mean word posterior; None when nothing was recognised."""
+        total = sum(w.end_s - w.start_s for w in self.words)
+        if total <= 0:
+            return None
+        return sum(w.prob * (w.end_s - w.start_s) for w in self.words) / total
+
+
+def _new_decoder() -> Any:
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=RATE, bestpath=True, loglevel="FATAL")
+
+
+def _new_vad() -> Any:
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
+
+
+@cache
+def _decoder() -> Any:
+    return _new_decoder()
+
+
+@cache
+def _vad() -> Any:
+    return _new_vad()
+
+
+class Recogniser:
+    """One pocketsphinx utterance at a time, fed in pieces (live) or whole (offline).
+
+    ``own=True`` gives the recogniser a decoder of its own (a live stream); otherwise it
+    shares the process's decoder under a lock.
+    """
+
+    def __init__(self, own: bool = False) -> None:
+        self._decoder = _new_decoder() if own else _decoder()
+        self._lock = threading.RLock() if own else _LOCK
+        self._offset_s = 0.0
+        self._open = False
+
+    def start(self, offset_s: float) -> None:
+        with self._lock:
+            self._decoder.start_utt()
+        self._offset_s = offset_s
+        self._open = True
+
+    def feed(self, samples: Samples) -> None:
+        with self._lock:
+            self._decoder.process_raw(samples.tobytes(), False, False)
+
+    def partial(self) -> str:
+        with self._lock:
+            hyp = self._decoder.hyp()
+        return "" if hyp is None else str(hyp.hypstr)
+
+    def end(self) -> Transcript:
+        with self._lock:
+            self._decoder.end_utt()
+            self._open = False
+            words = []
+            frame_s = 1.0 / 100  # pocketsphinx counts 10 ms frames
+            # Plain loop: materialising pocketsphinx's iterators (list(...)) can crash it.
+            for seg in self._decoder.seg():
+                word = _ALT.sub("", seg.word)
+                if word.startswith(("<", "[", "+")):
+                    continue  # <s>, </s>, <sil>, [NOISE], +FILLER+
+                words.append(
+                    Word(
+                        text=word,
+                        start_s=self._offset_s + seg.start_frame * frame_s,
+                        end_s=self._offset_s + (seg.end_frame + 1) * frame_s,
+                        prob=min(1.0, float(seg.prob)),
+                    )
+                )
+        return Transcript(tuple(words))
+
+    @property
+    def open(self) -> bool:
+        return self._open
+
+
+def transcribe(
+    samples: Samples, offset_s: float = 0.0, recogniser: Recogniser | None = None
+) -> Transcript:
+    """One utterance. Without a recogniser, the shared one: its running cepstral mean carries
+    over from what it heard before, so pass a fresh one where results must not depend on that."""
+    recogniser = recogniser or Recogniser()
+    with recogniser._lock:  # the whole utterance: no other caller interleaves on the decoder
+        recogniser.start(offset_s)
+        recogniser.feed(samples)
+        return recogniser.end()
+
+
+def speech_segments(samples: Samples) -> list[tuple[float, float]]:
+    """(start, end) seconds of speech in 16 kHz audio, by silero-vad."""
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    audio = torch.from_numpy(samples.astype(np.float32) / 32768.0)
+    with _LOCK:
+        stamps = get_speech_timestamps(audio, _vad(), sampling_rate=RATE)
+    return [(s["start"] / RATE, s["end"] / RATE) for s in stamps]
+
+
+class StreamingVad:
+    """silero-vad over a stream: speech probability per 32 ms frame, state kept across calls.
+
+    Each stream has its own model: silero-vad keeps the stream's state inside it.
+    """
+
+    def __init__(self) -> None:
+        self._model = _new_vad()
+        self._pending = np.zeros(0, dtype=np.int16)
+
+    def feed(self, samples: Samples) -> list[float]:
+        import torch
+
+        self._pending = np.concatenate([self._pending, samples])
+        probs = []
+        while len(self._pending) >= VAD_FRAME:
+            frame, self._pending = self._pending[:VAD_FRAME], self._pending[VAD_FRAME:]
+            tensor = torch.from_numpy(frame.astype(np.float32) / 32768.0)
+            with torch.no_grad():
+                probs.append(float(self._model(tensor, RATE).item()))
+        return probs

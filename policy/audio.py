@@ -1,0 +1,79 @@
+"""Offline audio checks: limits, transcript through the text rules, speech proportion, language."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+from ._internal.decode import decode_file
+from ._internal.speech import RATE, Recogniser, Transcript, Word, speech_segments, transcribe
+from .models import AudioDecision, Category, RuleId, Use
+from .policy import Hit, Policy
+
+UNINTELLIGIBLE = RuleId("unintelligible_speech.low_recogniser_confidence")
+_PAD_S = 0.25  # around each speech segment, so word edges are not clipped
+_JOIN_S = 0.4  # segments closer than this are decoded together
+
+
+def transcript_hits(policy: Policy, utterances: list[str]) -> list[Hit]:
+    """Each utterance, and each pair of neighbours, through the text rules.
+
+    Pairs catch a request split by a pause; going no wider keeps words from far apart in a
+    long recording from meeting in one rule.
+    """
+    hits: dict[RuleId, Hit] = {}
+    texts = [u for u in utterances if u]
+    windows = texts + [f"{a} {b}" for a, b in pairwise(texts)]
+    for text in windows:
+        for hit in policy.text_hits(text):
+            hits.setdefault(hit.rule_id, hit)
+    return list(hits.values())
+
+
+def unintelligible_hit(policy: Policy, speech_s: float, confidence: float | None) -> Hit | None:
+    """Speech that silero-vad hears but pocketsphinx cannot follow (another language, mumbling)."""
+    settings = policy.document.audio
+    if speech_s < settings.min_speech_s:
+        return None
+    if confidence is not None and confidence >= settings.min_recogniser_confidence:
+        return None
+    return Hit(UNINTELLIGIBLE, Category.UNINTELLIGIBLE_SPEECH)
+
+
+def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecision:
+    """Decode within the limits, find speech, transcribe it, and check what was said."""
+    # (1): decode; a limit broken raises InputRejected.
+    audio = decode_file(Path(path), policy.document.limits.audio)
+    # (2): speech segments from silero-vad, merged when close.
+    merged: list[tuple[float, float]] = []
+    for start, end in speech_segments(audio.samples):
+        if merged and start - merged[-1][1] < _JOIN_S:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    speech_s = sum(end - start for start, end in merged)
+    # (3): each segment through pocketsphinx.
+    transcripts: list[Transcript] = []
+    recogniser = Recogniser(own=True)  # fresh: the result must not depend on earlier files
+    for start, end in merged:
+        a = max(0, int((start - _PAD_S) * RATE))
+        b = min(len(audio.samples), int((end + _PAD_S) * RATE))
+        transcripts.append(transcribe(audio.samples[a:b], a / RATE, recogniser))
+    words: tuple[Word, ...] = tuple(w for t in transcripts for w in t.words)
+    confidence = Transcript(words).confidence
+    # (4): the words through the text rules, and the recogniser's confidence as a signal.
+    hits = transcript_hits(policy, [t.text for t in transcripts])
+    signal = unintelligible_hit(policy, speech_s, confidence)
+    if signal is not None:
+        hits.append(signal)
+    decision = policy.decide(hits, use, allow_reason="transcript matched no rule")
+    return AudioDecision(
+        decision=decision,
+        transcript=" ".join(t.text for t in transcripts if t.text),
+        duration_s=audio.duration_s,
+        sample_rate=audio.sample_rate,
+        container=audio.container,
+        speech_s=speech_s,
+        speech_proportion=speech_s / audio.duration_s if audio.duration_s else 0.0,
+        recogniser_confidence=confidence,
+    )

@@ -1,0 +1,106 @@
+"""The policy file's schema: pydantic models that refuse anything they do not know."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .models import Action, Category
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyInfo(_Strict):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1, pattern=r"^[0-9A-Za-z.+-]+$")
+
+
+class CategoryActions(_Strict):
+    description: str = Field(min_length=1)
+    offline: Action
+    live: Action
+
+
+class TextLimits(_Strict):
+    max_chars: int = Field(gt=0)
+
+
+class AudioLimits(_Strict):
+    containers: Annotated[list[str], Field(min_length=1)]
+    min_sample_rate: int = Field(gt=0)
+    max_sample_rate: int = Field(gt=0)
+    min_duration_s: float = Field(ge=0)
+    max_duration_s: float = Field(gt=0)
+    max_bytes: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AudioLimits:
+        if self.min_sample_rate > self.max_sample_rate:
+            raise ValueError("min_sample_rate is above max_sample_rate")
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError("min_duration_s is not below max_duration_s")
+        return self
+
+
+class ImageLimits(_Strict):
+    formats: Annotated[list[str], Field(min_length=1)]
+    max_bytes: int = Field(gt=0)
+    max_pixels: int = Field(gt=0)
+    min_side: int = Field(gt=0)
+    max_side: int = Field(gt=0)
+
+
+class Limits(_Strict):
+    text: TextLimits
+    audio: AudioLimits
+    image: ImageLimits
+
+
+class AudioSettings(_Strict):
+    min_speech_s: float = Field(ge=0)
+    min_recogniser_confidence: float = Field(ge=0, le=1)
+    live_check_interval_s: float = Field(gt=0, le=3)
+    live_window_words: int = Field(gt=0)
+
+
+class ImageSettings(_Strict):
+    nudity_labels: list[str]
+    nudity_min_score: float = Field(ge=0, le=1)
+    min_face_px: int = Field(gt=0)
+    face_min_score: float
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
+    category: Category
+    description: str = Field(min_length=1)
+    all: Annotated[list[str], Field(min_length=1)]
+    unless: list[str] = Field(default_factory=list)
+    action: Action = Action.DENY
+
+
+class PolicyDocument(_Strict):
+    policy: PolicyInfo
+    categories: dict[Category, CategoryActions]
+    limits: Limits
+    audio: AudioSettings
+    images: ImageSettings
+    lexicon: dict[str, Annotated[list[str], Field(min_length=1)]]
+    rules: Annotated[list[RuleSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _complete(self) -> PolicyDocument:
+        missing = set(Category) - set(self.categories)
+        if missing:
+            raise ValueError(f"categories without actions: {', '.join(sorted(missing))}")
+        ids = [rule.id for rule in self.rules]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate rule ids: {', '.join(sorted(duplicates))}")
+        for rule in self.rules:
+            if not rule.id.startswith(f"{rule.category.value}."):
+                raise ValueError(f"rule {rule.id} is not named for its category {rule.category}")
+        return self

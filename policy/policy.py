@@ -1,0 +1,168 @@
+"""The Policy: a validated, hashed policy file and the checks that read it."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
+from .document import PolicyDocument
+from .errors import InputRejected, PolicyFileError
+from .models import (
+    Action,
+    AudioDecision,
+    Category,
+    Decision,
+    ImageDecision,
+    PolicyHash,
+    RuleId,
+    Use,
+    strictest,
+)
+
+if TYPE_CHECKING:
+    from .images import MinorLikeness
+    from .live import LiveChecker
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One reason to act: a rule that fired, or a signal (audio, image) with its own id."""
+
+    rule_id: RuleId
+    category: Category
+    action: Action = Action.DENY
+
+
+class Policy:
+    """A loaded policy file. Build with ``Policy.load()``; immutable afterwards."""
+
+    def __init__(self, document: PolicyDocument, digest: PolicyHash, source: str) -> None:
+        self.document = document
+        self.hash = digest
+        self.source = source
+        lexicon = document.lexicon
+        try:
+            self.rules: tuple[CompiledRule, ...] = tuple(
+                compile_rule(r.id, r.category, r.action, r.all, r.unless, lexicon)
+                for r in document.rules
+            )
+        except RuleCompileError as exc:
+            raise PolicyFileError(f"{source}: {exc}") from exc
+
+    @property
+    def version(self) -> str:
+        return self.document.policy.version
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> Policy:
+        """The policy file at ``path``, or the one shipped with the package.
+
+        Raises PolicyFileError when the file cannot be read, parsed or validated.
+        """
+        # (1): read the bytes; their sha256 is the policy hash every decision records.
+        try:
+            if path is None:
+                source = "lpm_guard.policy/data/policy.toml"
+                data = resources.files(__package__).joinpath("data/policy.toml").read_bytes()
+            else:
+                source = str(path)
+                data = Path(path).read_bytes()
+        except OSError as exc:
+            raise PolicyFileError(f"cannot read policy file {path}: {exc.strerror}") from exc
+        digest = PolicyHash(hashlib.sha256(data).hexdigest())
+        # (2): parse TOML.
+        try:
+            raw = tomllib.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise PolicyFileError(f"{source}: not UTF-8 text") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyFileError(f"{source}: not valid TOML: {exc}") from exc
+        # (3): validate against the schema.
+        try:
+            document = PolicyDocument.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}"
+                for e in exc.errors()[:5]
+            )
+            raise PolicyFileError(f"{source}: invalid policy: {problems}") from exc
+        # (4): compile every rule (in __init__); a pattern that fails refuses the file.
+        return cls(document, digest, source)
+
+    def action_for(self, category: Category, use: Use) -> Action:
+        actions = self.document.categories[category]
+        return actions.offline if use is Use.OFFLINE else actions.live
+
+    def decide(
+        self, hits: Sequence[Hit], use: Use, allow_reason: str = "no rule matched"
+    ) -> Decision:
+        """A Decision from the hits: each capped by its category's action for the use."""
+        acted = [
+            (hit, min(hit.action, self.action_for(hit.category, use), key=lambda a: a.severity))
+            for hit in hits
+        ]
+        acted = [(hit, action) for hit, action in acted if action is not Action.ALLOW]
+        action = strictest([a for _, a in acted])
+        rule_ids = tuple(dict.fromkeys(hit.rule_id for hit, _ in acted))
+        categories = tuple(dict.fromkeys(hit.category for hit, _ in acted))
+        if acted:
+            reason = f"{action.value}: " + ", ".join(
+                f"{c.value} ({', '.join(h.rule_id for h, _ in acted if h.category is c)})"
+                for c in categories
+            )
+        else:
+            reason = allow_reason
+        return Decision(
+            action=action,
+            rule_ids=rule_ids,
+            categories=categories,
+            policy_version=self.version,
+            policy_hash=self.hash,
+            reason=reason,
+        )
+
+    def text_hits(self, text: str) -> list[Hit]:
+        return [Hit(r.id, r.category, r.action) for r in match(self.rules, text)]
+
+    def check_text(self, text: str, use: Use) -> Decision:
+        """Instructions, prompts or transcripts through the text rules."""
+        limit = self.document.limits.text.max_chars
+        if len(text) > limit:
+            raise InputRejected(
+                "text.max_chars", f"text is {len(text)} characters; the limit is {limit}"
+            )
+        return self.decide(self.text_hits(text), use)
+
+    def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:
+        """An audio file: limits, then its transcript through the text rules, speech
+        proportion and the unintelligible-speech signal. Raises InputRejected on a limit."""
+        from .audio import check_audio_file
+
+        return check_audio_file(self, path, use)
+
+    def check_image_file(
+        self,
+        path: Path | str,
+        use: Use,
+        face_index: int | None = None,
+        minor_model: MinorLikeness | None = None,
+        adult_attested: bool = False,
+    ) -> ImageDecision:
+        """A reference photo: limits before decoding, nudity, exactly one face."""
+        from .images import check_image_file
+
+        return check_image_file(self, path, use, face_index, minor_model, adult_attested)
+
+    def live_checker(self, use: Use = Use.LIVE) -> LiveChecker:
+        """A streaming checker for one live session's audio and transcript."""
+        from .live import LiveChecker
+
+        return LiveChecker(self, use)
