@@ -84,8 +84,11 @@ class ConsentService:
         settings: ConsentSettings | None = None,
         *,
         bus: RevocationBus | None = None,
+        phrases: Callable[[], str] | None = None,
     ) -> None:
+        """``phrases`` draws each invitation's challenge phrase (random unless given)."""
         self.engine: Engine = runtime.engine
+        self.phrases = phrases or speech.new_challenge_phrase
         self.cipher: DataCipher = runtime.keys.data_cipher()
         self.watermark_secrets = [key.secret for key in runtime.keys.watermark_keys()]
         self.audit = AuditService(runtime.audit)
@@ -178,7 +181,7 @@ class ConsentService:
             if identity.status == IdentityStatus.REVOKED:
                 raise WrongState("consent for this identity was revoked; enroll anew")
             # (3): the statement names the researcher, the uses, the exclusions and the expiry.
-            phrase = speech.new_challenge_phrase()
+            phrase = self.phrases()
             consent_expires = now + timedelta(days=consent_days)
             statement = _statement(identity, principal.subject, allowed, excluded, consent_expires)
             invitation = Invitation(

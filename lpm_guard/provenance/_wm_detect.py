@@ -70,8 +70,9 @@ def whiten(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
     """Step 1: high-pass luma over its local envelope (computed at quarter size), clipped."""
     high = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
     height, width = high.shape
-    small = cv2.resize(high * high, (max(1, width // 4), max(1, height // 4)),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        high * high, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
+    )
     small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
     envelope = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
     white = high / (envelope + 1.0)

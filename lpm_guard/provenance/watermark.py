@@ -148,9 +148,7 @@ class Evidence:
     def reading(self, secret: bytes) -> _wm_detect.Reading:
         """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame."""
         layout = Layout.from_secret(secret)
-        chosen = max(
-            self._quick, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z
-        )
+        chosen = max(self._quick, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
         if chosen.period not in self._full:
             self._full[chosen.period] = _wm_detect.fold(self._lumas, chosen.period)
         return _wm_detect.read(self._full[chosen.period], secret, layout)
@@ -188,9 +186,7 @@ def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
         raise UnreadableVideo(f"cannot read video from {path.name}: {exc}") from exc
 
 
-def detect_file(
-    path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50
-) -> Detection:
+def detect_file(path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50) -> Detection:
     """Decode a video file with PyAV and look for the watermark of each secret (current first)."""
     if not secrets:
         raise ValueError("no watermark secrets to try")

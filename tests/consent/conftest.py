@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from skimage import data
 from lpm_guard.access.principals import Principal
 from lpm_guard.access.scopes import Scope
 from lpm_guard.api import create_app
+from lpm_guard.consent import speech
 from lpm_guard.consent.faces import decode_image
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
@@ -122,12 +124,24 @@ def consent_settings() -> ConsentSettings:
 
 
 @pytest.fixture
-def service(runtime: Runtime, consent_settings: ConsentSettings) -> ConsentService:
+def service(
+    runtime: Runtime, consent_settings: ConsentSettings, fixed_phrases: None
+) -> ConsentService:
     return ConsentService(runtime, consent_settings)
 
 
 @pytest.fixture
-def api(runtime: Runtime, consent_settings: ConsentSettings) -> Iterator[TestClient]:
+def fixed_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Challenge phrases from a fixed cycle, so the suite is deterministic: now and then a
+    random phrase is one that flite's voice and pocketsphinx disagree on."""
+    cycle = itertools.cycle(["purple river seven", "green garden three", "silver candle nine"])
+    monkeypatch.setattr(speech, "new_challenge_phrase", cycle.__next__)
+
+
+@pytest.fixture
+def api(
+    runtime: Runtime, consent_settings: ConsentSettings, fixed_phrases: None
+) -> Iterator[TestClient]:
     app = create_app(runtime=runtime, authenticator=TokenAuthenticator())
     app.state.consent_settings = consent_settings
     with TestClient(app, raise_server_exceptions=False) as client:
