@@ -58,7 +58,7 @@ def live_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
     with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
-        yield World(app.state.access, http, url)
+        yield World(app.state.access, http, url, runtime)
     server.should_exit = True
     thread.join(10)
     runtime.close()

@@ -31,6 +31,7 @@ class Case:
     json: Body = None
     form: dict[str, str] | None = None
     params: dict[str, str] = field(default_factory=dict)
+    photos: bool = False  # send the form as multipart with a face photo in "photos"
 
     @property
     def name(self) -> str:
@@ -111,9 +112,14 @@ CASES: list[Case] = [
     Case("GET", "/v1/me/quota", researchers_only(200)),
     # Applying again is for denied researchers; approved ones get 409.
     Case("POST", "/v1/me/applications", researchers_only(409), json="details"),  # type: ignore[arg-type]
-    # Other domains' routes: the audit log.
-    Case("GET", "/v1/audit/entries/0", reviewers_only(200)),
+    # Other domains' routes: health and the audit log.
+    Case("GET", "/healthz", everyone(200)),
+    Case("GET", "/readyz", everyone(200)),
+    Case("GET", "/v1/audit/entries/{entry_0}", reviewers_only(200)),
     Case("GET", "/v1/audit/checkpoint", everyone(200)),
+    Case("GET", "/v1/audit/checkpoint.txt", everyone(200)),
+    Case("GET", "/v1/audit/proofs/inclusion", everyone(200), params={"index": "0"}),
+    Case("GET", "/v1/audit/proofs/consistency", everyone(200), params={"old_size": "1"}),
     # Consent: researchers see their identities, reviewers the review queue and the protected
     # list; the subject's routes take a capability link, never a bearer token.
     Case("GET", "/v1/consent/identities", researchers_only(200)),
@@ -121,4 +127,61 @@ CASES: list[Case] = [
     Case("GET", "/v1/consent/protected", reviewers_only(200)),
     Case("GET", "/v1/consent/invitation", everyone(401)),
     Case("POST", "/v1/consent/revocation", everyone(401)),
+    Case("POST", "/v1/consent/invitation/consent", everyone(401)),
+    Case("POST", "/v1/consent/invitation/consent-video", everyone(401)),
+    Case("GET", "/v1/consent/identities/{identity_a}", researchers_only(200, 404)),
+    Case(
+        "POST",
+        "/v1/consent/identities",
+        researchers_only(201),
+        form={"display_name": "A subject"},
+        photos=True,
+    ),
+    Case(
+        "POST",
+        "/v1/consent/identities/{identity_a}/invitations",
+        researchers_only(201, 404),
+        json={"uses": ["offline"]},
+    ),
+    Case(
+        "POST",
+        "/v1/consent/synthetic",
+        researchers_only(201),
+        form={
+            "display_name": "A drawn character",
+            "origin": "drawn",
+            "attestation": "depicts no real person",
+            "uses": "offline",
+        },
+        photos=True,
+    ),
+    Case(
+        "POST",
+        "/v1/consent/review/identities/{synthetic_a}/approve",
+        reviewers_only(200),
+        json=REASON,
+    ),
+    Case(
+        "POST",
+        "/v1/consent/review/identities/{synthetic_a}/reject",
+        reviewers_only(200),
+        json=REASON,
+    ),
+    Case(
+        "POST",
+        "/v1/consent/review/identities/{identity_a}/revoke",
+        reviewers_only(200),
+        json=REASON,
+    ),
+    Case(
+        "POST",
+        "/v1/consent/protected",
+        reviewers_only(201),
+        form={"name": "A public figure", "reason": "asked not to be generated"},
+        photos=True,
+    ),
+    # Provenance: public.
+    Case("GET", "/v1/provenance/trust-anchors", everyone(200)),
+    Case("GET", "/v1/provenance/trust-anchors.pem", everyone(200)),
+    Case("POST", "/v1/verify", everyone(415), json={"not": "a video"}),
 ]

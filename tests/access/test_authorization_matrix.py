@@ -6,11 +6,39 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from lpm_guard.generator import faces as generator_faces
 
 from lpm_guard.access.schemas import ApplicationDetails
 from lpm_guard.access.scopes import Role
+from lpm_guard.consent.faces import decode_image
+from lpm_guard.consent.models import Use
+from lpm_guard.consent.services import ConsentService
 from tests.access.matrix import CALLERS, CASES, Case
 from tests.access.world import Account, World, application_form, pkce_pair, unique_email
+from tests.consent.conftest import insightface_images, png
+
+TARGETS = (
+    "entry_0",
+    "app_a",
+    "client_a",
+    "submitted",
+    "approved",
+    "suspended",
+    "identity_a",
+    "synthetic_a",
+)
+
+
+def face_photos() -> list[bytes]:
+    """Single-face PNGs of different people, cut from insightface's t1.jpg."""
+    group = decode_image((insightface_images() / "t1.jpg").read_bytes())
+    photos = []
+    for face in generator_faces.detect_faces(group):
+        left, top, right, bottom = face.box
+        margin = int((right - left) * 0.8)
+        top, left = max(0, top - margin), max(0, left - margin)
+        photos.append(png(group[top : bottom + margin, left : right + margin].copy()))
+    return photos
 
 
 class Callers:
@@ -33,6 +61,11 @@ class Callers:
         }
         world.expire(expired)
         world.suspend(suspended)
+        assert world.runtime is not None
+        self.consent = ConsentService(world.runtime)
+        # Person 0 enrolls as identities, person 4 as synthetic characters, person 2 is the
+        # protected one (they are far apart: nothing collides).
+        self.photos = face_photos()
 
     def target(self, name: str) -> str:
         """A fresh object for one case, so that a case that succeeds changes nothing shared."""
@@ -42,6 +75,19 @@ class Callers:
             return self.a.application_id
         if name == "client_a":
             return world.api_client(self.a)[0]
+        if name == "entry_0":
+            return "0"
+        if name == "identity_a":
+            return self.consent.create_identity(self.a.principal, "Subject", [self.photos[0]]).id
+        if name == "synthetic_a":
+            return self.consent.enroll_synthetic(
+                self.a.principal,
+                "Drawn",
+                "drawn",
+                "depicts no real person",
+                [self.photos[4]],
+                [Use.OFFLINE],  # type: ignore[arg-type]
+            ).id
         account: Account = world.applicant() if name == "submitted" else world.researcher()
         if name == "suspended":
             world.suspend(account)
@@ -72,27 +118,39 @@ def test_route_answers_each_caller_as_the_matrix_says(
 ) -> None:
     world = callers.world
     path = case.path
-    for name in ("app_a", "client_a", "submitted", "approved", "suspended"):
+    for name in TARGETS:
         if "{" + name + "}" in path:
             path = path.replace("{" + name + "}", callers.target(name))
     if case.params.get("authorize") == "web":
         path += "?" + urlencode(world.authorize_params(pkce_pair()[1]))
+    elif case.params:
+        path += "?" + urlencode(case.params)
     token = callers.tokens[caller]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     form = case.form
     if form == {"signin": "unknown"}:  # a fresh unknown account, so no throttle is reached
         form = {"email": unique_email("nobody"), "password": "wrong password"}
-    response = world.http.request(case.method, path, headers=headers, json=_body(case), data=form)
+    files = None
+    if case.photos:
+        photo = callers.photos[2 if "protected" in path else 4 if "synthetic" in path else 0]
+        files = [("photos", ("face.png", photo, "image/png"))]
+    response = world.http.request(
+        case.method, path, headers=headers, json=_body(case), data=form, files=files
+    )
     assert response.status_code == case.expect[caller], (caller, case.name, response.text)
     if response.status_code in (401, 403) and path.startswith("/v1/"):
         assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_every_access_route_is_in_the_matrix(live_world: World) -> None:
+def test_every_route_is_in_the_matrix(live_world: World) -> None:
     from lpm_guard.access.routes import api, oauth
+    from lpm_guard.api.health import router as health
+    from lpm_guard.auditing.routes import router as audit
+    from lpm_guard.consent.routes import router as consent
+    from lpm_guard.provenance.routes import router as provenance
 
     covered = {(case.method, case.path.split("?")[0]) for case in CASES}
-    for router in (api, oauth):
+    for router in (api, oauth, health, audit, consent, provenance):
         for route in router.routes:
             for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]
                 path = route.path  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from lpm_guard.access.principals import Principal
 from lpm_guard.access.routes import AccessServices
 from lpm_guard.access.schemas import TERMS_VERSION, ApplicationForm, Approval, Decision
 from lpm_guard.access.scopes import Role
+from lpm_guard.runtime import Runtime
 
 _serial = itertools.count()
 PASSWORD = "correct horse battery staple"
@@ -74,6 +75,7 @@ class World:
     services: AccessServices
     http: httpx.Client
     issuer: str
+    runtime: Runtime | None = None  # for other domains' targets (consent identities)
 
     # -- accounts ------------------------------------------------------------------------
 
