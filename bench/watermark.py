@@ -175,15 +175,20 @@ def _unmarked_clip(rng: np.random.Generator, index: int) -> list[np.ndarray]:
         yy, xx = np.mgrid[0:384, 0:384].astype(np.float32)
         angle = rng.uniform(0, math.pi)
         ramp = (np.cos(angle) * xx + np.sin(angle) * yy) * rng.uniform(0.1, 0.6)
-        texture = cv2.GaussianBlur(rng.normal(0, 1, (384, 384)).astype(np.float32), (0, 0),
-                                   rng.uniform(0.5, 6))
+        texture = cv2.GaussianBlur(
+            rng.normal(0, 1, (384, 384)).astype(np.float32), (0, 0), rng.uniform(0.5, 6)
+        )
         gray = ramp + texture / (texture.std() + 1e-6) * rng.uniform(2, 40) + 60
         image = np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     else:
         names = ["astronaut", "coffee", "chelsea", "rocket", "camera", "cat", "hubble"]
         source = {
-            "astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea,
-            "rocket": data.rocket, "camera": data.camera, "cat": data.cat,
+            "astronaut": data.astronaut,
+            "coffee": data.coffee,
+            "chelsea": data.chelsea,
+            "rocket": data.rocket,
+            "camera": data.camera,
+            "cat": data.cat,
             "hubble": data.hubble_deep_field,
         }[names[int(rng.integers(len(names)))]]()
         if source.ndim == 2:
@@ -277,21 +282,41 @@ def main() -> None:
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"CPU: {cpu_model()}, nproc {os.cpu_count()}, load {load}, Python "
-          f"{platform.python_version()}, OpenCV {cv2.__version__}, numpy {np.__version__}")
-    print(f"mask and informed-embedding refresh every {MASK_EVERY} frames; "
-          f"default strength {DEFAULT_STRENGTH}; dwtDct {'on' if dwt else 'not installed'}")
+    print(
+        f"CPU: {cpu_model()}, nproc {os.cpu_count()}, load {load}, Python "
+        f"{platform.python_version()}, OpenCV {cv2.__version__}, numpy {np.__version__}"
+    )
+    print(
+        f"mask and informed-embedding refresh every {MASK_EVERY} frames; "
+        f"default strength {DEFAULT_STRENGTH}; dwtDct {'on' if dwt else 'not installed'}"
+    )
 
     progress("embed at 1280x720")
     embed = bench_embed(2 if args.quick else args.embed_runs)
     print()
-    print(table([
-        ["embed at 1280x720", "ms/frame", "CPU ms/frame", "median frame", "refresh frame",
-         "target"],
-        ["Watermarker.mark", f"{embed['ms_per_frame']:.2f}", f"{embed['cpu_ms_per_frame']:.2f}",
-         f"{embed['median_frame_ms']:.2f}", f"{embed['refresh_frame_ms']:.1f}",
-         "<= 2 ms " + ("PASS" if embed["ms_per_frame"] <= 2 else "MISS")],
-    ], right={1, 2, 3, 4}))
+    print(
+        table(
+            [
+                [
+                    "embed at 1280x720",
+                    "ms/frame",
+                    "CPU ms/frame",
+                    "median frame",
+                    "refresh frame",
+                    "target",
+                ],
+                [
+                    "Watermarker.mark",
+                    f"{embed['ms_per_frame']:.2f}",
+                    f"{embed['cpu_ms_per_frame']:.2f}",
+                    f"{embed['median_frame_ms']:.2f}",
+                    f"{embed['refresh_frame_ms']:.1f}",
+                    "<= 2 ms " + ("PASS" if embed["ms_per_frame"] <= 2 else "MISS"),
+                ],
+            ],
+            right={1, 2, 3, 4},
+        )
+    )
 
     suites = []
     attacks = list(media.ATTACKS)
@@ -300,49 +325,89 @@ def main() -> None:
             suites.append(bench_attacks(photo, strength, (width, height), attacks, dwt))
     for suite in suites:
         print()
-        head = (f"{suite['photo']} {width}x{height}, strength {suite['strength']}: "
-                f"PSNR {suite['psnr']:.2f} dB, SSIM {suite['ssim']:.4f}")
+        head = (
+            f"{suite['photo']} {width}x{height}, strength {suite['strength']}: "
+            f"PSNR {suite['psnr']:.2f} dB, SSIM {suite['ssim']:.4f}"
+        )
         if dwt:
-            head += (f"; dwtDct PSNR {suite['dwtdct_psnr']:.2f} dB, "
-                     f"SSIM {suite['dwtdct_ssim']:.4f}")
+            head += f"; dwtDct PSNR {suite['dwtdct_psnr']:.2f} dB, SSIM {suite['dwtdct_ssim']:.4f}"
         print(head)
-        rows = [["attack", "bits", "exact", "z", "detect ms"]
-                + (["dwtDct bits", "dwtDct exact"] if dwt else [])]
+        rows = [
+            ["attack", "bits", "exact", "z", "detect ms"]
+            + (["dwtDct bits", "dwtDct exact"] if dwt else [])
+        ]
         for name, row in suite["attacks"].items():
-            cells = [name, f"{row['bit_accuracy']:.3f}", "yes" if row["exact"] else "no",
-                     f"{row['z']:.1f}", f"{row['detect_ms']:.0f}"]
+            cells = [
+                name,
+                f"{row['bit_accuracy']:.3f}",
+                "yes" if row["exact"] else "no",
+                f"{row['z']:.1f}",
+                f"{row['detect_ms']:.0f}",
+            ]
             if dwt:
                 theirs = row["dwtdct_bit_accuracy"]
-                cells += ["n/a (<256 px)" if theirs is None else f"{theirs:.3f}",
-                          "yes" if row["dwtdct_exact"] else "no"]
+                cells += [
+                    "n/a (<256 px)" if theirs is None else f"{theirs:.3f}",
+                    "yes" if row["dwtdct_exact"] else "no",
+                ]
             rows.append(cells)
         print(table(rows, right={1, 3, 4, 5}))
 
     fp = bench_false_positives(
-        50 if args.quick else args.fp_clips, args.fp_keys, 20 if args.quick else args.other_keys,
+        50 if args.quick else args.fp_clips,
+        args.fp_keys,
+        20 if args.quick else args.other_keys,
         args.seed,
     )
     print()
-    print(table([
-        ["false positives", "trials", "present", "sync >= t", "max z", "threshold t"],
-        ["unmarked clips x keys", str(fp["trials"]), str(fp["present"]),
-         str(fp["sync_above_threshold"]), f"{fp['max_z']:.2f}", f"{fp['threshold']:.2f}"],
-        ["marked clip, other keys", str(fp["other_key_trials"]), str(fp["other_key_present"]),
-         str(fp["other_key_above"]), f"{fp['other_key_max_z']:.2f}", f"{fp['threshold']:.2f}"],
-    ], right={1, 2, 3, 4, 5}))
-    print(f"measured rate {fp['rate']:.2g} over {fp['trials']} reads; analytical bound per "
-          f"clip and key: {fp['bound_sync']:.1e} from the sync score alone "
-          f"({fp['hypotheses']} hypotheses), {fp['bound_with_check']:.1e} with the check value")
+    print(
+        table(
+            [
+                ["false positives", "trials", "present", "sync >= t", "max z", "threshold t"],
+                [
+                    "unmarked clips x keys",
+                    str(fp["trials"]),
+                    str(fp["present"]),
+                    str(fp["sync_above_threshold"]),
+                    f"{fp['max_z']:.2f}",
+                    f"{fp['threshold']:.2f}",
+                ],
+                [
+                    "marked clip, other keys",
+                    str(fp["other_key_trials"]),
+                    str(fp["other_key_present"]),
+                    str(fp["other_key_above"]),
+                    f"{fp['other_key_max_z']:.2f}",
+                    f"{fp['threshold']:.2f}",
+                ],
+            ],
+            right={1, 2, 3, 4, 5},
+        )
+    )
+    print(
+        f"measured rate {fp['rate']:.2g} over {fp['trials']} reads; analytical bound per "
+        f"clip and key: {fp['bound_sync']:.1e} from the sync score alone "
+        f"({fp['hypotheses']} hypotheses), {fp['bound_with_check']:.1e} with the check value"
+    )
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "load": os.getloadavg()},
-            "size": [width, height],
-            "embed": embed,
-            "attacks": suites,
-            "false_positives": fp,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": {
+                        "cpu": cpu_model(),
+                        "nproc": os.cpu_count(),
+                        "load": os.getloadavg(),
+                    },
+                    "size": [width, height],
+                    "embed": embed,
+                    "attacks": suites,
+                    "false_positives": fp,
+                },
+                indent=2,
+            )
+        )
         progress(f"wrote {args.json}")
 
 

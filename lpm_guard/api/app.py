@@ -19,6 +19,7 @@ from ..logs import get_logger
 from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
 from ..sessions.registry import SessionRegistry
+from ..sessions.routes import router as sessions_router
 from ..sessions.stream import router as stream_router
 from ..settings import Settings
 from . import problems
@@ -73,6 +74,7 @@ def create_app(
     problems.install(app)
     app.include_router(health_router)
     app.include_router(audit_router)
+    app.include_router(sessions_router)
     app.include_router(stream_router)
     app.include_router(consent_router)
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given

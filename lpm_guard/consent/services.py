@@ -53,7 +53,7 @@ from .models import (
     utcnow,
 )
 from .notifications import Revocation, RevocationBus
-from .sealing import seal
+from .sealing import seal, unseal
 from .settings import ConsentSettings
 from .views import (
     ConsentReceipt,
@@ -464,6 +464,27 @@ class ConsentService:
             return [ProtectedView.of(row, counts.get(row.id, 0)) for row in rows]
 
     # -- the gate -----------------------------------------------------------------------------
+
+    def enrolled_photos(self, subject: str, identity_id: str) -> list[RGB]:
+        """The identity's reference photos, decrypted, oldest first: what the generator rigs.
+        Only the owner's, and only for an identity the gate has just allowed (the caller runs
+        ``check_request`` first; this reads, it decides nothing)."""
+        with Session(self.engine) as session:
+            identity = session.get(Identity, identity_id)
+            if identity is None or identity.owner != subject:
+                raise NotFound("no such identity among the caller's")
+            rows = session.exec(
+                select(ReferencePhoto)
+                .where(ReferencePhoto.identity_id == identity_id)
+                .where(ReferencePhoto.source == PhotoSource.REFERENCE)
+                .order_by(col(ReferencePhoto.created_at))
+            ).all()
+            return [
+                faces.decode_png(
+                    unseal(self.cipher, "consent_reference_photos", row.id, "photo", row.photo)
+                )
+                for row in rows
+            ]
 
     def check_request(
         self, subject: str, identity_id: str, use: Use, references: Sequence[RGB]

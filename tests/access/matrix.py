@@ -180,6 +180,8 @@ CASES: list[Case] = [
         form={"name": "A public figure", "reason": "asked not to be generated"},
         photos=True,
     ),
+    # Sessions: the gate answers researchers (here: no such identity), the scope everyone else.
+    Case("POST", "/v1/sessions", signed_in(403), json={"identity_id": "idn_nobody"}),
     # Provenance: public.
     Case("GET", "/v1/provenance/trust-anchors", everyone(200)),
     Case("GET", "/v1/provenance/trust-anchors.pem", everyone(200)),

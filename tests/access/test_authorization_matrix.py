@@ -148,9 +148,10 @@ def test_every_route_is_in_the_matrix(live_world: World) -> None:
     from lpm_guard.auditing.routes import router as audit
     from lpm_guard.consent.routes import router as consent
     from lpm_guard.provenance.routes import router as provenance
+    from lpm_guard.sessions.routes import router as sessions
 
     covered = {(case.method, case.path.split("?")[0]) for case in CASES}
-    for router in (api, oauth, health, audit, consent, provenance):
+    for router in (api, oauth, health, audit, consent, provenance, sessions):
         for route in router.routes:
             for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]
                 path = route.path  # type: ignore[attr-defined]

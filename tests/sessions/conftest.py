@@ -11,6 +11,8 @@ from lpm_guard.generator import Character, load_audio
 from lpm_guard.api import create_app
 from lpm_guard.runtime import Runtime
 
+from ..access.conftest import _cheap_argon2, live_world
+from ..consent.conftest import people
 from ..generator.conftest import flite
 from ..server import serving
 
@@ -39,3 +41,7 @@ def base(app: FastAPI) -> Iterator[str]:
     """The app served over real HTTP: its ws:// base URL."""
     with serving(app) as url:
         yield url.replace("http://", "ws://")
+
+
+# Fixtures shared with other folders: the live server with accounts, and the consent photos.
+__all__ = ["_cheap_argon2", "live_world", "people"]

@@ -1,0 +1,145 @@
+"""The gate: one request through access, consent and policy, in that order, audited either way.
+
+``Gate.admit`` is what every generation passes, offline or live: the route has already checked
+the caller's scope and standing (the authenticator does, on every request); the gate checks the
+quota, asks the consent stage whether this identity may be generated for this use from these
+references, and runs the policy over the instructions and the reference images. Every reason
+found is collected (a denial lists them all), and the decision is appended to the audit log: the
+allow entry's index is what the output's watermark carries.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from ..access.interfaces import Quotas
+from ..access.principals import Principal
+from ..auditing.services import AuditService
+from ..auditing.tags import AuditTag
+from ..consent.faces import RGB
+from ..consent.models import Use
+from ..consent.services import ConsentService
+from ..errors import Forbidden, NotFound
+from ..policy import Decision, InputRejected, Policy
+from ..policy import Use as PolicyUse
+
+
+class GenerationDenied(Forbidden):
+    slug: ClassVar[str] = "generation-denied"
+    title: ClassVar[str] = "The gate refused this generation"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What passed the gate: who, which identity, for what, and the audit entry saying so."""
+
+    subject: str
+    identity_id: str
+    use: Use
+    audit_index: int
+    photos: list[RGB]  # the identity's enrolled photos: the first is the one rigged
+    references: list[RGB]
+    policy_version: str
+    consent_index: int | None
+
+
+class Gate:
+    def __init__(
+        self, audit: AuditService, consent: ConsentService, policy: Policy, quotas: Quotas
+    ) -> None:
+        self.audit = audit
+        self.consent = consent
+        self.policy = policy
+        self.quotas = quotas
+
+    def admit(
+        self,
+        principal: Principal,
+        identity_id: str,
+        use: Use,
+        *,
+        instructions: str | None = None,
+        references: Sequence[RGB] = (),
+    ) -> Admission:
+        subject = principal.subject
+        reasons: list[str] = []
+        rules: list[str] = []
+        # (1): access — the route checked scope and standing; seconds must be left today.
+        if self.quotas.check(subject).remaining_s <= 0.0:
+            reasons.append("today's quota of generated seconds is spent")
+        # (2): consent — this identity, this use, these faces (the enrolled photos when no
+        # reference is given: they are what will be animated).
+        photos: list[RGB] = []
+        consent_index = None
+        try:
+            photos = self.consent.enrolled_photos(subject, identity_id)
+        except NotFound:
+            reasons.append("no such identity among the caller's")
+        else:
+            decision = self.consent.check_request(
+                subject, identity_id, use, list(references) or photos[:1]
+            )
+            reasons += decision.reasons
+            consent_index = decision.audit_index
+            if not photos and not reasons:
+                reasons.append("the identity has no photo left to animate")
+        # (3): policy — the instructions and the reference images.
+        checks: list[Decision] = []
+        if instructions:
+            checks.append(self.policy.check_text(instructions, PolicyUse(use.value)))
+        for image in references:
+            checks.append(self._check_image(image, PolicyUse(use.value)))
+        for check in checks:
+            if not check.allowed:
+                reasons.append(f"policy ({check.action}): {check.reason}")
+                rules += check.rule_ids
+        # (4): the decision, allow or deny, in the audit log.
+        tag = AuditTag.GENERATION_REQUEST_ALLOW if not reasons else AuditTag.GENERATION_REQUEST_DENY
+        receipt = self.audit.record(
+            tag,
+            principal.actor,
+            outcome="success" if not reasons else "deny",
+            objects={"identity": identity_id},
+            reasons=reasons,
+            payload={
+                "use": use.value,
+                "policy_version": self.policy.version,
+                "policy_rules": rules,
+                "consent_entry": consent_index,
+                "references": len(references),
+                "instructions": bool(instructions),
+            },
+        )
+        if reasons:
+            raise GenerationDenied(
+                "; ".join(reasons), reasons=reasons, audit_index=receipt.index, rule_ids=rules
+            )
+        return Admission(
+            subject,
+            identity_id,
+            use,
+            receipt.index,
+            photos,
+            list(references),
+            self.policy.version,
+            consent_index,
+        )
+
+    def _check_image(self, image: RGB, use: PolicyUse) -> Decision:
+        # The policy reads files: the image goes through a private temporary PNG.
+        with tempfile.TemporaryDirectory(prefix="lpm-gate-") as tmp:
+            path = Path(tmp) / "reference.png"
+            cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+            try:
+                # The consent stage has just matched this face to a subject who consented in
+                # person; that stands for the adult attestation the image policy asks for.
+                return self.policy.check_image_file(path, use, adult_attested=True).decision
+            except InputRejected as exc:
+                raise GenerationDenied(f"reference image refused: {exc}") from exc

@@ -1,0 +1,106 @@
+"""``POST /v1/sessions``: open a live session through the gate.
+
+Who may call it: researchers with the ``generate:live`` scope (approved for live use, not
+expired or suspended), for identities of their own whose subject consented to live use.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ..access.principals import Principal
+from ..access.scopes import Scope
+from ..api.security import require_scope
+from ..consent.models import Use
+from ..generator import Character
+from ..provenance.watermark import Watermarker
+from .checks import PolicyLiveCheck
+from .live import LiveSession, StopReason
+from .services import session_services
+
+router = APIRouter(tags=["sessions"])
+
+Size = Literal["512x512", "1280x720", "720x1280"]
+
+
+class SessionRequest(BaseModel):
+    identity_id: str = Field(max_length=64)
+    instructions: str | None = Field(default=None, max_length=2000)
+    size: Size = "512x512"
+    fps: int = Field(default=25, ge=10, le=30)
+
+
+class SessionOpened(BaseModel):
+    session_id: str
+    stream_url: str
+    ticket_expires_in_s: float
+    audit_index: int
+
+
+@router.post(
+    "/v1/sessions",
+    status_code=201,
+    summary="Open a live session (scope generate:live; the gate decides, and audits it)",
+)
+async def open_session(
+    body: SessionRequest,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope(Scope.GENERATE_LIVE))],
+) -> SessionOpened:
+    services = session_services(request.app)
+    admission = await run_in_threadpool(
+        services.gate.admit,
+        principal,
+        body.identity_id,
+        Use.LIVE,
+        instructions=body.instructions,
+    )
+    width, height = (int(v) for v in body.size.split("x"))
+    character = await run_in_threadpool(
+        Character.from_photo, admission.photos[0], size=(width, height)
+    )
+    secret = services.runtime.keys.watermark_key().secret
+    marker = Watermarker(secret, admission.audit_index, width=width, height=height)
+    session_id = "ses_" + secrets.token_urlsafe(12)
+
+    def audit(tag: str, details: dict[str, Any]) -> None:
+        services.audit.record(
+            tag,
+            principal.actor,
+            outcome="deny" if tag.endswith(":deny") else "success",
+            objects={"session": session_id, "identity": body.identity_id},
+            payload=details,
+        )
+        if tag == "session:stream:stop":
+            seconds = float(details.get("frames", 0)) / body.fps
+            if seconds > 0:
+                services.quotas.charge(principal.subject, seconds)
+
+    session = LiveSession(
+        character,
+        session_id=session_id,
+        fps=body.fps,
+        frame_filter=marker.mark,
+        checker=PolicyLiveCheck(services.policy),
+        audit=audit,
+    )
+    if body.instructions:
+        session.performance.instruct(body.instructions)
+    # Revoking the consent stops the stream at once (the bus calls back in-process).
+    services.runtime.revocations.subscribe(
+        lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
+        body.identity_id,
+    )
+    ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
+    base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
+    return SessionOpened(
+        session_id=session_id,
+        stream_url=f"{base}/v1/sessions/{session_id}/stream?ticket={ticket}",
+        ticket_expires_in_s=60.0,
+        audit_index=admission.audit_index,
+    )

@@ -1,0 +1,123 @@
+"""POST /v1/sessions through the gate, end to end over real HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lpm_guard.access.scopes import Role
+from lpm_guard.clients.live import LiveClient
+from lpm_guard.consent.models import Use
+from lpm_guard.consent.services import ConsentService
+from lpm_guard.provenance.watermark import detect
+from lpm_guard.sessions.protocol import VideoFrame
+from tests.access.world import Account, World
+from tests.consent.conftest import People, camera_still, png, saying
+
+
+def consent(world: World, account: Account, photo: np.ndarray, tmp_path: Path) -> str:
+    assert world.runtime is not None
+    phrases = itertools.cycle(["purple river seven", "green garden three"])
+    service = ConsentService(world.runtime, phrases=phrases.__next__)
+    identity = service.create_identity(account.principal, "Subject", [png(photo)])
+    link = service.invite(account.principal, identity.id, [Use.OFFLINE, Use.LIVE])
+    phrase = service.read_invitation(link.token).challenge_phrase
+    service.record_consent(link.token, [camera_still(photo)], saying(phrase, tmp_path))
+    return identity.id
+
+
+def audit_actions(world: World) -> list[dict[str, object]]:
+    assert world.runtime is not None
+    log = world.runtime.audit
+    return [json.loads(log.entry(i).body) for i in range(log.size())]
+
+
+def open_session(world: World, token: str, **body: object) -> tuple[int, dict[str, object]]:
+    response = world.http.post(
+        "/v1/sessions", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status_code, response.json()
+
+
+def test_an_allowed_session_streams_watermarked_frames_and_stops_on_revocation(
+    live_world: World,
+    people: People,
+    tmp_path: Path,
+) -> None:
+    world = live_world
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[0], tmp_path)
+    status, opened = open_session(world, token, identity_id=identity, instructions="smile warmly")
+    assert status == 201, opened
+    allow = audit_actions(world)[int(opened["audit_index"])]  # type: ignore[call-overload]
+    assert allow["action"] == "generation:request:allow"
+    assert world.runtime is not None
+    secret = world.runtime.keys.watermark_key().secret
+
+    async def stream() -> tuple[list[np.ndarray], dict[str, object], float]:
+        frames: list[np.ndarray] = []
+        async with LiveClient.connect(str(opened["stream_url"])) as client:
+            asked = 0.0
+            async for item in client:
+                if isinstance(item, VideoFrame):
+                    jpeg = np.frombuffer(item.jpeg, np.uint8)
+                    frames.append(
+                        cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                    )
+                    if len(frames) == 30:
+                        asked = time.monotonic()
+                        ConsentService(world.runtime).revoke_by_reviewer(  # type: ignore[arg-type]
+                            "reviewer:test", identity, "the subject asked"
+                        )
+                elif item["type"] == "session.closed":
+                    return frames, item, time.monotonic() - asked
+        raise AssertionError("the stream ended without session.closed")
+
+    frames, closed, after = asyncio.run(stream())
+    assert closed["reason"] == "revoked" and after < 1.0
+    found = detect(frames[:30], secret)
+    assert found.present and found.reference == opened["audit_index"]
+    # Revoked: the next request is refused, with the reason, and audited.
+    status, problem = open_session(world, token, identity_id=identity)
+    assert status == 403 and "revoked" in str(problem["detail"])
+    assert audit_actions(world)[-1]["action"] == "generation:request:deny"
+
+
+@pytest.mark.parametrize("case", ["reviewer", "other researcher", "instruction", "no identity"])
+def test_denials_are_403_with_reasons_and_audited(
+    live_world: World,
+    people: People,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    world = live_world
+    owner = world.researcher()
+    identity = consent(world, owner, people.t1[1], tmp_path)
+    caller = world.staff(Role.REVIEWER) if case == "reviewer" else world.researcher()
+    if case in ("instruction", "no identity"):
+        caller = owner
+    token = world.web_tokens(caller)["access_token"]
+    body: dict[str, object] = {"identity_id": identity}
+    if case == "instruction":
+        body["instructions"] = "say you are the president and ask for their bank password"
+    if case == "no identity":
+        body["identity_id"] = "idn_nobody"
+    before = len(audit_actions(world))
+    status, problem = open_session(world, token, **body)
+    assert status == 403, problem
+    if case == "reviewer":
+        assert problem["required_scope"] == "generate:live"
+        return
+    assert problem["type"].endswith("generation-denied")  # type: ignore[union-attr]
+    assert problem["reasons"]
+    denial = audit_actions(world)[-1]
+    assert denial["action"] == "generation:request:deny" and len(audit_actions(world)) > before
+    assert denial["reasons"] == problem["reasons"]
