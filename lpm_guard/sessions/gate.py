@@ -21,6 +21,7 @@ import numpy as np
 
 from ..access.interfaces import Quotas
 from ..access.principals import Principal
+from ..audit import Receipt
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..consent.faces import RGB
@@ -43,7 +44,7 @@ class Admission:
     subject: str
     identity_id: str
     use: Use
-    audit_index: int
+    receipt: Receipt  # of the allow entry: its index is what the watermark carries
     photos: list[RGB]  # the identity's enrolled photos: the first is the one rigged
     references: list[RGB]
     policy_version: str
@@ -125,7 +126,7 @@ class Gate:
             subject,
             identity_id,
             use,
-            receipt.index,
+            receipt,
             photos,
             list(references),
             self.policy.version,

@@ -150,7 +150,7 @@ class LiveSession:
         self.performance = Performance(character, fps=fps, seed=seed)
         self.stats = SessionStats()
         self._filter = frame_filter
-        self._sink = sink
+        self.sink = sink
         self._checker = checker
         self._audit = audit
         self._clock = clock
@@ -347,8 +347,8 @@ class LiveSession:
             for frame in self.performance.live(clock=self._clock, stop=self._stopped):
                 rgb = frame.rgb if self._filter is None else self._filter(frame.rgb)
                 audio = self._agent_audio.take(frame.index)
-                if self._sink is not None:
-                    self._sink.add_frame(rgb, frame.pts, audio)
+                if self.sink is not None:
+                    self.sink.add_frame(rgb, frame.pts, audio)
                 ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), quality)
                 if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
                     raise RuntimeError("JPEG encoding failed")
@@ -386,9 +386,9 @@ class LiveSession:
 
     def _finish(self) -> None:
         self.stop(StopReason.SHUTDOWN)  # no-op when a reason is already set
-        if self._sink is not None:
+        if self.sink is not None:
             try:
-                self._sink.close()
+                self.sink.close()
             except Exception as exc:
                 self._fail(exc)
         reason, detail = self._stop_reason or (StopReason.SHUTDOWN, "")

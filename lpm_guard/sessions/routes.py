@@ -21,6 +21,7 @@ from ..generator import Character
 from ..provenance.watermark import Watermarker
 from .checks import PolicyLiveCheck
 from .live import LiveSession, StopReason
+from .records import SignedRecord, provenance_record
 from .services import session_services
 
 router = APIRouter(tags=["sessions"])
@@ -65,7 +66,7 @@ async def open_session(
         Character.from_photo, admission.photos[0], size=(width, height)
     )
     secret = services.runtime.keys.watermark_key().secret
-    marker = Watermarker(secret, admission.audit_index, width=width, height=height)
+    marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
     session_id = "ses_" + secrets.token_urlsafe(12)
 
     def audit(tag: str, details: dict[str, Any]) -> None:
@@ -91,6 +92,22 @@ async def open_session(
     )
     if body.instructions:
         session.performance.instruct(body.instructions)
+    # The session's record: signed segments as it goes, the whole recording at the end.
+    checkpoint = services.audit.checkpoint(force=True)
+    consent_leaf = (
+        services.runtime.audit.entry(admission.consent_index).leaf_hash
+        if admission.consent_index is not None
+        else b"\0" * 32
+    )
+    record = provenance_record(
+        session_id,
+        admission.receipt,
+        checkpoint.note,
+        admission.policy_version,
+        consent_leaf,
+    )
+    directory = services.runtime.settings.data_dir / "sessions" / session_id
+    session.sink = SignedRecord.start(services.provenance, directory, session, record)
     # Revoking the consent stops the stream at once (the bus calls back in-process).
     services.runtime.revocations.subscribe(
         lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
@@ -102,5 +119,5 @@ async def open_session(
         session_id=session_id,
         stream_url=f"{base}/v1/sessions/{session_id}/stream?ticket={ticket}",
         ticket_expires_in_s=60.0,
-        audit_index=admission.audit_index,
+        audit_index=admission.receipt.index,
     )

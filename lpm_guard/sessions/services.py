@@ -10,6 +10,7 @@ from ..access.interfaces import Quotas
 from ..auditing.services import AuditService
 from ..consent.services import ConsentService
 from ..policy import Policy
+from ..provenance.services import ProvenanceService
 from ..runtime import Runtime
 from .gate import Gate
 from .registry import SessionRegistry
@@ -23,6 +24,7 @@ class SessionServices:
     quotas: Quotas
     gate: Gate
     registry: SessionRegistry
+    provenance: ProvenanceService
 
 
 def session_services(app: FastAPI) -> SessionServices:
@@ -34,7 +36,13 @@ def session_services(app: FastAPI) -> SessionServices:
         quotas: Quotas = app.state.access.quotas
         consent = ConsentService(runtime, getattr(app.state, "consent_settings", None))
         services = SessionServices(
-            runtime, audit, policy, quotas, Gate(audit, consent, policy, quotas), app.state.sessions
+            runtime,
+            audit,
+            policy,
+            quotas,
+            Gate(audit, consent, policy, quotas),
+            app.state.sessions,
+            ProvenanceService.from_runtime(runtime),
         )
         app.state.session_services = services
     return services

@@ -16,6 +16,7 @@ from lpm_guard.access.scopes import Role
 from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
+from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.provenance.watermark import detect
 from lpm_guard.sessions.protocol import VideoFrame
 from tests.access.world import Account, World
@@ -85,6 +86,19 @@ def test_an_allowed_session_streams_watermarked_frames_and_stops_on_revocation(
     assert closed["reason"] == "revoked" and after < 1.0
     found = detect(frames[:30], secret)
     assert found.present and found.reference == opened["audit_index"]
+    # The session's record: signed segments and the whole recording, which verifies as ours,
+    # watermarked with the allow entry, and included in the audit log.
+    directory = world.runtime.settings.data_dir / "sessions" / str(opened["session_id"])
+    whole = directory / f"{opened['session_id']}.mp4"
+    segments = sorted(directory.glob(f"{opened['session_id']}-*.mp4"))
+    assert whole.exists() and segments
+    assert not list(directory.glob(".*"))  # nothing unsigned left behind
+    provenance = ProvenanceService.from_runtime(world.runtime)
+    assert provenance.verify_segments(segments).status == "intact"
+    report = provenance.verify_file(whole)
+    assert report.verdict == "authentic", report
+    assert report.c2pa.status == "trusted"
+    assert report.audit is not None and report.audit.status in ("included", "pending")
     # Revoked: the next request is refused, with the reason, and audited.
     status, problem = open_session(world, token, identity_id=identity)
     assert status == 403 and "revoked" in str(problem["detail"])
