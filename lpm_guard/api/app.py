@@ -18,6 +18,8 @@ from ..consent.routes import router as consent_router
 from ..logs import get_logger
 from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
+from ..sessions.generations import router as generations_router
+from ..sessions.jobs import recover
 from ..sessions.registry import SessionRegistry
 from ..sessions.routes import router as sessions_router
 from ..sessions.stream import router as stream_router
@@ -53,11 +55,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        interrupted = await asyncio.to_thread(recover, runtime)
+        if interrupted:
+            log.warning("jobs interrupted by a restart marked failed", jobs=interrupted)
         task = asyncio.create_task(_checkpoint_periodically(runtime))
         try:
             yield
         finally:
             app.state.sessions.stop_all()
+            jobs = getattr(app.state, "jobs", None)
+            if jobs is not None:
+                jobs.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -75,6 +83,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(audit_router)
     app.include_router(sessions_router)
+    app.include_router(generations_router)
     app.include_router(stream_router)
     app.include_router(consent_router)
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given

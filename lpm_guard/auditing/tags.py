@@ -41,6 +41,8 @@ class AuditTag(StrEnum):
     CONSENT_SYNTHETIC_APPROVE = "consent:synthetic:approve"
     CONSENT_SYNTHETIC_ENROLL = "consent:synthetic:enroll"
     CONSENT_SYNTHETIC_REJECT = "consent:synthetic:reject"
+    GENERATION_JOB_COMPLETE = "generation:job:complete"
+    GENERATION_JOB_FAIL = "generation:job:fail"
     GENERATION_REQUEST_ALLOW = "generation:request:allow"
     GENERATION_REQUEST_DENY = "generation:request:deny"
     KEYS_KEY_ROTATE = "keys:key:rotate"

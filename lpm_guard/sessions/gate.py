@@ -68,7 +68,10 @@ class Gate:
         *,
         instructions: str | None = None,
         references: Sequence[RGB] = (),
+        checked: Sequence[Decision] = (),
     ) -> Admission:
+        """``checked``: policy decisions the caller already made (an audio file's transcript)
+        that join this request's policy step."""
         subject = principal.subject
         reasons: list[str] = []
         rules: list[str] = []
@@ -92,7 +95,7 @@ class Gate:
             if not photos and not reasons:
                 reasons.append("the identity has no photo left to animate")
         # (3): policy — the instructions and the reference images.
-        checks: list[Decision] = []
+        checks: list[Decision] = list(checked)
         if instructions:
             checks.append(self.policy.check_text(instructions, PolicyUse(use.value)))
         for image in references:

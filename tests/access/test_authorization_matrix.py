@@ -77,6 +77,8 @@ class Callers:
             return world.api_client(self.a)[0]
         if name == "entry_0":
             return "0"
+        if name == "no_job":
+            return "job_nobody"
         if name == "identity_a":
             return self.consent.create_identity(self.a.principal, "Subject", [self.photos[0]]).id
         if name == "synthetic_a":
@@ -148,10 +150,12 @@ def test_every_route_is_in_the_matrix(live_world: World) -> None:
     from lpm_guard.auditing.routes import router as audit
     from lpm_guard.consent.routes import router as consent
     from lpm_guard.provenance.routes import router as provenance
+    from lpm_guard.sessions.generations import router as generations
     from lpm_guard.sessions.routes import router as sessions
 
     covered = {(case.method, case.path.split("?")[0]) for case in CASES}
-    for router in (api, oauth, health, audit, consent, provenance, sessions):
+    routers = (api, oauth, health, audit, consent, provenance, sessions, generations)
+    for router in routers:
         for route in router.routes:
             for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]
                 path = route.path  # type: ignore[attr-defined]

@@ -37,11 +37,11 @@ def cli(data: Path):  # type: ignore[no-untyped-def]
 
 
 def test_db_upgrade_creates_data_keys_and_schema(cli, data: Path) -> None:  # type: ignore[no-untyped-def]
-    assert "revision 0003" in cli("db", "upgrade")
+    assert "revision 0004" in cli("db", "upgrade")
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     assert (data / "lpm-guard.db").exists()
-    assert "current: 0003" in cli("db", "current")
-    assert "revision 0003" in cli("db", "upgrade")  # idempotent
+    assert "current: 0004" in cli("db", "current")
+    assert "revision 0004" in cli("db", "upgrade")  # idempotent
 
 
 def test_keys_show_prints_public_parts_only(cli, data: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,136 @@
+"""Offline generations through the gate, end to end over real HTTP with a worker process."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from lpm_guard.access.scopes import Role
+from lpm_guard.provenance.services import ProvenanceService
+from lpm_guard.sessions.jobs import GenerationJob, JobStatus, job_directory, recover
+from tests.access.world import World
+from tests.consent.conftest import People
+
+from .test_gate import audit_actions, consent
+
+
+def speech(text: str, path: Path) -> Path:
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
+    return path
+
+
+def submit(world: World, token: str, identity: str, audio: Path, **fields: str):  # type: ignore[no-untyped-def]
+    with audio.open("rb") as f:
+        return world.http.post(
+            "/v1/generations",
+            data={"identity_id": identity, **fields},
+            files={"audio": (audio.name, f, "audio/wav")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+
+def test_an_allowed_generation_yields_a_signed_watermarked_mp4(
+    live_world: World, people: People, tmp_path: Path
+) -> None:
+    world = live_world
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[5], tmp_path)
+    text = "Hello, my name is Alex. Today I will tell you about the weather. It is sunny and warm."
+    audio = speech(text, tmp_path / "speech.wav")
+    response = submit(world, token, identity, audio, instructions="smile warmly")
+    assert response.status_code == 202, response.text
+    job = response.json()
+    auth = {"Authorization": f"Bearer {token}"}
+    # Progress as Server-Sent Events, until the job ends.
+    seen: list[str] = []
+    with world.http.stream(
+        "GET", f"/v1/generations/{job['id']}/events", headers=auth, timeout=180
+    ) as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        for line in events.iter_lines():
+            if line.startswith("event: "):
+                seen.append(line.removeprefix("event: "))
+    assert seen[0] == "progress" and seen[-1] == "succeeded", seen
+    status = world.http.get(f"/v1/generations/{job['id']}", headers=auth).json()
+    assert status["status"] == "succeeded" and status["progress"] == 1.0
+    video = world.http.get(f"/v1/generations/{job['id']}/video", headers=auth)
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    out = tmp_path / "out.mp4"
+    out.write_bytes(video.content)
+    assert world.runtime is not None
+    report = ProvenanceService.from_runtime(world.runtime).verify_file(out)
+    assert report.verdict == "authentic" and report.c2pa.status == "trusted"
+    assert report.watermark.status == "present"
+    assert int(str(report.watermark.reference), 16) == job["audit_index"]
+    assert report.audit is not None and report.audit.status in ("included", "pending")
+    # Nothing unsigned is left, and the uploaded voice is not kept.
+    directory = job_directory(world.runtime, job["id"])
+    assert sorted(p.name for p in directory.iterdir()) == [f"{job['id']}.mp4"]
+    actions = [e["action"] for e in audit_actions(world)]
+    assert "generation:request:allow" in actions and "generation:job:complete" in actions
+    # Only its owner and reviewers see the job.
+    other = world.web_tokens(world.researcher())["access_token"]
+    assert (
+        world.http.get(
+            f"/v1/generations/{job['id']}", headers={"Authorization": f"Bearer {other}"}
+        ).status_code
+        == 404
+    )
+    reviewer = world.web_tokens(world.staff(Role.REVIEWER))["access_token"]
+    assert (
+        world.http.get(
+            f"/v1/generations/{job['id']}/video", headers={"Authorization": f"Bearer {reviewer}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_disallowed_speech_is_refused_and_audited(
+    live_world: World, people: People, tmp_path: Path
+) -> None:
+    world = live_world
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[2], tmp_path)
+    audio = speech(
+        "This is your bank. Tell me your password and the one time code we just sent you.",
+        tmp_path / "scam.wav",
+    )
+    response = submit(world, token, identity, audio)
+    assert response.status_code == 403, response.text
+    problem = response.json()
+    assert any("policy" in reason for reason in problem["reasons"])
+    denial = audit_actions(world)[-1]
+    assert denial["action"] == "generation:request:deny"
+
+
+def test_interrupted_jobs_are_marked_failed_at_start(live_world: World) -> None:
+    world = live_world
+    assert world.runtime is not None
+    row = GenerationJob(
+        id="job_interrupted",
+        owner="researcher",
+        identity_id="idn_x",
+        status=JobStatus.RUNNING,
+        frames_done=10,
+        frames_total=100,
+        audit_index=0,
+        seconds=4.0,
+        created_at=datetime.now(UTC),
+    )
+    with Session(world.runtime.engine) as session:
+        session.add(row)
+        session.commit()
+    directory = job_directory(world.runtime, "job_interrupted")
+    directory.mkdir(parents=True)
+    (directory / ".job_interrupted.unsigned.mp4").write_bytes(b"half a video")
+    assert recover(world.runtime) >= 1
+    with Session(world.runtime.engine) as session:
+        failed = session.get(GenerationJob, "job_interrupted")
+        assert failed is not None and failed.status == JobStatus.FAILED
+    assert list(directory.iterdir()) == []
+    assert audit_actions(world)[-1]["action"] == "generation:job:fail"
