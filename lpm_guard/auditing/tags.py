@@ -48,5 +48,6 @@ class AuditTag(StrEnum):
     KEYS_KEY_ROTATE = "keys:key:rotate"
     SESSION_INSTRUCTIONS_DENY = "session:instructions:deny"
     SESSION_SPEECH_DENY = "session:speech:deny"
+    SESSION_STREAM_REVOKE = "session:stream:revoke"
     SESSION_STREAM_STOP = "session:stream:stop"
     SYSTEM_DATABASE_UPGRADE = "system:database:upgrade"

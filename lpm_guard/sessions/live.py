@@ -25,6 +25,7 @@ import soxr
 
 from ..generator import Character, Performance, Role
 from ..generator.audio import SAMPLE_RATE
+from ..logs import get_logger
 from .protocol import (
     AUDIO_RATE,
     ClientEvent,
@@ -34,6 +35,8 @@ from .protocol import (
     pcm16,
     server_event,
 )
+
+log = get_logger(__name__)
 
 
 class StopReason(StrEnum):
@@ -74,6 +77,9 @@ class FrameSink(Protocol):
 
 FrameFilter = Callable[[np.ndarray], np.ndarray]
 AuditHook = Callable[[str, dict[str, Any]], None]
+# Asked twice a second whether the session may go on: a reason to stop, or None.
+Watch = Callable[[], "tuple[StopReason, str] | None"]
+WATCH_EVERY_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,7 @@ class LiveSession:
         sink: FrameSink | None = None,
         checker: LiveCheck | None = None,
         audit: AuditHook | None = None,
+        watch: Watch | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_id = session_id
@@ -153,6 +160,8 @@ class LiveSession:
         self.sink = sink
         self._checker = checker
         self._audit = audit
+        self._watch = watch
+        self._watched = clock()
         self._clock = clock
         self._last_heard = clock()
         self._resamplers = {role: self._resampler() for role in Role}
@@ -379,6 +388,13 @@ class LiveSession:
             self.stats.latencies_ms.append((self._clock() - fed) * 1000.0)
 
     def _enforce_limits(self, pts: float) -> None:
+        now = self._clock()
+        if self._watch is not None and now - self._watched >= WATCH_EVERY_S:
+            self._watched = now
+            verdict = self._watch()
+            if verdict is not None:
+                self.stop(*verdict)
+                return
         if pts >= self.limits.max_seconds:
             self.stop(StopReason.MAX_DURATION, f"sessions last at most {self.limits.max_seconds} s")
         elif self._clock() - self._last_heard > self.limits.idle_seconds:
@@ -393,15 +409,18 @@ class LiveSession:
                 self._fail(exc)
         reason, detail = self._stop_reason or (StopReason.SHUTDOWN, "")
         if self._audit is not None:
-            self._audit(
-                "session:stream:stop",
-                {
-                    "reason": reason.value,
-                    "frames": self.stats.frames,
-                    "frames_dropped": self.stats.frames_dropped,
-                    "agent_seconds": round(self.stats.agent_seconds, 3),
-                },
-            )
+            try:
+                self._audit(
+                    "session:stream:stop",
+                    {
+                        "reason": reason.value,
+                        "frames": self.stats.frames,
+                        "frames_dropped": self.stats.frames_dropped,
+                        "agent_seconds": round(self.stats.agent_seconds, 3),
+                    },
+                )
+            except Exception:  # the client still hears that the session closed
+                log.exception("recording the end of a live session failed")
         self._push_event(
             server_event(ServerEventType.SESSION_CLOSED, reason=reason.value, detail=detail)
         )

@@ -6,17 +6,23 @@ expired or suspended), for identities of their own whose subject consented to li
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from ..access.ids import utcnow
 from ..access.principals import Principal
 from ..access.scopes import Scope
-from ..api.security import require_scope
+from ..access.standing import standing_of
+from ..api.security import get_principal, require_scope
+from ..auditing.tags import AuditTag
 from ..consent.models import Use
+from ..errors import LpmGuardError, NotFound
 from ..generator import Character
 from ..provenance.watermark import Watermarker
 from .checks import PolicyLiveCheck
@@ -79,8 +85,21 @@ async def open_session(
         )
         if tag == "session:stream:stop":
             seconds = float(details.get("frames", 0)) / body.fps
+            # A researcher suspended mid-stream has no quota left to charge; the audit entry
+            # above keeps the seconds either way.
             if seconds > 0:
-                services.quotas.charge(principal.subject, seconds)
+                with contextlib.suppress(LpmGuardError):
+                    services.quotas.charge(principal.subject, seconds)
+
+    def watch() -> tuple[StopReason, str] | None:
+        # The researcher's standing, checked while the stream runs: suspension, expiry or a
+        # disabled account ends it within a second, in this process or from another one.
+        with Session(services.runtime.engine) as db:
+            standing = standing_of(db, principal.subject, utcnow())
+        if standing is None or standing.locked or Scope.GENERATE_LIVE not in standing.scopes:
+            reason = standing.reason if standing is not None else "no such account"
+            return StopReason.REVOKED, f"the researcher's access ended: {reason}"
+        return None
 
     session = LiveSession(
         character,
@@ -89,6 +108,7 @@ async def open_session(
         frame_filter=marker.mark,
         checker=PolicyLiveCheck(services.policy),
         audit=audit,
+        watch=watch,
     )
     if body.instructions:
         session.performance.instruct(body.instructions)
@@ -121,3 +141,23 @@ async def open_session(
         ticket_expires_in_s=60.0,
         audit_index=admission.receipt.index,
     )
+
+
+@router.delete(
+    "/v1/sessions/{session_id}",
+    summary="Revoke a live session: it stops within a second (its owner, or reviewers)",
+)
+def revoke_session(
+    session_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> dict[str, str]:
+    services = session_services(request.app)
+    session, owner = services.registry.get(session_id)
+    if owner != principal.subject and Scope.REVIEW not in principal.scopes:
+        raise NotFound("no such live session")
+    session.stop(StopReason.REVOKED, f"the session was revoked by {principal.actor}")
+    services.audit.record(
+        AuditTag.SESSION_STREAM_REVOKE, principal.actor, objects={"session": session_id}
+    )
+    return {"session_id": session_id, "status": "revoked"}

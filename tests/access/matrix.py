@@ -182,6 +182,7 @@ CASES: list[Case] = [
     ),
     # Sessions: the gate answers researchers (here: no such identity), the scope everyone else.
     Case("POST", "/v1/sessions", signed_in(403), json={"identity_id": "idn_nobody"}),
+    Case("DELETE", "/v1/sessions/{no_session}", signed_in(404)),
     # Offline generations: researchers' own jobs (reviewers see all); none exists here.
     Case("POST", "/v1/generations", signed_in(422, 422, 403, 403), json={"not": "multipart"}),
     Case("GET", "/v1/generations/{no_job}", signed_in(404)),

@@ -79,6 +79,8 @@ class Callers:
             return "0"
         if name == "no_job":
             return "job_nobody"
+        if name == "no_session":
+            return "ses_nobody"
         if name == "identity_a":
             return self.consent.create_identity(self.a.principal, "Subject", [self.photos[0]]).id
         if name == "synthetic_a":

@@ -135,3 +135,41 @@ def test_denials_are_403_with_reasons_and_audited(
     denial = audit_actions(world)[-1]
     assert denial["action"] == "generation:request:deny" and len(audit_actions(world)) > before
     assert denial["reasons"] == problem["reasons"]
+
+
+@pytest.mark.parametrize("how", ["suspension", "revoked session"])
+def test_suspending_the_researcher_or_revoking_the_session_stops_it_within_a_second(
+    live_world: World, people: People, tmp_path: Path, how: str
+) -> None:
+    world = live_world
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[0], tmp_path)
+    status, opened = open_session(world, token, identity_id=identity)
+    assert status == 201, opened
+    reviewer = world.web_tokens(world.staff(Role.REVIEWER))["access_token"]
+
+    async def stream() -> tuple[dict[str, object], float]:
+        frames = 0
+        asked = 0.0
+        async with asyncio.timeout(30), LiveClient.connect(str(opened["stream_url"])) as client:
+            async for item in client:
+                if isinstance(item, VideoFrame):
+                    frames += 1
+                    if frames == 10:
+                        asked = time.monotonic()
+                        if how == "suspension":
+                            await asyncio.to_thread(world.suspend, researcher)
+                        else:
+                            response = await asyncio.to_thread(
+                                world.http.delete,
+                                f"/v1/sessions/{opened['session_id']}",
+                                headers={"Authorization": f"Bearer {reviewer}"},
+                            )
+                            assert response.status_code == 200, response.text
+                elif item["type"] == "session.closed":
+                    return item, time.monotonic() - asked
+        raise AssertionError("the stream ended without session.closed")
+
+    closed, after = asyncio.run(stream())
+    assert closed["reason"] == "revoked" and after < 1.0, (closed, after)
