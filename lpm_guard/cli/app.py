@@ -7,6 +7,7 @@ import typer
 from ..logs import configure
 from ..settings import Settings
 from . import admin, audit, consent, db, keys
+from .generate import generate
 from .verify import verify
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.add_typer(audit.app, name="audit")
 admin.app.add_typer(consent.app, name="consent")
 app.add_typer(admin.app, name="admin")
 app.command(name="verify")(verify)
+app.command(name="generate")(generate)
 
 
 @app.callback()

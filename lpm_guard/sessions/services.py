@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from ..access.interfaces import Quotas
+from ..access.quotas import QuotaService
 from ..auditing.services import AuditService
 from ..consent.services import ConsentService
 from ..policy import Policy
@@ -27,22 +28,38 @@ class SessionServices:
     provenance: ProvenanceService
 
 
+def build_session_services(
+    runtime: Runtime,
+    *,
+    quotas: Quotas | None = None,
+    registry: SessionRegistry | None = None,
+    consent: ConsentService | None = None,
+) -> SessionServices:
+    """The services the gate's routes and the CLI share, over one runtime."""
+    audit = AuditService(runtime.audit)
+    policy = Policy.load()
+    quotas = quotas if quotas is not None else QuotaService(runtime.engine, audit)
+    consent = consent if consent is not None else ConsentService(runtime)
+    return SessionServices(
+        runtime,
+        audit,
+        policy,
+        quotas,
+        Gate(audit, consent, policy, quotas),
+        registry if registry is not None else SessionRegistry(),  # an empty one is falsy
+        ProvenanceService.from_runtime(runtime),
+    )
+
+
 def session_services(app: FastAPI) -> SessionServices:
     services: SessionServices | None = getattr(app.state, "session_services", None)
     if services is None:
         runtime: Runtime = app.state.runtime
-        audit = AuditService(runtime.audit)
-        policy = Policy.load()
-        quotas: Quotas = app.state.access.quotas
-        consent = ConsentService(runtime, getattr(app.state, "consent_settings", None))
-        services = SessionServices(
+        services = build_session_services(
             runtime,
-            audit,
-            policy,
-            quotas,
-            Gate(audit, consent, policy, quotas),
-            app.state.sessions,
-            ProvenanceService.from_runtime(runtime),
+            quotas=app.state.access.quotas,
+            registry=app.state.sessions,
+            consent=ConsentService(runtime, getattr(app.state, "consent_settings", None)),
         )
         app.state.session_services = services
     return services

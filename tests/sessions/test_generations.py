@@ -6,6 +6,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session
 
 from lpm_guard.access.scopes import Role
@@ -134,3 +135,34 @@ def test_interrupted_jobs_are_marked_failed_at_start(live_world: World) -> None:
         assert failed is not None and failed.status == JobStatus.FAILED
     assert list(directory.iterdir()) == []
     assert audit_actions(world)[-1]["action"] == "generation:job:fail"
+
+
+def test_the_cli_generates_through_the_same_gate(
+    live_world: World, people: People, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from lpm_guard.cli import app
+
+    world = live_world
+    assert world.runtime is not None
+    monkeypatch.setenv("LPM_DATA_DIR", str(world.runtime.settings.data_dir))
+    researcher = world.researcher()
+    identity = consent(world, researcher, people.t1[5], tmp_path)
+    text = "Hello, my name is Alex. Today I will tell you about the weather. It is sunny and warm."
+    audio = speech(text, tmp_path / "speech.wav")
+    out = tmp_path / "clip.mp4"
+    base = ["generate", "--identity", identity, "--audio", str(audio), "--out", str(out)]
+    result = CliRunner().invoke(app, [*base, "--as", researcher.email])
+    assert result.exit_code == 0, result.output
+    report = ProvenanceService.from_runtime(world.runtime).verify_file(out)
+    assert report.verdict == "authentic" and report.watermark.status == "present"
+    assert [p.name for p in tmp_path.glob(".*")] == []
+    # Another researcher's identity: the gate refuses, exit status 3, nothing written.
+    other = world.researcher()
+    refused = tmp_path / "refused.mp4"
+    base[-1] = str(refused)
+    result = CliRunner().invoke(app, [*base, "--as", other.email])
+    assert result.exit_code == 3 and "the gate refused" in result.output
+    assert not refused.exists()
+    assert audit_actions(world)[-1]["action"] == "generation:request:deny"
