@@ -123,13 +123,7 @@ class ConsentService:
             created_at=now,
             updated_at=now,
         )
-        with Session(self.engine) as session:
-            session.add(identity)
-            session.flush()
-            for photo in decoded:
-                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
-            session.commit()
-            session.refresh(identity)
+        self._store(identity, decoded)
         self.audit.record(
             AuditTag.CONSENT_IDENTITY_CREATE,
             actor,
@@ -350,13 +344,7 @@ class ConsentService:
             created_at=now,
             updated_at=now,
         )
-        with Session(self.engine) as session:
-            session.add(identity)
-            session.flush()
-            for photo in decoded:
-                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
-            session.commit()
-            session.refresh(identity)
+        self._store(identity, decoded)
         self.audit.record(
             AuditTag.CONSENT_SYNTHETIC_ENROLL,
             actor,
@@ -464,6 +452,16 @@ class ConsentService:
             return [ProtectedView.of(row, counts.get(row.id, 0)) for row in rows]
 
     # -- the gate -----------------------------------------------------------------------------
+
+    def _store(self, identity: Identity, photos: Sequence[Photo]) -> None:
+        """A new identity and its reference photos, in one transaction."""
+        with Session(self.engine) as session:
+            session.add(identity)
+            session.flush()
+            for photo in photos:
+                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
+            session.commit()
+            session.refresh(identity)
 
     def enrolled_photos(self, subject: str, identity_id: str) -> list[RGB]:
         """The identity's reference photos, decrypted, oldest first: what the generator rigs.

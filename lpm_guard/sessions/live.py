@@ -10,7 +10,6 @@ filter, the signed record as a frame sink, the policy as a checker, the audit as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections import deque
@@ -463,14 +462,3 @@ class LiveSession:
                 with self._outbox_lock:
                     if not self._events and not self._frames:
                         return
-
-
-@contextlib.contextmanager
-def running(session: LiveSession, loop: asyncio.AbstractEventLoop) -> Any:
-    """Start ``session`` and make sure it stops and its threads end when the block exits."""
-    session.start(loop)
-    try:
-        yield session
-    finally:
-        session.stop(StopReason.CLIENT_CLOSED)
-        session.join(5.0)
