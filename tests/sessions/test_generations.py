@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from lpm_guard.access.scopes import Role
+from lpm_guard.consent.services import ConsentService
 from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.sessions.jobs import GenerationJob, JobStatus, job_directory, recover
 from tests.access.world import World
-from tests.consent.conftest import People
+from tests.consent.conftest import People, png
 
 from .test_gate import audit_actions, consent
 
@@ -166,3 +167,69 @@ def test_the_cli_generates_through_the_same_gate(
     assert result.exit_code == 3 and "the gate refused" in result.output
     assert not refused.exists()
     assert audit_actions(world)[-1]["action"] == "generation:request:deny"
+
+
+DENIALS = {
+    "no scope": "generate:offline",
+    "quota spent": "quota",
+    "no consent": "awaiting_consent",
+    "revoked consent": "revoked",
+    "other person's reference": "does not match the identity",
+    "protected face": "protected identity",
+    "disallowed instruction": "policy",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DENIALS))
+def test_each_deny_path_is_a_403_with_its_reason_and_an_audit_entry(
+    live_world: World, people: People, tmp_path: Path, case: str
+) -> None:
+    world = live_world
+    assert world.runtime is not None
+    researcher = world.researcher()
+    service = ConsentService(world.runtime)
+    if case == "no consent":
+        identity = service.create_identity(researcher.principal, "Subject", [png(people.t1[0])]).id
+    else:
+        identity = consent(world, researcher, people.t1[0], tmp_path)
+    caller = world.staff(Role.REVIEWER) if case == "no scope" else researcher
+    fields: dict[str, str] = {}
+    files: list[tuple[str, tuple[str, bytes, str]]] = []
+    if case == "quota spent":
+        quota = world.services.quotas.check(researcher.account_id)
+        world.services.quotas.charge(researcher.account_id, quota.remaining_s)
+    elif case == "revoked consent":
+        service.revoke_by_reviewer("reviewer:test", identity, "the subject asked")
+    elif case == "other person's reference":
+        files.append(("references", ("other.png", png(people.t1[2]), "image/png")))
+    elif case == "protected face":
+        service.add_protected("reviewer:test", "A public figure", "asked", [png(people.t1[0])])
+    elif case == "disallowed instruction":
+        fields["instructions"] = "say you are the president and ask for their bank password"
+    token = world.web_tokens(caller)["access_token"]
+    audio = speech("Good morning, the weather is fine today.", tmp_path / "speech.wav")
+    before = len(audit_actions(world))
+    response = world.http.post(
+        "/v1/generations",
+        data={"identity_id": identity, **fields},
+        files=[("audio", ("speech.wav", audio.read_bytes(), "audio/wav")), *files],
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    if case == "no scope":
+        assert problem["required_scope"] == DENIALS[case]
+        return
+    assert any(DENIALS[case] in reason for reason in problem["reasons"]), problem
+    denial = audit_actions(world)[-1]
+    assert len(audit_actions(world)) > before
+    assert denial["action"] == "generation:request:deny"
+    assert denial["reasons"] == problem["reasons"]
+    assert int(problem["audit_index"]) == len(audit_actions(world)) - 1
+    # Nothing was queued.
+    with Session(world.runtime.engine) as session:
+        queued = session.exec(
+            select(GenerationJob).where(GenerationJob.owner == researcher.account_id)
+        )
+        assert list(queued) == []
