@@ -8,6 +8,8 @@ the end with the segments as its ingredients.
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +43,24 @@ def provenance_record(
 
 
 class SignedRecord:
-    """``FrameSink`` for a live session: frames and voice into signed segments."""
+    """``FrameSink`` for a live session: frames and voice into signed segments.
 
-    def __init__(self, recorder: SegmentRecorder) -> None:
+    The recording runs on a thread of its own: H.264 encoding costs a few milliseconds a frame
+    and closing a segment (flush, copy into the whole, C2PA signing) tens of milliseconds every
+    two seconds, which on the render thread would show as a hitch in the stream. The queue
+    between them is short (half a second of frames); when it is full the render thread waits,
+    because the record must hold every frame the client was sent.
+    """
+
+    def __init__(self, recorder: SegmentRecorder, *, queue_frames: int = 12) -> None:
         self.recorder = recorder
         self.closed_path: Path | None = None
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_frames)
+        self._error: BaseException | None = None
+        self._writer = threading.Thread(
+            target=self._write, name=f"record-{recorder.stream_id}", daemon=True
+        )
+        self._writer.start()
 
     @classmethod
     def start(
@@ -76,11 +91,37 @@ class SignedRecord:
             audio_rate=AUDIO_RATE,
             on_segment=signed,
         )
-        return cls(recorder)
+        return cls(recorder, queue_frames=max(2, session.fps // 2))
 
     def add_frame(self, rgb: np.ndarray, pts: float, audio: np.ndarray) -> None:
-        self.recorder.add_frame(rgb, pts)
-        self.recorder.add_audio(audio.astype(np.float32), pts)
+        """Queue one frame (copied: the caller may reuse its buffers) for the writer."""
+        if self._error is not None:
+            raise RecordingFailed("the session's record could not be written") from self._error
+        self._queue.put((rgb.copy(), pts, audio.astype(np.float32)))
 
     def close(self) -> None:
+        """Wait for the writer to drain the queue, then sign the whole recording."""
+        self._queue.put(None)
+        self._writer.join()
+        if self._error is not None:
+            raise RecordingFailed("the session's record could not be written") from self._error
         self.closed_path = self.recorder.close().path
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the render thread never blocks on a dead writer
+            rgb, pts, audio = item
+            try:
+                self.recorder.add_frame(rgb, pts)
+                self.recorder.add_audio(audio, pts)
+            except BaseException as exc:  # reported to the render thread, which stops
+                self._error = exc
+                self.recorder.abort()
+
+
+_Item = tuple[np.ndarray, float, np.ndarray]
+
+
+class RecordingFailed(RuntimeError):
+    """The writer thread failed; the session stops and what was signed so far stays."""

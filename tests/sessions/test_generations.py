@@ -188,10 +188,13 @@ def test_each_deny_path_is_a_403_with_its_reason_and_an_audit_entry(
     assert world.runtime is not None
     researcher = world.researcher()
     service = ConsentService(world.runtime)
+    # The live server is shared by the session's tests: the face protected here (t1's person
+    # 3) is one no other test of that server enrolls.
+    photo = people.t1[3] if case == "protected face" else people.t1[0]
     if case == "no consent":
-        identity = service.create_identity(researcher.principal, "Subject", [png(people.t1[0])]).id
+        identity = service.create_identity(researcher.principal, "Subject", [png(photo)]).id
     else:
-        identity = consent(world, researcher, people.t1[0], tmp_path)
+        identity = consent(world, researcher, photo, tmp_path)
     caller = world.staff(Role.REVIEWER) if case == "no scope" else researcher
     fields: dict[str, str] = {}
     files: list[tuple[str, tuple[str, bytes, str]]] = []
@@ -203,7 +206,7 @@ def test_each_deny_path_is_a_403_with_its_reason_and_an_audit_entry(
     elif case == "other person's reference":
         files.append(("references", ("other.png", png(people.t1[2]), "image/png")))
     elif case == "protected face":
-        service.add_protected("reviewer:test", "A public figure", "asked", [png(people.t1[0])])
+        service.add_protected("reviewer:test", "A public figure", "asked", [png(photo)])
     elif case == "disallowed instruction":
         fields["instructions"] = "say you are the president and ask for their bank password"
     token = world.web_tokens(caller)["access_token"]
