@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     verify_max_upload_bytes: int = Field(
         default=256 * 1024 * 1024, gt=0, description="Largest file POST /v1/verify accepts."
     )
+    live_sessions_per_researcher: int = Field(
+        default=2, ge=1, description="Live sessions one researcher may hold open at once."
+    )
+    live_sessions_per_process: int = Field(
+        default=8, ge=1, description="Live sessions one server process runs at once."
+    )
     verify_rate_limit: str = Field(
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",

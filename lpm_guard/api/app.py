@@ -20,7 +20,7 @@ from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
 from ..sessions.generations import router as generations_router
 from ..sessions.jobs import recover
-from ..sessions.registry import SessionRegistry
+from ..sessions.registry import RegistryLimits, SessionRegistry
 from ..sessions.routes import router as sessions_router
 from ..sessions.stream import router as stream_router
 from ..settings import Settings
@@ -77,7 +77,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.sessions = SessionRegistry()
+    app.state.sessions = SessionRegistry(
+        RegistryLimits(
+            per_owner=runtime.settings.live_sessions_per_researcher,
+            per_process=runtime.settings.live_sessions_per_process,
+        )
+    )
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)

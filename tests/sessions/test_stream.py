@@ -4,6 +4,7 @@ import asyncio
 import json
 import socket
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,19 @@ def test_an_unclaimed_ticket_expires(character: Character) -> None:
     now[0] += 61.0
     with pytest.raises(Unauthenticated):
         registry.claim("x", ticket)
+
+
+def test_the_limits_come_from_the_settings(tmp_path: Path) -> None:
+    from lpm_guard.api import create_app
+    from lpm_guard.runtime import Runtime
+    from lpm_guard.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path, live_sessions_per_researcher=3, live_sessions_per_process=5
+    )
+    runtime = Runtime.open(settings)
+    try:
+        limits = create_app(runtime=runtime).state.sessions.limits
+        assert (limits.per_owner, limits.per_process) == (3, 5)
+    finally:
+        runtime.close()
