@@ -89,6 +89,7 @@ class Performance:
         self._shown = SILENCE  # the agent's voice in the last frame shown
         self._fade: list[VoiceFrame] = []  # after a cancel: the mouth easing shut
         self._lock = threading.Lock()
+        self._fed = threading.Condition(self._lock)  # audio arrived: a waiting frame may be ready
         # One thread for rendering: the budget is one core, and threads would break determinism.
         cv2.setNumThreads(1)
 
@@ -111,6 +112,7 @@ class Performance:
                 track.push(np.zeros(behind, np.float32))
             start = track.samples
             track.push(chunk)
+            self._fed.notify_all()
             return start
 
     def end_audio(self, role: Role | str | None = None) -> None:
@@ -118,6 +120,7 @@ class Performance:
         with self._lock:
             for r in [Role(role)] if role else list(Role):
                 self.tracks[r].finish()
+            self._fed.notify_all()
 
     def cancel(self, role: Role | str = Role.AGENT) -> None:
         """Barge-in: forget this voice's audio not yet shown, from the next frame on. The mouth
@@ -132,6 +135,7 @@ class Performance:
             if r is Role.AGENT:
                 steps = 3
                 self._fade = [_blend(self._shown, (k + 1) / (steps + 1)) for k in range(steps)]
+            self._fed.notify_all()
 
     def instruct(self, text: str) -> list[str]:
         """Change behaviour from words ("smile warmly", "calm"); returns what it understood."""
@@ -185,8 +189,13 @@ class Performance:
         patience = self.lookahead + 1 / self.fps
         while stop is None or not stop.is_set():
             due = start + self.index / self.fps
-            while not self.ready() and clock() < due + patience:
-                sleep(0.002)
+            while not self.ready() and (now := clock()) < due + patience:
+                if sleep is time.sleep:  # woken by the audio itself, not by polling
+                    with self._fed:
+                        if not self.ready():
+                            self._fed.wait(due + patience - now)
+                else:  # an injected clock (tests): poll it
+                    sleep(0.002)
             wait = due - clock()
             if wait > 0:
                 sleep(wait)

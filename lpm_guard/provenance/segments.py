@@ -42,7 +42,13 @@ class _Segment:
         video.width, video.height, video.pix_fmt = owner.width, owner.height, "yuv420p"
         # zerolatency: no B-frames, so decode order is presentation order and the recording can
         # reuse the segments' packets as they are.
-        video.options = {"crf": str(owner.crf), "preset": owner.preset, "tune": "zerolatency"}
+        # One encoder thread: a server runs many recorders at once, one core's worth each.
+        video.options = {
+            "crf": str(owner.crf),
+            "preset": owner.preset,
+            "tune": "zerolatency",
+            "threads": "1",
+        }
         self.video = video
         self.audio: Any = None
         if owner.audio_rate:
@@ -73,7 +79,7 @@ class SegmentRecorder:
         audio_rate: int | None = None,
         on_segment: SegmentCallback | None = None,
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "superfast",
     ) -> None:
         if width % 2 or height % 2 or width <= 0 or height <= 0:
             raise ValueError("width and height must be positive and even (yuv420p)")

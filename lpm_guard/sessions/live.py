@@ -357,7 +357,7 @@ class LiveSession:
                 audio = self._agent_audio.take(frame.index)
                 if self.sink is not None:
                     self.sink.add_frame(rgb, frame.pts, audio)
-                ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), quality)
+                ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), quality)
                 if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
                     raise RuntimeError("JPEG encoding failed")
                 if frame.state != state:
