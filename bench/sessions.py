@@ -54,7 +54,7 @@ from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report import cpu_model, progress, table  # noqa: E402
+from report import cpu_model, progress, table
 
 CHUNK = AUDIO_RATE // 25  # 40 ms of voice per message
 BURST_S, GAP_S = 1.2, 0.6

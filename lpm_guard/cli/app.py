@@ -51,6 +51,7 @@ def serve(
         port=port or settings.port,
         log_config=None,
         ws="websockets-sansio",  # flow control: a slow client blocks the sender, not memory
+        ws_per_message_deflate=False,  # the frames are JPEG: compressing them again only costs CPU
     )
 
 
