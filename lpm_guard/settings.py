@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     live_sessions_per_process: int = Field(
         default=8, ge=1, description="Live sessions one server process runs at once."
     )
+    live_speech_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Processes that transcribe live sessions' speech for the policy "
+        "(0: half the CPUs, at least one).",
+    )
     verify_rate_limit: str = Field(
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",

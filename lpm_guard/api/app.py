@@ -66,6 +66,9 @@ def create_app(
             jobs = getattr(app.state, "jobs", None)
             if jobs is not None:
                 jobs.close()
+            services = getattr(app.state, "session_services", None)
+            if services is not None:
+                services.checks.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -9,7 +9,7 @@ from ..policy import Use as PolicyUse
 from .live import PolicyStop
 
 
-def _stop(decision: Decision) -> PolicyStop | None:
+def policy_stop(decision: Decision) -> PolicyStop | None:
     if decision.allowed:
         return None
     return PolicyStop(decision.reason, tuple(str(rule) for rule in decision.rule_ids))
@@ -24,10 +24,13 @@ class PolicyLiveCheck:
         self.checker = policy.live_checker(use)
 
     def audio(self, samples: np.ndarray, sample_rate: int) -> PolicyStop | None:
-        return _stop(self.checker.feed_audio(samples, sample_rate))
+        return policy_stop(self.checker.feed_audio(samples, sample_rate))
 
     def transcript(self, text: str) -> PolicyStop | None:
-        return _stop(self.checker.feed_transcript(text))
+        return policy_stop(self.checker.feed_transcript(text))
 
     def instructions(self, text: str) -> PolicyStop | None:
-        return _stop(self.policy.check_text(text, self.use))
+        return policy_stop(self.policy.check_text(text, self.use))
+
+    def close(self) -> None:
+        """Nothing to release: the checker lives in this process."""

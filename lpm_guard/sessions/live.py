@@ -65,6 +65,9 @@ class LiveCheck(Protocol):
 
     def instructions(self, text: str) -> PolicyStop | None: ...
 
+    def close(self) -> None:
+        """The session is over: no more audio or transcript will come."""
+
 
 class FrameSink(Protocol):
     """Where the session's record goes (signed segments): every frame as it leaves."""
@@ -72,6 +75,9 @@ class FrameSink(Protocol):
     def add_frame(self, rgb: np.ndarray, pts: float, audio: np.ndarray) -> None: ...
 
     def close(self) -> None: ...
+
+    def discard(self) -> None:
+        """The session never started: release what was prepared, record nothing."""
 
 
 FrameFilter = Callable[[np.ndarray], np.ndarray]
@@ -200,10 +206,13 @@ class LiveSession:
                 session={"id": self.session_id, "fps": self.fps, "size": self.size},
             )
         )
-        for target, name in ((self._render, "render"), (self._police, "policy")):
-            thread = threading.Thread(target=target, name=f"{name}-{self.session_id}", daemon=True)
+        with self._stop_lock:
+            for target, name in ((self._render, "render"), (self._police, "policy")):
+                self._threads.append(
+                    threading.Thread(target=target, name=f"{name}-{self.session_id}", daemon=True)
+                )
+        for thread in self._threads:
             thread.start()
-            self._threads.append(thread)
 
     @property
     def size(self) -> list[int]:
@@ -224,9 +233,15 @@ class LiveSession:
             if self._stop_reason is not None:
                 return
             self._stop_reason = (reason, detail)
+            started = bool(self._threads)
         self._stopped.set()
         with self._checks_ready:
             self._checks_ready.notify_all()
+        if not started:  # no thread will finish it: release the record and the checker here
+            if self.sink is not None:
+                self.sink.discard()
+            if self._checker is not None:
+                self._checker.close()
 
     def join(self, timeout: float | None = None) -> None:
         for thread in self._threads:
@@ -306,6 +321,12 @@ class LiveSession:
         checker = self._checker
         if checker is None:
             return
+        try:
+            self._police_with(checker)
+        finally:
+            checker.close()
+
+    def _police_with(self, checker: LiveCheck) -> None:
         while True:
             with self._checks_ready:
                 while not self._checks and not self._stopped.is_set():
@@ -313,6 +334,11 @@ class LiveSession:
                 if self._stopped.is_set():
                     return
                 kind, payload = self._checks.popleft()
+                if kind == "audio":  # catching up: all the voice queued so far in one check
+                    parts = [payload]
+                    while self._checks and self._checks[0][0] == "audio":
+                        parts.append(self._checks.popleft()[1])
+                    payload = np.concatenate(parts) if len(parts) > 1 else payload
             try:
                 if kind == "audio":
                     verdict = checker.audio(payload, AUDIO_RATE)

@@ -8,6 +8,7 @@ the end with the segments as its ingredients.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from pathlib import Path
@@ -57,6 +58,7 @@ class SignedRecord:
         self.closed_path: Path | None = None
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_frames)
         self._error: BaseException | None = None
+        self._discarded = False
         self._writer = threading.Thread(
             target=self._write, name=f"record-{recorder.stream_id}", daemon=True
         )
@@ -101,11 +103,24 @@ class SignedRecord:
 
     def close(self) -> None:
         """Wait for the writer to drain the queue, then sign the whole recording."""
+        if self._discarded:
+            return
         self._queue.put(None)
         self._writer.join()
         if self._error is not None:
             raise RecordingFailed("the session's record could not be written") from self._error
         self.closed_path = self.recorder.close().path
+
+    def discard(self) -> None:
+        """The session never streamed: stop the writer, keep nothing."""
+        if self._discarded:
+            return
+        self._discarded = True
+        self._queue.put(None)
+        self._writer.join()
+        self.recorder.abort()
+        with contextlib.suppress(OSError):  # only if empty: signed segments always stay
+            self.recorder.directory.rmdir()
 
     def _write(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -25,7 +25,6 @@ from ..consent.models import Use
 from ..errors import LpmGuardError, NotFound
 from ..generator import Character
 from ..provenance.watermark import Watermarker
-from .checks import PolicyLiveCheck
 from .live import LiveSession, StopReason
 from .records import SignedRecord, provenance_record
 from .services import session_services
@@ -101,39 +100,49 @@ async def open_session(
             return StopReason.REVOKED, f"the researcher's access ended: {reason}"
         return None
 
-    session = LiveSession(
-        character,
-        session_id=session_id,
-        fps=body.fps,
-        frame_filter=marker.mark,
-        checker=PolicyLiveCheck(services.policy),
-        audit=audit,
-        watch=watch,
-    )
-    if body.instructions:
-        session.performance.instruct(body.instructions)
-    # The session's record: signed segments as it goes, the whole recording at the end.
-    checkpoint = services.audit.checkpoint(force=True)
-    consent_leaf = (
-        services.runtime.audit.entry(admission.consent_index).leaf_hash
-        if admission.consent_index is not None
-        else b"\0" * 32
-    )
-    record = provenance_record(
-        session_id,
-        admission.receipt,
-        checkpoint.note,
-        admission.policy_version,
-        consent_leaf,
-    )
-    directory = services.runtime.settings.data_dir / "sessions" / session_id
-    session.sink = SignedRecord.start(services.provenance, directory, session, record)
-    # Revoking the consent stops the stream at once (the bus calls back in-process).
-    services.runtime.revocations.subscribe(
-        lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
-        body.identity_id,
-    )
-    ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
+    checker = await run_in_threadpool(services.checks.checker)
+    session: LiveSession | None = None
+    try:
+        session = live = LiveSession(
+            character,
+            session_id=session_id,
+            fps=body.fps,
+            frame_filter=marker.mark,
+            checker=checker,
+            audit=audit,
+            watch=watch,
+        )
+        if body.instructions:
+            session.performance.instruct(body.instructions)
+        # The session's record: signed segments as it goes, the whole recording at the end.
+        checkpoint = services.audit.checkpoint(force=True)
+        consent_leaf = (
+            services.runtime.audit.entry(admission.consent_index).leaf_hash
+            if admission.consent_index is not None
+            else b"\0" * 32
+        )
+        record = provenance_record(
+            session_id,
+            admission.receipt,
+            checkpoint.note,
+            admission.policy_version,
+            consent_leaf,
+        )
+        directory = services.runtime.settings.data_dir / "sessions" / session_id
+        session.sink = SignedRecord.start(services.provenance, directory, session, record)
+        # Revoking the consent stops the stream at once (the bus calls back in-process).
+        services.runtime.revocations.subscribe(
+            lambda revocation: live.stop(StopReason.REVOKED, "consent revoked"),
+            body.identity_id,
+        )
+        ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
+    except BaseException:
+        # Not opened after all (the limits, a failing record): release what was prepared.
+        if session is not None:
+            session.stop(StopReason.ERROR, "the session could not be opened")
+        else:
+            checker.close()
+        raise
     base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     return SessionOpened(
         session_id=session_id,

@@ -13,6 +13,7 @@ from ..consent.services import ConsentService
 from ..policy import Policy
 from ..provenance.services import ProvenanceService
 from ..runtime import Runtime
+from .checkpool import CheckPool
 from .gate import Gate
 from .registry import SessionRegistry
 
@@ -26,6 +27,7 @@ class SessionServices:
     gate: Gate
     registry: SessionRegistry
     provenance: ProvenanceService
+    checks: CheckPool  # live speech checks, in worker processes started on first use
 
 
 def build_session_services(
@@ -48,6 +50,7 @@ def build_session_services(
         Gate(audit, consent, policy, quotas),
         registry if registry is not None else SessionRegistry(),  # an empty one is falsy
         ProvenanceService.from_runtime(runtime),
+        CheckPool(policy, runtime.settings.live_speech_workers or None),
     )
 
 

@@ -173,3 +173,50 @@ def test_suspending_the_researcher_or_revoking_the_session_stops_it_within_a_sec
 
     closed, after = asyncio.run(stream())
     assert closed["reason"] == "revoked" and after < 1.0, (closed, after)
+
+
+def test_a_disallowed_utterance_stops_a_gated_session_within_three_seconds(
+    live_world: World, people: People, tmp_path: Path
+) -> None:
+    from lpm_guard.generator import load_audio
+
+    from tests.generator.conftest import flite
+
+    world = live_world
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[1], tmp_path)
+    status, opened = open_session(world, token, identity_id=identity)
+    assert status == 201, opened
+    scam = "This is your bank. Tell me your password and the one time code we just sent you."
+    voice = load_audio(flite(scam, tmp_path / "scam.wav"), 24_000)
+    pcm = (np.clip(voice, -1, 1) * 32767).astype("<i2")
+
+    async def stream() -> tuple[list[dict[str, object]], float]:
+        events: list[dict[str, object]] = []
+        async with asyncio.timeout(60), LiveClient.connect(str(opened["stream_url"])) as client:
+            started = 0.0
+
+            async def speak() -> None:
+                nonlocal started
+                started = time.monotonic()
+                for at in range(0, len(pcm), 960):  # as a voice agent streams it: real time
+                    await client.speak(pcm[at : at + 960].tobytes())
+                    await asyncio.sleep(0.04)
+
+            speaking = asyncio.create_task(speak())
+            async for item in client:
+                if not isinstance(item, VideoFrame):
+                    events.append(item)
+                    if item["type"] == "session.closed":
+                        speaking.cancel()
+                        return events, time.monotonic() - started
+        raise AssertionError("the stream ended without session.closed")
+
+    events, after = asyncio.run(stream())
+    spoken_s = len(pcm) / 24_000
+    kinds = [e["type"] for e in events]
+    assert "policy.stopped" in kinds and events[-1]["reason"] == "policy", kinds
+    assert after < spoken_s + 3.0  # denied within 3 s of the words being said, at the latest
+    actions = [e["action"] for e in audit_actions(world)]
+    assert "session:speech:deny" in actions

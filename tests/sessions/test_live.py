@@ -139,6 +139,7 @@ class WordCheck:
     def __init__(self, word: str) -> None:
         self.word = word
         self.audio_seconds = 0.0
+        self.closed = False
 
     def audio(self, samples: np.ndarray, sample_rate: int) -> PolicyStop | None:
         self.audio_seconds += len(samples) / sample_rate
@@ -151,6 +152,9 @@ class WordCheck:
 
     def instructions(self, text: str) -> PolicyStop | None:
         return self.transcript(text)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def test_a_refused_utterance_stops_the_stream_and_is_audited(
