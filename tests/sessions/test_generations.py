@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,15 @@ def test_an_allowed_generation_yields_a_signed_watermarked_mp4(
     assert report.watermark.status == "present"
     assert int(str(report.watermark.reference), 16) == job["audit_index"]
     assert report.audit is not None and report.audit.status in ("included", "pending")
+    # The same through the command line a platform would run.
+    from tests.provenance.test_cli_verify import run
+
+    code, output = run(world.runtime, "verify", str(out), "--json")
+    assert code == 0, output
+    printed = json.loads(output)
+    assert printed["verdict"] == "authentic" and printed["c2pa"]["status"] == "trusted"
+    assert printed["watermark"]["status"] == "present"
+    assert printed["audit"]["index"] == job["audit_index"]
     # Nothing unsigned is left, and the uploaded voice is not kept.
     directory = job_directory(world.runtime, job["id"])
     assert sorted(p.name for p in directory.iterdir()) == [f"{job['id']}.mp4"]
