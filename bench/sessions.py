@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -41,6 +42,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from lpm_guard.generator import load_audio
+from websockets.exceptions import ConnectionClosed
 
 from lpm_guard.access.models import IntendedUse
 from lpm_guard.access.principals import Principal
@@ -211,6 +213,7 @@ class Measured:
     arrivals: list[float] = field(default_factory=list)  # of frames, in the window
     indices: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    closed: str = ""  # the reason in session.closed
 
 
 async def run_client(
@@ -225,15 +228,17 @@ async def run_client(
 
         async def send() -> None:
             at = start + 1.0  # let the stream settle first
-            while at + BURST_S < stop - 0.5:
-                await asyncio.sleep(max(0.0, at - time.monotonic()))
-                onsets.append(time.monotonic())
-                for n, offset in enumerate(range(0, len(burst), CHUNK)):
-                    await asyncio.sleep(max(0.0, at + n * CHUNK / AUDIO_RATE - time.monotonic()))
-                    await client.speak(burst[offset : offset + CHUNK].tobytes())
-                at += BURST_S + GAP_S
-            await asyncio.sleep(max(0.0, stop - time.monotonic()))
-            await client.close()
+            with contextlib.suppress(ConnectionClosed):  # the server ended it: reported below
+                while at + BURST_S < stop - 0.5:
+                    await asyncio.sleep(max(0.0, at - time.monotonic()))
+                    onsets.append(time.monotonic())
+                    for n, offset in enumerate(range(0, len(burst), CHUNK)):
+                        due = at + n * CHUNK / AUDIO_RATE
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                        await client.speak(burst[offset : offset + CHUNK].tobytes())
+                    at += BURST_S + GAP_S
+                await asyncio.sleep(max(0.0, stop - time.monotonic()))
+                await client.close()
 
         sender = asyncio.create_task(send())
         silent_before = True
@@ -241,6 +246,7 @@ async def run_client(
             now = time.monotonic()
             if not isinstance(item, VideoFrame):
                 if item["type"] == "session.closed":
+                    measured.closed = f"{item['reason']}: {item.get('detail', '')}"
                     break
                 continue
             if window[0] <= now < window[1]:
@@ -310,6 +316,9 @@ def run_level(
         return list(results[1:])  # type: ignore[arg-type]
 
     measured = asyncio.run(main())
+    for m in measured:
+        if not m.closed.startswith("client_closed"):
+            progress(f"  a session ended early: {m.closed or 'without session.closed'}")
     span = window[1] - window[0]
     fps = [len(m.arrivals) / span for m in measured]
     latencies = [v for m in measured for v in m.latencies_ms]
