@@ -6,8 +6,8 @@ The server is the real one (``lpm-guard serve`` in its own process, SQLite in a 
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
 token), is watermarked, and writes its signed record. The clients run in this process, one
 asyncio task pair per session over WebSocket: a sender plays the agent's voice in real time
-(1.2 s of flite speech, 0.6 s of silence, again and again, 40 ms chunks, as a TTS stream
-forwards it) and a reader takes every frame.
+(whole flite sentences of 1.5 to 2.5 s with 0.6 s of silence between them, in 40 ms
+chunks, as a TTS stream forwards it) and a reader takes every frame.
 
 Measured per level of concurrency (1, 2, ... sessions at once), after a warm-up:
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import socket
@@ -60,7 +61,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from report import cpu_model, progress, table
 
 CHUNK = AUDIO_RATE // 25  # 40 ms of voice per message
-BURST_S, GAP_S = 1.2, 0.6
+GAP_S = 0.6  # silence between the agent's sentences
+SENTENCES = (
+    "Papa made a palm basket by the beach.",
+    "We ate apples in the shade.",
+    "The weather was fine all afternoon.",
+    "Thank you for calling, how can I help?",
+    "Your order will arrive on Monday morning.",
+)
 SILENT_RMS = 200.0  # PCM16 units: the returned audio of a frame with no voice is all zeros
 FPS_GOAL, LATENCY_GOAL_MS = 24.0, 150.0
 PHRASE = "purple river seven"
@@ -217,26 +225,32 @@ class Measured:
 
 
 async def run_client(
-    url: str, voice: np.ndarray, start: float, window: tuple[float, float], stop: float
+    url: str,
+    voices: list[np.ndarray],
+    start: float,
+    window: tuple[float, float],
+    stop: float,
 ) -> Measured:
     measured = Measured()
     onsets: list[float] = []  # send times of bursts not yet seen in a frame
-    pcm = np.clip(voice * 32767, -32768, 32767).astype("<i2")
-    burst = pcm[: int(BURST_S * AUDIO_RATE)]
+    bursts = [np.clip(v * 32767, -32768, 32767).astype("<i2") for v in voices]
 
     async with LiveClient.connect(url) as client:
 
         async def send() -> None:
             at = start + 1.0  # let the stream settle first
             with contextlib.suppress(ConnectionClosed):  # the server ended it: reported below
-                while at + BURST_S < stop - 0.5:
+                for burst in itertools.cycle(bursts):
+                    length = len(burst) / AUDIO_RATE
+                    if at + length > stop - 0.5:
+                        break
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
                     onsets.append(time.monotonic())
                     for n, offset in enumerate(range(0, len(burst), CHUNK)):
                         due = at + n * CHUNK / AUDIO_RATE
                         await asyncio.sleep(max(0.0, due - time.monotonic()))
                         await client.speak(burst[offset : offset + CHUNK].tobytes())
-                    at += BURST_S + GAP_S
+                    at += length + GAP_S
                 await asyncio.sleep(max(0.0, stop - time.monotonic()))
                 await client.close()
 
@@ -287,7 +301,7 @@ def run_level(
     http: httpx.Client,
     token: str,
     identity: str,
-    voice: np.ndarray,
+    voices: list[np.ndarray],
     size: str,
     seconds: float,
     pid: int,
@@ -311,7 +325,7 @@ def run_level(
         samples["rss"] = peak
 
     async def main() -> list[Measured]:
-        clients = [run_client(url, voice, start, window, stop) for url in urls]
+        clients = [run_client(url, voices, start, window, stop) for url in urls]
         results = await asyncio.gather(sample_server(), *clients)
         return list(results[1:])  # type: ignore[arg-type]
 
@@ -371,13 +385,11 @@ def main() -> None:
         )
         progress("enrolling a researcher and a consented identity")
         client_id, client_secret, identity = prepare(settings, folder, args.max)
-        speech = flite(
-            "Papa made a palm basket by the beach, and we ate apples in the shade.",
-            folder / "voice.wav",
-        )
-        voice = load_audio(speech, AUDIO_RATE)
-        loud = np.flatnonzero(np.abs(voice) > 0.05)
-        voice = voice[loud[0] :] if len(loud) else voice  # the burst starts with sound
+        voices = []
+        for n, sentence in enumerate(SENTENCES):
+            voice = load_audio(flite(sentence, folder / f"voice{n}.wav"), AUDIO_RATE)
+            loud = np.flatnonzero(np.abs(voice) > 0.05)
+            voices.append(voice[loud[0] : loud[-1] + 1])  # each burst starts with sound
         progress("starting the server")
         server = start_server(env, port)
         try:
@@ -388,7 +400,7 @@ def main() -> None:
                     auth=(client_id, client_secret),
                 ).json()["access_token"]
                 common = dict(
-                    http=http, token=token, identity=identity, voice=voice, size=args.size
+                    http=http, token=token, identity=identity, voices=voices, size=args.size
                 )
                 progress("warm-up: one session for 5 s")
                 run_level(1, seconds=5.0, pid=server.pid, idle_rss=0.0, **common)  # type: ignore[arg-type]
