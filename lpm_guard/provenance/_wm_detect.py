@@ -36,6 +36,7 @@ WHITEN_SIGMA = 3.0
 ENVELOPE_SIGMA = 8.0
 CLIP = 3.0
 MIN_PERIOD = 24.0
+MIN_LATTICE = 3
 PERIOD_FRAMES = 12
 PERIOD_CANDIDATES = 2
 SELECT_FRAMES = 6
@@ -44,6 +45,10 @@ SCALE_STEPS = (-0.004, 0.0, 0.004)
 FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
 HYPOTHESES = TILE * TILE * FOLDS
 FALSE_ALARM_BOUND = 1e-6
+# Offsets decoded per reading: the PEAKS best local maxima of the sync correlation, each with
+# its 8 neighbours. Each is one more chance for a check value to match by luck.
+PEAKS = 4
+OFFSETS_TRIED = PEAKS * 9
 
 
 def tail_log10(z: float) -> float:
@@ -115,7 +120,7 @@ def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:
     ).reshape(ys.shape)
     count = inside.sum(axis=1)
     sums = np.where(inside, values, 0).sum(axis=1)
-    return np.where(count >= 3, sums / np.maximum(count, 1), -np.inf)
+    return np.where(count >= MIN_LATTICE, sums / np.maximum(count, 1), -np.inf)
 
 
 def estimate_periods(lumas: Sequence[np.ndarray]) -> list[float]:
@@ -181,6 +186,24 @@ class Reading:
     reference: int | None
 
 
+def candidates(surface: np.ndarray) -> list[tuple[int, int]]:
+    """The offsets to try, best first: each of the PEAKS highest local maxima of the
+    correlation surface, then its 8 neighbours (H.264 often moves the peak by a pixel)."""
+    local = surface >= ndimage.maximum_filter(surface, size=3, mode="wrap")
+    flat = np.flatnonzero(local.ravel())
+    best = flat[np.argsort(surface.ravel()[flat])[::-1][:PEAKS]]
+    size = surface.shape[0]
+    found: list[tuple[int, int]] = []
+    for index in best:
+        row, col = divmod(int(index), size)
+        ring = sorted(
+            ((row + dy) % size, (col + dx) % size) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+        )
+        ring.sort(key=lambda o: -surface[o])
+        found += [o for o in ring if o not in found]
+    return found
+
+
 def read(
     evidence: Fold, secret: bytes, layout: Layout | None = None, *, decode: bool = True
 ) -> Reading:
@@ -188,12 +211,22 @@ def read(
     # (4): the sync pattern's cyclic cross-correlation and its z-score.
     template = render(layout.chips(None))
     surface = np.fft.ifft2(np.fft.fft2(evidence.tile) * np.conj(np.fft.fft2(template))).real
-    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    std = float(surface.std())
-    z = float((surface[peak] - surface.mean()) / std) if std > 0 else 0.0
-    offset = (int(peak[0]), int(peak[1]))
-    # (5): align, matched filter, chips, soft bits, then the code and the check value.
-    aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
-    soft = layout.soft_bits(chip_sums(aligned))
-    reference = payload.decode(secret, soft) if decode else None
-    return Reading(z, offset, soft, reference)
+    mean, std = float(surface.mean()), float(surface.std())
+
+    def z_at(offset: tuple[int, int]) -> float:
+        return float((surface[offset] - mean) / std) if std > 0 else 0.0
+
+    def soft_at(offset: tuple[int, int]) -> np.ndarray:
+        aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
+        return layout.soft_bits(chip_sums(aligned))
+
+    # (5): at each candidate offset in turn: align, matched filter, chips, soft bits, then
+    # the code and the check value; the first that verifies is the reading.
+    tried = candidates(surface)
+    if decode:
+        for offset in tried:
+            soft = soft_at(offset)
+            reference = payload.decode(secret, soft)
+            if reference is not None:
+                return Reading(z_at(offset), offset, soft, reference)
+    return Reading(z_at(tried[0]), tried[0], soft_at(tried[0]), None)

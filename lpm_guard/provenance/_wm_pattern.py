@@ -20,12 +20,17 @@ import numpy as np
 from lpm_guard.provenance._wm_payload import CODED_BITS
 
 TILE = 128
+# Frame pixels per pattern pixel: the embedder draws the tile PITCH times larger than the
+# detector reads it (the detector resamples frames by 1/PITCH first).
+PITCH = 1.0
+FRAME_TILE = round(TILE * PITCH)
 CHIP = 4
 GRID = TILE // CHIP
 CHIPS_PER_BIT = 5
 PAYLOAD_CHIPS = CODED_BITS * CHIPS_PER_BIT
 SYNC_CHIPS = GRID * GRID - PAYLOAD_CHIPS
-BLUR_SIGMA = 1.5
+import os
+BLUR_SIGMA = float(os.environ.get('BLUR', '1.5'))
 _LABEL = b"lpm-guard/watermark/v1/layout"
 
 
@@ -67,15 +72,24 @@ class Layout:
 
 
 @cache
-def _blur_spectrum() -> np.ndarray:
-    freq = np.fft.fftfreq(TILE)
-    gauss = np.exp(-2 * (np.pi * BLUR_SIGMA * freq) ** 2)
+def _blur_spectrum(size: int = TILE, sigma: float = BLUR_SIGMA) -> np.ndarray:
+    freq = np.fft.fftfreq(size)
+    gauss = np.exp(-2 * (np.pi * sigma * freq) ** 2)
     return np.outer(gauss, gauss).astype(np.float32)
 
 
 def blur(tile: np.ndarray) -> np.ndarray:
     """Cyclic Gaussian smoothing of a TILE×TILE array (the pattern's shape and matched filter)."""
     return np.fft.ifft2(np.fft.fft2(tile) * _blur_spectrum()).real.astype(np.float32)
+
+
+def render_frame_tile(chips: np.ndarray) -> np.ndarray:
+    """The FRAME_TILE×FRAME_TILE pattern the embedder adds: ``render`` drawn PITCH times larger
+    (the chip grid sampled at frame pixels, smoothed by the Gaussian scaled by PITCH)."""
+    index = (np.arange(FRAME_TILE) * GRID // FRAME_TILE).astype(np.intp)
+    grid = chips[index][:, index].astype(np.float32)
+    spectrum = _blur_spectrum(FRAME_TILE, BLUR_SIGMA * PITCH)
+    return np.fft.ifft2(np.fft.fft2(grid) * spectrum).real.astype(np.float32)
 
 
 def render(chips: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
-from lpm_guard.provenance._wm_pattern import TILE, Layout
+from lpm_guard.provenance._wm_pattern import FRAME_TILE, Layout
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 
 REFERENCE_BITS = _wm_payload.REFERENCE_BITS
@@ -27,7 +27,15 @@ MASK_EVERY = 8
 # Amplitude scale of the mark: see docs/watermark.md for what 1.0 and 2.0 trade.
 DEFAULT_STRENGTH = 2.0
 MIN_SIDE = 64
+# A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
+# attempt: offsets tried × Reed–Solomon erasure patterns, per secret.
+CHECK_ATTEMPTS = _wm_detect.OFFSETS_TRIED * len(_wm_payload.ERASURES)
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
+
+
+def check_log10_bound(secrets: int) -> float:
+    """log10 of the chance that any of ``secrets`` keys decodes a check value by luck."""
+    return min(0.0, math.log10(secrets * CHECK_ATTEMPTS) - CHECK_LOG10)
 
 
 def _check_frame(rgb: object, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -137,7 +145,7 @@ class Evidence:
         self.frames = len(self._lumas)
         step = max(1, self.frames // _wm_detect.PERIOD_FRAMES)
         periods = _wm_detect.estimate_periods(self._lumas[::step][: _wm_detect.PERIOD_FRAMES])
-        hypotheses = [float(TILE)]
+        hypotheses = [float(FRAME_TILE)]
         hypotheses += [p * (1 + d) for p in periods for d in _wm_detect.SCALE_STEPS]
         # (3): every hypothesis folded over a few frames; the chosen ones over all frames.
         picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
@@ -155,12 +163,12 @@ class Evidence:
 
 
 def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:
-    """Present when the sync score clears the threshold for ``secrets`` keys tried and the
-    payload decodes with a matching check value."""
-    present = reading.z >= _wm_detect.threshold(secrets) and reading.reference is not None
-    log_bound = min(0.0, math.log10(secrets) + _wm_detect.log10_bound(reading.z))
-    confidence = -log_bound + (CHECK_LOG10 if reading.reference is not None else 0.0)
-    return Detection(present, reading.reference if present else None, confidence, frames)
+    """Present when the payload decodes with a matching check value (at one of the offsets
+    tried); the confidence adds the sync score's bound, over ``secrets`` keys tried."""
+    present = reading.reference is not None
+    sync = min(0.0, math.log10(secrets) + _wm_detect.log10_bound(reading.z))
+    check = check_log10_bound(secrets) if present else 0.0
+    return Detection(present, reading.reference, -sync - check, frames)
 
 
 def _examine(lumas: Sequence[np.ndarray], secrets: Sequence[bytes]) -> Detection:
