@@ -13,10 +13,13 @@ The steps (numbered as in ``read``):
    TILE×TILE tiles (any origin) into one accumulator across frames. This is key-independent,
    so one fold serves every secret tried.
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
-   peak's z-score (against the whole correlation surface) is the detection statistic.
-5. Payload: roll the fold to the found origin, matched-filter it, sum each chip, add up each
-   coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode (with the least
-   reliable bytes erased if need be) and check the keyed check value.
+   PEAKS highest local maxima, each with its 8 neighbours, are the offsets to try, and a
+   peak's z-score (against the whole correlation surface) measures the sync evidence.
+5. Payload: at each offset in turn, roll the fold to it, matched-filter it, sum each chip,
+   add up each coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode
+   (with the least reliable bytes erased if need be) and check the keyed check value; the
+   first offset whose check value verifies is the reading. The check value, not the sync
+   score, bounds false alarms (2^-32 per decoding attempt; docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -71,16 +74,28 @@ def threshold(secrets: int = 1) -> float:
     return high
 
 
-def whiten(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
-    """Step 1: high-pass luma over its local envelope (computed at quarter size), clipped."""
+def envelope(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """The high-pass luma and the divisor step 1 uses: its local envelope (RMS, computed at
+    quarter size) plus one grey level."""
     high = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
     height, width = high.shape
     small = cv2.resize(
         high * high, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
     )
     small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
-    envelope = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
-    white = high / (envelope + 1.0)
+    rms = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
+    return high, rms + np.float32(1.0)
+
+
+def whiten(
+    luma: np.ndarray,
+    sigma: float = WHITEN_SIGMA,
+    parts: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Step 1: high-pass luma over its local envelope, clipped (``parts``: ``envelope``'s
+    result when the caller has it already)."""
+    high, divisor = parts if parts is not None else envelope(luma, sigma)
+    white = high / divisor
     np.minimum(white, CLIP, out=white)
     return np.maximum(white, -CLIP, out=white)
 
