@@ -95,9 +95,9 @@ def whiten(
     """Step 1: high-pass luma over its local envelope, clipped (``parts``: ``envelope``'s
     result when the caller has it already)."""
     high, divisor = parts if parts is not None else envelope(luma, sigma)
-    white = high / divisor
+    white: np.ndarray = high / divisor
     np.minimum(white, CLIP, out=white)
-    return np.maximum(white, -CLIP, out=white)
+    return np.asarray(np.maximum(white, -CLIP, out=white))
 
 
 def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:

@@ -48,6 +48,8 @@ class Informed:
         self._norm = np.float32(1 / np.sqrt(np.mean(tile * tile)))
         self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
+        # The tile repeated over the frame is written into this buffer at each refresh.
+        self._tiled = np.zeros((self._reps[0] * TILE, self._reps[1] * TILE), np.float32)
         plain = np.tile(tile * self._norm, self._reps)[:height, :width]
         half = (width // 2, height // 2)
         self._plain_half = cv2.resize(plain, half, interpolation=cv2.INTER_AREA)
@@ -55,8 +57,9 @@ class Informed:
     def _masked(self, amplitude: np.ndarray, tile: np.ndarray) -> np.ndarray:
         """The tile repeated over the frame, times the frame-sized amplitude."""
         height, width = self._size
-        tiled = np.tile(tile * self._norm, self._reps)[:height, :width]
-        return np.asarray(cv2.multiply(amplitude, tiled))
+        rows, cols = self._reps
+        self._tiled.reshape(rows, TILE, cols, TILE)[:] = (tile * self._norm)[:, None, :]
+        return np.asarray(cv2.multiply(amplitude, self._tiled[:height, :width]))
 
     def _soft(self, white: np.ndarray) -> np.ndarray:
         return self._layout.soft_bits(chip_sums(_fold_half(white))) * self._signs

@@ -95,6 +95,7 @@ class Watermarker:
         self.coded_bits = _wm_payload.encode(secret, reference)
         self._layout = Layout.from_secret(secret)
         self._informed = _wm_informed.Informed(self._layout, self.coded_bits, width, height)
+        self._zeros = np.zeros((height, width), np.float32)
         self._frames = 0
         self._residual: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -104,7 +105,7 @@ class Watermarker:
         The luma change is spread over R, G and B in proportion to the luma weights, the
         least total change (and so the least PSNR and SSIM cost) that moves luma by it."""
         delta = self._informed.delta(rgb, self.strength)
-        up = cv2.compare(delta, 0, cv2.CMP_GT)  # 255 where the change is positive
+        up = cv2.compare(delta, self._zeros, cv2.CMP_GT)  # 255 where the change is positive
         positive, negative = [], []
         for weight in LUMA_WEIGHTS:
             size = cv2.convertScaleAbs(delta, alpha=weight / LUMA_NORM)  # |change| rounded
