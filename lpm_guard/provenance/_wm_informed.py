@@ -59,7 +59,7 @@ class Informed:
         height, width = self._size
         rows, cols = self._reps
         self._tiled.reshape(rows, TILE, cols, TILE)[:] = (tile * self._norm)[:, None, :]
-        return np.asarray(cv2.multiply(amplitude, self._tiled[:height, :width]))
+        return np.asarray(cv2.multiply(amplitude, self._tiled[:height, :width], dtype=cv2.CV_32F))
 
     def _soft(self, white: np.ndarray) -> np.ndarray:
         return self._layout.soft_bits(chip_sums(_fold_half(white))) * self._signs
