@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+from scipy import fft
 
 from lpm_guard.provenance._wm_payload import CODED_BITS
 
@@ -69,14 +70,15 @@ class Layout:
 
 @cache
 def _blur_spectrum() -> np.ndarray:
-    freq = np.fft.fftfreq(TILE)
-    gauss = np.exp(-2 * (np.pi * BLUR_SIGMA * freq) ** 2)
-    return np.outer(gauss, gauss).astype(np.float32)
+    """The Gaussian's transfer function on the half spectrum ``rfft2`` returns."""
+    gauss = np.exp(-2 * (np.pi * BLUR_SIGMA * np.fft.fftfreq(TILE)) ** 2)
+    return np.outer(gauss, gauss[: TILE // 2 + 1]).astype(np.float32)
 
 
 def blur(tile: np.ndarray) -> np.ndarray:
     """Cyclic Gaussian smoothing of a TILE×TILE array (the pattern's shape and matched filter)."""
-    return np.fft.ifft2(np.fft.fft2(tile) * _blur_spectrum()).real.astype(np.float32)
+    spectrum = fft.rfft2(np.asarray(tile, np.float32)) * _blur_spectrum()
+    return np.asarray(fft.irfft2(spectrum, s=(TILE, TILE)), np.float32)
 
 
 def render(chips: np.ndarray) -> np.ndarray:
