@@ -117,7 +117,9 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     detrended = corr - cv2.GaussianBlur(corr, (0, 0), 3.0)
     # Lags with little overlap are noise: keep the central 60% of each axis.
     detrended[(dy > 0.6 * height) | (dx > 0.6 * width)] = 0
-    noise = float(np.median(np.abs(detrended[detrended != 0]))) or 1.0
+    spread = np.abs(detrended[detrended != 0])
+    noise = float(np.median(spread)) if spread.size else 1.0  # flat frames: nothing to scale
+    noise = noise or 1.0
     return np.asarray(detrended / noise)
 
 

@@ -182,7 +182,7 @@ def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:
     present = reading.reference is not None
     sync = min(0.0, math.log10(secrets) + _wm_detect.log10_bound(reading.z))
     check = check_log10_bound(secrets) if present else 0.0
-    return Detection(present, reading.reference, -sync - check, frames)
+    return Detection(present, reading.reference, 0.0 - sync - check, frames)
 
 
 def _examine(lumas: Sequence[np.ndarray], secrets: Sequence[bytes]) -> Detection:

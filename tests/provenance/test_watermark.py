@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import av
@@ -285,3 +286,12 @@ def test_the_check_value_alone_bounds_false_alarms_below_one_in_a_million() -> N
     assert one == pytest.approx(math.log10(attempts) - 32 * math.log10(2))
     assert one <= -6
     assert watermark.check_log10_bound(4) == pytest.approx(one + math.log10(4))
+
+
+def test_flat_frames_read_absent_without_warnings() -> None:
+    grey = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = detect([grey] * 5, SECRET)
+    assert not found.present and found.reference is None
+    assert found.confidence == 0.0
