@@ -37,39 +37,59 @@ def _fold_half(white: np.ndarray) -> np.ndarray:
     return np.asarray(big[2:-2, 2:-2])
 
 
+def half_size(width: int, height: int) -> tuple[int, int]:
+    """The half-size frame (width, height) the embedder works at, rounded up."""
+    return (width + 1) // 2, (height + 1) // 2
+
+
+def enlarge(half: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A half-size array doubled (each value to a 2×2 block) and cut to width × height."""
+    big = cv2.resize(half, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(big[:height, :width])
+
+
 class Informed:
-    """The per-bit gains for one secret, payload and frame size, refreshed per frame."""
+    """The per-bit gains for one secret, payload and frame size, refreshed per frame.
+
+    The chips are CHIP×CHIP-pixel blocks on a grid anchored at the frame's corner, so the whole
+    pattern is computed at half size (CHIP/2-pixel blocks) and each value later doubled into a
+    2×2 block: the same pattern for a quarter of the work.
+    """
 
     def __init__(self, layout: Layout, bits: np.ndarray, width: int, height: int) -> None:
         self._layout = layout
         self._signs = bits.astype(np.float32) * 2 - 1
         self._chips = layout.chips(bits)
-        tile = render(self._chips)
-        self._norm = np.float32(1 / np.sqrt(np.mean(tile * tile)))
-        self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
-        # The tile repeated over the frame is written into this buffer at each refresh.
-        self._tiled = np.zeros((self._reps[0] * TILE, self._reps[1] * TILE), np.float32)
-        plain = np.tile(tile * self._norm, self._reps)[:height, :width]
-        half = (width // 2, height // 2)
-        self._plain_half = cv2.resize(plain, half, interpolation=cv2.INTER_AREA)
+        self._half = half_size(width, height)
+        self._norm = np.float32(1 / np.sqrt(np.mean(self._half_tile(self._chips) ** 2)))
+        half_width, half_height = self._half
+        self._reps = (-(-half_height // HALF), -(-half_width // HALF))
+        # The half tile repeated over the half frame is written into this buffer.
+        self._tiled = np.zeros((self._reps[0] * HALF, self._reps[1] * HALF), np.float32)
+        self._plain_half = self._tile_over(self._half_tile(self._chips)).copy()
 
-    def _masked(self, amplitude: np.ndarray, tile: np.ndarray) -> np.ndarray:
-        """The tile repeated over the frame, times the frame-sized amplitude."""
-        height, width = self._size
+    @staticmethod
+    def _half_tile(chips: np.ndarray) -> np.ndarray:
+        """``render`` at half size: each chip a (CHIP/2)-pixel block."""
+        return render(chips)[::2, ::2]
+
+    def _tile_over(self, half_tile: np.ndarray) -> np.ndarray:
+        """The normalised half tile repeated over the half frame (a view of one buffer)."""
         rows, cols = self._reps
-        self._tiled.reshape(rows, TILE, cols, TILE)[:] = (tile * self._norm)[:, None, :]
-        return np.asarray(cv2.multiply(amplitude, self._tiled[:height, :width], dtype=cv2.CV_32F))
+        self._tiled.reshape(rows, HALF, cols, HALF)[:] = (half_tile * self._norm)[:, None, :]
+        half_width, half_height = self._half
+        return self._tiled[:half_height, :half_width]
 
     def _soft(self, white: np.ndarray) -> np.ndarray:
         return self._layout.soft_bits(chip_sums(_fold_half(white))) * self._signs
 
-    def delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
-        """The luma change (float32, HxW) to add to ``rgb``: masked pattern with bit gains."""
-        height, width = self._size
+    def half_delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The luma change to add to ``rgb`` at half size (float32): each value is the change
+        of a 2×2 block of the frame (``enlarge``)."""
         # (1): the mask, and what the content alone and the plain masked mark give each bit
         # at the detector.
-        luma = half_luma(rgb)
+        luma = half_luma(rgb, self._half)
         amplitude = strength(luma) * np.float32(scale)
         high, scale_map = envelope(luma, WHITEN_SIGMA / 2)
         host = self._soft(whiten(luma, WHITEN_SIGMA / 2, (high, scale_map)))
@@ -82,8 +102,13 @@ class Informed:
             beta = np.clip((margin - host) / mark, BETA_MIN, BETA_MAX)
             low, top = (margin, top) if np.mean(beta * beta) < 1 else (low, margin)
         beta = np.clip((low - host) / mark, BETA_MIN, BETA_MAX)
-        # (3): the chips with their gains, rendered, tiled over the frame and masked.
+        # (3): the chips with their gains, drawn, tiled over the half frame and masked.
         chips = self._chips.reshape(-1).copy()
         chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
-        full = cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
-        return self._masked(full, render(chips.reshape(GRID, GRID)))
+        tiled = self._tile_over(self._half_tile(chips.reshape(GRID, GRID)))
+        return np.asarray(cv2.multiply(amplitude, tiled, dtype=cv2.CV_32F))
+
+    def delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The luma change (float32, HxW) to add to ``rgb``: masked pattern with bit gains."""
+        height, width = self._size
+        return enlarge(self.half_delta(rgb, scale), width, height)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 C2 = (0.03 * 255) ** 2
-SSIM_BUDGET = 0.13
+SSIM_BUDGET = 0.124
 CEILING = 4.0
 MASK_WINDOW = 4
 DARK = 48.0
@@ -25,10 +25,9 @@ BRIGHT = 32.0
 LEVEL_FLOOR = 0.15
 
 
-def half_luma(rgb: np.ndarray) -> np.ndarray:
-    """The frame's luma at half size (float32), box-averaged."""
-    height, width = rgb.shape[:2]
-    half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+def half_luma(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame's luma box-averaged down to ``size`` (width, height; about half), float32."""
+    half = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(half, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 

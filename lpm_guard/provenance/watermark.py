@@ -95,7 +95,8 @@ class Watermarker:
         self.coded_bits = _wm_payload.encode(secret, reference)
         self._layout = Layout.from_secret(secret)
         self._informed = _wm_informed.Informed(self._layout, self.coded_bits, width, height)
-        self._zeros = np.zeros((height, width), np.float32)
+        half_width, half_height = _wm_informed.half_size(width, height)
+        self._zeros = np.zeros((half_height, half_width), np.float32)
         self._frames = 0
         self._residual: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -104,14 +105,18 @@ class Watermarker:
 
         The luma change is spread over R, G and B in proportion to the luma weights, the
         least total change (and so the least PSNR and SSIM cost) that moves luma by it."""
-        delta = self._informed.delta(rgb, self.strength)
+        delta = self._informed.half_delta(rgb, self.strength)
         up = cv2.compare(delta, self._zeros, cv2.CMP_GT)  # 255 where the change is positive
         positive, negative = [], []
         for weight in LUMA_WEIGHTS:
             size = cv2.convertScaleAbs(delta, alpha=weight / LUMA_NORM)  # |change| rounded
             positive.append(cv2.bitwise_and(size, up))
             negative.append(cv2.subtract(size, positive[-1]))
-        return cv2.merge(positive), cv2.merge(negative)
+        # Each half-size value is the change of a 2x2 block of the frame.
+        full = (self.width, self.height)
+        return _wm_informed.enlarge(cv2.merge(positive), *full), _wm_informed.enlarge(
+            cv2.merge(negative), *full
+        )
 
     def mark(self, rgb: np.ndarray) -> np.ndarray:
         """A marked copy of an HxWx3 uint8 RGB frame of this Watermarker's size."""
