@@ -66,9 +66,9 @@ class Watermarker:
     uint8 arrays), so a Watermarker's output depends on the order of the frames it marks; use
     one Watermarker per stream (it is not thread-safe).
     ``strength`` scales the amplitude: 1.0 meets PSNR >= 42 dB and SSIM >= 0.99 on the
-    benchmark's photos but survives only mild attacks (not H.264 at crf 23 on every photo); the
-    default, 1.6 (PSNR about 39 dB, SSIM about 0.977), survives H.264 crf 23 and 28, a
-    re-encode, 0.5x, an 80% crop, JPEG 50, noise and grading (docs/watermark.md has the
+    benchmark's clips and survives H.264 crf 23, 0.5x, an 80% crop, JPEG 50, noise and
+    grading, but not crf 28 or a platform's re-encode of our output; the default, 1.6 (PSNR
+    about 39 dB, SSIM about 0.977), survives those too (docs/watermark.md has the
     measurements).
     """
 
