@@ -11,7 +11,8 @@ dwtDct columns are left out. Targets are per core: the process pins itself to on
 
 - embed: ms/frame of ``Watermarker.mark`` at 1280×720 over 1 s of talking-head-like video
   (median over runs of the per-run mean, which includes the mask refresh every few frames;
-  the median frame and the refresh frame are shown too). Target: <= 2 ms.
+  the median frame and the refresh frame are shown too). Target: <= 2 ms of CPU (thread
+  time, which other processes on a shared core do not inflate; wall time is shown beside).
 - attacks: a 1 s clip (25 frames, 640×360 by default) of each photo, marked, then each attack
   alone and the combined one (tests/provenance/media.py holds the clips and the attacks). For
   ours: PSNR and SSIM against the unmarked frames, the coded-bit accuracy (160 bits after the
@@ -23,9 +24,10 @@ dwtDct columns are left out. Targets are per core: the process pins itself to on
   scikit-image sample photos, and synthetic noise and gradient textures, 8 frames of 256×256
   each) read with several keys each, plus one marked clip read with other keys. The fold is
   key-independent, so each clip is folded once and read with every key (the path
-  ``detect_file`` takes for rotated keys); each read is decided as ``detect`` decides it, at
-  the one-key threshold. The analytical bound is the detector's Bonferroni bound (see
-  docs/watermark.md).
+  ``detect_file`` takes for rotated keys); each read is decided as ``detect`` decides it
+  (present = a check value verifies at one of the offsets tried). The analytical bound is
+  the check value's union bound over decoding attempts; how many sync scores reach the
+  one-key threshold t is counted too (docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +54,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import cpu_model, progress, table
 
-from lpm_guard.provenance import _wm_detect, _wm_payload
+from lpm_guard.provenance import _wm_detect
 from lpm_guard.provenance.watermark import (
+    CHECK_ATTEMPTS,
     DEFAULT_STRENGTH,
     MASK_EVERY,
     Evidence,
     Watermarker,
+    check_log10_bound,
     decide,
 )
 from tests.provenance import media
@@ -68,6 +73,16 @@ except ImportError:  # pragma: no cover - the bench extra is optional
 
 REFERENCE = 0x0123_4567_89AB_CDEF
 SECRET = bytes(range(32))
+
+# Beyond issue 4's list: what happens to the gate's own output (H.264 crf 20, veryfast, as
+# the generator writes it) when a platform re-encodes it, as is or at half size.
+EXTRA_ATTACKS: dict[str, Callable[[Sequence[np.ndarray]], list[np.ndarray]]] = {
+    "gate crf 20, re-encoded crf 23": lambda c: media.h264(media.h264(c, 20, "veryfast"), 23),
+    "gate crf 20, 0.5x, crf 23": lambda c: media.h264(
+        media.scale(media.h264(c, 20, "veryfast"), 0.5), 23
+    ),
+}
+ATTACKS = {**media.ATTACKS, **EXTRA_ATTACKS}
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -146,7 +161,7 @@ def bench_attacks(
     rows = {}
     for name in attacks:
         progress(f"{photo} strength {strength}: {name}")
-        attacked = media.ATTACKS[name](marked)
+        attacked = ATTACKS[name](marked)
         start = time.perf_counter()
         evidence = Evidence([_gray(f) for f in attacked])
         reading = evidence.reading(SECRET)
@@ -160,9 +175,7 @@ def bench_attacks(
             "detect_ms": elapsed,
         }
         if dwt:
-            row["dwtdct_bit_accuracy"], row["dwtdct_exact"] = _dwtdct_read(
-                media.ATTACKS[name](theirs)
-            )
+            row["dwtdct_bit_accuracy"], row["dwtdct_exact"] = _dwtdct_read(ATTACKS[name](theirs))
         rows[name] = row
     result["attacks"] = rows
     return result
@@ -236,7 +249,6 @@ def bench_false_positives(clips: int, keys: int, other_keys: int, seed: int) -> 
         other_present += decide(reading, 1, evidence.frames).present
         other_above += reading.z >= threshold
         other_max = max(other_max, reading.z)
-    attempts = len(_wm_payload.ERASURES)
     sync_bound = 10 ** _wm_detect.log10_bound(threshold)
     return {
         "clips": clips,
@@ -249,7 +261,8 @@ def bench_false_positives(clips: int, keys: int, other_keys: int, seed: int) -> 
         "threshold": threshold,
         "hypotheses": _wm_detect.HYPOTHESES,
         "bound_sync": sync_bound,
-        "bound_with_check": sync_bound * attempts * 2.0**-32,
+        "check_attempts": CHECK_ATTEMPTS,
+        "bound_check": 10 ** check_log10_bound(1),
         "other_key_trials": other_keys,
         "other_key_present": other_present,
         "other_key_above": other_above,
@@ -311,7 +324,7 @@ def main() -> None:
                     f"{embed['cpu_ms_per_frame']:.2f}",
                     f"{embed['median_frame_ms']:.2f}",
                     f"{embed['refresh_frame_ms']:.1f}",
-                    "<= 2 ms " + ("PASS" if embed["ms_per_frame"] <= 2 else "MISS"),
+                    "<= 2 ms CPU " + ("PASS" if embed["cpu_ms_per_frame"] <= 2 else "MISS"),
                 ],
             ],
             right={1, 2, 3, 4},
@@ -319,7 +332,7 @@ def main() -> None:
     )
 
     suites = []
-    attacks = list(media.ATTACKS)
+    attacks = list(ATTACKS)
     for photo in photos:
         for strength in strengths:
             suites.append(bench_attacks(photo, strength, (width, height), attacks, dwt))
@@ -386,8 +399,9 @@ def main() -> None:
     )
     print(
         f"measured rate {fp['rate']:.2g} over {fp['trials']} reads; analytical bound per "
-        f"clip and key: {fp['bound_sync']:.1e} from the sync score alone "
-        f"({fp['hypotheses']} hypotheses), {fp['bound_with_check']:.1e} with the check value"
+        f"clip and key (present = a check value verifies): {fp['bound_check']:.1e} "
+        f"({fp['check_attempts']} decoding attempts x 2^-32); a sync score >= t alone: "
+        f"{fp['bound_sync']:.1e} ({fp['hypotheses']} hypotheses)"
     )
 
     if args.json:

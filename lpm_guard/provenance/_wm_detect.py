@@ -13,10 +13,13 @@ The steps (numbered as in ``read``):
    TILE×TILE tiles (any origin) into one accumulator across frames. This is key-independent,
    so one fold serves every secret tried.
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
-   peak's z-score (against the whole correlation surface) is the detection statistic.
-5. Payload: roll the fold to the found origin, matched-filter it, sum each chip, add up each
-   coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode (with the least
-   reliable bytes erased if need be) and check the keyed check value.
+   PEAKS highest local maxima, each with its 8 neighbours, are the offsets to try, and a
+   peak's z-score (against the whole correlation surface) measures the sync evidence.
+5. Payload: at each offset in turn, roll the fold to it, matched-filter it, sum each chip,
+   add up each coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode
+   (with the least reliable bytes erased if need be) and check the keyed check value; the
+   first offset whose check value verifies is the reading. The check value, not the sync
+   score, bounds false alarms (2^-32 per decoding attempt; docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ WHITEN_SIGMA = 3.0
 ENVELOPE_SIGMA = 8.0
 CLIP = 3.0
 MIN_PERIOD = 24.0
+MIN_LATTICE = 3
 PERIOD_FRAMES = 12
 PERIOD_CANDIDATES = 2
 SELECT_FRAMES = 6
@@ -44,6 +48,10 @@ SCALE_STEPS = (-0.004, 0.0, 0.004)
 FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
 HYPOTHESES = TILE * TILE * FOLDS
 FALSE_ALARM_BOUND = 1e-6
+# Offsets decoded per reading: the PEAKS best local maxima of the sync correlation, each with
+# its 8 neighbours. Each is one more chance for a check value to match by luck.
+PEAKS = 4
+OFFSETS_TRIED = PEAKS * 9
 
 
 def tail_log10(z: float) -> float:
@@ -66,18 +74,30 @@ def threshold(secrets: int = 1) -> float:
     return high
 
 
-def whiten(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> np.ndarray:
-    """Step 1: high-pass luma over its local envelope (computed at quarter size), clipped."""
+def envelope(luma: np.ndarray, sigma: float = WHITEN_SIGMA) -> tuple[np.ndarray, np.ndarray]:
+    """The high-pass luma and the divisor step 1 uses: its local envelope (RMS, computed at
+    quarter size) plus one grey level."""
     high = luma - cv2.GaussianBlur(luma, (0, 0), sigma)
     height, width = high.shape
     small = cv2.resize(
         high * high, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
     )
     small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
-    envelope = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
-    white = high / (envelope + 1.0)
+    rms = np.sqrt(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
+    return high, rms + np.float32(1.0)
+
+
+def whiten(
+    luma: np.ndarray,
+    sigma: float = WHITEN_SIGMA,
+    parts: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Step 1: high-pass luma over its local envelope, clipped (``parts``: ``envelope``'s
+    result when the caller has it already)."""
+    high, divisor = parts if parts is not None else envelope(luma, sigma)
+    white: np.ndarray = high / divisor
     np.minimum(white, CLIP, out=white)
-    return np.maximum(white, -CLIP, out=white)
+    return np.asarray(np.maximum(white, -CLIP, out=white))
 
 
 def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
@@ -97,7 +117,9 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     detrended = corr - cv2.GaussianBlur(corr, (0, 0), 3.0)
     # Lags with little overlap are noise: keep the central 60% of each axis.
     detrended[(dy > 0.6 * height) | (dx > 0.6 * width)] = 0
-    noise = float(np.median(np.abs(detrended[detrended != 0]))) or 1.0
+    spread = np.abs(detrended[detrended != 0])
+    noise = float(np.median(spread)) if spread.size else 1.0  # flat frames: nothing to scale
+    noise = noise or 1.0
     return np.asarray(detrended / noise)
 
 
@@ -115,7 +137,7 @@ def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:
     ).reshape(ys.shape)
     count = inside.sum(axis=1)
     sums = np.where(inside, values, 0).sum(axis=1)
-    return np.where(count >= 3, sums / np.maximum(count, 1), -np.inf)
+    return np.where(count >= MIN_LATTICE, sums / np.maximum(count, 1), -np.inf)
 
 
 def estimate_periods(lumas: Sequence[np.ndarray]) -> list[float]:
@@ -181,6 +203,24 @@ class Reading:
     reference: int | None
 
 
+def candidates(surface: np.ndarray) -> list[tuple[int, int]]:
+    """The offsets to try, best first: each of the PEAKS highest local maxima of the
+    correlation surface, then its 8 neighbours (H.264 often moves the peak by a pixel)."""
+    local = surface >= ndimage.maximum_filter(surface, size=3, mode="wrap")
+    flat = np.flatnonzero(local.ravel())
+    best = flat[np.argsort(surface.ravel()[flat])[::-1][:PEAKS]]
+    size = surface.shape[0]
+    found: list[tuple[int, int]] = []
+    for index in best:
+        row, col = divmod(int(index), size)
+        ring = sorted(
+            ((row + dy) % size, (col + dx) % size) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+        )
+        ring.sort(key=lambda o: -surface[o])
+        found += [o for o in ring if o not in found]
+    return found
+
+
 def read(
     evidence: Fold, secret: bytes, layout: Layout | None = None, *, decode: bool = True
 ) -> Reading:
@@ -188,12 +228,22 @@ def read(
     # (4): the sync pattern's cyclic cross-correlation and its z-score.
     template = render(layout.chips(None))
     surface = np.fft.ifft2(np.fft.fft2(evidence.tile) * np.conj(np.fft.fft2(template))).real
-    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    std = float(surface.std())
-    z = float((surface[peak] - surface.mean()) / std) if std > 0 else 0.0
-    offset = (int(peak[0]), int(peak[1]))
-    # (5): align, matched filter, chips, soft bits, then the code and the check value.
-    aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
-    soft = layout.soft_bits(chip_sums(aligned))
-    reference = payload.decode(secret, soft) if decode else None
-    return Reading(z, offset, soft, reference)
+    mean, std = float(surface.mean()), float(surface.std())
+
+    def z_at(offset: tuple[int, int]) -> float:
+        return float((surface[offset] - mean) / std) if std > 0 else 0.0
+
+    def soft_at(offset: tuple[int, int]) -> np.ndarray:
+        aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
+        return layout.soft_bits(chip_sums(aligned))
+
+    # (5): at each candidate offset in turn: align, matched filter, chips, soft bits, then
+    # the code and the check value; the first that verifies is the reading.
+    tried = candidates(surface)
+    if decode:
+        for offset in tried:
+            soft = soft_at(offset)
+            reference = payload.decode(secret, soft)
+            if reference is not None:
+                return Reading(z_at(offset), offset, soft, reference)
+    return Reading(z_at(tried[0]), tried[0], soft_at(tried[0]), None)

@@ -3,12 +3,13 @@
 A blind detector sees the frame's content as noise, and for a talking head that noise does not
 average out over frames (the background stands still). The embedder knows the frame, so it runs
 the detector's own steps on it (whitening, tiles summed, chip sums; at half size, which is
-cheap and enough for the pattern's low-to-mid frequencies) and learns, per coded bit, how far
-the content pushes that bit towards the wrong value. Each bit's chips then get their own gain
-``beta`` (clipped to [BETA_MIN, BETA_MAX]) so that content plus mark land on a common margin;
-the margin is found by bisection so that the payload chips' energy stays what it was with every
-gain at 1. This is improved spread spectrum (Malvar and Florêncio, 2003) applied per bit; the
-sync chips keep gain 1.
+cheap) and learns, per coded bit, how far the content pushes that bit towards the wrong value.
+Each bit's chips then get their own gain ``beta`` (clipped to [BETA_MIN, BETA_MAX]) so that
+content plus mark land on a common margin; the margin is found by bisection so that the payload
+chips' energy stays what it was with every gain at 1. This is improved spread spectrum (Malvar
+and Florêncio, 2003) applied per bit; the sync chips keep gain 1. What the plain mark adds to
+each bit is taken as linear (the masked pattern over the frame's whitening envelope), which
+saves whitening the frame twice.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lpm_guard.provenance._wm_detect import WHITEN_SIGMA, whiten
-from lpm_guard.provenance._wm_mask import half_luma, half_strength
+from lpm_guard.provenance._wm_detect import WHITEN_SIGMA, envelope, whiten
+from lpm_guard.provenance._wm_mask import half_luma, strength
 from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
 
 BETA_MIN = 0.3
@@ -26,7 +27,7 @@ HALF = TILE // 2
 
 
 def _fold_half(white: np.ndarray) -> np.ndarray:
-    """Sum a half-size whitened frame's HALF×HALF tiles and enlarge the sum to TILE×TILE."""
+    """Sum a half-size frame's HALF×HALF tiles and enlarge the sum to TILE×TILE."""
     rows, cols = -(-white.shape[0] // HALF), -(-white.shape[1] // HALF)
     padded = np.zeros((rows * HALF, cols * HALF), np.float32)
     padded[: white.shape[0], : white.shape[1]] = white
@@ -36,55 +37,78 @@ def _fold_half(white: np.ndarray) -> np.ndarray:
     return np.asarray(big[2:-2, 2:-2])
 
 
+def half_size(width: int, height: int) -> tuple[int, int]:
+    """The half-size frame (width, height) the embedder works at, rounded up."""
+    return (width + 1) // 2, (height + 1) // 2
+
+
+def enlarge(half: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A half-size array doubled (each value to a 2×2 block) and cut to width × height."""
+    big = cv2.resize(half, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(big[:height, :width])
+
+
 class Informed:
-    """The per-bit gains for one secret, payload and frame size, refreshed per frame."""
+    """The per-bit gains for one secret, payload and frame size, refreshed per frame.
+
+    The chips are CHIP×CHIP-pixel blocks on a grid anchored at the frame's corner, so the whole
+    pattern is computed at half size (CHIP/2-pixel blocks) and each value later doubled into a
+    2×2 block: the same pattern for a quarter of the work.
+    """
 
     def __init__(self, layout: Layout, bits: np.ndarray, width: int, height: int) -> None:
         self._layout = layout
         self._signs = bits.astype(np.float32) * 2 - 1
         self._chips = layout.chips(bits)
-        tile = render(self._chips)
-        self._norm = np.float32(1 / np.sqrt(np.mean(tile * tile)))
-        self._reps = (-(-height // TILE), -(-width // TILE))
         self._size = (height, width)
-        # The frame-sized amplitude goes into this tile-aligned buffer, so the tile multiplies
-        # it by broadcasting instead of being copied over the frame.
-        self._padded = np.zeros((self._reps[0] * TILE, self._reps[1] * TILE), np.float32)
-        plain = np.tile(tile * self._norm, self._reps)[:height, :width]
-        half = (width // 2, height // 2)
-        self._plain_half = cv2.resize(plain, half, interpolation=cv2.INTER_AREA)
+        self._half = half_size(width, height)
+        self._norm = np.float32(1 / np.sqrt(np.mean(self._half_tile(self._chips) ** 2)))
+        half_width, half_height = self._half
+        self._reps = (-(-half_height // HALF), -(-half_width // HALF))
+        # The half tile repeated over the half frame is written into this buffer.
+        self._tiled = np.zeros((self._reps[0] * HALF, self._reps[1] * HALF), np.float32)
+        self._plain_half = self._tile_over(self._half_tile(self._chips)).copy()
 
-    def _masked(self, amplitude: np.ndarray, tile: np.ndarray) -> np.ndarray:
-        """The tile repeated over the frame, times the frame-sized amplitude."""
-        height, width = self._size
-        self._padded[:height, :width] = amplitude
+    @staticmethod
+    def _half_tile(chips: np.ndarray) -> np.ndarray:
+        """``render`` at half size: each chip a (CHIP/2)-pixel block."""
+        return render(chips)[::2, ::2]
+
+    def _tile_over(self, half_tile: np.ndarray) -> np.ndarray:
+        """The normalised half tile repeated over the half frame (a view of one buffer)."""
         rows, cols = self._reps
-        blocks = self._padded.reshape(rows, TILE, cols, TILE) * (tile * self._norm)[:, None, :]
-        return np.asarray(blocks.reshape(rows * TILE, cols * TILE)[:height, :width])
+        self._tiled.reshape(rows, HALF, cols, HALF)[:] = (half_tile * self._norm)[:, None, :]
+        half_width, half_height = self._half
+        return self._tiled[:half_height, :half_width]
 
-    def _soft(self, luma: np.ndarray) -> np.ndarray:
-        folded = _fold_half(whiten(luma, WHITEN_SIGMA / 2))
-        return self._layout.soft_bits(chip_sums(folded)) * self._signs
+    def _soft(self, white: np.ndarray) -> np.ndarray:
+        return self._layout.soft_bits(chip_sums(_fold_half(white))) * self._signs
+
+    def half_delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """The luma change to add to ``rgb`` at half size (float32): each value is the change
+        of a 2×2 block of the frame (``enlarge``)."""
+        # (1): the mask, and what the content alone and the plain masked mark give each bit
+        # at the detector.
+        luma = half_luma(rgb, self._half)
+        amplitude = strength(luma) * np.float32(scale)
+        high, scale_map = envelope(luma, WHITEN_SIGMA / 2)
+        host = self._soft(whiten(luma, WHITEN_SIGMA / 2, (high, scale_map)))
+        mark = self._soft(amplitude * self._plain_half / scale_map)
+        mark = np.maximum(mark, 1e-3 * float(np.abs(mark).max() + 1e-9))
+        # (2): the common margin whose gains keep the payload's energy (bisection).
+        low, top = 0.0, float(np.max(np.abs(host) + mark)) * BETA_MAX
+        for _ in range(40):
+            margin = (low + top) / 2
+            beta = np.clip((margin - host) / mark, BETA_MIN, BETA_MAX)
+            low, top = (margin, top) if np.mean(beta * beta) < 1 else (low, margin)
+        beta = np.clip((low - host) / mark, BETA_MIN, BETA_MAX)
+        # (3): the chips with their gains, drawn, tiled over the half frame and masked.
+        chips = self._chips.reshape(-1).copy()
+        chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
+        tiled = self._tile_over(self._half_tile(chips.reshape(GRID, GRID)))
+        return np.asarray(cv2.multiply(amplitude, tiled, dtype=cv2.CV_32F))
 
     def delta(self, rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """The luma change (float32, HxW) to add to ``rgb``: masked pattern with bit gains."""
         height, width = self._size
-        # (1): the texture mask, and what the content alone and the plain masked mark give
-        # each bit at the detector.
-        luma = half_luma(rgb)
-        amplitude = half_strength(luma) * np.float32(scale)
-        host = self._soft(luma)
-        mark = self._soft(luma + amplitude * self._plain_half) - host
-        mark = np.maximum(mark, 1e-3 * float(np.abs(mark).max() + 1e-9))
-        # (2): the common margin whose gains keep the payload's energy (bisection).
-        low, high = 0.0, float(np.max(np.abs(host) + mark)) * BETA_MAX
-        for _ in range(40):
-            margin = (low + high) / 2
-            beta = np.clip((margin - host) / mark, BETA_MIN, BETA_MAX)
-            low, high = (margin, high) if np.mean(beta * beta) < 1 else (low, margin)
-        beta = np.clip((low - host) / mark, BETA_MIN, BETA_MAX)
-        # (3): the chips with their gains, rendered, tiled over the frame and masked.
-        chips = self._chips.reshape(-1).copy()
-        chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
-        full = cv2.resize(amplitude, (width, height), interpolation=cv2.INTER_LINEAR)
-        return self._masked(full, render(chips.reshape(GRID, GRID)))
+        return enlarge(self.half_delta(rgb, scale), width, height)

@@ -3,9 +3,12 @@
 SSIM compares local variances, so the strength follows from it: adding a pattern of local
 standard deviation ``m`` where the frame's own is ``s`` costs about ``m² / (2s² + C2)`` of
 SSIM's structure term (C2 = (0.03 · 255)²). The amplitude is therefore
-``SSIM_BUDGET · sqrt(2s² + C2)``, capped at CEILING grey levels: smooth skin and sky get
-about one grey level, busy texture up to CEILING. ``s`` is measured cheaply on a half-size
-luma (box filter over MASK_WINDOW half-size pixels), and the map is enlarged bilinearly.
+``SSIM_BUDGET · sqrt(2s² + C2)``, capped at CEILING grey levels: about 1.2 grey levels in
+flat skin or sky, more in texture. SSIM's luminance term and saturation make dark and
+near-white areas dearer (a grey level is a larger share of a small mean, and a change that
+clips is lost), so the amplitude falls linearly below a mean of DARK and above 255 - BRIGHT,
+to at least LEVEL_FLOOR of itself. Everything is measured on the half-size luma (box filter
+over MASK_WINDOW half-size pixels), and the map is enlarged bilinearly.
 """
 
 from __future__ import annotations
@@ -14,22 +17,25 @@ import cv2
 import numpy as np
 
 C2 = (0.03 * 255) ** 2
-SSIM_BUDGET = 0.11
-CEILING = 3.0
+SSIM_BUDGET = 0.124
+CEILING = 4.0
 MASK_WINDOW = 4
+DARK = 48.0
+BRIGHT = 32.0
+LEVEL_FLOOR = 0.15
 
 
-def half_luma(rgb: np.ndarray) -> np.ndarray:
-    """The frame's luma at half size (float32), box-averaged."""
-    height, width = rgb.shape[:2]
-    half = cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+def half_luma(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame's luma box-averaged down to ``size`` (width, height; about half), float32."""
+    half = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(half, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def half_strength(luma: np.ndarray) -> np.ndarray:
-    """The amplitude map at the half-size luma's resolution."""
-    window = (MASK_WINDOW, MASK_WINDOW)
+def strength(luma: np.ndarray, window_size: int = MASK_WINDOW, blur: float = 2.0) -> np.ndarray:
+    """The amplitude map (grey levels) at the luma's resolution."""
+    window = (window_size, window_size)
     mean = cv2.boxFilter(luma, -1, window)
     variance = np.maximum(cv2.boxFilter(luma * luma, -1, window) - mean * mean, 0)
     amplitude = np.minimum(SSIM_BUDGET * np.sqrt(2 * variance + C2), CEILING)
-    return np.asarray(cv2.GaussianBlur(amplitude, (0, 0), 2.0))
+    level = np.clip(np.minimum(mean / DARK, (255 - mean) / BRIGHT), LEVEL_FLOOR, 1.0)
+    return np.asarray(cv2.GaussianBlur(amplitude * level, (0, 0), blur))

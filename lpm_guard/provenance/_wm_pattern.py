@@ -3,9 +3,11 @@
 One tile is ``TILE``×``TILE`` pixels made of ``GRID``×``GRID`` chips of ``CHIP``×``CHIP`` pixels.
 A keyed permutation gives ``SYNC_CHIPS`` chips to the synchronisation pattern (keyed ±1 signs)
 and the rest, ``CHIPS_PER_BIT`` each, to the coded payload bits (bit ``b`` puts ``±(2b-1)``
-times the chip's keyed sign). The chip grid is drawn at ``CHIP`` pixels and smoothed by a
-cyclic Gaussian, so the pattern lives in low-to-mid frequencies that survive H.264, JPEG and a
-0.5× downscale; the detector's matched filter is the same Gaussian.
+times the chip's keyed sign). Each chip is a plain CHIP×CHIP block of pixels, unsmoothed, on a
+grid anchored at the frame's corner (so on H.264's and JPEG's transform-block grid): the host
+picture, not the attacks, is the detector's main noise, and it is weakest at the chips' own
+scale; larger or smoothed chips measured worse (docs/watermark.md). The detector's matched
+filter is the sum over each block.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -25,7 +26,6 @@ GRID = TILE // CHIP
 CHIPS_PER_BIT = 5
 PAYLOAD_CHIPS = CODED_BITS * CHIPS_PER_BIT
 SYNC_CHIPS = GRID * GRID - PAYLOAD_CHIPS
-BLUR_SIGMA = 1.5
 _LABEL = b"lpm-guard/watermark/v1/layout"
 
 
@@ -66,23 +66,11 @@ class Layout:
         return np.asarray((flat[self.bit_chips] * self.bit_signs).sum(axis=1))
 
 
-@cache
-def _blur_spectrum() -> np.ndarray:
-    freq = np.fft.fftfreq(TILE)
-    gauss = np.exp(-2 * (np.pi * BLUR_SIGMA * freq) ** 2)
-    return np.outer(gauss, gauss).astype(np.float32)
-
-
-def blur(tile: np.ndarray) -> np.ndarray:
-    """Cyclic Gaussian smoothing of a TILE×TILE array (the pattern's shape and matched filter)."""
-    return np.fft.ifft2(np.fft.fft2(tile) * _blur_spectrum()).real.astype(np.float32)
-
-
 def render(chips: np.ndarray) -> np.ndarray:
-    """The TILE×TILE pixel pattern of a chip grid."""
-    return blur(np.kron(chips, np.ones((CHIP, CHIP), np.float32)))
+    """The TILE×TILE pixel pattern of a chip grid: each chip a CHIP×CHIP block."""
+    return np.kron(chips, np.ones((CHIP, CHIP), np.float32)).astype(np.float32)
 
 
 def chip_sums(tile: np.ndarray) -> np.ndarray:
-    """The adjoint of ``render``: matched-filter a TILE×TILE array and sum each chip."""
-    return np.asarray(blur(tile).reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3)))
+    """The adjoint of ``render`` (its matched filter): the sum over each chip's block."""
+    return np.asarray(tile.reshape(GRID, CHIP, GRID, CHIP).sum(axis=(1, 3)))

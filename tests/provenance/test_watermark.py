@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from lpm_guard.errors import LpmGuardError
-from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
+from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload, watermark
 from lpm_guard.provenance._wm_pattern import Layout
 from lpm_guard.provenance.errors import InvalidFrame, ProvenanceError, UnreadableVideo
 from lpm_guard.provenance.watermark import (
@@ -62,27 +63,35 @@ def _fidelity(clip: list[np.ndarray], marked: list[np.ndarray]) -> tuple[float, 
 
 def test_fidelity_at_the_default_strength(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
     psnr, ssim = _fidelity(clip, marked)
-    assert psnr >= 36.5
-    assert ssim >= 0.95
+    assert psnr >= 38
+    assert ssim >= 0.97
 
 
-def test_strength_one_meets_the_psnr_goal(clip: list[np.ndarray]) -> None:
+def test_strength_one_meets_the_fidelity_goals(clip: list[np.ndarray]) -> None:
     marker = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT, strength=1.0)
     light = [marker.mark(frame) for frame in clip]
     psnr, ssim = _fidelity(clip, light)
     assert psnr >= 42
-    assert ssim >= 0.985
+    assert ssim >= 0.99
     found = detect(light, SECRET)
+    assert found.present and found.reference == REFERENCE
+    found = detect(media.ATTACKS["scale 0.5x"](light), SECRET)
     assert found.present and found.reference == REFERENCE
 
 
-def test_mark_changes_luma_only(clip: list[np.ndarray], marked: list[np.ndarray]) -> None:
-    # The same change in R, G and B wherever none of them saturates.
+def test_mark_is_a_luma_change_spread_by_the_luma_weights(
+    clip: list[np.ndarray], marked: list[np.ndarray]
+) -> None:
+    # Each channel moves in the same direction, G about twice R and B least: the smallest
+    # RGB change for a given luma change.
     diff = marked[3].astype(int) - clip[3].astype(int)
     unclipped = (clip[3] > 12).all(axis=2) & (clip[3] < 243).all(axis=2)
-    assert (diff[..., 0] == diff[..., 1])[unclipped].all()
-    assert (diff[..., 1] == diff[..., 2])[unclipped].all()
-    assert np.abs(diff).max() > 0
+    red, green, blue = (diff[..., c][unclipped] for c in range(3))
+    assert (np.sign(red) * np.sign(green) >= 0).all()
+    assert (np.sign(blue) * np.sign(green) >= 0).all()
+    assert np.abs(green).sum() > 1.6 * np.abs(red).sum() > 2.5 * np.abs(blue).sum()
+    luma = cv2.cvtColor(marked[3], cv2.COLOR_RGB2GRAY).astype(int)
+    assert np.abs(luma - cv2.cvtColor(clip[3], cv2.COLOR_RGB2GRAY)).max() > 0
 
 
 def test_other_key_reads_absent(marked: list[np.ndarray]) -> None:
@@ -111,12 +120,12 @@ def test_forged_payload_reads_absent(clip: list[np.ndarray]) -> None:
     lumas = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in forged]
     reading = Evidence(lumas).reading(SECRET)
     assert reading.z >= _wm_detect.threshold()  # the sync is there...
-    assert reading.reference is None  # ...but the check value is not
+    assert reading.reference is None  # ...but no offset tried gives a matching check value
     assert not detect(forged, SECRET).present
 
 
 # What the default strength survives from 1 s of video (bench/watermark.py has the misses:
-# H.264 crf 35, the 80% centre crop and the combined attack).
+# H.264 crf 35 and the combined attack).
 ROBUST = [
     "h264 crf 23",
     "h264 crf 28",
@@ -242,3 +251,47 @@ def test_unmarked_noise_and_photos_read_absent_with_many_keys() -> None:
             reading = evidence.reading(rng.bytes(32))
             assert reading.z < threshold
             assert not decide(reading, 1, evidence.frames).present
+
+
+@pytest.mark.parametrize("fmt", [".png", ".jpg"])
+def test_a_single_marked_still_is_detected(fmt: str) -> None:
+    # The consent gate refuses a frame of our output re-saved as a photo (PNG, or JPEG at the
+    # quality a phone or browser saves).
+    still = media.photo("astronaut", 512, 512)
+    marked = Watermarker(SECRET, REFERENCE, width=512, height=512).mark(still)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if fmt == ".jpg" else []
+    ok, data = cv2.imencode(fmt, cv2.cvtColor(marked, cv2.COLOR_RGB2BGR), params)
+    assert ok
+    saved = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    found = detect([saved], SECRET)
+    assert found.present and found.reference == REFERENCE
+    assert not detect([still], SECRET).present
+
+
+def test_offsets_tried_are_the_best_peaks_and_their_neighbours() -> None:
+    rng = np.random.default_rng(3)
+    surface = rng.normal(0, 1, (128, 128))
+    surface[5, 127] = 50.0  # the best peak, at the edge: its neighbours wrap around
+    tried = _wm_detect.candidates(surface)
+    assert tried[0] == (5, 127)
+    assert {(4, 0), (6, 126), (5, 0)} <= set(tried[:9])
+    assert len(tried) == len(set(tried)) <= _wm_detect.OFFSETS_TRIED
+
+
+def test_the_check_value_alone_bounds_false_alarms_below_one_in_a_million() -> None:
+    # Every decoding attempt (offset x erasure pattern) is a 2^-32 chance for a forged match.
+    attempts = _wm_detect.OFFSETS_TRIED * len(_wm_payload.ERASURES)
+    assert attempts == watermark.CHECK_ATTEMPTS
+    one = watermark.check_log10_bound(1)
+    assert one == pytest.approx(math.log10(attempts) - 32 * math.log10(2))
+    assert one <= -6
+    assert watermark.check_log10_bound(4) == pytest.approx(one + math.log10(4))
+
+
+def test_flat_frames_read_absent_without_warnings() -> None:
+    grey = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = detect([grey] * 5, SECRET)
+    assert not found.present and found.reference is None
+    assert found.confidence == 0.0
