@@ -139,7 +139,7 @@ class SegmentRecorder:
         index = max(index, segment.last_pts + 1)
         # OpenCV's BT.601 limited-range I420 is what swscale would give (to within one grey
         # level) in a third of the time.
-        yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        yuv = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), np.uint8)
         frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts, frame.time_base = index, Fraction(1, self.fps)
         segment.container.mux(segment.video.encode(frame))
