@@ -39,7 +39,7 @@ class LiveChecker:
         self._interval = settings.live_check_interval_s
         self._window = settings.live_window_words
         self._vad = StreamingVad()
-        self._recogniser = Recogniser(own=True)
+        self._recogniser = Recogniser(own=True, live=True)
         self._resampler: av.AudioResampler | None = None
         self._rate: int | None = None
         self._samples = 0  # 16 kHz samples fed so far: the stream clock
