@@ -184,6 +184,7 @@ class LiveSession:
         self._threads: list[threading.Thread] = []
         self._checks: deque[tuple[str, Any]] = deque()
         self._checks_ready = threading.Condition()
+        self._on_end: list[Callable[[], None]] = []
 
     @staticmethod
     def _resampler() -> soxr.ResampleStream:
@@ -242,6 +243,19 @@ class LiveSession:
                 self.sink.discard()
             if self._checker is not None:
                 self._checker.close()
+            self._ended()
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the session is over (closed, or stopped unstarted)."""
+        self._on_end.append(callback)
+
+    def _ended(self) -> None:
+        callbacks, self._on_end = self._on_end, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the others still run
+                log.exception("a live session's end callback failed")
 
     def join(self, timeout: float | None = None) -> None:
         for thread in self._threads:
@@ -446,6 +460,7 @@ class LiveSession:
                 )
             except Exception:  # the client still hears that the session closed
                 log.exception("recording the end of a live session failed")
+        self._ended()  # before the client hears it: what listened for this session is gone
         self._push_event(
             server_event(ServerEventType.SESSION_CLOSED, reason=reason.value, detail=detail)
         )

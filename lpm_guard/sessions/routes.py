@@ -131,10 +131,11 @@ async def open_session(
         directory = services.runtime.settings.data_dir / "sessions" / session_id
         session.sink = SignedRecord.start(services.provenance, directory, session, record)
         # Revoking the consent stops the stream at once (the bus calls back in-process).
-        services.runtime.revocations.subscribe(
+        subscription = services.runtime.revocations.subscribe(
             lambda revocation: live.stop(StopReason.REVOKED, "consent revoked"),
             body.identity_id,
         )
+        live.on_end(subscription.close)  # else the bus keeps every ended session alive
         ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
     except BaseException:
         # Not opened after all (the limits, a failing record): release what was prepared.

@@ -90,5 +90,8 @@ def test_a_session_never_started_releases_its_checker(character: object) -> None
 
     check = WordCheck("x")
     session = LiveSession(character, session_id="never", checker=check)  # type: ignore[arg-type]
+    ended: list[str] = []
+    session.on_end(lambda: ended.append("end"))
     session.stop(StopReason.IDLE, "the stream was never opened")
-    assert check.closed
+    session.stop(StopReason.SHUTDOWN)  # again: nothing more happens
+    assert check.closed and ended == ["end"]

@@ -56,8 +56,11 @@ def test_an_allowed_session_streams_watermarked_frames_and_stops_on_revocation(
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
     identity = consent(world, researcher, people.t1[0], tmp_path)
+    assert world.runtime is not None
+    listening = len(world.runtime.revocations._listeners)  # type: ignore[attr-defined]
     status, opened = open_session(world, token, identity_id=identity, instructions="smile warmly")
     assert status == 201, opened
+    assert len(world.runtime.revocations._listeners) == listening + 1  # type: ignore[attr-defined]
     allow = audit_actions(world)[int(opened["audit_index"])]  # type: ignore[call-overload]
     assert allow["action"] == "generation:request:allow"
     assert world.runtime is not None
@@ -84,6 +87,8 @@ def test_an_allowed_session_streams_watermarked_frames_and_stops_on_revocation(
 
     frames, closed, after = asyncio.run(stream())
     assert closed["reason"] == "revoked" and after < 1.0
+    # The ended session no longer listens for revocations (nor is kept alive by the bus).
+    assert len(world.runtime.revocations._listeners) == listening  # type: ignore[attr-defined]
     found = detect(frames[:30], secret)
     assert found.present and found.reference == opened["audit_index"]
     # The session's record: signed segments and the whole recording, which verifies as ours,
