@@ -221,6 +221,10 @@ class LiveSession:
         return [width, height]
 
     @property
+    def started(self) -> bool:
+        return bool(self._threads)
+
+    @property
     def stopped(self) -> bool:
         return self._stopped.is_set()
 

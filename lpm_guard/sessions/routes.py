@@ -167,6 +167,8 @@ def revoke_session(
     if owner != principal.subject and Scope.REVIEW not in principal.scopes:
         raise NotFound("no such live session")
     session.stop(StopReason.REVOKED, f"the session was revoked by {principal.actor}")
+    if not session.started:  # never streamed: nothing else will take it off the books
+        services.registry.remove(session_id)
     services.audit.record(
         AuditTag.SESSION_STREAM_REVOKE, principal.actor, objects={"session": session_id}
     )

@@ -225,3 +225,33 @@ def test_a_disallowed_utterance_stops_a_gated_session_within_three_seconds(
     assert after < spoken_s + 3.0  # denied within 3 s of the words being said, at the latest
     actions = [e["action"] for e in audit_actions(world)]
     assert "session:speech:deny" in actions
+
+
+def test_a_refused_or_revoked_unopened_session_leaves_nothing_behind(
+    live_world: World, people: People, tmp_path: Path
+) -> None:
+    world = live_world
+    assert world.runtime is not None
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    identity = consent(world, researcher, people.t1[2], tmp_path)
+    listening = len(world.runtime.revocations._listeners)  # type: ignore[attr-defined]
+    sessions = world.runtime.settings.data_dir / "sessions"
+    folders = len(list(sessions.glob("*"))) if sessions.exists() else 0
+    opened = [open_session(world, token, identity_id=identity) for _ in range(2)]
+    assert [status for status, _ in opened] == [201, 201]
+    # Over the researcher's limit: refused after the gate, and what was prepared is released.
+    status, problem = open_session(world, token, identity_id=identity)
+    assert status == 429 and problem["type"].endswith("session-limit")  # type: ignore[union-attr]
+    assert len(world.runtime.revocations._listeners) == listening + 2  # type: ignore[attr-defined]
+    assert len(list(sessions.glob("*"))) == folders + 2  # the refused one's folder is gone
+    # Revoked before anyone streamed: released at once, and no longer counted.
+    auth = {"Authorization": f"Bearer {token}"}
+    for _, body in opened:
+        response = world.http.delete(f"/v1/sessions/{body['session_id']}", headers=auth)
+        assert response.status_code == 200, response.text
+        assert not (sessions / str(body["session_id"])).exists()
+    assert len(world.runtime.revocations._listeners) == listening  # type: ignore[attr-defined]
+    status, again = open_session(world, token, identity_id=identity)
+    assert status == 201, again
+    world.http.delete(f"/v1/sessions/{again['session_id']}", headers=auth)
