@@ -238,7 +238,7 @@ class LiveSession:
             if self._stop_reason is not None:
                 return
             self._stop_reason = (reason, detail)
-            started = bool(self._threads)
+            started = self.started
         self._stopped.set()
         with self._checks_ready:
             self._checks_ready.notify_all()

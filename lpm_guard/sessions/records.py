@@ -105,8 +105,7 @@ class SignedRecord:
         """Wait for the writer to drain the queue, then sign the whole recording."""
         if self._discarded:
             return
-        self._queue.put(None)
-        self._writer.join()
+        self._stop_writer()
         if self._error is not None:
             raise RecordingFailed("the session's record could not be written") from self._error
         self.closed_path = self.recorder.close().path
@@ -116,11 +115,14 @@ class SignedRecord:
         if self._discarded:
             return
         self._discarded = True
-        self._queue.put(None)
-        self._writer.join()
+        self._stop_writer()
         self.recorder.abort()
         with contextlib.suppress(OSError):  # only if empty: signed segments always stay
             self.recorder.directory.rmdir()
+
+    def _stop_writer(self) -> None:
+        self._queue.put(None)  # after every frame queued so far
+        self._writer.join()
 
     def _write(self) -> None:
         while (item := self._queue.get()) is not None:

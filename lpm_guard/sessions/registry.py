@@ -50,7 +50,9 @@ class SessionRegistry:
         self.limits = limits or RegistryLimits()
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        # Reentrant: stopping an unstarted session during a sweep ends it, and its end removes
+        # its entry (``add`` registers that).
+        self._lock = threading.RLock()
 
     def add(self, session: LiveSession, owner: str, **tags: str) -> str:
         """Hold ``session`` for ``owner``; returns the one-time ticket that opens its stream."""
@@ -71,7 +73,9 @@ class SessionRegistry:
             self._entries[session.session_id] = _Entry(
                 session, owner, _digest(ticket), self._clock() + TICKET_SECONDS, tags=dict(tags)
             )
-            return ticket
+        # However it ends (streamed and closed, revoked unopened, expired), it leaves the books.
+        session.on_end(lambda: self.remove(session.session_id))
+        return ticket
 
     def claim(self, session_id: str, ticket: str) -> LiveSession:
         """The session a ticket opens, once; a wrong, used or expired ticket opens nothing."""
@@ -131,4 +135,4 @@ class SessionRegistry:
         for sid, entry in list(self._entries.items()):
             if not entry.claimed and now > entry.ticket_expires:
                 entry.session.stop(StopReason.IDLE, "the stream was never opened")
-                del self._entries[sid]
+                self._entries.pop(sid, None)

@@ -101,9 +101,8 @@ async def open_session(
         return None
 
     checker = await run_in_threadpool(services.checks.checker)
-    session: LiveSession | None = None
     try:
-        session = live = LiveSession(
+        session = LiveSession(
             character,
             session_id=session_id,
             fps=body.fps,
@@ -112,6 +111,10 @@ async def open_session(
             audit=audit,
             watch=watch,
         )
+    except BaseException:
+        checker.close()
+        raise
+    try:
         if body.instructions:
             session.performance.instruct(body.instructions)
         # The session's record: signed segments as it goes, the whole recording at the end.
@@ -132,17 +135,15 @@ async def open_session(
         session.sink = SignedRecord.start(services.provenance, directory, session, record)
         # Revoking the consent stops the stream at once (the bus calls back in-process).
         subscription = services.runtime.revocations.subscribe(
-            lambda revocation: live.stop(StopReason.REVOKED, "consent revoked"),
+            lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
             body.identity_id,
         )
-        live.on_end(subscription.close)  # else the bus keeps every ended session alive
+        session.on_end(subscription.close)  # else the bus keeps every ended session alive
         ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
     except BaseException:
-        # Not opened after all (the limits, a failing record): release what was prepared.
-        if session is not None:
-            session.stop(StopReason.ERROR, "the session could not be opened")
-        else:
-            checker.close()
+        # Not opened after all (the limits, a failing record): stopping it unstarted releases
+        # the checker, the record and the subscription.
+        session.stop(StopReason.ERROR, "the session could not be opened")
         raise
     base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     return SessionOpened(
@@ -167,8 +168,6 @@ def revoke_session(
     if owner != principal.subject and Scope.REVIEW not in principal.scopes:
         raise NotFound("no such live session")
     session.stop(StopReason.REVOKED, f"the session was revoked by {principal.actor}")
-    if not session.started:  # never streamed: nothing else will take it off the books
-        services.registry.remove(session_id)
     services.audit.record(
         AuditTag.SESSION_STREAM_REVOKE, principal.actor, objects={"session": session_id}
     )

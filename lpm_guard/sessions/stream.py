@@ -58,8 +58,7 @@ async def stream(websocket: WebSocket, session_id: str, ticket: str = "") -> Non
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader
-        await asyncio.to_thread(session.join, 5.0)
-        registry.remove(session_id)
+        await asyncio.to_thread(session.join, 5.0)  # its end takes it off the registry
         with contextlib.suppress(Exception):
             await websocket.close()
 
