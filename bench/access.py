@@ -25,15 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from accounts import PASSWORD, approved_researcher  # bench/accounts.py
 from fastapi.testclient import TestClient
 from report import cpu_model, progress, table  # bench/report.py
 
 from lpm_guard.access.authenticator import TokenAuthenticator
 from lpm_guard.access.models import IntendedUse
 from lpm_guard.access.passwords import hash_password, verify_password
-from lpm_guard.access.principals import Principal
-from lpm_guard.access.schemas import TERMS_VERSION, ApplicationForm, Approval
-from lpm_guard.access.scopes import Role
 from lpm_guard.api import create_app
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
@@ -65,22 +63,12 @@ def main() -> int:
         app = create_app(runtime=runtime)
         with TestClient(app, base_url="http://127.0.0.1:8000") as client:
             services = app.state.access
-            form = ApplicationForm(
-                name="Bench",
-                email="bench@example.org",
-                password="a long enough password",
-                institution="Bench",
-                position="Bench",
-                research_purpose="Measuring how long access checks take per request.",
-                ethics_reference="none",
-                intended_uses=[IntendedUse.OFFLINE],
-                accepted_terms_version=TERMS_VERSION,
+            researcher = approved_researcher(
+                services,
+                "Measuring how long access checks take per request.",
+                [IntendedUse.OFFLINE],
             )
-            view = services.applications.apply(form, "bench")
-            services.applications.approve(view.id, Approval(reason="bench"), "bench")
-            owner = Principal(subject=view.account_id, role=Role.RESEARCHER)
-            api_client = services.clients.create(owner, "bench")
-            auth = (api_client.client_id, api_client.client_secret)
+            auth = (researcher.client_id, researcher.client_secret)
 
             def issue() -> str:
                 response = client.post(
@@ -96,14 +84,12 @@ def main() -> int:
             )
             assert authenticator.authenticate(token) is not None
             headers = {"Authorization": f"Bearer {token}"}
-            stored = hash_password(form.password)
+            stored = hash_password(PASSWORD)
 
             results: dict[str, float] = {}
             progress("argon2id hash and verify")
-            results["argon2_hash_ms"] = _timed(5, runs, lambda: hash_password(form.password))
-            results["argon2_verify_ms"] = _timed(
-                5, runs, lambda: verify_password(stored, form.password)
-            )
+            results["argon2_hash_ms"] = _timed(5, runs, lambda: hash_password(PASSWORD))
+            results["argon2_verify_ms"] = _timed(5, runs, lambda: verify_password(stored, PASSWORD))
             progress("authenticate")
             results["authenticate_ms"] = _timed(
                 200, runs, lambda: authenticator.authenticate(token)

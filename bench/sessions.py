@@ -46,9 +46,6 @@ from lpm_guard.generator import load_audio
 from websockets.exceptions import ConnectionClosed
 
 from lpm_guard.access.models import IntendedUse
-from lpm_guard.access.principals import Principal
-from lpm_guard.access.schemas import TERMS_VERSION, ApplicationForm, Approval
-from lpm_guard.access.scopes import Role
 from lpm_guard.api import create_app
 from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
@@ -58,6 +55,7 @@ from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+from accounts import approved_researcher
 from report import cpu_model, progress, table
 
 CHUNK = AUDIO_RATE // 25  # 40 ms of voice per message
@@ -105,30 +103,20 @@ def jpeg(rgb: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def prepare(settings: Settings, folder: Path, sessions: int) -> tuple[str, str, str]:
+def prepare(settings: Settings, folder: Path) -> tuple[str, str, str]:
     """A researcher approved for live use, an API client, and the astronaut's consent."""
     from skimage import data
 
     runtime = Runtime.open(settings)
     try:
         access = create_app(runtime=runtime).state.access
-        form = ApplicationForm(
-            name="Bench Researcher",
-            email="bench@example.org",
-            password="correct horse battery staple",
-            institution="University of Somewhere",
-            position="Postdoctoral researcher",
-            research_purpose="Measuring how many live portrait sessions one server sustains.",
-            ethics_reference="IRB-2026-0042",
-            intended_uses=[IntendedUse.LIVE],
-            accepted_terms_version=TERMS_VERSION,
+        researcher = approved_researcher(
+            access,
+            "Measuring how many live portrait sessions one server sustains.",
+            [IntendedUse.LIVE],
+            daily_quota_s=86_400.0,
         )
-        applied = access.applications.apply(form, "bench")
-        access.applications.approve(
-            applied.id, Approval(reason="benchmark", daily_quota_s=86_400.0), "bench"
-        )
-        principal = Principal(subject=applied.account_id, role=Role.RESEARCHER)
-        client = access.clients.create(principal, "bench client")
+        principal = researcher.principal
         photo = data.astronaut()
         consent = ConsentService(runtime, phrases=lambda: PHRASE)
         identity = consent.create_identity(principal, "Eileen", [jpeg(photo)])
@@ -138,7 +126,7 @@ def prepare(settings: Settings, folder: Path, sessions: int) -> tuple[str, str, 
             folder / "consent.wav",
         )
         consent.record_consent(link.token, [jpeg(photo)], statement.read_bytes())
-        return client.client_id, client.client_secret, identity.id
+        return researcher.client_id, researcher.client_secret, identity.id
     finally:
         runtime.close()
 
@@ -384,7 +372,7 @@ def main() -> None:
             live_sessions_per_process=args.max,
         )
         progress("enrolling a researcher and a consented identity")
-        client_id, client_secret, identity = prepare(settings, folder, args.max)
+        client_id, client_secret, identity = prepare(settings, folder)
         voices = []
         for n, sentence in enumerate(SENTENCES):
             voice = load_audio(flite(sentence, folder / f"voice{n}.wav"), AUDIO_RATE)
