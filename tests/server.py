@@ -12,12 +12,18 @@ import uvicorn
 from fastapi import FastAPI
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port; yields its base URL (``http://127.0.0.1:PORT``)."""
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` on ``port`` (a free loopback port by default); yields its base URL
+    (``http://127.0.0.1:PORT``)."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
     )

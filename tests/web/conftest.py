@@ -1,0 +1,146 @@
+"""The web pages in a real Chromium (Debian's, driven by Playwright) against a real server.
+
+- ``site``: the app served by uvicorn on a free port, with its own data directory, and a
+  ``World`` (tests/access/world.py) to make accounts through the services.
+- ``launch``: a Chromium with fake camera and microphone fed from files the test makes
+  (``fake_camera`` writes a Y4M of a photo, ``fake_microphone`` a flite WAV).
+- ``shots``: where screenshots go (``build/test-output/web/<test>/``); every page a test
+  visits is saved there, for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from lpm_guard.api import create_app
+from lpm_guard.runtime import Runtime
+from lpm_guard.settings import Settings
+from tests.access.conftest import _cheap_argon2
+from tests.access.world import World
+from tests.consent.conftest import people
+from tests.server import free_port, serving
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+OUTPUT = Path(__file__).resolve().parents[2] / "build" / "test-output" / "web"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
+
+__all__ = ["_cheap_argon2", "people"]
+
+
+@dataclass
+class Site:
+    url: str
+    runtime: Runtime
+    world: World
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    data = tmp_path_factory.mktemp("web") / "data"
+    # The public URL is the served one (OAuth redirect URIs, invitation links).
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        data_dir=data, public_url=url, checkpoint_interval_s=3600, log_level="WARNING"
+    )
+    runtime = Runtime.open(settings)
+    app = create_app(runtime=runtime)
+    with serving(app, port=port) as served, httpx.Client(base_url=served, timeout=60) as http:
+        yield Site(served, runtime, World(app.state.access, http, served, runtime))
+    runtime.close()
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[playwright_api.Playwright]:
+    with playwright_api.sync_playwright() as instance:
+        yield instance
+
+
+Launch = Callable[..., playwright_api.BrowserContext]
+
+
+@pytest.fixture
+def launch(playwright: playwright_api.Playwright) -> Iterator[Launch]:
+    """``launch(camera=Path|None, microphone=Path|None)`` -> a new browser context whose
+    camera and microphone play those files (silence and a test pattern when not given)."""
+    browsers: list[playwright_api.Browser] = []
+
+    def start(
+        camera: Path | None = None, microphone: Path | None = None
+    ) -> playwright_api.BrowserContext:
+        args = [
+            "--no-sandbox",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+        ]
+        if camera is not None:
+            args.append(f"--use-file-for-fake-video-capture={camera}")
+        if microphone is not None:
+            args.append(f"--use-file-for-fake-audio-capture={microphone}%noloop")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        browsers.append(browser)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(30_000)
+        return context
+
+    yield start
+    for browser in browsers:
+        browser.close()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Callable[[playwright_api.Page, str], Path]:
+    """``shots(page, "name")`` saves a full-page screenshot; returns its path."""
+    folder = OUTPUT / re.sub(r"[^\w.-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    count = 0
+
+    def shoot(page: playwright_api.Page, name: str) -> Path:
+        nonlocal count
+        count += 1
+        path = folder / f"{count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return shoot
+
+
+def fake_camera(photo: np.ndarray, path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
+    """A Y4M file (what Chromium's fake camera reads) of ``photo`` centred on a 640x480 grey
+    frame, with a slight drift so that it is a moving picture."""
+    height, width = photo.shape[:2]
+    scale = min(440 / height, 600 / width)
+    face = cv2.resize(photo, (int(width * scale) // 2 * 2, int(height * scale) // 2 * 2))
+    lines = [b"YUV4MPEG2 W640 H480 F%d:1 Ip A1:1 C420jpeg\n" % fps]
+    for index in range(int(seconds * fps)):
+        canvas = np.full((480, 640, 3), 128, np.uint8)
+        dx = int(4 * np.sin(index / 3))
+        top, left = (480 - face.shape[0]) // 2, (640 - face.shape[1]) // 2 + dx
+        canvas[top : top + face.shape[0], left : left + face.shape[1]] = face
+        yuv = cv2.cvtColor(canvas, cv2.COLOR_RGB2YUV_I420)
+        lines.append(b"FRAME\n" + yuv.tobytes())
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def fake_microphone(text: str, path: Path, voice: str = "slt") -> Path:
+    """A WAV of flite saying ``text`` (Chromium's fake microphone plays it once)."""
+    if shutil.which("flite") is None:
+        pytest.skip("flite is not installed")
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+    return path
