@@ -29,8 +29,15 @@ def test_the_home_page_shows_the_checkpoint(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(site.url)
-    expect(page.locator("#tree-size")).not_to_have_text("…")
+    expect(page.locator("body")).to_have_attribute("data-ready", "home")
+    expect(page.locator("#tree-size")).to_have_text(str(site.runtime.audit.size()))
+    # Signed out, the header offers what anyone may use, and sign-in.
+    header = page.get_by_role("navigation", name="Site")
+    expect(header.get_by_role("link")).to_have_text(["Verify a clip"])
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     shots(page, "home")
+    page.set_viewport_size({"width": 375, "height": 800})
+    shots(page, "home-phone")
     assert errors == []
 
 
@@ -42,3 +49,10 @@ def test_a_signed_in_researcher_returns_to_the_page_they_started_from(
     sign_in(page, site, researcher.email, researcher.password, "/account.html")
     expect(page.locator("#me-role")).to_have_text("researcher")
     shots(page, "account")
+    # Signed in, the header carries the researcher's pages, and not the reviewer's.
+    page.goto(site.url)
+    header = page.get_by_role("navigation", name="Site")
+    expect(header.get_by_role("link")).to_have_text(
+        ["Dashboard", "Live session", "Verify a clip", "Account"]
+    )
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
