@@ -295,7 +295,7 @@ class ConsentService:
             if record is None:
                 raise LinkNotFound("no consent has this revocation link")
             if record.revoked_at is not None:
-                raise LinkGone("this consent was already revoked")
+                raise LinkGone("this consent was already revoked", why="revoked")
             identity_id = record.identity_id
         return self._revoke(identity_id, SUBJECT, "revoked by the subject")
 
@@ -606,15 +606,17 @@ class ConsentService:
             raise LinkNotFound("no invitation has this link")
         # (2): not used, not spent on failed attempts, not expired.
         if invitation.used_at is not None:
-            raise LinkGone("this invitation link was already used")
+            raise LinkGone("this invitation link was already used", why="used")
         if invitation.attempts >= self.settings.max_attempts:
-            raise LinkGone("this invitation link was spent on failed attempts; ask for a new one")
+            raise LinkGone(
+                "this invitation link was spent on failed attempts; ask for a new one", why="spent"
+            )
         if as_utc(invitation.link_expires_at) <= utcnow():
-            raise LinkGone("this invitation link has expired")
+            raise LinkGone("this invitation link has expired", why="expired")
         # (3): its identity still exists and was not revoked.
         identity = session.get(Identity, invitation.identity_id)
         if identity is None or identity.status == IdentityStatus.REVOKED:
-            raise LinkGone("this identity's consent was revoked")
+            raise LinkGone("this identity's consent was revoked", why="revoked")
         return invitation, identity
 
     def _count_attempt(self, token: str) -> None:
@@ -635,8 +637,10 @@ class ConsentService:
         *,
         carries_mark: Callable[[], bool],
     ) -> str:
-        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason."""
+        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason,
+        and its code one of the refusal's ``checks``."""
         reasons: list[str] = []
+        checks: list[str] = []
         with Session(self.engine) as session:
             invitation, identity = self._usable_invitation(session, token)
             rows = session.exec(
@@ -652,17 +656,22 @@ class ConsentService:
                     f"still {i + 1}: the face does not match the identity's photos "
                     f"(distance {distance:.2f} > {self.encoder.match_threshold})"
                 )
+                checks.append("face-mismatch")
         # (3): no still shows a protected person.
-        reasons += self.gallery.protected_matches(probes(stills))
+        protected = self.gallery.protected_matches(probes(stills))
+        reasons += protected
+        checks += ["protected-identity"] if protected else []
         # (4): the recording speaks the challenge phrase.
         transcript = speech.transcribe(audio, invitation.statement)
         if not speech.phrase_spoken(transcript, invitation.challenge_phrase):
             reasons.append("the challenge phrase was not heard in the recording")
+            checks.append("phrase-not-heard")
         # (5): the capture is not our own output.
         if carries_mark():
             reasons.append("the capture carries an lpm-guard watermark: generated video")
+            checks.append("watermarked")
         if reasons:
-            raise ConsentRefused(reasons)
+            raise ConsentRefused(reasons, checks)
         return transcript
 
     def _accept(
