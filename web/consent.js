@@ -270,6 +270,7 @@ class Capture {
     byId("stop").disabled = false;
     byId("stop").focus();
     byId("recording-state").textContent = "Recording… read the statement, then say your challenge phrase.";
+    announce("Recording. Press Stop when you are done.");
     document.body.dataset.recording = "on";
     this.update();
   }

@@ -54,7 +54,9 @@ def invite(site: Site, photo: np.ndarray, uses: list[Use] | None = None) -> Invi
     shown = httpx.get(
         f"{site.url}/v1/consent/invitation", headers={"Consent-Token": link.token}
     ).json()
-    return Invitation(researcher, identity.id, link.token, shown["statement"], shown["challenge_phrase"])
+    return Invitation(
+        researcher, identity.id, link.token, shown["statement"], shown["challenge_phrase"]
+    )
 
 
 def status_of(site: Site, invitation: Invitation) -> str:
