@@ -142,12 +142,13 @@ async function showInvitation(token) {
     document.body.dataset.ready = "consent";
     return;
   }
+  const researcher = invitation.researcher_name || invitation.researcher;
   byId("invited").textContent =
-    `${invitation.researcher} asks for your consent to make videos of you, enrolled as “${invitation.identity_display_name}”.`;
+    `${researcher} asks for your consent to make videos of you, enrolled as “${invitation.identity_display_name}”.`;
   byId("fact-what").replaceChildren(el("ul", {},
     invitation.allowed_uses.map((use) => el("li", {}, USE_WORDS[use] || use))));
   byId("fact-who").textContent =
-    `The researcher ${invitation.researcher}, with lpm-guard. Every video made carries a hidden watermark and a signed record of how it was made.`;
+    `The researcher ${researcher}, with lpm-guard. Every video made carries a hidden watermark and a signed record of how it was made.`;
   byId("fact-excluded").textContent =
     invitation.excluded_content || "Nothing beyond what the platform's content policy already forbids.";
   byId("fact-until").textContent =
@@ -363,7 +364,7 @@ class Capture {
     const link = `${location.origin}${location.pathname}#revoke=${receipt.revocation_token}`;
     const uses = this.invitation.allowed_uses.map((use) => USE_WORDS[use] || use);
     byId("accepted-now").replaceChildren(
-      el("li", {}, `${this.invitation.researcher} may now make ${uses.join(", and ")}.`),
+      el("li", {}, `${this.invitation.researcher_name || this.invitation.researcher} may now make ${uses.join(", and ")}.`),
       el("li", {}, `Your consent lasts until ${longDate(receipt.expires_at)}, unless you withdraw it.`),
       el("li", {}, "Your stills and recording are kept encrypted, as proof of your consent."),
       el("li", {}, "Every video made of you carries a hidden watermark and a signed record."));

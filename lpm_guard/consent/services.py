@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
+from ..access.models import AccountRow, ApplicationRow, ApplicationStatus
 from ..access.principals import Principal
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
@@ -177,7 +178,8 @@ class ConsentService:
             # (3): the statement names the researcher, the uses, the exclusions and the expiry.
             phrase = self.phrases()
             consent_expires = now + timedelta(days=consent_days)
-            statement = _statement(identity, principal.subject, allowed, excluded, consent_expires)
+            researcher = _researcher_name(session, principal.subject)
+            statement = _statement(identity, researcher, allowed, excluded, consent_expires)
             invitation = Invitation(
                 id=new_id("inv"),
                 identity_id=identity.id,
@@ -218,12 +220,14 @@ class ConsentService:
     def read_invitation(self, token: str) -> InvitationView:
         with Session(self.engine) as session:
             invitation, identity = self._usable_invitation(session, token)
+            researcher_name = _researcher_name(session, invitation.created_by)
         self.audit.record(
             AuditTag.CONSENT_INVITATION_OPEN, SUBJECT, objects={"invitation": invitation.id}
         )
         return InvitationView(
             identity_display_name=identity.display_name,
             researcher=invitation.created_by,
+            researcher_name=researcher_name,
             statement=invitation.statement,
             challenge_phrase=invitation.challenge_phrase,
             allowed_uses=sorted(invitation.allowed_uses.split(",")),
@@ -790,6 +794,22 @@ def _clean_name(name: str) -> str:
     if not 1 <= len(clean) <= 200:
         raise InvalidRequest("a name is 1 to 200 characters")
     return clean
+
+
+def _researcher_name(session: Session, subject: str) -> str:
+    """How a subject knows the researcher: the account's name and the institution of its
+    approved application ("Ada Lovelace, University of London"); the account id when the
+    account is not in this database (an external authenticator)."""
+    account = session.get(AccountRow, subject)
+    if account is None:
+        return subject
+    institution = session.exec(
+        select(ApplicationRow.institution)
+        .where(ApplicationRow.account_id == subject)
+        .where(ApplicationRow.status == ApplicationStatus.APPROVED)
+        .order_by(col(ApplicationRow.submitted_at).desc())
+    ).first()
+    return f"{account.name}, {institution}" if institution else account.name
 
 
 def _uses_text(uses: frozenset[Use]) -> str:

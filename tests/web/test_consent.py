@@ -129,6 +129,9 @@ def test_a_subject_consents_keeps_the_link_and_withdraws(
     expect(page.locator("#phrase")).to_have_text(PHRASE)
     expect(page.locator("#statement")).to_have_text(invitation.statement)
     expect(page.locator("#fact-excluded")).to_have_text("ads")
+    # The researcher by name and institution (tests/access/world.py), not by account id.
+    assert "the researcher Ada Researcher, University of Somewhere may" in invitation.statement
+    expect(page.locator("#fact-who")).to_contain_text("Ada Researcher, University of Somewhere")
     expect(page.locator("#fact-what li")).to_have_count(2)
     shots(page, "invitation")
     # An injected inline script does not run: the policy allows this origin's files only.
