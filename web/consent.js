@@ -188,11 +188,11 @@ class Capture {
 
   async startCamera() {
     try {
-      this.camera = await navigator.mediaDevices.getUserMedia({
+      this.camera = await openDevice({
         video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
       });
     } catch (error) {
-      announce(`The camera could not be started (${error.name}). Allow this page to use the camera in your browser's settings, then press Start the camera again.`);
+      announce(`${deviceTrouble(error, "camera")} Then press Start the camera again.`);
       return;
     }
     const preview = byId("preview");
@@ -225,6 +225,7 @@ class Capture {
     }
     const number = replacing === null ? this.stills.length : replacing + 1;
     this.renderStills();
+    if (replacing !== null) byId("stills").querySelector(`[aria-label="Retake still ${number}"]`).focus();
     announce(`Still ${number} taken.`);
   }
 
@@ -263,7 +264,7 @@ class Capture {
     try {
       this.recorder = await Recorder.start((seconds, level) => this.progress(seconds, level));
     } catch (error) {
-      announce(`The microphone could not be started (${error.name || error.message}). Allow this page to use the microphone in your browser's settings, then press Record again.`);
+      announce(`${deviceTrouble(error, "microphone")} Then press Record again.`);
       button.disabled = false;
       this.update();
       return;
@@ -383,6 +384,29 @@ class Capture {
   }
 }
 
+/** getUserMedia, or a plain error where the browser offers no camera or microphone at all. */
+function openDevice(constraints) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    const error = new Error("no media devices");
+    error.name = window.isSecureContext ? "NotSupportedError" : "InsecureContext";
+    return Promise.reject(error);
+  }
+  return navigator.mediaDevices.getUserMedia(constraints);
+}
+
+/** Why the camera or microphone did not start, and what to do, in plain words. */
+function deviceTrouble(error, device) {
+  const words = {
+    NotAllowedError: `The ${device} was not allowed. Allow this page to use it (in the address bar or your browser's settings).`,
+    NotFoundError: `No ${device} was found on this device. Connect one, or use a phone or laptop that has one.`,
+    NotReadableError: `The ${device} is busy: another app may be using it. Close that app.`,
+    OverconstrainedError: `The ${device} could not be used. Try another browser.`,
+    InsecureContext: `The ${device} only works on a secure (https) page. Open the link exactly as you received it.`,
+    NotSupportedError: `This browser cannot use a ${device}. Try a recent Chrome, Firefox, Safari or Edge.`,
+  };
+  return words[error.name] || `The ${device} could not be started (${error.message}).`;
+}
+
 function clock(seconds) {
   const whole = Math.floor(seconds);
   return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
@@ -396,7 +420,7 @@ class Recorder {
     const context = new AudioContext();
     try {
       await context.audioWorklet.addModule("/consent.worklet.js");
-      const stream = await navigator.mediaDevices.getUserMedia({
+      const stream = await openDevice({
         audio: { channelCount: 1, echoCancellation: false },
       });
       return new Recorder(context, stream, onProgress);

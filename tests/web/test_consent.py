@@ -259,9 +259,20 @@ def test_a_wrong_phrase_is_refused_with_the_reason(
     microphone = fake_microphone("My challenge phrase is green garden three.", tmp_path / "w.wav")
     page, errors = open_page(launch, camera, microphone)
     page.goto(f"{site.url}{invitation.path}")
-    take_stills(page, 1)
-    record(page, seconds(microphone))
-    page.get_by_role("button", name="Send my consent").click()
+    # By keyboard alone: the camera, a still, the recording, sending.
+    page.get_by_role("button", name="Start the camera").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Take a still")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("img", name="Still 1")).to_be_visible()
+    page.get_by_role("button", name="Record", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Stop")).to_be_focused()
+    page.wait_for_function(RECORDED_AT_LEAST, arg=int(seconds(microphone)) + 1)
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Your recording")).to_be_visible()
+    page.get_by_role("button", name="Send my consent").focus()
+    page.keyboard.press("Enter")
     expect(page.locator("body[data-result]")).to_have_attribute(
         "data-result", "refused", timeout=CHECKING_MS
     )
