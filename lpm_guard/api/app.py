@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..access.principals import Authenticator
@@ -27,6 +26,7 @@ from ..settings import Settings
 from . import problems
 from .health import router as health_router
 from .middleware import RequestIdMiddleware
+from .webfiles import WebFiles
 
 WEB = Path(str(resources.files("lpm_guard.web")))
 log = get_logger(__name__)
@@ -97,5 +97,5 @@ def create_app(
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given
     app.include_router(provenance_router)
     if WEB.is_dir():
-        app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
+        app.mount("/", WebFiles(directory=WEB, html=True), name="web")
     return app

@@ -52,11 +52,16 @@ class IdentityCollision(ConsentError):
 
 
 class ConsentRefused(ConsentError):
+    """Every capture check that failed: ``reasons`` in words, ``checks`` as stable codes (the
+    subject's page explains each code in plain words): face-mismatch, protected-identity,
+    phrase-not-heard, watermarked."""
+
     status, slug, title = 422, "consent-refused", "Consent was not accepted"
 
-    def __init__(self, reasons: Sequence[str]) -> None:
-        super().__init__("; ".join(reasons), reasons=list(reasons))
+    def __init__(self, reasons: Sequence[str], checks: Sequence[str] = ()) -> None:
+        super().__init__("; ".join(reasons), reasons=list(reasons), checks=sorted(set(checks)))
         self.reasons = tuple(reasons)
+        self.checks = tuple(sorted(set(checks)))
 
 
 class LinkNotFound(ConsentError):
@@ -64,9 +69,14 @@ class LinkNotFound(ConsentError):
 
 
 class LinkGone(ConsentError):
-    """The link was valid once: it has been used, it expired, or its identity was revoked."""
+    """The link was valid once: it has been used, it expired, or its identity was revoked.
+    ``why`` says which, as a code: used, spent, expired, revoked."""
 
     status, slug, title = 410, "link-gone", "This link can no longer be used"
+
+    def __init__(self, detail: str, why: str) -> None:
+        super().__init__(detail, why=why)
+        self.why = why
 
 
 class WrongState(ConsentError):

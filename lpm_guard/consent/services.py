@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
+from ..access.models import AccountRow, ApplicationRow, ApplicationStatus
 from ..access.principals import Principal
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
@@ -177,7 +178,8 @@ class ConsentService:
             # (3): the statement names the researcher, the uses, the exclusions and the expiry.
             phrase = self.phrases()
             consent_expires = now + timedelta(days=consent_days)
-            statement = _statement(identity, principal.subject, allowed, excluded, consent_expires)
+            researcher = _researcher_name(session, principal.subject)
+            statement = _statement(identity, researcher, allowed, excluded, consent_expires)
             invitation = Invitation(
                 id=new_id("inv"),
                 identity_id=identity.id,
@@ -218,12 +220,14 @@ class ConsentService:
     def read_invitation(self, token: str) -> InvitationView:
         with Session(self.engine) as session:
             invitation, identity = self._usable_invitation(session, token)
+            researcher_name = _researcher_name(session, invitation.created_by)
         self.audit.record(
             AuditTag.CONSENT_INVITATION_OPEN, SUBJECT, objects={"invitation": invitation.id}
         )
         return InvitationView(
             identity_display_name=identity.display_name,
             researcher=invitation.created_by,
+            researcher_name=researcher_name,
             statement=invitation.statement,
             challenge_phrase=invitation.challenge_phrase,
             allowed_uses=sorted(invitation.allowed_uses.split(",")),
@@ -295,7 +299,7 @@ class ConsentService:
             if record is None:
                 raise LinkNotFound("no consent has this revocation link")
             if record.revoked_at is not None:
-                raise LinkGone("this consent was already revoked")
+                raise LinkGone("this consent was already revoked", why="revoked")
             identity_id = record.identity_id
         return self._revoke(identity_id, SUBJECT, "revoked by the subject")
 
@@ -606,15 +610,17 @@ class ConsentService:
             raise LinkNotFound("no invitation has this link")
         # (2): not used, not spent on failed attempts, not expired.
         if invitation.used_at is not None:
-            raise LinkGone("this invitation link was already used")
+            raise LinkGone("this invitation link was already used", why="used")
         if invitation.attempts >= self.settings.max_attempts:
-            raise LinkGone("this invitation link was spent on failed attempts; ask for a new one")
+            raise LinkGone(
+                "this invitation link was spent on failed attempts; ask for a new one", why="spent"
+            )
         if as_utc(invitation.link_expires_at) <= utcnow():
-            raise LinkGone("this invitation link has expired")
+            raise LinkGone("this invitation link has expired", why="expired")
         # (3): its identity still exists and was not revoked.
         identity = session.get(Identity, invitation.identity_id)
         if identity is None or identity.status == IdentityStatus.REVOKED:
-            raise LinkGone("this identity's consent was revoked")
+            raise LinkGone("this identity's consent was revoked", why="revoked")
         return invitation, identity
 
     def _count_attempt(self, token: str) -> None:
@@ -635,8 +641,10 @@ class ConsentService:
         *,
         carries_mark: Callable[[], bool],
     ) -> str:
-        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason."""
+        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason,
+        and its code one of the refusal's ``checks``."""
         reasons: list[str] = []
+        checks: list[str] = []
         with Session(self.engine) as session:
             invitation, identity = self._usable_invitation(session, token)
             rows = session.exec(
@@ -652,17 +660,22 @@ class ConsentService:
                     f"still {i + 1}: the face does not match the identity's photos "
                     f"(distance {distance:.2f} > {self.encoder.match_threshold})"
                 )
+                checks.append("face-mismatch")
         # (3): no still shows a protected person.
-        reasons += self.gallery.protected_matches(probes(stills))
+        protected = self.gallery.protected_matches(probes(stills))
+        reasons += protected
+        checks += ["protected-identity"] if protected else []
         # (4): the recording speaks the challenge phrase.
         transcript = speech.transcribe(audio, invitation.statement)
         if not speech.phrase_spoken(transcript, invitation.challenge_phrase):
             reasons.append("the challenge phrase was not heard in the recording")
+            checks.append("phrase-not-heard")
         # (5): the capture is not our own output.
         if carries_mark():
             reasons.append("the capture carries an lpm-guard watermark: generated video")
+            checks.append("watermarked")
         if reasons:
-            raise ConsentRefused(reasons)
+            raise ConsentRefused(reasons, checks)
         return transcript
 
     def _accept(
@@ -781,6 +794,22 @@ def _clean_name(name: str) -> str:
     if not 1 <= len(clean) <= 200:
         raise InvalidRequest("a name is 1 to 200 characters")
     return clean
+
+
+def _researcher_name(session: Session, subject: str) -> str:
+    """How a subject knows the researcher: the account's name and the institution of its
+    approved application ("Ada Lovelace, University of London"); the account id when the
+    account is not in this database (an external authenticator)."""
+    account = session.get(AccountRow, subject)
+    if account is None:
+        return subject
+    institution = session.exec(
+        select(ApplicationRow.institution)
+        .where(ApplicationRow.account_id == subject)
+        .where(ApplicationRow.status == ApplicationStatus.APPROVED)
+        .order_by(col(ApplicationRow.submitted_at).desc())
+    ).first()
+    return f"{account.name}, {institution}" if institution else account.name
 
 
 def _uses_text(uses: frozenset[Use]) -> str:

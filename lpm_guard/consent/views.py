@@ -62,6 +62,7 @@ class InvitationView:
 
     identity_display_name: str
     researcher: str
+    researcher_name: str  # the account's name and institution, as the statement names them
     statement: str
     challenge_phrase: str
     allowed_uses: list[str]

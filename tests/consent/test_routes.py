@@ -83,6 +83,7 @@ def test_consent_accepted_for_the_matching_face_and_the_spoken_phrase(
     # The link was single-use.
     again = consent(api, link["token"], camera_still(people.t1[0]), saying(phrase, tmp_path))
     assert again.status_code == 410
+    assert again.json()["why"] == "used"
     assert again.headers["content-type"] == "application/problem+json"
 
 
@@ -100,6 +101,7 @@ def test_consent_refused_for_another_face(
     assert body["type"].endswith("consent-refused")
     assert any("does not match" in reason for reason in body["reasons"])
     assert not any("phrase" in reason for reason in body["reasons"])
+    assert body["checks"] == ["face-mismatch"]
     with Session(runtime.engine) as session:
         assert session.exec(select(ConsentRecord)).all() == []
         assert session.get(Identity, identity["id"]).status == "awaiting_consent"  # type: ignore[union-attr]
@@ -116,6 +118,7 @@ def test_consent_refused_for_a_wrong_phrase(
     )
     assert response.status_code == 422, response.text
     assert response.json()["reasons"] == ["the challenge phrase was not heard in the recording"]
+    assert response.json()["checks"] == ["phrase-not-heard"]
 
 
 def test_failed_attempts_spend_the_link(
@@ -133,6 +136,7 @@ def test_failed_attempts_spend_the_link(
     response = api.get("/v1/consent/invitation", headers={"Consent-Token": link["token"]})
     assert response.status_code == 410
     assert "failed attempts" in response.json()["detail"]
+    assert response.json()["why"] == "spent"
 
 
 def test_unknown_and_expired_links(api: TestClient, people: People, runtime: Runtime) -> None:

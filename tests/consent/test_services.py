@@ -149,6 +149,7 @@ def test_a_capture_carrying_our_watermark_is_refused(
     with pytest.raises(ConsentRefused) as refused:
         service.record_consent(link.token, [png(marked)], saying(phrase, tmp_path))
     assert refused.value.reasons == ("the capture carries an lpm-guard watermark: generated video",)
+    assert refused.value.checks == ("watermarked",)
     # The same capture unmarked passes: the refusal was the watermark's.
     receipt = service.record_consent(link.token, [png(photo)], saying(phrase, tmp_path))
     assert receipt.identity_id == identity.id

@@ -1,0 +1,43 @@
+"""The web pages are served with security headers, and scripts as text/javascript."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lpm_guard.api.webfiles import CONTENT_SECURITY_POLICY
+
+
+@pytest.mark.parametrize("path", ["/", "/consent.html", "/consent.js", "/lib/api.js", "/style.css"])
+def test_every_web_file_carries_the_security_headers(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    headers = response.headers
+    assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src" not in headers["content-security-policy"]  # no inline exception
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    policy = headers["permissions-policy"]
+    assert "camera=(self)" in policy and "microphone=(self)" in policy
+
+
+def test_pages_are_html_and_scripts_are_text_javascript(client: TestClient) -> None:
+    assert client.get("/consent.html").headers["content-type"].startswith("text/html")
+    for script in ["/consent.js", "/consent.worklet.js", "/lib/page.js"]:
+        response = client.get(script)
+        assert response.status_code == 200, script
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+
+
+def test_a_revalidated_page_keeps_the_headers(client: TestClient) -> None:
+    first = client.get("/consent.html")
+    again = client.get("/consent.html", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_api_responses_and_missing_files_are_unchanged(client: TestClient) -> None:
+    assert client.get("/healthz").headers.get("content-security-policy") is None
+    assert client.get("/no-such-page.html").status_code == 404
