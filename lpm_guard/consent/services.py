@@ -95,6 +95,9 @@ class ConsentService:
         self.audit = AuditService(runtime.audit)
         self.bus: RevocationBus = bus or runtime.revocations
         self.settings = settings or ConsentSettings()
+        self.public_url = (
+            self.settings.public_url or runtime.settings.resolved_public_url
+        ).rstrip("/")
         self.encoder: FaceEncoder = faces.encoder_for(self.settings.face_model)
         self.gallery = FaceGallery(self.engine, self.cipher, self.encoder)
 
@@ -210,7 +213,7 @@ class ConsentService:
             invitation_id=invitation.id,
             identity_id=identity_id,
             token=token,
-            url=f"{self.settings.public_url.rstrip('/')}/consent.html#{token}",
+            url=f"{self.public_url}/consent.html#{token}",
             link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
             consent_expires_at=consent_expires.isoformat(),
         )
@@ -734,7 +737,7 @@ class ConsentService:
             expires_at=expires,
             revocation_token=revocation_token,
             revocation_url=(
-                f"{self.settings.public_url.rstrip('/')}/consent.html#revoke={revocation_token}"
+                f"{self.public_url}/consent.html#revoke={revocation_token}"
             ),
             audit_index=receipt.index,
         )

@@ -24,7 +24,10 @@ class ConsentSettings(BaseSettings):
     max_attempts: int = Field(
         default=5, ge=1, description="Failed consent captures before an invitation is spent."
     )
-    public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Where subjects reach the server: the base of invitation and revocation links.",
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "Where subjects reach the server: the base of invitation and revocation links"
+            " (default: the server's own public URL, LPM_PUBLIC_URL)."
+        ),
     )
