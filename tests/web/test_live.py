@@ -71,7 +71,9 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     page = launch(microphone=user).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    sign_in(page, site, live_researcher.account.email, live_researcher.account.password, "/live.html")
+    sign_in(
+        page, site, live_researcher.account.email, live_researcher.account.password, "/live.html"
+    )
     expect(page.locator("body")).to_have_attribute("data-ready", "live")
     # The identity without consent is shown, but cannot be picked, and says why.
     expect(page.get_by_label("Not yet asked")).to_be_disabled()
@@ -123,6 +125,7 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     shots(page, "closed")
     log = page.locator("#log").inner_text()
     assert "The gate allowed the session" in log and "The character is speaking" in log
+    assert "The character is listening" in log  # the fake microphone's speech was heard
     assert errors == []
 
 
@@ -130,7 +133,9 @@ def test_a_refused_session_shows_the_reason(
     site: Site, launch: Launch, shots: Shots, live_researcher: LiveResearcher
 ) -> None:
     page = launch().new_page()
-    sign_in(page, site, live_researcher.account.email, live_researcher.account.password, "/live.html")
+    sign_in(
+        page, site, live_researcher.account.email, live_researcher.account.password, "/live.html"
+    )
     expect(page.locator("body")).to_have_attribute("data-ready", "live")
     page.get_by_label("Subject").check()
     page.get_by_label("Instructions: idle behaviour").fill(
@@ -142,3 +147,9 @@ def test_a_refused_session_shows_the_reason(
     expect(page.get_by_role("button", name="Open session")).to_be_enabled()
     expect(page.locator("#state")).to_have_text("not started")
     shots(page, "refused")
+    # At a phone's width the page folds to one column, in the order of use.
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    setup, stage = page.locator("#setup").bounding_box(), page.locator("#stage").bounding_box()
+    assert setup and stage and setup["y"] < stage["y"]
+    shots(page, "refused-phone")

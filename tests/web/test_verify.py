@@ -95,8 +95,12 @@ def test_our_clip_reads_trusted_and_a_reencoded_copy_is_traced(
     expect(page.locator("#watermark-badge")).to_have_text("Found")
     expect(page.locator("#watermark-facts")).to_contain_text(f"(audit entry {entry})")
     expect(page.locator("#audit-badge")).to_have_text("Included")
-    expect(page.locator("#audit-summary")).to_contain_text(f"Entry {entry} is in our public audit log")
-    expect(page.get_by_text("the video and sound are exactly those that were signed")).to_be_visible()
+    expect(page.locator("#audit-summary")).to_contain_text(
+        f"Entry {entry} is in our public audit log"
+    )
+    expect(
+        page.get_by_text("the video and sound are exactly those that were signed")
+    ).to_be_visible()
     # The raw report is one click away.
     raw = page.locator("#raw-json")
     expect(raw).to_be_hidden()
