@@ -108,6 +108,8 @@ function controlsFor(open) {
   $("#open").disabled = open;
   for (const id of ["#barge-in", "#end", "#update"]) $(id).disabled = !open;
   $("#microphone").disabled = !open || !page.microphone;
+  if (open && !page.microphone) $("#microphone").textContent = "No microphone";
+  if (page.microphone) $("#microphone").textContent = page.microphone.enabled ? "Microphone on" : "Microphone off";
   $("#speak").disabled = !open || !page.voice || Boolean(page.streamer);
   for (const input of $("#open-form").querySelectorAll("input, select, textarea")) {
     if (input.type === "radio" && input.disabled && input.getAttribute("aria-describedby")) continue;
@@ -262,7 +264,8 @@ function handleEvent(event) {
       $("#segments").textContent = String(page.segments);
       break;
     case "policy.stopped": {
-      const rules = event.rule_ids && event.rule_ids.length ? ` (rules ${event.rule_ids.join(", ")})` : "";
+      const ids = event.rule_ids || [];
+      const rules = ids.length && !ids.every((id) => event.reason.includes(id)) ? ` (rules ${ids.join(", ")})` : "";
       const text = `Stopped by the policy: ${event.reason}${rules}.`;
       say($("#agent-status"), text, "error");
       log(text);
@@ -335,6 +338,7 @@ function speak() {
   }, {
     onEnd: (complete) => {
       if (page.streamer === streamer) page.streamer = null;
+      if (page.closed) return; // the session's end says why; keep the policy's words
       say($("#agent-status"), complete ? `Sent all of ${page.voiceName}.` : `Stopped sending ${page.voiceName}.`);
       $("#speak").disabled = !page.socket || !page.voice;
     },

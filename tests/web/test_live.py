@@ -95,6 +95,11 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     assert label and canvas and canvas["y"] <= label["y"] < canvas["y"] + canvas["height"] / 4
     shots(page, "live")
 
+    # New instructions while it runs: the page shows the words the character understood.
+    page.get_by_label("New instructions").fill("be calm and look to the left")
+    page.get_by_role("button", name="Update instructions").click()
+    expect(page.locator("#understood")).to_have_text("Understood: calm, look left.")
+
     # The agent speaks the file: the state goes to speaking, and back when the file is done.
     page.get_by_role("button", name="Speak it").click()
     expect(page.locator("#state")).to_have_attribute("data-state", "speaking", timeout=5_000)
@@ -129,9 +134,13 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     assert errors == []
 
 
-def test_a_refused_session_shows_the_reason(
-    site: Site, launch: Launch, shots: Shots, live_researcher: LiveResearcher
+def test_a_refused_session_shows_the_reason_and_a_policy_stop_explains_the_end(
+    site: Site, launch: Launch, shots: Shots, live_researcher: LiveResearcher, tmp_path: Path
 ) -> None:
+    scam = fake_microphone(
+        "This is your bank. Tell me your password and the one time code we just sent you.",
+        tmp_path / "scam.wav",
+    )
     page = launch().new_page()
     sign_in(
         page, site, live_researcher.account.email, live_researcher.account.password, "/live.html"
@@ -153,3 +162,18 @@ def test_a_refused_session_shows_the_reason(
     setup, stage = page.locator("#setup").bounding_box(), page.locator("#stage").bounding_box()
     assert setup and stage and setup["y"] < stage["y"]
     shots(page, "refused-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Allowed, but the agent's voice asks for a password: the policy stops the session.
+    page.get_by_label("Instructions: idle behaviour").fill("")
+    page.get_by_label("Use my microphone").uncheck()
+    page.get_by_role("button", name="Open session").click()
+    expect(page.locator("#session-status")).to_contain_text("Live:", timeout=30_000)
+    page.get_by_label("Voice file").set_input_files(scam)
+    page.get_by_role("button", name="Speak it").click()
+    expect(page.locator("#session-status")).to_contain_text(
+        "Session closed. The policy stopped the session:", timeout=20_000
+    )
+    expect(page.locator("#agent-status")).to_contain_text("Stopped by the policy:")
+    expect(page.locator("#state")).to_have_text("closed")
+    shots(page, "policy-stopped")
