@@ -393,6 +393,12 @@ function showRate() {
     const fps = page.player.fps();
     $("#fps").textContent = `${fps} frames per second`;
     $("#fps").dataset.fps = String(fps);
+    const sync = page.player.sync();
+    if (sync !== null) {
+      $("#sync").textContent = `within ${Math.round(sync * 1000)} ms`;
+      $("#sync").dataset.ms = String(Math.round(sync * 1000));
+      $("#sync").dataset.soundFrames = String(page.player.soundFrames);
+    }
   }
 }
 

@@ -108,6 +108,11 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     latency = int(str(page.locator("#latency").get_attribute("data-ms")))
     assert 0 < latency < 2_000
     expect(page.locator("#state")).not_to_have_attribute("data-state", "speaking", timeout=15_000)
+    # Its sound came with the frames and played with them: each picture drawn within a few
+    # screen refreshes of its sound's start.
+    sync = page.locator("#sync")
+    assert int(str(sync.get_attribute("data-sound-frames"))) > 25
+    assert 0 <= int(str(sync.get_attribute("data-ms"))) < 60
     shots(page, "spoken")
 
     # Barge-in: again, and cut off while speaking; it stops well before the file would end.

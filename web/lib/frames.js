@@ -48,10 +48,18 @@ export function firstLoud(samples, threshold = 1000) {
  *
  * Jitter buffer: frame `pts` plays at `anchor + pts` (context seconds). The first frame sets
  * the anchor `jitter` seconds ahead; a frame that arrives too late to play on time moves the
- * anchor later (the buffer grows, up to `maxJitter`), so sound never plays out of order and a
- * slow network costs delay, not gaps. Each frame's audio is an AudioBuffer at 24 kHz started at
- * the frame's time; its picture is drawn by the animation loop when the clock reaches it.
+ * anchor later (the buffer grows, by at most `maxJitter` at once), so sound never plays out of
+ * order and a slow network costs delay, not gaps. When a second of frames has all arrived with
+ * more time to spare than `jitter`, the anchor moves back (during silence, so nothing audible
+ * jumps): the delay returns to the target once the network recovers.
+ *
+ * Sync: each frame's audio is an AudioBuffer at 24 kHz started at the frame's time; its picture
+ * is drawn by the animation loop when the sound the context is playing *out of the speaker* (its
+ * clock less the output latency) reaches that time.
  */
+const MIN_LEAD = 0.01; // seconds: a frame must be scheduled at least this far ahead
+const SHRINK_EVERY = 25; // frames
+
 export class FramePlayer {
   constructor(canvas, audio, { jitter = 0.12, maxJitter = 0.5, onDraw = () => {} } = {}) {
     this.canvas = canvas;
@@ -62,35 +70,56 @@ export class FramePlayer {
     this.onDraw = onDraw;
     this.anchor = null;
     this.queue = []; // decoded frames waiting for their time: { at, bitmap, index, frame }
-    this.timed = []; // callbacks waiting for a presentation time: { at, run }
+    this.timed = []; // callbacks waiting for a presentation time: { pts, run }
     this.sources = new Set();
     this.drawn = [];
     this.running = true;
     this.late = 0;
+    this.soundFrames = 0; // frames whose sound was scheduled
+    this.lateness = []; // for the last drawn frames: how long after its sound the picture came
+    this.spare = Infinity; // the least time to spare of the frames since the last shrink check
+    this.counted = 0;
     this.queueDelay = jitter; // seconds between receiving the last frame and its time to show
     this.loop = this.loop.bind(this);
     requestAnimationFrame(this.loop);
   }
 
+  /** The clock frames are scheduled on. */
   now() {
     return this.audio.currentTime;
+  }
+
+  /** The clock time of the sound leaving the speaker now: when a frame's picture is due. */
+  heard() {
+    return this.audio.currentTime - (this.audio.outputLatency || this.audio.baseLatency || 0);
   }
 
   /** Schedule one parsed frame. */
   async push(frame) {
     if (!this.running) return;
     const now = this.now();
+    const silent = firstLoud(frame.audio, 0) < 0;
     if (this.anchor === null) this.anchor = now + this.jitter - frame.pts;
-    let at = this.anchor + frame.pts;
-    if (at < now + 0.01) {
-      // Late: move the whole timeline later (up to maxJitter ahead of now).
+    const spare = this.anchor + frame.pts - now;
+    if (spare < MIN_LEAD) {
+      // (1) late: move the whole timeline later.
       this.late += 1;
-      const shift = Math.min(now + 0.01 - at + 0.02, this.maxJitter);
-      this.anchor += shift;
-      at += shift;
+      this.anchor += Math.min(MIN_LEAD - spare + 0.02, this.maxJitter);
+    } else {
+      // (2) early for a whole second: move it back towards the target, during silence.
+      this.spare = Math.min(this.spare, spare);
+      this.counted += 1;
+      if (this.counted >= SHRINK_EVERY) {
+        const excess = this.spare - this.jitter;
+        // At most 30 ms at once: less than a frame (30 fps at most), so nothing reorders.
+        if (excess > 0.03 && silent) this.anchor -= Math.min(excess, 0.03);
+        this.spare = Infinity;
+        this.counted = 0;
+      }
     }
+    const at = this.anchor + frame.pts;
     this.queueDelay = at - now;
-    if (frame.audio.length && firstLoud(frame.audio, 0) >= 0) this.playAudio(frame.audio, at);
+    if (!silent) this.playAudio(frame.audio, at);
     let bitmap;
     try {
       bitmap = await createImageBitmap(new Blob([frame.jpeg], { type: "image/jpeg" }));
@@ -113,6 +142,7 @@ export class FramePlayer {
     source.buffer = buffer;
     source.connect(this.audio.destination);
     source.start(Math.max(at, this.now()));
+    this.soundFrames += 1;
     this.sources.add(source);
     source.onended = () => this.sources.delete(source);
   }
@@ -124,7 +154,7 @@ export class FramePlayer {
 
   loop() {
     if (!this.running) return;
-    const now = this.now();
+    const now = this.heard();
     // The newest frame whose time has come; older ones are skipped (and freed).
     let show = null;
     while (this.queue.length && this.queue[0].at <= now) {
@@ -137,7 +167,9 @@ export class FramePlayer {
       const drawnAt = performance.now();
       this.drawn.push(drawnAt);
       while (this.drawn.length && this.drawn[0] < drawnAt - 1000) this.drawn.shift();
-      this.onDraw(show.frame, drawnAt, now - show.at);
+      this.lateness.push(now - show.at);
+      if (this.lateness.length > 50) this.lateness.shift();
+      this.onDraw(show.frame, drawnAt);
     }
     if (this.anchor !== null) {
       const due = this.timed.filter((item) => this.anchor + item.pts <= now);
@@ -145,6 +177,13 @@ export class FramePlayer {
       for (const item of due) item.run();
     }
     requestAnimationFrame(this.loop);
+  }
+
+  /** Median seconds between a frame's sound starting and its picture showing (last 50). */
+  sync() {
+    if (!this.lateness.length) return null;
+    const sorted = [...this.lateness].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
   }
 
   /** Frames drawn in the last second. */
