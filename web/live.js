@@ -173,8 +173,14 @@ async function openSession(event) {
   connect(opened, useMicrophone);
 }
 
+/** The stream URL as the page may open it: behind TLS, the secure WebSocket scheme (a proxy
+ *  that terminates TLS can make the server name ws:// although the page came over https). */
+export function streamUrl(url) {
+  return location.protocol === "https:" && url.startsWith("ws://") ? `wss://${url.slice(5)}` : url;
+}
+
 function connect(opened, useMicrophone) {
-  const socket = new WebSocket(opened.stream_url);
+  const socket = new WebSocket(streamUrl(opened.stream_url));
   socket.binaryType = "arraybuffer";
   page.socket = socket;
   page.player = new FramePlayer($("#avatar"), page.audio, { onDraw: drawn });

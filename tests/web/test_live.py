@@ -63,9 +63,10 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     site: Site, launch: Launch, shots: Shots, live_researcher: LiveResearcher, tmp_path: Path
 ) -> None:
     user = fake_microphone("Hello, can you hear me? I have a question.", tmp_path / "user.wav")
-    agent = fake_microphone(
+    agent = fake_microphone("Of course. It is sunny and warm.", tmp_path / "agent.wav", "kal")
+    longer = fake_microphone(
         "Of course. The weather today is sunny and warm, with a light breeze from the west.",
-        tmp_path / "agent.wav",
+        tmp_path / "longer.wav",
         voice="kal",
     )
     page = launch(microphone=user).new_page()
@@ -115,14 +116,16 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     assert 0 <= int(str(sync.get_attribute("data-ms"))) < 60
     shots(page, "spoken")
 
-    # Barge-in: again, and cut off while speaking; it stops well before the file would end.
+    # Barge-in: a longer file, cut off while speaking; it stops well before the file would end.
+    page.get_by_label("Voice file").set_input_files(longer)
+    expect(page.get_by_text("longer.wav: 5.")).to_be_visible()
     page.get_by_role("button", name="Speak it").click()
     expect(page.locator("#state")).to_have_attribute("data-state", "speaking", timeout=5_000)
     page.get_by_role("button", name="Barge in").click()
     asked = time.monotonic()
     expect(page.locator("#state")).not_to_have_attribute("data-state", "speaking", timeout=3_000)
     assert time.monotonic() - asked < 2.0
-    expect(page.get_by_text("Stopped sending agent.wav")).to_be_visible()
+    expect(page.get_by_text("Stopped sending longer.wav")).to_be_visible()
     shots(page, "barged-in")
 
     page.get_by_role("button", name="End session").click()
