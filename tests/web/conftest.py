@@ -53,8 +53,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     # The public URL is the served one (OAuth redirect URIs, invitation links).
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # Every browser test shares this server, so its address may verify more than the default
+    # ten clips a minute.
     settings = Settings(
-        data_dir=data, public_url=url, checkpoint_interval_s=3600, log_level="WARNING"
+        data_dir=data,
+        public_url=url,
+        checkpoint_interval_s=3600,
+        log_level="WARNING",
+        verify_rate_limit="120/minute",
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)
