@@ -151,11 +151,9 @@ let polling = null;
 let watchWhenDone = null; // the job this page started: shown in the player when it finishes
 
 function progressText(job) {
-  const percent = Math.round(job.progress * 100);
-  if (job.status === "running") return `${percent} % done`;
-  if (job.status === "queued") return "Waiting for a worker";
-  if (job.status === "succeeded") return "Done";
-  return `Failed: ${job.error || "no reason given"}`;
+  if (job.status === "running") return `Your generation is ${Math.round(job.progress * 100)} % done`;
+  if (job.status === "queued") return "It starts when a worker is free";
+  return "";
 }
 
 function jobCells(job) {
@@ -171,7 +169,7 @@ function jobCells(job) {
     cell("Started", formatTime(job.created_at)),
     cell("Identity", names()[job.identity_id] || job.identity_id),
     cell("Length", formatSeconds(job.seconds)),
-    cell("Progress", badge(kind, words), " ", bar, el("span", { class: "job-progress" }, progressText(job))),
+    cell("Progress", badge(kind, words), bar, el("span", { class: "job-progress" }, progressText(job))),
     cell("Result", result),
   ];
 }
@@ -240,10 +238,19 @@ async function generate(event) {
     say(box, "Accepted: the video is being made. Its progress shows below.", "ok");
     form.reset();
   } catch (error) {
-    say(box, `Refused: ${problemText(error)}`, "error");
+    say(box, refusal(error), "error");
   } finally {
     button.disabled = false;
   }
+}
+
+/** Why the gate (or the upload check) said no, in the server's words, with its audit entry. */
+function refusal(error) {
+  if (!(error instanceof ApiError)) return `Not sent: ${error.message}`;
+  const { reasons, audit_index: entry } = error.problem;
+  const why = Array.isArray(reasons) && reasons.length ? reasons.join("; ") : error.message;
+  const where = Number.isInteger(entry) ? ` (the decision is entry #${entry} of the audit log)` : "";
+  return error.status === 403 ? `Refused: ${why}${where}.` : `Not accepted: ${why}`;
 }
 
 let videoUrl = null;
