@@ -98,8 +98,14 @@ async function loadIdentities() {
 
 function fillSelect(select, items, empty) {
   const chosen = select.value;
+  const counts = {};
+  for (const item of items) counts[item.display_name] = (counts[item.display_name] || 0) + 1;
+  // Two people of the same name: tell them apart by when they were added.
+  const label = (item) => counts[item.display_name] > 1
+    ? `${item.display_name} (added ${formatTime(item.created_at)})`
+    : item.display_name;
   select.replaceChildren(...(items.length
-    ? items.map((item) => el("option", { value: item.id, selected: item.id === chosen }, item.display_name))
+    ? items.map((item) => el("option", { value: item.id, selected: item.id === chosen }, label(item)))
     : [el("option", { value: "" }, empty)]));
 }
 
@@ -192,10 +198,16 @@ function showJob(job, first = false) {
   }
 }
 
-async function loadJobs() {
-  const jobs = await api("/v1/generations?limit=20");
+const PAGE = 20;
+
+async function loadJobs(before = null) {
+  const query = new URLSearchParams({ limit: String(PAGE), ...(before ? { before } : {}) });
+  const jobs = await api(`/v1/generations?${query}`);
   for (const job of jobs) showJob(job);
-  $("#jobs-empty").hidden = jobs.length > 0;
+  $("#jobs-empty").hidden = jobRows.size > 0;
+  const older = $("#older-jobs");
+  older.hidden = jobs.length < PAGE;
+  older.dataset.before = jobs.length ? jobs[jobs.length - 1].id : "";
   keepPolling();
 }
 
@@ -278,13 +290,30 @@ async function showVideo(job) {
 
 // -- live sessions ---------------------------------------------------------------------------
 
+let sessionRefresh = null;
+
+async function endSession(session) {
+  try {
+    await api(`/v1/sessions/${encodeURIComponent(session.id)}`, { method: "DELETE" });
+  } catch (error) {
+    // Open on the books but not running in this server (it ended elsewhere): say so.
+    say($("#dashboard-error"), `The session could not be ended: ${problemText(error)}`, "error");
+  }
+  await loadSessions();
+}
+
 async function loadSessions() {
-  const sessions = await api("/v1/sessions?limit=20");
+  const sessions = await api(`/v1/sessions?limit=${PAGE}`);
   const rows = sessions.map((session) => el("tr", { dataset: { session: session.id, status: session.status } },
     cell("Opened", formatTime(session.opened_at)),
     cell("Identity", names()[session.identity_id] || session.identity_id),
     cell("Format", `${session.size.replace("x", " × ")} at ${session.fps} fps`),
-    cell("State", session.status === "open" ? badge("warn", "Open") : badge("", "Ended")),
+    cell("State", session.status === "open"
+      ? [badge("warn", "Open"), " ", el("button", {
+        type: "button", class: "secondary", "aria-label": `End the session opened ${formatTime(session.opened_at)}`,
+        onclick: () => endSession(session),
+      }, "End")]
+      : badge("", "Ended")),
     cell("Ended", formatTime(session.ended_at)),
     cell("Why it ended", session.stop_reason
       ? `${STOP_REASON[session.stop_reason] || session.stop_reason}${session.stop_detail ? ` (${session.stop_detail})` : ""}`
@@ -292,6 +321,11 @@ async function loadSessions() {
     cell("Frames", String(session.frames))));
   $("#session-rows").replaceChildren(...rows);
   $("#sessions-empty").hidden = rows.length > 0;
+  // While a session is open, look again now and then: it ends on its own (closed, revoked).
+  clearTimeout(sessionRefresh);
+  if (sessions.some((session) => session.status === "open")) {
+    sessionRefresh = setTimeout(() => loadSessions().catch(() => {}), 5000);
+  }
 }
 
 // -- API clients -----------------------------------------------------------------------------
@@ -350,6 +384,8 @@ async function main() {
   $("#copy-link").addEventListener("click", copyLink);
   $("#new-generation").addEventListener("submit", generate);
   $("#new-client").addEventListener("submit", createClient);
+  $("#older-jobs").addEventListener("click", (event) => loadJobs(event.target.dataset.before)
+    .catch((error) => say($("#generate-message"), problemText(error), "error")));
   const failed = [];
   const load = async (what, task) => {
     try {
