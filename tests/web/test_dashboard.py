@@ -108,6 +108,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     )
     expect(page.locator("#player-audit")).to_contain_text("audit entry #")
     expect(page.locator("#quota-text")).not_to_contain_text("10 min 0 s left")
+    expect(page.get_by_role("button", name="Show older generations")).to_be_hidden()
     shots(page, "generation-done")
 
     # (4): a live session (opened through the API) in the list, open, then ended.
