@@ -1,6 +1,6 @@
 // The researcher's dashboard: standing and quota, identities and invitations, offline
 // generations (progress, player), live sessions, API clients.
-import { ApiError, api, authorizedFetch } from "./lib/api.js";
+import { ApiError, api, authorizedFetch, currentUser } from "./lib/api.js";
 import { $, copyText, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
 
 const POLL_MS = 500;
@@ -378,7 +378,14 @@ async function revokeClient(client) {
 
 async function main() {
   const user = await startPage({ roles: ["researcher"] });
-  if (!user) return;
+  if (!user) {
+    // Sign-in lands here by default: staff are pointed to their own page.
+    const someone = await currentUser().catch(() => null);
+    if (someone && someone.role !== "researcher") {
+      $("#gate").append(el("p", {}, el("a", { href: "/review.html", class: "button" }, "Go to the review console")));
+    }
+    return;
+  }
   $("#new-identity").addEventListener("submit", createIdentity);
   $("#new-invitation").addEventListener("submit", invite);
   $("#copy-link").addEventListener("click", copyLink);

@@ -179,5 +179,8 @@ def test_the_dashboard_is_for_researchers(site: Site, launch: Launch, shots: Sho
     page.wait_for_url("**/dashboard.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "gate")
     expect(page.locator("#gate")).to_contain_text("for researcher accounts")
+    expect(page.get_by_role("link", name="Go to the review console")).to_have_attribute(
+        "href", "/review.html"
+    )
     shots(page, "reviewer")
     assert errors == []
