@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,10 @@ def test_live_sessions_are_on_the_books_from_admission_to_their_end(
                     return frames
         raise AssertionError("the stream ended without session.closed")
 
-    sent = asyncio.run(stream())
+    # On a thread of its own: Playwright's sync API keeps an event loop running in this one
+    # when the browser tests shared the process.
+    with ThreadPoolExecutor(1) as pool:
+        sent = pool.submit(asyncio.run, stream()).result()
     deadline = time.monotonic() + 10
     while (row := get(world, f"/v1/sessions/{sid}", token_a).json())["status"] == "open":
         assert time.monotonic() < deadline, row
