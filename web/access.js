@@ -1,4 +1,4 @@
-// Sign-up, the sign-in callback, the account page and API clients.
+// Sign-up, the sign-in callback and the account page (API clients are on the dashboard).
 import { api, finishSignIn, problemOf, signIn, signOut, signedIn } from "./lib/api.js";
 
 function showError(message) {
@@ -9,27 +9,6 @@ function showError(message) {
 async function problemText(response) {
   const problem = await problemOf(response);
   return problem.detail || problem.title || response.statusText;
-}
-
-async function showClients() {
-  const list = document.getElementById("client-list");
-  list.replaceChildren();
-  for (const client of await api("/v1/clients")) {
-    const item = document.createElement("li");
-    item.textContent = `${client.name} — ${client.client_id} — ${client.scope}` +
-      (client.revoked_at ? " (revoked)" : "");
-    if (!client.revoked_at) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = "Revoke";
-      button.addEventListener("click", async () => {
-        await api(`/v1/clients/${encodeURIComponent(client.client_id)}`, { method: "DELETE" });
-        await showClients();
-      });
-      item.append(" ", button);
-    }
-    list.append(item);
-  }
 }
 
 async function showAccount() {
@@ -48,18 +27,8 @@ async function showAccount() {
     ? `${me.application.status}${me.application.decision_reason ? ` — ${me.application.decision_reason}` : ""}`
     : "—";
   document.getElementById("sign-out").addEventListener("click", () => signOut());
-  if (me.role === "researcher" && me.scopes.length) {
-    document.getElementById("new-client").addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const name = new FormData(event.target).get("name");
-      const client = await api("/v1/clients", { method: "POST", body: { name } });
-      document.getElementById("client-secret").textContent =
-        `client_id ${client.client_id}, secret ${client.client_secret} (copy it now: it is not shown again)`;
-      await showClients();
-    });
-    document.getElementById("clients").hidden = false;
-    await showClients();
-  }
+  // API clients moved to the dashboard (dashboard.js), with the rest of a researcher's tools.
+  document.getElementById("clients-link").hidden = me.role !== "researcher";
   document.body.dataset.ready = "account";
 }
 

@@ -64,15 +64,23 @@ def test_sign_in_create_a_client_and_sign_out_in_the_browser(world: World, page:
     )
     assert page.eval("document.getElementById('me-role').textContent") == "researcher"
     assert "identities:write" in page.eval("document.getElementById('me-scopes').textContent")
+    # API clients are on the dashboard; the account page links there.
+    assert page.eval("!document.getElementById('clients-link').hidden")
+    page.eval("document.querySelector('#clients-link a').click()")
+    page.wait_for(
+        "location.pathname === '/dashboard.html' && document.body.dataset.ready === 'dashboard'"
+    )
     _fill(page, "#new-client [name=name]", "from the browser")
     page.eval("document.getElementById('new-client').requestSubmit()")
     shown = page.wait_for(
-        "document.getElementById('client-secret').textContent.includes('secret') &&"
+        "document.getElementById('new-client-secret').textContent &&"
         " document.getElementById('client-secret').textContent"
     )
     clients = world.services.clients.list(researcher.principal)
     assert [client.name for client in clients] == ["from the browser"]
     assert clients[0].client_id in shown
+    page.goto(f"{world.issuer}/account.html")
+    page.wait_for("document.body.dataset.ready === 'account'")
     # Signing out revokes the refresh token (and its access token) at the server.
     page.eval("document.getElementById('sign-out').click()")
     page.wait_for("!document.getElementById('signed-out').hidden")
