@@ -69,8 +69,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     runtime.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright() -> Iterator[playwright_api.Playwright]:
+    # One per test: while the sync API runs, its event loop counts as running in this thread,
+    # and other tests in the same worker process call asyncio.run().
     with playwright_api.sync_playwright() as instance:
         yield instance
 

@@ -1,0 +1,227 @@
+"""The whole platform in Chromium, as its people use it, against one real server:
+
+an applicant applies → a reviewer approves them → the researcher signs in → adds a person and
+invites them → the person consents on their own device (fake camera and microphone) → the
+researcher runs an offline generation and watches it finish → opens a live session and gets
+frames → a journalist drops the clip on the verify page and reads it as trusted.
+
+Then the person withdraws through the link they kept, and the researcher's pages say so: the
+person can no longer be picked for a live session, with the reason.
+
+Each person has their own browser; every page is screenshotted under build/test-output/web/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from lpm_guard.access.scopes import Role
+from lpm_guard.consent import speech
+from tests.consent.conftest import People, png
+from tests.web.conftest import Launch, Site, fake_camera, fake_microphone
+from tests.web.test_consent import CHECKING_MS, PHRASE, record, seconds, take_stills
+from tests.web.test_pages import sign_in
+
+Shots = Callable[[Page, str], Path]
+pytestmark = pytest.mark.slow
+
+APPLICANT_PASSWORD = "a long applicant passphrase"
+
+
+def watched(context: BrowserContext) -> tuple[Page, list[str]]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return page, errors
+
+
+def test_apply_approve_invite_consent_generate_go_live_and_verify(
+    site: Site,
+    launch: Launch,
+    shots: Shots,
+    people: People,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The challenge phrase is random in production; here it is one that flite's voice says and
+    # pocketsphinx hears reliably (the server runs in this process).
+    monkeypatch.setattr(speech, "new_challenge_phrase", lambda: PHRASE)
+    email = f"journey-{tmp_path.name[-8:]}@example.org".lower()
+    face = people.t1[5]
+
+    # (1) The applicant applies on the sign-up page.
+    applicant, applicant_errors = watched(launch())
+    applicant.goto(f"{site.url}/signup.html")
+    expect(applicant.locator("body")).to_have_attribute("data-ready", "signup")
+    applicant.get_by_label("Name").fill("Jo Researcher")
+    applicant.get_by_label("Email").fill(email)
+    applicant.get_by_label("Password (12 characters or more)").fill(APPLICANT_PASSWORD)
+    applicant.get_by_label("Institution").fill("University of Somewhere")
+    applicant.get_by_label("Position").fill("Doctoral researcher")
+    applicant.get_by_label("Research purpose").fill(
+        "How people judge the trustworthiness of synthetic talking heads in video calls."
+    )
+    applicant.get_by_label("Ethics approval reference").fill("IRB-2026-0107")
+    applicant.get_by_label("Live sessions").check()
+    applicant.get_by_label(re.compile("I accept the")).check()
+    shots(applicant, "1-apply")
+    applicant.get_by_role("button", name="Apply").click()
+    expect(applicant.locator("#signup-result")).to_contain_text("Thank you")
+    shots(applicant, "1-applied")
+
+    # (2) A reviewer approves the application in the console, with a reason and a quota.
+    reviewer_account = site.world.staff(Role.REVIEWER)
+    site.world.web_tokens(reviewer_account)  # the first sign-in replaces the one-time password
+    reviewer, reviewer_errors = watched(launch())
+    sign_in(reviewer, site, reviewer_account.email, reviewer_account.password, "/review.html")
+    expect(reviewer.locator("body")).to_have_attribute("data-ready", "review")
+    card = reviewer.locator("article", has_text=email)
+    expect(card).to_contain_text("IRB-2026-0107")
+    card.get_by_label("Reason for the decision").fill("Ethics approval checked with the IRB.")
+    card.get_by_label("Daily quota (seconds)").fill("900")
+    shots(reviewer, "2-queue")
+    card.get_by_role("button", name="Approve").click()
+    expect(reviewer.locator("#applications-status")).to_contain_text("Approved Jo Researcher")
+    shots(reviewer, "2-approved")
+
+    # (3) The researcher signs in and lands on the dashboard, approved for both uses.
+    researcher, researcher_errors = watched(launch())
+    sign_in(researcher, site, email, APPLICANT_PASSWORD, "/dashboard.html")
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
+    expect(researcher.locator("#standing-text")).to_have_text("Active")
+    expect(researcher.locator("#quota-text")).to_contain_text("15 min 0 s left")
+
+    # (4) They add the person from a photo and invite them for offline and live use.
+    photo = tmp_path / "person.png"
+    photo.write_bytes(png(face))
+    new_identity = researcher.locator("#new-identity")
+    new_identity.get_by_label("Name").fill("Sam Subject")
+    new_identity.get_by_label("Reference photos").set_input_files(photo)
+    new_identity.get_by_role("button", name="Add identity").click()
+    expect(researcher.locator("#identity-message")).to_contain_text("Added Sam Subject")
+    invitation = researcher.locator("#new-invitation")
+    invitation.get_by_label("Offline generations").check()
+    invitation.get_by_label("Live sessions").check()
+    invitation.get_by_role("button", name="Create invitation link").click()
+    link = researcher.get_by_label("Invitation link")
+    expect(link).not_to_have_value("")
+    url = link.input_value()
+    assert url.startswith(f"{site.url}/consent.html#"), url
+    shots(researcher, "4-invited")
+
+    # (5) The person opens the link on their own device and consents: stills from the camera
+    # and the statement read aloud with the challenge phrase, recorded in the page.
+    subject_context = launch()
+    subject, subject_errors = watched(subject_context)
+    subject.goto(url)
+    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
+    expect(subject.locator("#phrase")).to_have_text(PHRASE)
+    statement = subject.locator("#statement").inner_text()
+    shots(subject, "5-invitation")
+    subject_context.close()
+    camera = fake_camera(face, tmp_path / "subject.y4m")
+    microphone = fake_microphone(
+        f"{statement} My challenge phrase is {PHRASE}.", tmp_path / "subject.wav"
+    )
+    subject, subject_errors = watched(launch(camera=camera, microphone=microphone))
+    subject.goto(url)
+    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
+    take_stills(subject, 2)
+    record(subject, seconds(microphone))
+    subject.get_by_role("button", name="Send my consent").click()
+    expect(subject.locator("body")).to_have_attribute(
+        "data-result", "accepted", timeout=CHECKING_MS
+    )
+    revocation = subject.get_by_label("Your withdrawal link").input_value()
+    assert "#revoke=" in revocation
+    shots(subject, "5-consented")
+
+    # (6) The researcher sees the consent and runs an offline generation to the end.
+    researcher.reload()
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
+    row = researcher.locator("#identity-rows tr", has_text="Sam Subject")
+    expect(row).to_contain_text("Consented")
+    identity_id = row.get_attribute("data-identity") or ""
+    agent = fake_microphone(
+        "Hello, and welcome. Today we will look at how the study works.", tmp_path / "agent.wav"
+    )
+    generation = researcher.locator("#new-generation")
+    generation.get_by_label("Identity").select_option(identity_id)
+    generation.get_by_label("The agent's voice").set_input_files(agent)
+    generation.get_by_label("Instructions").fill("smile warmly")
+    generation.get_by_role("button", name="Start generation").click()
+    expect(researcher.locator("#generate-message")).to_contain_text("Accepted", timeout=60_000)
+    job = researcher.locator("#job-rows tr").first
+    expect(job).to_have_attribute("data-status", "succeeded", timeout=180_000)
+    researcher.wait_for_function(
+        "document.querySelector('#result-video').readyState >= 2", timeout=30_000
+    )
+    shots(researcher, "6-generated")
+    download = researcher.get_by_role("link", name="Download the MP4")
+    with researcher.expect_download() as downloading:
+        download.click()
+    clip = tmp_path / "clip.mp4"
+    downloading.value.save_as(clip)
+
+    # (7) A live session of the same person: frames arrive and the character speaks.
+    researcher.goto(f"{site.url}/live.html")
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "live")
+    researcher.get_by_label("Sam Subject").check()
+    researcher.get_by_label("Use my microphone").uncheck()
+    researcher.get_by_role("button", name="Open session").click()
+    expect(researcher.locator("#session-status")).to_contain_text("Live:", timeout=30_000)
+    researcher.get_by_label("Voice file").set_input_files(agent)
+    expect(researcher.get_by_text("s ready to speak")).to_be_visible()
+    researcher.get_by_role("button", name="Speak it").click()
+    expect(researcher.locator("#state")).to_have_attribute("data-state", "speaking", timeout=10_000)
+    researcher.wait_for_function(
+        "Number(document.querySelector('#fps').dataset.fps) > 10", timeout=20_000
+    )
+    expect(researcher.locator("#ai-label")).to_have_text("AI-generated")
+    shots(researcher, "7-live")
+    researcher.get_by_role("button", name="End session").click()
+    expect(researcher.locator("body")).to_have_attribute("data-session", "closed")
+
+    # (8) A journalist drops the clip on the public verify page: trusted, marked, logged.
+    journalist, journalist_errors = watched(launch())
+    journalist.goto(f"{site.url}/verify.html")
+    expect(journalist.locator("body")).to_have_attribute("data-ready", "verify")
+    journalist.get_by_label("Drop a video file here, or choose one").set_input_files(clip)
+    verdict = journalist.locator("#verdict")
+    expect(verdict).to_have_attribute("data-verdict", "authentic", timeout=60_000)
+    expect(journalist.locator("#c2pa-badge")).to_have_text("Valid and trusted")
+    expect(journalist.locator("#watermark-badge")).to_have_text("Found")
+    expect(journalist.locator("#audit-badge")).to_have_text("Included")
+    shots(journalist, "8-verified")
+
+    # (9) The person withdraws through their link; the researcher is refused from then on,
+    # with the reason, offline and live.
+    subject.goto(revocation)
+    subject.get_by_label("I want to withdraw my consent").check()
+    subject.get_by_role("button", name="Withdraw my consent").click()
+    expect(subject.locator("body")).to_have_attribute("data-result", "revoked")
+    shots(subject, "9-withdrawn")
+    researcher.goto(f"{site.url}/dashboard.html")
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
+    expect(researcher.locator("#identity-rows tr", has_text="Sam Subject")).to_contain_text(
+        "Consent withdrawn"
+    )
+    shots(researcher, "9-dashboard-after-withdrawal")
+    researcher.goto(f"{site.url}/live.html")
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "live")
+    expect(researcher.get_by_label("Sam Subject")).to_be_disabled()
+    expect(researcher.locator(f"#identity-{identity_id}-why")).to_contain_text("withdr")
+    shots(researcher, "9-live-refused")
+
+    for errors in (
+        applicant_errors,
+        reviewer_errors,
+        researcher_errors,
+        subject_errors,
+        journalist_errors,
+    ):
+        assert errors == []
