@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, LargeBinary, TextClause, bindparam, func, select, text
 
 from ..audit import Entry, StoredEntry, leaf_hash
 from ..audit.schema import entries_table
@@ -32,6 +32,15 @@ def is_about(entry: Entry, about: str) -> bool:
     return entry.event.actor == about or about in entry.event.objects.values()
 
 
+def _contains(engine: Engine, needle: bytes) -> ColumnElement[bool] | TextClause:
+    """The body holds ``needle`` (bytes, no pattern characters to escape)."""
+    if engine.dialect.name == "postgresql":
+        return text("position(:needle IN audit_entries.body) > 0").bindparams(
+            bindparam("needle", needle, type_=LargeBinary)
+        )
+    return func.instr(entries_table.c.body, needle) > 0
+
+
 def _candidates(
     engine: Engine, about: str | None, action: str | None, before: int | None
 ) -> Iterator[tuple[int, bytes]]:
@@ -44,7 +53,7 @@ def _candidates(
     if about is not None:
         # The id as it appears in canonical JSON: a quoted string (RFC 8785 escapes as json).
         needle = json.dumps(about, ensure_ascii=False).encode()
-        query = query.where(t.c.body.contains(needle, autoescape=True))
+        query = query.where(_contains(engine, needle))
     with engine.connect() as conn:
         for idx, body in conn.execution_options(yield_per=_BATCH).execute(query):
             yield int(idx), body.encode() if isinstance(body, str) else bytes(body)
