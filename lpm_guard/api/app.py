@@ -18,6 +18,7 @@ from ..consent.routes import router as consent_router
 from ..logs import get_logger
 from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
+from ..sessions import ledger
 from ..sessions.generations import router as generations_router
 from ..sessions.jobs import recover
 from ..sessions.registry import RegistryLimits, SessionRegistry
@@ -58,6 +59,9 @@ def create_app(
         interrupted = await asyncio.to_thread(recover, runtime)
         if interrupted:
             log.warning("jobs interrupted by a restart marked failed", jobs=interrupted)
+        cut_off = await asyncio.to_thread(ledger.recover, runtime)
+        if cut_off:
+            log.warning("live sessions cut off by a restart marked ended", sessions=cut_off)
         task = asyncio.create_task(_checkpoint_periodically(runtime))
         try:
             yield

@@ -2,7 +2,8 @@
 
 Who may call: ``POST`` needs ``generate:offline`` (an approved researcher, for an identity of
 their own whose subject consented to offline use); a job, its progress and its video are seen by
-its owner and by reviewers (``review``), nobody else.
+its owner and by reviewers (``review``), nobody else; ``GET`` lists the caller's jobs (reviewers:
+everybody's).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -24,7 +25,8 @@ from ..access.scopes import Scope
 from ..api.security import get_principal, require_scope
 from ..consent.faces import decode_image
 from ..errors import InvalidRequest
-from .jobs import FINISHED, JobService, JobView
+from .jobs import FINISHED, JobService, JobStatus, JobView, list_jobs
+from .ledger import MAX_PAGE
 from .services import session_services
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
@@ -54,6 +56,9 @@ def _view(view: JobView) -> dict[str, Any]:
         "audit_index": view.audit_index,
         "seconds": view.seconds,
         "error": view.error,
+        "owner": view.owner,
+        "created_at": view.created_at,
+        "finished_at": view.finished_at,
     }
 
 
@@ -109,6 +114,25 @@ async def submit(
             instructions=instructions if isinstance(instructions, str) else None,
         )
     return _view(view)
+
+
+@router.get(
+    "",
+    summary="Offline jobs, newest first: the caller's own; reviewers see everybody's "
+    "(filters owner, status; pages: limit, before=<last id>)",
+)
+def list_generations(
+    jobs: Jobs,
+    principal: Caller,
+    owner: Annotated[str | None, Query(max_length=256)] = None,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    views = list_jobs(
+        jobs.runtime, principal, owner=owner, status=status, limit=limit, before=before
+    )
+    return [_view(view) for view in views]
 
 
 @router.get("/{job_id}", summary="A job's status and progress (its owner, or reviewers)")

@@ -34,6 +34,7 @@ from ..policy import InputRejected
 from ..policy import Use as PolicyUse
 from ..runtime import Runtime
 from .gate import GenerationDenied
+from .ledger import iso_utc, newest_first, whose
 from .services import SessionServices
 
 
@@ -59,7 +60,9 @@ class GenerationJob(SQLModel, table=True):
     audit_index: int = Field(sa_column=Column(Integer, nullable=False))
     seconds: float = Field(sa_column=Column(Float, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
@@ -74,6 +77,9 @@ class JobView:
     audit_index: int
     seconds: float
     error: str | None
+    owner: str
+    created_at: str | None
+    finished_at: str | None
 
     @classmethod
     def of(cls, row: GenerationJob) -> JobView:
@@ -86,6 +92,9 @@ class JobView:
             row.audit_index,
             row.seconds,
             row.error,
+            row.owner,
+            iso_utc(row.created_at),
+            iso_utc(row.finished_at),
         )
 
 
@@ -219,6 +228,29 @@ class JobService:
         if view.status is not JobStatus.SUCCEEDED or not path.exists():
             raise NotFound(f"the job's video is not ready (status {view.status})")
         return path
+
+
+def list_jobs(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    owner: str | None = None,
+    status: JobStatus | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> list[JobView]:
+    """The caller's jobs (reviewers: everybody's, or ``owner``'s), newest first."""
+    with Session(runtime.engine) as session:
+        rows = newest_first(
+            session,
+            GenerationJob,
+            col(GenerationJob.created_at),
+            owner=whose(principal, owner),
+            status=status.value if status is not None else None,
+            limit=limit,
+            before=before,
+        )
+    return [JobView.of(row) for row in rows]
 
 
 def recover(runtime: Runtime) -> int:

@@ -1,7 +1,8 @@
-"""``POST /v1/sessions``: open a live session through the gate.
+"""``/v1/sessions``: open a live session through the gate, and look back at sessions.
 
-Who may call it: researchers with the ``generate:live`` scope (approved for live use, not
-expired or suspended), for identities of their own whose subject consented to live use.
+Who may call: ``POST`` needs the ``generate:live`` scope (researchers approved for live use, not
+expired or suspended), for identities of their own whose subject consented to live use. The
+lists and a session's record: its owner, and reviewers (``review``) for everybody's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,8 @@ from ..consent.models import Use
 from ..errors import LpmGuardError, NotFound
 from ..generator import Character
 from ..provenance.watermark import Watermarker
+from . import ledger
+from .ledger import LiveSessionView, LiveStatus
 from .live import LiveSession, StopReason
 from .records import SignedRecord, provenance_record
 from .services import session_services
@@ -140,6 +143,14 @@ async def open_session(
         )
         session.on_end(subscription.close)  # else the bus keeps every ended session alive
         ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
+        ledger.opened(
+            services.runtime,
+            session,
+            owner=principal.subject,
+            identity_id=body.identity_id,
+            size=body.size,
+            audit_index=admission.receipt.index,
+        )
     except BaseException:
         # Not opened after all (the limits, a failing record): stopping it unstarted releases
         # the checker, the record and the subscription.
@@ -152,6 +163,54 @@ async def open_session(
         ticket_expires_in_s=60.0,
         audit_index=admission.receipt.index,
     )
+
+
+def session_view(view: LiveSessionView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "owner": view.owner,
+        "identity_id": view.identity_id,
+        "size": view.size,
+        "fps": view.fps,
+        "status": view.status.value,
+        "opened_at": view.opened_at,
+        "ended_at": view.ended_at,
+        "stop_reason": view.stop_reason,
+        "stop_detail": view.stop_detail,
+        "audit_index": view.audit_index,
+        "frames": view.frames,
+    }
+
+
+@router.get(
+    "/v1/sessions",
+    summary="Live sessions, newest first: the caller's own; reviewers see everybody's "
+    "(filters owner, status; pages: limit, before=<last id>)",
+)
+def list_sessions(
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+    owner: Annotated[str | None, Query(max_length=256)] = None,
+    status: LiveStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=ledger.MAX_PAGE)] = 50,
+    before: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    views = ledger.list_sessions(
+        request.app.state.runtime, principal, owner=owner, status=status, limit=limit, before=before
+    )
+    return [session_view(view) for view in views]
+
+
+@router.get(
+    "/v1/sessions/{session_id}",
+    summary="One live session's record (its owner, or reviewers)",
+)
+def get_session(
+    session_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> dict[str, Any]:
+    return session_view(ledger.get_session(request.app.state.runtime, principal, session_id))
 
 
 @router.delete(

@@ -194,6 +194,13 @@ CASES: list[Case] = [
     # Sessions: the gate answers researchers (here: no such identity), the scope everyone else.
     Case("POST", "/v1/sessions", signed_in(403), json={"identity_id": "idn_nobody"}),
     Case("DELETE", "/v1/sessions/{no_session}", signed_in(404)),
+    # Lists of sessions and jobs: everyone signed in gets their own; only reviewers may name
+    # another researcher (tests/sessions/test_lists.py checks whose each caller sees).
+    Case("GET", "/v1/sessions", signed_in(200)),
+    Case("GET", "/v1/sessions", signed_in(403, 403, 200), params={"owner": "acct_other"}),
+    Case("GET", "/v1/sessions/{no_session}", signed_in(404)),
+    Case("GET", "/v1/generations", signed_in(200)),
+    Case("GET", "/v1/generations", signed_in(403, 403, 200), params={"owner": "acct_other"}),
     # Offline generations: researchers' own jobs (reviewers see all); none exists here.
     Case("POST", "/v1/generations", signed_in(422, 422, 403, 403), json={"not": "multipart"}),
     Case("GET", "/v1/generations/{no_job}", signed_in(404)),

@@ -1,0 +1,233 @@
+"""Live sessions on the books: one row per session the gate admitted, kept after it ends.
+
+The registry holds the sessions this process runs; this table is what people look back at (the
+researcher's dashboard, the reviewer console). Two writers only: ``opened`` when the gate has
+admitted a session (``POST /v1/sessions``), ``ended`` from the session's end hook
+(``LiveSession.on_end``) — plus ``recover`` at start-up for the rows a crash left open. The
+decisions themselves are in the audit log (the gate's allow entry, ``session:stream:stop``); the
+row points at the allow entry by its index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, String, Text, and_, or_, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from ..access.principals import Principal
+from ..access.scopes import Scope
+from ..errors import Forbidden, InvalidRequest, NotFound
+from ..runtime import Runtime
+from .live import LiveSession, StopReason
+
+MAX_PAGE = 200
+
+
+class LiveStatus(StrEnum):
+    OPEN = "open"
+    ENDED = "ended"
+
+
+class LiveSessionRow(SQLModel, table=True):
+    __tablename__ = "live_sessions"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    owner: str = Field(sa_column=Column(String(256), nullable=False, index=True))
+    identity_id: str = Field(sa_column=Column(String(40), nullable=False))
+    size: str = Field(sa_column=Column(String(16), nullable=False))
+    fps: int = Field(sa_column=Column(Integer, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    opened_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+    ended_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    stop_reason: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    stop_detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    audit_index: int = Field(sa_column=Column(Integer, nullable=False))
+    frames: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@dataclass(frozen=True)
+class LiveSessionView:
+    id: str
+    owner: str
+    identity_id: str
+    size: str
+    fps: int
+    status: LiveStatus
+    opened_at: str | None
+    ended_at: str | None
+    stop_reason: str | None
+    stop_detail: str | None
+    audit_index: int
+    frames: int
+
+    @classmethod
+    def of(cls, row: LiveSessionRow) -> LiveSessionView:
+        return cls(
+            row.id,
+            row.owner,
+            row.identity_id,
+            row.size,
+            row.fps,
+            LiveStatus(row.status),
+            iso_utc(row.opened_at),
+            iso_utc(row.ended_at),
+            row.stop_reason,
+            row.stop_detail,
+            row.audit_index,
+            row.frames,
+        )
+
+
+def opened(
+    runtime: Runtime,
+    session: LiveSession,
+    *,
+    owner: str,
+    identity_id: str,
+    size: str,
+    audit_index: int,
+) -> None:
+    """Put an admitted session on the books, and have its end recorded however it ends.
+    Called once the session is registered (a session refused by the limits is not on them)."""
+    row = LiveSessionRow(
+        id=session.session_id,
+        owner=owner,
+        identity_id=identity_id,
+        size=size,
+        fps=session.fps,
+        status=LiveStatus.OPEN,
+        opened_at=datetime.now(UTC),
+        audit_index=audit_index,
+    )
+    with Session(runtime.engine) as db:
+        db.add(row)
+        db.commit()
+    session.on_end(lambda: ended(runtime, session))
+    if session.stopped:  # it ended before its hook was in place (a revocation, at once)
+        ended(runtime, session)
+
+
+def ended(runtime: Runtime, session: LiveSession) -> None:
+    """The session is over: when, why, and how many frames it sent (its end hook)."""
+    reason, detail = session.stop_reason or (StopReason.SHUTDOWN, "")
+    with Session(runtime.engine) as db:
+        db.execute(
+            update(LiveSessionRow)
+            .where(col(LiveSessionRow.id) == session.session_id)
+            .values(
+                status=LiveStatus.ENDED,
+                ended_at=datetime.now(UTC),
+                stop_reason=reason.value,
+                stop_detail=detail or None,
+                frames=session.stats.frames,
+            )
+        )
+        db.commit()
+
+
+def recover(runtime: Runtime) -> int:
+    """Close the rows of sessions a crash or restart cut off; returns how many. Run at
+    start-up, before any new session."""
+    with Session(runtime.engine) as db:
+        result = db.execute(
+            update(LiveSessionRow)
+            .where(col(LiveSessionRow.status) == LiveStatus.OPEN)
+            .values(
+                status=LiveStatus.ENDED,
+                ended_at=datetime.now(UTC),
+                stop_reason=StopReason.SHUTDOWN.value,
+                stop_detail="interrupted by a restart",
+            )
+        )
+        db.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def is_reviewer(principal: Principal) -> bool:
+    return Scope.REVIEW in principal.scopes
+
+
+def whose(principal: Principal, owner: str | None) -> str | None:
+    """The owner a list is limited to: the caller's own, unless a reviewer asks (for one
+    researcher's, or everybody's when ``owner`` is None)."""
+    if is_reviewer(principal):
+        return owner
+    if owner is not None and owner != principal.subject:
+        raise Forbidden("only reviewers list other researchers' sessions and jobs")
+    return principal.subject
+
+
+def newest_first(
+    db: Session,
+    model: Any,
+    stamp: Any,
+    *,
+    owner: str | None,
+    status: str | None,
+    limit: int,
+    before: str | None,
+) -> list[Any]:
+    """One page of ``model`` rows, newest ``stamp`` first (ties by id); ``before`` is the id of
+    the last row of the previous page, and must be one the caller may see."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit takes 1 to {MAX_PAGE}")
+    query = select(model)
+    if owner is not None:
+        query = query.where(model.owner == owner)
+    if status is not None:
+        query = query.where(model.status == status)
+    if before is not None:
+        anchor = db.get(model, before)
+        if anchor is None or (owner is not None and anchor.owner != owner):
+            raise InvalidRequest("before: give the id of the last item of the previous page")
+        at = getattr(anchor, stamp.key)
+        query = query.where(or_(stamp < at, and_(stamp == at, model.id < anchor.id)))
+    query = query.order_by(stamp.desc(), model.id.desc()).limit(limit)
+    return list(db.exec(query).all())
+
+
+def list_sessions(
+    runtime: Runtime,
+    principal: Principal,
+    *,
+    owner: str | None = None,
+    status: LiveStatus | None = None,
+    limit: int = 50,
+    before: str | None = None,
+) -> list[LiveSessionView]:
+    """The caller's live sessions (reviewers: everybody's, or ``owner``'s), newest first."""
+    with Session(runtime.engine) as db:
+        rows = newest_first(
+            db,
+            LiveSessionRow,
+            col(LiveSessionRow.opened_at),
+            owner=whose(principal, owner),
+            status=status.value if status is not None else None,
+            limit=limit,
+            before=before,
+        )
+    return [LiveSessionView.of(row) for row in rows]
+
+
+def get_session(runtime: Runtime, principal: Principal, session_id: str) -> LiveSessionView:
+    """One live session of the caller's (reviewers see every one)."""
+    with Session(runtime.engine) as db:
+        row = db.get(LiveSessionRow, session_id)
+    if row is None or (row.owner != principal.subject and not is_reviewer(principal)):
+        raise NotFound("no such live session")
+    return LiveSessionView.of(row)
