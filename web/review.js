@@ -162,7 +162,7 @@ function researcherRow(r) {
       el("br"), `until ${day(r.expires_at)}`, el("br"),
       el("span", { class: "muted" }, r.scopes.length ? r.scopes.join(", ") : "no scopes")),
     el("td", { "data-label": "Quota today" },
-      `${formatSeconds(r.used_today_s)} of ${formatSeconds(r.daily_quota_s)} used`,
+      r.daily_quota_s === null ? "no quota" : `${r.used_today_s.toFixed(1)} s of ${r.daily_quota_s} s used`,
       el("progress", { max: 1, value: used, "aria-label": `${r.name}: share of today's quota used` })),
     el("td", { "data-label": "Actions", class: "review-row-actions" },
       field(`Reason (${r.name})`, reason),
@@ -311,7 +311,7 @@ function sessionRow(session) {
       session.status === "open"
         ? el("button", { type: "button", class: "danger", onclick: revoke, "aria-label": `Revoke session ${session.id}` }, "Revoke")
         : null,
-      el("button", { type: "button", class: "secondary", onclick: () => showTrail(session.id), "aria-label": `Audit trail of session ${session.id}` }, "Audit trail"))));
+      el("button", { type: "button", class: "secondary", onclick: () => showTrail(session.id, [session.audit_index]), "aria-label": `Audit trail of session ${session.id}` }, "Audit trail"))));
 }
 
 function jobRow(job) {
@@ -324,24 +324,26 @@ function jobRow(job) {
     el("td", { "data-label": "Timing" }, `asked ${formatTime(job.created_at)}`, el("br"),
       job.finished_at ? `finished ${formatTime(job.finished_at)}` : "not finished"),
     el("td", { "data-label": "Actions" }, el("button", {
-      type: "button", class: "secondary", onclick: () => showTrail(job.id), "aria-label": `Audit trail of job ${job.id}`,
+      type: "button", class: "secondary", onclick: () => showTrail(job.id, [job.audit_index]), "aria-label": `Audit trail of job ${job.id}`,
     }, "Audit trail")));
 }
 
 // -- 6. the audit log ----------------------------------------------------------------------------
 
-let search = { about: "", action: "", before: null };
+let search = { about: "", action: "", before: null, also: [] };
 
-/** Search the log for entries about `id` and bring the results into view. */
-async function showTrail(id) {
+/** Search the log for entries about `id` and bring the results into view. `also` are entry
+ * numbers that belong to the trail without naming the id: the gate's admission decision is
+ * logged before a session or job has an id, and the session or job keeps its number. */
+async function showTrail(id, also = []) {
   $("#audit-about").value = id;
   $("#audit-search").elements.action.value = "";
-  await runSearch(true);
+  await runSearch(true, also.filter((index) => Number.isInteger(index)));
   $("#audit").scrollIntoView();
   $("#audit").focus();
 }
 
-async function runSearch(fresh) {
+async function runSearch(fresh, also = []) {
   const form = $("#audit-search");
   const box = $("#audit-status");
   if (fresh) search = { about: form.elements.about.value.trim(), action: form.elements.action.value.trim(), before: null };
@@ -350,7 +352,10 @@ async function runSearch(fresh) {
   if (search.before !== null) query.set("before", String(search.before));
   try {
     const page = await api(`/v1/audit/entries?${query}`);
-    const rows = page.entries.map(entryRow);
+    const found = new Set(page.entries.map((stored) => stored.entry.index));
+    const extra = await Promise.all(also.filter((index) => !found.has(index)).map((index) => api(`/v1/audit/entries/${index}`)));
+    const entries = [...page.entries, ...extra].sort((a, b) => b.entry.index - a.entry.index);
+    const rows = entries.map(entryRow);
     if (fresh) $("#audit-rows").replaceChildren(...rows);
     else $("#audit-rows").append(...rows);
     search.before = page.next_before;
@@ -371,8 +376,8 @@ function entryRow(stored) {
     el("td", { "data-label": "What" }, entry.action, " ", badge(entry.outcome, outcomeKind(entry.outcome)), el("br"), `by ${entry.actor}`),
     el("td", { "data-label": "About" }, about || "—", entry.reasons.length ? el("div", { class: "muted" }, entry.reasons.join("; ")) : null),
     el("td", {}, el("button", {
-      type: "button", class: "secondary", onclick: () => showEntry(stored), "aria-label": `Show entry ${entry.index}`,
-    }, "Show")));
+      type: "button", class: "secondary", onclick: () => showEntry(stored), "aria-label": `Open entry ${entry.index}`,
+    }, "Open")));
 }
 
 let shown = null;
