@@ -118,7 +118,9 @@ class ResearcherService:
         return row, account
 
     @staticmethod
-    def _used_today(session: Session, account_ids: Sequence[str], now: datetime) -> dict[str, float]:
+    def _used_today(
+        session: Session, account_ids: Sequence[str], now: datetime
+    ) -> dict[str, float]:
         if not account_ids:
             return {}
         statement = select(QuotaUsageRow.account_id, QuotaUsageRow.seconds).where(

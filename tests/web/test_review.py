@@ -134,6 +134,7 @@ def test_a_reviewer_works_through_the_console(
     trail = page.locator("#audit-rows")
     expect(trail).to_contain_text("session:stream:revoke")
     expect(trail).to_contain_text("generation:request:allow")
+    expect(page.get_by_role("button", name="Older entries")).to_be_hidden()
     shots(page, "session-trail")
 
     # (6): check the revocation's inclusion in the browser against a signed checkpoint.
