@@ -31,6 +31,10 @@ function outcomeKind(outcome) {
   return "warn";
 }
 
+function plural(count, one, many) {
+  return `${count} ${count === 1 ? one : many}.`;
+}
+
 function words(value) {
   return String(value).replaceAll("_", " ");
 }
@@ -179,7 +183,7 @@ async function loadIdentities() {
   const status = $("#identity-status-filter").value;
   const identities = await api(`/v1/consent/review/identities${status ? `?status=${status}` : ""}`);
   $("#identity-rows").replaceChildren(...identities.map(identityRow));
-  say($("#identities-status"), identities.length ? `${identities.length} identities.` : "No identity matches.");
+  say($("#identities-status"), identities.length ? plural(identities.length, "identity", "identities") : "No identity matches.");
 }
 
 function identityRow(identity) {
@@ -224,6 +228,7 @@ async function showIdentity(identity) {
       el("dt", {}, "Status"), el("dd", {}, words(identity.status)),
       el("dt", {}, "Enrolled by"), el("dd", {}, identity.owner),
       el("dt", {}, "Enrolled"), el("dd", {}, formatTime(identity.created_at)),
+      el("dt", {}, "Consent given"), el("dd", { id: "identity-consented" }, "…"),
       el("dt", {}, "Uses consented to"), el("dd", {}, identity.allowed_uses.join(" and ") || "none"),
       el("dt", {}, "Excluded content"), el("dd", {}, identity.excluded_content || "none"),
       el("dt", {}, "Consent expires"), el("dd", {}, formatTime(identity.expires_at)),
@@ -239,6 +244,10 @@ async function showIdentity(identity) {
       `${formatTime(entry.timestamp)}: ${entry.action} by ${entry.actor} (${entry.outcome})`,
       entry.reasons.length ? ` — ${entry.reasons.join("; ")}` : "")));
     if (!page.entries.length) trail.replaceChildren(el("li", {}, "Nothing yet."));
+    const accepted = page.entries.find(({ entry }) => entry.action === "consent:consent:accept");
+    $("#identity-consented").textContent = accepted
+      ? `${formatTime(accepted.entry.timestamp)}, by the ${accepted.entry.actor} in person (audit entry ${accepted.entry.index})`
+      : identity.kind === "person" ? "not yet" : "not needed: a synthetic character is approved by a reviewer";
   } catch (error) {
     trail.replaceChildren(el("li", { class: "error" }, `The audit trail could not be read: ${error.message}`));
   }
@@ -284,7 +293,7 @@ async function loadActivity() {
   const [sessions, jobs] = await Promise.all([api(`/v1/sessions?${sessionQuery}`), api(`/v1/generations?${jobQuery}`)]);
   $("#session-rows").replaceChildren(...sessions.map(sessionRow));
   $("#job-rows").replaceChildren(...jobs.map(jobRow));
-  say($("#activity-status"), `${sessions.length} live sessions, ${jobs.length} offline jobs.`);
+  say($("#activity-status"), `${plural(sessions.length, "live session", "live sessions").slice(0, -1)}, ${plural(jobs.length, "offline job", "offline jobs")}`);
 }
 
 function who(item) {

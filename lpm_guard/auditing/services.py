@@ -98,9 +98,7 @@ class AuditService:
             raise InvalidRequest(f"a page holds 1 to {_search.MAX_PAGE} entries")
         if before is not None and before < 0:
             raise InvalidRequest("'before' is an entry index, never negative")
-        page = _search.search(
-            self.log.engine, about=about, action=action, before=before, limit=limit
-        )
+        page = _search.search(self.log, about=about, action=action, before=before, limit=limit)
         query = {k: v for k, v in {"about": about, "action": action}.items() if v is not None}
         self.record(
             AuditTag.AUDIT_ENTRY_SEARCH,

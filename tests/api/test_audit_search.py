@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
-from lpm_guard.audit import NoteVerifier, open_checkpoint
+from lpm_guard.audit import AuditLog, Event, NoteVerifier, open_checkpoint
+from sqlalchemy import MetaData, inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
 
 from lpm_guard.access.principals import Principal
 from lpm_guard.access.scopes import Scope
 from lpm_guard.api import create_app
 from lpm_guard.auditing.services import AuditService
+from lpm_guard.database import MIGRATIONS, make_engine, upgrade
 from lpm_guard.runtime import Runtime
 from tests.api.test_audit_routes import TokenTable
 
@@ -121,3 +130,43 @@ def test_the_published_key_verifies_the_checkpoint(client: TestClient, runtime: 
     assert verifier.vkey == key["vkey"] and verifier.key_hash.hex() == key["key_hash"]
     note = client.get("/v1/audit/checkpoint").json()["note"]
     assert open_checkpoint(note, [verifier]).key_hash.hex() == key["key_hash"]
+
+
+def test_migration_0006_indexes_what_was_logged_before_it(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        upgrade(engine)
+        log = AuditLog(engine)
+        log.append_many(
+            [Event("a:b:c", f"acct_{n % 2}", objects={"session": f"ses_{n % 3}"}) for n in range(9)]
+        )
+        before = [s.entry.index for s in log.entries_about("ses_1")]
+        assert before == [7, 4, 1]
+        # (1): back to 0005 (the index is gone), then up again: 0006 fills it from the entries.
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["engine"] = engine
+        command.downgrade(config, "0005")
+        with engine.connect() as conn:
+            assert "audit_objects" not in inspect(conn).get_table_names()
+        upgrade(engine)
+        assert [s.entry.index for s in log.entries_about("ses_1")] == before
+        assert len(log.entries_about("acct_0")) == 5
+        # (2): the migrated table is the model's, guards included.
+        metadata = MetaData()
+        SQLModel.metadata.tables["audit_objects"].to_metadata(metadata)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _: (
+                        kind != "table" or name == "audit_objects"
+                    ),
+                },
+            )
+            assert list(compare_metadata(context, metadata)) == []
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_objects"))
+    finally:
+        engine.dispose()

@@ -98,6 +98,7 @@ def test_a_reviewer_works_through_the_console(
     details = page.locator("#identity-details")
     expect(details).to_contain_text("consent:consent:accept")
     expect(details).to_contain_text("not shown: biometric data")
+    expect(page.locator("#identity-consented")).to_contain_text("by the subject in person")
     shots(page, "identity-details")
     row.get_by_label(re.compile("^Reason")).fill("The subject asked us by phone.")
     row.get_by_role("button", name="Revoke").click()
