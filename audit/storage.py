@@ -131,6 +131,7 @@ class AuditLog:
             frontier = self._fetch(conn, range_nodes(0, size))
             moment = self._clock()
             entry_rows, node_rows, receipts = [], [], []
+            object_rows: list[dict[str, object]] = []
             for offset, event in enumerate(events):
                 index = size + offset
                 entry = Entry(index=index, timestamp=moment, event=event)
@@ -147,9 +148,15 @@ class AuditLog:
                     }
                 )
                 node_rows.extend(_completed_nodes(index, digest, frontier))
+                object_rows.extend(
+                    {"object_id": name, "idx": index}
+                    for name in schema.named_ids(event.actor, event.objects)
+                )
                 receipts.append(Receipt(index, LeafHash(digest), index + 1))
             conn.execute(schema.entries_table.insert(), entry_rows)
             conn.execute(schema.nodes_table.insert(), node_rows)
+            if object_rows:
+                conn.execute(schema.objects_table.insert(), object_rows)
         return receipts
 
     # --- reading ------------------------------------------------------------------------
@@ -201,6 +208,32 @@ class AuditLog:
         with self.engine.connect() as conn:
             for idx, body in conn.execution_options(yield_per=_STREAM).execute(query):
                 yield int(idx), _as_bytes(body)
+
+    def entries_about(
+        self,
+        name: str,
+        *,
+        action: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredEntry]:
+        """Up to ``limit`` entries naming ``name`` (actor or object), newest first, below index
+        ``before``; optionally only those with ``action``. One index range read."""
+        o, t = schema.objects_table, schema.entries_table
+        query = (
+            select(t.c.body)
+            .select_from(o.join(t, o.c.idx == t.c.idx))
+            .where(o.c.object_id == name)
+            .order_by(o.c.idx.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            query = query.where(o.c.idx < before)
+        if action is not None:
+            query = query.where(t.c.action == action)
+        with self.engine.connect() as conn:
+            bodies = [_as_bytes(body) for body in conn.execute(query).scalars()]
+        return [StoredEntry(Entry.from_canonical(b), b, leaf_hash(b)) for b in bodies]
 
     def root(self, size: int | None = None) -> bytes:
         with self.engine.connect() as conn:

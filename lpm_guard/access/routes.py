@@ -28,6 +28,7 @@ from .oauth2_requests import HttpRequest
 from .oauth2_server import OAuth2Server
 from .pages import change_password_page, error_page, login_page
 from .principals import Principal
+from .researchers import ResearcherService
 from .schemas import (
     ApplicationDetails,
     ApplicationForm,
@@ -38,7 +39,9 @@ from .schemas import (
     Decision,
     MeView,
     NewClientView,
+    QuotaChange,
     QuotaView,
+    ResearcherView,
     StaffForm,
 )
 from .scopes import Role, Scope
@@ -54,6 +57,7 @@ class AccessServices:
     applications: ApplicationService
     clients: ClientService
     quotas: Quotas
+    researchers: ResearcherService
 
 
 def get_services(request: Request) -> AccessServices:
@@ -245,6 +249,37 @@ def reinstate(
     application_id: str, decision: Decision, principal: Reviewer, services: Services
 ) -> ApplicationView:
     return services.applications.reinstate(application_id, decision, principal.actor)
+
+
+# -- researchers (reviewers' view) --------------------------------------------------------
+
+
+@api.get(
+    "/researchers",
+    summary="Approved and suspended researchers with standing, quota and today's use "
+    "(scope review)",
+)
+def list_researchers(
+    principal: Reviewer,
+    services: Services,
+    status: ApplicationStatus | None = Query(None, description="approved or suspended"),
+) -> list[ResearcherView]:
+    return services.researchers.list(status)
+
+
+@api.get("/researchers/{account_id}", summary="One researcher's standing and quota (scope review)")
+def get_researcher(account_id: str, principal: Reviewer, services: Services) -> ResearcherView:
+    return services.researchers.get(account_id)
+
+
+@api.post(
+    "/researchers/{account_id}/quota",
+    summary="Change a researcher's daily quota, with a reason (scope review)",
+)
+def change_quota(
+    account_id: str, change: QuotaChange, principal: Reviewer, services: Services
+) -> ResearcherView:
+    return services.researchers.set_quota(account_id, change, principal.actor)
 
 
 # -- API clients, staff, me ----------------------------------------------------------------

@@ -42,6 +42,10 @@ class Approval(Decision):
     daily_quota_s: float = Field(default=600.0, gt=0, le=86_400)
 
 
+class QuotaChange(Decision):
+    daily_quota_s: float = Field(gt=0, le=86_400, description="Generated seconds per UTC day.")
+
+
 class StaffForm(BaseModel):
     email: str = Field(min_length=3, max_length=320)
     name: str = Field(min_length=1, max_length=200)
@@ -129,3 +133,23 @@ class QuotaView(BaseModel):
     daily_quota_s: float
     used_s: float
     remaining_s: float
+
+
+class ResearcherView(BaseModel):
+    """A researcher as reviewers see them: standing, scopes, quota and today's use."""
+
+    account_id: str
+    name: str
+    email: str
+    institution: str
+    application_id: str
+    status: ApplicationStatus
+    standing: str
+    scopes: list[Scope]
+    submitted_at: datetime
+    decided_at: datetime | None
+    decision_reason: str | None
+    expires_at: datetime | None
+    daily_quota_s: float | None
+    used_today_s: float
+    disabled: bool

@@ -13,6 +13,7 @@ from .clients import ClientService
 from .oauth2_server import OAuth2Server
 from .principals import Authenticator
 from .quotas import QuotaService
+from .researchers import ResearcherService
 from .routes import AccessServices, api, oauth
 
 
@@ -25,6 +26,7 @@ def access_services(runtime: Runtime) -> AccessServices:
         applications=ApplicationService(engine, audit),
         clients=ClientService(engine, audit),
         quotas=QuotaService(engine, audit),
+        researchers=ResearcherService(engine, audit),
     )
 
 

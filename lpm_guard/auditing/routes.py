@@ -10,6 +10,8 @@ from fastapi.responses import PlainTextResponse
 from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..api.security import require_scope
+from ..audit import StoredEntry
+from .search import MAX_PAGE
 from .services import AuditService
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -51,15 +53,46 @@ def consistency_proof(
     return service.consistency_proof(old_size, new_size).to_json()
 
 
+@router.get(
+    "/keys",
+    summary="The public keys that sign checkpoints: Ed25519 raw base64 and vkey (public)",
+)
+def keys(service: Service) -> list[dict[str, str]]:
+    return service.verifier_keys()
+
+
+def _entry_json(stored: StoredEntry) -> dict[str, Any]:
+    return {
+        "entry": stored.entry.to_json(),
+        "leaf_hash": stored.leaf_hash.hex(),
+        "body": stored.body.decode(),
+    }
+
+
+@router.get(
+    "/entries",
+    summary="Entries about an id (actor or object: session, job, identity, account) and/or "
+    "with an action, newest first, paged with 'before' (scope audit:read: reviewers)",
+)
+def search_entries(
+    service: Service,
+    principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
+    about: Annotated[str | None, Query(max_length=256, description="An id")] = None,
+    action: Annotated[str | None, Query(max_length=128, description="domain:object:action")] = None,
+    before: Annotated[int | None, Query(ge=0, description="Only entries below this index")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> dict[str, Any]:
+    page = service.search(principal.actor, about=about, action=action, before=before, limit=limit)
+    return {
+        "entries": [_entry_json(stored) for stored in page.entries],
+        "next_before": page.next_before,
+    }
+
+
 @router.get("/entries/{index}", summary="One log entry (scope audit:read: reviewers)")
 def read_entry(
     service: Service,
     index: int,
     principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
 ) -> dict[str, Any]:
-    stored = service.read_entry(index, principal.actor)
-    return {
-        "entry": stored.entry.to_json(),
-        "leaf_hash": stored.leaf_hash.hex(),
-        "body": stored.body.decode(),
-    }
+    return _entry_json(service.read_entry(index, principal.actor))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..audit import (
@@ -21,6 +23,7 @@ from ..audit import (
     VerificationError,
 )
 from ..errors import InvalidRequest, NotFound
+from . import search as _search
 from .tags import AuditTag
 
 
@@ -76,6 +79,48 @@ class AuditService:
             raise NotFound(f"the log has no entry {index}") from None
         self.record(AuditTag.AUDIT_ENTRY_READ, actor, objects={"audit_entry": str(index)})
         return entry
+
+    def search(
+        self,
+        actor: str,
+        *,
+        about: str | None = None,
+        action: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> _search.Page:
+        """Entries about an object id (actor or one of ``objects``) and/or with an action,
+        newest first; the search itself is recorded, as reading an entry is."""
+        about = about.strip() if about is not None else None
+        if about == "":
+            raise InvalidRequest("say what the entries are about: an id")
+        if not 1 <= limit <= _search.MAX_PAGE:
+            raise InvalidRequest(f"a page holds 1 to {_search.MAX_PAGE} entries")
+        if before is not None and before < 0:
+            raise InvalidRequest("'before' is an entry index, never negative")
+        page = _search.search(self.log, about=about, action=action, before=before, limit=limit)
+        query = {k: v for k, v in {"about": about, "action": action}.items() if v is not None}
+        self.record(
+            AuditTag.AUDIT_ENTRY_SEARCH,
+            actor,
+            payload={"query": query, "before": before, "found": len(page.entries)},
+        )
+        return page
+
+    def verifier_keys(self) -> list[dict[str, str]]:
+        """The public keys that sign checkpoints (Ed25519, raw, base64) and their vkeys."""
+        keys = []
+        for verifier in self.log.verifiers:
+            raw = verifier.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+            keys.append(
+                {
+                    "name": verifier.name,
+                    "key_hash": verifier.key_hash.hex(),
+                    "public_key": base64.b64encode(raw).decode(),
+                    "vkey": verifier.vkey,
+                }
+            )
+        return keys
 
     def verify(self, actor: str) -> Report:
         """Verify the whole log; the result, good or bad, is itself recorded."""

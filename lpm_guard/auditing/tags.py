@@ -21,6 +21,7 @@ class AuditTag(StrEnum):
     ACCESS_LOGIN_FAILURE = "access:login:failure"
     ACCESS_LOGIN_SUCCESS = "access:login:success"
     ACCESS_LOGIN_THROTTLE = "access:login:throttle"
+    ACCESS_QUOTA_CHANGE = "access:quota:change"
     ACCESS_QUOTA_CHARGE = "access:quota:charge"
     ACCESS_QUOTA_EXCEED = "access:quota:exceed"
     ACCESS_TOKEN_ISSUE = "access:token:issue"  # noqa: S105
@@ -28,6 +29,7 @@ class AuditTag(StrEnum):
     ACCESS_TOKEN_REVOKE = "access:token:revoke"  # noqa: S105
     AUDIT_CHECKPOINT_PUBLISH = "audit:checkpoint:publish"
     AUDIT_ENTRY_READ = "audit:entry:read"
+    AUDIT_ENTRY_SEARCH = "audit:entry:search"
     AUDIT_LOG_EXPORT = "audit:log:export"
     AUDIT_LOG_VERIFY = "audit:log:verify"
     CONSENT_CONSENT_ACCEPT = "consent:consent:accept"

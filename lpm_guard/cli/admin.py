@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from ..access.accounts import AccountService
 from ..access.applications import ApplicationService
 from ..access.models import ApplicationStatus
-from ..access.schemas import ApplicationView, Approval, Decision
+from ..access.researchers import ResearcherService
+from ..access.schemas import ApplicationView, Approval, Decision, QuotaChange
 from ..access.scopes import Role
 from ..auditing.services import AuditService
 from .common import emit_json, fail, operator, runtime
@@ -143,6 +144,29 @@ def suspend(application_id: str, reason: str = REASON) -> None:
 def reinstate(application_id: str, reason: str = REASON) -> None:
     """Reinstate suspended access."""
     _decide("reinstate", application_id, _reason(reason))
+
+
+@researchers.command()
+def quota(
+    researcher: str = typer.Argument(..., help="The researcher's account id or email."),
+    seconds: float = typer.Option(..., "--seconds", help="New daily quota of generated seconds."),
+    reason: str = REASON,
+) -> None:
+    """Change an approved (or suspended) researcher's daily quota."""
+    try:
+        change = QuotaChange(reason=reason, daily_quota_s=seconds)
+    except ValidationError as exc:
+        raise fail(_first_error(exc)) from None
+    if not change.reason.strip():
+        raise fail("a quota change needs a written reason")
+    with runtime() as rt:
+        view = ResearcherService(rt.engine, AuditService(rt.audit)).set_quota(
+            researcher, change, operator()
+        )
+    typer.echo(
+        f"{view.email}: daily quota {view.daily_quota_s:g} s "
+        f"({view.used_today_s:g} s used today, {view.standing})"
+    )
 
 
 def _first_error(exc: ValidationError) -> str:

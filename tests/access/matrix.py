@@ -112,10 +112,21 @@ CASES: list[Case] = [
     Case("GET", "/v1/me/quota", researchers_only(200)),
     # Applying again is for denied researchers; approved ones get 409.
     Case("POST", "/v1/me/applications", researchers_only(409), json="details"),  # type: ignore[arg-type]
+    # Researchers as reviewers see them, and their quotas.
+    Case("GET", "/v1/researchers", reviewers_only(200)),
+    Case("GET", "/v1/researchers/{account_a}", reviewers_only(200)),
+    Case(
+        "POST",
+        "/v1/researchers/{approved_account}/quota",
+        reviewers_only(200),
+        json={"daily_quota_s": 900, "reason": "a longer study"},
+    ),
     # Other domains' routes: health and the audit log.
     Case("GET", "/healthz", everyone(200)),
     Case("GET", "/readyz", everyone(200)),
     Case("GET", "/v1/audit/entries/{entry_0}", reviewers_only(200)),
+    Case("GET", "/v1/audit/entries", reviewers_only(200), params={"about": "ses_nobody"}),
+    Case("GET", "/v1/audit/keys", everyone(200)),
     Case("GET", "/v1/audit/checkpoint", everyone(200)),
     Case("GET", "/v1/audit/checkpoint.txt", everyone(200)),
     Case("GET", "/v1/audit/proofs/inclusion", everyone(200), params={"index": "0"}),

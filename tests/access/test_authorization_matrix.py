@@ -26,6 +26,8 @@ TARGETS = (
     "suspended",
     "identity_a",
     "synthetic_a",
+    "account_a",
+    "approved_account",
 )
 
 
@@ -75,6 +77,10 @@ class Callers:
             return self.a.application_id
         if name == "client_a":
             return world.api_client(self.a)[0]
+        if name == "account_a":
+            return self.a.account_id
+        if name == "approved_account":
+            return world.researcher().account_id
         if name == "entry_0":
             return "0"
         if name == "no_job":

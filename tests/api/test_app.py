@@ -24,7 +24,7 @@ def test_healthz(client: TestClient) -> None:
 def test_readyz_reports_the_migrated_database(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["database_revision"] == "0004"
+    assert response.json()["database_revision"] == "0006"
 
 
 def test_readyz_is_503_problem_when_the_schema_is_behind(

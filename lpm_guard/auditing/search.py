@@ -1,0 +1,68 @@
+"""Finding the entries about one object (a session, a job, an identity, an account).
+
+An entry is *about* an id when the id is its actor or one of its ``objects`` values. The log
+indexes those ids as it appends (``audit_objects``, migration 0006), so a search is one index
+range read whatever the log's size (``bench/audit_search.py``). Each entry found is parsed and
+matched again, so a doctored index row cannot put a foreign entry into a trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ..audit import AuditLog, Entry, StoredEntry, leaf_hash
+from ..audit.schema import entries_table
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    entries: list[StoredEntry]
+    next_before: int | None
+    """Pass as ``before`` for the next (older) page; None when this page was the last."""
+
+
+def is_about(entry: Entry, about: str) -> bool:
+    return entry.event.actor == about or about in entry.event.objects.values()
+
+
+def _by_action(
+    log: AuditLog, action: str | None, before: int | None, limit: int
+) -> list[StoredEntry]:
+    """Newest entries (with ``action``, on its own index), below ``before``."""
+    t = entries_table
+    query = select(t.c.body).order_by(t.c.idx.desc()).limit(limit)
+    if before is not None:
+        query = query.where(t.c.idx < before)
+    if action is not None:
+        query = query.where(t.c.action == action)
+    with log.engine.connect() as conn:
+        bodies = [
+            body.encode() if isinstance(body, str) else bytes(body)
+            for body in conn.execute(query).scalars()
+        ]
+    return [StoredEntry(Entry.from_canonical(b), b, leaf_hash(b)) for b in bodies]
+
+
+def search(
+    log: AuditLog,
+    *,
+    about: str | None = None,
+    action: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> Page:
+    """Entries about ``about`` and/or with ``action``, newest first, ``limit`` at most."""
+    # (1): one more than a page, to know whether another page follows.
+    if about is None:
+        found = _by_action(log, action, before, limit + 1)
+    else:
+        found = log.entries_about(about, action=action, before=before, limit=limit + 1)
+        # (2): the index only points; the entry itself must name the id.
+        found = [stored for stored in found if is_about(stored.entry, about)]
+    more = len(found) > limit
+    found = found[:limit]
+    return Page(found, found[-1].entry.index if more and found else None)
