@@ -89,7 +89,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     job = page.locator("#job-rows tr").first
     expect(job).to_have_attribute("data-status", "running", timeout=60_000)
     page.wait_for_function(
-        "Number(document.querySelector('#job-rows tr progress').value) > 0", timeout=60_000
+        "() => Number(document.querySelector('#job-rows tr progress').value) > 0", timeout=60_000
     )
     shots(page, "generation-running")
     expect(job).to_have_attribute("data-status", "succeeded", timeout=120_000)
@@ -97,12 +97,12 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     video = page.locator("#result-video")
     expect(video).to_be_visible()
     page.wait_for_function(
-        "document.querySelector('#result-video').readyState >= 2", timeout=30_000
+        "() => document.querySelector('#result-video').readyState >= 2", timeout=30_000
     )
     duration = page.evaluate("document.querySelector('#result-video').duration")
     assert 2.0 < duration < 10.0, duration
     page.evaluate("document.querySelector('#result-video').play()")
-    page.wait_for_function("document.querySelector('#result-video').currentTime > 0.3")
+    page.wait_for_function("() => document.querySelector('#result-video').currentTime > 0.3")
     expect(page.get_by_role("link", name="Download the MP4")).to_have_attribute(
         "download", f"{job.get_attribute('data-job')}.mp4"
     )

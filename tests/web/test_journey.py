@@ -158,7 +158,7 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     job = researcher.locator("#job-rows tr").first
     expect(job).to_have_attribute("data-status", "succeeded", timeout=180_000)
     researcher.wait_for_function(
-        "document.querySelector('#result-video').readyState >= 2", timeout=30_000
+        "() => document.querySelector('#result-video').readyState >= 2", timeout=30_000
     )
     shots(researcher, "6-generated")
     download = researcher.get_by_role("link", name="Download the MP4")
@@ -179,7 +179,7 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     researcher.get_by_role("button", name="Speak it").click()
     expect(researcher.locator("#state")).to_have_attribute("data-state", "speaking", timeout=10_000)
     researcher.wait_for_function(
-        "Number(document.querySelector('#fps').dataset.fps) > 10", timeout=20_000
+        "() => Number(document.querySelector('#fps').dataset.fps) > 10", timeout=20_000
     )
     expect(researcher.locator("#ai-label")).to_have_text("AI-generated")
     shots(researcher, "7-live")

@@ -89,7 +89,7 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     page.get_by_label("Voice file").set_input_files(agent)
     expect(page.get_by_text("s ready to speak")).to_be_visible()
     # Frames arrive and are drawn at the session's rate; the canvas shows a picture.
-    page.wait_for_function("Number(document.querySelector('#fps').dataset.fps) > 10")
+    page.wait_for_function("() => Number(document.querySelector('#fps').dataset.fps) > 10")
     assert page.evaluate(CANVAS_SPREAD) > 10
     expect(page.locator("#ai-label")).to_be_visible()
     expect(page.locator("#ai-label")).to_have_text("AI-generated")
@@ -106,7 +106,7 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     page.get_by_role("button", name="Speak it").click()
     expect(page.locator("#state")).to_have_attribute("data-state", "speaking", timeout=5_000)
     shots(page, "speaking")
-    page.wait_for_function("document.querySelector('#latency').dataset.ms !== undefined")
+    page.wait_for_function("() => document.querySelector('#latency').dataset.ms !== undefined")
     latency = int(str(page.locator("#latency").get_attribute("data-ms")))
     assert 0 < latency < 2_000
     expect(page.locator("#state")).not_to_have_attribute("data-state", "speaking", timeout=15_000)
