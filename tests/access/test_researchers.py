@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lpm_guard.access.researchers import ResearcherNotFound
+from lpm_guard.access.errors import ResearcherNotFound
 from lpm_guard.access.schemas import QuotaChange
 from lpm_guard.access.scopes import Role
 from lpm_guard.auditing.services import AuditService
