@@ -176,6 +176,7 @@ def test_a_reviewer_works_through_the_console(
     expect(page.locator("#audit-entry-heading")).to_contain_text(f"Entry {newest}")
     page.get_by_role("button", name="Check inclusion in this browser").click()
     expect(result).to_contain_text("Not yet signed")
+    shots(page, "not-yet-signed")
 
     # (8): the phone width: everything folds into one column, nothing spills sideways.
     page.set_viewport_size({"width": 375, "height": 800})
