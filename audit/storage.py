@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text, union
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from . import schema
@@ -217,18 +217,21 @@ class AuditLog:
         before: int | None = None,
         limit: int = 50,
     ) -> list[StoredEntry]:
-        """Up to ``limit`` entries naming ``name`` (actor or object), newest first, below index
-        ``before``; optionally only those with ``action``. One index range read."""
+        """Up to ``limit`` entries naming ``name`` (as actor or object), newest first, below
+        index ``before``; optionally only those with ``action``. Index reads only: the objects
+        index and the actor column's."""
         o, t = schema.objects_table, schema.entries_table
+        named = select(o.c.idx.label("idx")).where(o.c.object_id == name)
+        acted = select(t.c.idx.label("idx")).where(t.c.actor == name)
+        if before is not None:
+            named, acted = named.where(o.c.idx < before), acted.where(t.c.idx < before)
+        about = union(named, acted).subquery()
         query = (
             select(t.c.body)
-            .select_from(o.join(t, o.c.idx == t.c.idx))
-            .where(o.c.object_id == name)
-            .order_by(o.c.idx.desc())
+            .where(t.c.idx.in_(select(about.c.idx)))
+            .order_by(t.c.idx.desc())
             .limit(limit)
         )
-        if before is not None:
-            query = query.where(o.c.idx < before)
         if action is not None:
             query = query.where(t.c.action == action)
         with self.engine.connect() as conn:
