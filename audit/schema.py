@@ -3,8 +3,8 @@
 The tables hold: entries (canonical JSON bodies, with a few columns copied out for queries),
 the hash of every complete subtree (``audit_nodes``, level 0 being the leaves: these are the
 "tiles" that make proofs O(log n) reads), signed checkpoints, and ``audit_objects``, an index
-of the ids each entry names (its actor and its ``objects``), so that the entries about one
-session or account are found without reading every body.
+of the ids each entry's ``objects`` name, so that the entries about one session, job or identity
+are found without reading every body (an actor is found through ``audit_entries.actor``).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ class AuditCheckpointRow(SQLModel, table=True):
 
 
 class AuditObjectRow(SQLModel, table=True):
-    """Entry ``idx`` names ``object_id`` (as its actor or one of its objects). Derived from the
-    entry and written in the same transaction; append-only like it."""
+    """Entry ``idx`` names ``object_id`` among its objects. Derived from the entry and written
+    in the same transaction; append-only like it."""
 
     __tablename__ = "audit_objects"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -187,7 +187,7 @@ def install_index_guards(connection: Connection) -> None:
 
 
 def named_ids(actor: str, objects: Mapping[str, str]) -> list[str]:
-    """The ids an entry is about, as ``audit_objects`` indexes them: actor and object values,
-    each once, none longer than the column."""
-    ids = dict.fromkeys([actor, *(str(value) for value in objects.values())])
-    return [name for name in ids if name and len(name) <= MAX_OBJECT_ID]
+    """The ids ``audit_objects`` indexes for an entry: its object values, each once, none longer
+    than the column. The actor is left out: ``audit_entries.actor`` has its own index."""
+    ids = dict.fromkeys(str(value) for value in objects.values())
+    return [name for name in ids if name and name != actor and len(name) <= MAX_OBJECT_ID]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text, union
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from . import schema
@@ -24,6 +24,11 @@ from .verify import Report, check_checkpoints, compare_nodes, export_lines, reco
 # Any constant works; it names the lock that serialises appends on PostgreSQL.
 _PG_APPEND_LOCK = 0x1A7_0A0D17
 _STREAM = 20_000
+_INSERT_OBJECTS = {
+    "qmark": "INSERT INTO audit_objects (object_id, idx) VALUES (?, ?)",
+    "format": "INSERT INTO audit_objects (object_id, idx) VALUES (%s, %s)",
+    "pyformat": "INSERT INTO audit_objects (object_id, idx) VALUES (%s, %s)",
+}
 
 Clock = Callable[[], datetime]
 
@@ -131,7 +136,7 @@ class AuditLog:
             frontier = self._fetch(conn, range_nodes(0, size))
             moment = self._clock()
             entry_rows, node_rows, receipts = [], [], []
-            object_rows: list[dict[str, object]] = []
+            object_rows: list[tuple[str, int]] = []
             for offset, event in enumerate(events):
                 index = size + offset
                 entry = Entry(index=index, timestamp=moment, event=event)
@@ -149,14 +154,15 @@ class AuditLog:
                 )
                 node_rows.extend(_completed_nodes(index, digest, frontier))
                 object_rows.extend(
-                    {"object_id": name, "idx": index}
-                    for name in schema.named_ids(event.actor, event.objects)
+                    (name, index) for name in schema.named_ids(event.actor, event.objects)
                 )
                 receipts.append(Receipt(index, LeafHash(digest), index + 1))
             conn.execute(schema.entries_table.insert(), entry_rows)
             conn.execute(schema.nodes_table.insert(), node_rows)
             if object_rows:
-                conn.execute(schema.objects_table.insert(), object_rows)
+                # Straight to the driver: these small rows are as many as the entries, and
+                # building SQLAlchemy parameters for each would cost more than inserting them.
+                conn.exec_driver_sql(_INSERT_OBJECTS[conn.dialect.paramstyle], object_rows)
         return receipts
 
     # --- reading ------------------------------------------------------------------------
@@ -217,18 +223,21 @@ class AuditLog:
         before: int | None = None,
         limit: int = 50,
     ) -> list[StoredEntry]:
-        """Up to ``limit`` entries naming ``name`` (actor or object), newest first, below index
-        ``before``; optionally only those with ``action``. One index range read."""
+        """Up to ``limit`` entries naming ``name`` (as actor or object), newest first, below
+        index ``before``; optionally only those with ``action``. Index reads only: the objects
+        index and the actor column's."""
         o, t = schema.objects_table, schema.entries_table
+        named = select(o.c.idx.label("idx")).where(o.c.object_id == name)
+        acted = select(t.c.idx.label("idx")).where(t.c.actor == name)
+        if before is not None:
+            named, acted = named.where(o.c.idx < before), acted.where(t.c.idx < before)
+        about = union(named, acted).subquery()
         query = (
             select(t.c.body)
-            .select_from(o.join(t, o.c.idx == t.c.idx))
-            .where(o.c.object_id == name)
-            .order_by(o.c.idx.desc())
+            .where(t.c.idx.in_(select(about.c.idx)))
+            .order_by(t.c.idx.desc())
             .limit(limit)
         )
-        if before is not None:
-            query = query.where(o.c.idx < before)
         if action is not None:
             query = query.where(t.c.action == action)
         with self.engine.connect() as conn:

@@ -31,6 +31,12 @@ function outcomeKind(outcome) {
   return "warn";
 }
 
+/** Put `rows` into a table body, or one row saying there are none. */
+function fill(tbody, rows, none) {
+  const columns = tbody.closest("table").querySelectorAll("thead th").length;
+  tbody.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: columns, class: "muted" }, none))]));
+}
+
 function plural(count, one, many) {
   return `${count} ${count === 1 ? one : many}.`;
 }
@@ -126,8 +132,7 @@ function applicationCard(app) {
 
 async function loadResearchers() {
   const researchers = await api("/v1/researchers");
-  $("#researcher-rows").replaceChildren(...researchers.map(researcherRow));
-  if (!researchers.length) say($("#researchers-status"), "No researcher has access yet.");
+  fill($("#researcher-rows"), researchers.map(researcherRow), "No researcher has access yet.");
 }
 
 function researcherRow(r) {
@@ -162,7 +167,8 @@ function researcherRow(r) {
   return el("tr", { dataset: { account: r.account_id } },
     el("td", { "data-label": "Researcher" }, el("strong", {}, r.name), el("br"), r.email, el("br"),
       el("span", { class: "muted" }, r.institution), el("br"), el("code", {}, r.account_id)),
-    el("td", { "data-label": "Access" }, badge(r.status, statusKind(r.status)), " ", r.standing,
+    el("td", { "data-label": "Access" }, badge(r.status, statusKind(r.status)), " ",
+      r.disabled ? [badge("account disabled", "bad"), " "] : null, r.standing,
       el("br"), `until ${day(r.expires_at)}`, el("br"),
       el("span", { class: "muted" }, r.scopes.length ? r.scopes.join(", ") : "no scopes")),
     el("td", { "data-label": "Quota today" },
@@ -182,7 +188,7 @@ function researcherRow(r) {
 async function loadIdentities() {
   const status = $("#identity-status-filter").value;
   const identities = await api(`/v1/consent/review/identities${status ? `?status=${status}` : ""}`);
-  $("#identity-rows").replaceChildren(...identities.map(identityRow));
+  fill($("#identity-rows"), identities.map(identityRow), "No identity matches.");
   say($("#identities-status"), identities.length ? plural(identities.length, "identity", "identities") : "No identity matches.");
 }
 
@@ -257,11 +263,11 @@ async function showIdentity(identity) {
 
 async function loadProtected() {
   const people = await api("/v1/consent/protected");
-  $("#protected-rows").replaceChildren(...people.map((person) => el("tr", {},
+  fill($("#protected-rows"), people.map((person) => el("tr", {},
     el("td", { "data-label": "Name" }, person.name),
     el("td", { "data-label": "Reason" }, person.reason),
-    el("td", { "data-label": "Added" }, `${formatTime(person.created_at)} by ${person.created_by}`))));
-  if (!people.length) say($("#protected-status"), "Nobody is protected yet.");
+    el("td", { "data-label": "Added" }, `${formatTime(person.created_at)} by ${person.created_by}`))),
+  "Nobody is protected yet.");
 }
 
 function wireProtectForm() {
@@ -291,8 +297,8 @@ async function loadActivity() {
   }
   if (form.elements.session_status.value) sessionQuery.set("status", form.elements.session_status.value);
   const [sessions, jobs] = await Promise.all([api(`/v1/sessions?${sessionQuery}`), api(`/v1/generations?${jobQuery}`)]);
-  $("#session-rows").replaceChildren(...sessions.map(sessionRow));
-  $("#job-rows").replaceChildren(...jobs.map(jobRow));
+  fill($("#session-rows"), sessions.map(sessionRow), "No live session matches.");
+  fill($("#job-rows"), jobs.map(jobRow), "No offline job matches.");
   say($("#activity-status"), `${plural(sessions.length, "live session", "live sessions").slice(0, -1)}, ${plural(jobs.length, "offline job", "offline jobs")}`);
 }
 
@@ -439,7 +445,7 @@ async function checkShown(event) {
     say(result, "Checking…");
     const [checkpoint, keys] = await Promise.all([publicJson("/v1/audit/checkpoint"), publicJson("/v1/audit/keys")]);
     if (index >= checkpoint.tree_size) {
-      say(result, `Not yet signed: the latest checkpoint (${formatTime(checkpoint.timestamp)}) covers entries 0 to ${checkpoint.tree_size - 1}; entry ${index} is newer. Try again in a little while.`, "error");
+      say(result, `Not yet signed: the latest checkpoint (${formatTime(checkpoint.timestamp)}) covers entries 0 to ${checkpoint.tree_size - 1}; entry ${index} is newer. Try again in a little while.`, "warn");
       return null;
     }
     const proof = await publicJson(`/v1/audit/proofs/inclusion?index=${index}&tree_size=${checkpoint.tree_size}`);

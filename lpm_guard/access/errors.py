@@ -31,3 +31,7 @@ class ApplicationNotFound(NotFound):
 
 class ClientNotFound(NotFound):
     pass
+
+
+class ResearcherNotFound(NotFound):
+    pass

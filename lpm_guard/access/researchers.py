@@ -11,8 +11,8 @@ from sqlmodel import Session, col, or_, select
 
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
-from ..errors import InvalidRequest, NotFound
-from .errors import Conflict
+from ..errors import InvalidRequest
+from .errors import Conflict, ResearcherNotFound
 from .ids import utcnow
 from .models import AccountRow, ApplicationRow, ApplicationStatus, QuotaUsageRow
 from .schemas import QuotaChange, ResearcherView
@@ -21,10 +21,6 @@ from .standing import latest_application, standing_of
 
 # Only these standings have a quota worth showing or changing.
 _WITH_ACCESS = frozenset({ApplicationStatus.APPROVED, ApplicationStatus.SUSPENDED})
-
-
-class ResearcherNotFound(NotFound):
-    pass
 
 
 def _day(now: datetime) -> str:

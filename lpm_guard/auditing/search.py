@@ -1,8 +1,9 @@
 """Finding the entries about one object (a session, a job, an identity, an account).
 
 An entry is *about* an id when the id is its actor or one of its ``objects`` values. The log
-indexes those ids as it appends (``audit_objects``, migration 0006), so a search is one index
-range read whatever the log's size (``bench/audit_search.py``). Each entry found is parsed and
+indexes object values as it appends (``audit_objects``, migration 0006) and actors in their own
+column's index, so a search reads indexes only, whatever the log's size
+(``bench/audit_search.py``). Each entry found is parsed and
 matched again, so a doctored index row cannot put a foreign entry into a trail.
 """
 

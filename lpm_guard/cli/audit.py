@@ -122,6 +122,33 @@ def show(index: int, as_json: bool = JSON) -> None:
 
 
 @app.command()
+def about(
+    name: str = typer.Argument(..., help="An id: session, job, identity, account, ..."),
+    action: str | None = typer.Option(None, help="Only entries with this action."),
+    before: int | None = typer.Option(None, min=0, help="Only entries below this index."),
+    count: int = typer.Option(50, "-n", min=1, max=200, help="How many entries at most."),
+    as_json: bool = JSON,
+) -> None:
+    """Print the entries about an id (its actor or one of its objects), newest first."""
+    with runtime() as rt:
+        page = AuditService(rt.audit).search(
+            operator(), about=name, action=action, before=before, limit=count
+        )
+    if as_json:
+        emit_json(
+            {
+                "entries": [stored.entry.to_json() for stored in page.entries],
+                "next_before": page.next_before,
+            }
+        )
+        return
+    for stored in page.entries:
+        typer.echo(stored.body.decode())
+    if page.next_before is not None:
+        typer.echo(f"more: --before {page.next_before}", err=True)
+
+
+@app.command()
 def tail(count: int = typer.Option(20, "-n", min=1, help="How many entries.")) -> None:
     """Print the last entries, one canonical JSON line each."""
     with runtime(initialise=False) as rt:

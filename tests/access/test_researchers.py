@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lpm_guard.access.researchers import ResearcherNotFound
+from lpm_guard.access.errors import ResearcherNotFound
 from lpm_guard.access.schemas import QuotaChange
 from lpm_guard.access.scopes import Role
 from lpm_guard.auditing.services import AuditService
@@ -127,3 +127,30 @@ def test_the_cli_changes_a_quota_by_email(tmp_path: Path) -> None:
     assert last["action"] == "access:quota:change"
     assert last["actor"].startswith("operator:")
     assert last["payload"] == {"from_s": 60.0, "to_s": 120.0}
+
+
+def test_the_cli_finds_the_entries_about_an_id(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"LPM_DATA_DIR": str(data), "LPM_LOG_LEVEL": "WARNING"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    rt = Runtime.open(Settings(data_dir=data, checkpoint_interval_s=3600))
+    try:
+        audit = AuditService(rt.audit)
+        marks = [audit.record("session:stream:stop", "acc_1", objects={"session": "ses_1"}).index]
+        audit.record("session:stream:stop", "acc_1", objects={"session": "ses_2"})
+        marks.append(
+            audit.record("session:stream:revoke", "rev", objects={"session": "ses_1"}).index
+        )
+    finally:
+        rt.close()
+    found = runner.invoke(app, ["audit", "about", "ses_1", "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    body = json.loads(found.output)
+    assert [entry["index"] for entry in body["entries"]] == marks[::-1]
+    assert body["next_before"] is None
+    paged = runner.invoke(app, ["audit", "about", "ses_1", "-n", "1"], env=env)
+    assert paged.exit_code == 0
+    assert json.loads(paged.stdout.splitlines()[0])["action"] == "session:stream:revoke"
+    blank = runner.invoke(app, ["audit", "about", " "], env=env)
+    assert blank.exit_code != 0 and "an id" in blank.output

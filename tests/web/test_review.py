@@ -14,6 +14,8 @@ from playwright.sync_api import Page, expect
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.auditing.services import AuditService
+from lpm_guard.consent.models import Use
+from lpm_guard.consent.services import ConsentService
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent, open_session
 from tests.web.conftest import Launch, Site
@@ -42,6 +44,15 @@ def test_a_reviewer_works_through_the_console(
     to_approve, to_deny = world.applicant(), world.applicant()
     owner = world.researcher(quota_s=600.0)
     identity = consent(world, owner, people.t1[5], tmp_path)
+    assert world.runtime is not None
+    drawn = ConsentService(world.runtime).enroll_synthetic(
+        owner.principal,
+        "Drawn Host",
+        "drawn",
+        "depicts no real person",
+        [png(people.t1[2])],
+        [Use.LIVE],
+    )
     protected_photo = tmp_path / "protected.png"
     protected_photo.write_bytes(png(people.t1[1]))
 
@@ -92,7 +103,7 @@ def test_a_reviewer_works_through_the_console(
         page.locator("#researcher-rows tr", has_text=to_approve.email).locator(".badge")
     ).to_have_text("approved")
 
-    # (3): a consent record's details, then revoke it.
+    # (3): a consent record's details, then revoke it; approve a synthetic character.
     row = page.locator("#identity-rows tr", has_text=identity)
     row.get_by_role("button", name="Details").click()
     details = page.locator("#identity-details")
@@ -105,6 +116,15 @@ def test_a_reviewer_works_through_the_console(
     expect(page.locator("#identities-status")).to_contain_text("Revoked Subject: revoked")
     expect(page.locator("#identity-rows tr", has_text=identity).locator(".badge")).to_have_text(
         "revoked"
+    )
+
+    row = page.locator("#identity-rows tr", has_text=drawn.id)
+    expect(row.locator(".badge")).to_have_text("pending review")
+    row.get_by_label(re.compile("^Reason")).fill("Checked: an original drawing.")
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator("#identities-status")).to_contain_text("Approved Drawn Host: approved")
+    expect(page.locator("#identity-rows tr", has_text=drawn.id).locator(".badge")).to_have_text(
+        "approved"
     )
 
     # (4): protect a person.
@@ -156,6 +176,7 @@ def test_a_reviewer_works_through_the_console(
     expect(page.locator("#audit-entry-heading")).to_contain_text(f"Entry {newest}")
     page.get_by_role("button", name="Check inclusion in this browser").click()
     expect(result).to_contain_text("Not yet signed")
+    shots(page, "not-yet-signed")
 
     # (8): the phone width: everything folds into one column, nothing spills sideways.
     page.set_viewport_size({"width": 375, "height": 800})
