@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from lpm_guard.api import create_app
+from lpm_guard.database import head_revision
 from lpm_guard.runtime import Runtime
 
 PROBLEM = "application/problem+json"
@@ -24,7 +25,7 @@ def test_healthz(client: TestClient) -> None:
 def test_readyz_reports_the_migrated_database(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["database_revision"] == "0006"
+    assert response.json()["database_revision"] == head_revision()
 
 
 def test_readyz_is_503_problem_when_the_schema_is_behind(

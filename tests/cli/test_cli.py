@@ -15,6 +15,7 @@ from lpm_guard.audit import NoteVerifier, verify_export
 from typer.testing import CliRunner
 
 from lpm_guard.cli import app
+from lpm_guard.database import head_revision
 from lpm_guard.keys import KeyStore
 
 
@@ -37,11 +38,11 @@ def cli(data: Path):  # type: ignore[no-untyped-def]
 
 
 def test_db_upgrade_creates_data_keys_and_schema(cli, data: Path) -> None:  # type: ignore[no-untyped-def]
-    assert "revision 0004" in cli("db", "upgrade")
+    assert f"revision {head_revision()}" in cli("db", "upgrade")
     assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
     assert (data / "lpm-guard.db").exists()
-    assert "current: 0004" in cli("db", "current")
-    assert "revision 0004" in cli("db", "upgrade")  # idempotent
+    assert f"current: {head_revision()}" in cli("db", "current")
+    assert f"revision {head_revision()}" in cli("db", "upgrade")  # idempotent
 
 
 def test_keys_show_prints_public_parts_only(cli, data: Path) -> None:  # type: ignore[no-untyped-def]
