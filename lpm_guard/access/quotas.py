@@ -20,7 +20,8 @@ from .schemas import QuotaView
 from .standing import standing_of
 
 
-def _day(now: datetime) -> str:
+def quota_day(now: datetime) -> str:
+    """The day a quota is counted in (UTC)."""
     return now.date().isoformat()
 
 
@@ -49,9 +50,9 @@ class QuotaService:
         now = now or utcnow()
         with Session(self.engine, expire_on_commit=False) as session:
             quota = self._allowance(session, subject, now)
-            used = self._used(session, subject, _day(now))
+            used = self._used(session, subject, quota_day(now))
         return QuotaView(
-            day=_day(now), daily_quota_s=quota, used_s=used, remaining_s=max(0.0, quota - used)
+            day=quota_day(now), daily_quota_s=quota, used_s=used, remaining_s=max(0.0, quota - used)
         )
 
     def charge(self, subject: str, seconds: float, now: datetime | None = None) -> QuotaView:
@@ -59,7 +60,7 @@ class QuotaService:
         if not seconds > 0:
             raise InvalidRequest("a charge is a positive number of seconds")
         now = now or utcnow()
-        day = _day(now)
+        day = quota_day(now)
         with Session(self.engine, expire_on_commit=False) as session:
             quota = self._allowance(session, subject, now)
             # (1): make sure today's row exists (a concurrent insert is as good as ours).

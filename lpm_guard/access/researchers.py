@@ -15,16 +15,13 @@ from ..errors import InvalidRequest
 from .errors import Conflict, ResearcherNotFound
 from .ids import utcnow
 from .models import AccountRow, ApplicationRow, ApplicationStatus, QuotaUsageRow
+from .quotas import quota_day
 from .schemas import QuotaChange, ResearcherView
 from .scopes import Role
 from .standing import latest_application, standing_of
 
 # Only these standings have a quota worth showing or changing.
 _WITH_ACCESS = frozenset({ApplicationStatus.APPROVED, ApplicationStatus.SUSPENDED})
-
-
-def _day(now: datetime) -> str:
-    return now.date().isoformat()
 
 
 class ResearcherService:
@@ -120,7 +117,7 @@ class ResearcherService:
         if not account_ids:
             return {}
         statement = select(QuotaUsageRow.account_id, QuotaUsageRow.seconds).where(
-            col(QuotaUsageRow.account_id).in_(account_ids), QuotaUsageRow.day == _day(now)
+            col(QuotaUsageRow.account_id).in_(account_ids), QuotaUsageRow.day == quota_day(now)
         )
         return {account_id: float(seconds) for account_id, seconds in session.exec(statement)}
 
