@@ -93,6 +93,9 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     sign_in(researcher, site, email, APPLICANT_PASSWORD, "/dashboard.html")
     expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
     expect(researcher.locator("#standing-text")).to_have_text("Active")
+    expect(researcher.locator("#approved-for")).to_have_text(
+        "offline generations and live sessions"
+    )
     expect(researcher.locator("#quota-text")).to_contain_text("15 min 0 s left")
 
     # (4) They add the person from a photo and invite them for offline and live use.

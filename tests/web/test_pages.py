@@ -7,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
 
+from lpm_guard.access.models import TokenRow
 from tests.web.conftest import Launch, Site
 
 
@@ -47,8 +49,13 @@ def test_a_signed_in_researcher_returns_to_the_page_they_started_from(
 ) -> None:
     researcher = site.world.researcher()
     page = launch().new_page()
+    authorize: list[str] = []
+    page.on("request", lambda r: authorize.append(r.url) if "/oauth/authorize?" in r.url else None)
     sign_in(page, site, researcher.email, researcher.password, "/account.html")
+    # The page sent us to the authorization endpoint with an S256 challenge.
+    assert authorize and all("code_challenge_method=S256" in url for url in authorize)
     expect(page.locator("#me-role")).to_have_text("researcher")
+    expect(page.locator("#me-scopes")).to_contain_text("identities:write")
     shots(page, "account")
     # Signed in, the header carries the researcher's pages, and not the reviewer's.
     page.goto(site.url)
@@ -56,4 +63,14 @@ def test_a_signed_in_researcher_returns_to_the_page_they_started_from(
     expect(header.get_by_role("link")).to_have_text(
         ["Dashboard", "Live session", "Verify a clip", "Account"]
     )
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    # Signing out revokes the refresh token (and its access token) at the server.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    with Session(site.world.services.oauth2.engine) as session:
+        rows = session.exec(
+            select(TokenRow).where(
+                TokenRow.account_id == researcher.account_id,
+                TokenRow.grant_type == "authorization_code",
+            )
+        ).all()
+    assert rows and all(row.refresh_revoked and row.access_revoked for row in rows)
