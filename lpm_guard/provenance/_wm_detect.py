@@ -15,11 +15,11 @@ The steps (numbered as in ``read``):
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
    PEAKS highest local maxima, each with its 8 neighbours, are the offsets to try, and a
    peak's z-score (against the whole correlation surface) measures the sync evidence.
-5. Payload: at each offset in turn, roll the fold to it, matched-filter it, sum each chip,
-   add up each coded bit's chips with their keyed signs (soft bits), Reed–Solomon-decode
-   (with the least reliable bytes erased if need be) and check the keyed check value; the
-   first offset whose check value verifies is the reading. The check value, not the sync
-   score, bounds false alarms (2^-32 per decoding attempt; docs/watermark.md).
+5. Payload: at each offset, roll the fold to it, matched-filter it, sum each chip, add up
+   each coded bit's chips with their keyed signs (soft bits), decode the convolutional code
+   (Viterbi, soft input) and check the keyed check value; the first offset whose check value
+   verifies is the reading. The check value, not the sync score, bounds false alarms (2^-32
+   per decoding attempt, one attempt per offset; docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -237,13 +237,14 @@ def read(
         aligned = np.roll(evidence.tile, (-offset[0], -offset[1]), axis=(0, 1))
         return layout.soft_bits(chip_sums(aligned))
 
-    # (5): at each candidate offset in turn: align, matched filter, chips, soft bits, then
-    # the code and the check value; the first that verifies is the reading.
+    # (5): every candidate offset at once: align, matched filter, chips, soft bits, then one
+    # Viterbi decoding each and the check value; the first offset (best first) that verifies
+    # is the reading.
     tried = candidates(surface)
     if decode:
-        for offset in tried:
-            soft = soft_at(offset)
-            reference = payload.decode(secret, soft)
+        softs = np.stack([soft_at(offset) for offset in tried])
+        for offset, soft, message in zip(tried, softs, payload.viterbi(softs), strict=True):
+            reference = payload.reference_of(secret, message)
             if reference is not None:
                 return Reading(z_at(offset), offset, soft, reference)
     return Reading(z_at(tried[0]), tried[0], soft_at(tried[0]), None)

@@ -33,8 +33,8 @@ MIN_SIDE = 64
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
 # A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
-# attempt: offsets tried × Reed–Solomon erasure patterns, per secret.
-CHECK_ATTEMPTS = _wm_detect.OFFSETS_TRIED * len(_wm_payload.ERASURES)
+# attempt: one Viterbi decoding per offset tried, per secret.
+CHECK_ATTEMPTS = _wm_detect.OFFSETS_TRIED
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
 
