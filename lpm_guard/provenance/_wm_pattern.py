@@ -4,11 +4,11 @@ One tile is ``TILE``×``TILE`` pixels made of ``GRID``×``GRID`` chips of ``CHIP
 A keyed permutation gives ``SYNC_CHIPS`` chips to the synchronisation pattern (keyed ±1 signs)
 and the rest, ``PAYLOAD_CHIPS``, to the CODED_BITS coded payload bits in turn (payload chip
 ``k`` carries coded bit ``k mod CODED_BITS``, so each bit has one or two chips; bit ``b`` puts
-``±(2b-1)`` times the chip's keyed sign). Each chip is a plain CHIP×CHIP block of pixels, unsmoothed, on a
-grid anchored at the frame's corner (so on H.264's and JPEG's transform-block grid): the host
-picture, not the attacks, is the detector's main noise, and it is weakest at the chips' own
-scale; larger or smoothed chips measured worse (docs/watermark.md). The detector's matched
-filter is the sum over each block.
+``±(2b-1)`` times the chip's keyed sign). Each chip is a plain CHIP×CHIP block of pixels,
+unsmoothed, on a grid anchored at the frame's corner (so on H.264's and JPEG's transform-block
+grid): the host picture, not the attacks, is the detector's main noise, and it is weakest at
+the chips' own scale; larger or smoothed chips measured worse (docs/watermark.md). The
+detector's matched filter is the sum over each block.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Layout:
         flat = chip_values.reshape(*lead, GRID * GRID)
         evidence = flat[..., self.bit_chips] * self.bit_signs
         # Payload chip k carries bit k mod CODED_BITS: the second round adds onto the first.
-        soft = evidence[..., :CODED_BITS].astype(np.float64)
+        soft: np.ndarray = evidence[..., :CODED_BITS].astype(np.float64)
         soft[..., : PAYLOAD_CHIPS - CODED_BITS] += evidence[..., CODED_BITS:]
         return soft
 

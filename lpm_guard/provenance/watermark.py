@@ -25,9 +25,9 @@ from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 REFERENCE_BITS = _wm_payload.REFERENCE_BITS
 MASK_EVERY = 12
 # Amplitude scale of the mark: 1.0 meets PSNR >= 42 dB and SSIM >= 0.99 on the benchmark's
-# photos but does not survive a platform's H.264 re-encode; the default trades about 4 dB of
-# PSNR for that (docs/watermark.md has both tables).
-DEFAULT_STRENGTH = 1.6
+# photos but does not survive H.264 crf 28 or a platform's re-encode at crf 23; the default
+# trades about 2.3 dB of PSNR for that (docs/watermark.md has both tables).
+DEFAULT_STRENGTH = 1.3
 MIN_SIDE = 64
 # ITU-R BT.601 luma weights of R, G and B (what H.264's YCbCr and cv2's grey use).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -67,8 +67,8 @@ class Watermarker:
     one Watermarker per stream (it is not thread-safe).
     ``strength`` scales the amplitude: 1.0 meets PSNR >= 42 dB and SSIM >= 0.99 on the
     benchmark's clips and survives H.264 crf 23, 0.5x, an 80% crop, JPEG 50, noise and
-    grading, but not crf 28 or a platform's re-encode of our output; the default, 1.6 (PSNR
-    about 39 dB, SSIM about 0.977), survives those too (docs/watermark.md has the
+    grading, but not crf 28 or a platform's re-encode of our output at crf 23; the default,
+    1.3 (PSNR about 41 dB, SSIM about 0.985), survives those too (docs/watermark.md has the
     measurements).
     """
 
