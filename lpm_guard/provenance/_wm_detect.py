@@ -41,7 +41,7 @@ CLIP = 3.0
 MIN_PERIOD = 24.0
 MIN_LATTICE = 3
 PERIOD_FRAMES = 12
-PERIOD_CANDIDATES = 2
+PERIOD_CANDIDATES = 6
 SELECT_FRAMES = 6
 SCALE_STEPS = (-0.004, 0.0, 0.004)
 # Folds tried: the native scale, and each period candidate at each scale step.

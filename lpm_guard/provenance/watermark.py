@@ -164,18 +164,32 @@ class Evidence:
         self.frames = len(self._lumas)
         step = max(1, self.frames // _wm_detect.PERIOD_FRAMES)
         periods = _wm_detect.estimate_periods(self._lumas[::step][: _wm_detect.PERIOD_FRAMES])
-        hypotheses = [float(TILE)]
-        hypotheses += [p * (1 + d) for p in periods for d in _wm_detect.SCALE_STEPS]
-        # (3): every hypothesis folded over a few frames; the chosen ones over all frames.
+        # (3): the native scale and each candidate folded over a few frames (the scale steps
+        # around a candidate only when a secret picks it); the chosen one over all frames.
         picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
-        sample = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
-        self._quick = [_wm_detect.fold(sample, period) for period in hypotheses]
+        self._sample = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
+        self._candidates = [float(TILE), *periods]
+        self._quick: dict[float, _wm_detect.Fold] = {}
+        for period in self._candidates:
+            self._quick_fold(period)
         self._full: dict[float, _wm_detect.Fold] = {}
+
+    def _quick_fold(self, period: float) -> _wm_detect.Fold:
+        if period not in self._quick:
+            self._quick[period] = _wm_detect.fold(self._sample, period)
+        return self._quick[period]
+
+    def _best(self, periods: Sequence[float], secret: bytes, layout: Layout) -> _wm_detect.Fold:
+        folds = [self._quick_fold(p) for p in periods]
+        return max(folds, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
 
     def reading(self, secret: bytes) -> _wm_detect.Reading:
         """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame."""
         layout = Layout.from_secret(secret)
-        chosen = max(self._quick, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
+        chosen = self._best(self._candidates, secret, layout)
+        if chosen.period != TILE:  # refine: the scale steps around the chosen candidate
+            steps = [chosen.period * (1 + d) for d in _wm_detect.SCALE_STEPS]
+            chosen = self._best(steps, secret, layout)
         if chosen.period not in self._full:
             self._full[chosen.period] = _wm_detect.fold(self._lumas, chosen.period)
         return _wm_detect.read(self._full[chosen.period], secret, layout)
