@@ -296,3 +296,17 @@ def test_flat_frames_read_absent_without_warnings() -> None:
         found = detect([grey] * 5, SECRET)
     assert not found.present and found.reference is None
     assert found.confidence == 0.0
+
+
+def test_a_half_size_copy_is_read_at_its_scale() -> None:
+    # With two period candidates this clip's 0.5x copy was read at 59.65 px and 104 px (the
+    # true 64 px ranked lower on the comb) and the mark was missed at strength 1.0.
+    clip = media.talking_clip("astronaut", WIDTH, HEIGHT, 25)
+    marker = Watermarker(SECRET, 0x0123_4567_89AB_CDEF, width=WIDTH, height=HEIGHT, strength=1.0)
+    half = media.ATTACKS["scale 0.5x"]([marker.mark(frame) for frame in clip])
+    lumas = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in half]
+    periods = _wm_detect.estimate_periods(lumas[::2][: _wm_detect.PERIOD_FRAMES])
+    assert len(periods) == _wm_detect.PERIOD_CANDIDATES
+    assert any(abs(p - 64) < 0.5 for p in periods)
+    found = detect(half, SECRET)
+    assert found.present and found.reference == 0x0123_4567_89AB_CDEF
