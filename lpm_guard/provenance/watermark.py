@@ -25,16 +25,16 @@ from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 REFERENCE_BITS = _wm_payload.REFERENCE_BITS
 MASK_EVERY = 12
 # Amplitude scale of the mark: 1.0 meets PSNR >= 42 dB and SSIM >= 0.99 on the benchmark's
-# photos but does not survive H.264 crf 28 or a platform's re-encode at crf 23; the default
-# trades about 2.3 dB of PSNR for that (docs/watermark.md has both tables).
-DEFAULT_STRENGTH = 1.3
+# photos (and SSIM 0.9903 on a third, the binding one); higher strengths buy robustness with
+# visibility (docs/watermark.md has the tables).
+DEFAULT_STRENGTH = 1.0
 MIN_SIDE = 64
 # ITU-R BT.601 luma weights of R, G and B (what H.264's YCbCr and cv2's grey use).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
 # A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
-# attempt: one Viterbi decoding per offset tried, per secret.
-CHECK_ATTEMPTS = _wm_detect.OFFSETS_TRIED
+# attempt: one Viterbi decoding per offset tried in each frame subset, per secret.
+CHECK_ATTEMPTS = _wm_detect.DECODINGS
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
 
@@ -65,11 +65,11 @@ class Watermarker:
     detector. The frames in between get the same residual (one add and one subtract of
     uint8 arrays), so a Watermarker's output depends on the order of the frames it marks; use
     one Watermarker per stream (it is not thread-safe).
-    ``strength`` scales the amplitude: 1.0 meets PSNR >= 42 dB and SSIM >= 0.99 on the
-    benchmark's clips and survives H.264 crf 23, 0.5x, an 80% crop, JPEG 50, noise and
-    grading, but not crf 28 or a platform's re-encode of our output at crf 23; the default,
-    1.3 (PSNR about 41 dB, SSIM about 0.985), survives those too (docs/watermark.md has the
-    measurements).
+    ``strength`` scales the amplitude: the default, 1.0, meets PSNR >= 42 dB and SSIM >= 0.99
+    on the benchmark's clips and survives H.264 crf 23 and 28, a platform's re-encode of our
+    output, 0.5x, an 80% crop, JPEG 50, noise and grading, but not crf 35 or crf 28 after
+    0.5x and a crop; 1.3 (PSNR about 41 dB, SSIM about 0.985) gives crf 28 and the re-encodes
+    more margin (docs/watermark.md has the measurements).
     """
 
     def __init__(
