@@ -280,7 +280,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one photo, one strength")
     parser.add_argument("--photos", default="astronaut,coffee")
-    parser.add_argument("--strengths", default=f"1.0,{DEFAULT_STRENGTH}")
+    parser.add_argument("--strengths", default=f"{DEFAULT_STRENGTH},1.3")
     parser.add_argument("--size", default="640x360", help="attack-suite frame size")
     parser.add_argument("--embed-runs", type=int, default=5)
     parser.add_argument("--fp-clips", type=int, default=1000)
