@@ -2,7 +2,7 @@
 invisible-watermark's ``dwtDct`` on the same frames.
 
     .venv/bin/python bench/watermark.py --quick            # one photo, one strength: ~3 min
-    .venv/bin/python bench/watermark.py                    # two photos, strengths 1 and 2
+    .venv/bin/python bench/watermark.py                    # two photos, strengths 1.0 and 1.3
     .venv/bin/python bench/watermark.py --json bench/results/watermark.json
 
 ``make bench-deps`` installs invisible-watermark (``--no-deps``) and PyWavelets; without them the
@@ -16,12 +16,13 @@ dwtDct columns are left out. Targets are per core: the process pins itself to on
 - attacks: a 1 s clip (25 frames, 640×360 by default) of each photo, marked, then each attack
   alone and the combined one (tests/provenance/media.py holds the clips and the attacks). For
   ours: PSNR and SSIM against the unmarked frames, the coded-bit accuracy (the 416 bits of the
-  convolutional code, hard decisions, at the detector's own alignment), the payload-bit
-  accuracy (the 64 reference bits as the Viterbi decoder reads them at that alignment),
-  whether the payload came back exactly (present with the right reference) and the detection
-  time. For dwtDct: the same frames marked with the reference's
-  64 bits, decoded per frame and majority-voted over the clip (it has no error correction or
-  synchronisation). Targets: PSNR >= 42 dB, SSIM >= 0.99, bit accuracy >= 99%, payload exact.
+  convolutional code, hard decisions, at the detector's own alignment, in the reading it
+  returned: all frames summed, or the first frame alone), the payload-bit accuracy (the 64
+  reference bits as the Viterbi decoder reads them there), whether the payload came back
+  exactly (present with the right reference) and the detection time. For dwtDct: the same
+  frames marked with the reference's 64 bits, decoded per frame and majority-voted over the
+  clip (it has no error correction or synchronisation). Targets: PSNR >= 42 dB, SSIM >= 0.99,
+  bit accuracy >= 99%, payload exact.
 - false positives: unmarked clips of varied content (random crops, scales and flips of the
   scikit-image sample photos, and synthetic noise and gradient textures, 8 frames of 256×256
   each) read with several keys each, plus one marked clip read with other keys. The fold is
