@@ -33,8 +33,10 @@ MIN_SIDE = 64
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
 # A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
-# attempt: one Viterbi decoding per offset tried in each frame subset, per secret.
-CHECK_ATTEMPTS = _wm_detect.DECODINGS
+# attempt: one Viterbi decoding per offset tried in each frame subset, at the chosen scale and
+# at the native one, per secret.
+SCALES_DECODED = 2
+CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
 
@@ -184,15 +186,22 @@ class Evidence:
         return max(folds, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
 
     def reading(self, secret: bytes) -> _wm_detect.Reading:
-        """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame."""
+        """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame; when
+        that is a rescaled one and no check value verifies there, the native scale too (a
+        weak mark can lose the scale choice to a wrong candidate on 6 frames)."""
         layout = Layout.from_secret(secret)
         chosen = self._best(self._candidates, secret, layout)
         if chosen.period != TILE:  # refine: the scale steps around the chosen candidate
             steps = [chosen.period * (1 + d) for d in _wm_detect.SCALE_STEPS]
             chosen = self._best(steps, secret, layout)
-        if chosen.period not in self._full:
-            self._full[chosen.period] = _wm_detect.fold(self._lumas, chosen.period)
-        return _wm_detect.read(self._full[chosen.period], secret, layout)
+        readings = []
+        for period in dict.fromkeys([chosen.period, float(TILE)]):
+            if period not in self._full:
+                self._full[period] = _wm_detect.fold(self._lumas, period)
+            readings.append(_wm_detect.read(self._full[period], secret, layout))
+            if readings[-1].reference is not None:
+                return readings[-1]
+        return readings[0]
 
 
 def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:
