@@ -104,7 +104,7 @@ class Informed:
         beta = np.clip((low - host) / mark, BETA_MIN, BETA_MAX)
         # (3): the chips with their gains, drawn, tiled over the half frame and masked.
         chips = self._chips.reshape(-1).copy()
-        chips[self._layout.bit_chips] *= beta[:, None].astype(np.float32)
+        chips[self._layout.bit_chips] *= beta[self._layout.bit_of_chip].astype(np.float32)
         tiled = self._tile_over(self._half_tile(chips.reshape(GRID, GRID)))
         return np.asarray(cv2.multiply(amplitude, tiled, dtype=cv2.CV_32F))
 

@@ -2,12 +2,13 @@
 
 One tile is ``TILE``×``TILE`` pixels made of ``GRID``×``GRID`` chips of ``CHIP``×``CHIP`` pixels.
 A keyed permutation gives ``SYNC_CHIPS`` chips to the synchronisation pattern (keyed ±1 signs)
-and the rest, ``CHIPS_PER_BIT`` each, to the coded payload bits (bit ``b`` puts ``±(2b-1)``
-times the chip's keyed sign). Each chip is a plain CHIP×CHIP block of pixels, unsmoothed, on a
-grid anchored at the frame's corner (so on H.264's and JPEG's transform-block grid): the host
-picture, not the attacks, is the detector's main noise, and it is weakest at the chips' own
-scale; larger or smoothed chips measured worse (docs/watermark.md). The detector's matched
-filter is the sum over each block.
+and the rest, ``PAYLOAD_CHIPS``, to the CODED_BITS coded payload bits in turn (payload chip
+``k`` carries coded bit ``k mod CODED_BITS``, so each bit has one or two chips; bit ``b`` puts
+``±(2b-1)`` times the chip's keyed sign). Each chip is a plain CHIP×CHIP block of pixels,
+unsmoothed, on a grid anchored at the frame's corner (so on H.264's and JPEG's transform-block
+grid): the host picture, not the attacks, is the detector's main noise, and it is weakest at
+the chips' own scale; larger or smoothed chips measured worse (docs/watermark.md). The
+detector's matched filter is the sum over each block.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from lpm_guard.provenance._wm_payload import CODED_BITS
 TILE = 128
 CHIP = 4
 GRID = TILE // CHIP
-CHIPS_PER_BIT = 5
-PAYLOAD_CHIPS = CODED_BITS * CHIPS_PER_BIT
-SYNC_CHIPS = GRID * GRID - PAYLOAD_CHIPS
-_LABEL = b"lpm-guard/watermark/v1/layout"
+SYNC_CHIPS = 224
+PAYLOAD_CHIPS = GRID * GRID - SYNC_CHIPS
+_LABEL = b"lpm-guard/watermark/v2/layout"
+assert CODED_BITS <= PAYLOAD_CHIPS <= 2 * CODED_BITS
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ class Layout:
 
     sync_chips: np.ndarray  # (SYNC_CHIPS,) chip indices
     sync_signs: np.ndarray  # (SYNC_CHIPS,) ±1
-    bit_chips: np.ndarray  # (CODED_BITS, CHIPS_PER_BIT) chip indices
-    bit_signs: np.ndarray  # (CODED_BITS, CHIPS_PER_BIT) ±1
+    bit_chips: np.ndarray  # (PAYLOAD_CHIPS,) chip indices
+    bit_signs: np.ndarray  # (PAYLOAD_CHIPS,) ±1
+    bit_of_chip: np.ndarray  # (PAYLOAD_CHIPS,) the coded bit each payload chip carries
 
     @classmethod
     def from_secret(cls, secret: bytes) -> Layout:
@@ -47,8 +49,9 @@ class Layout:
         return cls(
             sync_chips=order[:SYNC_CHIPS],
             sync_signs=signs[:SYNC_CHIPS],
-            bit_chips=order[SYNC_CHIPS:].reshape(CODED_BITS, CHIPS_PER_BIT),
-            bit_signs=signs[SYNC_CHIPS:].reshape(CODED_BITS, CHIPS_PER_BIT),
+            bit_chips=order[SYNC_CHIPS:],
+            bit_signs=signs[SYNC_CHIPS:],
+            bit_of_chip=np.arange(PAYLOAD_CHIPS) % CODED_BITS,
         )
 
     def chips(self, bits: np.ndarray | None) -> np.ndarray:
@@ -56,14 +59,20 @@ class Layout:
         grid = np.zeros(GRID * GRID, np.float32)
         grid[self.sync_chips] = self.sync_signs
         if bits is not None:
-            polarity = bits.astype(np.float32)[:, None] * 2 - 1
-            grid[self.bit_chips] = self.bit_signs * polarity
+            polarity = bits.astype(np.float32) * 2 - 1
+            grid[self.bit_chips] = self.bit_signs * polarity[self.bit_of_chip]
         return grid.reshape(GRID, GRID)
 
     def soft_bits(self, chip_values: np.ndarray) -> np.ndarray:
-        """Per coded bit, the summed evidence for 1 (positive) or 0 (negative)."""
-        flat = chip_values.reshape(-1)
-        return np.asarray((flat[self.bit_chips] * self.bit_signs).sum(axis=1))
+        """Per coded bit, the summed evidence for 1 (positive) or 0 (negative); the last axes
+        of ``chip_values`` are the GRID×GRID chips (leading axes are kept)."""
+        lead = chip_values.shape[:-2]
+        flat = chip_values.reshape(*lead, GRID * GRID)
+        evidence = flat[..., self.bit_chips] * self.bit_signs
+        # Payload chip k carries bit k mod CODED_BITS: the second round adds onto the first.
+        soft: np.ndarray = evidence[..., :CODED_BITS].astype(np.float64)
+        soft[..., : PAYLOAD_CHIPS - CODED_BITS] += evidence[..., CODED_BITS:]
+        return soft
 
 
 def render(chips: np.ndarray) -> np.ndarray:

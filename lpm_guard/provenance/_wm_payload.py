@@ -1,12 +1,21 @@
-"""The watermark's payload: a 64-bit reference, a keyed check value and Reed–Solomon parity.
+"""The watermark's payload: a 64-bit reference and a keyed check value, convolutionally coded.
 
-Layout (20 bytes = 160 coded bits, most significant bit of each byte first)::
+Message (96 bits, most significant bit of each byte first)::
 
-    reference (8 bytes, big-endian) | check (4 bytes) | Reed–Solomon parity (8 bytes)
+    reference (8 bytes, big-endian) | check (4 bytes)
 
 ``check`` is the first 4 bytes of HMAC-SHA256(secret, CHECK_LABEL || reference): without the
-secret a forger cannot make a reference read as present (2^-32 per try). The parity comes from
-``reedsolo`` (RS over GF(2^8), 8 parity symbols: up to 4 wrong bytes are corrected).
+secret a forger cannot make a reference read as present (2^-32 per decoding attempt).
+
+The message is protected by a rate-1/4 convolutional code of constraint length 9 (generators
+463, 535, 733, 745 octal, free distance 24; Larsen 1973), terminated with 8 zero bits: 104
+trellis steps, CODED_BITS = 416 coded bits. The detector hands the decoder *soft* values (each
+coded bit's summed chip correlations) and the Viterbi algorithm picks the most likely message
+under Gaussian noise. Measured on simulated soft bits with the same total energy, it recovers
+the payload at about 3.5 dB less signal than the first version's Reed–Solomon code over bytes
+with 5-fold repetition (docs/watermark.md). No well-kept Python library decodes soft-input
+convolutional codes in a batch over many alignments, so the coder and the Viterbi decoder
+(vectorised over states and over candidates) are written here.
 """
 
 from __future__ import annotations
@@ -15,17 +24,41 @@ import hashlib
 import hmac
 
 import numpy as np
-import reedsolo
 
 REFERENCE_BITS = 64
 CHECK_BYTES = 4
-PARITY_BYTES = 8
-DATA_BYTES = REFERENCE_BITS // 8 + CHECK_BYTES
-CODED_BYTES = DATA_BYTES + PARITY_BYTES
-CODED_BITS = CODED_BYTES * 8
-CHECK_LABEL = b"lpm-guard/watermark/v1/check"
+MESSAGE_BITS = REFERENCE_BITS + CHECK_BYTES * 8
+CONSTRAINT = 9
+GENERATORS = (0o463, 0o535, 0o733, 0o745)
+RATE = len(GENERATORS)
+STEPS = MESSAGE_BITS + CONSTRAINT - 1
+CODED_BITS = STEPS * RATE
+CHECK_LABEL = b"lpm-guard/watermark/v2/check"
 
-_CODEC = reedsolo.RSCodec(PARITY_BYTES, nsize=255)
+_STATES = 1 << (CONSTRAINT - 1)
+
+
+def _parity(values: np.ndarray) -> np.ndarray:
+    """The parity (0/1) of each non-negative integer's bits."""
+    bits = np.unpackbits(values.astype(">u4").view(np.uint8).reshape(-1, 4), axis=1)
+    return np.asarray(bits.sum(axis=1) & 1, dtype=np.uint8)
+
+
+def _trellis() -> tuple[np.ndarray, np.ndarray]:
+    """For each state t (the last CONSTRAINT-1 inputs, newest in the top bit): its two
+    predecessor states, and the ±1 outputs of the transitions from them into t."""
+    target = np.arange(_STATES)
+    newest = target >> (CONSTRAINT - 2)  # the input bit that leads into t
+    preds = np.stack([((target << 1) & (_STATES - 1)) | j for j in (0, 1)])  # (2, S)
+    signs = np.zeros((2, _STATES, RATE), np.float32)
+    for j in (0, 1):
+        register = (newest << (CONSTRAINT - 1)) | preds[j]
+        for r, generator in enumerate(GENERATORS):
+            signs[j, :, r] = _parity(register & generator).astype(np.float32) * 2 - 1
+    return preds, signs
+
+
+_PREDS, _SIGNS = _trellis()
 
 
 def check_value(secret: bytes, reference: int) -> bytes:
@@ -33,33 +66,68 @@ def check_value(secret: bytes, reference: int) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()[:CHECK_BYTES]
 
 
-def encode(secret: bytes, reference: int) -> np.ndarray:
-    """The 160 coded bits (0/1, uint8) that carry ``reference`` under ``secret``."""
+def message_bits(secret: bytes, reference: int) -> np.ndarray:
+    """The 96 message bits (0/1, uint8): the reference and its keyed check value."""
     data = reference.to_bytes(REFERENCE_BITS // 8, "big") + check_value(secret, reference)
-    coded = bytes(_CODEC.encode(data))
-    return np.unpackbits(np.frombuffer(coded, dtype=np.uint8))
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
 
 
-# Decoding attempts: errors only, then the least reliable bytes declared erased.
-ERASURES = (0, 2, 4, 6, 8)
+def convolve(message: np.ndarray) -> np.ndarray:
+    """The CODED_BITS coded bits (0/1, uint8) of MESSAGE_BITS message bits."""
+    padded = np.concatenate([message.astype(np.int64), np.zeros(CONSTRAINT - 1, np.int64)])
+    # The shift register at each step: the current input in the top bit, older ones below.
+    registers = np.zeros(STEPS, np.int64)
+    for age in range(CONSTRAINT):
+        registers |= np.concatenate([np.zeros(age, np.int64), padded[: STEPS - age]]) << (
+            CONSTRAINT - 1 - age
+        )
+    coded = np.stack([_parity(registers & g) for g in GENERATORS], axis=1)
+    return np.asarray(coded.reshape(-1), dtype=np.uint8)
+
+
+def encode(secret: bytes, reference: int) -> np.ndarray:
+    """The CODED_BITS coded bits (0/1, uint8) that carry ``reference`` under ``secret``."""
+    return convolve(message_bits(secret, reference))
+
+
+def viterbi(soft: np.ndarray) -> np.ndarray:
+    """The most likely message bits for each row of soft coded bits (positive: 1).
+
+    ``soft`` is (B, CODED_BITS) or (CODED_BITS,); returns (B, MESSAGE_BITS) or (MESSAGE_BITS,)
+    uint8. The code starts and ends in the all-zero state."""
+    batch = np.atleast_2d(np.asarray(soft, np.float32)).reshape(-1, STEPS, RATE)
+    rows = batch.shape[0]
+    metric = np.full((rows, _STATES), -np.inf, np.float32)
+    metric[:, 0] = 0
+    choices = np.zeros((STEPS, rows, _STATES), np.uint8)
+    for step in range(STEPS):
+        branch = np.einsum("br,jsr->bjs", batch[:, step], _SIGNS)
+        candidates = metric[:, _PREDS] + branch  # (B, 2, S)
+        choice = np.argmax(candidates, axis=1)
+        choices[step] = choice
+        metric = np.take_along_axis(candidates, choice[:, None, :], axis=1)[:, 0]
+    state = np.zeros(rows, np.int64)  # terminated: the path ends in state 0
+    bits = np.zeros((rows, STEPS), np.uint8)
+    every = np.arange(rows)
+    for step in range(STEPS - 1, -1, -1):
+        bits[:, step] = state >> (CONSTRAINT - 2)
+        state = _PREDS[choices[step, every, state], state]
+    message = bits[:, :MESSAGE_BITS]
+    return message if np.ndim(soft) == 2 else message[0]
+
+
+def reference_of(secret: bytes, message: np.ndarray) -> int | None:
+    """The reference in decoded message bits when their check value matches, else None."""
+    data = np.packbits(message.astype(np.uint8)).tobytes()
+    reference = int.from_bytes(data[: REFERENCE_BITS // 8], "big")
+    if hmac.compare_digest(data[REFERENCE_BITS // 8 :], check_value(secret, reference)):
+        return reference
+    return None
 
 
 def decode(secret: bytes, soft: np.ndarray) -> int | None:
-    """The reference carried by 160 soft bits (positive: 1), or None when every attempt fails.
+    """The reference carried by CODED_BITS soft bits (positive: 1), or None.
 
-    Attempt ``i`` erases the ``ERASURES[i]`` bytes whose weakest bit is least certain
-    (Reed–Solomon corrects e errors and f erasures while 2e + f <= PARITY_BYTES); the keyed
-    check value must match, so each attempt is a 2^-32 chance for a false reference.
-    """
-    coded = np.packbits((soft > 0).astype(np.uint8)).tobytes()
-    weakest = np.abs(soft).reshape(CODED_BYTES, 8).min(axis=1)
-    order = [int(i) for i in np.argsort(weakest, kind="stable")]
-    for erasures in ERASURES:
-        try:
-            data = bytes(_CODEC.decode(coded, erase_pos=order[:erasures] or None)[0])
-        except reedsolo.ReedSolomonError:
-            continue
-        reference = int.from_bytes(data[: REFERENCE_BITS // 8], "big")
-        if hmac.compare_digest(data[REFERENCE_BITS // 8 :], check_value(secret, reference)):
-            return reference
-    return None
+    One Viterbi decoding, then the keyed check value must match: one 2^-32 chance for a false
+    reference per call."""
+    return reference_of(secret, viterbi(soft))

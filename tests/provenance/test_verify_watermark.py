@@ -117,9 +117,9 @@ def test_a_reencoded_copy_has_no_manifest_but_is_traced_by_its_watermark(
     unsigned = encode(frames, tmp_path / "marked.mp4", crf=20)
     signed = service.sign_mp4(unsigned, tmp_path / "signed.mp4", record).path
     assert service.verify_file(signed).watermark.status == "present"
-    # Decoded and encoded again at crf 20. Measured with 4 keys each (25 frames, veryfast):
-    # crf 20 then 20 is found 4/4 with confidence >= 24, 20 then 23 4/4; at strength 1.0
-    # (which meets PSNR 42 dB / SSIM 0.99) 0/4, which is why it is not the default.
+    # Decoded and encoded again at crf 20. Measured with 4 keys on 2 photos (25 frames,
+    # veryfast): at the default strength crf 20 then 20 is found 8/8, 20 then 23 7/8 (the
+    # first frame, an I-frame, carries it); at strength 1.3, 8/8 each.
     copy = reencode(signed, tmp_path / "reuploaded.mp4", crf=20)
     report = service.verify_file(copy)
     assert report.c2pa.status == "absent"
