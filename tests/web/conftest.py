@@ -128,6 +128,14 @@ def shots(request: pytest.FixtureRequest) -> Callable[[playwright_api.Page, str]
     return shoot
 
 
+def script_errors(page: playwright_api.Page) -> list[str]:
+    """The uncaught script errors ``page`` will throw, collected as they happen (tests end by
+    asserting there were none)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
 def fake_camera(photo: np.ndarray, path: Path, seconds: float = 2.0, fps: int = 10) -> Path:
     """A Y4M file (what Chromium's fake camera reads) of ``photo`` centred on a 640x480 grey
     frame, with a slight drift so that it is a moving picture."""

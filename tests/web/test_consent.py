@@ -21,7 +21,7 @@ from lpm_guard.consent.models import IdentityStatus, Use
 from lpm_guard.consent.services import ConsentService
 from tests.access.world import Account
 from tests.consent.conftest import People, png
-from tests.web.conftest import Launch, Site, fake_camera, fake_microphone
+from tests.web.conftest import Launch, Site, fake_camera, fake_microphone, script_errors
 
 Shots = Callable[[Page, str], Path]
 PHRASE = "purple river seven"  # one flite's voice and pocketsphinx agree on
@@ -73,8 +73,7 @@ def open_page(launch: Launch, camera: Path, microphone: Path) -> tuple[Page, lis
     context = launch(camera=camera, microphone=microphone)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
     return page, errors
 
 

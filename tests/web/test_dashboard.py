@@ -13,16 +13,10 @@ from lpm_guard.access.scopes import Role
 from lpm_guard.consent.services import ConsentService
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent, open_session
-from tests.web.conftest import Launch, Site, fake_microphone
+from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
-
-
-def no_page_errors(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
 
 
 def test_a_researcher_runs_their_work_from_the_dashboard(
@@ -36,7 +30,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     context = launch()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
     page = context.new_page()
-    errors = no_page_errors(page)
+    errors = script_errors(page)
     sign_in(page, site, researcher.email, researcher.password, "/dashboard.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "dashboard")
 
@@ -163,7 +157,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
 def test_the_dashboard_is_for_researchers(site: Site, launch: Launch, shots: Shots) -> None:
     reviewer = site.world.staff(Role.REVIEWER)
     page = launch().new_page()
-    errors = no_page_errors(page)
+    errors = script_errors(page)
     page.goto(f"{site.url}/dashboard.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "gate")
     expect(page.get_by_role("alert").first).to_contain_text("Sign in")

@@ -22,7 +22,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from lpm_guard.access.scopes import Role
 from lpm_guard.consent import speech
 from tests.consent.conftest import People, png
-from tests.web.conftest import Launch, Site, fake_camera, fake_microphone
+from tests.web.conftest import Launch, Site, fake_camera, fake_microphone, script_errors
 from tests.web.test_consent import CHECKING_MS, PHRASE, record, seconds, take_stills
 from tests.web.test_pages import sign_in
 
@@ -34,8 +34,7 @@ APPLICANT_PASSWORD = "a long applicant passphrase"
 
 def watched(context: BrowserContext) -> tuple[Page, list[str]]:
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
     return page, errors
 
 

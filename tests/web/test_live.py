@@ -17,7 +17,7 @@ from lpm_guard.consent.services import ConsentService
 from tests.access.world import Account
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent
-from tests.web.conftest import Launch, Site, fake_microphone
+from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -71,8 +71,7 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
         voice="kal",
     )
     page = launch(microphone=user).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
     sign_in(
         page, site, live_researcher.account.email, live_researcher.account.password, "/live.html"
     )

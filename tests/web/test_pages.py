@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
 from lpm_guard.access.models import TokenRow
-from tests.web.conftest import Launch, Site
+from tests.web.conftest import Launch, Site, script_errors
 
 
 def sign_in(page: Page, site: Site, email: str, password: str, start: str) -> None:
@@ -28,8 +28,7 @@ def test_the_home_page_shows_the_checkpoint(
     site: Site, launch: Launch, shots: Callable[[Page, str], Path]
 ) -> None:
     page = launch().new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
     signed = site.runtime.audit.checkpoint(force=True)
     page.goto(site.url)
     expect(page.locator("body")).to_have_attribute("data-ready", "home")

@@ -18,7 +18,7 @@ from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent, open_session
-from tests.web.conftest import Launch, Site
+from tests.web.conftest import Launch, Site, script_errors
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -27,12 +27,6 @@ Shots = Callable[[Page, str], Path]
 WIDER_THAN_SCREEN = """() => [...document.querySelectorAll("body *")]
   .filter((node) => node.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
   .map((node) => `${node.tagName}#${node.id}.${node.className}`).slice(0, 10)"""
-
-
-def _watch(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return errors
 
 
 def test_a_reviewer_works_through_the_console(
@@ -57,7 +51,7 @@ def test_a_reviewer_works_through_the_console(
     protected_photo.write_bytes(png(people.t1[1]))
 
     page = launch().new_page()
-    errors = _watch(page)
+    errors = script_errors(page)
     sign_in(page, site, reviewer.email, reviewer.password, "/review.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "review")
     shots(page, "console")
@@ -190,7 +184,7 @@ def test_a_reviewer_works_through_the_console(
 def test_a_researcher_is_turned_away(site: Site, launch: Launch, shots: Shots) -> None:
     researcher = site.world.researcher()
     page = launch().new_page()
-    errors = _watch(page)
+    errors = script_errors(page)
     sign_in(page, site, researcher.email, researcher.password, "/review.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "gate")
     expect(page.get_by_role("alert")).to_contain_text(

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from tests.consent.conftest import People
 from tests.sessions.test_gate import consent
-from tests.web.conftest import Launch, Site, fake_microphone
+from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 
 Shots = Callable[[Page, str], Path]
 
@@ -81,8 +81,7 @@ def test_our_clip_reads_trusted_and_a_reencoded_copy_is_traced(
 ) -> None:
     clip, entry = generated
     page = launch().new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = script_errors(page)
     page.goto(f"{site.url}/verify.html")
     expect(page.locator("body")).to_have_attribute("data-ready", "verify")
     shots(page, "empty")
