@@ -240,6 +240,14 @@ function drawn(frame, drawnAt) {
   }
 }
 
+function showUnderstood({ instructions, understood }) {
+  const text = understood.length
+    ? `Understood: ${understood.map((word) => word.replaceAll("_", " ")).join(", ")}.`
+    : `No behaviour was understood in “${instructions || ""}”; try words like smile, calm, look left.`;
+  say($("#understood"), text, understood.length ? "ok" : "info");
+  log(text);
+}
+
 function handleEvent(event) {
   switch (event.type) {
     case "session.created": {
@@ -247,6 +255,8 @@ function handleEvent(event) {
       say($("#session-status"), `Live: ${size[0]} × ${size[1]} at ${fps} frames per second.`);
       document.body.dataset.session = "open";
       log(`Session ${event.session.id} started.`);
+      // The instructions sent at open, and what the character made of them.
+      if (event.session.understood) showUnderstood(event.session);
       break;
     }
     case "state.changed":
@@ -256,15 +266,9 @@ function handleEvent(event) {
       });
       log(`The character is ${STATE_WORDS[event.state] || event.state} (frame ${event.index}).`);
       break;
-    case "session.updated": {
-      const { instructions, understood } = event.session;
-      const text = understood.length
-        ? `Understood: ${understood.map((word) => word.replaceAll("_", " ")).join(", ")}.`
-        : `No behaviour was understood in “${instructions || ""}”; try words like smile, calm, look left.`;
-      say($("#understood"), text, understood.length ? "ok" : "info");
-      log(text);
+    case "session.updated":
+      showUnderstood(event.session);
       break;
-    }
     case "segment.signed":
       page.segments += 1;
       $("#segments").textContent = String(page.segments);

@@ -161,6 +161,7 @@ class LiveSession:
         self.limits = limits or SessionLimits()
         self.performance = Performance(character, fps=fps, seed=seed)
         self.stats = SessionStats()
+        self._opening: dict[str, object] = {}
         self._filter = frame_filter
         self.sink = sink
         self._checker = checker
@@ -193,6 +194,13 @@ class LiveSession:
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    def instruct_at_open(self, instructions: str) -> list[str]:
+        """Apply the instructions the gate admitted with the session (policy already checked
+        them); ``session.created`` tells the client what was understood."""
+        understood = self.performance.instruct(instructions)
+        self._opening = {"instructions": instructions, "understood": understood}
+        return understood
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start rendering; the outbox wakes ``outgoing()`` on ``loop``."""
         wake = self._wake_event
@@ -204,7 +212,12 @@ class LiveSession:
         self._push_event(
             server_event(
                 ServerEventType.SESSION_CREATED,
-                session={"id": self.session_id, "fps": self.fps, "size": self.size},
+                session={
+                    "id": self.session_id,
+                    "fps": self.fps,
+                    "size": self.size,
+                    **self._opening,
+                },
             )
         )
         with self._stop_lock:

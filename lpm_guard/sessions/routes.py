@@ -119,7 +119,7 @@ async def open_session(
         raise
     try:
         if body.instructions:
-            session.performance.instruct(body.instructions)
+            session.instruct_at_open(body.instructions)
         # The session's record: signed segments as it goes, the whole recording at the end.
         checkpoint = services.audit.checkpoint(force=True)
         consent_leaf = (

@@ -133,6 +133,23 @@ def test_instructions_are_applied_and_reported(character: Character) -> None:
     assert updated and updated[0]["session"]["understood"]  # type: ignore[index]
 
 
+def test_instructions_given_at_open_are_reported_when_the_session_starts(
+    character: Character,
+) -> None:
+    session = LiveSession(character, session_id="s3b")
+    assert session.instruct_at_open("be calm and look to the left") == ["calm", "look left"]
+    messages = drive(session, nothing, until=lambda seen: len(frames_of(seen)) >= 1)
+    created = events_of(messages)[0]
+    assert created["type"] == "session.created"
+    assert created["session"] == {
+        "id": "s3b",
+        "fps": 25,
+        "size": [512, 512],
+        "instructions": "be calm and look to the left",
+        "understood": ["calm", "look left"],
+    }
+
+
 class WordCheck:
     """Deterministic stand-in for the policy stage's live checker, behind its Protocol."""
 

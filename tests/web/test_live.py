@@ -85,6 +85,8 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
 
     page.get_by_role("button", name="Open session").click()
     expect(page.locator("#session-status")).to_contain_text("Live: 512 × 512", timeout=30_000)
+    # What the character made of the instructions it was opened with.
+    expect(page.locator("#understood")).to_have_text("Understood: smile.")
     page.get_by_label("Voice file").set_input_files(agent)
     expect(page.get_by_text("s ready to speak")).to_be_visible()
     # Frames arrive and are drawn at the session's rate; the canvas shows a picture.
