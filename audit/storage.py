@@ -199,12 +199,11 @@ class AuditLog:
             ).scalar()
         if body is None:
             raise ProofError(f"no entry {index}")
-        body = _as_bytes(body)
-        return StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
+        return _stored(_as_bytes(body))
 
     def entries(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
         for _, body in self._bodies(start, stop):
-            yield StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
+            yield _stored(body)
 
     def _bodies(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
         t = schema.entries_table
@@ -217,32 +216,31 @@ class AuditLog:
 
     def entries_about(
         self,
-        name: str,
+        name: str | None,
         *,
         action: str | None = None,
         before: int | None = None,
         limit: int = 50,
     ) -> list[StoredEntry]:
-        """Up to ``limit`` entries naming ``name`` (as actor or object), newest first, below
-        index ``before``; optionally only those with ``action``. Index reads only: the objects
-        index and the actor column's."""
-        o, t = schema.objects_table, schema.entries_table
-        named = select(o.c.idx.label("idx")).where(o.c.object_id == name)
-        acted = select(t.c.idx.label("idx")).where(t.c.actor == name)
+        """Up to ``limit`` entries naming ``name`` (as actor or object; None: any entry),
+        newest first, below index ``before``; optionally only those with ``action``. Index
+        reads only: the objects index and the actor column's, the action column's."""
+        t = schema.entries_table
+        query = select(t.c.body).order_by(t.c.idx.desc()).limit(limit)
         if before is not None:
-            named, acted = named.where(o.c.idx < before), acted.where(t.c.idx < before)
-        about = union(named, acted).subquery()
-        query = (
-            select(t.c.body)
-            .where(t.c.idx.in_(select(about.c.idx)))
-            .order_by(t.c.idx.desc())
-            .limit(limit)
-        )
+            query = query.where(t.c.idx < before)
         if action is not None:
             query = query.where(t.c.action == action)
+        if name is not None:
+            o = schema.objects_table
+            named = select(o.c.idx.label("idx")).where(o.c.object_id == name)
+            acted = select(t.c.idx.label("idx")).where(t.c.actor == name)
+            if before is not None:
+                named, acted = named.where(o.c.idx < before), acted.where(t.c.idx < before)
+            about = union(named, acted).subquery()
+            query = query.where(t.c.idx.in_(select(about.c.idx)))
         with self.engine.connect() as conn:
-            bodies = [_as_bytes(body) for body in conn.execute(query).scalars()]
-        return [StoredEntry(Entry.from_canonical(b), b, leaf_hash(b)) for b in bodies]
+            return [_stored(_as_bytes(body)) for body in conn.execute(query).scalars()]
 
     def root(self, size: int | None = None) -> bytes:
         with self.engine.connect() as conn:
@@ -407,6 +405,10 @@ class AuditLog:
             if schema.REFUSAL in str(exc) or schema.GAP_REFUSAL in str(exc):
                 raise AppendOnlyViolation(str(exc.orig)) from exc
             raise
+
+
+def _stored(body: bytes) -> StoredEntry:
+    return StoredEntry(Entry.from_canonical(body), body, leaf_hash(body))
 
 
 def _as_bytes(body: bytes | str) -> bytes:

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from ..audit import AuditLog, Entry, StoredEntry, leaf_hash
-from ..audit.schema import entries_table
+from ..audit import AuditLog, Entry, StoredEntry
 
 MAX_PAGE = 200
 
@@ -30,24 +27,6 @@ def is_about(entry: Entry, about: str) -> bool:
     return entry.event.actor == about or about in entry.event.objects.values()
 
 
-def _by_action(
-    log: AuditLog, action: str | None, before: int | None, limit: int
-) -> list[StoredEntry]:
-    """Newest entries (with ``action``, on its own index), below ``before``."""
-    t = entries_table
-    query = select(t.c.body).order_by(t.c.idx.desc()).limit(limit)
-    if before is not None:
-        query = query.where(t.c.idx < before)
-    if action is not None:
-        query = query.where(t.c.action == action)
-    with log.engine.connect() as conn:
-        bodies = [
-            body.encode() if isinstance(body, str) else bytes(body)
-            for body in conn.execute(query).scalars()
-        ]
-    return [StoredEntry(Entry.from_canonical(b), b, leaf_hash(b)) for b in bodies]
-
-
 def search(
     log: AuditLog,
     *,
@@ -58,10 +37,8 @@ def search(
 ) -> Page:
     """Entries about ``about`` and/or with ``action``, newest first, ``limit`` at most."""
     # (1): one more than a page, to know whether another page follows.
-    if about is None:
-        found = _by_action(log, action, before, limit + 1)
-    else:
-        found = log.entries_about(about, action=action, before=before, limit=limit + 1)
+    found = log.entries_about(about, action=action, before=before, limit=limit + 1)
+    if about is not None:
         # (2): the index only points; the entry itself must name the id.
         found = [stored for stored in found if is_about(stored.entry, about)]
     more = len(found) > limit
