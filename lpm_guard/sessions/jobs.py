@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Float, Integer, String, Text, update
+from sqlalchemy import Column, Float, Integer, String, Text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from ..access.models import UtcDateTime
 from ..access.principals import Principal
 from ..audit import Receipt
 from ..auditing.services import AuditService
@@ -34,7 +35,7 @@ from ..policy import InputRejected
 from ..policy import Use as PolicyUse
 from ..runtime import Runtime
 from .gate import GenerationDenied
-from .ledger import iso_utc, newest_first, whose
+from .ledger import isoformat, newest_first, whose
 from .services import SessionServices
 
 
@@ -60,11 +61,9 @@ class GenerationJob(SQLModel, table=True):
     audit_index: int = Field(sa_column=Column(Integer, nullable=False))
     seconds: float = Field(sa_column=Column(Float, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
-    )
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     finished_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
 
@@ -93,8 +92,8 @@ class JobView:
             row.seconds,
             row.error,
             row.owner,
-            iso_utc(row.created_at),
-            iso_utc(row.finished_at),
+            isoformat(row.created_at),
+            isoformat(row.finished_at),
         )
 
 

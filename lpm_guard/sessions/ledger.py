@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, String, Text, and_, or_, update
+from sqlalchemy import Column, Integer, String, Text, and_, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from ..access.models import UtcDateTime
 from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..errors import Forbidden, InvalidRequest, NotFound
@@ -41,23 +42,17 @@ class LiveSessionRow(SQLModel, table=True):
     size: str = Field(sa_column=Column(String(16), nullable=False))
     fps: int = Field(sa_column=Column(Integer, nullable=False))
     status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
-    opened_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
-    )
-    ended_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    opened_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime(), nullable=True))
     stop_reason: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     stop_detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     audit_index: int = Field(sa_column=Column(Integer, nullable=False))
     frames: int = Field(default=0, sa_column=Column(Integer, nullable=False))
 
 
-def iso_utc(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    # SQLite hands back naive datetimes; they were written in UTC.
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC (``UtcDateTime`` columns come back aware, from SQLite too)."""
+    return moment.isoformat() if moment is not None else None
 
 
 @dataclass(frozen=True)
@@ -84,8 +79,8 @@ class LiveSessionView:
             row.size,
             row.fps,
             LiveStatus(row.status),
-            iso_utc(row.opened_at),
-            iso_utc(row.ended_at),
+            isoformat(row.opened_at),
+            isoformat(row.ended_at),
             row.stop_reason,
             row.stop_detail,
             row.audit_index,
