@@ -1,7 +1,7 @@
 // The researcher's dashboard: standing and quota, identities and invitations, offline
 // generations (progress, player), live sessions, API clients.
 import { ApiError, api, authorizedFetch, currentUser } from "./lib/api.js";
-import { $, copyText, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
+import { $, badge, cell, copyText, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
 
 const POLL_MS = 500;
 
@@ -32,14 +32,6 @@ const STOP_REASON = {
   error: "Stopped by a server error",
   shutdown: "The server shut down",
 };
-
-function badge(kind, text) {
-  return el("span", { class: `badge ${kind}` }, text);
-}
-
-function cell(label, ...children) {
-  return el("td", { "data-label": label }, ...children);
-}
 
 function problemText(error) {
   return error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`;

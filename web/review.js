@@ -2,7 +2,7 @@
 // live sessions and offline jobs, and the audit log with an inclusion check done in the browser.
 
 import { api } from "/lib/api.js";
-import { $, el, formatSeconds, formatTime, say, startPage } from "/lib/page.js";
+import { $, badge, cell, el, formatSeconds, formatTime, say, startPage } from "/lib/page.js";
 import { CheckFailed, checkInclusion } from "/lib/merkle.js";
 
 const STEP_NAMES = {
@@ -14,10 +14,6 @@ const STEP_NAMES = {
   signature: "the checkpoint's signature",
   format: "reading the proof or checkpoint",
 };
-
-function badge(text, kind) {
-  return el("span", { class: `badge ${kind || ""}`.trim() }, text);
-}
 
 function statusKind(status) {
   if (["approved", "consented", "open", "succeeded", "running"].includes(status)) return "ok";
@@ -103,7 +99,7 @@ function applicationCard(app) {
       const outcome = view.status === "approved"
         ? `Approved ${view.name} (${view.email}): access until ${day(view.expires_at)}, ${view.daily_quota_s} s a day.`
         : `Denied ${view.name} (${view.email}): ${view.decision_reason}`;
-      card.replaceChildren(el("h3", { id: `app-${app.id}` }, app.name, " ", badge(view.status, statusKind(view.status))),
+      card.replaceChildren(el("h3", { id: `app-${app.id}` }, app.name, " ", badge(statusKind(view.status), view.status)),
         el("p", {}, outcome));
       loadResearchers().catch((error) => say($("#researchers-status"), error, "error"));
       return outcome;
@@ -165,10 +161,10 @@ function researcherRow(r) {
   };
   const used = r.daily_quota_s ? Math.min(1, r.used_today_s / r.daily_quota_s) : 0;
   return el("tr", { dataset: { account: r.account_id } },
-    el("td", { "data-label": "Researcher" }, el("strong", {}, r.name), el("br"), r.email, el("br"),
+    cell("Researcher", el("strong", {}, r.name), el("br"), r.email, el("br"),
       el("span", { class: "muted" }, r.institution), el("br"), el("code", {}, r.account_id)),
-    el("td", { "data-label": "Access" }, badge(r.status, statusKind(r.status)), " ",
-      r.disabled ? [badge("account disabled", "bad"), " "] : null, r.standing,
+    cell("Access", badge(statusKind(r.status), r.status), " ",
+      r.disabled ? [badge("bad", "account disabled"), " "] : null, r.standing,
       el("br"), `until ${day(r.expires_at)}`, el("br"),
       el("span", { class: "muted" }, r.scopes.length ? r.scopes.join(", ") : "no scopes")),
     el("td", { "data-label": "Quota today" },
@@ -212,10 +208,10 @@ function identityRow(identity) {
   }
   if (live) buttons.push(el("button", { type: "button", class: "danger", onclick: decide("revoke", "Revoked") }, "Revoke"));
   return el("tr", { dataset: { identity: identity.id } },
-    el("td", { "data-label": "Identity" }, el("strong", {}, identity.display_name), ` (${identity.kind})`, el("br"),
+    cell("Identity", el("strong", {}, identity.display_name), ` (${identity.kind})`, el("br"),
       el("code", {}, identity.id), el("br"), el("span", { class: "muted" }, `researcher ${identity.owner}`)),
-    el("td", { "data-label": "Status" }, badge(words(identity.status), statusKind(identity.status))),
-    el("td", { "data-label": "Consent" }, identity.allowed_uses.length ? identity.allowed_uses.join(" and ") : "no uses",
+    cell("Status", badge(statusKind(identity.status), words(identity.status))),
+    cell("Consent", identity.allowed_uses.length ? identity.allowed_uses.join(" and ") : "no uses",
       el("br"), `until ${day(identity.expires_at)}`),
     el("td", { "data-label": "Actions", class: "review-row-actions" },
       live ? field(`Reason (${identity.display_name})`, reason) : null,
@@ -264,9 +260,9 @@ async function showIdentity(identity) {
 async function loadProtected() {
   const people = await api("/v1/consent/protected");
   fill($("#protected-rows"), people.map((person) => el("tr", {},
-    el("td", { "data-label": "Name" }, person.name),
-    el("td", { "data-label": "Reason" }, person.reason),
-    el("td", { "data-label": "Added" }, `${formatTime(person.created_at)} by ${person.created_by}`))),
+    cell("Name", person.name),
+    cell("Reason", person.reason),
+    cell("Added", `${formatTime(person.created_at)} by ${person.created_by}`))),
   "Nobody is protected yet.");
 }
 
@@ -318,11 +314,11 @@ function sessionRow(session) {
     ? `ended ${formatTime(session.ended_at)}${session.stop_reason ? ` (${words(session.stop_reason)})` : ""}`
     : "still running";
   return el("tr", { dataset: { session: session.id } },
-    el("td", { "data-label": "Session" }, who(session)),
-    el("td", { "data-label": "Status" }, badge(session.status, statusKind(session.status)),
+    cell("Session", who(session)),
+    cell("Status", badge(statusKind(session.status), session.status),
       el("br"), `${session.size}px at ${session.fps} fps, ${session.frames ?? 0} frames`),
-    el("td", { "data-label": "Timing" }, `opened ${formatTime(session.opened_at)}`, el("br"), ended),
-    el("td", { "data-label": "Actions" }, el("div", { class: "actions" },
+    cell("Timing", `opened ${formatTime(session.opened_at)}`, el("br"), ended),
+    cell("Actions", el("div", { class: "actions" },
       session.status === "open"
         ? el("button", { type: "button", class: "danger", onclick: revoke, "aria-label": `Revoke session ${session.id}` }, "Revoke")
         : null,
@@ -334,11 +330,11 @@ function jobRow(job) {
     ? `${Math.round((job.progress || 0) * 100)} % done`
     : job.error ? `failed: ${job.error}` : `${formatSeconds(job.seconds)} of video`;
   return el("tr", { dataset: { job: job.id } },
-    el("td", { "data-label": "Job" }, who(job)),
-    el("td", { "data-label": "Status" }, badge(job.status, statusKind(job.status)), el("br"), progress),
-    el("td", { "data-label": "Timing" }, `asked ${formatTime(job.created_at)}`, el("br"),
+    cell("Job", who(job)),
+    cell("Status", badge(statusKind(job.status), job.status), el("br"), progress),
+    cell("Timing", `asked ${formatTime(job.created_at)}`, el("br"),
       job.finished_at ? `finished ${formatTime(job.finished_at)}` : "not finished"),
-    el("td", { "data-label": "Actions" }, el("button", {
+    cell("Actions", el("button", {
       type: "button", class: "secondary", onclick: () => showTrail(job.id, [job.audit_index]), "aria-label": `Audit trail of job ${job.id}`,
     }, "Audit trail")));
 }
@@ -386,10 +382,10 @@ function entryRow(stored) {
   const { entry } = stored;
   const about = Object.entries(entry.objects).map(([kind, id]) => `${kind} ${id}`).join(", ");
   return el("tr", { dataset: { index: entry.index } },
-    el("td", { "data-label": "#" }, String(entry.index)),
-    el("td", { "data-label": "When" }, formatTime(entry.timestamp)),
-    el("td", { "data-label": "What" }, entry.action, " ", badge(entry.outcome, outcomeKind(entry.outcome)), el("br"), `by ${entry.actor}`),
-    el("td", { "data-label": "About" }, about || "—", entry.reasons.length ? el("div", { class: "muted" }, entry.reasons.join("; ")) : null),
+    cell("#", String(entry.index)),
+    cell("When", formatTime(entry.timestamp)),
+    cell("What", entry.action, " ", badge(outcomeKind(entry.outcome), entry.outcome), el("br"), `by ${entry.actor}`),
+    cell("About", about || "—", entry.reasons.length ? el("div", { class: "muted" }, entry.reasons.join("; ")) : null),
     el("td", {}, el("button", {
       type: "button", class: "secondary", onclick: () => showEntry(stored), "aria-label": `Open entry ${entry.index}`,
     }, "Open")));

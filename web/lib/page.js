@@ -23,6 +23,16 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** A status badge: `kind` is "ok", "warn", "bad" or "" (neutral). */
+export function badge(kind, text) {
+  return el("span", { class: `badge ${kind || ""}`.trim() }, text);
+}
+
+/** A table cell; `label` heads it when the table folds into cards on a phone. */
+export function cell(label, ...children) {
+  return el("td", { "data-label": label }, ...children);
+}
+
 export function $(selector, root = document) {
   return root.querySelector(selector);
 }
