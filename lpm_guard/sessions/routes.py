@@ -7,29 +7,22 @@ lists and a session's record: its owner, and reviewers (``review``) for everybod
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from ..access.ids import utcnow
 from ..access.principals import Principal
 from ..access.scopes import Scope
-from ..access.standing import standing_of
 from ..api.security import get_principal, require_scope
 from ..auditing.tags import AuditTag
-from ..consent.models import Use
-from ..errors import LpmGuardError, NotFound
-from ..generator import Character
-from ..provenance.watermark import Watermarker
+from ..errors import NotFound
 from . import ledger
 from .ledger import LiveSessionView, LiveStatus
-from .live import LiveSession, StopReason
-from .records import SignedRecord, provenance_record
+from .live import StopReason
+from .opening import open_live_session
+from .registry import TICKET_SECONDS
 from .services import session_services
 
 router = APIRouter(tags=["sessions"])
@@ -61,107 +54,21 @@ async def open_session(
     request: Request,
     principal: Annotated[Principal, Depends(require_scope(Scope.GENERATE_LIVE))],
 ) -> SessionOpened:
-    services = session_services(request.app)
-    admission = await run_in_threadpool(
-        services.gate.admit,
+    opened = await run_in_threadpool(
+        open_live_session,
+        session_services(request.app),
         principal,
         body.identity_id,
-        Use.LIVE,
         instructions=body.instructions,
+        size=body.size,
+        fps=body.fps,
     )
-    width, height = (int(v) for v in body.size.split("x"))
-    character = await run_in_threadpool(
-        Character.from_photo, admission.photos[0], size=(width, height)
-    )
-    secret = services.runtime.keys.watermark_key().secret
-    marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
-    session_id = "ses_" + secrets.token_urlsafe(12)
-
-    def audit(tag: str, details: dict[str, Any]) -> None:
-        services.audit.record(
-            tag,
-            principal.actor,
-            outcome="deny" if tag.endswith(":deny") else "success",
-            objects={"session": session_id, "identity": body.identity_id},
-            payload=details,
-        )
-        if tag == "session:stream:stop":
-            seconds = float(details.get("frames", 0)) / body.fps
-            # A researcher suspended mid-stream has no quota left to charge; the audit entry
-            # above keeps the seconds either way.
-            if seconds > 0:
-                with contextlib.suppress(LpmGuardError):
-                    services.quotas.charge(principal.subject, seconds)
-
-    def watch() -> tuple[StopReason, str] | None:
-        # The researcher's standing, checked while the stream runs: suspension, expiry or a
-        # disabled account ends it within a second, in this process or from another one.
-        with Session(services.runtime.engine) as db:
-            standing = standing_of(db, principal.subject, utcnow())
-        if standing is None or standing.locked or Scope.GENERATE_LIVE not in standing.scopes:
-            reason = standing.reason if standing is not None else "no such account"
-            return StopReason.REVOKED, f"the researcher's access ended: {reason}"
-        return None
-
-    checker = await run_in_threadpool(services.checks.checker)
-    try:
-        session = LiveSession(
-            character,
-            session_id=session_id,
-            fps=body.fps,
-            frame_filter=marker.mark,
-            checker=checker,
-            audit=audit,
-            watch=watch,
-        )
-    except BaseException:
-        checker.close()
-        raise
-    try:
-        if body.instructions:
-            session.instruct_at_open(body.instructions)
-        # The session's record: signed segments as it goes, the whole recording at the end.
-        checkpoint = services.audit.checkpoint(force=True)
-        consent_leaf = (
-            services.runtime.audit.entry(admission.consent_index).leaf_hash
-            if admission.consent_index is not None
-            else b"\0" * 32
-        )
-        record = provenance_record(
-            session_id,
-            admission.receipt,
-            checkpoint.note,
-            admission.policy_version,
-            consent_leaf,
-        )
-        directory = services.runtime.settings.data_dir / "sessions" / session_id
-        session.sink = SignedRecord.start(services.provenance, directory, session, record)
-        # Revoking the consent stops the stream at once (the bus calls back in-process).
-        subscription = services.runtime.revocations.subscribe(
-            lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
-            body.identity_id,
-        )
-        session.on_end(subscription.close)  # else the bus keeps every ended session alive
-        ticket = services.registry.add(session, principal.subject, identity=body.identity_id)
-        ledger.opened(
-            services.runtime,
-            session,
-            owner=principal.subject,
-            identity_id=body.identity_id,
-            size=body.size,
-            audit_index=admission.receipt.index,
-        )
-    except BaseException:
-        # Not opened after all (the limits, a failing record): stopping it unstarted releases
-        # the checker, the record and the subscription.
-        session.stop(StopReason.ERROR, "the session could not be opened")
-        raise
     base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     return SessionOpened(
-        session_id=session_id,
-        stream_url=f"{base}/v1/sessions/{session_id}/stream?ticket={ticket}",
-        ticket_expires_in_s=60.0,
-        audit_index=admission.receipt.index,
+        session_id=opened.session_id,
+        stream_url=f"{base}/v1/sessions/{opened.session_id}/stream?ticket={opened.ticket}",
+        ticket_expires_in_s=TICKET_SECONDS,
+        audit_index=opened.audit_index,
     )
 
 

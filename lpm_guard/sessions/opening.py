@@ -1,0 +1,138 @@
+"""Opening a live session: the gate's admission, then everything a stream needs, or nothing.
+
+``open_live_session`` is blocking work (the gate's database reads and audit entry, the
+character's face fit, the first checkpoint's signature, the record's first segment, the ledger
+row), so the route runs it in a worker thread and the event loop keeps serving the streams
+already open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from ..access.ids import utcnow
+from ..access.principals import Principal
+from ..access.scopes import Scope
+from ..access.standing import standing_of
+from ..consent.models import Use
+from ..errors import LpmGuardError
+from ..generator import Character
+from ..provenance.watermark import Watermarker
+from . import ledger
+from .live import LiveSession, StopReason
+from .records import SignedRecord, provenance_record
+from .services import SessionServices
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    session_id: str
+    ticket: str  # opens the stream once, within the registry's ticket lifetime
+    audit_index: int  # the gate's allow entry
+
+
+def open_live_session(
+    services: SessionServices,
+    principal: Principal,
+    identity_id: str,
+    *,
+    instructions: str | None,
+    size: str,
+    fps: int,
+) -> OpenedSession:
+    """Admit the request through the gate, then build and register the session: watermarked
+    frames, speech checks, the signed record, the revocation subscription and its ledger row.
+    Raises the gate's refusal (audited there); if anything after admission fails, the session
+    is stopped unstarted, which releases what it had taken."""
+    admission = services.gate.admit(principal, identity_id, Use.LIVE, instructions=instructions)
+    width, height = (int(v) for v in size.split("x"))
+    character = Character.from_photo(admission.photos[0], size=(width, height))
+    secret = services.runtime.keys.watermark_key().secret
+    marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
+    session_id = "ses_" + secrets.token_urlsafe(12)
+
+    def audit(tag: str, details: dict[str, Any]) -> None:
+        services.audit.record(
+            tag,
+            principal.actor,
+            outcome="deny" if tag.endswith(":deny") else "success",
+            objects={"session": session_id, "identity": identity_id},
+            payload=details,
+        )
+        if tag == "session:stream:stop":
+            seconds = float(details.get("frames", 0)) / fps
+            # A researcher suspended mid-stream has no quota left to charge; the audit entry
+            # above keeps the seconds either way.
+            if seconds > 0:
+                with contextlib.suppress(LpmGuardError):
+                    services.quotas.charge(principal.subject, seconds)
+
+    def watch() -> tuple[StopReason, str] | None:
+        # The researcher's standing, checked while the stream runs: suspension, expiry or a
+        # disabled account ends it within a second, in this process or from another one.
+        with Session(services.runtime.engine) as db:
+            standing = standing_of(db, principal.subject, utcnow())
+        if standing is None or standing.locked or Scope.GENERATE_LIVE not in standing.scopes:
+            reason = standing.reason if standing is not None else "no such account"
+            return StopReason.REVOKED, f"the researcher's access ended: {reason}"
+        return None
+
+    checker = services.checks.checker()
+    try:
+        session = LiveSession(
+            character,
+            session_id=session_id,
+            fps=fps,
+            frame_filter=marker.mark,
+            checker=checker,
+            audit=audit,
+            watch=watch,
+        )
+    except BaseException:
+        checker.close()
+        raise
+    try:
+        if instructions:
+            session.instruct_at_open(instructions)
+        # The session's record: signed segments as it goes, the whole recording at the end.
+        checkpoint = services.audit.checkpoint(force=True)
+        consent_leaf = (
+            services.runtime.audit.entry(admission.consent_index).leaf_hash
+            if admission.consent_index is not None
+            else b"\0" * 32
+        )
+        record = provenance_record(
+            session_id,
+            admission.receipt,
+            checkpoint.note,
+            admission.policy_version,
+            consent_leaf,
+        )
+        directory = services.runtime.settings.data_dir / "sessions" / session_id
+        session.sink = SignedRecord.start(services.provenance, directory, session, record)
+        # Revoking the consent stops the stream at once (the bus calls back in-process).
+        subscription = services.runtime.revocations.subscribe(
+            lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
+            identity_id,
+        )
+        session.on_end(subscription.close)  # else the bus keeps every ended session alive
+        ticket = services.registry.add(session, principal.subject, identity=identity_id)
+        ledger.opened(
+            services.runtime,
+            session,
+            owner=principal.subject,
+            identity_id=identity_id,
+            size=size,
+            audit_index=admission.receipt.index,
+        )
+    except BaseException:
+        # Not opened after all (the limits, a failing record): stopping it unstarted releases
+        # the checker, the record and the subscription.
+        session.stop(StopReason.ERROR, "the session could not be opened")
+        raise
+    return OpenedSession(session_id, ticket, admission.receipt.index)
