@@ -19,7 +19,14 @@ from .checkpoints import Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, 
 from .entries import Entry, Event, LeafHash, Receipt
 from .errors import AppendOnlyViolation, CheckpointError, ProofError, VerificationError
 from .merkle import EMPTY_ROOT, NodeId, ProofPlan, leaf_hash, node_hash, range_nodes
-from .verify import Report, check_checkpoints, compare_nodes, export_lines, recompute
+from .verify import (
+    Report,
+    check_checkpoints,
+    compare_index,
+    compare_nodes,
+    export_lines,
+    recompute,
+)
 
 # Any constant works; it names the lock that serialises appends on PostgreSQL.
 _PG_APPEND_LOCK = 0x1A7_0A0D17
@@ -352,7 +359,8 @@ class AuditLog:
         return size
 
     def verify(self) -> Report:
-        """Recompute every leaf and subtree, check every checkpoint and the witness.
+        """Recompute every leaf and subtree, check every checkpoint and the witness, and that the
+        search index names exactly what each entry names.
 
         Returns the report when the log is sound; raises VerificationError naming the first bad
         index otherwise. An unreadable database raises too: it never passes.
@@ -371,6 +379,8 @@ class AuditLog:
             if self.witness is not None and self.witness.exists():
                 notes.append(("the witnessed checkpoint", self.witness.read_text(encoding="utf-8")))
             check_checkpoints(tree, notes, self.verifiers, report)
+            # (5): the search index agrees with the entries.
+            compare_index(self._named_ids(), self._index_rows(), report)
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise VerificationError(f"the log's database cannot be read: {cause}", None) from exc
@@ -389,6 +399,26 @@ class AuditLog:
                     _as_bytes(body),
                     {"action": action, "actor": actor, "outcome": outcome},
                 )
+
+    def _named_ids(self) -> Iterator[tuple[int, list[str]]]:
+        """Each readable entry's index and the ids the search index should list for it (an
+        unreadable body is step 1's problem)."""
+        t = schema.entries_table
+        query = select(t.c.idx, t.c.body).order_by(t.c.idx)
+        with self.engine.connect() as conn:
+            for idx, body in conn.execution_options(yield_per=_STREAM).execute(query):
+                try:
+                    event = Entry.from_canonical(_as_bytes(body)).event
+                except (ValueError, KeyError, TypeError):
+                    continue
+                yield int(idx), schema.named_ids(event.actor, event.objects)
+
+    def _index_rows(self) -> Iterator[tuple[int, str]]:
+        t = schema.objects_table
+        query = select(t.c.idx, t.c.object_id).order_by(t.c.idx, t.c.object_id)
+        with self.engine.connect() as conn:
+            for idx, object_id in conn.execution_options(yield_per=_STREAM).execute(query):
+                yield int(idx), str(object_id)
 
     def _stored_nodes(self) -> Iterator[tuple[int, int, bytes]]:
         t = schema.nodes_table

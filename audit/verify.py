@@ -141,6 +141,34 @@ def recompute(entries: Iterable[tuple[int, bytes, Columns]], report: Report) -> 
     return tree
 
 
+def compare_index(
+    expected: Iterable[tuple[int, Sequence[str]]],
+    stored: Iterable[tuple[int, str]],
+    report: Report,
+) -> None:
+    """(5) The search index names exactly the ids each entry names (both streams in index
+    order): a row removed would hide an entry from search, a row added would show an entry
+    under an id it does not name. The leaves do not cover the index, so only this check does."""
+    rows = iter(stored)
+    pending = next(rows, None)
+    for index, names in expected:
+        found: set[str] = set()
+        while pending is not None and pending[0] <= index:
+            row_index, name = pending
+            if row_index < index:
+                report.add(row_index, f"the search index lists {name!r} for a missing entry")
+            else:
+                found.add(name)
+            pending = next(rows, None)
+        wanted = set(names)
+        for name in sorted(wanted - found):
+            report.add(index, f"entry {index} names {name!r} but the search index omits it")
+        for name in sorted(found - wanted):
+            report.add(index, f"the search index lists entry {index} under {name!r}, not in it")
+    for row_index, name in ([pending] if pending else []) + list(rows):
+        report.add(row_index, f"the search index lists {name!r} for a missing entry")
+
+
 def compare_nodes(
     tree: TreeLevels, stored: Iterable[tuple[int, int, bytes]], report: Report
 ) -> None:

@@ -14,7 +14,7 @@ def drop_guards(conn: Connection) -> None:
         for name in list(names):
             conn.execute(text(f"DROP TRIGGER {name}"))
     else:
-        for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
+        for table in ("audit_entries", "audit_nodes", "audit_checkpoints", "audit_objects"):
             conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
 
 

@@ -125,3 +125,27 @@ def test_witness_is_not_required_for_a_sound_log(log: AuditLog, tmp_path: Path) 
     assert log.witness is not None
     log.witness.unlink()
     assert log.verify().tree_size == 1
+
+
+def test_search_index_rows_removed_or_added(log: AuditLog) -> None:
+    """The leaves do not cover ``audit_objects``: verify compares it with the entries, so an
+    entry hidden from search (a row deleted) or shown under an id it does not name (a row
+    added) is found, with the entry's index."""
+    log.append_many(
+        [Event("test:thing:do", "system", objects={"session": f"ses_{i}"}) for i in range(6)]
+    )
+    log.verify()
+    with log.engine.begin() as conn:
+        drop_guards(conn)
+        conn.execute(text("DELETE FROM audit_objects WHERE idx = 3"))
+    with pytest.raises(VerificationError, match="names 'ses_3' but the search index omits"):
+        log.verify()
+    with log.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_objects (object_id, idx) VALUES ('ses_3', 3)"))
+        conn.execute(text("INSERT INTO audit_objects (object_id, idx) VALUES ('ses_evil', 4)"))
+    assert first_bad_index(log) == 4
+    with log.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_objects WHERE object_id = 'ses_evil'"))
+        conn.execute(text("INSERT INTO audit_objects (object_id, idx) VALUES ('ses_9', 99)"))
+    with pytest.raises(VerificationError, match="for a missing entry"):
+        log.verify()
