@@ -305,20 +305,27 @@ function who(item) {
 
 function sessionRow(session) {
   const box = $("#activity-status");
-  const revoke = (event) => act(event.currentTarget, box, async () => {
-    await api(`/v1/sessions/${session.id}`, { method: "DELETE" });
-    await loadActivity();
-    return `Session ${session.id} is revoked: it stops within a second.`;
-  });
+  const reason = el("input", { name: "reason", maxlength: 2000, "aria-label": `Reason to revoke session ${session.id}`, placeholder: "Reason" });
+  const revoke = (event) => {
+    const text = needReason(reason, box);
+    if (!text) return;
+    act(event.currentTarget, box, async () => {
+      await api(`/v1/sessions/${session.id}?${new URLSearchParams({ reason: text })}`, { method: "DELETE" });
+      await loadActivity();
+      return `Session ${session.id} is revoked: it stops within a second.`;
+    });
+  };
   const ended = session.ended_at
     ? `ended ${formatTime(session.ended_at)}${session.stop_reason ? ` (${words(session.stop_reason)})` : ""}`
     : "still running";
+  const detail = session.stop_detail ? [el("br"), el("span", { class: "muted" }, session.stop_detail)] : [];
   return el("tr", { dataset: { session: session.id } },
     cell("Session", who(session)),
     cell("Status", badge(statusKind(session.status), session.status),
       el("br"), `${session.size}px at ${session.fps} fps, ${session.frames ?? 0} frames`),
-    cell("Timing", `opened ${formatTime(session.opened_at)}`, el("br"), ended),
+    cell("Timing", `opened ${formatTime(session.opened_at)}`, el("br"), ended, ...detail),
     cell("Actions", el("div", { class: "actions" },
+      session.status === "open" ? reason : null,
       session.status === "open"
         ? el("button", { type: "button", class: "danger", onclick: revoke, "aria-label": `Revoke session ${session.id}` }, "Revoke")
         : null,

@@ -95,9 +95,9 @@ class ConsentService:
         self.audit = AuditService(runtime.audit)
         self.bus: RevocationBus = bus or runtime.revocations
         self.settings = settings or ConsentSettings()
-        self.public_url = (
-            self.settings.public_url or runtime.settings.resolved_public_url
-        ).rstrip("/")
+        self.public_url = (self.settings.public_url or runtime.settings.resolved_public_url).rstrip(
+            "/"
+        )
         self.encoder: FaceEncoder = faces.encoder_for(self.settings.face_model)
         self.gallery = FaceGallery(self.engine, self.cipher, self.encoder)
 
@@ -736,9 +736,7 @@ class ConsentService:
             identity_id=identity_id,
             expires_at=expires,
             revocation_token=revocation_token,
-            revocation_url=(
-                f"{self.public_url}/consent.html#revoke={revocation_token}"
-            ),
+            revocation_url=(f"{self.public_url}/consent.html#revoke={revocation_token}"),
             audit_index=receipt.index,
         )
 

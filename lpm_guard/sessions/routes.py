@@ -122,19 +122,26 @@ def get_session(
 
 @router.delete(
     "/v1/sessions/{session_id}",
-    summary="Revoke a live session: it stops within a second (its owner, or reviewers)",
+    summary="Revoke a live session: it stops within a second (its owner, or reviewers; "
+    "reason: why, kept in the audit entry and the session's record)",
 )
 def revoke_session(
     session_id: str,
     request: Request,
     principal: Annotated[Principal, Depends(get_principal)],
+    reason: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, str]:
     services = session_services(request.app)
     session, owner = services.registry.get(session_id)
     if owner != principal.subject and Scope.REVIEW not in principal.scopes:
         raise NotFound("no such live session")
-    session.stop(StopReason.REVOKED, f"the session was revoked by {principal.actor}")
+    why = (reason or "").strip()
+    detail = f"the session was revoked by {principal.actor}" + (f": {why}" if why else "")
+    session.stop(StopReason.REVOKED, detail)
     services.audit.record(
-        AuditTag.SESSION_STREAM_REVOKE, principal.actor, objects={"session": session_id}
+        AuditTag.SESSION_STREAM_REVOKE,
+        principal.actor,
+        objects={"session": session_id},
+        payload={"reason": why} if why else None,
     )
     return {"session_id": session_id, "status": "revoked"}

@@ -101,11 +101,17 @@ def test_live_sessions_are_on_the_books_from_admission_to_their_end(
     assert status == 201, second
     sid2 = str(second["session_id"])
     revoked = world.http.delete(
-        f"/v1/sessions/{sid2}", headers={"Authorization": f"Bearer {reviewer}"}
+        f"/v1/sessions/{sid2}",
+        params={"reason": "  report of misuse #12 "},
+        headers={"Authorization": f"Bearer {reviewer}"},
     )
     assert revoked.status_code == 200
     row2 = get(world, f"/v1/sessions/{sid2}", token_a).json()
     assert (row2["status"], row2["stop_reason"], row2["frames"]) == ("ended", "revoked", 0)
+    assert row2["stop_detail"].endswith(": report of misuse #12")
+    assert world.runtime is not None
+    entry = world.runtime.audit.entries_about(sid2, action="session:stream:revoke")[0].entry
+    assert entry.event.payload == {"reason": "report of misuse #12"}
     assert reviewer not in str(row2)  # the detail names the reviewer's actor, never a token
 
     # (4): newest first; the owner and reviewers see them, nobody else.
