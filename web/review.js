@@ -282,6 +282,37 @@ function wireProtectForm() {
 
 // -- 5. live sessions and offline jobs -----------------------------------------------------------
 
+const PAGE = 50;
+/* The two lists page on their own: the API returns at most PAGE rows, newest first, and
+ * ``before=<the last id shown>`` gives the next older page. */
+const activity = {
+  sessions: { path: "/v1/sessions", rows: "#session-rows", older: "#sessions-older", row: (s) => sessionRow(s), none: "No live session matches.", query: "", last: null, shown: 0 },
+  jobs: { path: "/v1/generations", rows: "#job-rows", older: "#jobs-older", row: (j) => jobRow(j), none: "No offline job matches.", query: "", last: null, shown: 0 },
+};
+
+async function loadList(list, fresh) {
+  const query = new URLSearchParams(list.query);
+  query.set("limit", String(PAGE));
+  if (!fresh && list.last) query.set("before", list.last);
+  const items = await api(`${list.path}?${query}`);
+  if (fresh) {
+    list.shown = 0;
+    fill($(list.rows), items.map(list.row), list.none);
+  } else {
+    $(list.rows).append(...items.map(list.row));
+  }
+  list.shown += items.length;
+  if (items.length) list.last = items[items.length - 1].id;
+  $(list.older).hidden = items.length < PAGE;
+}
+
+function sayActivity() {
+  const more = (list) => ($(list.older).hidden ? "" : " so far");
+  const { sessions, jobs } = activity;
+  say($("#activity-status"), `${plural(sessions.shown, "live session", "live sessions").slice(0, -1)}${more(sessions)}, `
+    + `${plural(jobs.shown, "offline job", "offline jobs").slice(0, -1)}${more(jobs)}.`);
+}
+
 async function loadActivity() {
   const form = $("#activity-filter");
   const owner = form.elements.owner.value.trim();
@@ -292,10 +323,15 @@ async function loadActivity() {
     jobQuery.set("owner", owner);
   }
   if (form.elements.session_status.value) sessionQuery.set("status", form.elements.session_status.value);
-  const [sessions, jobs] = await Promise.all([api(`/v1/sessions?${sessionQuery}`), api(`/v1/generations?${jobQuery}`)]);
-  fill($("#session-rows"), sessions.map(sessionRow), "No live session matches.");
-  fill($("#job-rows"), jobs.map(jobRow), "No offline job matches.");
-  say($("#activity-status"), `${plural(sessions.length, "live session", "live sessions").slice(0, -1)}, ${plural(jobs.length, "offline job", "offline jobs")}`);
+  activity.sessions.query = sessionQuery.toString();
+  activity.jobs.query = jobQuery.toString();
+  await Promise.all([loadList(activity.sessions, true), loadList(activity.jobs, true)]);
+  sayActivity();
+}
+
+async function loadOlder(list) {
+  await loadList(list, false);
+  sayActivity();
 }
 
 function who(item) {
@@ -499,6 +535,8 @@ async function main() {
     event.preventDefault();
     load(loadActivity, "#activity-status");
   });
+  $("#sessions-older").addEventListener("click", () => load(() => loadOlder(activity.sessions), "#activity-status"));
+  $("#jobs-older").addEventListener("click", () => load(() => loadOlder(activity.jobs), "#activity-status"));
   wireProtectForm();
   wireAudit();
   await Promise.all([

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
+from sqlmodel import Session
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.auditing.services import AuditService
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
+from lpm_guard.sessions.jobs import GenerationJob, JobStatus
+from lpm_guard.sessions.ledger import LiveSessionRow
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent, open_session
 from tests.web.conftest import Launch, Site, script_errors
@@ -280,3 +284,70 @@ def test_merkle_js_accepts_true_proofs_and_names_each_tampering(site: Site, laun
     # (6): a key that is not the published one (same name, another key) is not trusted.
     stranger = [dict(keys[0], public_key="A" * 43 + "=")]
     assert check(index, keys=stranger)["step"] == "key"
+
+
+def test_the_console_pages_through_older_sessions_and_jobs(
+    site: Site, launch: Launch, shots: Shots
+) -> None:
+    """The lists show the newest 50; "Older …" appends the next page (``before=``) until none
+    is left, each list on its own."""
+    world = site.world
+    assert world.runtime is not None
+    reviewer = world.staff(Role.REVIEWER)
+    world.web_tokens(reviewer)
+    owner = world.researcher().account_id
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    with Session(world.runtime.engine) as db:
+        for n in range(53):
+            at = start + timedelta(minutes=n)
+            db.add(
+                LiveSessionRow(
+                    id=f"ses_page{n:03d}",
+                    owner=owner,
+                    identity_id="idn_paged",
+                    size="512x512",
+                    fps=25,
+                    status="ended",
+                    opened_at=at,
+                    ended_at=at,
+                    stop_reason="client_closed",
+                    audit_index=n,
+                )
+            )
+        for n in range(51):
+            db.add(
+                GenerationJob(
+                    id=f"job_page{n:03d}",
+                    owner=owner,
+                    identity_id="idn_paged",
+                    status=JobStatus.SUCCEEDED,
+                    frames_done=100,
+                    frames_total=100,
+                    audit_index=n,
+                    seconds=4.0,
+                    error=None,
+                    created_at=start + timedelta(minutes=n),
+                )
+            )
+        db.commit()
+
+    page = launch().new_page()
+    errors = script_errors(page)
+    sign_in(page, site, reviewer.email, reviewer.password, "/review.html")
+    expect(page.locator("body")).to_have_attribute("data-ready", "review")
+    page.locator("#activity-filter").get_by_label("Owner (account id)").fill(owner)
+    page.locator("#activity-filter").get_by_role("button", name="Show").click()
+    status = page.locator("#activity-status")
+    expect(status).to_contain_text("50 live sessions so far, 50 offline jobs so far")
+    expect(page.locator("#session-rows tr").first).to_contain_text("ses_page052")
+    page.get_by_role("button", name="Older live sessions").click()
+    expect(page.locator("#session-rows tr")).to_have_count(53)
+    expect(page.locator("#session-rows tr").last).to_contain_text("ses_page000")
+    expect(page.get_by_role("button", name="Older live sessions")).to_be_hidden()
+    expect(status).to_contain_text("53 live sessions, 50 offline jobs so far")
+    page.get_by_role("button", name="Older offline jobs").click()
+    expect(page.locator("#job-rows tr")).to_have_count(51)
+    expect(page.get_by_role("button", name="Older offline jobs")).to_be_hidden()
+    expect(status).to_contain_text("53 live sessions, 51 offline jobs.")
+    shots(page, "paged")
+    assert errors == []
