@@ -1,9 +1,9 @@
 // The researcher's dashboard: standing and quota, identities and invitations, offline
 // generations (progress, player), live sessions, API clients.
-import { ApiError, api, authorizedFetch, currentUser } from "./lib/api.js";
+import { ApiError, api, authorizedFetch, currentUser, serverEvents } from "./lib/api.js";
 import { $, badge, cell, copyText, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
 
-const POLL_MS = 500;
+const RETRY_MS = 2000;
 
 // -- words for states ------------------------------------------------------------------------
 
@@ -145,7 +145,8 @@ async function copyLink() {
 // -- offline generations ---------------------------------------------------------------------
 
 const jobRows = new Map(); // job id -> { row, job }
-let polling = null;
+const following = new Set(); // ids of the unfinished jobs whose progress stream is open
+const refused = new Set(); // ids whose stream the server refused: not asked again
 let watchWhenDone = null; // the job this page started: shown in the player when it finishes
 
 function progressText(job) {
@@ -200,26 +201,35 @@ async function loadJobs(before = null) {
   const older = $("#older-jobs");
   older.hidden = jobs.length < PAGE;
   older.dataset.before = jobs.length ? jobs[jobs.length - 1].id : "";
-  keepPolling();
+  keepFollowing();
 }
 
-function keepPolling() {
-  const active = [...jobRows.values()].some(({ job }) => job.status === "queued" || job.status === "running");
-  if (active && polling === null) polling = setTimeout(poll, POLL_MS);
+const unfinished = (job) => job.status === "queued" || job.status === "running";
+
+/** Follow unfinished jobs' progress on their Server-Sent Events streams, at most MAX_STREAMS
+ * at a time (a browser keeps only six connections to a server, and the page needs some for its
+ * own calls; jobs run a few at a time anyway). A stream that breaks is opened again a little
+ * later; one the server refuses (the job is gone) is not. */
+const MAX_STREAMS = 2;
+
+function keepFollowing() {
+  for (const { job } of jobRows.values()) {
+    if (following.size >= MAX_STREAMS) return;
+    if (unfinished(job) && !following.has(job.id) && !refused.has(job.id)) follow(job.id);
+  }
 }
 
-async function poll() {
+async function follow(id) {
+  following.add(id);
   try {
-    for (const { job } of [...jobRows.values()]) {
-      if (job.status === "queued" || job.status === "running") {
-        showJob(await api(`/v1/generations/${encodeURIComponent(job.id)}`));
-      }
-    }
+    for await (const job of serverEvents(`/v1/generations/${encodeURIComponent(id)}/events`)) showJob(job);
   } catch (error) {
     say($("#generate-message"), `Could not follow the progress: ${problemText(error)}`, "error");
+    if (error instanceof ApiError && error.status < 500) refused.add(id);
+    else await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   } finally {
-    polling = null;
-    keepPolling();
+    following.delete(id);
+    keepFollowing();
   }
 }
 
@@ -238,7 +248,7 @@ async function generate(event) {
     const job = await api("/v1/generations", { method: "POST", body: data });
     watchWhenDone = job.id;
     showJob(job, true);
-    keepPolling();
+    keepFollowing();
     say(box, "Accepted: the video is being made. Its progress shows below.", "ok");
     form.reset();
   } catch (error) {
