@@ -52,9 +52,9 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     drift = (grid[1:] / grid[:-1] - 1) * _wm_detect.SEARCH_SIDE / 2 / chip
     assert drift.max() <= _wm_detect.SEARCH_DRIFT + 1e-9
     # Every fold the search looks at is one more sync hypothesis in the bound.
-    assert _wm_detect.HYPOTHESES == TILE * TILE * (
-        _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS)
-    ) * _wm_detect.SUBSETS
+    folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS)
+    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS
+    assert hypotheses == _wm_detect.HYPOTHESES
 
 
 def test_a_clip_whose_period_the_comb_misses_is_read_at_the_keyed_scale(
