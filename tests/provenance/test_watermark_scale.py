@@ -106,3 +106,13 @@ def test_a_half_size_pattern_folds_back_onto_its_template() -> None:
     expected = ((-20) % TILE, (-32) % TILE)
     assert surface[expected] == pytest.approx(surface.max())
     assert surface.max() > 20
+
+
+@pytest.mark.slow
+def test_the_gates_output_halved_and_reencoded_is_read(marked: list[np.ndarray]) -> None:
+    # What a platform does on upload: our crf 20 output at half size, re-encoded at crf 23.
+    # The detector's whitening at the clip's own resolution is what reads it (0 of 8 keys x
+    # photos with the enlarged frame's whitening, 8 of 8 now; docs/watermark-scale.md).
+    gate = media.h264(marked, 20, "veryfast")
+    found = detect(media.h264(media.scale(gate, 0.5), 23), SECRET)
+    assert found.present and found.reference == REFERENCE
