@@ -16,7 +16,8 @@ The steps (numbered as in ``read``):
    the one whose sync peak is highest (``keyed_period``).
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
    PEAKS highest local maxima, each with its 8 neighbours, are the offsets to try, and a
-   peak's z-score (against the whole correlation surface) measures the sync evidence.
+   peak's z-score (against the surface's offsets of the same chip phase) measures the sync
+   evidence.
 5. Payload: at each offset, roll the fold to it, matched-filter it, sum each chip, add up
    each coded bit's chips with their keyed signs (soft bits), decode the convolutional code
    (Viterbi, soft input) and check the keyed check value; the first offset whose check value
@@ -65,6 +66,7 @@ REFINE_STEPS = (-0.5, -0.25, 0.0, 0.25, 0.5)  # in grid steps
 
 
 def _search_grid() -> np.ndarray:
+    """The keyed search's periods, smallest first."""
     periods = [TILE * SEARCH_SCALES[0]]
     while periods[-1] < TILE * SEARCH_SCALES[1]:
         chip = periods[-1] * CHIP / TILE
