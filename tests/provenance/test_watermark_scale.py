@@ -116,3 +116,18 @@ def test_the_gates_output_halved_and_reencoded_is_read(marked: list[np.ndarray])
     gate = media.h264(marked, 20, "veryfast")
     found = detect(media.h264(media.scale(gate, 0.5), 23), SECRET)
     assert found.present and found.reference == REFERENCE
+
+
+def test_sharpened_removes_part_of_the_local_mean_over_three_clip_pixels() -> None:
+    flat = np.full((TILE, TILE), 5.0, np.float32)
+    spike = np.zeros((TILE, TILE), np.float32)
+    spike[0, 0] = 9.0  # at the corner: the mean wraps around the tile
+    native = _wm_detect.sharpened(_wm_detect.Fold(float(TILE), flat, spike))
+    assert np.allclose(native.tile, 5.0 * (1 - _wm_detect.SHARPEN))
+    assert native.first[0, 0] == pytest.approx(9.0 - _wm_detect.SHARPEN)
+    assert native.first[-1, -1] == pytest.approx(-_wm_detect.SHARPEN)  # 3x3 cells at 128 px
+    assert native.first[2, 2] == 0
+    # At 0.5x three clip pixels are six cells: the spike's mean is spread over 6x6.
+    half = _wm_detect.sharpened(_wm_detect.Fold(64.0, flat, spike))
+    assert half.first.sum() == pytest.approx(9.0 * (1 - _wm_detect.SHARPEN), abs=1e-4)
+    assert np.count_nonzero(half.first) == 36
