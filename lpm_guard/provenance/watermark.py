@@ -70,7 +70,7 @@ class Watermarker:
     ``strength`` scales the amplitude: the default, 1.0, meets PSNR >= 42 dB and SSIM >= 0.99
     on the benchmark's clips and survives H.264 crf 23 and 28, a platform's re-encode of our
     output (as is or at half size), 0.5x, an 80% crop, JPEG 50, noise and grading, crf 35 on
-    5 of 8 keys x photos, but not crf 28 after 0.5x and a crop; 1.3 (PSNR about 41 dB, SSIM
+    7 of 8 keys x photos, but not crf 28 after 0.5x and a crop; 1.3 (PSNR about 41 dB, SSIM
     about 0.985) gives crf 28 and the re-encodes more margin (docs/watermark.md and
     docs/watermark-scale.md have the measurements).
     """
