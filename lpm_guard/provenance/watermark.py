@@ -33,9 +33,9 @@ MIN_SIDE = 64
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
 # A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
-# attempt: one Viterbi decoding per offset tried in each frame subset, at the chosen scale and
-# at the native one, per secret.
-SCALES_DECODED = 2
+# attempt: one Viterbi decoding per offset tried in each frame subset, at the chosen scale, at
+# the native one and at the keyed search's, per secret.
+SCALES_DECODED = 3
 CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
@@ -69,9 +69,10 @@ class Watermarker:
     one Watermarker per stream (it is not thread-safe).
     ``strength`` scales the amplitude: the default, 1.0, meets PSNR >= 42 dB and SSIM >= 0.99
     on the benchmark's clips and survives H.264 crf 23 and 28, a platform's re-encode of our
-    output, 0.5x, an 80% crop, JPEG 50, noise and grading, but not crf 35 or crf 28 after
-    0.5x and a crop; 1.3 (PSNR about 41 dB, SSIM about 0.985) gives crf 28 and the re-encodes
-    more margin (docs/watermark.md has the measurements).
+    output (as is or at half size), 0.5x, an 80% crop, JPEG 50, noise and grading, crf 35 on
+    7 of 8 keys x photos, but not crf 28 after 0.5x and a crop; 1.3 (PSNR about 41 dB, SSIM
+    about 0.985) gives crf 28 and the re-encodes more margin (docs/watermark.md and
+    docs/watermark-scale.md have the measurements).
     """
 
     def __init__(
@@ -169,7 +170,10 @@ class Evidence:
         # (3): the native scale and each candidate folded over a few frames (the scale steps
         # around a candidate only when a secret picks it); the chosen one over all frames.
         picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
-        self._sample = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
+        # Whitened once (step 1); the first of them is the first frame, which the keyed
+        # scale search folds.
+        self._sample = [_wm_detect.flatten(luma) for luma in self._lumas[::picked]]
+        self._sample = self._sample[: _wm_detect.SELECT_FRAMES]
         self._candidates = [float(TILE), *periods]
         self._quick: dict[float, _wm_detect.Fold] = {}
         for period in self._candidates:
@@ -178,7 +182,7 @@ class Evidence:
 
     def _quick_fold(self, period: float) -> _wm_detect.Fold:
         if period not in self._quick:
-            self._quick[period] = _wm_detect.fold(self._sample, period)
+            self._quick[period] = _wm_detect.fold_white(self._sample, period)
         return self._quick[period]
 
     def _best(self, periods: Sequence[float], secret: bytes, layout: Layout) -> _wm_detect.Fold:
@@ -188,20 +192,31 @@ class Evidence:
     def reading(self, secret: bytes) -> _wm_detect.Reading:
         """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame; when
         that is a rescaled one and no check value verifies there, the native scale too (a
-        weak mark can lose the scale choice to a wrong candidate on 6 frames)."""
+        weak mark can lose the scale choice to a wrong candidate on 6 frames); when neither
+        verifies, the scale the keyed search finds on the first frame (a small re-encoded
+        copy leaves the comb of step 2 too little of the mark to find its period)."""
         layout = Layout.from_secret(secret)
         chosen = self._best(self._candidates, secret, layout)
         if chosen.period != TILE:  # refine: the scale steps around the chosen candidate
             steps = [chosen.period * (1 + d) for d in _wm_detect.SCALE_STEPS]
             chosen = self._best(steps, secret, layout)
         readings = []
-        for period in dict.fromkeys([chosen.period, float(TILE)]):
-            if period not in self._full:
-                self._full[period] = _wm_detect.fold(self._lumas, period)
-            readings.append(_wm_detect.read(self._full[period], secret, layout))
+        decoded = list(dict.fromkeys([chosen.period, float(TILE)]))
+        for period in decoded:
+            readings.append(self._read_at(period, secret, layout))
             if readings[-1].reference is not None:
                 return readings[-1]
+        keyed, _ = _wm_detect.keyed_period(self._sample[0], layout)
+        if all(abs(keyed / period - 1) > _wm_detect.SCALE_STEPS[-1] for period in decoded):
+            reading = self._read_at(keyed, secret, layout)
+            if reading.reference is not None:
+                return reading
         return readings[0]
+
+    def _read_at(self, period: float, secret: bytes, layout: Layout) -> _wm_detect.Reading:
+        if period not in self._full:
+            self._full[period] = _wm_detect.fold(self._lumas, period)
+        return _wm_detect.read(self._full[period], secret, layout)
 
 
 def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:

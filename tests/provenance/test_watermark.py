@@ -294,8 +294,9 @@ def test_offsets_tried_are_the_best_peaks_and_their_neighbours() -> None:
 
 def test_the_check_value_alone_bounds_false_alarms_below_one_in_a_million() -> None:
     # Every decoding attempt (one Viterbi decoding per offset, in each of the two frame
-    # subsets, at the chosen scale and the native one) is a 2^-32 chance for a forged match.
-    attempts = _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 2
+    # subsets, at the chosen scale, the native one and the keyed search's) is a 2^-32 chance
+    # for a forged match.
+    attempts = _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 3
     assert attempts == watermark.CHECK_ATTEMPTS
     one = watermark.check_log10_bound(1)
     assert one == pytest.approx(math.log10(attempts) - 32 * math.log10(2))
