@@ -290,4 +290,3 @@ def read(
                         if reference is not None:
                             return Reading(float(here[offset]), offset, soft, reference)
     return Reading(float(surface[tried[0]]), tried[0], soft_at(evidence.tile, tried[0]), None)
-

@@ -108,8 +108,9 @@ def test_the_list_recovers_a_message_the_viterbi_path_misses() -> None:
     assert verified[0] is None
     assert REFERENCE in verified
     assert [r for r in verified if r is not None] == [REFERENCE]
-    assert np.array_equal(messages[0, verified.index(REFERENCE)],
-                          _wm_payload.message_bits(SECRET, REFERENCE))
+    assert np.array_equal(
+        messages[0, verified.index(REFERENCE)], _wm_payload.message_bits(SECRET, REFERENCE)
+    )
 
 
 def test_the_list_is_distinct_ordered_and_starts_with_the_viterbi_path() -> None:
