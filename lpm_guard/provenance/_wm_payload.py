@@ -119,13 +119,6 @@ def viterbi(soft: np.ndarray) -> np.ndarray:
     return message if np.ndim(soft) == 2 else message[0]
 
 
-def _ordered(values: np.ndarray) -> np.ndarray:
-    """float32 values as int32 keys in the same order (the sign-magnitude bit patterns of
-    IEEE floats turned two's complement); the map is its own inverse."""
-    bits = values.view(np.int32)
-    return np.asarray(bits ^ ((bits >> 31) & np.int32(0x7FFF_FFFF)))
-
-
 def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """The ``size`` most likely messages for each row of soft coded bits, best first.
 
@@ -145,24 +138,34 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
     if not 1 <= size <= 32:
         raise ValueError("list size must be in 1..32")
     batch = np.asarray(soft, np.float32).reshape(-1, STEPS, RATE)
-    rows = batch.shape[0]
+    rows, half = batch.shape[0], _STATES // 2
+    # Target state t = high·half + low is entered from states 2·low + j (j = 0, 1): the
+    # branch metrics of every step as (step, row, high, low, j, 1), so that a step's
+    # candidates are one broadcast sum with the metrics viewed as (row, 1, low, j, rank).
+    branches = np.einsum("btr,jsr->tbsj", batch, _SIGNS).reshape(STEPS, rows, 2, half, 2, 1)
     metric = np.full((rows, _STATES, size), -np.inf, np.float32)
     metric[:, 0, 0] = 0
     choices = np.zeros((STEPS, rows, _STATES, size), np.uint8)
-    # A candidate's code: predecessor j (0/1) times size plus its rank in j's list, kept in
-    # the low 6 bits of a sort key whose high bits order the metrics (best first; ties go to
-    # predecessor 0 and the lower rank, as ``viterbi``'s argmax does). One integer sort per
-    # step instead of a stable argsort, which costs about 8 times more here.
+    # A candidate's code, j·size + rank, sits in the low 6 bits of an integer sort key whose
+    # high bits are its distance below the row's best candidate (a float >= 0, whose bit
+    # pattern orders as an integer): one integer sort per step, best first, ties to
+    # predecessor 0 and the lower rank as ``viterbi``'s argmax breaks them. A stable argsort
+    # of the metrics costs about 8 times more.
     codes = np.arange(2 * size, dtype=np.int64)
+    keys = np.empty((rows, _STATES, 2 * size), np.int64)
     for step in range(STEPS):
-        branch = np.einsum("br,jsr->bjs", batch[:, step], _SIGNS)
-        worse = -(metric[:, _PREDS, :] + branch[..., None])  # (B, 2, S, size)
-        flat = worse.transpose(0, 2, 1, 3).reshape(rows, _STATES, 2 * size)
-        keys = (_ordered(flat).astype(np.int64) << 6) | codes
+        shape = (rows, 1, half, 2, size)
+        candidates = (metric.reshape(shape) + branches[step]).reshape(rows, _STATES, 2 * size)
+        heads = np.maximum(candidates[:, :, 0], candidates[:, :, size])  # each list is sorted
+        top = heads.max(axis=1)[:, None, None]
+        below = top - candidates  # >= 0; inf for paths that cannot exist yet
+        np.copyto(keys, below.view(np.int32))
+        keys <<= 6
+        keys |= codes
         keys.sort(axis=-1)
         best = keys[..., :size]
         choices[step] = best & 63
-        metric = -_ordered((best >> 6).astype(np.int32)).view(np.float32)
+        metric = top - (best >> 6).astype(np.int32).view(np.float32)
     state = np.zeros((rows, size), np.int64)  # terminated: every path ends in state 0
     rank = np.broadcast_to(np.arange(size), (rows, size))
     bits = np.zeros((rows, size, STEPS), np.uint8)
