@@ -20,9 +20,10 @@ The steps (numbered as in ``read``):
    evidence.
 5. Payload: at each offset, roll the fold to it, matched-filter it, sum each chip, add up
    each coded bit's chips with their keyed signs (soft bits), decode the convolutional code
-   (Viterbi, soft input) and check the keyed check value; the first offset whose check value
-   verifies is the reading. The check value, not the sync score, bounds false alarms (2^-32
-   per decoding attempt, one attempt per offset; docs/watermark.md).
+   (Viterbi, soft input) and check the keyed check value; when no offset's check value
+   verifies, the LIST_SIZE likeliest messages of each offset (list Viterbi) are checked, best
+   first. The first that verifies is the reading. The check value, not the sync score, bounds
+   false alarms (2^-32 per message checked, LIST_SIZE per offset; docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ FALSE_ALARM_BOUND = 1e-6
 # with its 8 neighbours. Each is one more chance for a check value to match by luck.
 PEAKS = 4
 OFFSETS_TRIED = PEAKS * 9
-DECODINGS = OFFSETS_TRIED * SUBSETS
+# Messages checked per offset: the LIST_SIZE likeliest of the code's list decoding (CRC-aided
+# list decoding, docs/watermark-list.md), each one more chance of a match by luck.
+LIST_SIZE = payload.LIST_SIZE
+DECODINGS = OFFSETS_TRIED * SUBSETS * LIST_SIZE
 
 
 def tail_log10(z: float) -> float:
@@ -368,6 +372,18 @@ def sharpened(evidence: Fold) -> Fold:
     return Fold(evidence.period, less_mean(evidence.tile), less_mean(evidence.first))
 
 
+def _ranked(softs: np.ndarray, listed: bool) -> list[np.ndarray]:
+    """The messages to check for each row of ``softs``, rank by rank: the Viterbi path alone,
+    or (``listed``) ranks 2 to LIST_SIZE of the list Viterbi decoder (its rank 1 is the
+    Viterbi path)."""
+    if not listed:
+        return [payload.viterbi(softs)]
+    if LIST_SIZE == 1:
+        return []
+    messages, _ = payload.list_viterbi(softs, LIST_SIZE)
+    return list(messages[:, 1:].transpose(1, 0, 2))
+
+
 def read(
     evidence: Fold, secret: bytes, layout: Layout | None = None, *, decode: bool = True
 ) -> Reading:
@@ -383,17 +399,25 @@ def read(
     surface = _surface(evidence.tile, template)
     tried = candidates(surface)
     if decode:
-        # (5): every candidate offset at once: align, matched filter, chips, soft bits, then
-        # one Viterbi decoding each and the check value; the first offset (best first) that
-        # verifies is the reading. Then the same on the first frame alone: in a file it is
-        # an I-frame, and under H.264 it keeps the most of the mark (the P and B frames
-        # carry it dragged along with the moving picture, docs/watermark.md).
+        # (5): every candidate offset at once: align, matched filter, chips, soft bits. Then
+        # the all-frame fold, and the first frame alone: in a file it is an I-frame, and under
+        # H.264 it keeps the most of the mark (the P and B frames carry it dragged along with
+        # the moving picture, docs/watermark.md).
+        subsets = []
         for tile in [evidence.tile, evidence.first][:SUBSETS]:
             here = surface if tile is evidence.tile else _surface(tile, template)
             offsets = tried if tile is evidence.tile else candidates(here)
             softs = np.stack([soft_at(tile, offset) for offset in offsets])
-            for offset, soft, message in zip(offsets, softs, payload.viterbi(softs), strict=True):
-                reference = payload.reference_of(secret, message)
-                if reference is not None:
-                    return Reading(float(here[offset]), offset, soft, reference)
+            subsets.append((here, offsets, softs))
+        # (5a): one Viterbi decoding per offset (cheap; a clear mark verifies here), in both
+        # subsets; (5b): when none verifies, the rest of each offset's list of the LIST_SIZE
+        # likeliest messages (list Viterbi), rank by rank. The first message whose check
+        # value verifies is the reading.
+        for listed in (False, True):
+            for here, offsets, softs in subsets:
+                for messages in _ranked(softs, listed):
+                    for offset, soft, message in zip(offsets, softs, messages, strict=True):
+                        reference = payload.reference_of(secret, message)
+                        if reference is not None:
+                            return Reading(float(here[offset]), offset, soft, reference)
     return Reading(float(surface[tried[0]]), tried[0], soft_at(evidence.tile, tried[0]), None)

@@ -32,9 +32,9 @@ MIN_SIDE = 64
 # ITU-R BT.601 luma weights of R, G and B (what H.264's YCbCr and cv2's grey use).
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
-# A decoded payload passes its keyed check value by luck with probability 2^-32 per decoding
-# attempt: one Viterbi decoding per offset tried in each frame subset, at the chosen scale, at
-# the native one and at the keyed search's, per secret.
+# A decoded payload passes its keyed check value by luck with probability 2^-32 per message
+# checked: the LIST_SIZE likeliest messages (list Viterbi) per offset tried in each frame
+# subset, at the chosen scale, at the native one and at the keyed search's, per secret.
 SCALES_DECODED = 3
 CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)

@@ -293,15 +293,40 @@ def test_offsets_tried_are_the_best_peaks_and_their_neighbours() -> None:
 
 
 def test_the_check_value_alone_bounds_false_alarms_below_one_in_a_million() -> None:
-    # Every decoding attempt (one Viterbi decoding per offset, in each of the two frame
-    # subsets, at the chosen scale, the native one and the keyed search's) is a 2^-32 chance
-    # for a forged match.
-    attempts = _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 3
+    # Every message checked (the LIST_SIZE likeliest of the list Viterbi decoder per offset,
+    # in each of the two frame subsets, at the chosen scale, the native one and the keyed
+    # search's) is a 2^-32 chance for a forged match.
+    attempts = _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 3 * _wm_payload.LIST_SIZE
     assert attempts == watermark.CHECK_ATTEMPTS
     one = watermark.check_log10_bound(1)
     assert one == pytest.approx(math.log10(attempts) - 32 * math.log10(2))
     assert one <= -6
+    assert watermark.check_log10_bound(3) <= -6  # the current key and two rotated ones
     assert watermark.check_log10_bound(4) == pytest.approx(one + math.log10(4))
+
+
+def test_an_unmarked_clip_checks_no_more_messages_than_the_bound_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Count the check values the detector actually computes on unmarked video (every
+    # message decoded at every offset, both subsets, both scales when the chosen one is
+    # rescaled): the bound's CHECK_ATTEMPTS must count them all.
+    checked: list[int] = []
+    real = _wm_payload.check_value
+
+    def counting(secret: bytes, reference: int) -> bytes:
+        checked.append(reference)
+        return real(secret, reference)
+
+    monkeypatch.setattr(_wm_payload, "check_value", counting)
+    clip = media.talking_clip("coffee", WIDTH, HEIGHT, 6)
+    evidence = Evidence([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in clip])
+    reading = evidence.reading(SECRET)
+    assert reading.reference is None
+    # Every scale was decoded in full (this clip's chosen scale is a rescaled one, and the
+    # keyed search runs when nothing verifies): all messages at every offset, where offsets
+    # whose rings of neighbours overlap are tried once.
+    assert 0.9 * watermark.CHECK_ATTEMPTS <= len(checked) <= watermark.CHECK_ATTEMPTS
 
 
 def test_flat_frames_read_absent_without_warnings() -> None:

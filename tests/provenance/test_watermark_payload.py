@@ -83,3 +83,85 @@ def test_threshold_meets_the_false_alarm_bound() -> None:
     assert _wm_detect.log10_bound(t) == pytest.approx(math.log10(_wm_detect.FALSE_ALARM_BOUND))
     assert _wm_detect.threshold(3) > t
     assert _wm_detect.tail_log10(8.0) == pytest.approx(math.log10(6.22096e-16), abs=1e-4)
+
+
+REFERENCE = 0x0123_4567_89AB_CDEF
+
+
+def _noisy(seed: int, signal: float = 0.6) -> np.ndarray:
+    """The reference's coded bits at ``signal`` per bit in unit Gaussian noise (seeded)."""
+    signs = _wm_payload.encode(SECRET, REFERENCE) * 2.0 - 1.0
+    return signal * signs + np.random.default_rng(seed).normal(size=signs.shape)
+
+
+def _metric(message: np.ndarray, soft: np.ndarray) -> float:
+    return float(np.dot(_wm_payload.convolve(message) * 2.0 - 1.0, soft))
+
+
+def test_the_list_recovers_a_message_the_viterbi_path_misses() -> None:
+    # Seed 1 of this noise (bit SNR 0.6, about the plain decoder's limit): the likeliest
+    # message fails its check value, the third likeliest is the one sent.
+    soft = _noisy(1)
+    assert _wm_payload.decode(SECRET, soft) is None
+    messages, _ = _wm_payload.list_viterbi(soft[None], _wm_payload.LIST_SIZE)
+    verified = [_wm_payload.reference_of(SECRET, m) for m in messages[0]]
+    assert verified[0] is None
+    assert REFERENCE in verified
+    assert [r for r in verified if r is not None] == [REFERENCE]
+    assert np.array_equal(
+        messages[0, verified.index(REFERENCE)], _wm_payload.message_bits(SECRET, REFERENCE)
+    )
+
+
+def test_the_list_is_distinct_ordered_and_starts_with_the_viterbi_path() -> None:
+    soft = np.stack([_noisy(seed, 0.4) for seed in range(6)])
+    size = 8
+    messages, metrics = _wm_payload.list_viterbi(soft, size)
+    assert messages.shape == (6, size, _wm_payload.MESSAGE_BITS)
+    assert np.array_equal(messages[:, 0], _wm_payload.viterbi(soft))
+    for row in range(6):
+        assert len({m.tobytes() for m in messages[row]}) == size
+        # The metrics are the candidates' own correlations with the soft bits, best first.
+        own = [_metric(m, soft[row]) for m in messages[row]]
+        assert np.allclose(own, metrics[row], rtol=1e-5)
+        assert np.all(np.diff(metrics[row]) <= 0)
+
+
+def test_the_list_is_the_best_paths_found_by_brute_force() -> None:
+    # Only message bits 40-51 are in doubt: the coded bits they touch (steps 40-59) are
+    # noisy, every other coded bit firmly says what was sent. Any message that differs
+    # outside the window loses at least 20 per coded bit it changes, so the best paths are
+    # among the 4,096 that differ only inside it, which are scored one by one here.
+    sent = _wm_payload.message_bits(SECRET, REFERENCE)
+    signs = _wm_payload.convolve(sent) * 2.0 - 1.0
+    soft = 20.0 * signs
+    doubt = slice(40 * _wm_payload.RATE, 60 * _wm_payload.RATE)
+    soft[doubt] = 0.3 * signs[doubt] + np.random.default_rng(5).normal(size=80)
+    patterns = np.unpackbits(np.arange(4096, dtype=">u2").view(np.uint8).reshape(-1, 2), axis=1)
+    every = np.repeat(sent[None], 4096, axis=0)
+    every[:, 40:52] = patterns[:, 4:]
+    scores = np.array([_metric(m, soft) for m in every])
+    size = 16
+    best = np.argsort(-scores, kind="stable")[:size]
+    messages, metrics = _wm_payload.list_viterbi(soft[None], size)
+    assert np.array_equal(messages[0], every[best])
+    assert np.allclose(metrics[0], scores[best], rtol=1e-6)
+
+
+def test_pure_noise_never_verifies_under_any_key() -> None:
+    rng = np.random.default_rng(7)
+    soft = rng.normal(size=(144, _wm_payload.CODED_BITS))
+    messages, _ = _wm_payload.list_viterbi(soft, _wm_payload.LIST_SIZE)
+    for secret in (SECRET, b"t" * 32):
+        assert all(_wm_payload.reference_of(secret, m) is None for row in messages for m in row)
+
+
+def test_a_listed_message_of_another_key_does_not_verify() -> None:
+    soft = _noisy(1)
+    messages, _ = _wm_payload.list_viterbi(soft[None], _wm_payload.LIST_SIZE)
+    assert all(_wm_payload.reference_of(b"t" * 32, m) is None for m in messages[0])
+
+
+def test_list_size_is_checked() -> None:
+    with pytest.raises(ValueError, match="list size"):
+        _wm_payload.list_viterbi(np.zeros((1, _wm_payload.CODED_BITS)), 0)
