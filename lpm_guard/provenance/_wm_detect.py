@@ -13,7 +13,8 @@ The steps (numbered as in ``read``):
    period (nearest cell, no resampling of the frame), over all tiles and frames. This is
    key-independent, so one fold serves every secret tried. When no period candidate yields a
    verified payload, a keyed search folds the first frame at a fixed grid of scales and keeps
-   the one whose sync peak is highest (``keyed_period``).
+   the one whose sync peak is highest (``keyed_period``). Before steps 4 and 5 the fold loses
+   SHARPEN times its local mean (``sharpened``): the picture's broader part, not the chips.
 4. Offset: cyclic cross-correlation of the fold with the keyed synchronisation pattern; the
    PEAKS highest local maxima, each with its 8 neighbours, are the offsets to try, and a
    peak's z-score (against the surface's offsets of the same chip phase) measures the sync
