@@ -27,11 +27,15 @@ def _grey(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
 
 
-def test_the_keyed_search_finds_the_scale_of_a_small_reencoded_copy(
-    marked: list[np.ndarray],
-) -> None:
+def test_the_keyed_search_finds_the_scale_of_a_small_reencoded_copy() -> None:
     # crf 28 after 0.5x and an 80% crop: 256x144 pixels, a tile of 64 px with 2-px chips.
-    small = _grey(media.ATTACKS["crf 28 + 0.5x + crop 80%"](marked))
+    # At strength 1.3: at the default the first frame's sync peak is at the level of the
+    # search's best wrong fold on some clips (5 of 8 found over 4 keys x 2 photos,
+    # docs/watermark.md), and this test is about the search, not that margin.
+    clip = media.talking_clip("astronaut", WIDTH, HEIGHT, 25)
+    marker = Watermarker(SECRET, REFERENCE, width=WIDTH, height=HEIGHT, strength=1.3)
+    strong = [marker.mark(frame) for frame in clip]
+    small = _grey(media.ATTACKS["crf 28 + 0.5x + crop 80%"](strong))
     assert small[0].shape == (144, 256)
     period, z = _wm_detect.keyed_period(_wm_detect.flatten(small[0]), Layout.from_secret(SECRET))
     assert period == pytest.approx(64, rel=0.01)
