@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, func, select, text, union
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -20,9 +20,9 @@ from .entries import Entry, Event, LeafHash, Receipt
 from .errors import AppendOnlyViolation, CheckpointError, ProofError, VerificationError
 from .merkle import EMPTY_ROOT, NodeId, ProofPlan, leaf_hash, node_hash, range_nodes
 from .verify import (
+    IndexCheck,
     Report,
     check_checkpoints,
-    compare_index,
     compare_nodes,
     export_lines,
     recompute,
@@ -367,8 +367,15 @@ class AuditLog:
         """
         report = Report()
         try:
-            # (1): entries in index order, each naming its own index and matching its columns.
-            tree = recompute(self._rows_with_columns(), report)
+            # (1): entries in index order, each naming its own index and matching its columns;
+            # (5) as they pass: the search index names exactly what each entry names.
+            index = IndexCheck(self._index_rows(), report)
+
+            def named(idx: int, data: dict[str, Any]) -> None:
+                index.entry(idx, schema.named_ids(data["actor"], data["objects"]))
+
+            tree = recompute(self._rows_with_columns(), report, named)
+            index.finish()
             # (2): the stored subtree hashes (proofs are built from them) match the entries.
             compare_nodes(tree, self._stored_nodes(), report)
             # (3): every checkpoint is signed by a trusted key over the recomputed root, and so
@@ -379,8 +386,6 @@ class AuditLog:
             if self.witness is not None and self.witness.exists():
                 notes.append(("the witnessed checkpoint", self.witness.read_text(encoding="utf-8")))
             check_checkpoints(tree, notes, self.verifiers, report)
-            # (5): the search index agrees with the entries.
-            compare_index(self._named_ids(), self._index_rows(), report)
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise VerificationError(f"the log's database cannot be read: {cause}", None) from exc
@@ -399,19 +404,6 @@ class AuditLog:
                     _as_bytes(body),
                     {"action": action, "actor": actor, "outcome": outcome},
                 )
-
-    def _named_ids(self) -> Iterator[tuple[int, list[str]]]:
-        """Each readable entry's index and the ids the search index should list for it (an
-        unreadable body is step 1's problem)."""
-        t = schema.entries_table
-        query = select(t.c.idx, t.c.body).order_by(t.c.idx)
-        with self.engine.connect() as conn:
-            for idx, body in conn.execution_options(yield_per=_STREAM).execute(query):
-                try:
-                    event = Entry.from_canonical(_as_bytes(body)).event
-                except (ValueError, KeyError, TypeError):
-                    continue
-                yield int(idx), schema.named_ids(event.actor, event.objects)
 
     def _index_rows(self) -> Iterator[tuple[int, str]]:
         t = schema.objects_table

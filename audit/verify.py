@@ -12,7 +12,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,9 +114,14 @@ class TreeLevels:
 Columns = Mapping[str, Any]
 
 
-def recompute(entries: Iterable[tuple[int, bytes, Columns]], report: Report) -> TreeLevels:
+def recompute(
+    entries: Iterable[tuple[int, bytes, Columns]],
+    report: Report,
+    seen: Callable[[int, dict[str, Any]], None] | None = None,
+) -> TreeLevels:
     """(1) Check indexes run 0, 1, 2…, each body names its own index and agrees with the
-    columns stored beside it (if any); hash the leaves."""
+    columns stored beside it (if any); hash the leaves. ``seen`` gets each readable entry's
+    index and parsed body, for checks that need the entries once more (step 5)."""
     leaves = bytearray()
     expected = 0
     for index, body, columns in entries:
@@ -128,6 +133,8 @@ def recompute(entries: Iterable[tuple[int, bytes, Columns]], report: Report) -> 
             named = data["index"]
             if any(data[key] != value for key, value in columns.items()):
                 report.add(index, f"entry {index}'s columns do not match its body")
+            if seen is not None:
+                seen(index, data)
         except (ValueError, KeyError, TypeError):
             named = index
             report.add(index, f"entry {index} is not a JSON audit entry")
@@ -141,32 +148,42 @@ def recompute(entries: Iterable[tuple[int, bytes, Columns]], report: Report) -> 
     return tree
 
 
-def compare_index(
-    expected: Iterable[tuple[int, Sequence[str]]],
-    stored: Iterable[tuple[int, str]],
-    report: Report,
-) -> None:
-    """(5) The search index names exactly the ids each entry names (both streams in index
-    order): a row removed would hide an entry from search, a row added would show an entry
-    under an id it does not name. The leaves do not cover the index, so only this check does."""
-    rows = iter(stored)
-    pending = next(rows, None)
-    for index, names in expected:
+class IndexCheck:
+    """(5) The search index names exactly the ids each entry names: a row removed would hide an
+    entry from search, a row added would show an entry under an id it does not name. The
+    leaves do not cover the index, so only this check does. Fed entry by entry in index order
+    (from step 1's stream, so the entries are read once), against the stored rows in the same
+    order; ``finish`` reports the rows left over."""
+
+    def __init__(self, stored: Iterable[tuple[int, str]], report: Report) -> None:
+        self._rows = iter(stored)
+        self._pending = next(self._rows, None)
+        self._report = report
+
+    def entry(self, index: int, names: Sequence[str]) -> None:
         found: set[str] = set()
-        while pending is not None and pending[0] <= index:
-            row_index, name = pending
+        while self._pending is not None and self._pending[0] <= index:
+            row_index, name = self._pending
             if row_index < index:
-                report.add(row_index, f"the search index lists {name!r} for a missing entry")
+                self._orphan(row_index, name)
             else:
                 found.add(name)
-            pending = next(rows, None)
+            self._pending = next(self._rows, None)
         wanted = set(names)
         for name in sorted(wanted - found):
-            report.add(index, f"entry {index} names {name!r} but the search index omits it")
+            self._report.add(index, f"entry {index} names {name!r} but the search index omits it")
         for name in sorted(found - wanted):
-            report.add(index, f"the search index lists entry {index} under {name!r}, not in it")
-    for row_index, name in ([pending] if pending else []) + list(rows):
-        report.add(row_index, f"the search index lists {name!r} for a missing entry")
+            self._report.add(
+                index, f"the search index lists entry {index} under {name!r}, not in it"
+            )
+
+    def finish(self) -> None:
+        while self._pending is not None:
+            self._orphan(*self._pending)
+            self._pending = next(self._rows, None)
+
+    def _orphan(self, index: int, name: str) -> None:
+        self._report.add(index, f"the search index lists {name!r} for a missing entry")
 
 
 def compare_nodes(
