@@ -99,11 +99,17 @@ def test_a_quota_change_needs_a_reason_a_sane_number_and_a_researcher_with_acces
     assert world.services.quotas.check(alice.account_id).daily_quota_s == 600.0
 
 
-def test_the_cli_changes_a_quota_by_email(tmp_path: Path) -> None:
+def _migrated(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A data directory migrated through the CLI, and the environment that points it there."""
     data = tmp_path / "data"
     env = {"LPM_DATA_DIR": str(data), "LPM_LOG_LEVEL": "WARNING"}
+    assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    return data, env
+
+
+def test_the_cli_changes_a_quota_by_email(tmp_path: Path) -> None:
+    data, env = _migrated(tmp_path)
     runner = CliRunner()
-    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     rt = Runtime.open(Settings(data_dir=data, checkpoint_interval_s=3600))
     try:
         from lpm_guard.access.applications import ApplicationService
@@ -130,10 +136,8 @@ def test_the_cli_changes_a_quota_by_email(tmp_path: Path) -> None:
 
 
 def test_the_cli_finds_the_entries_about_an_id(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    env = {"LPM_DATA_DIR": str(data), "LPM_LOG_LEVEL": "WARNING"}
+    data, env = _migrated(tmp_path)
     runner = CliRunner()
-    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     rt = Runtime.open(Settings(data_dir=data, checkpoint_interval_s=3600))
     try:
         audit = AuditService(rt.audit)
