@@ -97,17 +97,7 @@ class ApplicationService:
             except IntegrityError:
                 raise Conflict(f"an account with the email {account.email} exists") from None
             view = ApplicationView.of(application, account)
-        self.audit.record(
-            AuditTag.ACCESS_APPLICATION_SUBMIT,
-            view.account_id,
-            objects={"account": view.account_id, "application": view.id},
-            payload={
-                "intended_uses": [use.value for use in view.intended_uses],
-                "terms_version": view.terms_version,
-                "address": address,
-            },
-        )
-        return view
+        return self._submitted(view, address, again=False)
 
     def reapply(
         self, researcher: Principal, details: ApplicationDetails, address: str
@@ -128,16 +118,22 @@ class ApplicationService:
             session.add(application)
             session.commit()
             view = ApplicationView.of(application, account)
+        return self._submitted(view, address, again=True)
+
+    def _submitted(self, view: ApplicationView, address: str, *, again: bool) -> ApplicationView:
+        """Records an application's submission (a first one, or one after a denial)."""
+        payload: dict[str, object] = {
+            "intended_uses": [use.value for use in view.intended_uses],
+            "terms_version": view.terms_version,
+            "address": address,
+        }
+        if again:
+            payload["again"] = True
         self.audit.record(
             AuditTag.ACCESS_APPLICATION_SUBMIT,
             view.account_id,
             objects={"account": view.account_id, "application": view.id},
-            payload={
-                "intended_uses": [use.value for use in view.intended_uses],
-                "terms_version": view.terms_version,
-                "address": address,
-                "again": True,
-            },
+            payload=payload,
         )
         return view
 

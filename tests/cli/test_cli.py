@@ -12,29 +12,9 @@ from pathlib import Path
 
 import pytest
 from lpm_guard.audit import NoteVerifier, verify_export
-from typer.testing import CliRunner
 
-from lpm_guard.cli import app
 from lpm_guard.database import head_revision
 from lpm_guard.keys import KeyStore
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data: Path):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-    env = {"LPM_DATA_DIR": str(data), "LPM_LOG_LEVEL": "WARNING"}
-
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def test_db_upgrade_creates_data_keys_and_schema(cli, data: Path) -> None:  # type: ignore[no-untyped-def]

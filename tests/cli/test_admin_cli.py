@@ -7,36 +7,16 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from lpm_guard.access.accounts import AccountService
 from lpm_guard.access.applications import ApplicationService
 from lpm_guard.access.errors import InvalidCredentials
 from lpm_guard.auditing.services import AuditService
-from lpm_guard.cli import app
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
 from tests.access.world import application_form
 
 PASSWORD_LINE = re.compile(r"one-time password \(shown only now\): (\S+)")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def cli(data: Path):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-    env = {"LPM_DATA_DIR": str(data), "LPM_LOG_LEVEL": "WARNING"}
-
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == code, result.output
-        return result.output
-
-    return run
 
 
 def _runtime(data: Path) -> Runtime:
