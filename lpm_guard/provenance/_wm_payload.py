@@ -38,6 +38,12 @@ RATE = len(GENERATORS)
 STEPS = MESSAGE_BITS + CONSTRAINT - 1
 CODED_BITS = STEPS * RATE
 CHECK_LABEL = b"lpm-guard/watermark/v2/check"
+# The reference's low MASKED_BYTES are sent XORed with a hash of the check value, so that two
+# references next to each other (audit indices n and n+1) differ in all those bits and their
+# codewords far apart; the high bytes stay plain, zeros for every index below 2^32, which
+# tracing uses as known chips (_wm_trace).
+MASK_LABEL = b"lpm-guard/watermark/v2/mask"
+MASKED_BYTES = 4
 # Messages listed per decoding (``list_viterbi``): the detector tries each one's check value,
 # so each is one more 2^-32 chance of a false match (docs/watermark-list.md).
 LIST_SIZE = 6
@@ -73,10 +79,26 @@ def check_value(secret: bytes, reference: int) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()[:CHECK_BYTES]
 
 
+def _mask(check: bytes) -> bytes:
+    return hashlib.sha256(MASK_LABEL + check).digest()[:MASKED_BYTES]
+
+
+def _xor(data: bytes, mask: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, mask, strict=True))
+
+
+def message_bytes(secret: bytes, reference: int) -> bytes:
+    """The 12 message bytes: the reference, its low half masked by its check value, then the
+    check value."""
+    body = reference.to_bytes(REFERENCE_BITS // 8, "big")
+    check = check_value(secret, reference)
+    plain = len(body) - MASKED_BYTES
+    return body[:plain] + _xor(body[plain:], _mask(check)) + check
+
+
 def message_bits(secret: bytes, reference: int) -> np.ndarray:
-    """The 96 message bits (0/1, uint8): the reference and its keyed check value."""
-    data = reference.to_bytes(REFERENCE_BITS // 8, "big") + check_value(secret, reference)
-    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+    """The 96 message bits (0/1, uint8) of ``message_bytes``."""
+    return np.unpackbits(np.frombuffer(message_bytes(secret, reference), dtype=np.uint8))
 
 
 def convolve(message: np.ndarray) -> np.ndarray:
@@ -186,8 +208,10 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
 def reference_of(secret: bytes, message: np.ndarray) -> int | None:
     """The reference in decoded message bits when their check value matches, else None."""
     data = np.packbits(message.astype(np.uint8)).tobytes()
-    reference = int.from_bytes(data[: REFERENCE_BITS // 8], "big")
-    if hmac.compare_digest(data[REFERENCE_BITS // 8 :], check_value(secret, reference)):
+    size = REFERENCE_BITS // 8
+    plain, check = size - MASKED_BYTES, data[size:]
+    reference = int.from_bytes(data[:plain] + _xor(data[plain:size], _mask(check)), "big")
+    if hmac.compare_digest(check, check_value(secret, reference)):
         return reference
     return None
 

@@ -42,8 +42,6 @@ list holds every reference issued under the key; the verifier reads them from th
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,13 +95,8 @@ def _generator() -> np.ndarray:
 
 def codewords(secret: bytes, references: np.ndarray) -> np.ndarray:
     """The coded bits (0/1, uint8; one row per reference) that ``payload.encode`` gives."""
-    size = payload.REFERENCE_BITS // 8
-    data = bytearray()
-    for reference in references.tolist():
-        body = int(reference).to_bytes(size, "big")
-        check = hmac.new(secret, payload.CHECK_LABEL + body, hashlib.sha256).digest()
-        data += body + check[: payload.CHECK_BYTES]
-    rows = np.frombuffer(bytes(data), np.uint8).reshape(len(references), -1)
+    data = b"".join(payload.message_bytes(secret, int(r)) for r in references.tolist())
+    rows = np.frombuffer(data, np.uint8).reshape(len(references), -1)
     messages = np.unpackbits(rows, axis=1).astype(np.int32)
     return np.asarray((messages @ _generator()) & 1, np.uint8)
 

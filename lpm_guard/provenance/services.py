@@ -131,7 +131,7 @@ def _detect(path: Path, verifier: Verifier, notes: list[str]) -> WatermarkReport
         found = verifier.detector(path, verifier.watermark_secrets, references=issued)
     except ProvenanceError as exc:
         return WatermarkReport(status="unavailable", error=exc.detail)
-    candidates = found.candidates if issued else None
+    candidates = found.candidates or None
     if not found.present or found.reference is None:
         return WatermarkReport(
             status="absent",
