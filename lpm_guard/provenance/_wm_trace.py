@@ -119,12 +119,8 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
 def _scales(first: np.ndarray, spectrum: np.ndarray) -> list[float]:
     """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
     (on the frame's centre, as ``keyed_period``), and the native scale."""
-    height, width = first.shape
-    side = _wm_detect.SEARCH_SIDE
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    centre = first[top : top + side, left : left + side]
     grid = _wm_detect.SEARCH_GRID
-    scores = np.array([_wm_detect._peak_z(_wm_detect.splat(centre, p), spectrum) for p in grid])
+    scores = _wm_detect.grid_scores(first, spectrum)
     peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
     peaks.sort(key=lambda i: -scores[i])
     return [float(TILE), *(float(grid[i]) for i in peaks[:TRACE_SCALES])]
