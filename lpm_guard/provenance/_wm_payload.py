@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,29 +77,29 @@ _PREDS, _SIGNS = _trellis()
 
 def check_value(secret: bytes, reference: int) -> bytes:
     message = CHECK_LABEL + reference.to_bytes(REFERENCE_BITS // 8, "big")
-    return hmac.new(secret, message, hashlib.sha256).digest()[:CHECK_BYTES]
+    return hmac.digest(secret, message, "sha256")[:CHECK_BYTES]
 
 
 def _mask(check: bytes) -> bytes:
     return hashlib.sha256(MASK_LABEL + check).digest()[:MASKED_BYTES]
 
 
-def _xor(data: bytes, mask: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(data, mask, strict=True))
-
-
-def message_bytes(secret: bytes, reference: int) -> bytes:
-    """The 12 message bytes: the reference, its low half masked by its check value, then the
-    check value."""
-    body = reference.to_bytes(REFERENCE_BITS // 8, "big")
-    check = check_value(secret, reference)
-    plain = len(body) - MASKED_BYTES
-    return body[:plain] + _xor(body[plain:], _mask(check)) + check
+def messages(secret: bytes, references: Sequence[int]) -> np.ndarray:
+    """The message bytes of many references, one row each (uint8): the reference with its low
+    MASKED_BYTES XORed with a hash of its check value, then the check value."""
+    size = REFERENCE_BITS // 8
+    bodies = [int(reference).to_bytes(size, "big") for reference in references]
+    checks = [check_value(secret, int(reference)) for reference in references]
+    rows = np.frombuffer(b"".join(b + c for b, c in zip(bodies, checks, strict=True)), np.uint8)
+    rows = rows.reshape(len(bodies), size + CHECK_BYTES).copy()
+    masks = np.frombuffer(b"".join(_mask(check) for check in checks), np.uint8)
+    rows[:, size - MASKED_BYTES : size] ^= masks.reshape(len(bodies), MASKED_BYTES)
+    return rows
 
 
 def message_bits(secret: bytes, reference: int) -> np.ndarray:
-    """The 96 message bits (0/1, uint8) of ``message_bytes``."""
-    return np.unpackbits(np.frombuffer(message_bytes(secret, reference), dtype=np.uint8))
+    """The 96 message bits (0/1, uint8) of one reference's ``messages`` row."""
+    return np.unpackbits(messages(secret, [reference])[0])
 
 
 def convolve(message: np.ndarray) -> np.ndarray:
@@ -210,7 +211,8 @@ def reference_of(secret: bytes, message: np.ndarray) -> int | None:
     data = np.packbits(message.astype(np.uint8)).tobytes()
     size = REFERENCE_BITS // 8
     plain, check = size - MASKED_BYTES, data[size:]
-    reference = int.from_bytes(data[:plain] + _xor(data[plain:size], _mask(check)), "big")
+    low = np.frombuffer(data[plain:size], np.uint8) ^ np.frombuffer(_mask(check), np.uint8)
+    reference = int.from_bytes(data[:plain] + low.tobytes(), "big")
     if hmac.compare_digest(check, check_value(secret, reference)):
         return reference
     return None

@@ -90,15 +90,15 @@ def log10_bound(z: float, candidates: int, secrets: int = 1) -> float:
 def _generator() -> np.ndarray:
     """The code's generator matrix over GF(2): row j is the codeword of message bit j alone."""
     units = np.eye(payload.MESSAGE_BITS, dtype=np.uint8)
-    return np.stack([payload.convolve(unit) for unit in units]).astype(np.int32)
+    return np.stack([payload.convolve(unit) for unit in units]).astype(np.float32)
 
 
 def codewords(secret: bytes, references: np.ndarray) -> np.ndarray:
     """The coded bits (0/1, uint8; one row per reference) that ``payload.encode`` gives."""
-    data = b"".join(payload.message_bytes(secret, int(r)) for r in references.tolist())
-    rows = np.frombuffer(data, np.uint8).reshape(len(references), -1)
-    messages = np.unpackbits(rows, axis=1).astype(np.int32)
-    return np.asarray((messages @ _generator()) & 1, np.uint8)
+    rows = payload.messages(secret, references.tolist())
+    # In float32 (BLAS): the sums are at most MESSAGE_BITS, exact; their parity is the code.
+    messages = np.unpackbits(rows, axis=1).astype(np.float32)
+    return np.asarray((messages @ _generator()).astype(np.int32) & 1, np.uint8)
 
 
 def _chip_signs(layout: Layout, coded: np.ndarray) -> np.ndarray:
