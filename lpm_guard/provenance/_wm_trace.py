@@ -11,7 +11,8 @@ runner-up. It needs much less of the mark than decoding does: on a 640×360 clip
 cropped to 80 % and re-encoded at crf 28, the true candidate scores z 11-13 where decoding
 needs about 1.5 dB more signal than the clip keeps (docs/watermark.md, "Tracing").
 
-Steps (on the whitened first frame: in a file it is the I-frame):
+Steps (on the whitened first frame, which in a file is the I-frame, and on the sum of the
+frames read, so that a clip whose first frames were replaced is still traced):
 1. The candidates' codewords (the code is linear over GF(2), so one matrix product), and the
    *pilot* chips: the sync chips and the payload chips whose coded bit all candidates share
    (audit indices are small numbers, so the reference's high bits are zeros for every one).
@@ -29,7 +30,8 @@ content only, and a candidate's expected chip values are the key's i.i.d. random
 (sync and payload signs, ``Layout``) times values fixed by the candidate, so each score is a
 Rademacher sum with unit-length weights: P(score >= t) <= exp(-t²/2) (Hoeffding), whatever
 the content. The union over every hypothesis the search could pick, ``hypotheses(n, k)`` =
-keys × candidates × (grid periods + native) × TILE² offsets, with t = ``threshold(n, k)``,
+keys × candidates × 2 frame subsets × (grid periods + native) × TILE² offsets, with
+t = ``threshold(n, k)``,
 bounds the chance of a false trace by TRACE_ALARM per clip. The bound does not need the
 scales and offsets to be chosen independently of the key: it covers all of them.
 
@@ -56,6 +58,9 @@ from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, rend
 TRACE_ALARM = 8e-8  # per clip, all keys: with 3 keys' check values (9.1e-7) under 1e-6
 MARGIN = 2.0
 TRACE_SCALES = 8
+# The first frame alone (in a file, the I-frame, which keeps the most of the mark) and the
+# frames read summed (a clip whose first frames were replaced still carries it later).
+SUBSETS = 2
 CHUNK = 4096  # candidates scored at once (CHUNK × 1,024 float32 = 16 MiB)
 MAX_CANDIDATES = 1 << 22
 
@@ -72,8 +77,9 @@ class Trace:
 
 
 def hypotheses(candidates: int, secrets: int = 1) -> float:
-    """Every (key, candidate, scale, offset) a trace could pick."""
-    return float(secrets * candidates * (len(_wm_detect.SEARCH_GRID) + 1) * TILE * TILE)
+    """Every (key, candidate, frame subset, scale, offset) a trace could pick."""
+    scales = len(_wm_detect.SEARCH_GRID) + 1
+    return float(secrets * candidates * SUBSETS * scales * TILE * TILE)
 
 
 def threshold(candidates: int, secrets: int = 1) -> float:
@@ -126,8 +132,11 @@ def _scales(first: np.ndarray, spectrum: np.ndarray) -> list[float]:
     return [float(TILE), *(float(grid[i]) for i in peaks[:TRACE_SCALES])]
 
 
-def trace(first: np.ndarray, secret: bytes, references: Sequence[int], secrets: int = 1) -> Trace:
-    """Steps 1-4 for one key on the whitened first frame (``_wm_detect.flatten``)."""
+def trace(
+    whites: Sequence[np.ndarray], secret: bytes, references: Sequence[int], secrets: int = 1
+) -> Trace:
+    """Steps 1-4 for one key on whitened frames (``_wm_detect.flatten``), the first of them
+    the clip's first: read alone, and all of them summed (SUBSETS)."""
     issued = np.unique(np.asarray(references, dtype=np.uint64))
     if len(issued) == 0:
         return Trace(None, 0.0, 0.0, 0.0, 0)
@@ -138,16 +147,20 @@ def trace(first: np.ndarray, secret: bytes, references: Sequence[int], secrets: 
     coded = codewords(secret, issued)
     pilots = _pilots(layout, coded)
     spectrum = np.conj(np.fft.rfft2(render(pilots)))
-    # (2)-(3): per scale, the pilot surface's offsets and their unit-length chip sums.
+    # (2)-(3): per subset and scale, the pilot surface's offsets and their unit-length chip
+    # sums. Folding is linear, so the frames' sum folds as the sum of their folds.
     rows, where = [], []
-    for period in _scales(first, spectrum):
-        tile = _wm_detect.sharpened(_wm_detect.Fold(period, *[_wm_detect.splat(first, period)] * 2))
-        surface = _wm_detect._surface(tile.first, render(pilots))
-        for offset in _wm_detect.candidates(surface):
-            aligned = np.roll(tile.first, (-offset[0], -offset[1]), axis=(0, 1))
-            chips = chip_sums(aligned).reshape(-1).astype(np.float64)
-            rows.append(chips / max(float(np.linalg.norm(chips)), 1e-12))
-            where.append(period)
+    subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
+    for white in subsets:
+        for period in _scales(white, spectrum):
+            folded = _wm_detect.splat(white, period)
+            tile = _wm_detect.sharpened(_wm_detect.Fold(period, folded, folded)).first
+            surface = _wm_detect._surface(tile, render(pilots))
+            for offset in _wm_detect.candidates(surface):
+                aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
+                chips = chip_sums(aligned).reshape(-1).astype(np.float64)
+                rows.append(chips / max(float(np.linalg.norm(chips)), 1e-12))
+                where.append(period)
     sums = np.stack(rows)
     sync = sums[:, layout.sync_chips] @ layout.sync_signs.astype(np.float64)
     keyed = (sums[:, layout.bit_chips] * layout.bit_signs).astype(np.float32)

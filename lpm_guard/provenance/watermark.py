@@ -219,8 +219,9 @@ class Evidence:
 
     def trace(self, secret: bytes, references: Sequence[int], secrets: int = 1) -> _wm_trace.Trace:
         """Which of the issued ``references`` this secret's mark carries, if one stands out
-        (``_wm_trace``: on the first frame, over ``secrets`` keys' hypotheses)."""
-        return _wm_trace.trace(self._sample[0], secret, references, secrets)
+        (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
+        ``secrets`` keys' hypotheses)."""
+        return _wm_trace.trace(self._sample, secret, references, secrets)
 
     def _read_at(self, period: float, secret: bytes, layout: Layout) -> _wm_detect.Reading:
         if period not in self._full:
