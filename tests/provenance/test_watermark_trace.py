@@ -96,6 +96,18 @@ def test_the_combined_attack_is_traced_where_decoding_fails() -> None:
 
 
 @pytest.mark.slow
+def test_a_clip_whose_first_frames_were_replaced_is_traced_from_the_later_ones() -> None:
+    # Four unmarked frames ahead of the marked ones, then H.264 crf 28: the I-frame carries no
+    # mark and the P-frames too little to decode; the sum of the frames read still traces.
+    marker = Watermarker(SECRET, REFERENCE, width=640, height=360)
+    frames = list(_clip()[:4]) + [marker.mark(rgb) for rgb in _clip()[4:]]
+    attacked = media.ATTACKS["h264 crf 28"](frames)
+    assert not detect(attacked, SECRET).present
+    found = detect(attacked, SECRET, references=ISSUED)
+    assert found.present and found.method == "traced" and found.reference == REFERENCE
+
+
+@pytest.mark.slow
 def test_a_list_without_the_true_reference_traces_to_nothing() -> None:
     # Its neighbours score high too (they share most chips), but none stands out.
     without = [r for r in ISSUED if r != REFERENCE]
