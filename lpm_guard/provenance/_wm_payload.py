@@ -38,12 +38,12 @@ GENERATORS = (0o463, 0o535, 0o733, 0o745)
 RATE = len(GENERATORS)
 STEPS = MESSAGE_BITS + CONSTRAINT - 1
 CODED_BITS = STEPS * RATE
-CHECK_LABEL = b"lpm-guard/watermark/v2/check"
+CHECK_LABEL = b"lpm-guard/watermark/v3/check"
 # The reference's low MASKED_BYTES are sent XORed with a hash of the check value, so that two
 # references next to each other (audit indices n and n+1) differ in all those bits and their
 # codewords far apart; the high bytes stay plain, zeros for every index below 2^32, which
 # tracing uses as known chips (_wm_trace).
-MASK_LABEL = b"lpm-guard/watermark/v2/mask"
+MASK_LABEL = b"lpm-guard/watermark/v3/mask"
 MASKED_BYTES = 4
 # Messages listed per decoding (``list_viterbi``): the detector tries each one's check value,
 # so each is one more 2^-32 chance of a false match (docs/watermark-list.md).
