@@ -17,6 +17,7 @@ dB over v2's code with its list) for 90 % and 99 % exact payloads, and the CPU t
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -78,8 +79,7 @@ def trial(code: Code, a: float, count: int, size: int, rng: np.random.Generator)
 
 def needed(amps: list[float], rates: list[float], goal: float) -> float:
     """The amplitude where the exact rate first reaches ``goal`` (linear interpolation)."""
-    points = list(zip(amps, rates, strict=True))
-    for (a0, r0), (a1, r1) in zip(points, points[1:], strict=False):
+    for (a0, r0), (a1, r1) in itertools.pairwise(zip(amps, rates, strict=True)):
         if r0 < goal <= r1:
             return a0 + (a1 - a0) * (goal - r0) / (r1 - r0)
     return math.nan
