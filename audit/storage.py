@@ -249,6 +249,14 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [_stored(_as_bytes(body)) for body in conn.execute(query).scalars()]
 
+    def indices(self, action: str) -> list[int]:
+        """The index of every entry with ``action``, oldest first (the action column's index
+        only; no body is read, so a caller that relies on an entry reads it and checks it)."""
+        t = schema.entries_table
+        query = select(t.c.idx).where(t.c.action == action).order_by(t.c.idx)
+        with self.engine.connect() as conn:
+            return [int(idx) for idx in conn.execute(query).scalars()]
+
     def root(self, size: int | None = None) -> bytes:
         with self.engine.connect() as conn:
             return self._root(conn, self._size(conn) if size is None else size)

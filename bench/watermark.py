@@ -19,7 +19,10 @@ dwtDct columns are left out. Targets are per core: the process pins itself to on
   convolutional code, hard decisions, at the detector's own alignment, in the reading it
   returned: all frames summed, or the first frame alone), the payload-bit accuracy (the 64
   reference bits as the Viterbi decoder reads them there), whether the payload came back
-  exactly (present with the right reference) and the detection time. For dwtDct: the same
+  exactly (present with the right reference) and the detection time; then whether the clip
+  is *traced* to the reference among ``--issued`` references (the true one and its neighbours,
+  the hardest list: they share most chips), as the verifier does with the audit log's list
+  when no payload decodes (``_wm_trace``), and the trace's score. For dwtDct: the same
   frames marked with the reference's 64 bits, decoded per frame and majority-voted over the
   clip (it has no error correction or synchronisation). Targets: PSNR >= 42 dB, SSIM >= 0.99,
   bit accuracy >= 99%, payload exact.
@@ -30,7 +33,9 @@ dwtDct columns are left out. Targets are per core: the process pins itself to on
   ``detect_file`` takes for rotated keys); each read is decided as ``detect`` decides it
   (present = a check value verifies at one of the offsets tried). The analytical bound is
   the check value's union bound over decoding attempts; how many sync scores reach the
-  one-key threshold t is counted too (docs/watermark.md).
+  one-key threshold t is counted too (docs/watermark.md). The first ``--fp-trace-clips``
+  clips' reads, and the other keys' reads, are traced against the issued references as well:
+  a trace there is a false positive of tracing (its bound: ``_wm_trace``).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import cpu_model, progress, table
 
-from lpm_guard.provenance import _wm_detect, _wm_payload
+from lpm_guard.provenance import _wm_detect, _wm_payload, _wm_trace
 from lpm_guard.provenance.watermark import (
     CHECK_ATTEMPTS,
     DEFAULT_STRENGTH,
@@ -76,6 +81,12 @@ except ImportError:  # pragma: no cover - the bench extra is optional
 
 REFERENCE = 0x0123_4567_89AB_CDEF
 SECRET = bytes(range(32))
+
+
+def issued(count: int) -> range:
+    """``count`` consecutive references with REFERENCE among them, as an audit log issues them."""
+    return range(REFERENCE - count // 2, REFERENCE - count // 2 + count)
+
 
 # Beyond issue 4's list: what happens to the gate's own output (H.264 crf 20, veryfast, as
 # the generator writes it) when a platform re-encodes it, as is or at half size.
@@ -150,7 +161,12 @@ def _fidelity(clip: list[np.ndarray], marked: list[np.ndarray]) -> tuple[float, 
 
 
 def bench_attacks(
-    photo: str, strength: float, size: tuple[int, int], attacks: list[str], dwt: bool
+    photo: str,
+    strength: float,
+    size: tuple[int, int],
+    attacks: list[str],
+    dwt: bool,
+    references: Sequence[int],
 ) -> dict[str, Any]:
     width, height = size
     clip = media.talking_clip(photo, width, height, 25)
@@ -179,12 +195,20 @@ def bench_attacks(
             decoded = np.unpackbits(np.frombuffer(reading.reference.to_bytes(8, "big"), np.uint8))
         else:
             decoded = _wm_payload.viterbi(reading.soft_bits)[:64]
+        start = time.perf_counter()
+        traced = evidence.trace(SECRET, references)
+        trace_ms = (time.perf_counter() - start) * 1e3
         row = {
             "bit_accuracy": accuracy,
             "payload_bit_accuracy": float(np.mean(decoded == truth)),
             "exact": found.present and found.reference == REFERENCE,
             "z": reading.z,
             "detect_ms": elapsed,
+            "traced": traced.reference == REFERENCE,
+            "trace_wrong": traced.reference not in (None, REFERENCE),
+            "trace_z": traced.z,
+            "trace_runner_up": traced.runner_up,
+            "trace_ms": trace_ms,
         }
         if dwt:
             row["dwtdct_bit_accuracy"], row["dwtdct_exact"] = _dwtdct_read(ATTACKS[name](theirs))
@@ -235,32 +259,51 @@ def _unmarked_clip(rng: np.random.Generator, index: int) -> list[np.ndarray]:
     return frames
 
 
-def bench_false_positives(clips: int, keys: int, other_keys: int, seed: int) -> dict[str, Any]:
+def bench_false_positives(
+    clips: int,
+    keys: int,
+    other_keys: int,
+    seed: int,
+    references: Sequence[int],
+    trace_clips: int,
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     threshold = _wm_detect.threshold(1)
-    present = above = trials = 0
-    max_z = -math.inf
+    present = above = trials = traces = traced = 0
+    max_z = max_trace = -math.inf
     for index in range(clips):
         if index % 100 == 0:
             progress(f"false positives: clip {index}/{clips}")
         evidence = Evidence([_gray(f) for f in _unmarked_clip(rng, index)])
         for _ in range(keys):
-            reading = evidence.reading(rng.bytes(32))
+            secret = rng.bytes(32)
+            reading = evidence.reading(secret)
             trials += 1
             present += decide(reading, 1, evidence.frames).present
             above += reading.z >= threshold
             max_z = max(max_z, reading.z)
+            if index < trace_clips:
+                trace = evidence.trace(secret, references)
+                traces += 1
+                traced += trace.reference is not None
+                max_trace = max(max_trace, trace.z)
     # A marked clip read with other keys.
     clip = media.talking_clip("astronaut", 640, 360, 25)
     marker = Watermarker(SECRET, REFERENCE, width=640, height=360)
     evidence = Evidence([_gray(marker.mark(f)) for f in clip])
     other_present = other_above = 0
     other_max = -math.inf
+    other_traced = 0
+    other_max_trace = -math.inf
     for _ in range(other_keys):
-        reading = evidence.reading(rng.bytes(32))
+        secret = rng.bytes(32)
+        reading = evidence.reading(secret)
         other_present += decide(reading, 1, evidence.frames).present
         other_above += reading.z >= threshold
         other_max = max(other_max, reading.z)
+        trace = evidence.trace(secret, references)
+        other_traced += trace.reference is not None
+        other_max_trace = max(other_max_trace, trace.z)
     sync_bound = 10 ** _wm_detect.log10_bound(threshold)
     return {
         "clips": clips,
@@ -279,6 +322,14 @@ def bench_false_positives(clips: int, keys: int, other_keys: int, seed: int) -> 
         "other_key_present": other_present,
         "other_key_above": other_above,
         "other_key_max_z": other_max,
+        "issued": len(references),
+        "trace_trials": traces,
+        "traced": traced,
+        "trace_max_z": max_trace,
+        "other_key_traced": other_traced,
+        "other_key_trace_max_z": other_max_trace,
+        "trace_threshold": _wm_trace.threshold(len(references)),
+        "trace_bound": _wm_trace.TRACE_ALARM,
     }
 
 
@@ -292,6 +343,8 @@ def main() -> None:
     parser.add_argument("--fp-clips", type=int, default=1000)
     parser.add_argument("--fp-keys", type=int, default=2)
     parser.add_argument("--other-keys", type=int, default=100)
+    parser.add_argument("--issued", type=int, default=10_000, help="references to trace among")
+    parser.add_argument("--fp-trace-clips", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1 leaves it alone")
     parser.add_argument("--no-dwtdct", action="store_true")
@@ -347,7 +400,9 @@ def main() -> None:
     attacks = list(ATTACKS)
     for photo in photos:
         for strength in strengths:
-            suites.append(bench_attacks(photo, strength, (width, height), attacks, dwt))
+            suites.append(
+                bench_attacks(photo, strength, (width, height), attacks, dwt, issued(args.issued))
+            )
     for suite in suites:
         print()
         head = (
@@ -359,6 +414,7 @@ def main() -> None:
         print(head)
         rows = [
             ["attack", "coded bits", "payload bits", "exact", "z", "detect ms"]
+            + [f"traced of {args.issued:,}", "trace z (runner-up)", "trace ms"]
             + (["dwtDct bits", "dwtDct exact"] if dwt else [])
         ]
         for name, row in suite["attacks"].items():
@@ -369,6 +425,9 @@ def main() -> None:
                 "yes" if row["exact"] else "no",
                 f"{row['z']:.1f}",
                 f"{row['detect_ms']:.0f}",
+                "WRONG" if row["trace_wrong"] else ("yes" if row["traced"] else "no"),
+                f"{row['trace_z']:.1f} ({row['trace_runner_up']:.1f})",
+                f"{row['trace_ms']:.0f}",
             ]
             if dwt:
                 theirs = row["dwtdct_bit_accuracy"]
@@ -377,19 +436,30 @@ def main() -> None:
                     "yes" if row["dwtdct_exact"] else "no",
                 ]
             rows.append(cells)
-        print(table(rows, right={1, 2, 4, 5, 6}))
+        print(table(rows, right={1, 2, 4, 5, 7, 8, 9}))
 
     fp = bench_false_positives(
         50 if args.quick else args.fp_clips,
         args.fp_keys,
         20 if args.quick else args.other_keys,
         args.seed,
+        issued(args.issued),
+        25 if args.quick else args.fp_trace_clips,
     )
     print()
     print(
         table(
             [
-                ["false positives", "trials", "present", "sync >= t", "max z", "threshold t"],
+                [
+                    "false positives",
+                    "trials",
+                    "present",
+                    "sync >= t",
+                    "max z",
+                    "threshold t",
+                    "traced",
+                    "max trace z",
+                ],
                 [
                     "unmarked clips x keys",
                     str(fp["trials"]),
@@ -397,6 +467,8 @@ def main() -> None:
                     str(fp["sync_above_threshold"]),
                     f"{fp['max_z']:.2f}",
                     f"{fp['threshold']:.2f}",
+                    f"{fp['traced']} of {fp['trace_trials']}",
+                    f"{fp['trace_max_z']:.2f}",
                 ],
                 [
                     "marked clip, other keys",
@@ -405,9 +477,11 @@ def main() -> None:
                     str(fp["other_key_above"]),
                     f"{fp['other_key_max_z']:.2f}",
                     f"{fp['threshold']:.2f}",
+                    f"{fp['other_key_traced']} of {fp['other_key_trials']}",
+                    f"{fp['other_key_trace_max_z']:.2f}",
                 ],
             ],
-            right={1, 2, 3, 4, 5},
+            right={1, 2, 3, 4, 5, 6, 7},
         )
     )
     print(
@@ -415,6 +489,12 @@ def main() -> None:
         f"clip and key (present = a check value verifies): {fp['bound_check']:.1e} "
         f"({fp['check_attempts']} decoding attempts x 2^-32); a sync score >= t alone: "
         f"{fp['bound_sync']:.1e} ({fp['hypotheses']} hypotheses)"
+    )
+    print(
+        f"tracing among {fp['issued']:,} issued references: threshold "
+        f"{fp['trace_threshold']:.2f}, bound {fp['trace_bound']:.0e} per clip (Hoeffding over "
+        f"{_wm_trace.hypotheses(fp['issued']):.2e} hypotheses), and the best candidate "
+        f"{_wm_trace.MARGIN} ahead of the runner-up"
     )
 
     if args.json:

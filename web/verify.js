@@ -157,6 +157,9 @@ function showWatermark(watermark, c2pa) {
       : "";
     $("#watermark-summary").textContent = `Our invisible watermark is in the picture: lpm-guard made this video.${same}`;
     fact(facts, "Reference", el("code", {}, watermark.reference), ` (audit entry ${parseInt(watermark.reference, 16)})`);
+    if (watermark.method === "traced") {
+      fact(facts, "How it was read", `Traced: the picture is too damaged for the watermark's message to be read on its own, so it was compared with each of the ${watermark.candidates} videos our audit log says were made, and this one stood out.`);
+    }
     fact(facts, "Confidence", ...confidenceWords(watermark.confidence));
   } else if (watermark.status === "absent") {
     badge($("#watermark-badge"), ["", "Not found"]);

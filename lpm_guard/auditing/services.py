@@ -107,6 +107,11 @@ class AuditService:
         )
         return page
 
+    def indices(self, tag: AuditTag) -> list[int]:
+        """Every entry index with this action, oldest first. Not recorded: it reveals no entry,
+        and verification, which calls it, is public and unrecorded (provenance/services.py)."""
+        return self.log.indices(tag.value)
+
     def verifier_keys(self) -> list[dict[str, str]]:
         """The public keys that sign checkpoints (Ed25519, raw, base64) and their vkeys."""
         keys = []

@@ -72,7 +72,8 @@ def _show(report: VerificationReport) -> None:
             typer.echo(f"           - {problem}")
     line = f"watermark: {mark.status}"
     if mark.reference is not None:
-        line += f" (reference {mark.reference}, confidence {mark.confidence:.1f}, "
+        how = f"traced among {mark.candidates} issued" if mark.method == "traced" else "decoded"
+        line += f" (reference {mark.reference}, {how}, confidence {mark.confidence:.1f}, "
         line += f"{mark.frames_used} frames)"
     typer.echo(line)
     if audit is not None:

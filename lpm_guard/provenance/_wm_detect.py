@@ -302,6 +302,16 @@ def _peak_z(tile: np.ndarray, template_spectrum: np.ndarray) -> float:
     return float(((phases.max(axis=1) - phases.mean(axis=1)) / std).max())
 
 
+def grid_scores(first: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    """The best z of a template's correlation with the centre SEARCH_SIDE square of a
+    whitened frame folded at each period of SEARCH_GRID (``spectrum``: the conjugate rfft2 of
+    the rendered template)."""
+    height, width = first.shape
+    top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
+    centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
+    return np.array([_peak_z(splat(centre, period), spectrum) for period in SEARCH_GRID])
+
+
 def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float]:
     """The keyed scale search: the period (and its sync z) at which the first whitened frame
     folds onto this secret's sync pattern best.
@@ -313,12 +323,8 @@ def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float]:
     SEARCH_GRID and take each surface's peak z; (2) around the best, REFINE_STEPS grid steps
     on the whole frame; the best of those is the answer."""
     spectrum = np.conj(np.fft.rfft2(render(layout.chips(None))))
-    height, width = first.shape
-    top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
-    centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
     # (1) the grid, on the centre square.
-    scores = [_peak_z(splat(centre, period), spectrum) for period in SEARCH_GRID]
-    best = int(np.argmax(scores))
+    best = int(np.argmax(grid_scores(first, spectrum)))
     # (2) refine on the whole frame, in fractions of the grid's step there.
     step = SEARCH_GRID[min(best + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[best] - 1
     refined = [SEARCH_GRID[best] * (1 + k * step) for k in REFINE_STEPS]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,7 +38,13 @@ GENERATORS = (0o463, 0o535, 0o733, 0o745)
 RATE = len(GENERATORS)
 STEPS = MESSAGE_BITS + CONSTRAINT - 1
 CODED_BITS = STEPS * RATE
-CHECK_LABEL = b"lpm-guard/watermark/v2/check"
+CHECK_LABEL = b"lpm-guard/watermark/v3/check"
+# The reference's low MASKED_BYTES are sent XORed with a hash of the check value, so that two
+# references next to each other (audit indices n and n+1) differ in all those bits and their
+# codewords far apart; the high bytes stay plain, zeros for every index below 2^32, which
+# tracing uses as known chips (_wm_trace).
+MASK_LABEL = b"lpm-guard/watermark/v3/mask"
+MASKED_BYTES = 4
 # Messages listed per decoding (``list_viterbi``): the detector tries each one's check value,
 # so each is one more 2^-32 chance of a false match (docs/watermark-list.md).
 LIST_SIZE = 6
@@ -70,13 +77,29 @@ _PREDS, _SIGNS = _trellis()
 
 def check_value(secret: bytes, reference: int) -> bytes:
     message = CHECK_LABEL + reference.to_bytes(REFERENCE_BITS // 8, "big")
-    return hmac.new(secret, message, hashlib.sha256).digest()[:CHECK_BYTES]
+    return hmac.digest(secret, message, "sha256")[:CHECK_BYTES]
+
+
+def _mask(check: bytes) -> bytes:
+    return hashlib.sha256(MASK_LABEL + check).digest()[:MASKED_BYTES]
+
+
+def messages(secret: bytes, references: Sequence[int]) -> np.ndarray:
+    """The message bytes of many references, one row each (uint8): the reference with its low
+    MASKED_BYTES XORed with a hash of its check value, then the check value."""
+    size = REFERENCE_BITS // 8
+    bodies = [int(reference).to_bytes(size, "big") for reference in references]
+    checks = [check_value(secret, int(reference)) for reference in references]
+    rows = np.frombuffer(b"".join(b + c for b, c in zip(bodies, checks, strict=True)), np.uint8)
+    rows = rows.reshape(len(bodies), size + CHECK_BYTES).copy()
+    masks = np.frombuffer(b"".join(_mask(check) for check in checks), np.uint8)
+    rows[:, size - MASKED_BYTES : size] ^= masks.reshape(len(bodies), MASKED_BYTES)
+    return rows
 
 
 def message_bits(secret: bytes, reference: int) -> np.ndarray:
-    """The 96 message bits (0/1, uint8): the reference and its keyed check value."""
-    data = reference.to_bytes(REFERENCE_BITS // 8, "big") + check_value(secret, reference)
-    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+    """The 96 message bits (0/1, uint8) of one reference's ``messages`` row."""
+    return np.unpackbits(messages(secret, [reference])[0])
 
 
 def convolve(message: np.ndarray) -> np.ndarray:
@@ -186,8 +209,11 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
 def reference_of(secret: bytes, message: np.ndarray) -> int | None:
     """The reference in decoded message bits when their check value matches, else None."""
     data = np.packbits(message.astype(np.uint8)).tobytes()
-    reference = int.from_bytes(data[: REFERENCE_BITS // 8], "big")
-    if hmac.compare_digest(data[REFERENCE_BITS // 8 :], check_value(secret, reference)):
+    size = REFERENCE_BITS // 8
+    plain, check = size - MASKED_BYTES, data[size:]
+    low = np.frombuffer(data[plain:size], np.uint8) ^ np.frombuffer(_mask(check), np.uint8)
+    reference = int.from_bytes(data[:plain] + low.tobytes(), "big")
+    if hmac.compare_digest(check, check_value(secret, reference)):
         return reference
     return None
 

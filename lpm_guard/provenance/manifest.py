@@ -10,7 +10,7 @@ from .. import __version__
 from .models import ManifestLabel, ProvenanceRecord
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-WATERMARK_ALG = "org.lpm-guard.watermark.v2"
+WATERMARK_ALG = "org.lpm-guard.watermark.v3"
 """Our soft-binding algorithm id (not in the C2PA registry, so in our own namespace)."""
 PROVENANCE_LABEL = "org.lpm-guard.provenance"
 SEGMENT_LABEL = "c2pa.livevideo.segment"

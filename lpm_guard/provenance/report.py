@@ -90,10 +90,19 @@ class C2paReport(BaseModel):
 class WatermarkReport(BaseModel):
     status: Literal["absent", "present", "unavailable"]
     reference: str | None = Field(default=None, description="16 hex digits (64 bits)")
+    method: Literal["decoded", "traced"] | None = Field(
+        default=None,
+        description="decoded: the payload and its keyed check value read blind; traced: one "
+        "of the references the audit log issued stood out (the payload was too damaged to "
+        "decode)",
+    )
     confidence: float | None = Field(
         default=None, description="-log10 of the false-alarm probability (see the watermark)"
     )
     frames_used: int = 0
+    candidates: int | None = Field(
+        default=None, description="issued references compared when tracing was tried"
+    )
     error: str | None = None
 
 

@@ -11,12 +11,13 @@ ordinary request log instead. See docs/verify.md.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..auditing.services import AuditService
+from ..auditing.tags import AuditTag
 from ..keys import KeyStore
 from ..runtime import Runtime
 from ._media import probe
@@ -50,9 +51,19 @@ class DetectionLike(Protocol):
     def confidence(self) -> float: ...
     @property
     def frames_used(self) -> int: ...
+    @property
+    def method(self) -> str | None: ...
+    @property
+    def candidates(self) -> int: ...
 
 
-WatermarkDetector = Callable[[Path, Sequence[bytes]], DetectionLike]
+class WatermarkDetector(Protocol):
+    """``watermark.detect_file``: the secrets to try, and the references issued under them to
+    trace the clip to when its payload cannot be decoded."""
+
+    def __call__(
+        self, path: Path, secrets: Sequence[bytes], *, references: Sequence[int] | None = None
+    ) -> DetectionLike: ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,12 @@ class Verifier:
     watermark_secrets: tuple[bytes, ...] = field(repr=False)
     audit: AuditService | None
     detector: WatermarkDetector | None
+
+    def issued_references(self) -> list[int] | None:
+        """Every reference a watermark was given: the index of each allowed generation
+        request, whose receipt the gate hands the watermarker (sessions/opening.py,
+        sessions/worker.py). None without the audit log."""
+        return None if self.audit is None else self.audit.indices(AuditTag.GENERATION_REQUEST_ALLOW)
 
 
 def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
@@ -109,19 +126,26 @@ def _detect(path: Path, verifier: Verifier, notes: list[str]) -> WatermarkReport
     if verifier.detector is None or not verifier.watermark_secrets:
         notes.append("watermark detection is not available here")
         return WatermarkReport(status="unavailable")
+    issued = verifier.issued_references()
     try:
-        found = verifier.detector(path, verifier.watermark_secrets)
+        found = verifier.detector(path, verifier.watermark_secrets, references=issued)
     except ProvenanceError as exc:
         return WatermarkReport(status="unavailable", error=exc.detail)
+    candidates = found.candidates or None
     if not found.present or found.reference is None:
         return WatermarkReport(
-            status="absent", confidence=found.confidence, frames_used=found.frames_used
+            status="absent",
+            confidence=found.confidence,
+            frames_used=found.frames_used,
+            candidates=candidates,
         )
     return WatermarkReport(
         status="present",
         reference=f"{found.reference:016x}",
+        method=found.method,
         confidence=found.confidence,
         frames_used=found.frames_used,
+        candidates=candidates,
     )
 
 

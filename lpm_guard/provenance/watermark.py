@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import pathlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 import av
 import cv2
 import numpy as np
 
-from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload
+from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload, _wm_trace
 from lpm_guard.provenance._wm_pattern import TILE, Layout
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 
@@ -135,9 +135,13 @@ class Watermarker:
 @dataclass(frozen=True)
 class Detection:
     present: bool  # False = "absent"
-    reference: int | None  # the 64-bit identifier when present (check value verified)
+    reference: int | None  # the 64-bit identifier when present
     confidence: float  # -log10 of the false-alarm bound for this evidence (docs/watermark.md)
     frames_used: int
+    # How a present mark was read: "decoded" (the payload's check value verified, blind) or
+    # "traced" (one of the issued references stood out, ``_wm_trace``); None when absent.
+    method: str | None = None
+    candidates: int = 0  # issued references compared when tracing was tried
 
 
 def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
@@ -213,6 +217,12 @@ class Evidence:
                 return reading
         return readings[0]
 
+    def trace(self, secret: bytes, references: Sequence[int], secrets: int = 1) -> _wm_trace.Trace:
+        """Which of the issued ``references`` this secret's mark carries, if one stands out
+        (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
+        ``secrets`` keys' hypotheses)."""
+        return _wm_trace.trace(self._sample, secret, references, secrets)
+
     def _read_at(self, period: float, secret: bytes, layout: Layout) -> _wm_detect.Reading:
         if period not in self._full:
             self._full[period] = _wm_detect.fold(self._lumas, period)
@@ -225,19 +235,42 @@ def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:
     present = reading.reference is not None
     sync = min(0.0, math.log10(secrets) + _wm_detect.log10_bound(reading.z))
     check = check_log10_bound(secrets) if present else 0.0
-    return Detection(present, reading.reference, 0.0 - sync - check, frames)
+    method = "decoded" if present else None
+    return Detection(present, reading.reference, 0.0 - sync - check, frames, method)
 
 
-def _examine(lumas: Sequence[np.ndarray], secrets: Sequence[bytes]) -> Detection:
+def _examine(
+    lumas: Sequence[np.ndarray], secrets: Sequence[bytes], references: Sequence[int] | None
+) -> Detection:
     evidence = Evidence(lumas)
     detections = [decide(evidence.reading(s), len(secrets), evidence.frames) for s in secrets]
     present = [d for d in detections if d.present]
-    return present[0] if present else max(detections, key=lambda d: d.confidence)
+    if present:
+        return present[0]
+    absent = max(detections, key=lambda d: d.confidence)
+    if not references:
+        return absent
+    # No payload decoded: trace the clip to one of the issued references, if one stands out.
+    traces = [evidence.trace(s, references, len(secrets)) for s in secrets]
+    best = max(traces, key=lambda t: t.z)
+    if best.reference is None:
+        return replace(absent, candidates=best.candidates)
+    confidence = -_wm_trace.log10_bound(best.z, best.candidates, len(secrets))
+    return Detection(True, best.reference, confidence, evidence.frames, "traced", best.candidates)
 
 
-def detect(frames: Iterable[np.ndarray], secret: bytes, *, max_frames: int = 50) -> Detection:
-    """Whether ``secret``'s watermark is in these HxWx3 uint8 RGB frames (at most max_frames)."""
-    return _examine(_lumas(frames, max_frames), [secret])
+def detect(
+    frames: Iterable[np.ndarray],
+    secret: bytes,
+    *,
+    max_frames: int = 50,
+    references: Sequence[int] | None = None,
+) -> Detection:
+    """Whether ``secret``'s watermark is in these HxWx3 uint8 RGB frames (at most max_frames).
+
+    ``references``: the references issued under the secret, to trace the clip to when its
+    payload cannot be decoded (``_wm_trace``); without them the reading is blind."""
+    return _examine(_lumas(frames, max_frames), [secret], references)
 
 
 def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
@@ -251,8 +284,15 @@ def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
         raise UnreadableVideo(f"cannot read video from {path.name}: {exc}") from exc
 
 
-def detect_file(path: pathlib.Path, secrets: Sequence[bytes], *, max_frames: int = 50) -> Detection:
-    """Decode a video file with PyAV and look for the watermark of each secret (current first)."""
+def detect_file(
+    path: pathlib.Path,
+    secrets: Sequence[bytes],
+    *,
+    max_frames: int = 50,
+    references: Sequence[int] | None = None,
+) -> Detection:
+    """Decode a video file with PyAV and look for the watermark of each secret (current first),
+    tracing it to one of ``references`` when no payload decodes (as ``detect``)."""
     if not secrets:
         raise ValueError("no watermark secrets to try")
-    return _examine(_decoded(path, max_frames), list(secrets))
+    return _examine(_decoded(path, max_frames), list(secrets), references)

@@ -100,7 +100,7 @@ def _metric(message: np.ndarray, soft: np.ndarray) -> float:
 
 def test_the_list_recovers_a_message_the_viterbi_path_misses() -> None:
     # Seed 1 of this noise (bit SNR 0.6, about the plain decoder's limit): the likeliest
-    # message fails its check value, the third likeliest is the one sent.
+    # message fails its check value, the second likeliest is the one sent.
     soft = _noisy(1)
     assert _wm_payload.decode(SECRET, soft) is None
     messages, _ = _wm_payload.list_viterbi(soft[None], _wm_payload.LIST_SIZE)

@@ -1,0 +1,184 @@
+"""Tracing a clip to one of the references the platform issued, when blind decoding fails.
+
+Blind decoding (``_wm_detect.read``) must find 96 message bits with nothing but the key. The
+verifier knows more: every reference a watermark ever carried is the index of a
+``generation:request:allow`` audit entry, so the clip can only carry one of a known, finite
+list. Tracing is detection with a codebook (maximum likelihood over the issued references
+instead of over all 2^96 messages): each candidate's whole expected tile (the sync chips and
+its own payload chips) is correlated with the fold, and the best candidate is kept when its
+score is far beyond what chance gives for that many candidates, and clearly ahead of the
+runner-up. It needs much less of the mark than decoding does: on a 640×360 clip halved,
+cropped to 80 % and re-encoded at crf 28, the true candidate scores z 11-13 where decoding
+needs about 1.5 dB more signal than the clip keeps (docs/watermark.md, "Tracing").
+
+Steps (on the whitened first frame, which in a file is the I-frame, and on the sum of the
+frames read, so that a clip whose first frames were replaced is still traced):
+1. The candidates' codewords (the code is linear over GF(2), so one matrix product), and the
+   *pilot* chips: the sync chips and the payload chips whose coded bit all candidates share
+   (audit indices are small numbers, so the reference's high bits are zeros for every one).
+2. The scale: the pilot pattern's correlation peak over the keyed search grid
+   (``_wm_detect.SEARCH_GRID``, like ``keyed_period``, with more chips than the sync alone);
+   the TRACE_SCALES best local maxima, and the native scale.
+3. At each scale, the fold's candidate offsets (``_wm_detect.candidates`` on the pilot
+   surface), each offset's chip sums normalised to unit length, and every candidate's
+   score: the chip sums times the candidate's expected chip signs (one matrix product).
+4. The decision: the best candidate over all scales and offsets, present when its score is
+   at least ``threshold`` and MARGIN above the best other candidate's.
+
+False alarms. Without this key's mark the chip sums at any (scale, offset) depend on the
+content only, and a candidate's expected chip values are the key's i.i.d. random chip signs
+(sync and payload signs, ``Layout``) times values fixed by the candidate, so each score is a
+Rademacher sum with unit-length weights: P(score >= t) <= exp(-t²/2) (Hoeffding), whatever
+the content. The union over every hypothesis the search could pick, ``hypotheses(n, k)`` =
+keys × candidates × 2 frame subsets × (grid periods + native) × TILE² offsets, with
+t = ``threshold(n, k)``,
+bounds the chance of a false trace by TRACE_ALARM per clip. The bound does not need the
+scales and offsets to be chosen independently of the key: it covers all of them.
+
+Wrong candidates. A clip marked with an issued reference also scores high on the references
+next to it (they share the pilot chips and the first coded bits). The true one is ahead by
+about 4 (its remaining coded bits all agree); MARGIN = 2 keeps a trace from naming a
+neighbour when the true reference is missing from the list. Tracing therefore assumes the
+list holds every reference issued under the key; the verifier reads them from the audit log.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from lpm_guard.provenance import _wm_detect
+from lpm_guard.provenance import _wm_payload as payload
+from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
+
+TRACE_ALARM = 8e-8  # per clip, all keys: with 3 keys' check values (9.1e-7) under 1e-6
+MARGIN = 2.0
+TRACE_SCALES = 8
+# The first frame alone (in a file, the I-frame, which keeps the most of the mark) and the
+# frames read summed (a clip whose first frames were replaced still carries it later).
+SUBSETS = 2
+CHUNK = 4096  # candidates scored at once (CHUNK × 1,024 float32 = 16 MiB)
+MAX_CANDIDATES = 1 << 22
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The best candidate and how it scored (``reference`` None when no trace was made)."""
+
+    reference: int | None
+    z: float
+    runner_up: float
+    period: float
+    candidates: int
+
+
+def hypotheses(candidates: int, secrets: int = 1) -> float:
+    """Every (key, candidate, frame subset, scale, offset) a trace could pick."""
+    scales = len(_wm_detect.SEARCH_GRID) + 1
+    return float(secrets * candidates * SUBSETS * scales * TILE * TILE)
+
+
+def threshold(candidates: int, secrets: int = 1) -> float:
+    """The score whose Hoeffding bound, over ``hypotheses``, is TRACE_ALARM."""
+    return math.sqrt(2 * math.log(hypotheses(candidates, secrets) / TRACE_ALARM))
+
+
+def log10_bound(z: float, candidates: int, secrets: int = 1) -> float:
+    """log10 of the chance of a score of ``z`` or more by chance, over every hypothesis."""
+    return min(0.0, math.log10(hypotheses(candidates, secrets)) - z * z / (2 * math.log(10)))
+
+
+@cache
+def _generator() -> np.ndarray:
+    """The code's generator matrix over GF(2): row j is the codeword of message bit j alone."""
+    units = np.eye(payload.MESSAGE_BITS, dtype=np.uint8)
+    return np.stack([payload.convolve(unit) for unit in units]).astype(np.float32)
+
+
+def codewords(secret: bytes, references: np.ndarray) -> np.ndarray:
+    """The coded bits (0/1, uint8; one row per reference) that ``payload.encode`` gives."""
+    rows = payload.messages(secret, references.tolist())
+    # In float32 (BLAS): the sums are at most MESSAGE_BITS, exact; their parity is the code.
+    messages = np.unpackbits(rows, axis=1).astype(np.float32)
+    return np.asarray((messages @ _generator()).astype(np.int32) & 1, np.uint8)
+
+
+def _chip_signs(layout: Layout, coded: np.ndarray) -> np.ndarray:
+    """Each candidate's payload chips' expected signs (before the keyed chip signs)."""
+    return np.asarray(coded[:, layout.bit_of_chip], np.float32) * 2 - 1
+
+
+def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
+    """The GRID×GRID chips every candidate agrees on: sync, and the shared coded bits."""
+    shared = (coded == coded[:1]).all(axis=0)
+    chips = layout.chips(None).reshape(-1)
+    known = shared[layout.bit_of_chip]
+    signs = _chip_signs(layout, coded[:1])[0]
+    chips[layout.bit_chips[known]] = (layout.bit_signs * signs)[known]
+    return chips.reshape(GRID, GRID)
+
+
+def _scales(first: np.ndarray, spectrum: np.ndarray) -> list[float]:
+    """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
+    (on the frame's centre, as ``keyed_period``), and the native scale."""
+    grid = _wm_detect.SEARCH_GRID
+    scores = _wm_detect.grid_scores(first, spectrum)
+    peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
+    peaks.sort(key=lambda i: -scores[i])
+    return [float(TILE), *(float(grid[i]) for i in peaks[:TRACE_SCALES])]
+
+
+def trace(
+    whites: Sequence[np.ndarray], secret: bytes, references: Sequence[int], secrets: int = 1
+) -> Trace:
+    """Steps 1-4 for one key on whitened frames (``_wm_detect.flatten``), the first of them
+    the clip's first: read alone, and all of them summed (SUBSETS)."""
+    issued = np.unique(np.asarray(references, dtype=np.uint64))
+    if len(issued) == 0:
+        return Trace(None, 0.0, 0.0, 0.0, 0)
+    if len(issued) > MAX_CANDIDATES:
+        raise ValueError(f"at most {MAX_CANDIDATES} candidates can be traced")
+    layout = Layout.from_secret(secret)
+    # (1): codewords and pilots.
+    coded = codewords(secret, issued)
+    pilots = _pilots(layout, coded)
+    spectrum = np.conj(np.fft.rfft2(render(pilots)))
+    # (2)-(3): per subset and scale, the pilot surface's offsets and their unit-length chip
+    # sums. Folding is linear, so the frames' sum folds as the sum of their folds.
+    rows, where = [], []
+    subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
+    for white in subsets:
+        for period in _scales(white, spectrum):
+            folded = _wm_detect.splat(white, period)
+            tile = _wm_detect.sharpened(_wm_detect.Fold(period, folded, folded)).first
+            surface = _wm_detect._surface(tile, render(pilots))
+            for offset in _wm_detect.candidates(surface):
+                aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
+                chips = chip_sums(aligned).reshape(-1).astype(np.float64)
+                rows.append(chips / max(float(np.linalg.norm(chips)), 1e-12))
+                where.append(period)
+    sums = np.stack(rows)
+    sync = sums[:, layout.sync_chips] @ layout.sync_signs.astype(np.float64)
+    keyed = (sums[:, layout.bit_chips] * layout.bit_signs).astype(np.float32)
+    # (3): every candidate's score at every (scale, offset), a chunk of candidates at a time;
+    # each candidate keeps its best.
+    best = np.empty(len(issued), np.float64)
+    at = np.empty(len(issued), np.int64)
+    for start in range(0, len(issued), CHUNK):
+        signs = _chip_signs(layout, coded[start : start + CHUNK])
+        scores = keyed @ signs.T + sync[:, None].astype(np.float32)
+        best[start : start + CHUNK] = scores.max(axis=0)
+        at[start : start + CHUNK] = scores.argmax(axis=0)
+    # (4): the best candidate, against chance and against the runner-up.
+    order = np.argsort(best)[::-1]
+    top = int(order[0])
+    runner_up = float(best[order[1]]) if len(order) > 1 else -math.inf
+    z = float(best[top])
+    found = z >= threshold(len(issued), secrets) and z - runner_up >= MARGIN
+    return Trace(
+        int(issued[top]) if found else None, z, runner_up, float(where[at[top]]), len(issued)
+    )
