@@ -1,0 +1,132 @@
+"""The watermark over several keys: exact payloads (blind) and traces, k of N per attack.
+
+One key's result moves with its chip layout more than small changes in the algorithm do, so
+docs/watermark.md's "k of 8" figures read each attack with 4 keys on 2 photos. Blind = the
+payload decoded with nothing but the key (``Evidence.reading``); traced = the clip traced to
+its reference among ``--issued`` references around it (``Evidence.trace``, what the verifier
+does with the audit log's list).
+
+    .venv/bin/python bench/watermark_sweep.py                       # 640x360, every attack: ~5 min
+    .venv/bin/python bench/watermark_sweep.py --size 512x512 --attacks "crf 28 + 0.5x + crop 80%"
+    .venv/bin/python bench/watermark_sweep.py --photos astronaut,hanks --generator --size 512x512
+
+``--generator``: the clips are the generator's own output (``Character.from_photo``, 25 frames of
+varied speech, blinks and head motion, as ``bench/generator.py`` renders them) instead of the
+swaying photos; ``hanks`` is insightface's 112-pixel Tom Hanks sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import progress, table
+from watermark import ATTACKS, REFERENCE, issued
+
+from lpm_guard.provenance.watermark import Evidence, Watermarker
+from tests.provenance import media
+
+
+def keys(count: int) -> list[bytes]:
+    return [bytes(range(32))] + [
+        hashlib.sha256(b"sweep-key-%d" % i).digest() for i in range(1, count)
+    ]
+
+
+def rendered(photo: str, width: int, height: int) -> list[np.ndarray]:
+    """25 frames of the generator animating ``photo`` (scikit-image's astronaut, or
+    insightface's ``hanks`` sample) with bench/generator.py's varied controls."""
+    from lpm_guard.generator import Character
+
+    from generator import astronaut, varied_controls  # bench/generator.py
+
+    if photo == "hanks":
+        # The package's folder without importing it (its __init__ pulls in tqdm).
+        spec = importlib.util.find_spec("insightface")
+        assert spec is not None and spec.submodule_search_locations is not None
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        path = folder / "data/images/Tom_Hanks_54745.png"
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    else:
+        image = astronaut()
+    character = Character.from_photo(image, size=(width, height))
+    return [character.renderer.render(c) for c in varied_controls(25, 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated names")
+    parser.add_argument("--photos", default="astronaut,coffee")
+    parser.add_argument("--keys", type=int, default=4)
+    parser.add_argument("--issued", type=int, default=10_000)
+    parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1 leaves it alone")
+    parser.add_argument("--generator", action="store_true", help="the generator's frames")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    attacks = args.attacks.split(",")
+    cv2.setNumThreads(1)
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    references = issued(args.issued)
+    results: dict[str, list[dict[str, float | bool]]] = {name: [] for name in attacks}
+    started = time.perf_counter()
+    for photo in args.photos.split(","):
+        clip = (
+            rendered(photo, width, height)
+            if args.generator
+            else media.talking_clip(photo, width, height, 25)
+        )
+        for number, secret in enumerate(keys(args.keys)):
+            progress(f"{photo}, key {number}")
+            marker = Watermarker(secret, REFERENCE, width=width, height=height)
+            marked = [marker.mark(frame) for frame in clip]
+            for name in attacks:
+                frames = ATTACKS[name](marked)
+                evidence = Evidence([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+                trace = evidence.trace(secret, references)
+                results[name].append(
+                    {
+                        "blind": evidence.reading(secret).reference == REFERENCE,
+                        "traced": trace.reference == REFERENCE,
+                        "wrong": trace.reference not in (None, REFERENCE),
+                        "z": trace.z,
+                    }
+                )
+    rows = [["attack", "blind", "traced", "wrong traces", "true reference's score"]]
+    for name, runs in results.items():
+        scores = [float(run["z"]) for run in runs]
+        rows.append(
+            [
+                name,
+                f"{sum(bool(run['blind']) for run in runs)} of {len(runs)}",
+                f"{sum(bool(run['traced']) for run in runs)} of {len(runs)}",
+                str(sum(bool(run["wrong"]) for run in runs)),
+                f"{min(scores):.1f}-{max(scores):.1f}",
+            ]
+        )
+    print(
+        f"\n{width}x{height}, {args.keys} keys x {args.photos}, {args.issued:,} issued references"
+    )
+    print(table(rows, right={1, 2, 3, 4}))
+    print(f"{time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"size": [width, height], "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
