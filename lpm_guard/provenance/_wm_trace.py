@@ -30,16 +30,17 @@ content only, and a candidate's expected chip values are the key's i.i.d. random
 (sync and payload signs, ``Layout``) times values fixed by the candidate, so each score is a
 Rademacher sum with unit-length weights: P(score >= t) <= exp(-t²/2) (Hoeffding), whatever
 the content. The union over every hypothesis the search could pick, ``hypotheses(n, k)`` =
-keys × candidates × 2 frame subsets × (grid periods + native) × TILE² offsets, with
-t = ``threshold(n, k)``,
-bounds the chance of a false trace by TRACE_ALARM per clip. The bound does not need the
-scales and offsets to be chosen independently of the key: it covers all of them.
+keys × candidates × 2 frame subsets × (grid periods + native) × TILE² offsets, with t =
+``threshold(n, k)``, bounds the chance of a false trace by TRACE_ALARM per clip. The bound
+does not need the scales and offsets to be chosen independently of the key: it covers all.
 
-Wrong candidates. A clip marked with an issued reference also scores high on the references
-next to it (they share the pilot chips and the first coded bits). The true one is ahead by
-about 4 (its remaining coded bits all agree); MARGIN = 2 keeps a trace from naming a
-neighbour when the true reference is missing from the list. Tracing therefore assumes the
-list holds every reference issued under the key; the verifier reads them from the audit log.
+Wrong candidates. A clip marked with an issued reference also scores high on the other
+candidates: they share its pilot chips. The message masks the reference's low half with a
+hash of its check value (``_wm_payload.messages``), so even the next audit index differs in
+about half of the remaining coded bits, and the true reference leads by 3.3-4.1 at the
+combined attack. MARGIN = 2 keeps a trace from naming a neighbour when the true reference is
+missing from the list. Tracing therefore assumes the list holds every reference issued under
+the key; the verifier reads them from the audit log.
 """
 
 from __future__ import annotations
