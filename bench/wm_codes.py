@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lpm_guard.provenance._wm_payload import survivors
+
 MESSAGE_BITS = 96
 
 
@@ -162,21 +164,10 @@ def _list_viterbi(
     else:
         metric[:, 0, 0] = 0
     choices = np.zeros((steps, rows, states, size), np.uint8)
-    codes = np.arange(2 * size, dtype=np.int64)
-    keys = np.empty((rows, states, 2 * size), np.int64)
     for step in range(steps):
         shape = (rows, 1, half, 2, size)
         cand = (metric.reshape(shape) + branches[step]).reshape(rows, states, 2 * size)
-        heads = np.maximum(cand[:, :, 0], cand[:, :, size])
-        top = heads.max(axis=1)[:, None, None]
-        below = top - cand
-        np.copyto(keys, below.view(np.int32))
-        keys <<= 6
-        keys |= codes
-        keys.sort(axis=-1)
-        best = keys[..., :size]
-        choices[step] = best & 63
-        metric = top - (best >> 6).astype(np.int32).view(np.float32)
+        metric, choices[step] = survivors(cand, size)  # the detector's own list step
     every = np.arange(rows)[:, None]
     if end is not None:
         flat = (metric + end[:, :, None]).reshape(rows, states * size)

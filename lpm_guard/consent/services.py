@@ -736,7 +736,7 @@ class ConsentService:
             identity_id=identity_id,
             expires_at=expires,
             revocation_token=revocation_token,
-            revocation_url=(f"{self.public_url}/consent.html#revoke={revocation_token}"),
+            revocation_url=f"{self.public_url}/consent.html#revoke={revocation_token}",
             audit_index=receipt.index,
         )
 

@@ -40,8 +40,8 @@ STEPS = MESSAGE_BITS + CONSTRAINT - 1
 CODED_BITS = STEPS * RATE
 CHECK_LABEL = b"lpm-guard/watermark/v3/check"
 # The reference's low MASKED_BYTES are sent XORed with a hash of the check value, so that two
-# references next to each other (audit indices n and n+1) differ in all those bits and their
-# codewords far apart; the high bytes stay plain, zeros for every index below 2^32, which
+# references next to each other (audit indices n and n+1) differ in about half those bits and
+# their codewords are far apart; the high bytes stay plain, zeros for every index below 2^32, which
 # tracing uses as known chips (_wm_trace).
 MASK_LABEL = b"lpm-guard/watermark/v3/mask"
 MASKED_BYTES = 4
@@ -175,26 +175,10 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
     metric = np.full((rows, _STATES, size), -np.inf, np.float32)
     metric[:, 0, 0] = 0
     choices = np.zeros((STEPS, rows, _STATES, size), np.uint8)
-    # A candidate's code, j·size + rank, sits in the low 6 bits of an integer sort key whose
-    # high bits are its distance below the row's best candidate (a float >= 0, whose bit
-    # pattern orders as an integer): one integer sort per step, best first, ties to
-    # predecessor 0 and the lower rank as ``viterbi``'s argmax breaks them. A stable argsort
-    # of the metrics costs about 8 times more.
-    codes = np.arange(2 * size, dtype=np.int64)
-    keys = np.empty((rows, _STATES, 2 * size), np.int64)
     for step in range(STEPS):
         shape = (rows, 1, half, 2, size)
         candidates = (metric.reshape(shape) + branches[step]).reshape(rows, _STATES, 2 * size)
-        heads = np.maximum(candidates[:, :, 0], candidates[:, :, size])  # each list is sorted
-        top = heads.max(axis=1)[:, None, None]
-        below = top - candidates  # >= 0; inf for paths that cannot exist yet
-        np.copyto(keys, below.view(np.int32))
-        keys <<= 6
-        keys |= codes
-        keys.sort(axis=-1)
-        best = keys[..., :size]
-        choices[step] = best & 63
-        metric = top - (best >> 6).astype(np.int32).view(np.float32)
+        metric, choices[step] = survivors(candidates, size)
     state = np.zeros((rows, size), np.int64)  # terminated: every path ends in state 0
     rank = np.broadcast_to(np.arange(size), (rows, size))
     bits = np.zeros((rows, size, STEPS), np.uint8)
@@ -204,6 +188,26 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
         code = choices[step, every, state, rank]
         state, rank = _PREDS[code // size, state], code % size
     return bits[:, :, :MESSAGE_BITS], np.asarray(metric[:, 0, :])
+
+
+def survivors(candidates: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the list Viterbi algorithm: of each state's 2·size candidate metrics
+    (float32, (rows, states, 2·size): the two predecessors' lists, each sorted best first),
+    the best ``size``, best first, and each one's code j·size + rank (uint8).
+
+    A candidate's code sits in the low 6 bits of an integer sort key whose high bits are its
+    distance below the row's best candidate (a float >= 0, whose bit pattern orders as an
+    integer): one integer sort, best first, ties to predecessor 0 and the lower rank as
+    ``viterbi``'s argmax breaks them. A stable argsort of the metrics costs about 8 times
+    more."""
+    heads = np.maximum(candidates[:, :, 0], candidates[:, :, size])  # each list is sorted
+    top = heads.max(axis=1)[:, None, None]
+    below = top - candidates  # >= 0; inf for paths that cannot exist yet
+    keys = below.view(np.int32).astype(np.int64) << 6
+    keys |= np.arange(2 * size, dtype=np.int64)
+    keys.sort(axis=-1)
+    best = keys[..., :size]
+    return top - (best >> 6).astype(np.int32).view(np.float32), (best & 63).astype(np.uint8)
 
 
 def reference_of(secret: bytes, message: np.ndarray) -> int | None:

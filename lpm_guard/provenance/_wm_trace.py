@@ -146,8 +146,8 @@ def trace(
     layout = Layout.from_secret(secret)
     # (1): codewords and pilots.
     coded = codewords(secret, issued)
-    pilots = _pilots(layout, coded)
-    spectrum = np.conj(np.fft.rfft2(render(pilots)))
+    template = render(_pilots(layout, coded))
+    spectrum = np.conj(np.fft.rfft2(template))
     # (2)-(3): per subset and scale, the pilot surface's offsets and their unit-length chip
     # sums. Folding is linear, so the frames' sum folds as the sum of their folds.
     rows, where = [], []
@@ -156,7 +156,7 @@ def trace(
         for period in _scales(white, spectrum):
             folded = _wm_detect.splat(white, period)
             tile = _wm_detect.sharpened(_wm_detect.Fold(period, folded, folded)).first
-            surface = _wm_detect._surface(tile, render(pilots))
+            surface = _wm_detect._surface(tile, template)
             for offset in _wm_detect.candidates(surface):
                 aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
                 chips = chip_sums(aligned).reshape(-1).astype(np.float64)
