@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -29,7 +30,8 @@ class IdentityKind(StrEnum):
 
 class IdentityStatus(StrEnum):
     AWAITING_CONSENT = "awaiting_consent"  # a person, enrolled; the subject has not consented
-    CONSENTED = "consented"  # a person whose consent is on record
+    AWAITING_REVIEW = "awaiting_review"  # the subject's live capture passed; a reviewer decides
+    CONSENTED = "consented"  # a person whose consent a reviewer approved
     PENDING_REVIEW = "pending_review"  # a synthetic character waiting for a reviewer
     APPROVED = "approved"  # a synthetic character a reviewer approved
     REJECTED = "rejected"  # a synthetic character a reviewer rejected
@@ -49,7 +51,16 @@ class SyntheticOrigin(StrEnum):
 
 class PhotoSource(StrEnum):
     REFERENCE = "reference"  # uploaded by the researcher
-    CONSENT_STILL = "consent-still"  # captured from the subject when they consented
+    CONSENT_STILL = "consent-still"  # a frame of the subject's live capture
+
+
+class CaptureStatus(StrEnum):
+    OPEN = "open"  # the script was issued; the upload has not arrived
+    REFUSED = "refused"  # uploaded and refused by a check (or too late, or unreadable)
+    AWAITING_REVIEW = "awaiting_review"  # every check passed; a reviewer watches it
+    APPROVED = "approved"  # a reviewer approved: the consent is in force
+    REJECTED = "rejected"  # a reviewer rejected it
+    EXPIRED = "expired"  # the deadline passed with no upload, or the identity was revoked
 
 
 def utcnow() -> datetime:
@@ -94,6 +105,14 @@ class Identity(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_when())
     reviewed_by: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
     review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # A person's own address (sealed with the data key): invitations and the withdrawal link go
+    # there, never to the researcher. ``subject_email_hash`` (keyed) finds blocks by address.
+    subject_email: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
+    subject_email_hash: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True, index=True)
+    )
 
     def uses(self) -> frozenset[Use]:
         return frozenset(Use(u) for u in self.allowed_uses.split(",") if u)
@@ -128,6 +147,9 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_when())
     used_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    # The subject said no (``refused_at``), and perhaps reported the request as abuse.
+    refused_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    reported: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
 
 
 class ConsentRecord(SQLModel, table=True):
@@ -146,6 +168,47 @@ class ConsentRecord(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_when())
     revoked_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     revoked_by: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+    capture_id: str | None = Field(default=None, sa_column=Column(String(40), nullable=True))
+    reviewed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    reviewed_by: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+    review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Capture(SQLModel, table=True):
+    """One live capture session: the script the server issued, its deadline, and (once the
+    video arrived) every check's result and the sealed video for the reviewer."""
+
+    __tablename__ = "consent_captures"
+
+    id: str = Field(sa_column=_id())
+    invitation_id: str = Field(sa_column=_owned_by("consent_invitations"))
+    identity_id: str = Field(sa_column=Column(String(40), nullable=False, index=True))
+    status: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    script: str = Field(sa_column=Column(Text, nullable=False))  # JSON (liveness.Script)
+    opened_at: datetime = Field(sa_column=_when())
+    deadline: datetime = Field(sa_column=_when())
+    submitted_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    video_sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    video_type: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    video: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # JSON list of check results (names, outcomes, scores): for reviewers, never the subject.
+    checks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    transcript: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Sealed perceptual hashes of the capture's face crops: later captures must not copy it.
+    hashes: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    reviewed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    reviewed_by: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+    review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AddressBlock(SQLModel, table=True):
+    """An address whose owner asked for no more invitations. Only a keyed hash is kept."""
+
+    __tablename__ = "consent_address_blocks"
+
+    email_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    created_at: datetime = Field(sa_column=_when())
+    reason: str = Field(sa_column=Column(String(32), nullable=False))  # refused | withdrew
 
 
 class ProtectedIdentity(SQLModel, table=True):
