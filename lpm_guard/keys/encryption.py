@@ -10,7 +10,9 @@ import secrets
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from lpm_guard.keys.errors import CorruptKeyError, DecryptionError, UnknownKeyError
 from lpm_guard.keys.fingerprints import KEY_ID_LENGTH
@@ -36,6 +38,7 @@ class DataCipher:
                 raise CorruptKeyError(f"data key {key_id} is not {KEY_SIZE} bytes")
         self._current = current
         self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._keys = dict(keys)
 
     def __repr__(self) -> str:
         return f"DataCipher(current={self._current!r}, keys={sorted(self._aeads)!r})"
@@ -49,6 +52,25 @@ class DataCipher:
         nonce = secrets.token_bytes(NONCE_SIZE)
         ciphertext = self._aeads[self._current].encrypt(nonce, plaintext, header + associated_data)
         return header + nonce + ciphertext
+
+    def keyed_hashes(self, purpose: str, message: bytes) -> list[str]:
+        """HMAC-SHA256 of ``message`` (hex) under a key derived (HKDF-SHA256, ``purpose`` as
+        the info) from each data key, the current key's first: a lookup by keyed hash matches
+        rows hashed before a rotation. Each purpose gets its own key; none is the data key."""
+        ordered = [self._current, *sorted(k for k in self._keys if k != self._current)]
+        return [self._keyed_hash(self._keys[key_id], purpose, message) for key_id in ordered]
+
+    @staticmethod
+    def _keyed_hash(key: bytes, purpose: str, message: bytes) -> str:
+        derived = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=f"lpm-guard/keyed-hash/{purpose}".encode(),
+        ).derive(key)
+        mac = hmac.HMAC(derived, hashes.SHA256())
+        mac.update(message)
+        return mac.finalize().hex()
 
     def decrypt(self, blob: bytes, associated_data: bytes) -> bytes:
         # (1): the blob is long enough to hold a header, a nonce and a tag.

@@ -122,3 +122,16 @@ def test_construction_checks_its_keys() -> None:
 def test_errors_are_key_store_errors() -> None:
     assert issubclass(DecryptionError, KeyStoreError)
     assert issubclass(UnknownKeyError, KeyStoreError)
+
+
+def test_keyed_hashes_per_purpose_and_across_rotation() -> None:
+    old, new = secrets.token_bytes(32), secrets.token_bytes(32)
+    before = _cipher(old).keyed_hashes("email", b"ada@example.org")
+    after = _cipher(new, old).keyed_hashes("email", b"ada@example.org")
+    # One hash per data key, the current key's first; the old key's hash still matches.
+    assert len(before) == 1 and len(after) == 2
+    assert after[1] == before[0] and after[0] != before[0]
+    assert len(before[0]) == 64
+    # Another purpose, another message: other hashes.
+    assert _cipher(old).keyed_hashes("phone", b"ada@example.org") != before
+    assert _cipher(old).keyed_hashes("email", b"bob@example.org") != before
