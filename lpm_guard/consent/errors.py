@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import LpmGuardError
+from ..errors import LpmGuardError, Unavailable
 
 
 class ConsentError(LpmGuardError):
@@ -79,6 +79,22 @@ class LinkGone(ConsentError):
         self.why = why
 
 
+class CaptureNotFound(ConsentError):
+    """No capture session of this invitation has this id (another session's, or none)."""
+
+    status, slug, title = 404, "capture-not-found", "No such capture session"
+
+
+class CaptureGone(LinkGone):
+    """The capture session was used (a replayed upload) or has expired: open a new one."""
+
+    slug, title = "capture-gone", "This capture session can no longer be used"
+
+
+class UnsupportedCapture(UnreadableMedia):
+    status, slug, title = 415, "unsupported-media", "The recording's type is not accepted"
+
+
 class WrongState(ConsentError):
     status, slug, title = 409, "wrong-state", "Not possible in the identity's current state"
 
@@ -87,3 +103,26 @@ class FaceModelError(ConsentError):
     """The configured face model cannot be loaded or does not have the expected shape."""
 
     status, slug, title = 503, "face-model-unavailable", "The face model is not usable"
+
+
+class InvalidAddress(ConsentError):
+    status, slug, title = 422, "invalid-address", "The email address is not valid"
+
+
+class AddressBlocked(ConsentError):
+    """The person at this address asked for no more invitations (after refusing or
+    withdrawing)."""
+
+    status, slug, title = 409, "address-blocked", "This person asked not to be invited"
+
+
+class TooManyInvitations(ConsentError):
+    """A daily limit on invitations: per identity, or per researcher."""
+
+    status, slug, title = 429, "too-many-invitations", "Too many invitations today"
+
+
+class MailUnavailable(ConsentError, Unavailable):
+    """No SMTP server is configured, or it did not take the message: nothing was sent."""
+
+    status, slug, title = 503, "mail-unavailable", "The message could not be sent"

@@ -165,6 +165,10 @@ class FaceGallery:
             select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
         ).all()
         enrolled = {row.sha256 for row in rows}
+        if identity.kind == IdentityKind.PERSON:
+            # A person's references are compared with the frames of their own live capture:
+            # resembling the researcher's photos proves nothing about who consented.
+            rows = [row for row in rows if row.source == PhotoSource.CONSENT_STILL]
         gallery = self.identity_descriptors(rows)
         reasons = []
         for i, (samples, digest) in enumerate(zip(found, digests, strict=True)):

@@ -9,10 +9,12 @@ fragment, which browsers never send, so tokens stay out of URLs and request logs
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -22,8 +24,9 @@ from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..api.security import require_scope
 from ..errors import InvalidRequest, Unauthenticated
+from .captures import ACCEPTED_TYPES, CaptureService
 from .errors import UploadTooLarge
-from .models import IdentityStatus, SyntheticOrigin, Use
+from .models import CaptureStatus, IdentityStatus, SyntheticOrigin, Use
 from .services import ConsentService
 from .settings import ConsentSettings
 
@@ -225,28 +228,68 @@ def read_invitation(service: Service, token: Token) -> dict[str, Any]:
     return _json(service.read_invitation(token))
 
 
-@router.post(
-    "/invitation/consent",
-    status_code=201,
-    summary="Consent with camera stills and a spoken recording (multipart: stills, recording)",
-    openapi_extra=_multipart({}, {"stills": True, "recording": False}),
-)
-async def record_consent(request: Request, service: Service, token: Token) -> dict[str, Any]:
-    form = await _form(request, service)
-    stills, recording = await _files(form, "stills"), await _file(form, "recording")
-    return _json(await run_in_threadpool(service.record_consent, token, stills, recording))
+def get_capture_service(request: Request, service: Service) -> CaptureService:
+    scripts = getattr(request.app.state, "consent_scripts", None)
+    return CaptureService(service, scripts=scripts)
+
+
+Captures = Annotated[CaptureService, Depends(get_capture_service)]
 
 
 @router.post(
-    "/invitation/consent-video",
+    "/invitation/captures",
     status_code=201,
-    summary="Consent with one video of the subject reading the statement (multipart: video)",
-    openapi_extra=_multipart({}, {"video": False}),
+    summary="Open a live capture session: the challenge script and its deadline (link holder)",
 )
-async def record_consent_video(request: Request, service: Service, token: Token) -> dict[str, Any]:
-    form = await _form(request, service)
-    video = await _file(form, "video")
-    return _json(await run_in_threadpool(service.record_consent_video, token, video))
+def open_capture(captures: Captures, token: Token) -> dict[str, Any]:
+    return _json(captures.open_capture(token))
+
+
+@router.put(
+    "/invitation/captures/{capture_id}",
+    status_code=201,
+    summary="Upload the capture session's recording (the raw video as the body, once)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}} for kind in ACCEPTED_TYPES
+            },
+        }
+    },
+)
+async def submit_capture(
+    request: Request, captures: Captures, token: Token, capture_id: str
+) -> dict[str, Any]:
+    limit = captures.consent.settings.max_capture_bytes
+    with tempfile.TemporaryDirectory(prefix="lpm-capture-") as tmp:
+        path = Path(tmp) / "capture"
+        await _spool(request, path, limit)
+        receipt = await run_in_threadpool(
+            captures.submit_capture,
+            token,
+            capture_id,
+            path,
+            request.headers.get("content-type", ""),
+        )
+    return _json(receipt)
+
+
+async def _spool(request: Request, path: Path, limit: int) -> None:
+    """The raw body to ``path``, refused past ``limit`` before more than that reaches the disk:
+    a declared length at once, an undeclared (chunked) one as it arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UploadTooLarge(f"the upload is larger than {limit} bytes", limit=limit)
+    size = 0
+    with path.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise UploadTooLarge(f"the upload is larger than {limit} bytes", limit=limit)
+            out.write(chunk)
+    if size == 0:
+        raise InvalidRequest("send the recording as the request body")
 
 
 @router.post("/revocation", summary="Revoke consent (the subject's revocation link)")
@@ -309,6 +352,49 @@ async def add_protected(request: Request, service: Service, principal: Reviewer)
         await _files(form, "photos"),
     )
     return _json(view)
+
+
+@router.get("/review/captures", summary="Live captures by status, oldest first (reviewers)")
+def review_captures(
+    captures: Captures,
+    _: Reviewer,
+    status: Annotated[CaptureStatus | None, Query()] = CaptureStatus.AWAITING_REVIEW,
+) -> list[dict[str, Any]]:
+    return [_json(item) for item in captures.queue(status)]
+
+
+@router.get("/review/captures/{capture_id}", summary="A capture's script, checks and scores")
+def review_capture(captures: Captures, principal: Reviewer, capture_id: str) -> dict[str, Any]:
+    return _json(captures.detail(principal.actor, capture_id))
+
+
+@router.get(
+    "/review/captures/{capture_id}/video",
+    summary="The capture's recording, for a reviewer to watch (audited)",
+    response_class=Response,
+)
+def review_capture_video(captures: Captures, principal: Reviewer, capture_id: str) -> Response:
+    data, kind = captures.video(principal.actor, capture_id)
+    return Response(data, media_type=kind, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/review/captures/{capture_id}/approve",
+    summary="Approve a person's consent after watching the capture",
+)
+def approve_capture(
+    captures: Captures, principal: Reviewer, capture_id: str, body: Decision
+) -> dict[str, Any]:
+    return _json(captures.decide(principal.actor, capture_id, approve=True, reason=body.reason))
+
+
+@router.post(
+    "/review/captures/{capture_id}/reject", summary="Reject a capture: the consent never starts"
+)
+def reject_capture(
+    captures: Captures, principal: Reviewer, capture_id: str, body: Decision
+) -> dict[str, Any]:
+    return _json(captures.decide(principal.actor, capture_id, approve=False, reason=body.reason))
 
 
 @router.get("/protected", summary="Protected identities (reviewers)")

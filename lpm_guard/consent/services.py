@@ -9,15 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import secrets
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import numpy as np
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
@@ -28,7 +24,7 @@ from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
 from ..keys.encryption import DataCipher
 from ..runtime import Runtime
-from . import faces, media, speech, watermarks
+from . import faces, speech
 from .errors import (
     ConsentError,
     ConsentRefused,
@@ -39,6 +35,8 @@ from .errors import (
 from .faces import RGB, FaceEncoder
 from .gallery import FaceGallery, Photo, new_id, probes
 from .models import (
+    Capture,
+    CaptureStatus,
     ConsentRecord,
     Identity,
     IdentityKind,
@@ -57,7 +55,6 @@ from .notifications import Revocation, RevocationBus
 from .sealing import seal, unseal
 from .settings import ConsentSettings
 from .views import (
-    ConsentReceipt,
     GateDecision,
     IdentityView,
     InvitationLink,
@@ -238,58 +235,6 @@ class ConsentService:
             consent_expires_at=as_utc(invitation.consent_expires_at).isoformat(),
             link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
         )
-
-    def record_consent(
-        self, token: str, stills: Sequence[bytes], recording: bytes
-    ) -> ConsentReceipt:
-        """Consent from camera stills and a recording of the subject reading the statement."""
-        invitation_id = self._invitation_id(token)
-        with self._refusals(
-            AuditTag.CONSENT_CONSENT_REFUSE, SUBJECT, {"invitation": invitation_id}, token
-        ):
-            # (1): 1..MAX_STILLS stills, each one face; a readable recording.
-            if not 1 <= len(stills) <= MAX_STILLS:
-                raise InvalidRequest(f"send 1 to {MAX_STILLS} stills")
-            full = [faces.decode_image(data) for data in stills]
-            decoded = [self.gallery.photo(faces.shrink(rgb), require_face=True) for rgb in full]
-            audio = media.decode_audio(recording)
-            # (2)-(5): the checks every capture passes.
-            transcript = self._check_capture(
-                token,
-                decoded,
-                audio,
-                carries_mark=lambda: watermarks.stills_carry_our_watermark(
-                    full, self.watermark_secrets
-                ),
-            )
-        evidence = {f"still-{i}.png": faces.encode_png(p.pixels) for i, p in enumerate(decoded)}
-        evidence["recording"] = recording
-        return self._accept(token, decoded, evidence, transcript)
-
-    def record_consent_video(self, token: str, video: bytes) -> ConsentReceipt:
-        """Consent from one video file of the subject reading the statement."""
-        invitation_id = self._invitation_id(token)
-        with (
-            self._refusals(
-                AuditTag.CONSENT_CONSENT_REFUSE, SUBJECT, {"invitation": invitation_id}, token
-            ),
-            tempfile.TemporaryDirectory(prefix="lpm-consent-") as tmp,
-        ):
-            path = Path(tmp) / "capture"
-            path.write_bytes(video)
-            # (1): stills and audio from the video.
-            capture = media.decode_video(path)
-            decoded = [self.gallery.photo(still, require_face=True) for still in capture.stills]
-            # (2)-(5): the checks every capture passes.
-            transcript = self._check_capture(
-                token,
-                decoded,
-                capture.audio,
-                carries_mark=lambda: watermarks.video_carries_our_watermark(
-                    path, self.watermark_secrets
-                ),
-            )
-        return self._accept(token, decoded, {"video": video}, transcript)
 
     def revoke_by_subject(self, token: str) -> IdentityView:
         """The subject withdraws consent with the revocation link they were given."""
@@ -518,7 +463,9 @@ class ConsentService:
                     if identity.kind == IdentityKind.PERSON
                     else IdentityStatus.APPROVED
                 )
-                if identity.status != wanted:
+                if identity.status == IdentityStatus.AWAITING_REVIEW:
+                    reasons.append("consent awaits a reviewer's approval")
+                elif identity.status != wanted:
                     reasons.append(f"the identity is {identity.status}, not {wanted}")
                 # (3): unexpired.
                 if identity.expires_at is not None and as_utc(identity.expires_at) <= now:
@@ -526,7 +473,8 @@ class ConsentService:
                 # (4): covering the use.
                 if use not in identity.uses():
                     reasons.append(f"consent does not cover {use} generation")
-                # (5): every reference shows the identity's face, and only it.
+                # (5): every reference shows the identity's face, and only it: for a person,
+                # the face of their live capture, not the photos the researcher supplied.
                 if not references:
                     reasons.append("no reference image given")
                 if not reasons:
@@ -636,110 +584,6 @@ class ConsentService:
                 session.add(invitation)
                 session.commit()
 
-    def _check_capture(
-        self,
-        token: str,
-        stills: Sequence[Photo],
-        audio: np.ndarray,
-        *,
-        carries_mark: Callable[[], bool],
-    ) -> str:
-        """(2) face, (3) protected, (4) phrase, (5) watermark; every failed check is a reason,
-        and its code one of the refusal's ``checks``."""
-        reasons: list[str] = []
-        checks: list[str] = []
-        with Session(self.engine) as session:
-            invitation, identity = self._usable_invitation(session, token)
-            rows = session.exec(
-                select(ReferencePhoto).where(ReferencePhoto.identity_id == identity.id)
-            ).all()
-            gallery = self.gallery.identity_descriptors(rows)
-        # (2): every still's face matches every reference photo of the identity.
-        for i, still in enumerate(stills):
-            assert still.sample is not None
-            distance = faces.farthest(self.encoder, still.sample.descriptor, gallery)
-            if distance > self.encoder.match_threshold:
-                reasons.append(
-                    f"still {i + 1}: the face does not match the identity's photos "
-                    f"(distance {distance:.2f} > {self.encoder.match_threshold})"
-                )
-                checks.append("face-mismatch")
-        # (3): no still shows a protected person.
-        protected = self.gallery.protected_matches(probes(stills))
-        reasons += protected
-        checks += ["protected-identity"] if protected else []
-        # (4): the recording speaks the challenge phrase.
-        transcript = speech.transcribe(audio, invitation.statement)
-        if not speech.phrase_spoken(transcript, invitation.challenge_phrase):
-            reasons.append("the challenge phrase was not heard in the recording")
-            checks.append("phrase-not-heard")
-        # (5): the capture is not our own output.
-        if carries_mark():
-            reasons.append("the capture carries an lpm-guard watermark: generated video")
-            checks.append("watermarked")
-        if reasons:
-            raise ConsentRefused(reasons, checks)
-        return transcript
-
-    def _accept(
-        self,
-        token: str,
-        stills: Sequence[Photo],
-        evidence: Mapping[str, bytes],
-        transcript: str,
-    ) -> ConsentReceipt:
-        revocation_token = secrets.token_urlsafe(32)
-        now = utcnow()
-        packed = _pack(evidence)
-        hashes = {name: _sha256(data) for name, data in evidence.items()}
-        with Session(self.engine) as session:
-            # (6): still usable (a concurrent attempt may have won the race).
-            invitation, identity = self._usable_invitation(session, token)
-            record_id = new_id("cns")
-            record = ConsentRecord(
-                id=record_id,
-                identity_id=identity.id,
-                invitation_id=invitation.id,
-                statement_sha256=_sha256(invitation.statement.encode()),
-                evidence_sha256=json.dumps(hashes, sort_keys=True),
-                evidence=seal(self.cipher, "consent_records", record_id, "evidence", packed),
-                transcript=transcript,
-                revocation_token_hash=_token_hash(revocation_token),
-                allowed_uses=invitation.allowed_uses,
-                accepted_at=now,
-                expires_at=invitation.consent_expires_at,
-            )
-            # (7): the link is spent, the consent recorded, its stills join the identity's
-            # photos, and the identity takes the consented terms — in one transaction.
-            invitation.used_at = now
-            identity.status = IdentityStatus.CONSENTED
-            identity.allowed_uses = invitation.allowed_uses
-            identity.excluded_content = invitation.excluded_content
-            identity.expires_at = invitation.consent_expires_at
-            identity.updated_at = now
-            session.add_all([record, invitation, identity])
-            for still in stills:
-                session.add(
-                    self.gallery.reference_row(identity.id, still, PhotoSource.CONSENT_STILL)
-                )
-            session.commit()
-            identity_id, invitation_id = identity.id, invitation.id
-            expires = as_utc(invitation.consent_expires_at).isoformat()
-        receipt = self.audit.record(
-            AuditTag.CONSENT_CONSENT_ACCEPT,
-            SUBJECT,
-            objects={"identity": identity_id, "invitation": invitation_id, "consent": record_id},
-            payload={"evidence_sha256": hashes, "still_sha256": [s.sha256 for s in stills]},
-        )
-        return ConsentReceipt(
-            consent_id=record_id,
-            identity_id=identity_id,
-            expires_at=expires,
-            revocation_token=revocation_token,
-            revocation_url=f"{self.public_url}/consent.html#revoke={revocation_token}",
-            audit_index=receipt.index,
-        )
-
     def _revoke(self, identity_id: str, actor: str, reason: str) -> IdentityView:
         now = utcnow()
         with Session(self.engine) as session:
@@ -775,6 +619,14 @@ class ConsentService:
             session.execute(
                 delete(ReferencePhoto).where(col(ReferencePhoto.identity_id) == identity_id)
             )
+            # Capture recordings and their hashes are deleted; open sessions expire.
+            for capture in session.exec(
+                select(Capture).where(Capture.identity_id == identity_id)
+            ).all():
+                capture.video, capture.hashes = None, None
+                if capture.status in (CaptureStatus.OPEN, CaptureStatus.AWAITING_REVIEW):
+                    capture.status = CaptureStatus.EXPIRED
+                session.add(capture)
             session.commit()
             session.refresh(identity)
             view = IdentityView.of(identity, 0)

@@ -273,6 +273,20 @@ def detect(
     return _examine(_lumas(frames, max_frames), [secret], references)
 
 
+def detect_frames(
+    frames: Iterable[np.ndarray],
+    secrets: Sequence[bytes],
+    *,
+    max_frames: int = 50,
+    references: Sequence[int] | None = None,
+) -> Detection:
+    """``detect`` over several secrets (current first), as ``detect_file`` reads a file: for
+    frames the caller decoded and sampled itself (a consent capture, across its whole length)."""
+    if not secrets:
+        raise ValueError("no watermark secrets to try")
+    return _examine(_lumas(frames, max_frames), list(secrets), references)
+
+
 def _decoded(path: pathlib.Path, max_frames: int) -> list[np.ndarray]:
     try:
         with av.open(str(path)) as container:
