@@ -70,7 +70,7 @@ class LinkNotFound(ConsentError):
 
 class LinkGone(ConsentError):
     """The link was valid once: it has been used, it expired, or its identity was revoked.
-    ``why`` says which, as a code: used, spent, expired, revoked."""
+    ``why`` says which, as a code: used, spent, expired, revoked, refused."""
 
     status, slug, title = 410, "link-gone", "This link can no longer be used"
 

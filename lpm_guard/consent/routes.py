@@ -9,6 +9,7 @@ fragment, which browsers never send, so tokens stay out of URLs and request logs
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -141,15 +142,26 @@ def _enum_values(form: FormData, name: str, kind: type[E]) -> list[E]:
 @router.post(
     "/identities",
     status_code=201,
-    summary="Enroll a person from reference photos (multipart: display_name, photos)",
-    openapi_extra=_multipart({"display_name": "How researchers name them"}, {"photos": True}),
+    summary="Enroll a person from reference photos (multipart: display_name, subject_email, "
+    "photos)",
+    openapi_extra=_multipart(
+        {
+            "display_name": "How researchers name them",
+            "subject_email": "The person's own address: the platform sends the invitation there",
+        },
+        {"photos": True},
+    ),
 )
 async def create_identity(
     request: Request, service: Service, principal: Researcher
 ) -> dict[str, Any]:
     form = await _form(request, service)
     name, photos = _text(form, "display_name"), await _files(form, "photos")
-    return _json(await run_in_threadpool(service.create_identity, principal, name, photos))
+    email = _text(form, "subject_email")
+    view = await run_in_threadpool(
+        functools.partial(service.create_identity, subject_email=email), principal, name, photos
+    )
+    return _json(view)
 
 
 @router.get("/identities", summary="The caller's identities")
@@ -171,19 +183,19 @@ class InvitationRequest(BaseModel):
 @router.post(
     "/identities/{identity_id}/invitations",
     status_code=201,
-    summary="A single-use consent link for the identity's subject",
+    summary="Email the identity's subject a single-use consent link (the link is not returned)",
 )
 def invite(
     service: Service, principal: Researcher, identity_id: str, body: InvitationRequest
 ) -> dict[str, Any]:
-    link = service.invite(
+    sent = service.invite(
         principal,
         identity_id,
         body.uses,
         excluded_content=body.excluded_content,
         consent_days=body.consent_days,
     )
-    return _json(link)
+    return _json(sent)
 
 
 @router.post(
@@ -223,9 +235,19 @@ async def enroll_synthetic(
 # -- subjects (capability links) --------------------------------------------------------------
 
 
-@router.get("/invitation", summary="The consent statement and challenge phrase (link holder)")
+@router.get("/invitation", summary="Who asks, for which uses, until when (link holder)")
 def read_invitation(service: Service, token: Token) -> dict[str, Any]:
     return _json(service.read_invitation(token))
+
+
+class RefusalRequest(BaseModel):
+    report: bool = Field(default=False, description="Report the request to the reviewers.")
+    block: bool = Field(default=False, description="No more invitations to this address.")
+
+
+@router.post("/invitation/refusal", summary="Refuse the invitation; report it, block the address")
+def refuse_invitation(service: Service, token: Token, body: RefusalRequest) -> dict[str, Any]:
+    return _json(service.refuse_invitation(token, report=body.report, block=body.block))
 
 
 def get_capture_service(request: Request, service: Service) -> CaptureService:
@@ -292,9 +314,16 @@ async def _spool(request: Request, path: Path, limit: int) -> None:
         raise InvalidRequest("send the recording as the request body")
 
 
-@router.post("/revocation", summary="Revoke consent (the subject's revocation link)")
-def revoke_by_subject(service: Service, token: Token) -> dict[str, Any]:
-    return _json(service.revoke_by_subject(token))
+class RevocationRequest(BaseModel):
+    block: bool = Field(default=False, description="No more invitations to this address.")
+
+
+@router.post("/revocation", summary="Withdraw consent (the withdrawal link emailed to the subject)")
+def revoke_by_subject(
+    service: Service, token: Token, body: RevocationRequest | None = None
+) -> dict[str, Any]:
+    block = body.block if body is not None else False
+    return _json(service.revoke_by_subject(token, block=block))
 
 
 # -- reviewers --------------------------------------------------------------------------------
@@ -302,6 +331,11 @@ def revoke_by_subject(service: Service, token: Token) -> dict[str, Any]:
 
 class Decision(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/review/reports", summary="Invitations their subjects refused and reported")
+def review_reports(service: Service, _: Reviewer) -> list[dict[str, Any]]:
+    return [_json(view) for view in service.list_reported()]
 
 
 @router.get("/review/identities", summary="Every identity, optionally by status (reviewers)")

@@ -23,18 +23,31 @@ from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
 from ..keys.encryption import DataCipher
+from ..logs import get_logger
 from ..runtime import Runtime
-from . import faces, speech
+from . import addresses, faces, speech
 from .errors import (
+    AddressBlocked,
     ConsentError,
     ConsentRefused,
     LinkGone,
     LinkNotFound,
+    TooManyInvitations,
     WrongState,
 )
 from .faces import RGB, FaceEncoder
 from .gallery import FaceGallery, Photo, new_id, probes
+from .mail import (
+    Mailer,
+    SmtpMailer,
+    decision_message,
+    invitation_link,
+    invitation_message,
+    withdrawal_link,
+    withdrawal_message,
+)
 from .models import (
+    AddressBlock,
     Capture,
     CaptureStatus,
     ConsentRecord,
@@ -57,10 +70,14 @@ from .settings import ConsentSettings
 from .views import (
     GateDecision,
     IdentityView,
-    InvitationLink,
+    InvitationSent,
     InvitationView,
     ProtectedView,
+    RefusalView,
+    ReportView,
 )
+
+log = get_logger("lpm_guard.consent")
 
 MAX_STILLS = 5
 MAX_CONSENT_DAYS = 730
@@ -83,8 +100,10 @@ class ConsentService:
         *,
         bus: RevocationBus | None = None,
         phrases: Callable[[], str] | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
-        """``phrases`` draws each invitation's challenge phrase (random unless given)."""
+        """``phrases`` draws each invitation's challenge phrase (random unless given);
+        ``mailer`` sends to subjects (SMTP as the settings say, unless given)."""
         self.engine: Engine = runtime.engine
         self.phrases = phrases or speech.new_challenge_phrase
         self.cipher: DataCipher = runtime.keys.data_cipher()
@@ -92,6 +111,7 @@ class ConsentService:
         self.audit = AuditService(runtime.audit)
         self.bus: RevocationBus = bus or runtime.revocations
         self.settings = settings or ConsentSettings()
+        self.mailer: Mailer = mailer or SmtpMailer(self.settings)
         self.public_url = (self.settings.public_url or runtime.settings.resolved_public_url).rstrip(
             "/"
         )
@@ -101,11 +121,23 @@ class ConsentService:
     # -- researchers: identities and invitations -------------------------------------------
 
     def create_identity(
-        self, principal: Principal, display_name: str, photos: Sequence[bytes]
+        self,
+        principal: Principal,
+        display_name: str,
+        photos: Sequence[bytes],
+        *,
+        subject_email: str | None = None,
     ) -> IdentityView:
-        """Enroll a real person from reference photos; they must then consent."""
+        """Enroll a real person from reference photos; they must then consent. Invitations go
+        to ``subject_email``, the person's own address (an identity without one cannot be
+        invited)."""
         actor = principal.actor
         with self._refusals(AuditTag.CONSENT_IDENTITY_CREATE, actor):
+            # (0): the person's own address, valid and not blocked by its owner.
+            address = None
+            if subject_email is not None:
+                address = addresses.normalise(subject_email)
+                self._refuse_blocked(address)
             # (1): a name and 1..MAX_PHOTOS photos, each with exactly one face.
             name = _clean_name(display_name)
             decoded = self.gallery.photos(photos, require_face=True)
@@ -124,6 +156,11 @@ class ConsentService:
             created_at=now,
             updated_at=now,
         )
+        if address is not None:
+            identity.subject_email = seal(
+                self.cipher, "consent_identities", identity.id, "subject_email", address.encode()
+            )
+            identity.subject_email_hash = addresses.hashes(self.cipher, address)[0]
         self._store(identity, decoded)
         self.audit.record(
             AuditTag.CONSENT_IDENTITY_CREATE,
@@ -131,7 +168,7 @@ class ConsentService:
             objects={"identity": identity.id},
             payload={"photo_sha256": [p.sha256 for p in decoded], "encoder": self.encoder.name},
         )
-        return IdentityView.of(identity, len(decoded))
+        return IdentityView.of(identity, len(decoded), self._masked(identity))
 
     def list_identities(self, principal: Principal) -> list[IdentityView]:
         """A researcher's own identities."""
@@ -145,7 +182,7 @@ class ConsentService:
         """One of the caller's identities; another researcher's is reported as not found."""
         with Session(self.engine) as session:
             row = self._owned(session, principal, identity_id)
-            return IdentityView.of(row, self._photo_count(session, row.id))
+            return IdentityView.of(row, self._photo_count(session, row.id), self._masked(row))
 
     def invite(
         self,
@@ -155,8 +192,10 @@ class ConsentService:
         *,
         excluded_content: str = "",
         consent_days: int = 365,
-    ) -> InvitationLink:
-        """A single-use link for the subject, with a challenge phrase and the statement."""
+    ) -> InvitationSent:
+        """Email the subject a single-use link, to their own address. The researcher learns
+        that it was sent, and to which (masked) address: never the token or the link."""
+        actor = principal.actor
         # (1): valid terms.
         allowed = frozenset(uses)
         if not allowed:
@@ -169,14 +208,20 @@ class ConsentService:
         now = utcnow()
         token = secrets.token_urlsafe(32)
         with Session(self.engine) as session:
-            # (2): the caller's own person identity, not revoked.
+            # (2): the caller's own person identity, not revoked, with the person's address.
             identity = self._owned(session, principal, identity_id)
-            if identity.kind != IdentityKind.PERSON:
-                raise WrongState("synthetic characters are approved by a reviewer, not invited")
-            if identity.status == IdentityStatus.REVOKED:
-                raise WrongState("consent for this identity was revoked; enroll anew")
-            # (3): the statement names the researcher, the uses, the exclusions and the expiry.
-            phrase = self.phrases()
+            with self._refusals(
+                AuditTag.CONSENT_INVITATION_CREATE, actor, {"identity": identity_id}
+            ):
+                if identity.kind != IdentityKind.PERSON:
+                    raise WrongState("synthetic characters are approved by a reviewer, not invited")
+                if identity.status == IdentityStatus.REVOKED:
+                    raise WrongState("consent for this identity was revoked; enroll anew")
+                address = self.subject_address(identity)
+                # (3): the person did not ask to be left alone; the day's limits hold.
+                self._refuse_blocked(address)
+                self._within_limits(session, identity.id, principal.subject, now)
+            # (4): the statement names the researcher, the uses, the exclusions and the expiry.
             consent_expires = now + timedelta(days=consent_days)
             researcher = _researcher_name(session, principal.subject)
             statement = _statement(identity, researcher, allowed, excluded, consent_expires)
@@ -185,7 +230,7 @@ class ConsentService:
                 identity_id=identity.id,
                 created_by=principal.subject,
                 token_hash=_token_hash(token),
-                challenge_phrase=phrase,
+                challenge_phrase=self.phrases(),
                 statement=statement,
                 allowed_uses=_uses_text(allowed),
                 excluded_content=excluded,
@@ -196,48 +241,112 @@ class ConsentService:
             session.add(invitation)
             session.commit()
             session.refresh(invitation)
+            display_name, invitation_id = identity.display_name, invitation.id
+            link_expires = as_utc(invitation.link_expires_at)
+        # (5): the link goes to the person; if it cannot be sent, no invitation stays.
+        message = invitation_message(
+            to=address,
+            display_name=display_name,
+            researcher=researcher,
+            uses=allowed,
+            excluded_content=excluded,
+            link=invitation_link(self.public_url, token),
+            link_expires_at=link_expires,
+            consent_expires_at=consent_expires,
+            attempts=self.settings.max_attempts,
+        )
+        try:
+            self.mailer.send(message)
+        except Exception as exc:
+            with Session(self.engine) as session:
+                session.execute(delete(Invitation).where(col(Invitation.id) == invitation_id))
+                session.commit()
+            detail = exc.detail if isinstance(exc, ConsentError) else "the message was not sent"
+            self.audit.record(
+                AuditTag.CONSENT_INVITATION_CREATE,
+                actor,
+                outcome="deny",
+                objects={"identity": identity_id},
+                reasons=[detail],
+            )
+            raise
         self.audit.record(
             AuditTag.CONSENT_INVITATION_CREATE,
-            principal.actor,
-            objects={"identity": identity_id, "invitation": invitation.id},
+            actor,
+            objects={"identity": identity_id, "invitation": invitation_id},
             payload={
                 "uses": sorted(allowed),
                 "statement_sha256": _sha256(statement.encode()),
-                "link_expires_at": as_utc(invitation.link_expires_at).isoformat(),
+                "link_expires_at": link_expires.isoformat(),
             },
         )
-        return InvitationLink(
-            invitation_id=invitation.id,
+        return InvitationSent(
+            invitation_id=invitation_id,
             identity_id=identity_id,
-            token=token,
-            url=f"{self.public_url}/consent.html#{token}",
-            link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
+            sent_to=addresses.mask(address),
+            link_expires_at=link_expires.isoformat(),
             consent_expires_at=consent_expires.isoformat(),
         )
 
     # -- subjects: through the capability link ------------------------------------------------
 
     def read_invitation(self, token: str) -> InvitationView:
+        """Who asks, for which uses, until when, and how many attempts the link has left."""
         with Session(self.engine) as session:
             invitation, identity = self._usable_invitation(session, token)
             researcher_name = _researcher_name(session, invitation.created_by)
+            institution = _institution(session, invitation.created_by)
         self.audit.record(
             AuditTag.CONSENT_INVITATION_OPEN, SUBJECT, objects={"invitation": invitation.id}
         )
         return InvitationView(
+            invitation_id=invitation.id,
             identity_display_name=identity.display_name,
-            researcher=invitation.created_by,
             researcher_name=researcher_name,
+            institution=institution,
             statement=invitation.statement,
-            challenge_phrase=invitation.challenge_phrase,
             allowed_uses=sorted(invitation.allowed_uses.split(",")),
             excluded_content=invitation.excluded_content,
             consent_expires_at=as_utc(invitation.consent_expires_at).isoformat(),
             link_expires_at=as_utc(invitation.link_expires_at).isoformat(),
+            attempts_left=max(0, self.settings.max_attempts - invitation.attempts),
         )
 
-    def revoke_by_subject(self, token: str) -> IdentityView:
-        """The subject withdraws consent with the revocation link they were given."""
+    def refuse_invitation(
+        self, token: str, *, report: bool = False, block: bool = False
+    ) -> RefusalView:
+        """The subject says no: the link is spent. ``report`` puts the request before the
+        reviewers; ``block`` refuses every later invitation to this address."""
+        now = utcnow()
+        with Session(self.engine) as session:
+            # (1): a usable link (a refused one is gone: refusing twice is a 410).
+            invitation, identity = self._usable_invitation(session, token)
+            # (2): in one transaction: refused, perhaps reported, perhaps the address blocked.
+            invitation.refused_at, invitation.reported = now, report
+            session.add(invitation)
+            blocked = False
+            if block and identity.subject_email_hash is not None:
+                blocked = self._block(session, identity.subject_email_hash, "refused", now)
+            session.commit()
+            objects = {"identity": identity.id, "invitation": invitation.id}
+        # (3): audited, each part under its own tag.
+        self.audit.record(
+            AuditTag.CONSENT_INVITATION_REFUSE,
+            SUBJECT,
+            objects=objects,
+            payload={"reported": report, "blocked": blocked},
+        )
+        if report:
+            self.audit.record(AuditTag.CONSENT_INVITATION_REPORT, SUBJECT, objects=objects)
+        if blocked:
+            self.audit.record(
+                AuditTag.CONSENT_ADDRESS_BLOCK, SUBJECT, objects=objects, reasons=["refused"]
+            )
+        return RefusalView(refused=True, reported=report, blocked=blocked)
+
+    def revoke_by_subject(self, token: str, *, block: bool = False) -> IdentityView:
+        """The subject withdraws consent with the withdrawal link emailed to them; ``block``
+        refuses every later invitation to their address."""
         with Session(self.engine) as session:
             record = session.exec(
                 select(ConsentRecord).where(
@@ -249,7 +358,20 @@ class ConsentService:
             if record.revoked_at is not None:
                 raise LinkGone("this consent was already revoked", why="revoked")
             identity_id = record.identity_id
-        return self._revoke(identity_id, SUBJECT, "revoked by the subject")
+            identity = session.get(Identity, identity_id)
+            email_hash = identity.subject_email_hash if identity is not None else None
+        view = self._revoke(identity_id, SUBJECT, "revoked by the subject")
+        if block and email_hash is not None:
+            with Session(self.engine) as session:
+                self._block(session, email_hash, "withdrew", utcnow())
+                session.commit()
+            self.audit.record(
+                AuditTag.CONSENT_ADDRESS_BLOCK,
+                SUBJECT,
+                objects={"identity": identity_id},
+                reasons=["withdrew"],
+            )
+        return view
 
     # -- reviewers ----------------------------------------------------------------------------
 
@@ -403,6 +525,96 @@ class ConsentService:
             )
             return [ProtectedView.of(row, counts.get(row.id, 0)) for row in rows]
 
+    def list_reported(self) -> list[ReportView]:
+        """Invitations their subjects refused and reported, newest first (reviewers)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(Invitation, Identity)
+                .where(Invitation.identity_id == Identity.id)
+                .where(col(Invitation.reported).is_(True))
+                .order_by(col(Invitation.refused_at).desc())
+            ).all()
+            return [
+                ReportView(
+                    invitation_id=invitation.id,
+                    identity_id=identity.id,
+                    display_name=identity.display_name,
+                    identity_status=identity.status,
+                    researcher=invitation.created_by,
+                    researcher_name=_researcher_name(session, invitation.created_by),
+                    allowed_uses=sorted(invitation.allowed_uses.split(",")),
+                    excluded_content=invitation.excluded_content,
+                    invited_at=as_utc(invitation.created_at).isoformat(),
+                    refused_at=(
+                        as_utc(invitation.refused_at).isoformat() if invitation.refused_at else None
+                    ),
+                )
+                for invitation, identity in rows
+            ]
+
+    # -- mail to the subject ------------------------------------------------------------------
+
+    def subject_address(self, identity: Identity) -> str:
+        """The person's own address, unsealed; ``WrongState`` when the identity has none."""
+        if identity.subject_email is None:
+            raise WrongState(
+                "this identity has no address for its subject: enroll the person again with "
+                "their email address"
+            )
+        sealed = identity.subject_email
+        return unseal(
+            self.cipher, "consent_identities", identity.id, "subject_email", sealed
+        ).decode()
+
+    def send_withdrawal_link(self, identity_id: str, token: str) -> bool:
+        """Email the subject the link that withdraws the consent recorded with ``token`` (its
+        ``ConsentRecord.revocation_token``); the token goes nowhere else. Called once the
+        consent is stored, so a mail failure does not undo it: logged, and False returned
+        (the subject can still withdraw through the platform's reviewers)."""
+        try:
+            with Session(self.engine) as session:
+                record = session.exec(
+                    select(ConsentRecord).where(
+                        ConsentRecord.revocation_token_hash == _token_hash(token)
+                    )
+                ).first()
+                identity = session.get(Identity, identity_id)
+                if record is None or identity is None or record.identity_id != identity_id:
+                    raise LinkNotFound("no consent of this identity has this withdrawal link")
+                invitation = session.get(Invitation, record.invitation_id)
+                researcher = (
+                    _researcher_name(session, invitation.created_by)
+                    if invitation is not None
+                    else _researcher_name(session, identity.owner)
+                )
+                message = withdrawal_message(
+                    to=self.subject_address(identity),
+                    display_name=identity.display_name,
+                    researcher=researcher,
+                    uses=[Use(u) for u in record.allowed_uses.split(",") if u],
+                    consent_expires_at=record.expires_at,
+                    link=withdrawal_link(self.public_url, token),
+                )
+            self.mailer.send(message)
+        except ConsentError as exc:
+            log.warning("withdrawal link not sent", identity=identity_id, error=exc.slug)
+            return False
+        return True
+
+    def send_decision(self, identity: Identity, *, approved: bool) -> bool:
+        """Tell the subject a reviewer's decision on their consent. Best effort: the decision
+        stands whether or not the message goes (False when it did not)."""
+        try:
+            with Session(self.engine) as session:
+                researcher = _researcher_name(session, identity.owner)
+            message = decision_message(
+                to=self.subject_address(identity), researcher=researcher, approved=approved
+            )
+            self.mailer.send(message)
+        except ConsentError:
+            return False
+        return True
+
     # -- the gate -----------------------------------------------------------------------------
 
     def _store(self, identity: Identity, photos: Sequence[Photo]) -> None:
@@ -531,7 +743,64 @@ class ConsentService:
                     )
                 ).all()
             )
-            return [IdentityView.of(row, counts.get(row.id, 0)) for row in rows]
+            return [IdentityView.of(row, counts.get(row.id, 0), self._masked(row)) for row in rows]
+
+    def _masked(self, identity: Identity) -> str | None:
+        if identity.subject_email is None:
+            return None
+        return addresses.mask(self.subject_address(identity))
+
+    def _refuse_blocked(self, address: str) -> None:
+        """``AddressBlocked`` when the owner of ``address`` asked for no more invitations (its
+        keyed hash under any data key, so a block survives a key rotation)."""
+        with Session(self.engine) as session:
+            block = session.exec(
+                select(AddressBlock).where(
+                    col(AddressBlock.email_hash).in_(addresses.hashes(self.cipher, address))
+                )
+            ).first()
+        if block is not None:
+            raise AddressBlocked(
+                "the person at this address asked not to receive invitations from this platform",
+                reason=block.reason,
+            )
+
+    def _within_limits(
+        self, session: Session, identity_id: str, researcher: str, now: datetime
+    ) -> None:
+        """Invitations in the last 24 hours: per identity, then per researcher."""
+        since = now - timedelta(days=1)
+        for where, limit, whose in (
+            (
+                Invitation.identity_id == identity_id,
+                self.settings.invitations_per_identity_per_day,
+                "this identity",
+            ),
+            (
+                Invitation.created_by == researcher,
+                self.settings.invitations_per_researcher_per_day,
+                "you",
+            ),
+        ):
+            sent = session.exec(
+                select(func.count())
+                .select_from(Invitation)
+                .where(where)
+                .where(col(Invitation.created_at) >= since)
+            ).one()
+            if sent >= limit:
+                raise TooManyInvitations(
+                    f"{whose} received {sent} invitations in the last 24 hours; the limit is "
+                    f"{limit} a day",
+                    limit=limit,
+                )
+
+    @staticmethod
+    def _block(session: Session, email_hash: str, reason: str, now: datetime) -> bool:
+        """Add a block for ``email_hash`` unless one exists (the first reason stays)."""
+        if session.get(AddressBlock, email_hash) is None:
+            session.add(AddressBlock(email_hash=email_hash, created_at=now, reason=reason))
+        return True
 
     def _owned(self, session: Session, principal: Principal, identity_id: str) -> Identity:
         identity = session.get(Identity, identity_id)
@@ -562,6 +831,8 @@ class ConsentService:
         # (2): not used, not spent on failed attempts, not expired.
         if invitation.used_at is not None:
             raise LinkGone("this invitation link was already used", why="used")
+        if invitation.refused_at is not None:
+            raise LinkGone("this invitation was refused", why="refused")
         if invitation.attempts >= self.settings.max_attempts:
             raise LinkGone(
                 "this invitation link was spent on failed attempts; ask for a new one", why="spent"
@@ -601,6 +872,7 @@ class ConsentService:
             # their evidence deleted, open invitations spent, photos and descriptors deleted.
             identity.status = IdentityStatus.REVOKED
             identity.updated_at = now
+            identity.subject_email = None  # nothing more is sent; a block keeps only the hash
             session.add(identity)
             for record in session.exec(
                 select(ConsentRecord).where(ConsentRecord.identity_id == identity_id)
@@ -656,13 +928,18 @@ def _researcher_name(session: Session, subject: str) -> str:
     account = session.get(AccountRow, subject)
     if account is None:
         return subject
-    institution = session.exec(
+    institution = _institution(session, subject)
+    return f"{account.name}, {institution}" if institution else account.name
+
+
+def _institution(session: Session, subject: str) -> str | None:
+    """The institution of the account's approved application, if any."""
+    return session.exec(
         select(ApplicationRow.institution)
         .where(ApplicationRow.account_id == subject)
         .where(ApplicationRow.status == ApplicationStatus.APPROVED)
         .order_by(col(ApplicationRow.submitted_at).desc())
     ).first()
-    return f"{account.name}, {institution}" if institution else account.name
 
 
 def _uses_text(uses: frozenset[Use]) -> str:

@@ -26,9 +26,10 @@ class IdentityView:
     expires_at: str | None
     created_at: str | None
     photos: int
+    subject_email: str | None = None  # masked (a***@example.org), for the researcher to check
 
     @classmethod
-    def of(cls, row: Identity, photos: int) -> IdentityView:
+    def of(cls, row: Identity, photos: int, subject_email: str | None = None) -> IdentityView:
         return cls(
             id=row.id,
             owner=row.owner,
@@ -41,34 +42,61 @@ class IdentityView:
             expires_at=_iso(row.expires_at),
             created_at=_iso(row.created_at),
             photos=photos,
+            subject_email=subject_email,
         )
 
 
 @dataclass(frozen=True)
-class InvitationLink:
-    """Returned once, to the researcher who invites: the token is stored only as a hash."""
+class InvitationSent:
+    """What the researcher learns of an invitation: it went to the subject's own address. No
+    token and no link: those reach the person only."""
 
     invitation_id: str
     identity_id: str
-    token: str
-    url: str
+    sent_to: str  # masked: a***@example.org
     link_expires_at: str | None
     consent_expires_at: str | None
 
 
 @dataclass(frozen=True)
 class InvitationView:
-    """What the subject reads before consenting."""
+    """What the subject reads before consenting: who asks, for what, until when."""
 
+    invitation_id: str
     identity_display_name: str
-    researcher: str
     researcher_name: str  # the account's name and institution, as the statement names them
+    institution: str | None
     statement: str
-    challenge_phrase: str
     allowed_uses: list[str]
     excluded_content: str
     consent_expires_at: str | None
     link_expires_at: str | None
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class RefusalView:
+    """The subject said no: the link is spent; perhaps reported, perhaps the address blocked."""
+
+    refused: bool
+    reported: bool
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """An invitation its subject refused and reported, for reviewers."""
+
+    invitation_id: str
+    identity_id: str
+    display_name: str
+    identity_status: str
+    researcher: str
+    researcher_name: str
+    allowed_uses: list[str]
+    excluded_content: str
+    invited_at: str | None
+    refused_at: str | None
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -17,15 +18,20 @@ from fastapi.testclient import TestClient
 from lpm_guard.generator import faces as generator_faces
 from PIL import Image
 from skimage import data
+from sqlmodel import Session
 
 from lpm_guard.access.principals import Principal
 from lpm_guard.access.scopes import Scope
 from lpm_guard.api import create_app
 from lpm_guard.consent import speech
 from lpm_guard.consent.faces import decode_image
+from lpm_guard.consent.models import Identity, Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
+from lpm_guard.consent.views import InvitationSent
 from lpm_guard.runtime import Runtime
+from tests import mailbox
+from tests.mailbox import Mailbox
 
 RESEARCHER = frozenset({Scope.IDENTITIES_WRITE, Scope.GENERATE_OFFLINE, Scope.GENERATE_LIVE})
 PRINCIPALS = {
@@ -119,8 +125,44 @@ def saying(phrase: str, tmp_path: Path) -> bytes:
 
 
 @pytest.fixture
-def consent_settings() -> ConsentSettings:
-    return ConsentSettings(max_upload_bytes=8 * 1024 * 1024, public_url="https://lpm.test")
+def smtp_server() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback: what the gate sends to subjects arrives here."""
+    with mailbox.smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def consent_settings(smtp_server: Mailbox) -> ConsentSettings:
+    return ConsentSettings(
+        max_upload_bytes=8 * 1024 * 1024,
+        public_url="https://lpm.test",
+        **smtp_server.settings(),
+    )
+
+
+SUBJECT_EMAIL = "subject@example.org"
+
+
+def invite_and_read_token(
+    service: ConsentService,
+    smtp_server: Mailbox,
+    principal: Principal,
+    identity_id: str,
+    uses: Sequence[Use] = (Use.OFFLINE, Use.LIVE),
+    **terms: Any,
+) -> tuple[InvitationSent, str]:
+    """Invite as the researcher, then read the token where only the subject can: in the
+    message the loopback SMTP server received."""
+    sent = service.invite(principal, identity_id, uses, **terms)
+    address = service.subject_address(_identity(service, identity_id))
+    return sent, smtp_server.invitation_token(address)
+
+
+def _identity(service: ConsentService, identity_id: str) -> Identity:
+    with Session(service.engine) as session:
+        identity = session.get(Identity, identity_id)
+        assert identity is not None
+        return identity
 
 
 @pytest.fixture
