@@ -1,14 +1,15 @@
 // The researcher's dashboard: standing and quota, identities and invitations, offline
 // generations (progress, player), live sessions, API clients.
 import { ApiError, api, authorizedFetch, currentUser, serverEvents } from "./lib/api.js";
-import { $, badge, cell, copyText, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
+import { $, badge, cell, el, formatSeconds, formatTime, say, startPage } from "./lib/page.js";
 
 const RETRY_MS = 2000;
 
 // -- words for states ------------------------------------------------------------------------
 
 const IDENTITY_STATUS = {
-  awaiting_consent: ["warn", "Waiting for the subject's consent"],
+  awaiting_consent: ["warn", "Waiting for the person's consent"],
+  awaiting_review: ["warn", "Consent recorded, waiting for a reviewer"],
   consented: ["ok", "Consented"],
   pending_review: ["warn", "Waiting for a reviewer"],
   approved: ["ok", "Approved (synthetic)"],
@@ -72,7 +73,8 @@ async function loadIdentities() {
   const rows = identities.map((identity) => {
     const [kind, words] = IDENTITY_STATUS[identity.status] || ["", identity.status];
     return el("tr", { dataset: { identity: identity.id } },
-      cell("Name", identity.display_name),
+      cell("Name", identity.display_name,
+        identity.subject_email ? el("span", { class: "muted identity-email" }, identity.subject_email) : null),
       cell("Consent", badge(kind, words)),
       cell("Uses", identity.allowed_uses.length ? identity.allowed_uses.join(", ") : "—"),
       cell("Consent until", formatTime(identity.expires_at)),
@@ -119,27 +121,25 @@ async function createIdentity(event) {
 
 async function invite(event) {
   event.preventDefault();
-  const data = new FormData(event.target);
+  const form = event.target;
+  const data = new FormData(form);
   const box = $("#invite-message");
   const uses = data.getAll("uses");
-  if (!data.get("identity_id")) return say(box, "Add an identity first.", "error");
+  if (!data.get("identity_id")) return say(box, "Add a person first.", "error");
   if (!uses.length) return say(box, "Choose at least one use.", "error");
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  say(box, "Sending the invitation…");
   try {
-    const link = await api(`/v1/consent/identities/${encodeURIComponent(data.get("identity_id"))}/invitations`,
-      { method: "POST", body: { uses } });
-    $("#invitation-link").value = link.url;
-    $("#invitation").hidden = false;
-    say($("#copy-message"), "");
-    say(box, `Invitation created; the link works until ${formatTime(link.link_expires_at)}.`, "ok");
+    const sent = await api(`/v1/consent/identities/${encodeURIComponent(data.get("identity_id"))}/invitations`,
+      { method: "POST", body: { uses, excluded_content: String(data.get("excluded_content") || "").trim() } });
+    // The link goes to the person only: the answer names the (masked) address, never the link.
+    say(box, `Invitation emailed to ${sent.sent_to}. Their link works until ${formatTime(sent.link_expires_at)}.`, "ok");
   } catch (error) {
     say(box, `No invitation: ${problemText(error)}`, "error");
+  } finally {
+    button.disabled = false;
   }
-}
-
-async function copyLink() {
-  const input = $("#invitation-link");
-  const copied = await copyText(input.value, input);
-  say($("#copy-message"), copied ? "Copied to the clipboard." : "Selected: press Ctrl+C (⌘C) to copy.", copied ? "ok" : "info");
 }
 
 // -- offline generations ---------------------------------------------------------------------
@@ -390,7 +390,6 @@ async function main() {
   }
   $("#new-identity").addEventListener("submit", createIdentity);
   $("#new-invitation").addEventListener("submit", invite);
-  $("#copy-link").addEventListener("click", copyLink);
   $("#new-generation").addEventListener("submit", generate);
   $("#new-client").addEventListener("submit", createClient);
   $("#older-jobs").addEventListener("click", (event) => loadJobs(event.target.dataset.before)

@@ -1,7 +1,8 @@
-// The reviewer console: applications, researchers, identities and consent, protected people,
-// live sessions and offline jobs, and the audit log with an inclusion check done in the browser.
+// The reviewer console: consent captures to watch and decide on, reported invitations,
+// applications, researchers, identities and consent, protected people, live sessions and
+// offline jobs, and the audit log with an inclusion check done in the browser.
 
-import { api } from "/lib/api.js";
+import { ApiError, api, authorizedFetch, problemOf } from "/lib/api.js";
 import { $, badge, cell, el, formatSeconds, formatTime, say, startPage } from "/lib/page.js";
 import { CheckFailed, checkInclusion } from "/lib/merkle.js";
 
@@ -16,8 +17,8 @@ const STEP_NAMES = {
 };
 
 function statusKind(status) {
-  if (["approved", "consented", "open", "succeeded", "running"].includes(status)) return "ok";
-  if (["suspended", "revoked", "rejected", "failed", "denied"].includes(status)) return "bad";
+  if (["approved", "consented", "open", "succeeded", "running", "pass"].includes(status)) return "ok";
+  if (["suspended", "revoked", "rejected", "failed", "denied", "refused", "fail", "expired"].includes(status)) return "bad";
   return "warn";
 }
 
@@ -70,6 +71,202 @@ function needReason(input, box) {
     input.focus();
   }
   return reason;
+}
+
+// -- 0. consent captures ------------------------------------------------------------------------
+
+// What each check looked at, for a reviewer (the codes are lpm_guard/consent/captures.py's).
+const CHECK_NAMES = {
+  "unreadable-media": "the recording could be read",
+  "too-early": "not sent before the script could be followed",
+  "too-late": "sent before the deadline",
+  "too-short": "covers every prompt",
+  "one-face": "one face throughout",
+  "same-person": "the same person in every sampled frame",
+  "head-turns": "head turns in the script's order and windows",
+  blinks: "blinks when asked",
+  "three-d": "three-dimensional motion (not a flat photo or screen)",
+  "lip-sync": "lips move with the spoken words",
+  digits: "the digits were spoken",
+  statement: "the statement was spoken",
+  watermarked: "no lpm-guard watermark",
+  copy: "not a copy of an enrolled photo or an earlier capture",
+  "face-match": "matches every photo the researcher enrolled",
+  "protected-identity": "nobody protected",
+  rendered: "camera noise present (not rendered)",
+};
+
+const PROMPT_NAMES = {
+  look: "look at the camera",
+  "turn-left": "turn the head to their left",
+  "turn-right": "turn the head to their right",
+  "look-up": "look up",
+  blink: "blink twice",
+  digits: "read the digits",
+  statement: "read the statement",
+};
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 3600) return `${Math.max(1, Math.round(seconds / 60))} min`;
+  if (seconds < 86400 * 2) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+function number(value) {
+  return value === null || value === undefined ? "—" : String(Math.round(value * 1000) / 1000);
+}
+
+let captureShown = null; // { id, url } of the capture in the detail view
+
+async function loadCaptures() {
+  const status = $("#capture-status-filter").value;
+  const items = await api(`/v1/consent/review/captures?status=${encodeURIComponent(status)}`);
+  fill($("#capture-rows"), items.map(captureRow), status === "awaiting_review"
+    ? "No consent is waiting for a decision." : "No capture matches.");
+  say($("#captures-status"), items.length
+    ? `${plural(items.length, "capture", "captures")}${status === "awaiting_review" ? " The oldest has waited " + age(items[0].age_s) + "." : ""}`
+    : "No capture matches.");
+}
+
+function captureRow(item) {
+  const flags = item.flags || [];
+  return el("tr", { dataset: { capture: item.capture_id } },
+    cell("Person", el("strong", {}, item.display_name), el("br"),
+      el("code", {}, item.identity_id), el("br"), el("span", { class: "muted" }, `researcher ${item.researcher}`)),
+    cell("Waiting", badge(statusKind(item.status), words(item.status)), el("br"),
+      item.submitted_at ? `sent ${formatTime(item.submitted_at)}` : `opened ${formatTime(item.opened_at)}`, el("br"),
+      el("span", { class: "capture-age" }, `${age(item.age_s)} ago`)),
+    cell("Flags", flags.length
+      ? flags.map((flag) => [badge("warn", flag), " "])
+      : el("span", { class: "muted" }, "none")),
+    cell("Actions", el("button", {
+      type: "button", class: "secondary", onclick: () => showCapture(item.capture_id),
+      "aria-label": `Watch and decide: ${item.display_name}`,
+    }, "Watch and decide")));
+}
+
+async function showCapture(captureId) {
+  const panel = $("#capture-detail");
+  const box = $("#captures-status");
+  let detail;
+  try {
+    detail = await api(`/v1/consent/review/captures/${encodeURIComponent(captureId)}`);
+  } catch (error) {
+    say(box, `The capture could not be read: ${error.message}`, "error");
+    return;
+  }
+  const summary = detail.summary || detail;
+  if (captureShown && captureShown.url) URL.revokeObjectURL(captureShown.url);
+  captureShown = { id: captureId, url: null };
+  $("#capture-detail-heading").textContent = `${summary.display_name}: the consent capture`;
+  const facts = [
+    ["Capture", el("code", {}, summary.capture_id || captureId)],
+    ["Identity", el("code", {}, summary.identity_id)],
+    ["Researcher", summary.researcher],
+    ["Status", badge(statusKind(summary.status), words(summary.status))],
+    ["Session opened", formatTime(summary.opened_at)],
+    ["Recording sent", formatTime(summary.submitted_at)],
+    ["Waiting for", age(summary.age_s)],
+    ["Flags", (summary.flags || []).join(", ") || "none"],
+  ];
+  if (detail.video_sha256) facts.push(["Video SHA-256", el("code", {}, detail.video_sha256)]);
+  if (detail.reviewed_by) facts.push(["Decided by", `${detail.reviewed_by}: ${detail.review_reason || ""}`]);
+  $("#capture-facts").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+  const steps = (detail.script && detail.script.steps) || [];
+  fill($("#capture-script-rows"), steps.map((step) => el("tr", { dataset: { prompt: step.prompt } },
+    cell("From", `${step.start_s.toFixed(1)} s`),
+    cell("To", `${step.end_s.toFixed(1)} s`),
+    cell("Prompt", PROMPT_NAMES[step.prompt] || step.prompt),
+    cell("Text", step.text || "—"))), "No script.");
+  fill($("#capture-check-rows"), (detail.checks || []).map((check) => el("tr", { dataset: { check: check.name, outcome: check.outcome } },
+    cell("Check", el("strong", {}, check.name), el("br"), el("span", { class: "muted" }, CHECK_NAMES[check.name] || "")),
+    cell("Outcome", badge(check.outcome === "pass" ? "ok" : check.outcome === "fail" ? "bad" : "warn", check.outcome)),
+    cell("Score", number(check.score)),
+    cell("Threshold", number(check.threshold)),
+    cell("Detail", check.detail || "—"))), "No check was run.");
+  $("#capture-transcript").textContent = detail.transcript || "Nothing recorded.";
+  const open = summary.status === "awaiting_review";
+  $("#capture-decision").hidden = !open;
+  $("#capture-reason").value = "";
+  say($("#capture-decision-status"), open ? "" : `This capture is ${words(summary.status)}: no decision to take.`);
+  panel.hidden = false;
+  panel.focus();
+  loadCaptureVideo(captureId);
+}
+
+/** The recording, fetched with the reviewer's token (a <video src> could not send it). */
+async function loadCaptureVideo(captureId) {
+  const video = $("#capture-video");
+  const box = $("#capture-video-status");
+  video.removeAttribute("src");
+  video.hidden = false;
+  say(box, "Loading the recording…");
+  try {
+    const response = await authorizedFetch(`/v1/consent/review/captures/${encodeURIComponent(captureId)}/video`);
+    if (!response.ok) throw new ApiError(response.status, await problemOf(response));
+    const url = URL.createObjectURL(await response.blob());
+    if (!captureShown || captureShown.id !== captureId) {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    captureShown.url = url;
+    video.src = url;
+    say(box, "Watch the whole recording before deciding. Every viewing is written to the audit log.");
+  } catch (error) {
+    video.hidden = true;
+    say(box, error.status === 404 ? "No recording is kept for this capture." : `The recording could not be loaded: ${error.message}`,
+      error.status === 404 ? "info" : "error");
+  }
+}
+
+function decideCapture(action) {
+  return async (event) => {
+    const box = $("#capture-decision-status");
+    const text = needReason($("#capture-reason"), box);
+    if (!text || !captureShown) return;
+    const captureId = captureShown.id;
+    await act(event.currentTarget, box, async () => {
+      const view = await api(`/v1/consent/review/captures/${encodeURIComponent(captureId)}/${action}`,
+        { method: "POST", body: { reason: text } });
+      $("#capture-decision").hidden = true;
+      await loadCaptures();
+      loadIdentities().catch(() => {});
+      return action === "approve"
+        ? `Approved: ${view.display_name}'s consent is in force (${words(view.status)}).`
+        : `Rejected: ${view.display_name}'s consent never came into force; the recording is deleted.`;
+    });
+  };
+}
+
+function wireCaptures() {
+  $("#capture-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load(loadCaptures, "#captures-status");
+  });
+  $("#capture-approve").addEventListener("click", decideCapture("approve"));
+  $("#capture-reject").addEventListener("click", decideCapture("reject"));
+}
+
+/** Reported invitations, where the server offers the list (a 404 hides the section). */
+async function loadReports() {
+  let reports;
+  try {
+    reports = await api("/v1/consent/review/reports");
+  } catch (error) {
+    if (error.status === 404 || error.status === 405) return;
+    throw error;
+  }
+  $("#reports").hidden = false;
+  fill($("#report-rows"), reports.map((report) => el("tr", { dataset: { invitation: report.invitation_id } },
+    cell("Person", el("strong", {}, report.display_name), ` (${words(report.identity_status)})`, el("br"),
+      el("code", {}, report.identity_id)),
+    cell("Researcher", report.researcher_name, el("br"), el("span", { class: "muted" }, report.researcher)),
+    cell("Asked for", (report.allowed_uses || []).join(" and ") || "—",
+      report.excluded_content ? [el("br"), el("span", { class: "muted" }, `never: ${report.excluded_content}`)] : null),
+    cell("When", `invited ${formatTime(report.invited_at)}`, el("br"), `refused ${formatTime(report.refused_at)}`))),
+  "No invitation was reported.");
+  say($("#reports-status"), reports.length ? plural(reports.length, "report", "reports") : "");
 }
 
 // -- 1. applications ------------------------------------------------------------------------
@@ -191,7 +388,7 @@ async function loadIdentities() {
 function identityRow(identity) {
   const box = $("#identities-status");
   const reason = el("input", { name: "reason", maxlength: 2000 });
-  const live = ["consented", "approved", "awaiting_consent", "pending_review"].includes(identity.status);
+  const live = ["consented", "approved", "awaiting_consent", "awaiting_review", "pending_review"].includes(identity.status);
   const decide = (path, verb) => (event) => {
     const text = needReason(reason, box);
     if (!text) return;
@@ -246,9 +443,14 @@ async function showIdentity(identity) {
       `${formatTime(entry.timestamp)}: ${entry.action} by ${entry.actor} (${entry.outcome})`,
       entry.reasons.length ? ` — ${entry.reasons.join("; ")}` : "")));
     if (!page.entries.length) trail.replaceChildren(el("li", {}, "Nothing yet."));
-    const accepted = page.entries.find(({ entry }) => entry.action === "consent:consent:accept");
+    const find = (action) => page.entries.find(({ entry }) => entry.action === action);
+    const accepted = find("consent:consent:accept");
+    const approved = find("consent:consent:approve");
     $("#identity-consented").textContent = accepted
-      ? `${formatTime(accepted.entry.timestamp)}, by the ${accepted.entry.actor} in person (audit entry ${accepted.entry.index})`
+      ? `${formatTime(accepted.entry.timestamp)}, recorded live by the ${accepted.entry.actor} in person (audit entry ${accepted.entry.index})`
+        + (approved
+          ? `; approved by ${approved.entry.actor} on ${formatTime(approved.entry.timestamp)} (audit entry ${approved.entry.index})`
+          : "; not yet approved by a reviewer")
       : identity.kind === "person" ? "not yet" : "not needed: a synthetic character is approved by a reviewer";
   } catch (error) {
     trail.replaceChildren(el("li", { class: "error" }, `The audit trail could not be read: ${error.message}`));
@@ -539,7 +741,10 @@ async function main() {
   $("#jobs-older").addEventListener("click", () => load(() => loadOlder(activity.jobs), "#activity-status"));
   wireProtectForm();
   wireAudit();
+  wireCaptures();
   await Promise.all([
+    load(loadCaptures, "#captures-status"),
+    load(loadReports, "#reports-status"),
     load(loadApplications, "#applications-status"),
     load(loadResearchers, "#researchers-status"),
     load(loadIdentities, "#identities-status"),

@@ -25,7 +25,7 @@ def test_every_web_file_carries_the_security_headers(client: TestClient, path: s
 
 def test_pages_are_html_and_scripts_are_text_javascript(client: TestClient) -> None:
     assert client.get("/consent.html").headers["content-type"].startswith("text/html")
-    for script in ["/consent.js", "/consent.worklet.js", "/lib/page.js"]:
+    for script in ["/consent.js", "/lib/pcm-worklet.js", "/lib/page.js"]:
         response = client.get(script)
         assert response.status_code == 200, script
         assert response.headers["content-type"] == "text/javascript; charset=utf-8"
