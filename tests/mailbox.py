@@ -81,7 +81,8 @@ class _Handler:
         return "250 OK"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on (until someone binds it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -90,8 +91,9 @@ def _free_port() -> int:
 @contextmanager
 def smtp_server(*, login: tuple[str, str] | None = None) -> Iterator[Mailbox]:
     """An SMTP server on 127.0.0.1 and a free port; with ``login``, it requires AUTH with
-    that user and password (over plain SMTP: loopback only)."""
-    box = Mailbox("127.0.0.1", _free_port())
+    that user and password (over plain SMTP: loopback only; aiosmtpd warns of it on every
+    connection: ``filterwarnings("ignore:Requiring AUTH while not requiring TLS")``)."""
+    box = Mailbox("127.0.0.1", free_port())
     options: dict[str, Any] = {}
     if login is not None:
 
@@ -101,8 +103,9 @@ def smtp_server(*, login: tuple[str, str] | None = None) -> Iterator[Mailbox]:
             if isinstance(auth_data, LoginPassword):
                 user, password = auth_data.login.decode(), auth_data.password.decode()
                 box.logins.append((user, password))
-                return AuthResult(success=(user, password) == login)
-            return AuthResult(success=False)
+                # handled=False: the server answers 535 itself on a failure.
+                return AuthResult(success=(user, password) == login, handled=False)
+            return AuthResult(success=False, handled=False)
 
         options = {"authenticator": authenticate, "auth_require_tls": False, "auth_required": True}
     controller = Controller(_Handler(box), hostname=box.host, port=box.port, **options)

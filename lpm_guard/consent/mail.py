@@ -51,6 +51,8 @@ class SmtpMailer:
             )
         if not s.mail_from:
             raise MailUnavailable("no sender address is configured (LPM_CONSENT_MAIL_FROM)")
+        if s.smtp_username and s.smtp_password is None:
+            raise MailUnavailable("an SMTP username without a password: LPM_CONSENT_SMTP_PASSWORD")
         if s.smtp_username and s.smtp_tls == SmtpTls.NONE and not _loopback(s.smtp_host):
             raise MailUnavailable(
                 "SMTP credentials are configured without TLS: set LPM_CONSENT_SMTP_TLS to "
@@ -72,9 +74,8 @@ class SmtpMailer:
             with smtp:
                 if s.smtp_tls == SmtpTls.STARTTLS:
                     smtp.starttls(context=context)
-                if s.smtp_username:
-                    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                    smtp.login(s.smtp_username, password)
+                if s.smtp_username and s.smtp_password is not None:
+                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
                 smtp.send_message(message)
         except (smtplib.SMTPException, OSError) as exc:
             kind = type(exc).__name__

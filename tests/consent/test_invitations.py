@@ -27,6 +27,7 @@ from lpm_guard.consent.models import (
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.runtime import Runtime
+from tests import mailbox
 from tests.mailbox import Mailbox, text
 
 from .conftest import PRINCIPALS, People, auth, invite_and_read_token, png
@@ -276,7 +277,7 @@ def test_no_mail_server_no_invitation(
     identity = enroll(api, people.t1[0]).json()
     # The server goes away: a 503 problem, and no invitation row stays behind.
     api.app.state.consent_settings = consent_settings.model_copy(  # type: ignore[attr-defined]
-        update={"smtp_port": _closed_port()}
+        update={"smtp_port": mailbox.free_port()}
     )
     down = invite(api, identity["id"])
     assert down.status_code == 503, down.text
@@ -298,14 +299,6 @@ def test_no_mail_server_no_invitation(
         if e["action"] == "consent:invitation:create" and e["outcome"] == "deny"
     ]
     assert len(denied) == 2
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize(
