@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from lpm_guard.consent.models import ConsentRecord, Identity, Invitation, ReferencePhoto, Use
 from lpm_guard.runtime import Runtime
+from tests.mailbox import Mailbox
 
 from .conftest import People, auth, camera_still, png, saying
 
@@ -22,7 +23,7 @@ def enroll(api: TestClient, photo: np.ndarray, headers: dict[str, str] = A) -> d
     response = api.post(
         "/v1/consent/identities",
         headers=headers,
-        data={"display_name": "Subject One"},
+        data={"display_name": "Subject One", "subject_email": "subject.one@example.org"},
         files=[("photos", ("one.png", png(photo), "image/png"))],
     )
     assert response.status_code == 201, response.text
@@ -139,11 +140,14 @@ def test_failed_attempts_spend_the_link(
     assert response.json()["why"] == "spent"
 
 
-def test_unknown_and_expired_links(api: TestClient, people: People, runtime: Runtime) -> None:
+def test_unknown_and_expired_links(
+    api: TestClient, people: People, runtime: Runtime, smtp_server: Mailbox
+) -> None:
     unknown = api.get("/v1/consent/invitation", headers={"Consent-Token": "x" * 43})
     assert unknown.status_code == 404
     identity = enroll(api, people.t1[5])
-    link = invite(api, identity["id"])
+    invite(api, identity["id"])
+    link = {"token": smtp_server.invitation_token()}
     with Session(runtime.engine) as session:
         invitation = session.exec(select(Invitation)).one()
         invitation.link_expires_at = invitation.created_at
@@ -160,7 +164,7 @@ def test_a_reference_of_another_person_is_refused(api: TestClient, people: Peopl
     response = api.post(
         "/v1/consent/identities",
         headers=A,
-        data={"display_name": "Two people"},
+        data={"display_name": "Two people", "subject_email": "two@example.org"},
         files=[
             ("photos", ("a.png", png(people.t1[0]), "image/png")),
             ("photos", ("b.png", png(people.t1[2]), "image/png")),
@@ -234,7 +238,7 @@ def test_review_protect_and_revoke_over_http(
     refused = api.post(
         "/v1/consent/identities",
         headers=A,
-        data={"display_name": "X"},
+        data={"display_name": "X", "subject_email": "x@example.org"},
         files=[("photos", ("x.png", png(people.t1[2]), "image/png"))],
     )
     assert refused.status_code == 403 and refused.json()["type"].endswith("protected-identity")

@@ -32,8 +32,9 @@ from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.views import ConsentReceipt
 from lpm_guard.provenance.watermark import Watermarker
 from lpm_guard.runtime import Runtime
+from tests.mailbox import Mailbox
 
-from .conftest import PRINCIPALS, People, camera_still, png, saying
+from .conftest import PRINCIPALS, People, camera_still, invite_and_read_token, png, saying
 
 A = PRINCIPALS["token-researcher-a"]
 B = PRINCIPALS["token-researcher-b"]
@@ -122,16 +123,18 @@ def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
 
 
 def test_a_reviewer_revokes_and_open_invitations_die(
-    service: ConsentService, people: People, tmp_path: Path, runtime: Runtime
+    service: ConsentService, people: People, runtime: Runtime, smtp_server: Mailbox
 ) -> None:
-    identity = service.create_identity(A, "Subject", [png(people.t1[5])])
-    link = service.invite(A, identity.id, [Use.LIVE])
+    identity = service.create_identity(
+        A, "Subject", [png(people.t1[5])], subject_email="subject@example.org"
+    )
+    _, token = invite_and_read_token(service, smtp_server, A, identity.id, [Use.LIVE])
     heard: list[Revocation] = []
     runtime.revocations.subscribe(heard.append)
     service.revoke_by_reviewer(REVIEWER, identity.id, "the subject phoned us")
     assert heard[0].revoked_by == REVIEWER
     with pytest.raises(LinkGone):
-        service.read_invitation(link.token)
+        service.read_invitation(token)
     with pytest.raises(WrongState):
         service.invite(A, identity.id, [Use.LIVE])
 
