@@ -15,8 +15,10 @@ from argon2 import PasswordHasher
 
 from lpm_guard.access import passwords
 from lpm_guard.api import create_app
+from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
+from tests import mailbox
 from tests.access.world import World
 
 
@@ -48,20 +50,23 @@ def live_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
-        yield World(app.state.access, http, url, runtime)
-    server.should_exit = True
-    thread.join(10)
-    runtime.close()
+    # Consent invitations are mailed to the subject: a loopback SMTP server takes them.
+    with mailbox.smtp_server() as box:
+        app.state.consent_settings = ConsentSettings(public_url=url, **box.settings())
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
+            yield World(app.state.access, http, url, runtime)
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
 
 
 @pytest.fixture

@@ -138,6 +138,7 @@ CASES: list[Case] = [
     Case("GET", "/v1/consent/protected", reviewers_only(200)),
     Case("GET", "/v1/consent/invitation", everyone(401)),
     Case("POST", "/v1/consent/revocation", everyone(401)),
+    Case("GET", "/v1/consent/review/reports", reviewers_only(200)),
     Case("POST", "/v1/consent/invitation/consent", everyone(401)),
     Case("POST", "/v1/consent/invitation/consent-video", everyone(401)),
     Case("GET", "/v1/consent/identities/{identity_a}", researchers_only(200, 404)),
@@ -145,7 +146,7 @@ CASES: list[Case] = [
         "POST",
         "/v1/consent/identities",
         researchers_only(201),
-        form={"display_name": "A subject"},
+        form={"display_name": "A subject", "subject_email": "a.subject@example.org"},
         photos=True,
     ),
     Case(

@@ -88,7 +88,12 @@ class Callers:
         if name == "no_session":
             return "ses_nobody"
         if name == "identity_a":
-            return self.consent.create_identity(self.a.principal, "Subject", [self.photos[0]]).id
+            return self.consent.create_identity(
+                self.a.principal,
+                "Subject",
+                [self.photos[0]],
+                subject_email=unique_email("subject"),
+            ).id
         if name == "synthetic_a":
             return self.consent.enroll_synthetic(
                 self.a.principal,
