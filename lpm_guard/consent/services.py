@@ -759,10 +759,9 @@ class ConsentService:
                     col(AddressBlock.email_hash).in_(addresses.hashes(self.cipher, address))
                 )
             ).first()
-        if block is not None:
+        if block is not None:  # why (refused or withdrew) is theirs: not told
             raise AddressBlocked(
-                "the person at this address asked not to receive invitations from this platform",
-                reason=block.reason,
+                "the person at this address asked not to receive invitations from this platform"
             )
 
     def _within_limits(

@@ -45,7 +45,7 @@ def post_photos(api: TestClient, *photos: bytes) -> dict[str, object]:
     response = api.post(
         "/v1/consent/identities",
         headers=A,
-        data={"display_name": "Someone"},
+        data={"display_name": "Someone", "subject_email": "someone@example.org"},
         files=[("photos", (f"p{i}.png", data, "image/png")) for i, data in enumerate(photos)],
     )
     assert 400 <= response.status_code < 500, response.text
