@@ -138,7 +138,7 @@ function captureRow(item) {
       item.submitted_at ? `sent ${formatTime(item.submitted_at)}` : `opened ${formatTime(item.opened_at)}`, el("br"),
       el("span", { class: "capture-age" }, `${age(item.age_s)} ago`)),
     cell("Flags", flags.length
-      ? flags.map((flag) => [badge("warn", flag), " "])
+      ? flags.flatMap((flag) => [badge("warn", flag), " "])
       : el("span", { class: "muted" }, "none")),
     cell("Actions", el("button", {
       type: "button", class: "secondary", onclick: () => showCapture(item.capture_id),
