@@ -1,4 +1,5 @@
-"""``lpm-guard admin consent``: identities, revocation, synthetic reviews, protected people.
+"""``lpm-guard admin consent``: identities, revocation, live captures and synthetic reviews,
+protected people.
 
 The same ``ConsentService`` methods as the API; each records its audit event as the operator.
 """
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from ..consent.models import IdentityStatus
+from ..consent.captures import CaptureService
+from ..consent.models import CaptureStatus, IdentityStatus
 from ..consent.services import ConsentService
 from .common import emit_json, fail, operator, runtime
 
@@ -44,6 +46,47 @@ def revoke(identity_id: str, reason: str = REASON) -> None:
     """Revoke an identity's consent: new requests are denied, its photos deleted."""
     with runtime() as rt:
         view = ConsentService(rt).revoke_by_reviewer(operator(), identity_id, reason)
+    typer.echo(f"{view.id}: {view.status}")
+
+
+@app.command()
+def captures(
+    status: CaptureStatus | None = typer.Option(
+        CaptureStatus.AWAITING_REVIEW, help="Only captures in this state."
+    ),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Live consent captures, oldest first, with their age and flags (the review queue)."""
+    with runtime() as rt:
+        items = CaptureService(ConsentService(rt)).queue(status)
+    if as_json:
+        emit_json([dataclasses.asdict(item) for item in items])
+        return
+    for item in items:
+        flags = ",".join(item.flags) or "-"
+        typer.echo(
+            f"{item.capture_id}  {item.status:<16} age={item.age_s / 3600:.1f}h flags={flags}  "
+            f"{item.identity_id} {item.display_name} (by {item.researcher})"
+        )
+
+
+@app.command("approve-capture")
+def approve_capture(capture_id: str, reason: str = REASON) -> None:
+    """Approve a person's consent after watching its capture (the review console shows it)."""
+    with runtime() as rt:
+        view = CaptureService(ConsentService(rt)).decide(
+            operator(), capture_id, approve=True, reason=reason
+        )
+    typer.echo(f"{view.id}: {view.status}")
+
+
+@app.command("reject-capture")
+def reject_capture(capture_id: str, reason: str = REASON) -> None:
+    """Reject a capture: the consent never comes into force."""
+    with runtime() as rt:
+        view = CaptureService(ConsentService(rt)).decide(
+            operator(), capture_id, approve=False, reason=reason
+        )
     typer.echo(f"{view.id}: {view.status}")
 
 

@@ -326,7 +326,10 @@ class CaptureService:
             session.refresh(identity)
             view = IdentityView.of(identity, self.consent._photo_count(session, identity.id))
             objects = {"identity": identity.id, "capture": capture_id, "consent": record.id}
+            session.expunge(identity)
+            decided = identity
         self.audit.record(tag, actor, objects=objects, reasons=[why])
+        self.consent.send_decision(decided, approved=approve)
         return view
 
     # -- internals ----------------------------------------------------------------------------
