@@ -7,14 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from lpm_guard.generator import load_audio
 from sqlmodel import Session, select
 
 from lpm_guard.consent.errors import (
-    ConsentRefused,
     IdentityCollision,
     LinkGone,
     ProtectedIdentityMatch,
@@ -29,29 +26,34 @@ from lpm_guard.consent.models import (
 )
 from lpm_guard.consent.notifications import Revocation
 from lpm_guard.consent.services import ConsentService
-from lpm_guard.consent.views import ConsentReceipt
-from lpm_guard.provenance.watermark import Watermarker
 from lpm_guard.runtime import Runtime
+from tests.consent.consenting import consent_person
 from tests.mailbox import Mailbox
 
-from .conftest import PRINCIPALS, People, camera_still, invite_and_read_token, png, saying
+from .conftest import PRINCIPALS, People, invite_and_read_token, png
 
 A = PRINCIPALS["token-researcher-a"]
 B = PRINCIPALS["token-researcher-b"]
 REVIEWER = "reviewer-1"
 
 
+CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "captures"
+
+
 def consented(
     service: ConsentService,
+    smtp_server: Mailbox,
     photo: np.ndarray,
-    tmp_path: Path,
     uses: tuple[Use, ...] = (Use.OFFLINE, Use.LIVE),
-) -> tuple[str, ConsentReceipt]:
-    identity = service.create_identity(A, "Subject", [png(photo)])
-    link = service.invite(A, identity.id, uses)
-    phrase = service.read_invitation(link.token).challenge_phrase
-    receipt = service.record_consent(link.token, [camera_still(photo)], saying(phrase, tmp_path))
-    return identity.id, receipt
+    email: str = "subject@example.org",
+) -> tuple[str, str]:
+    """A person consented the whole way (live capture, reviewer); their identity's id and the
+    withdrawal token emailed to them."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    done = consent_person(
+        service, smtp_server, A, enrolled=photo, live=photo, cache=CACHE, uses=uses, email=email
+    )
+    return done.identity_id, smtp_server.withdrawal_token(email)
 
 
 def entries(runtime: Runtime) -> list[dict[str, object]]:
@@ -60,9 +62,9 @@ def entries(runtime: Runtime) -> list[dict[str, object]]:
 
 
 def test_the_request_check_allows_consented_uses_of_matching_references(
-    service: ConsentService, people: People, tmp_path: Path, runtime: Runtime
+    service: ConsentService, people: People, smtp_server: Mailbox, runtime: Runtime
 ) -> None:
-    identity_id, _ = consented(service, people.t1[0], tmp_path, uses=(Use.OFFLINE,))
+    identity_id, _ = consented(service, smtp_server, people.t1[0], uses=(Use.OFFLINE,))
     reference = people.t1[0][::-1, ::-1].copy()[::-1, ::-1]  # another copy of the same picture
     allowed = service.check_request(A.subject, identity_id, Use.OFFLINE, [reference])
     assert allowed.allowed and allowed.reasons == ()
@@ -92,9 +94,9 @@ def test_the_request_check_allows_consented_uses_of_matching_references(
 
 
 def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
-    service: ConsentService, people: People, tmp_path: Path, runtime: Runtime
+    service: ConsentService, people: People, smtp_server: Mailbox, runtime: Runtime
 ) -> None:
-    identity_id, receipt = consented(service, people.t1[1], tmp_path)
+    identity_id, withdrawal = consented(service, smtp_server, people.t1[1])
     heard: list[Revocation] = []
     others: list[Revocation] = []
     runtime.revocations.subscribe(heard.append, identity_id)
@@ -103,7 +105,7 @@ def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
     with Session(runtime.engine) as session:
         hashes = sorted(p.sha256 for p in session.exec(select(ReferencePhoto)).all())
 
-    service.revoke_by_subject(receipt.revocation_token)
+    service.revoke_by_subject(withdrawal)
 
     decision = service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[1]])
     assert not decision.allowed
@@ -119,7 +121,7 @@ def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
     assert revoked["payload"] == {"deleted_photo_sha256": hashes}  # type: ignore[comparison-overlap]
     # The revocation link works once.
     with pytest.raises(LinkGone):
-        service.revoke_by_subject(receipt.revocation_token)
+        service.revoke_by_subject(withdrawal)
 
 
 def test_a_reviewer_revokes_and_open_invitations_die(
@@ -139,82 +141,8 @@ def test_a_reviewer_revokes_and_open_invitations_die(
         service.invite(A, identity.id, [Use.LIVE])
 
 
-def test_a_capture_carrying_our_watermark_is_refused(
-    service: ConsentService, people: People, tmp_path: Path, runtime: Runtime
-) -> None:
-    photo = people.astronaut
-    identity = service.create_identity(A, "Astronaut", [png(photo)])
-    link = service.invite(A, identity.id, [Use.OFFLINE])
-    phrase = service.read_invitation(link.token).challenge_phrase
-    height, width = photo.shape[:2]
-    secret = runtime.keys.watermark_key().secret
-    marked = Watermarker(secret, 12345, width=width, height=height).mark(photo)
-    with pytest.raises(ConsentRefused) as refused:
-        service.record_consent(link.token, [png(marked)], saying(phrase, tmp_path))
-    assert refused.value.reasons == ("the capture carries an lpm-guard watermark: generated video",)
-    assert refused.value.checks == ("watermarked",)
-    # The same capture unmarked passes: the refusal was the watermark's.
-    receipt = service.record_consent(link.token, [png(photo)], saying(phrase, tmp_path))
-    assert receipt.identity_id == identity.id
-
-
-def _video(frames: list[np.ndarray], wav: bytes, path: Path) -> bytes:
-    """An MP4 with H.264 frames at 10 fps and the recording as AAC."""
-    audio = load_audio(_write(path.with_suffix(".wav"), wav), 48_000)
-    seconds = audio.size / 48_000
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=10)
-        video.width, video.height = frames[0].shape[1], frames[0].shape[0]
-        video.pix_fmt = "yuv420p"
-        sound = container.add_stream("aac", rate=48_000)
-        sound.layout = "mono"
-        for i in range(int(seconds * 10)):
-            frame = av.VideoFrame.from_ndarray(frames[i % len(frames)], format="rgb24")
-            container.mux(video.encode(frame))
-        container.mux(video.encode(None))
-        chunk = 1024
-        for start in range(0, audio.size, chunk):
-            piece = audio[start : start + chunk].reshape(1, -1).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout="mono")
-            frame.sample_rate = 48_000
-            container.mux(sound.encode(frame))
-        container.mux(sound.encode(None))
-    return path.read_bytes()
-
-
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-@pytest.mark.slow
-def test_consent_from_one_video_file(
-    service: ConsentService, people: People, tmp_path: Path
-) -> None:
-    photo = people.astronaut[:, :, :].copy()
-    identity = service.create_identity(A, "Astronaut", [png(photo)])
-    link = service.invite(A, identity.id, [Use.OFFLINE])
-    phrase = service.read_invitation(link.token).challenge_phrase
-    # The wrong person on video is refused; the right one accepted.
-    wrong = _video([people.t1[0][:256, :256].copy()], saying(phrase, tmp_path), tmp_path / "w.mp4")
-    with pytest.raises(ConsentRefused):
-        service.record_consent_video(link.token, wrong)
-    # Our own output, re-encoded as H.264, is refused for its watermark.
-    height, width = photo.shape[:2]
-    secret = service.watermark_secrets[0]
-    marked = Watermarker(secret, 7, width=width, height=height).mark(photo)
-    ours = _video([marked], saying(phrase, tmp_path), tmp_path / "ours.mp4")
-    with pytest.raises(ConsentRefused) as refused:
-        service.record_consent_video(link.token, ours)
-    assert refused.value.reasons == ("the capture carries an lpm-guard watermark: generated video",)
-    video = _video([photo], saying(phrase, tmp_path), tmp_path / "capture.mp4")
-    receipt = service.record_consent_video(link.token, video)
-    assert service.get_identity(A, identity.id).status == IdentityStatus.CONSENTED
-    assert receipt.expires_at is not None
-
-
 def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
-    service: ConsentService, people: People, tmp_path: Path
+    service: ConsentService, people: People, smtp_server: Mailbox
 ) -> None:
     attestation = "This character was drawn by our lab's artist and depicts no real person."
     drawn = people.t1[4]  # stands in for an AI-generated face nobody consented for
@@ -232,7 +160,7 @@ def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
     service.review_synthetic(REVIEWER, character.id, approve=True, reason="clearly synthetic")
     assert service.check_request(A.subject, character.id, Use.LIVE, [drawn]).allowed
     # A "synthetic" character that is a consented person's face is refused.
-    identity_id, _ = consented(service, people.t1[0], tmp_path)
+    identity_id, _ = consented(service, smtp_server, people.t1[0])
     with pytest.raises(IdentityCollision):
         service.enroll_synthetic(
             A,
@@ -246,9 +174,9 @@ def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
 
 
 def test_protected_identities_are_refused_everywhere(
-    service: ConsentService, people: People, tmp_path: Path
+    service: ConsentService, people: People, smtp_server: Mailbox
 ) -> None:
-    identity_id, _ = consented(service, people.t1[2], tmp_path)
+    identity_id, _ = consented(service, smtp_server, people.t1[2])
     assert service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[2]]).allowed
     protected = service.add_protected(
         REVIEWER, "A public figure", "public figure", [png(people.t1[2])]
