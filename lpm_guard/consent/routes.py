@@ -284,6 +284,9 @@ async def submit_capture(
     request: Request, captures: Captures, token: Token, capture_id: str
 ) -> dict[str, Any]:
     limit = captures.consent.settings.max_capture_bytes
+    # (1): a link we sent, still usable, before a byte of the body is read.
+    await run_in_threadpool(captures.consent._invitation_id, token)
+    # (2): the body to a private temporary file, bounded as it streams; (3): checked.
     with tempfile.TemporaryDirectory(prefix="lpm-capture-") as tmp:
         path = Path(tmp) / "capture"
         await _spool(request, path, limit)

@@ -84,13 +84,14 @@ def test_fifty_megabytes_is_refused_before_it_is_read(api: TestClient, runtime: 
     problem = post_photos(api, payload)
     assert str(problem["type"]).endswith("upload-too-large")
     assert rows(runtime) == (0, 0, 0)
-    # Subjects' uploads have the same limit.
-    response = api.post(
-        "/v1/consent/invitation/consent-video",
-        headers={"Consent-Token": "t" * 43},
-        files=[("video", ("v.mp4", payload, "video/mp4"))],
+    # A capture upload with a token nobody was sent is refused before its body is read.
+    response = api.put(
+        "/v1/consent/invitation/captures/cap_x",
+        headers={"Consent-Token": "t" * 43, "Content-Type": "video/webm"},
+        content=payload,
     )
-    assert response.status_code == 413
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("link-not-found")
 
 
 def test_protected_identity_uploads_store_nothing_on_error(
