@@ -50,13 +50,18 @@ from lpm_guard.api import create_app
 from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
+from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.runtime import Runtime
 from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests.consent: the live consent capture
 from accounts import approved_researcher
 from report import cpu_model, progress, table
+
+from tests import mailbox
+from tests.consent.consenting import consent_person
 
 CHUNK = AUDIO_RATE // 25  # 40 ms of voice per message
 GAP_S = 0.6  # silence between the agent's sentences
@@ -69,7 +74,6 @@ SENTENCES = (
 )
 SILENT_RMS = 200.0  # PCM16 units: the returned audio of a frame with no voice is all zeros
 FPS_GOAL, LATENCY_GOAL_MS = 24.0, 150.0
-PHRASE = "purple river seven"
 
 
 @dataclass
@@ -95,14 +99,6 @@ def flite(text: str, path: Path) -> Path:
     return path
 
 
-def jpeg(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]))
-    assert ok
-    return data.tobytes()
-
-
 def prepare(settings: Settings, folder: Path) -> tuple[str, str, str]:
     """A researcher approved for live use, an API client, and the astronaut's consent."""
     from skimage import data
@@ -118,15 +114,13 @@ def prepare(settings: Settings, folder: Path) -> tuple[str, str, str]:
         )
         principal = researcher.principal
         photo = data.astronaut()
-        consent = ConsentService(runtime, phrases=lambda: PHRASE)
-        identity = consent.create_identity(principal, "Eileen", [jpeg(photo)])
-        link = consent.invite(principal, identity.id, [Use.LIVE])
-        statement = flite(
-            f"I agree to take part in this research. My challenge phrase is {PHRASE}.",
-            folder / "consent.wav",
-        )
-        consent.record_consent(link.token, [jpeg(photo)], statement.read_bytes())
-        return researcher.client_id, researcher.client_secret, identity.id
+        # The person consents the whole way: mailed invitation, live capture, reviewer.
+        with mailbox.smtp_server() as box:
+            consent = ConsentService(runtime, ConsentSettings(**box.settings()))
+            identity = consent_person(
+                consent, box, principal, enrolled=photo, live=photo, cache=folder, uses=[Use.LIVE]
+            )
+        return researcher.client_id, researcher.client_secret, identity.identity_id
     finally:
         runtime.close()
 

@@ -14,24 +14,39 @@ import pytest
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.clients.live import LiveClient
-from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
+from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.provenance.watermark import detect
 from lpm_guard.sessions.protocol import VideoFrame
+from tests import mailbox
 from tests.access.world import Account, World
-from tests.consent.conftest import People, camera_still, png, saying
+from tests.consent.conftest import People
+from tests.consent.consenting import consent_person
+
+CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "captures"
+_consents = itertools.count(1)
 
 
 def consent(world: World, account: Account, photo: np.ndarray, tmp_path: Path) -> str:
+    """The person consented the whole way: invited by mail, a live capture following its
+    session's script, approved by a reviewer."""
     assert world.runtime is not None
-    phrases = itertools.cycle(["purple river seven", "green garden three"])
-    service = ConsentService(world.runtime, phrases=phrases.__next__)
-    identity = service.create_identity(account.principal, "Subject", [png(photo)])
-    link = service.invite(account.principal, identity.id, [Use.OFFLINE, Use.LIVE])
-    phrase = service.read_invitation(link.token).challenge_phrase
-    service.record_consent(link.token, [camera_still(photo)], saying(phrase, tmp_path))
-    return identity.id
+    n = next(_consents)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with mailbox.smtp_server() as box:
+        service = ConsentService(world.runtime, ConsentSettings(**box.settings()))
+        done = consent_person(
+            service,
+            box,
+            account.principal,
+            enrolled=photo,
+            live=photo,
+            cache=CACHE,
+            email=f"subject{n}@example.org",
+            seed=100 + n,
+        )
+    return done.identity_id
 
 
 def audit_actions(world: World) -> list[dict[str, object]]:
