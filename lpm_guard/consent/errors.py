@@ -53,8 +53,8 @@ class IdentityCollision(ConsentError):
 
 class ConsentRefused(ConsentError):
     """Every capture check that failed: ``reasons`` in words, ``checks`` as stable codes (the
-    subject's page explains each code in plain words): face-mismatch, protected-identity,
-    phrase-not-heard, watermarked."""
+    subject's page explains each code in plain words; ``captures.REASONS`` lists them). Never a
+    score or a distance: those go to the reviewer."""
 
     status, slug, title = 422, "consent-refused", "Consent was not accepted"
 

@@ -11,7 +11,7 @@ import hashlib
 import io
 import secrets
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, delete, func
@@ -25,7 +25,7 @@ from ..errors import InvalidRequest, NotFound
 from ..keys.encryption import DataCipher
 from ..logs import get_logger
 from ..runtime import Runtime
-from . import addresses, faces, speech
+from . import addresses, faces
 from .errors import (
     AddressBlocked,
     ConsentError,
@@ -99,13 +99,10 @@ class ConsentService:
         settings: ConsentSettings | None = None,
         *,
         bus: RevocationBus | None = None,
-        phrases: Callable[[], str] | None = None,
         mailer: Mailer | None = None,
     ) -> None:
-        """``phrases`` draws each invitation's challenge phrase (random unless given);
-        ``mailer`` sends to subjects (SMTP as the settings say, unless given)."""
+        """``mailer`` sends to subjects (SMTP as the settings say, unless given)."""
         self.engine: Engine = runtime.engine
-        self.phrases = phrases or speech.new_challenge_phrase
         self.cipher: DataCipher = runtime.keys.data_cipher()
         self.watermark_secrets = [key.secret for key in runtime.keys.watermark_keys()]
         self.audit = AuditService(runtime.audit)
@@ -230,7 +227,7 @@ class ConsentService:
                 identity_id=identity.id,
                 created_by=principal.subject,
                 token_hash=_token_hash(token),
-                challenge_phrase=self.phrases(),
+                challenge_phrase="",  # unused since live capture (its script has digits)
                 statement=statement,
                 allowed_uses=_uses_text(allowed),
                 excluded_content=excluded,

@@ -2,10 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import itertools
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from sqlmodel import Session
 from lpm_guard.access.principals import Principal
 from lpm_guard.access.scopes import Scope
 from lpm_guard.api import create_app
-from lpm_guard.consent import speech
 from lpm_guard.consent.faces import decode_image
 from lpm_guard.consent.models import Identity, Use
 from lpm_guard.consent.services import ConsentService
@@ -107,23 +103,6 @@ def camera_still(rgb: np.ndarray) -> bytes:
     return jpeg(brighter, 80)
 
 
-def flite(text: str, path: Path) -> bytes:
-    """Speech from Debian's flite; `make test` installs it."""
-    if shutil.which("flite") is None:
-        if os.environ.get("CI"):
-            pytest.fail("flite is not installed; `make test` installs it")
-        pytest.skip("flite is not installed")
-    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(path)], check=True)
-    return path.read_bytes()
-
-
-def saying(phrase: str, tmp_path: Path) -> bytes:
-    return flite(
-        f"I agree to take part in this research. My challenge phrase is {phrase}.",
-        tmp_path / "recording.wav",
-    )
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[Mailbox]:
     """A real SMTP server on loopback: what the gate sends to subjects arrives here."""
@@ -167,22 +146,14 @@ def _identity(service: ConsentService, identity_id: str) -> Identity:
 
 @pytest.fixture
 def service(
-    runtime: Runtime, consent_settings: ConsentSettings, fixed_phrases: None
+    runtime: Runtime, consent_settings: ConsentSettings
 ) -> ConsentService:
     return ConsentService(runtime, consent_settings)
 
 
 @pytest.fixture
-def fixed_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Challenge phrases from a fixed cycle, so the suite is deterministic: now and then a
-    random phrase is one that flite's voice and pocketsphinx disagree on."""
-    cycle = itertools.cycle(["purple river seven", "green garden three", "silver candle nine"])
-    monkeypatch.setattr(speech, "new_challenge_phrase", cycle.__next__)
-
-
-@pytest.fixture
 def api(
-    runtime: Runtime, consent_settings: ConsentSettings, fixed_phrases: None
+    runtime: Runtime, consent_settings: ConsentSettings
 ) -> Iterator[TestClient]:
     app = create_app(runtime=runtime, authenticator=TokenAuthenticator())
     app.state.consent_settings = consent_settings

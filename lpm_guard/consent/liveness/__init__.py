@@ -6,6 +6,23 @@ service adds the checks that need stored data (face match, protected people, cop
 watermark) and decides.
 """
 
+from . import phash
+from .analysis import CHECKS, analyse
+from .results import CheckResult, Outcome
 from .script import Prompt, Script, Step, new_script
+from .track import Recording, Track, read_capture
 
-__all__ = ["Prompt", "Script", "Step", "new_script"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "Outcome",
+    "Prompt",
+    "Recording",
+    "Script",
+    "Step",
+    "Track",
+    "analyse",
+    "new_script",
+    "phash",
+    "read_capture",
+]
