@@ -138,9 +138,19 @@ CASES: list[Case] = [
     Case("GET", "/v1/consent/protected", reviewers_only(200)),
     Case("GET", "/v1/consent/invitation", everyone(401)),
     Case("POST", "/v1/consent/revocation", everyone(401)),
+    Case("POST", "/v1/consent/invitation/captures", everyone(401)),
+    Case("PUT", "/v1/consent/invitation/captures/{no_capture}", everyone(401)),
+    Case("POST", "/v1/consent/invitation/refusal", everyone(401), json={"report": True}),
     Case("GET", "/v1/consent/review/reports", reviewers_only(200)),
-    Case("POST", "/v1/consent/invitation/consent", everyone(401)),
-    Case("POST", "/v1/consent/invitation/consent-video", everyone(401)),
+    Case("GET", "/v1/consent/review/captures", reviewers_only(200)),
+    Case("GET", "/v1/consent/review/captures/{no_capture}", reviewers_only(404)),
+    Case("GET", "/v1/consent/review/captures/{no_capture}/video", reviewers_only(404)),
+    Case(
+        "POST", "/v1/consent/review/captures/{no_capture}/approve", reviewers_only(404), json=REASON
+    ),
+    Case(
+        "POST", "/v1/consent/review/captures/{no_capture}/reject", reviewers_only(404), json=REASON
+    ),
     Case("GET", "/v1/consent/identities/{identity_a}", researchers_only(200, 404)),
     Case(
         "POST",

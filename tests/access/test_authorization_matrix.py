@@ -19,6 +19,7 @@ from tests.consent.conftest import insightface_images, png
 
 TARGETS = (
     "entry_0",
+    "no_capture",
     "app_a",
     "client_a",
     "submitted",
@@ -87,6 +88,8 @@ class Callers:
             return "job_nobody"
         if name == "no_session":
             return "ses_nobody"
+        if name == "no_capture":
+            return "cap_nobody"
         if name == "identity_a":
             return self.consent.create_identity(
                 self.a.principal,
