@@ -211,6 +211,13 @@ async function loadCaptureVideo(captureId) {
       return;
     }
     captureShown.url = url;
+    // A browser's recording (MediaRecorder's WebM) states no duration: seek past the end once,
+    // so that the player learns it and the reviewer gets a usable timeline.
+    video.addEventListener("loadedmetadata", () => {
+      if (video.duration !== Infinity) return;
+      video.addEventListener("durationchange", () => { video.currentTime = 0; }, { once: true });
+      video.currentTime = 1e101;
+    }, { once: true });
     video.src = url;
     say(box, "Watch the whole recording before deciding. Every viewing is written to the audit log.");
   } catch (error) {

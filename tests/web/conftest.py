@@ -1,7 +1,8 @@
 """The web pages in a real Chromium (Debian's, driven by Playwright) against a real server.
 
-- ``site``: the app served by uvicorn on a free port, with its own data directory, and a
-  ``World`` (tests/access/world.py) to make accounts through the services.
+- ``site``: the app served by uvicorn on a free port, with its own data directory, a
+  ``World`` (tests/access/world.py) to make accounts through the services, and a real SMTP
+  server on loopback (tests/mailbox.py) where the mail the gate sends to subjects arrives.
 - ``launch``: a Chromium with fake camera and microphone fed from files the test makes
   (``fake_camera`` writes a Y4M of a photo, ``fake_microphone`` a flite WAV).
 - ``shots``: where screenshots go (``build/test-output/web/<test>/``); every page a test
@@ -21,13 +22,17 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 
 from lpm_guard.api import create_app
+from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
+from tests import mailbox
 from tests.access.conftest import _cheap_argon2
 from tests.access.world import World
 from tests.consent.conftest import people
+from tests.mailbox import Mailbox
 from tests.server import free_port, serving
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -45,6 +50,8 @@ class Site:
     url: str
     runtime: Runtime
     world: World
+    app: FastAPI
+    mailbox: Mailbox
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +71,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)
-    with serving(app, port=port) as served, httpx.Client(base_url=served, timeout=60) as http:
-        yield Site(served, runtime, World(app.state.access, http, served, runtime))
+    with (
+        mailbox.smtp_server() as box,
+        serving(app, port=port) as served,
+        httpx.Client(base_url=served, timeout=60) as http,
+    ):
+        # Invitations and withdrawal links go to the subject's address: here, the loopback
+        # SMTP server, where tests read them as the subject would. Many tests invite through
+        # this one server: the daily limits are raised.
+        app.state.consent_settings = ConsentSettings(
+            public_url=url,
+            invitations_per_identity_per_day=50,
+            invitations_per_researcher_per_day=1000,
+            **box.settings(),
+        )
+        yield Site(served, runtime, World(app.state.access, http, served, runtime), app, box)
     runtime.close()
 
 

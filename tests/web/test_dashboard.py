@@ -42,32 +42,32 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     expect(page.locator("#quota-text")).to_contain_text("10 min 0 s left")
     shots(page, "signed-in")
 
-    # (2): a new identity from a photo, then an invitation for it; the link is copied.
+    # (2): a new person from a photo and their address, then an invitation: emailed to them,
+    # and neither the link nor the token reaches this page.
     photo = tmp_path / "person.png"
     photo.write_bytes(png(people.t1[5]))
+    address = f"sam-{tmp_path.name[-8:]}@example.org".lower()
     new_identity = page.locator("#new-identity")
     new_identity.get_by_label("Name").fill("Sam Subject")
+    new_identity.get_by_label("Their email address").fill(address)
     new_identity.get_by_label("Reference photos").set_input_files(photo)
-    new_identity.get_by_role("button", name="Add identity").click()
+    new_identity.get_by_role("button", name="Add person").click()
     expect(page.locator("#identity-message")).to_contain_text("Added Sam Subject")
     expect(rows).to_have_count(3)
-    expect(page.locator("#identity-rows")).to_contain_text("Waiting for the subject's consent")
+    sam = page.locator("#identity-rows tr", has_text="Sam Subject")
+    expect(sam).to_contain_text("Waiting for the person's consent")
+    expect(sam).to_contain_text("s***@example.org")
     invitation = page.locator("#new-invitation")
-    expect(invitation.get_by_label("Identity")).to_have_value(
-        page.locator("#identity-rows tr", has_text="Sam Subject").get_attribute("data-identity")
-        or ""
+    expect(invitation.get_by_label("Person")).to_have_value(
+        sam.get_attribute("data-identity") or ""
     )
     invitation.get_by_label("Live sessions").check()
-    invitation.get_by_role("button", name="Create invitation link").click()
-    link = page.get_by_label("Invitation link")
-    expect(link).not_to_have_value("")
-    url = link.input_value()
-    # The link's base is the consent settings' public URL (LPM_CONSENT_PUBLIC_URL).
-    assert "/consent.html#" in url and len(url.split("#", 1)[1]) >= 32, url
-    expect(page.get_by_text("This link is shown only once")).to_be_visible()
-    page.get_by_role("button", name="Copy link").click()
-    expect(page.locator("#copy-message")).to_have_text("Copied to the clipboard.")
-    assert page.evaluate("navigator.clipboard.readText()") == url
+    invitation.get_by_role("button", name="Email the invitation").click()
+    expect(page.locator("#invite-message")).to_contain_text(
+        "Invitation emailed to s***@example.org."
+    )
+    subject_token = site.mailbox.invitation_token(address)
+    assert subject_token not in page.content() and "consent.html#" not in page.content()
     shots(page, "invitation")
 
     # (3): an offline generation from the page: progress to the end, then the player.

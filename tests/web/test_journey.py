@@ -1,12 +1,14 @@
 """The whole platform in Chromium, as its people use it, against one real server:
 
-an applicant applies → a reviewer approves them → the researcher signs in → adds a person and
-invites them → the person consents on their own device (fake camera and microphone) → the
-researcher runs an offline generation and watches it finish → opens a live session and gets
-frames → a journalist drops the clip on the verify page and reads it as trusted.
+an applicant applies → a reviewer approves them → the researcher signs in → adds a person with
+their email address and has the invitation emailed to them → the person records their consent
+live on their own device (fake camera and microphone following that session's script) → a
+reviewer watches the recording and approves it → the researcher runs an offline generation and
+watches it finish → opens a live session and gets frames → a journalist drops the clip on the
+verify page and reads it as trusted.
 
-Then the person withdraws through the link they kept, and the researcher's pages say so: the
-person can no longer be picked for a live session, with the reason.
+Then the person withdraws through the link emailed to them, and the researcher's pages say so:
+the person can no longer be picked for a live session, with the reason.
 
 Each person has their own browser; every page is screenshotted under build/test-output/web/."""
 
@@ -20,10 +22,14 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from lpm_guard.access.scopes import Role
-from lpm_guard.consent import speech
 from tests.consent.conftest import People, png
-from tests.web.conftest import Launch, Site, fake_camera, fake_microphone, script_errors
-from tests.web.test_consent import CHECKING_MS, PHRASE, record, seconds, take_stills
+from tests.web.conftest import Launch, Site, fake_microphone, script_errors
+from tests.web.test_consent_journey import (
+    approve_in_console,
+    invitation_link,
+    record_live,
+    withdrawal_link,
+)
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -44,13 +50,10 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     shots: Shots,
     people: People,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The challenge phrase is random in production; here it is one that flite's voice says and
-    # pocketsphinx hears reliably (the server runs in this process).
-    monkeypatch.setattr(speech, "new_challenge_phrase", lambda: PHRASE)
     email = f"journey-{tmp_path.name[-8:]}@example.org".lower()
-    face = people.t1[5]
+    subject_address = f"sam-{tmp_path.name[-8:]}@example.org".lower()
+    face = people.astronaut
 
     # (1) The applicant applies on the sign-up page.
     applicant, applicant_errors = watched(launch())
@@ -97,50 +100,29 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     )
     expect(researcher.locator("#quota-text")).to_contain_text("15 min 0 s left")
 
-    # (4) They add the person from a photo and invite them for offline and live use.
+    # (4) They add the person from a photo and their address, and have the invitation emailed
+    # to them for offline and live use: the link reaches the person, never this page.
     photo = tmp_path / "person.png"
     photo.write_bytes(png(face))
     new_identity = researcher.locator("#new-identity")
     new_identity.get_by_label("Name").fill("Sam Subject")
+    new_identity.get_by_label("Their email address").fill(subject_address)
     new_identity.get_by_label("Reference photos").set_input_files(photo)
-    new_identity.get_by_role("button", name="Add identity").click()
+    new_identity.get_by_role("button", name="Add person").click()
     expect(researcher.locator("#identity-message")).to_contain_text("Added Sam Subject")
     invitation = researcher.locator("#new-invitation")
     invitation.get_by_label("Offline generations").check()
     invitation.get_by_label("Live sessions").check()
-    invitation.get_by_role("button", name="Create invitation link").click()
-    link = researcher.get_by_label("Invitation link")
-    expect(link).not_to_have_value("")
-    url = link.input_value()
-    assert url.startswith(f"{site.url}/consent.html#"), url
+    invitation.get_by_role("button", name="Email the invitation").click()
+    expect(researcher.locator("#invite-message")).to_contain_text("Invitation emailed to s***@")
+    url = invitation_link(site, subject_address)
+    assert url.split("#", 1)[1] not in researcher.content()
     shots(researcher, "4-invited")
 
-    # (5) The person opens the link on their own device and consents: stills from the camera
-    # and the statement read aloud with the challenge phrase, recorded in the page.
-    subject_context = launch()
-    subject, subject_errors = watched(subject_context)
-    subject.goto(url)
-    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
-    expect(subject.locator("#phrase")).to_have_text(PHRASE)
-    statement = subject.locator("#statement").inner_text()
-    shots(subject, "5-invitation")
-    subject_context.close()
-    camera = fake_camera(face, tmp_path / "subject.y4m")
-    microphone = fake_microphone(
-        f"{statement} My challenge phrase is {PHRASE}.", tmp_path / "subject.wav"
-    )
-    subject, subject_errors = watched(launch(camera=camera, microphone=microphone))
-    subject.goto(url)
-    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
-    take_stills(subject, 2)
-    record(subject, seconds(microphone))
-    subject.get_by_role("button", name="Send my consent").click()
-    expect(subject.locator("body")).to_have_attribute(
-        "data-result", "accepted", timeout=CHECKING_MS
-    )
-    revocation = subject.get_by_label("Your withdrawal link").input_value()
-    assert "#revoke=" in revocation
-    shots(subject, "5-consented")
+    # (5) The person opens the emailed link on their own device and records their consent
+    # live; a reviewer watches the recording and approves it.
+    subject, subject_errors = record_live(site, launch, shots, url, face, "5")
+    approval_errors = approve_in_console(site, launch, shots, "Sam Subject", "5")
 
     # (6) The researcher sees the consent and runs an offline generation to the end.
     researcher.reload()
@@ -202,7 +184,7 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
 
     # (9) The person withdraws through their link; the researcher is refused from then on,
     # with the reason, offline and live.
-    subject.goto(revocation)
+    subject.goto(withdrawal_link(site, subject_address))
     subject.get_by_label("I want to withdraw my consent").check()
     subject.get_by_role("button", name="Withdraw my consent").click()
     expect(subject.locator("body")).to_have_attribute("data-result", "revoked")
@@ -220,6 +202,7 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     shots(researcher, "9-live-refused")
 
     for errors in (
+        approval_errors,
         applicant_errors,
         reviewer_errors,
         researcher_errors,

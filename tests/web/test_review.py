@@ -4,7 +4,11 @@ its audit trail, and an inclusion proof checked in the browser (web/lib/merkle.j
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 import re
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +20,28 @@ from sqlmodel import Session
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.auditing.services import AuditService
-from lpm_guard.consent.models import Use
+from lpm_guard.consent.gallery import new_id
+from lpm_guard.consent.liveness.script import new_script
+from lpm_guard.consent.models import (
+    Capture,
+    CaptureStatus,
+    ConsentRecord,
+    Identity,
+    IdentityStatus,
+    Use,
+    utcnow,
+)
+from lpm_guard.consent.models import Invitation as InvitationRow
+from lpm_guard.consent.sealing import seal
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.sessions.jobs import GenerationJob, JobStatus
 from lpm_guard.sessions.ledger import LiveSessionRow
+from tests.access.world import Account
+from tests.consent.captures import bona_fide
 from tests.consent.conftest import People, png
 from tests.sessions.test_gate import consent, open_session
 from tests.web.conftest import Launch, Site, script_errors
+from tests.web.test_consent_journey import CACHE, SEED
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -350,4 +369,150 @@ def test_the_console_pages_through_older_sessions_and_jobs(
     expect(page.get_by_role("button", name="Older offline jobs")).to_be_hidden()
     expect(status).to_contain_text("53 live sessions, 51 offline jobs.")
     shots(page, "paged")
+    assert errors == []
+
+
+# -- consent captures: the queue, the recording, the checks, a decision ------------------------
+
+
+def held_for_review(site: Site, owner: Account, photo: Any, tmp_path: Path) -> tuple[str, str]:
+    """A person whose live capture passed the checks with one flag and waits for a reviewer,
+    stored as the capture service stores it (the recording is a bona fide capture rendered for
+    the script). Returns (identity id, capture id)."""
+    settings = site.app.state.consent_settings
+    service = ConsentService(site.runtime, settings)
+    address = f"flagged-{tmp_path.name[-8:]}@example.org".lower()
+    identity = service.create_identity(
+        owner.principal, "Flagged Person", [png(photo)], subject_email=address
+    )
+    sent = service.invite(owner.principal, identity.id, [Use.OFFLINE])
+    script = new_script(rng=random.Random(SEED))
+    video = bona_fide(photo, script, CACHE).video()
+    now = utcnow()
+    capture_id = new_id("cap")
+    checks = [
+        {"name": "head-turns", "outcome": "pass", "score": 0.91, "threshold": 0.5,
+         "detail": "3 of 3 turns in order and in their windows"},
+        {"name": "face-match", "outcome": "pass", "score": 0.31, "threshold": 0.55,
+         "detail": "the largest distance to an enrolled photo"},
+        {"name": "rendered", "outcome": "flag", "score": 0.4, "threshold": 1.0,
+         "detail": "little camera noise: look for a rendered face"},
+    ]  # fmt: skip
+    with Session(site.runtime.engine) as db:
+        invitation = db.get(InvitationRow, sent.invitation_id)
+        person = db.get(Identity, identity.id)
+        assert invitation is not None and person is not None
+        invitation.used_at = now
+        person.status = IdentityStatus.AWAITING_REVIEW
+        person.allowed_uses = invitation.allowed_uses
+        person.expires_at = invitation.consent_expires_at
+        db.add(
+            Capture(
+                id=capture_id,
+                invitation_id=invitation.id,
+                identity_id=identity.id,
+                status=CaptureStatus.AWAITING_REVIEW,
+                script=script.to_json(),
+                opened_at=now - timedelta(minutes=42),
+                deadline=now - timedelta(minutes=38),
+                submitted_at=now - timedelta(minutes=41),
+                video_sha256=hashlib.sha256(video).hexdigest(),
+                video_type="video/webm",
+                video=seal(service.cipher, "consent_captures", capture_id, "video", video),
+                checks=json.dumps(checks),
+                transcript="four six three seven | i agree that this researcher may animate",
+            )
+        )
+        db.add(
+            ConsentRecord(
+                id=new_id("cns"),
+                identity_id=identity.id,
+                invitation_id=invitation.id,
+                statement_sha256=hashlib.sha256(invitation.statement.encode()).hexdigest(),
+                evidence_sha256="{}",
+                revocation_token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+                allowed_uses=invitation.allowed_uses,
+                accepted_at=now,
+                expires_at=invitation.consent_expires_at,
+                capture_id=capture_id,
+            )
+        )
+        db.add_all([invitation, person])
+        db.commit()
+    return identity.id, capture_id
+
+
+def test_a_reviewer_watches_a_flagged_capture_and_rejects_it_with_a_reason(
+    site: Site, launch: Launch, shots: Shots, people: People, tmp_path: Path
+) -> None:
+    world = site.world
+    reviewer = world.staff(Role.REVIEWER)
+    world.web_tokens(reviewer)
+    owner = world.researcher()
+    identity_id, capture_id = held_for_review(site, owner, people.astronaut, tmp_path)
+    # Another person refused their invitation and reported it.
+    service = ConsentService(site.runtime, site.app.state.consent_settings)
+    address = f"reporter-{tmp_path.name[-8:]}@example.org".lower()
+    reported = service.create_identity(
+        owner.principal, "Reporting Person", [png(people.t1[2])], subject_email=address
+    )
+    service.invite(owner.principal, reported.id, [Use.OFFLINE])
+    service.refuse_invitation(site.mailbox.invitation_token(address), report=True)
+
+    page = launch().new_page()
+    errors = script_errors(page)
+    sign_in(page, site, reviewer.email, reviewer.password, "/review.html")
+    expect(page.locator("body")).to_have_attribute("data-ready", "review")
+
+    # (1): the queue: the person, how long they have waited, the flag.
+    row = page.locator(f"#capture-rows tr[data-capture='{capture_id}']")
+    expect(row).to_contain_text("Flagged Person")
+    expect(row.locator(".capture-age")).to_have_text("41 min ago")
+    expect(row.locator(".badge.warn", has_text="rendered")).to_be_visible()
+    # Reported invitations are listed for reviewers.
+    expect(page.locator("#reports")).to_be_visible()
+    expect(page.locator("#report-rows")).to_contain_text("Reporting Person")
+    shots(page, "captures-queue")
+
+    # (2): the detail: the recording plays, the script's timeline, each check and its score.
+    row.get_by_role("button", name="Watch and decide: Flagged Person").click()
+    expect(page.locator("#capture-detail")).to_be_focused()
+    page.wait_for_function(
+        "() => document.querySelector('#capture-video').readyState >= 2", timeout=30_000
+    )
+    expect(page.locator("#capture-script-rows tr")).to_have_count(10)
+    expect(page.locator("#capture-script-rows tr[data-prompt='digits']")).to_contain_text(
+        "four six three seven"
+    )
+    flagged = page.locator("#capture-check-rows tr[data-check='rendered']")
+    expect(flagged.locator(".badge")).to_have_text("flag")
+    expect(flagged).to_contain_text("0.4")
+    expect(flagged).to_contain_text("look for a rendered face")
+    expect(page.locator("#capture-check-rows tr[data-check='face-match']")).to_contain_text("0.55")
+    expect(page.locator("#capture-transcript")).to_contain_text("four six three seven")
+    shots(page, "capture-detail")
+    # Viewing is audited.
+    actions = [
+        json.loads(site.runtime.audit.entry(i).body)["action"]
+        for i in range(site.runtime.audit.size())
+    ]
+    assert "consent:capture:view" in actions
+
+    # (3): reject, with a reason; the consent never came into force.
+    page.get_by_role("button", name="Reject this consent").click()
+    expect(page.locator("#capture-decision-status")).to_contain_text("Write a reason first")
+    page.get_by_label("Reason for the decision").fill("The face looks rendered, not filmed.")
+    page.get_by_role("button", name="Reject this consent").click()
+    expect(page.locator("#capture-decision-status")).to_contain_text(
+        "Rejected: Flagged Person's consent never came into force"
+    )
+    expect(page.locator(f"#capture-rows tr[data-capture='{capture_id}']")).to_have_count(0)
+    view = service.get_identity(owner.principal, identity_id)
+    assert view.status == IdentityStatus.AWAITING_CONSENT
+    shots(page, "capture-rejected")
+    page.locator("#capture-status-filter").select_option("rejected")
+    page.locator("#capture-filter").get_by_role("button", name="Show").click()
+    expect(page.locator(f"#capture-rows tr[data-capture='{capture_id}']")).to_contain_text(
+        "rejected"
+    )
     assert errors == []
