@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -16,6 +16,26 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("./data"), description="Where the database, keys and outputs live."
+    )
+    keys_dir_override: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LPM_KEYS_DIR", "keys_dir"),
+        description="The key directory (default DATA_DIR/keys). Every node of one database "
+        "must use the same keys: mount one shared directory or secret here.",
+    )
+    node_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="This process's name in the leases on jobs and live sessions (default: "
+        "host name, process id and a random suffix). Unique per process: a node restarted "
+        "under its own id takes its unfinished work back at once.",
+    )
+    node_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A node that has not renewed its lease on a job or live session for this "
+        "long is presumed dead: any other node recovers that work.",
     )
     database_url: str | None = Field(
         default=None,
@@ -69,7 +89,7 @@ class Settings(BaseSettings):
 
     @property
     def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
+        return self.keys_dir_override or self.data_dir / "keys"
 
     @property
     def audit_dir(self) -> Path:

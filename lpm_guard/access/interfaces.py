@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from fastapi import Request
+from sqlmodel import Session
 
 from .schemas import QuotaView
 
@@ -20,6 +21,14 @@ class Quotas(Protocol):
     def charge(self, subject: str, seconds: float, now: datetime | None = None) -> QuotaView:
         """Spend ``seconds`` of today's quota, or raise ``QuotaExceeded`` (429) and spend
         nothing; ``NotApproved`` (403) for anyone but an approved researcher."""
+        ...
+
+    def refund(self, subject: str, seconds: float, day: str, *, reason: str) -> None:
+        """Give back ``seconds`` charged on ``day`` (a reserved job that failed)."""
+        ...
+
+    def use(self, session: Session, subject: str, seconds: float, now: datetime) -> None:
+        """Add ``seconds`` generated (live, as it streams) inside the caller's transaction."""
         ...
 
 

@@ -1,12 +1,16 @@
-"""Daily quota of generated seconds per researcher (UTC days). The gate calls ``charge`` before
-generating; the charge is atomic, so two concurrent requests cannot both spend the last
-seconds."""
+"""Daily quota of generated seconds per researcher (UTC days).
+
+Offline, the gate reserves the audio's seconds with ``charge`` when it admits a job (atomic: two
+concurrent requests cannot both spend the last seconds) and the job ``refund``s them if it
+fails. Live, a session adds what it streamed with ``use`` as it runs, and stops when its
+researcher's use reaches the allowance.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, case, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -55,6 +59,21 @@ class QuotaService:
             day=quota_day(now), daily_quota_s=quota, used_s=used, remaining_s=max(0.0, quota - used)
         )
 
+    @staticmethod
+    def _ensure_row(session: Session, subject: str, day: str) -> None:
+        """Make sure the day's row exists (a concurrent insert is as good as ours)."""
+        found = session.exec(
+            select(QuotaUsageRow.id).where(
+                QuotaUsageRow.account_id == subject, QuotaUsageRow.day == day
+            )
+        ).first()
+        if found is None:
+            try:
+                with session.begin_nested():
+                    session.add(QuotaUsageRow(account_id=subject, day=day, seconds=0.0))
+            except IntegrityError:
+                pass
+
     def charge(self, subject: str, seconds: float, now: datetime | None = None) -> QuotaView:
         """Spend ``seconds`` of today's quota, or raise ``QuotaExceeded`` and spend nothing."""
         if not seconds > 0:
@@ -63,20 +82,8 @@ class QuotaService:
         day = quota_day(now)
         with Session(self.engine, expire_on_commit=False) as session:
             quota = self._allowance(session, subject, now)
-            # (1): make sure today's row exists (a concurrent insert is as good as ours).
-            if (
-                session.exec(
-                    select(QuotaUsageRow.id).where(
-                        QuotaUsageRow.account_id == subject, QuotaUsageRow.day == day
-                    )
-                ).first()
-                is None
-            ):
-                try:
-                    with session.begin_nested():
-                        session.add(QuotaUsageRow(account_id=subject, day=day, seconds=0.0))
-                except IntegrityError:
-                    pass
+            # (1): make sure today's row exists.
+            self._ensure_row(session, subject, day)
             # (2): one conditional UPDATE: it adds only if the sum stays within the quota.
             result = session.exec(
                 update(QuotaUsageRow)
@@ -109,3 +116,45 @@ class QuotaService:
             payload={"seconds": seconds, "used_s": view.used_s},
         )
         return view
+
+    def refund(self, subject: str, seconds: float, day: str, *, reason: str) -> None:
+        """Give back ``seconds`` charged on ``day`` (a reserved job that failed); never below
+        zero. Recorded whatever the researcher's standing now."""
+        if not seconds > 0:
+            return
+        with Session(self.engine) as session:
+            session.exec(
+                update(QuotaUsageRow)
+                .where(col(QuotaUsageRow.account_id) == subject, col(QuotaUsageRow.day) == day)
+                .values(
+                    seconds=case(
+                        (
+                            col(QuotaUsageRow.seconds) > seconds,
+                            col(QuotaUsageRow.seconds) - seconds,
+                        ),
+                        else_=0.0,
+                    )
+                )
+            )
+            session.commit()
+        self.audit.record(
+            AuditTag.ACCESS_QUOTA_REFUND,
+            "system",
+            objects={"account": subject},
+            reasons=[reason],
+            payload={"seconds": seconds, "day": day},
+        )
+
+    def use(self, session: Session, subject: str, seconds: float, now: datetime) -> None:
+        """Add ``seconds`` that were generated (a live session, as it streams) inside the
+        caller's transaction: use is a fact, added whatever is left or the researcher's standing
+        now; stopping at the allowance is the session's watch's job. Not audited one by one:
+        the session's stop entry carries its total."""
+        if seconds > 0:
+            day = quota_day(now)
+            self._ensure_row(session, subject, day)
+            session.exec(
+                update(QuotaUsageRow)
+                .where(col(QuotaUsageRow.account_id) == subject, col(QuotaUsageRow.day) == day)
+                .values(seconds=col(QuotaUsageRow.seconds) + seconds)
+            )

@@ -14,12 +14,11 @@ from .. import __version__
 from ..access.principals import Authenticator
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
-from ..logs import get_logger
+from ..logs import configure, get_logger
 from ..provenance.routes import router as provenance_router
 from ..runtime import Runtime
-from ..sessions import ledger
 from ..sessions.generations import router as generations_router
-from ..sessions.jobs import recover
+from ..sessions.leases import NodeLease
 from ..sessions.registry import RegistryLimits, SessionRegistry
 from ..sessions.routes import router as sessions_router
 from ..sessions.stream import router as stream_router
@@ -56,20 +55,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        interrupted = await asyncio.to_thread(recover, runtime)
-        if interrupted:
-            log.warning("jobs interrupted by a restart marked failed", jobs=interrupted)
-        cut_off = await asyncio.to_thread(ledger.recover, runtime)
-        if cut_off:
-            log.warning("live sessions cut off by a restart marked ended", sessions=cut_off)
+        # This node's own leftovers (a restart under the same node id) and other nodes' work
+        # whose lease lapsed; never a live neighbour's. Then again at every beat of the lease.
+        lease: NodeLease = app.state.lease
+        await asyncio.to_thread(lease.recover)
+        lease.start()
         task = asyncio.create_task(_checkpoint_periodically(runtime))
         try:
             yield
         finally:
+            running = list(app.state.sessions.matching())
             app.state.sessions.stop_all()
+            for session in running:  # their ends are recorded before the process goes
+                await asyncio.to_thread(session.join, 2.0)
             jobs = getattr(app.state, "jobs", None)
             if jobs is not None:
                 jobs.close()
+            lease.stop()
             services = getattr(app.state, "session_services", None)
             if services is not None:
                 services.checks.close()
@@ -90,6 +92,7 @@ def create_app(
             per_process=runtime.settings.live_sessions_per_process,
         )
     )
+    app.state.lease = NodeLease(runtime, app.state.sessions, recover=True)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)
@@ -103,3 +106,11 @@ def create_app(
     if WEB.is_dir():
         app.mount("/", WebFiles(directory=WEB, html=True), name="web")
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one of ``lpm-guard serve --workers N``'s processes: settings and logging
+    from the environment, as the command line has them."""
+    settings = Settings()
+    configure(settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -24,6 +24,7 @@ class AuditTag(StrEnum):
     ACCESS_QUOTA_CHANGE = "access:quota:change"
     ACCESS_QUOTA_CHARGE = "access:quota:charge"
     ACCESS_QUOTA_EXCEED = "access:quota:exceed"
+    ACCESS_QUOTA_REFUND = "access:quota:refund"
     ACCESS_TOKEN_ISSUE = "access:token:issue"  # noqa: S105
     ACCESS_TOKEN_REUSE = "access:token:reuse"  # noqa: S105
     ACCESS_TOKEN_REVOKE = "access:token:revoke"  # noqa: S105

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from ..logs import configure
@@ -35,24 +37,38 @@ def _setup() -> None:
 def serve(
     host: str | None = typer.Option(None, help="Default: LPM_HOST (127.0.0.1)."),
     port: int | None = typer.Option(None, help="Default: LPM_PORT (8000)."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Server processes on this port (each one a node)."
+    ),
 ) -> None:
     """Start the API and web pages (upgrading the database and creating keys first)."""
     import uvicorn
 
     from ..api import create_app
-    from .common import errors
+    from ..runtime import Runtime
+    from .common import errors, fail
 
     settings = Settings()
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_config": None,
+        "ws": "websockets-sansio",  # flow control: a slow client blocks the sender, not memory
+        "ws_per_message_deflate": False,  # the frames are JPEG: compressing them only costs CPU
+    }
+    if workers == 1:
+        with errors():
+            api = create_app(settings)
+        uvicorn.run(api, **options)
+        return
+    if settings.node_id:
+        raise fail("LPM_NODE_ID names one process: leave it unset to serve with --workers")
+    # Keys, migrations and the pinned fingerprints once, before the workers race for them.
     with errors():
-        api = create_app(settings)
-    uvicorn.run(
-        api,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        ws="websockets-sansio",  # flow control: a slow client blocks the sender, not memory
-        ws_per_message_deflate=False,  # the frames are JPEG: compressing them again only costs CPU
-    )
+        Runtime.open(settings).close()
+    # Each worker builds its own app (and node) from the same environment; uvicorn's
+    # supervisor stops them all on SIGTERM or SIGINT, and each stops its own children.
+    uvicorn.run("lpm_guard.api.app:from_environment", factory=True, workers=workers, **options)
 
 
 def main() -> None:

@@ -25,3 +25,8 @@ class UnknownKeyError(KeyStoreError):
 
 class DecryptionError(KeyStoreError):
     """A blob failed authentication: tampered, truncated, or the wrong associated data."""
+
+
+class KeysDifferError(KeyStoreError):
+    """This node's keys are not the ones the database's other nodes use (a second data
+    directory with its own keys); it must not start."""

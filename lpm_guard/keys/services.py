@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..audit import NoteVerifier
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
+from . import pinning
 from .models import KeyInfo, KeyKind
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ def rotate_key(runtime: Runtime, kind: KeyKind, actor: str) -> KeyInfo:
     from ..runtime import open_audit_log
 
     info = runtime.keys.rotate(kind)
+    # Every node must now use the new key: the database pins it (the key directory is shared).
+    pinning.repin(runtime.engine, info, runtime.node_id)
     if kind is KeyKind.AUDIT:
         runtime.audit = open_audit_log(runtime.settings, runtime.engine, runtime.keys)
     AuditService(runtime.audit).record(

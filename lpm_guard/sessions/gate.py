@@ -5,7 +5,9 @@ the caller's scope and standing (the authenticator does, on every request); the 
 quota, asks the consent stage whether this identity may be generated for this use from these
 references, and runs the policy over the instructions and the reference images. Every reason
 found is collected (a denial lists them all), and the decision is appended to the audit log: the
-allow entry's index is what the output's watermark carries.
+allow entry's index is what the output's watermark carries. An offline request reserves its
+seconds of quota as the last step before the allow entry (atomic: two requests cannot both
+pass on the same remainder); the job refunds them if it fails.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import cv2
 import numpy as np
 
+from ..access.errors import NotApproved, QuotaExceeded
+from ..access.ids import utcnow
 from ..access.interfaces import Quotas
 from ..access.principals import Principal
+from ..access.quotas import quota_day
 from ..audit import Receipt
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
@@ -49,6 +54,8 @@ class Admission:
     references: list[RGB]
     policy_version: str
     consent_index: int | None
+    reserved_s: float = 0.0  # of quota, reserved for an offline job
+    quota_day: str = ""  # the day the reservation is counted in (a refund goes back there)
 
 
 class Gate:
@@ -69,9 +76,10 @@ class Gate:
         instructions: str | None = None,
         references: Sequence[RGB] = (),
         checked: Sequence[Decision] = (),
+        seconds: float | None = None,
     ) -> Admission:
         """``checked``: policy decisions the caller already made (an audio file's transcript)
-        that join this request's policy step."""
+        that join this request's policy step; ``seconds``: the quota to reserve (offline)."""
         subject = principal.subject
         reasons: list[str] = []
         rules: list[str] = []
@@ -104,23 +112,39 @@ class Gate:
             if not check.allowed:
                 reasons.append(f"policy ({check.action}): {check.reason}")
                 rules += check.rule_ids
-        # (4): the decision, allow or deny, in the audit log.
-        tag = AuditTag.GENERATION_REQUEST_ALLOW if not reasons else AuditTag.GENERATION_REQUEST_DENY
-        receipt = self.audit.record(
-            tag,
-            principal.actor,
-            outcome="success" if not reasons else "deny",
-            objects={"identity": identity_id},
-            reasons=reasons,
-            payload={
-                "use": use.value,
-                "policy_version": self.policy.version,
-                "policy_rules": rules,
-                "consent_entry": consent_index,
-                "references": len(references),
-                "instructions": bool(instructions),
-            },
-        )
+        # (4): the quota an offline job needs, reserved now or refused.
+        now = utcnow()
+        reserved, day = 0.0, quota_day(now)
+        if seconds is not None and not reasons:
+            try:
+                self.quotas.charge(subject, seconds, now)
+            except (QuotaExceeded, NotApproved) as exc:
+                reasons.append(f"today's quota of generated seconds does not cover this: {exc}")
+            else:
+                reserved = seconds
+        # (5): the decision, allow or deny, in the audit log.
+        payload = {
+            "use": use.value,
+            "policy_version": self.policy.version,
+            "policy_rules": rules,
+            "consent_entry": consent_index,
+            "references": len(references),
+            "instructions": bool(instructions),
+            **({"seconds": seconds} if seconds is not None else {}),
+        }
+        try:
+            receipt = self.audit.record(
+                AuditTag.GENERATION_REQUEST_DENY if reasons else AuditTag.GENERATION_REQUEST_ALLOW,
+                principal.actor,
+                outcome="deny" if reasons else "success",
+                objects={"identity": identity_id},
+                reasons=reasons,
+                payload=payload,
+            )
+        except BaseException:
+            if reserved:
+                self.quotas.refund(subject, reserved, day, reason="the gate's decision failed")
+            raise
         if reasons:
             raise GenerationDenied(
                 "; ".join(reasons), reasons=reasons, audit_index=receipt.index, rule_ids=rules
@@ -134,7 +158,22 @@ class Gate:
             list(references),
             self.policy.version,
             consent_index,
+            reserved,
+            day,
         )
+
+    def refuse(self, principal: Principal, identity_id: str, use: Use, reason: str) -> NoReturn:
+        """A request refused before the gate's steps (its audio could not be read): audited
+        like any other denial."""
+        receipt = self.audit.record(
+            AuditTag.GENERATION_REQUEST_DENY,
+            principal.actor,
+            outcome="deny",
+            objects={"identity": identity_id},
+            reasons=[reason],
+            payload={"use": use.value, "policy_version": self.policy.version},
+        )
+        raise GenerationDenied(reason, reasons=[reason], audit_index=receipt.index)
 
     def _check_image(self, image: RGB, use: PolicyUse) -> Decision:
         # The policy reads files: the image goes through a private temporary PNG.

@@ -11,20 +11,25 @@ crash or restart interrupted is marked failed at the next start, and its leftove
 from __future__ import annotations
 
 import multiprocessing
+import os
 import secrets
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Float, Integer, String, Text, update
+from sqlalchemy import Column, Float, Integer, String, Text, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from ..access.models import UtcDateTime
 from ..access.principals import Principal
+from ..access.quotas import QuotaService
 from ..audit import Receipt
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
@@ -34,9 +39,11 @@ from ..errors import NotFound
 from ..policy import InputRejected
 from ..policy import Use as PolicyUse
 from ..runtime import Runtime
-from .gate import GenerationDenied
+from .gate import Admission
 from .ledger import isoformat, newest_first, whose
-from .services import SessionServices
+
+if TYPE_CHECKING:
+    from .services import SessionServices
 
 
 class JobStatus(StrEnum):
@@ -63,6 +70,11 @@ class GenerationJob(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     finished_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    # The lease: the node (process) that queued the job and when it last said it holds it.
+    node_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    heartbeat_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
@@ -114,6 +126,10 @@ class JobSpec:
     policy_version: str
     consent_entry: int | None
     fps: int
+    node_id: str  # whose lease the job runs under: the worker finishes it only while it holds
+    quota_day: str
+    reserved_s: float  # of quota, refunded if the job fails
+    keys_dir: str
 
 
 def job_directory(runtime: Runtime, job_id: str) -> Path:
@@ -124,15 +140,44 @@ def output_path(runtime: Runtime, job_id: str) -> Path:
     return job_directory(runtime, job_id) / f"{job_id}.mp4"
 
 
+def _die_with(parent: int) -> None:
+    """In each worker process: exit when the server that started it is gone (a SIGKILL gives
+    it no chance to stop its workers), so no orphan renders a job whose lease has lapsed."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class JobService:
     def __init__(self, services: SessionServices, workers: int = 1) -> None:
         self.services = services
         self.runtime = services.runtime
-        self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with,
+            initargs=(os.getpid(),),
+        )
         self.futures: dict[str, Future[None]] = {}
 
     def close(self) -> None:
+        """Stop the worker processes now: a job they were rendering fails here (its quota
+        refunded) rather than outliving the server."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+        pending = [job_id for job_id, future in self.futures.items() if not future.done()]
+        for job_id in pending:
+            fail(self.runtime, job_id, "system", "the server stopped", held_by=self.runtime.node_id)
 
     # (1): submit — the gate, then the queue.
     def submit(
@@ -154,7 +199,11 @@ class JobService:
             try:
                 spoken.append(policy.check_audio_file(path, PolicyUse.OFFLINE))
             except InputRejected as exc:
-                raise GenerationDenied(f"audio refused: {exc}", reasons=[str(exc)]) from exc
+                self.services.gate.refuse(
+                    principal, identity_id, Use.OFFLINE, f"audio refused: {exc}"
+                )
+        seconds = max(a.duration_s for a in spoken)
+        # The gate reserves the audio's seconds of quota, or refuses (and audits the refusal).
         admission = self.services.gate.admit(
             principal,
             identity_id,
@@ -162,13 +211,40 @@ class JobService:
             instructions=instructions,
             references=references,
             checked=[a.decision for a in spoken],
+            seconds=seconds,
         )
-        seconds = max(a.duration_s for a in spoken)
-        if self.services.quotas.check(principal.subject).remaining_s < seconds:
-            raise GenerationDenied(
-                "today's quota of generated seconds does not cover this audio",
-                reasons=["quota"],
+        try:
+            spec = self._queue(
+                principal, identity_id, admission, audio, listen_audio, instructions, fps
             )
+        except BaseException:
+            self.services.quotas.refund(
+                principal.subject,
+                admission.reserved_s,
+                admission.quota_day,
+                reason="the job could not be queued",
+            )
+            raise
+        from .worker import run_job
+
+        try:
+            self.futures[spec.job_id] = self._pool.submit(run_job, spec)
+        except BaseException:
+            fail(self.runtime, spec.job_id, "system", "no worker took the job")
+            raise
+        return self.get(principal, spec.job_id)
+
+    def _queue(
+        self,
+        principal: Principal,
+        identity_id: str,
+        admission: Admission,
+        audio: Path,
+        listen_audio: Path | None,
+        instructions: str | None,
+        fps: int,
+    ) -> JobSpec:
+        """The admitted job on the books and its files in place, under this node's lease."""
         job_id = "job_" + secrets.token_urlsafe(12)
         directory = job_directory(self.runtime, job_id)
         directory.mkdir(parents=True, mode=0o700)
@@ -178,22 +254,26 @@ class JobService:
         if listen_audio is not None:
             moved_listen = directory / ("listen" + listen_audio.suffix)
             shutil.move(listen_audio, moved_listen)
-        row = GenerationJob(
-            id=job_id,
-            owner=principal.subject,
-            identity_id=identity_id,
-            status=JobStatus.QUEUED,
-            frames_done=0,
-            frames_total=max(1, round(seconds * fps)),
-            audit_index=admission.receipt.index,
-            seconds=seconds,
-            created_at=datetime.now(UTC),
-        )
+        now = datetime.now(UTC)
+        self.services.lease.start()  # renews this job's lease until it ends
         with Session(self.runtime.engine) as session:
-            session.add(row)
+            session.add(
+                GenerationJob(
+                    id=job_id,
+                    owner=principal.subject,
+                    identity_id=identity_id,
+                    status=JobStatus.QUEUED,
+                    frames_done=0,
+                    frames_total=max(1, round(admission.reserved_s * fps)),
+                    audit_index=admission.receipt.index,
+                    seconds=admission.reserved_s,
+                    created_at=now,
+                    node_id=self.runtime.node_id,
+                    heartbeat_at=now,
+                )
+            )
             session.commit()
-            session.refresh(row)
-        spec = JobSpec(
+        return JobSpec(
             job_id,
             principal.subject,
             principal.actor,
@@ -207,11 +287,11 @@ class JobService:
             admission.policy_version,
             admission.consent_index,
             fps,
+            self.runtime.node_id,
+            admission.quota_day,
+            admission.reserved_s,
+            str(self.runtime.settings.keys_dir),
         )
-        from .worker import run_job
-
-        self.futures[job_id] = self._pool.submit(run_job, spec)
-        return JobView.of(row)
 
     def get(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> JobView:
         """A job of the caller's (reviewers see every job)."""
@@ -252,37 +332,93 @@ def list_jobs(
     return [JobView.of(row) for row in rows]
 
 
-def recover(runtime: Runtime) -> int:
-    """Mark jobs a crash or restart interrupted as failed, and remove their unsigned leftovers;
-    returns how many. Run at start-up, before any new job."""
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def fail(
+    runtime: Runtime,
+    job_id: str,
+    actor: str,
+    reason: str,
+    *,
+    error: str | None = None,
+    held_by: str | None = None,
+    lapsed_before: datetime | None = None,
+) -> bool:
+    """Mark an unfinished job failed, refund its reserved quota, remove what it left (the
+    unsigned file, the uploaded voice) and audit it, exactly once: only if it is still queued
+    or running (and still ``held_by`` that node, or its lease lapsed before ``lapsed_before``).
+    Returns whether this call failed it (a finished or re-leased job is left alone)."""
+    condition = [col(GenerationJob.id) == job_id, col(GenerationJob.status).in_(UNFINISHED)]
+    if held_by is not None:
+        condition.append(col(GenerationJob.node_id) == held_by)
+    if lapsed_before is not None:
+        condition.append(_lapsed(runtime.node_id, lapsed_before))
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        row = session.get(GenerationJob, job_id)
+        result = session.execute(
+            update(GenerationJob)
+            .where(*condition)
+            .values(
+                status=JobStatus.FAILED,
+                error=(error or reason)[:500],
+                finished_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+    if row is None or getattr(result, "rowcount", 0) != 1:
+        return False
+    directory = job_directory(runtime, job_id)
+    for pattern in (".*", "speech.*", "listen.*"):
+        for leftover in directory.glob(pattern):
+            leftover.unlink(missing_ok=True)
+    audit = AuditService(runtime.audit)
+    day = row.created_at.date().isoformat()
+    QuotaService(runtime.engine, audit).refund(
+        row.owner, row.seconds, day, reason=f"job {job_id} failed"
+    )
+    audit.record(
+        AuditTag.GENERATION_JOB_FAIL,
+        actor,
+        outcome="failure",
+        objects={"job": job_id},
+        reasons=[reason],
+    )
+    return True
+
+
+def _lapsed(node_id: str, before: datetime) -> Any:
+    """Work this node may recover: its own (a restart under the same node id), work from
+    before leases (no node), or work whose lease was last renewed before ``before``."""
+    return or_(
+        col(GenerationJob.node_id) == node_id,
+        col(GenerationJob.node_id).is_(None),
+        col(GenerationJob.heartbeat_at).is_(None),
+        col(GenerationJob.heartbeat_at) < before,
+    )
+
+
+def recover(runtime: Runtime, lease_s: float | None = None) -> int:
+    """Fail the jobs a crash or restart interrupted: this node's own, and other nodes' whose
+    lease lapsed (never a live neighbour's); returns how many. Run at start-up and then
+    periodically (``leases.NodeLease``)."""
+    lease = runtime.settings.node_lease_s if lease_s is None else lease_s
+    before = datetime.now(UTC) - timedelta(seconds=lease)
     with Session(runtime.engine) as session:
-        interrupted = list(
+        candidates = list(
             session.exec(
                 select(GenerationJob.id).where(
-                    col(GenerationJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING])
+                    col(GenerationJob.status).in_(UNFINISHED), _lapsed(runtime.node_id, before)
                 )
             ).all()
         )
-        if interrupted:
-            session.execute(
-                update(GenerationJob)
-                .where(col(GenerationJob.id).in_(interrupted))
-                .values(
-                    status=JobStatus.FAILED,
-                    error="interrupted by a restart",
-                    finished_at=datetime.now(UTC),
-                )
-            )
-            session.commit()
-    audit = AuditService(runtime.audit)
-    for job_id in interrupted:
-        for leftover in job_directory(runtime, job_id).glob(".*"):
-            leftover.unlink(missing_ok=True)
-        audit.record(
-            AuditTag.GENERATION_JOB_FAIL,
+    return sum(
+        fail(
+            runtime,
+            job_id,
             "system",
-            outcome="failure",
-            objects={"job": job_id},
-            reasons=["interrupted by a restart"],
+            "interrupted by a restart (its node stopped)",
+            lapsed_before=before,
         )
-    return len(interrupted)
+        for job_id in candidates
+    )

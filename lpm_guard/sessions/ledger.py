@@ -1,26 +1,33 @@
 """Live sessions on the books: one row per session the gate admitted, kept after it ends.
 
 The registry holds the sessions this process runs; this table is what people look back at (the
-researcher's dashboard, the reviewer console). Two writers only: ``opened`` when the gate has
-admitted a session (``POST /v1/sessions``), ``ended`` from the session's end hook
-(``LiveSession.on_end``) — plus ``recover`` at start-up for the rows a crash left open. The
-decisions themselves are in the audit log (the gate's allow entry, ``session:stream:stop``); the
-row points at the allow entry by its index.
+researcher's dashboard, the reviewer console) and what every process shares: ``opened`` when the
+gate has admitted a session (``POST /v1/sessions``, under this node's lease), ``charge`` as it
+streams (the seconds, the frames, the lease renewed), ``revoke`` from any node (the flag the
+running session's watch reads), ``ended`` from the session's end hook (``LiveSession.on_end``),
+and ``recover`` for the rows whose node stopped renewing its lease. The decisions themselves are
+in the audit log (the gate's allow entry, ``session:stream:stop``); the row points at the allow
+entry by its index.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Text, and_, or_, update
+from sqlalchemy import Column, Float, Integer, String, Text, and_, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from ..access.interfaces import Quotas
 from ..access.models import UtcDateTime
 from ..access.principals import Principal
 from ..access.scopes import Scope
+from ..auditing.services import AuditService
+from ..auditing.tags import AuditTag
+from ..consent.models import Identity, Use
 from ..errors import Forbidden, InvalidRequest, NotFound
 from ..runtime import Runtime
 from .live import LiveSession, StopReason
@@ -48,6 +55,19 @@ class LiveSessionRow(SQLModel, table=True):
     stop_detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     audit_index: int = Field(sa_column=Column(Integer, nullable=False))
     frames: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    # The lease: the node (process) that runs the session and when it last said so.
+    node_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    heartbeat_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    # Set by ``DELETE /v1/sessions/{id}`` on any node; the node running it stops it.
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    revoke_detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    charged_s: float = Field(
+        default=0.0, sa_column=Column(Float, nullable=False, server_default=text("0"))
+    )
 
 
 def isoformat(moment: datetime | None) -> str | None:
@@ -109,6 +129,7 @@ def opened(
         opened_at=datetime.now(UTC),
         audit_index=audit_index,
     )
+    row.node_id, row.heartbeat_at = runtime.node_id, row.opened_at
     with Session(runtime.engine) as db:
         db.add(row)
         db.commit()
@@ -123,7 +144,10 @@ def ended(runtime: Runtime, session: LiveSession) -> None:
     with Session(runtime.engine) as db:
         db.execute(
             update(LiveSessionRow)
-            .where(col(LiveSessionRow.id) == session.session_id)
+            .where(
+                col(LiveSessionRow.id) == session.session_id,
+                col(LiveSessionRow.status) == LiveStatus.OPEN,  # the first end wins
+            )
             .values(
                 status=LiveStatus.ENDED,
                 ended_at=datetime.now(UTC),
@@ -135,22 +159,153 @@ def ended(runtime: Runtime, session: LiveSession) -> None:
         db.commit()
 
 
-def recover(runtime: Runtime) -> int:
-    """Close the rows of sessions a crash or restart cut off; returns how many. Run at
-    start-up, before any new session."""
+@dataclass(frozen=True, slots=True)
+class WatchReading:
+    """What a running session's watch reads about itself, in one query: its revoked flag and
+    its identity's consent."""
+
+    revoked: bool
+    revoke_detail: str | None
+    consent_status: str | None  # None: the identity is gone
+    live_allowed: bool
+    consent_expired: bool
+
+
+def watch(db: Session, session_id: str, now: datetime) -> WatchReading:
+    row = db.execute(
+        sa_select(
+            col(LiveSessionRow.revoked_at),
+            col(LiveSessionRow.revoke_detail),
+            col(Identity.status),
+            col(Identity.allowed_uses),
+            col(Identity.expires_at),
+        )
+        .select_from(LiveSessionRow)
+        .outerjoin(Identity, col(Identity.id) == col(LiveSessionRow.identity_id))
+        .where(col(LiveSessionRow.id) == session_id)
+    ).first()
+    if row is None:  # the row is written before the stream can start: gone means stop
+        return WatchReading(True, "the session is not on the books", None, False, False)
+    revoked_at, detail, status, uses, expires_at = row
+    return WatchReading(
+        revoked_at is not None,
+        detail,
+        status,
+        Use.LIVE.value in (uses or "").split(","),
+        expires_at is not None and _aware(expires_at) <= now,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def charge(
+    runtime: Runtime,
+    quotas: Quotas,
+    session_id: str,
+    owner: str,
+    seconds: float,
+    frames: int,
+) -> None:
+    """In one transaction: ``seconds`` streamed added to the owner's use of the day and to the
+    session's row, its frame count, and its lease renewed."""
+    now = datetime.now(UTC)
     with Session(runtime.engine) as db:
-        result = db.execute(
+        quotas.use(db, owner, seconds, now)
+        db.execute(
             update(LiveSessionRow)
-            .where(col(LiveSessionRow.status) == LiveStatus.OPEN)
+            .where(col(LiveSessionRow.id) == session_id)
             .values(
-                status=LiveStatus.ENDED,
-                ended_at=datetime.now(UTC),
-                stop_reason=StopReason.SHUTDOWN.value,
-                stop_detail="interrupted by a restart",
+                charged_s=col(LiveSessionRow.charged_s) + seconds,
+                frames=frames,
+                heartbeat_at=now,
             )
         )
         db.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def revoke(runtime: Runtime, principal: Principal, session_id: str, detail: str) -> bool:
+    """Flag an open session revoked, on whichever node runs it (its owner, or reviewers);
+    returns False if it had already ended. The node running it stops it at its next watch."""
+    with Session(runtime.engine) as db:
+        row = db.get(LiveSessionRow, session_id)
+        if row is None or (row.owner != principal.subject and not is_reviewer(principal)):
+            raise NotFound("no such live session")
+        result = db.execute(
+            update(LiveSessionRow)
+            .where(
+                col(LiveSessionRow.id) == session_id,
+                col(LiveSessionRow.status) == LiveStatus.OPEN,
+                col(LiveSessionRow.revoked_at).is_(None),
+            )
+            .values(revoked_at=datetime.now(UTC), revoke_detail=detail)
+        )
+        db.commit()
+    return getattr(result, "rowcount", 0) == 1
+
+
+def _lapsed(node_id: str, before: datetime) -> Any:
+    """Sessions this node may close: its own (a restart under the same node id), sessions from
+    before leases, or those whose lease was last renewed before ``before``."""
+    return or_(
+        col(LiveSessionRow.node_id) == node_id,
+        col(LiveSessionRow.node_id).is_(None),
+        col(LiveSessionRow.heartbeat_at).is_(None),
+        col(LiveSessionRow.heartbeat_at) < before,
+    )
+
+
+def recover(runtime: Runtime, lease_s: float | None = None) -> int:
+    """Close the rows of sessions a crash or restart cut off: this node's own and other
+    nodes' whose lease lapsed (never a live neighbour's), each with its stop entry (the frames
+    and seconds charged until its node stopped); returns how many. Run at start-up and then
+    periodically (``leases.NodeLease``)."""
+    lease = runtime.settings.node_lease_s if lease_s is None else lease_s
+    before = datetime.now(UTC) - timedelta(seconds=lease)
+    with Session(runtime.engine) as db:
+        candidates = list(
+            db.exec(
+                select(LiveSessionRow).where(
+                    col(LiveSessionRow.status) == LiveStatus.OPEN, _lapsed(runtime.node_id, before)
+                )
+            ).all()
+        )
+    audit = AuditService(runtime.audit)
+    closed = 0
+    for row in candidates:
+        with Session(runtime.engine) as db:
+            result = db.execute(
+                update(LiveSessionRow)
+                .where(
+                    col(LiveSessionRow.id) == row.id,
+                    col(LiveSessionRow.status) == LiveStatus.OPEN,
+                    _lapsed(runtime.node_id, before),
+                )
+                .values(
+                    status=LiveStatus.ENDED,
+                    ended_at=datetime.now(UTC),
+                    stop_reason=StopReason.SHUTDOWN.value,
+                    stop_detail="interrupted by a restart (its node stopped)",
+                )
+            )
+            db.commit()
+        if getattr(result, "rowcount", 0) != 1:
+            continue  # its node renewed the lease meanwhile, or another node closed it
+        closed += 1
+        audit.record(
+            AuditTag.SESSION_STREAM_STOP,
+            "system",
+            objects={"session": row.id, "identity": row.identity_id},
+            payload={
+                "reason": StopReason.SHUTDOWN.value,
+                "detail": "interrupted by a restart (its node stopped)",
+                "frames": row.frames,
+                "charged_s": round(row.charged_s, 3),
+                "node": row.node_id,
+            },
+        )
+    return closed
 
 
 def is_reviewer(principal: Principal) -> bool:

@@ -42,6 +42,7 @@ class StopReason(StrEnum):
     CLIENT_CLOSED = "client_closed"
     POLICY = "policy"
     REVOKED = "revoked"
+    QUOTA = "quota"  # the researcher's quota of generated seconds is spent
     MAX_DURATION = "max_duration"
     IDLE = "idle"
     ERROR = "error"
@@ -167,7 +168,7 @@ class LiveSession:
         self._checker = checker
         self._audit = audit
         self._watch = watch
-        self._watched = clock()
+        self._watched = float("-inf")  # the first frame is watched
         self._clock = clock
         self._last_heard = clock()
         self._resamplers = {role: self._resampler() for role in Role}

@@ -8,25 +8,21 @@ already open.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
-
-from ..access.ids import utcnow
 from ..access.principals import Principal
-from ..access.scopes import Scope
-from ..access.standing import standing_of
+from ..auditing.tags import AuditTag
 from ..consent.models import Use
-from ..errors import LpmGuardError
+from ..consent.notifications import Revocation
 from ..generator import Character
 from ..provenance.watermark import Watermarker
 from . import ledger
 from .live import LiveSession, StopReason
 from .records import SignedRecord, provenance_record
 from .services import SessionServices
+from .watching import LiveWatch
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,22 @@ def open_live_session(
     marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
     session_id = "ses_" + secrets.token_urlsafe(12)
 
+    watch = LiveWatch(
+        services.runtime,
+        services.quotas,
+        session_id=session_id,
+        owner=principal.subject,
+        fps=fps,
+    )
+
     def audit(tag: str, details: dict[str, Any]) -> None:
+        if tag == AuditTag.SESSION_STREAM_STOP:
+            # What was streamed since the last charge is charged before the entry that ends
+            # the session, which carries the total (a failed charge is logged and shown).
+            charged, uncharged = watch.settle()
+            details = {**details, "charged_s": round(charged, 3)}
+            if uncharged:
+                details["uncharged_s"] = round(uncharged, 3)
         services.audit.record(
             tag,
             principal.actor,
@@ -64,23 +75,6 @@ def open_live_session(
             objects={"session": session_id, "identity": identity_id},
             payload=details,
         )
-        if tag == "session:stream:stop":
-            seconds = float(details.get("frames", 0)) / fps
-            # A researcher suspended mid-stream has no quota left to charge; the audit entry
-            # above keeps the seconds either way.
-            if seconds > 0:
-                with contextlib.suppress(LpmGuardError):
-                    services.quotas.charge(principal.subject, seconds)
-
-    def watch() -> tuple[StopReason, str] | None:
-        # The researcher's standing, checked while the stream runs: suspension, expiry or a
-        # disabled account ends it within a second, in this process or from another one.
-        with Session(services.runtime.engine) as db:
-            standing = standing_of(db, principal.subject, utcnow())
-        if standing is None or standing.locked or Scope.GENERATE_LIVE not in standing.scopes:
-            reason = standing.reason if standing is not None else "no such account"
-            return StopReason.REVOKED, f"the researcher's access ended: {reason}"
-        return None
 
     checker = services.checks.checker()
     try:
@@ -96,6 +90,7 @@ def open_live_session(
     except BaseException:
         checker.close()
         raise
+    watch.session = session
     try:
         if instructions:
             session.instruct_at_open(instructions)
@@ -115,12 +110,19 @@ def open_live_session(
         )
         directory = services.runtime.settings.data_dir / "sessions" / session_id
         session.sink = SignedRecord.start(services.provenance, directory, session, record)
-        # Revoking the consent stops the stream at once (the bus calls back in-process).
-        subscription = services.runtime.revocations.subscribe(
-            lambda revocation: session.stop(StopReason.REVOKED, "consent revoked"),
-            identity_id,
-        )
+
+        # Revoking the consent (or this session) stops the stream at once: the bus calls back
+        # in this process, and from others where the database notifies (PostgreSQL); the
+        # watch is the guarantee everywhere.
+        def revoked(revocation: Revocation) -> None:
+            if revocation.session_id is None:
+                session.stop(StopReason.REVOKED, "consent revoked")
+            elif revocation.session_id == session_id:
+                session.stop(StopReason.REVOKED, revocation.detail or "the session was revoked")
+
+        subscription = services.runtime.revocations.subscribe(revoked, identity_id)
         session.on_end(subscription.close)  # else the bus keeps every ended session alive
+        services.lease.start()  # renews the session's lease while it runs
         ticket = services.registry.add(session, principal.subject, identity=identity_id)
         ledger.opened(
             services.runtime,

@@ -7,6 +7,7 @@ lists and a session's record: its owner, and reviewers (``review``) for everybod
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,6 +18,7 @@ from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..api.security import get_principal, require_scope
 from ..auditing.tags import AuditTag
+from ..consent.notifications import Revocation
 from ..errors import NotFound
 from . import ledger
 from .ledger import LiveSessionView, LiveStatus
@@ -132,12 +134,28 @@ def revoke_session(
     reason: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, str]:
     services = session_services(request.app)
-    session, owner = services.registry.get(session_id)
-    if owner != principal.subject and Scope.REVIEW not in principal.scopes:
-        raise NotFound("no such live session")
     why = (reason or "").strip()
     detail = f"the session was revoked by {principal.actor}" + (f": {why}" if why else "")
-    session.stop(StopReason.REVOKED, detail)
+    # (1): the flag on its row, which the node running it reads twice a second.
+    if not ledger.revoke(services.runtime, principal, session_id, detail):
+        raise NotFound("no such live session (it has ended)")
+    # (2): stopped at once where it runs here; elsewhere the notification (PostgreSQL) or the
+    # node's watch and lease stop it.
+    try:
+        session, _ = services.registry.get(session_id)
+    except NotFound:
+        view = ledger.get_session(services.runtime, principal, session_id)
+        services.runtime.revocations.publish_elsewhere(
+            Revocation(
+                identity_id=view.identity_id,
+                revoked_at=datetime.now(UTC),
+                revoked_by=principal.actor,
+                session_id=session_id,
+                detail=detail,
+            )
+        )
+    else:
+        session.stop(StopReason.REVOKED, detail)
     services.audit.record(
         AuditTag.SESSION_STREAM_REVOKE,
         principal.actor,

@@ -15,6 +15,7 @@ from ..provenance.services import ProvenanceService
 from ..runtime import Runtime
 from .checkpool import CheckPool
 from .gate import Gate
+from .leases import NodeLease
 from .registry import SessionRegistry
 
 
@@ -28,6 +29,7 @@ class SessionServices:
     registry: SessionRegistry
     provenance: ProvenanceService
     checks: CheckPool  # live speech checks, in worker processes started on first use
+    lease: NodeLease  # this node's leases on its jobs and live sessions
 
 
 def build_session_services(
@@ -36,9 +38,11 @@ def build_session_services(
     quotas: Quotas | None = None,
     registry: SessionRegistry | None = None,
     consent: ConsentService | None = None,
+    lease: NodeLease | None = None,
 ) -> SessionServices:
     """The services the gate's routes and the CLI share, over one runtime."""
     audit = AuditService(runtime.audit)
+    registry = registry if registry is not None else SessionRegistry()  # an empty one is falsy
     policy = Policy.load()
     quotas = quotas if quotas is not None else QuotaService(runtime.engine, audit)
     consent = consent if consent is not None else ConsentService(runtime)
@@ -48,9 +52,10 @@ def build_session_services(
         policy,
         quotas,
         Gate(audit, consent, policy, quotas),
-        registry if registry is not None else SessionRegistry(),  # an empty one is falsy
+        registry,
         ProvenanceService.from_runtime(runtime),
         CheckPool(policy, runtime.settings.live_speech_workers or None),
+        lease if lease is not None else NodeLease(runtime, registry),
     )
 
 
@@ -63,6 +68,7 @@ def session_services(app: FastAPI) -> SessionServices:
             quotas=app.state.access.quotas,
             registry=app.state.sessions,
             consent=ConsentService(runtime, getattr(app.state, "consent_settings", None)),
+            lease=app.state.lease,
         )
         app.state.session_services = services
     return services

@@ -2,7 +2,9 @@
 
 Runs in a process of its own (spawned: nothing of the server's state is shared), so it opens
 the runtime itself: the database for progress and the audit log, the keys for the watermark and
-the signature.
+the signature. It moves the job on only while the job is still under its node's lease (each
+step is a compare-and-set on the row): a job that a neighbour recovered after the lease lapsed
+is neither started nor published, so one job never ends both failed and complete.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from .. import __version__
-from ..access.quotas import QuotaService
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..generator import Character, render
@@ -24,24 +25,52 @@ from ..provenance.services import ProvenanceService
 from ..provenance.watermark import Watermarker
 from ..runtime import Runtime
 from ..settings import Settings
-from .jobs import GenerationJob, JobSpec, JobStatus, output_path
+from .jobs import GenerationJob, JobSpec, JobStatus, fail, output_path
 
 PROGRESS_EVERY_S = 0.5
 
 
-def _set(runtime: Runtime, job_id: str, **values: object) -> None:
+def _move(spec: JobSpec, runtime: Runtime, status: JobStatus, **values: object) -> bool:
+    """Set the job's ``status`` (and ``values``) if its node still holds it, running or about
+    to; returns whether it did."""
+    before = JobStatus.QUEUED if status is JobStatus.RUNNING else JobStatus.RUNNING
     with runtime.engine.begin() as conn:
-        conn.execute(update(GenerationJob).where(col(GenerationJob.id) == job_id).values(**values))
+        result = conn.execute(
+            update(GenerationJob)
+            .where(
+                col(GenerationJob.id) == spec.job_id,
+                col(GenerationJob.node_id) == spec.node_id,
+                col(GenerationJob.status) == before,
+            )
+            .values(status=status, **values)
+        )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def _progress(runtime: Runtime, job_id: str, done: int, total: int) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            update(GenerationJob)
+            .where(col(GenerationJob.id) == job_id)
+            .values(frames_done=done, frames_total=total)
+        )
+
+
+class LeaseLost(Exception):
+    """The job's lease lapsed and another node recovered it: this worker lets it go."""
 
 
 def run_job(spec: JobSpec) -> None:
-    settings = Settings(data_dir=Path(spec.data_dir), database_url=spec.database_url)
+    settings = Settings(
+        data_dir=Path(spec.data_dir), database_url=spec.database_url, keys_dir=Path(spec.keys_dir)
+    )
     runtime = Runtime.open(settings, initialise=False)
     audit = AuditService(runtime.audit)
     final = output_path(runtime, spec.job_id)
     unsigned = final.with_name(f".{spec.job_id}.unsigned.mp4")
     try:
-        _set(runtime, spec.job_id, status=JobStatus.RUNNING)
+        if not _move(spec, runtime, JobStatus.RUNNING):
+            raise LeaseLost(spec.job_id)
         character = Character.from_photo(spec.photo)
         width, height = character.size
         marker = Watermarker(
@@ -53,7 +82,7 @@ def run_job(spec: JobSpec) -> None:
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY_S or done == total:
                 last[0] = now
-                _set(runtime, spec.job_id, frames_done=done, frames_total=total)
+                _progress(runtime, spec.job_id, done, total)
 
         instructions = [(0.0, spec.instructions)] if spec.instructions else []
         frames = render(
@@ -83,37 +112,40 @@ def run_job(spec: JobSpec) -> None:
             watermark_reference=spec.receipt.index,
         )
         ProvenanceService.from_runtime(runtime).sign_mp4(unsigned, final, record)
-        seconds = frames / spec.fps
-        QuotaService(runtime.engine, audit).charge(spec.owner, seconds)
-        _set(
+        # The quota was reserved at admission; the video is published only if the job is
+        # still this node's (else a neighbour already failed it and refunded the seconds).
+        done = _move(
+            spec,
             runtime,
-            spec.job_id,
-            status=JobStatus.SUCCEEDED,
+            JobStatus.SUCCEEDED,
             frames_done=frames,
             frames_total=frames,
             finished_at=datetime.now(UTC),
         )
+        if not done:
+            raise LeaseLost(spec.job_id)
         audit.record(
             AuditTag.GENERATION_JOB_COMPLETE,
             spec.actor,
             objects={"job": spec.job_id},
-            payload={"frames": frames, "seconds": seconds, "reference": spec.receipt.index},
+            payload={
+                "frames": frames,
+                "seconds": round(frames / spec.fps, 3),
+                "reserved_s": spec.reserved_s,
+                "reference": spec.receipt.index,
+            },
         )
+    except LeaseLost:
+        final.unlink(missing_ok=True)
     except Exception as exc:
         final.unlink(missing_ok=True)
-        _set(
+        fail(
             runtime,
             spec.job_id,
-            status=JobStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:500],
-            finished_at=datetime.now(UTC),
-        )
-        audit.record(
-            AuditTag.GENERATION_JOB_FAIL,
             spec.actor,
-            outcome="failure",
-            objects={"job": spec.job_id},
-            reasons=[type(exc).__name__],
+            type(exc).__name__,
+            error=f"{type(exc).__name__}: {exc}",
+            held_by=spec.node_id,
         )
         raise
     finally:
