@@ -19,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -460,7 +462,7 @@ class CaptureService:
         )
         return results
 
-    def _watermark(self, frames: Sequence[Any]) -> CheckResult:
+    def _watermark(self, frames: Iterable[npt.NDArray[np.uint8]]) -> CheckResult:
         issued = self.audit.indices(AuditTag.GENERATION_REQUEST_ALLOW)
         try:
             found = watermark.detect_frames(
