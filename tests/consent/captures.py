@@ -52,11 +52,11 @@ RGB = np.ndarray  # H x W x 3 uint8
 WIDTH, HEIGHT = 640, 480
 RATE = 48_000  # audio sample rate of every output (Opus's own)
 FPS = 15
-VERSION = 1  # bump to invalidate every cached capture
+VERSION = 2  # bump when a capture would render differently: cached ones are then not found
 
 # When a person reacts to a prompt: the head starts moving this long after it appears.
 REACTION_S = 0.35
-TURN_DEG = 25.0  # yaw of a head turn
+TURN_DEG = 30.0  # yaw of a head turn (people asked to turn turn 30-45 degrees)
 UP_DEG = 20.0  # pitch of looking up
 SENSOR_SIGMA = 2.5  # webcam noise, levels of 255 per channel, new every frame
 
@@ -235,10 +235,27 @@ def tts(text: str, voice: str = "slt") -> np.ndarray:
     return _tts_cached(text, voice).copy()
 
 
-def _spoken(step: Step) -> str:
-    if step.prompt == Prompt.DIGITS:
-        return ", ".join(step.text.split())  # read one by one, with pauses
-    return step.text
+DIGIT_GAP_S = 0.45  # people read digits one at a time
+
+
+def _trimmed(samples: np.ndarray, level: float = 0.002, margin_s: float = 0.05) -> np.ndarray:
+    """The word without the silence around it; a low threshold and a margin keep the quiet
+    fricatives (the f of "four" and "five") that a recogniser needs."""
+    loud = np.flatnonzero(np.abs(samples) > level)
+    if not loud.size:
+        return samples[:0]
+    margin = int(margin_s * RATE)
+    return samples[max(0, loud[0] - margin) : loud[-1] + 1 + margin]
+
+
+def reading(step: Step, voice: str = "slt") -> np.ndarray:
+    """What the subject says for a digits or statement step: the digits one by one with a
+    pause after each, the statement in one breath."""
+    if step.prompt != Prompt.DIGITS:
+        return tts(step.text, voice)
+    gap = np.zeros(int(DIGIT_GAP_S * RATE), np.float32)
+    words = [_trimmed(tts(word, voice)) for word in step.text.split()]
+    return np.concatenate([part for word in words for part in (word, gap)][:-1])
 
 
 def speech_track(script: Script, voice: str = "slt", *, lead_s: float = REACTION_S) -> np.ndarray:
@@ -247,7 +264,7 @@ def speech_track(script: Script, voice: str = "slt", *, lead_s: float = REACTION
     plain resample (faster and higher)."""
     track = np.zeros(round(script.duration_s * RATE), np.float32)
     for step in (*script.of(Prompt.DIGITS), *script.of(Prompt.STATEMENT)):
-        said = tts(_spoken(step), voice)
+        said = reading(step, voice)
         room = int((step.duration_s - lead_s - 0.15) * RATE)
         if len(said) > room:
             said = _resample(said, len(said), room)
@@ -296,6 +313,7 @@ JAW_DROP = {
 UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 CAVITY = np.array([52, 18, 22], np.float32)  # the dark of an open mouth
 TEETH = np.array([214, 204, 190], np.float32)
+LASHES = np.array([40, 30, 28], np.float32)
 
 
 @dataclass(frozen=True)
@@ -512,8 +530,8 @@ class HeadRenderer:
         p[self._jaw] += self._jaw_share * self.extra_gap(jaw) * h.down
         for upper, lower in UPPER_LIDS:
             travel = p[lower] - p[upper]
-            p[upper] += travel * 0.8 * blink
-            p[lower] -= travel * 0.2 * blink
+            p[upper] += travel * 0.85 * blink
+            p[lower] -= travel * 0.15 * blink
         # (2) Back to 3D at each vertex's own depth, then turned about the neck as far as its
         # role follows, and the whole body shifted.
         points = h.model.unproject(p, h.points[:, 2])
@@ -574,10 +592,22 @@ class HeadRenderer:
         dark = float(np.clip((gap - 0.03 * h.interocular) / (0.1 * h.interocular), 0.0, 0.92))
         if dark > 0:
             patch = self._mouth(patch, dst[60:68] - np.array([x0, y0]), dark)
+        if blink > 0.6:
+            patch = self._lashes(patch, dst - np.array([x0, y0]), (blink - 0.6) / 0.4)
         a = alpha[..., None]
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = (region + (patch - region) * a).astype(np.uint8)
         return frame
+
+    def _lashes(self, patch: np.ndarray, dst: np.ndarray, strength: float) -> np.ndarray:
+        """The dark line of lashes where the closed lids meet, from corner to corner."""
+        lines = np.zeros(patch.shape[:2], np.float32)
+        width = max(1, round(0.035 * self.head.interocular))
+        for eye in ((36, 41, 40, 39), (42, 47, 46, 45)):
+            curve = np.round(dst[list(eye)] * 16).astype(np.int32)
+            cv2.polylines(lines, [curve], False, 1.0, width, cv2.LINE_AA, 4)
+        shade = (cv2.GaussianBlur(lines, (0, 0), 0.7) * 0.75 * strength)[..., None]
+        return (patch * (1 - shade) + LASHES * shade).astype(np.uint8)
 
     def _mouth(self, patch: np.ndarray, inner: np.ndarray, dark: float) -> np.ndarray:
         """The open mouth between the inner lips: dark, a band of upper teeth under the upper
