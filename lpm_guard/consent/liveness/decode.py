@@ -9,7 +9,7 @@ past the limit. Frames are handed on one at a time; none is kept here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import av
@@ -65,12 +65,15 @@ def decode(
     max_pixels: int,
     sample_fps: float,
     pair_every_s: float = 1.0,
+    dense: Sequence[tuple[float, float]] = (),
 ) -> Decoded:
     """Decode ``path``: ``on_sample`` gets a frame about every 1/``sample_fps`` seconds (by
-    timestamp), ``on_pair`` two consecutive full-size luma planes about every
-    ``pair_every_s`` (the camera-noise measure)."""
+    timestamp) and every frame inside the ``dense`` windows (seconds), ``on_pair`` two
+    consecutive full-size luma planes about every ``pair_every_s`` (the camera-noise measure)."""
     try:
-        return _decode(path, on_sample, on_pair, max_seconds, max_pixels, sample_fps, pair_every_s)
+        return _decode(
+            path, on_sample, on_pair, max_seconds, max_pixels, sample_fps, pair_every_s, dense
+        )
     except (av.FFmpegError, OSError, ValueError, MemoryError) as exc:
         raise UnreadableMedia(f"the video cannot be decoded: {_reason(exc)}") from None
 
@@ -89,6 +92,7 @@ def _decode(
     max_pixels: int,
     sample_fps: float,
     pair_every_s: float,
+    dense: Sequence[tuple[float, float]],
 ) -> Decoded:
     with av.open(path, metadata_errors="ignore") as container:
         # (1): one video and one audio stream, or nothing to check.
@@ -133,8 +137,10 @@ def _decode(
                     if t >= next_pair:
                         pending_pair = (t, luma.copy())
                         next_pair = t + pair_every_s
-                    if t + 0.5 / sample_fps >= next_sample:
+                    due = t + 0.5 / sample_fps >= next_sample
+                    if due or any(start <= t <= end for start, end in dense):
                         on_sample(Sample(t, _shrink(luma, scale), scale, frame))
+                    if due:
                         next_sample = max(next_sample + 1.0 / sample_fps, t + 0.5 / sample_fps)
                 elif isinstance(frame, av.AudioFrame):
                     if audio_start is None and frame.time is not None:

@@ -26,6 +26,7 @@ from ...generator.faces import Face
 from . import geometry
 from .decode import RATE, Audio, Luma, Sample, decode
 from .noise import pair_noise
+from .script import Prompt, Script
 
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -45,6 +46,7 @@ TURNED_MIN = 10.0  # degrees from the capture's median pose for a "turned" descr
 # Full-size lumas kept for the watermark reader, spread over the capture (one per second,
 # thinned by half whenever twice this many are held: at most ~2 MB each at 1080p).
 WATERMARK_FRAMES = 32
+BLINK_LAG_S = 0.75  # as motion.LAG_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Described:
     descriptor: Floats  # dlib's 128-D descriptor
     yaw: float
     pitch: float
+    frontal: bool  # one of the evenly spread frontal crops (else one of the most turned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +131,19 @@ def read_capture(
     max_seconds: float = MAX_SECONDS,
     max_pixels: int = MAX_PIXELS,
     sample_fps: float = SAMPLE_FPS,
+    script: Script | None = None,
 ) -> Recording:
     """Decode and measure a capture; raises ``UnreadableMedia`` for a file without video or
-    sound, frames over ``max_pixels``, more than ``max_seconds``, or undecodable data."""
+    sound, frames over ``max_pixels``, more than ``max_seconds``, or undecodable data.
+
+    With the ``script``, every frame of its blink windows is measured, not only the sampled
+    ones: a blink closes the eyes for 100-150 ms, which 10 samples a second can miss."""
     tracker = _Tracker()
+    dense = (
+        []
+        if script is None
+        else [(step.start_s, step.end_s + BLINK_LAG_S) for step in script.of(Prompt.BLINK)]
+    )
     decoded = decode(
         str(path),
         on_sample=tracker.sample,
@@ -139,6 +151,7 @@ def read_capture(
         max_seconds=max_seconds,
         max_pixels=max_pixels,
         sample_fps=sample_fps,
+        dense=dense,
     )
     track = tracker.track()
     stills, descriptors = tracker.describe(track)
@@ -338,7 +351,13 @@ class _Tracker:
             reverse=True,
         )[:TURNED_DESCRIPTORS]
         described = tuple(
-            Described(s.t, np.asarray(generator_faces.descriptor(s.image, s.face)), s.yaw, s.pitch)
+            Described(
+                s.t,
+                np.asarray(generator_faces.descriptor(s.image, s.face)),
+                s.yaw,
+                s.pitch,
+                frontal=s in stills,
+            )
             for s in sorted([*stills, *turned], key=lambda s: s.t)
         )
         return stills, described
