@@ -9,6 +9,9 @@ the frame difference over the remaining 16×16 blocks.
 
 Only a flag for the reviewer, never a refusal: a camera with strong denoising, or a very low
 bitrate, also smooths its noise away, and an attacker can add noise to a rendered video.
+Measured: the bona fide proxy (σ 2.5 sensor noise, VP8 at 2.5 Mbit/s) 0.75–1.47; a static
+photo video and the generator's output 0.0; the generator with a webcam's noise added
+1.46–1.61 — not flagged.
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ at about ``sample_fps`` finds the face and measures it (``geometry``): landmarks
 eye and mouth opening. Frames are dropped as soon as they are measured; what is kept is the
 per-frame measures (a few kilobytes per second), a few face crops, and their descriptors.
 
-Cost (2-core CI machine, 35 s 640×480 capture): dlib's detector over a whole 640 px frame
-takes ~30 ms, so it runs once a second (the face count) and when the face is lost; in between
-the face is found again in a small crop around its last place (~5 ms) and its 68 landmarks
-cost ~1 ms. Descriptors (~100 ms each) are computed on a handful of crops only.
+Cost: dlib's detector over a whole 640 px frame takes ~30 ms, so it runs once a second (the
+face count) and when the face is lost; in between the face is found again in a small crop
+around its last place (~5 ms) and its 68 landmarks cost ~1 ms. Descriptors (~100 ms each) are
+computed on at most eight crops. A 34.5 s 640×480 15 fps capture: 5–7 s of CPU to read, 0.6 s
+to analyse (a shared 2-core machine, other jobs running; ~1.5 s of it loads dlib's models
+once per process). Memory: the per-frame measures, ≤ 36 face crops, ≤ 64 full-size lumas.
 """
 
 from __future__ import annotations
