@@ -7,7 +7,8 @@
   each of up to three turned frames within 0.6 of its nearest frontal one (dlib's
   same-person distance; two people sit 0.6–0.95 apart). On the bona fide proxy (20 captures)
   the worst pair was 0.60 when turned frames were compared with each other (left against
-  right), and is 0.31–0.49 so; two people spliced half and half fail (the test); and no cut: between consecutive sampled frames (≤ 0.25 s
+  right), and is 0.31–0.49 so; two people spliced half and half fail (the test); and no cut:
+  between consecutive sampled frames (≤ 0.25 s
   apart) the face's centre moves less than one interocular distance and its size changes less
   than 35 %. A fast head turn moves the face ~0.3 interocular distances in 0.1 s.
 """
