@@ -365,7 +365,7 @@ class CaptureService:
 
     def _check(self, video: Path, script: Script, capture_id: str, submitted: Any) -> _Checked:
         # (a): the recording against the script (no stored data).
-        recording = read_liveness(video)
+        recording = read_liveness(video, script=script)
         results = list(analyse_liveness(recording, script))
         # (b): against what the platform holds.
         stills = self._stills(video, script)

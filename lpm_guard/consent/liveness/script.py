@@ -117,7 +117,9 @@ def new_script(statement: str = SPOKEN_STATEMENT, rng: random.Random | None = No
         if prompt != Prompt.BLINK:
             steps.append(Step(Prompt.LOOK, t, t + BACK_S))
             t += BACK_S
-    digits = " ".join(rng.choice(DIGIT_WORDS) for _ in range(DIGITS))
+    # Distinct digits: a repeated one ("four four") runs together when read aloud and is heard
+    # as one word. 10 × 9 × 8 × 7 = 5,040 sequences, on top of the shuffled turns.
+    digits = " ".join(rng.sample(DIGIT_WORDS, DIGITS))
     steps.append(Step(Prompt.DIGITS, t, t + DIGITS_S, digits))
     t += DIGITS_S
     words = spoken_statement(statement)
