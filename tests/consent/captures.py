@@ -12,6 +12,19 @@ there and returns at once, so a persistent ``out_dir`` is a cache. ``camera=True
 the Y4M and WAV that Chromium's fake camera and microphone play (the Y4M is raw: about 7 MB a
 second at 640x480 and 15 fps).
 
+What the proxy can show: that the checks accept a head which follows the script's timing
+(turn order and windows, two blinks, digits and statement in their windows), whose motion is
+three-dimensional under a perspective camera (the nose passes over the far cheek; no single
+homography maps one frame to another), whose lips open with the words' loudness, seen through
+a webcam's noise over a room. What it cannot show: a real person. It is one photo on a mean 3D
+face, so the sides of a turned head are the photo's edge stretched (no ears, no profile), the
+light does not move over the face as it turns, the eyes do not move, the mouth's inside is
+painted, and the voice is TTS. Whatever the photo holds leaks through: eyes looking down stay
+half shut, a turned photo gives a turned rest pose, a small photo a soft face. And it is a
+renderer built like the generator (a mesh warp of one photo): a check that passes it cannot,
+on motion alone, refuse the generator driven to follow the same script; only the camera's
+noise, the enrolled photo's own pixels, the watermark and the reviewer tell them apart.
+
 Written by hand, since no library does it: the head mesh (68 landmarks lifted onto a mean 3D
 face plus forehead, hair, neck and shoulder vertices), its per-frame deformation (lids, jaw),
 back-face culling and back-to-front painting through per-triangle affine maps, the printed
