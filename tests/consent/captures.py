@@ -65,7 +65,7 @@ RGB = np.ndarray  # H x W x 3 uint8
 WIDTH, HEIGHT = 640, 480
 RATE = 48_000  # audio sample rate of every output (Opus's own)
 FPS = 15
-VERSION = 2  # bump when a capture would render differently: cached ones are then not found
+VERSION = 3  # bump when a capture would render differently: cached ones are then not found
 
 # When a person reacts to a prompt: the head starts moving this long after it appears.
 REACTION_S = 0.35
@@ -632,8 +632,14 @@ class HeadRenderer:
         upper = inner[[0, 1, 2, 3, 4]]  # corner, upper inner lip, corner
         lower = inner[[4, 5, 6, 7, 0]]
         height = np.linalg.norm(lower[1:4].mean(0) - upper[1:4].mean(0))
-        band = upper + np.array([0.0, min(0.3 * height, 0.09 * self.head.interocular)])
-        teeth_polygon = np.vstack([upper, band[::-1]])
+        # The teeth's edge is a smooth arc under the lip from corner to corner (the lip's own
+        # five points make a chevron): a parabola through the corners and the lip's middle.
+        s = np.linspace(0.0, 1.0, 13)[:, None]
+        corner_a, middle, corner_b = upper[0], upper[1:4].mean(0), upper[4]
+        arc = (1 - s) ** 2 * corner_a + 2 * s * (1 - s) * (2 * middle - (corner_a + corner_b) / 2)
+        arc = arc + s**2 * corner_b
+        band = arc + np.array([0.0, min(0.3 * height, 0.09 * self.head.interocular)])
+        teeth_polygon = np.vstack([arc, band[::-1]])
         cv2.fillPoly(teeth, [np.round(teeth_polygon * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
         cavity = cv2.GaussianBlur(cavity, (0, 0), 0.8) * dark
         teeth = cv2.GaussianBlur(teeth * cavity, (0, 0), 0.6)
