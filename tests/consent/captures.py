@@ -36,9 +36,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 import wave
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -781,7 +783,9 @@ def write_capture(
         paths["mp4"] = out_dir / f"{name}.mp4"
     if camera:
         paths["y4m"] = out_dir / f"{name}.y4m"
-    tmp = {k: p.with_name(f".{p.name}.tmp") for k, p in paths.items()}
+    # A name of its own per writer: two test workers may render the same capture at once.
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = {k: p.with_name(f".{p.name}.{tag}.tmp") for k, p in paths.items()}
     writers = [_AvWriter(tmp["webm"], "webm", "libvpx", "libopus", fps, bitrate)]
     if mp4:
         writers.append(_AvWriter(tmp["mp4"], "mp4", "libx264", "aac", fps, bitrate))

@@ -145,16 +145,12 @@ def _identity(service: ConsentService, identity_id: str) -> Identity:
 
 
 @pytest.fixture
-def service(
-    runtime: Runtime, consent_settings: ConsentSettings
-) -> ConsentService:
+def service(runtime: Runtime, consent_settings: ConsentSettings) -> ConsentService:
     return ConsentService(runtime, consent_settings)
 
 
 @pytest.fixture
-def api(
-    runtime: Runtime, consent_settings: ConsentSettings
-) -> Iterator[TestClient]:
+def api(runtime: Runtime, consent_settings: ConsentSettings) -> Iterator[TestClient]:
     app = create_app(runtime=runtime, authenticator=TokenAuthenticator())
     app.state.consent_settings = consent_settings
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -25,14 +25,13 @@ from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.runtime import Runtime
 from tests.consent import captures
-from tests.consent.consenting import backdate, script
+from tests.consent.consenting import CAPTURES, SCRIPT, backdate
 from tests.mailbox import Mailbox
 
 from .conftest import People, auth, camera_still
 
-CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "captures"
+CACHE = CAPTURES
 pytestmark = pytest.mark.slow
-SEED = 11
 
 Build = Callable[[People, Script, Path, Runtime], captures.CaptureFiles]
 
@@ -96,7 +95,7 @@ def upload(
 
 @pytest.fixture
 def fixed_script(api: TestClient) -> Script:
-    the_script = script(SEED)
+    the_script = SCRIPT
     api.app.state.consent_scripts = lambda: the_script  # type: ignore[attr-defined]
     return the_script
 

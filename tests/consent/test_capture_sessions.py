@@ -35,6 +35,7 @@ from lpm_guard.consent.services import ConsentService
 from lpm_guard.runtime import Runtime
 from tests.consent import captures
 from tests.consent.consenting import (
+    CAPTURES,
     REVIEWER,
     backdate,
     consent_person,
@@ -47,7 +48,7 @@ from tests.mailbox import Mailbox
 from .conftest import PRINCIPALS, People, camera_still, decode_image
 
 A = PRINCIPALS["token-researcher-a"]
-CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "captures"
+CACHE = CAPTURES
 pytestmark = pytest.mark.slow
 
 
@@ -77,7 +78,7 @@ def test_a_live_capture_waits_for_a_reviewer_then_the_person_can_be_generated(
 ) -> None:
     photo = people.astronaut
     identity_id, token = enroll_and_invite(service, smtp_server, A, enrolled(photo))
-    the_script = script(3)
+    the_script = script()
     files = captures.bona_fide(photo, the_script, cache)
     sessions, capture_id, receipt = submit(service, token, files.webm, the_script)
 
@@ -133,7 +134,7 @@ def test_a_rejected_capture_never_comes_into_force(
 ) -> None:
     photo = people.astronaut
     identity_id, token = enroll_and_invite(service, smtp_server, A, enrolled(photo))
-    the_script = script(3)
+    the_script = script()
     files = captures.bona_fide(photo, the_script, cache)
     sessions, capture_id, _ = submit(service, token, files.webm, the_script)
     sessions.decide(REVIEWER, capture_id, approve=False, reason="a mask, not a face")
@@ -178,7 +179,7 @@ def test_bad_uploads_are_refused_and_audited(
 ) -> None:
     photo = people.astronaut
     _, token = enroll_and_invite(service, smtp_server, A, enrolled(photo))
-    the_script = script(3)
+    the_script = script()
     files = captures.bona_fide(photo, the_script, cache)
     sessions = CaptureService(service, scripts=lambda: the_script)
 
@@ -248,7 +249,7 @@ def test_unreadable_captures_are_refused_with_nothing_stored(
 ) -> None:
     photo = people.astronaut
     _, token = enroll_and_invite(service, smtp_server, A, enrolled(photo))
-    the_script = script(3)
+    the_script = script()
     files = captures.bona_fide(photo, the_script, cache)
     broken = {
         "truncated": lambda: _truncated(files.webm, tmp_path / "cut.webm"),
@@ -285,7 +286,7 @@ def test_a_second_consent_with_the_same_recording_is_a_copy(
     _, token = enroll_and_invite(
         service, smtp_server, A, enrolled(photo), email="again@example.org"
     )
-    the_script = script(1)  # the same script as the first consent, so only the copy differs
+    the_script = script()  # the same script as the first consent, so only the copy differs
     files = captures.bona_fide(photo, the_script, cache)
     with pytest.raises(ConsentRefused) as refused:
         submit(service, token, files.webm, the_script)

@@ -1,8 +1,8 @@
 """Liveness checks, each fed the attack it stands against (and the bona fide proxy).
 
 Fast tests build small inputs here (a few frames, synthetic tracks, flite speech); the slow ones
-read the captures of ``captures.py`` (cached in pytest's cache folder across runs) once per
-session.
+read the captures of ``captures.py`` once per session (rendered under build/test-cache, shared
+with the other consent tests).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from lpm_guard.consent.liveness import (
 from lpm_guard.consent.liveness.track import Track
 from tests.consent import captures
 from tests.consent.conftest import People
+from tests.consent.consenting import CAPTURES
+from tests.consent.consenting import SCRIPT as SHARED_SCRIPT
 
 RATE = 16_000
 SHARED_SPEECH = Path(__file__).resolve().parents[3] / "shared" / "speech"
@@ -169,7 +171,7 @@ def test_phash_survives_a_copy_and_tells_people_apart(people: People) -> None:
 
 # --- checks on synthetic tracks ----------------------------------------------------------
 
-SCRIPT = new_script(rng=random.Random(1))
+SCRIPT = SHARED_SCRIPT  # the script every consent test's captures follow: rendered once
 OLD_PHRASE = "I agree to take part in this research. My challenge phrase is purple river seven."
 
 
@@ -406,8 +408,10 @@ def test_real_voices_are_heard_reading_their_own_words() -> None:
 
 
 @pytest.fixture(scope="session")
-def capture_dir(request: pytest.FixtureRequest) -> Path:
-    return Path(request.config.cache.mkdir("consent-captures"))
+def capture_dir() -> Path:
+    """The captures every consent test shares (tests.consent.consenting.CAPTURES)."""
+    CAPTURES.mkdir(parents=True, exist_ok=True)
+    return CAPTURES
 
 
 @pytest.fixture(scope="session")
@@ -415,14 +419,14 @@ def recorded(capture_dir: Path) -> Callable[[str], Recording]:
     """A capture of a species following SCRIPT (the astronaut's face), read once a session."""
     photo = data.astronaut()
     builders: dict[str, Callable[[], captures.CaptureFiles]] = {
-        "bona-fide": lambda: captures.bona_fide(photo, SCRIPT, capture_dir, seed=1),
+        "bona-fide": lambda: captures.bona_fide(photo, SCRIPT, capture_dir),
         "static": lambda: captures.enrolled_photo_static(photo, SCRIPT, capture_dir),
-        "printed": lambda: captures.printed_photo(photo, SCRIPT, capture_dir, seed=1),
-        "replay": lambda: captures.replay_other_script(photo, SCRIPT, capture_dir, seed=1),
-        "dubbed-other": lambda: captures.dubbed(photo, SCRIPT, capture_dir, seed=1, lips="other"),
-        "dubbed-late": lambda: captures.dubbed(photo, SCRIPT, capture_dir, seed=1, lips="shifted"),
-        "dubbed-still": lambda: captures.dubbed(photo, SCRIPT, capture_dir, seed=1, lips="still"),
-        "generator-live": lambda: captures.generator_live(photo, SCRIPT, capture_dir, seed=1),
+        "printed": lambda: captures.printed_photo(photo, SCRIPT, capture_dir),
+        "replay": lambda: captures.replay_other_script(photo, SCRIPT, capture_dir),
+        "dubbed-other": lambda: captures.dubbed(photo, SCRIPT, capture_dir, lips="other"),
+        "dubbed-late": lambda: captures.dubbed(photo, SCRIPT, capture_dir, lips="shifted"),
+        "dubbed-still": lambda: captures.dubbed(photo, SCRIPT, capture_dir, lips="still"),
+        "generator-live": lambda: captures.generator_live(photo, SCRIPT, capture_dir),
     }
     read: dict[str, Recording] = {}
 
@@ -481,8 +485,8 @@ def test_the_generator_driven_live_is_flagged(recorded: Callable[[str], Recordin
 def test_two_people_cut_together_are_not_the_same_person(
     capture_dir: Path, people: People, recorded: Callable[[str], Recording]
 ) -> None:
-    first = captures.bona_fide(data.astronaut(), SCRIPT, capture_dir, seed=1)
-    second = captures.bona_fide(people.t1[0], SCRIPT, capture_dir, seed=1)
+    first = captures.bona_fide(data.astronaut(), SCRIPT, capture_dir)
+    second = captures.bona_fide(people.t1[0], SCRIPT, capture_dir)
     a, sound, _ = captures.decode_capture(first.webm)
     b, _, _ = captures.decode_capture(second.webm)
     half = len(a) // 2

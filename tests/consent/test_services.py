@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,9 +36,6 @@ B = PRINCIPALS["token-researcher-b"]
 REVIEWER = "reviewer-1"
 
 
-CACHE = Path(__file__).resolve().parents[2] / "build" / "test-cache" / "captures"
-
-
 def consented(
     service: ConsentService,
     smtp_server: Mailbox,
@@ -49,9 +45,8 @@ def consented(
 ) -> tuple[str, str]:
     """A person consented the whole way (live capture, reviewer); their identity's id and the
     withdrawal token emailed to them."""
-    CACHE.mkdir(parents=True, exist_ok=True)
     done = consent_person(
-        service, smtp_server, A, enrolled=photo, live=photo, cache=CACHE, uses=uses, email=email
+        service, smtp_server, A, enrolled=photo, live=photo, uses=uses, email=email
     )
     return done.identity_id, smtp_server.withdrawal_token(email)
 
