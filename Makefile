@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System packages the test suite needs: PostgreSQL (the same code runs on it as on SQLite),
-# flite and espeak-ng, which speak the test audio, and chromium for the browser tests.
-SYSTEM_PACKAGES := postgresql flite espeak-ng chromium
+# flite and espeak-ng, which speak the test audio, chromium for the browser tests, and Redis and
+# HAProxy for the loopback cluster (tests/cluster, deploy/local-cluster).
+SYSTEM_PACKAGES := postgresql flite espeak-ng chromium redis-server haproxy
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev bench-deps system-deps lint typecheck bench clean
@@ -56,7 +57,7 @@ typecheck: install-dev
 	cd $(TYPECHECK) && MYPYPATH= $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml
 
 test: system-deps install-dev lint typecheck
-	$(BIN)/pytest -n 2 --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup --cov --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python bench/audit.py

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+JobQueueKind = Literal["auto", "process", "procrastinate"]
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,29 @@ class Settings(BaseSettings):
         description="The URL clients reach this server at: the OAuth2 issuer and the web "
         "pages' redirect URI. Default http://HOST:PORT.",
     )
+    node_url: str | None = Field(
+        default=None,
+        description="This node's own URL, reachable by clients without the load balancer: a "
+        "live session's stream URL points at the node that holds it. Default: PUBLIC_URL.",
+    )
+    media_dir_override: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LPM_MEDIA_DIR", "media_dir"),
+        description="Where uploaded voices, finished videos and live sessions' records go "
+        "(default DATA_DIR). With more than one node: a directory every node and worker can "
+        "read and write (NFS, a shared volume).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the rate limits every node shares (redis://host:port/db). "
+        "Without it each process counts on its own.",
+    )
+    job_queue: JobQueueKind = Field(
+        default="auto",
+        description="Where offline jobs run: `process` (worker processes of the server that "
+        "took the job), `procrastinate` (a PostgreSQL queue that `lpm-guard worker` processes "
+        "on any machine take jobs from); `auto`: procrastinate on PostgreSQL, else process.",
+    )
     log_level: LogLevel = "INFO"
     log_json: bool = Field(default=True, description="JSON log lines; false gives console lines.")
     audit_origin: str = Field(
@@ -76,6 +100,11 @@ class Settings(BaseSettings):
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",
     )
+    sign_in_rate_limit: str = Field(
+        default="30/minute",
+        description="Sign-in attempts (POST /oauth/authorize) per client address, right or "
+        "wrong, before the failure throttle's per-account count (`limits` notation).",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -86,6 +115,20 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_node_url(self) -> str:
+        return (self.node_url or self.resolved_public_url).rstrip("/")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.media_dir_override or self.data_dir
+
+    @property
+    def uses_procrastinate(self) -> bool:
+        if self.job_queue == "auto":
+            return self.resolved_database_url.startswith("postgresql")
+        return self.job_queue == "procrastinate"
 
     @property
     def keys_dir(self) -> Path:

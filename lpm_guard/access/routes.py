@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from ..api.security import get_principal, require_scope
 from ..errors import Forbidden, InvalidRequest
+from ..ratelimits import RateLimited, of_app
 from .accounts import AccountService
 from .applications import ApplicationService
 from .clients import ClientService
@@ -148,6 +149,20 @@ async def authorize(request: Request, services: Services) -> Response:
         return _refuse(services, http, error)
     scopes = (grant.request.scope or "").split()
     form = dict(http.form)
+    # Attempts per address, counted on every node (Redis): a 503 problem if Redis is down.
+    settings = request.app.state.runtime.settings
+    try:
+        await run_in_threadpool(
+            of_app(request.app.state, settings).check,
+            settings.sign_in_rate_limit,
+            "sign-in",
+            http.address,
+            "sign-in attempts",
+        )
+    except RateLimited as exc:
+        page = login_page(request.url.query, scopes, exc.detail, 429)
+        page.headers["Retry-After"] = str(exc.extensions["retry_after_s"])
+        return page
     try:
         account = await run_in_threadpool(
             services.accounts.sign_in, form.get("email", ""), form.get("password", ""), http.address

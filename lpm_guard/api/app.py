@@ -16,6 +16,7 @@ from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
 from ..logs import configure, get_logger
 from ..provenance.routes import router as provenance_router
+from ..ratelimits import RateLimits
 from ..runtime import Runtime
 from ..sessions.generations import router as generations_router
 from ..sessions.leases import NodeLease
@@ -78,6 +79,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            app.state.rate_limits.close()
 
     app = FastAPI(
         title="lpm-guard",
@@ -93,6 +95,8 @@ def create_app(
         )
     )
     app.state.lease = NodeLease(runtime, app.state.sessions, recover=True)
+    # Verify and sign-in limits, in Redis when LPM_REDIS_URL is set (shared by every node).
+    app.state.rate_limits = RateLimits.from_settings(runtime.settings)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)

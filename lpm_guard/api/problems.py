@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from ..errors import LpmGuardError
@@ -43,6 +44,8 @@ def problem(
 async def _lpm_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LpmGuardError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if "retry_after_s" in exc.extensions and exc.status in (429, 503):
+        headers = {"Retry-After": str(exc.extensions["retry_after_s"])}
     return problem(request, exc.status, exc.slug, exc.title, exc.detail, headers, **exc.extensions)
 
 
@@ -82,8 +85,25 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (stopped, restarting, the network): a 503 the client may
+    retry. The request's transaction was rolled back: nothing of it was written."""
+    log.warning("the database cannot be reached", path=request.url.path, error=str(exc)[:200])
+    return problem(
+        request,
+        503,
+        "database-unavailable",
+        "Service unavailable",
+        "the database cannot be reached; try again shortly",
+        {"Retry-After": "5"},
+        retry_after_s=5,
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LpmGuardError, _lpm_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -71,5 +71,28 @@ def serve(
     uvicorn.run("lpm_guard.api.app:from_environment", factory=True, workers=workers, **options)
 
 
+@app.command()
+def worker(
+    concurrency: int = typer.Option(
+        1, min=1, max=16, help="Jobs this process renders at once (threads; 1 renders fastest)."
+    ),
+    burst: bool = typer.Option(False, help="Stop once the queue is empty."),
+) -> None:
+    """Render offline jobs from the PostgreSQL queue (procrastinate), on any machine that
+    shares the database, the keys (LPM_KEYS_DIR) and the media directory (LPM_MEDIA_DIR)."""
+    from ..sessions.queueing import run_worker
+    from .common import fail, runtime
+
+    settings = Settings()
+    if not settings.uses_procrastinate:
+        raise fail(
+            "`lpm-guard worker` takes jobs from PostgreSQL: set LPM_DATABASE_URL to the "
+            "servers' PostgreSQL database (on SQLite each server renders its own jobs)"
+        )
+    with runtime(initialise=False) as rt:
+        typer.echo(f"worker {rt.node_id} taking jobs from the queue", err=True)
+        run_worker(rt, concurrency=concurrency, wait=not burst)
+
+
 def main() -> None:
     app()

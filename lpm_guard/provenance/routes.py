@@ -1,11 +1,10 @@
 """/v1/verify and /v1/provenance: public, anonymous; verification is rate-limited per client
-address and takes a size-limited streamed upload."""
+address (across every node when they share Redis: ``ratelimits``) and takes a size-limited
+streamed upload."""
 
 from __future__ import annotations
 
-import math
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,10 +13,9 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException
 
+from ..ratelimits import RateLimits, of_app
 from ..runtime import Runtime
 from .report import VerificationReport
 from .services import ProvenanceService
@@ -38,12 +36,12 @@ Service = Annotated[ProvenanceService, Depends(get_provenance_service)]
 
 
 class _Limits:
-    """Per-app state: the rate limiter (``limits``' moving window, in memory) and a cap on
-    concurrent verifications."""
+    """Per-app state: the rate and the app's shared limiter (``limits``' moving window, in
+    Redis or in memory), and a cap on concurrent verifications."""
 
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, limiter: RateLimits) -> None:
         self.rate = parse(rate)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = limiter
         self.concurrency = anyio.CapacityLimiter(_CONCURRENT_VERIFICATIONS)
 
 
@@ -51,7 +49,8 @@ def _limits(request: Request) -> _Limits:
     state = request.app.state
     if not hasattr(state, "verify_limits"):
         runtime: Runtime = state.runtime
-        state.verify_limits = _Limits(runtime.settings.verify_rate_limit)
+        shared = of_app(state, runtime.settings)
+        state.verify_limits = _Limits(runtime.settings.verify_rate_limit, shared)
     limits: _Limits = state.verify_limits
     return limits
 
@@ -59,13 +58,12 @@ def _limits(request: Request) -> _Limits:
 def rate_limited(request: Request) -> _Limits:
     limits = _limits(request)
     client = request.client.host if request.client else "unknown"
-    if not limits.limiter.hit(limits.rate, "verify", client):
-        reset, _ = limits.limiter.get_window_stats(limits.rate, "verify", client)
-        retry = max(1, math.ceil(reset - time.time()))
+    verdict = limits.limiter.hit(limits.rate, "verify", client)  # 503 if Redis is down
+    if not verdict.allowed:
         raise HTTPException(
             429,
             f"at most {limits.rate} verifications per client address",
-            headers={"Retry-After": str(retry)},
+            headers={"Retry-After": str(verdict.retry_after_s)},
         )
     return limits
 
@@ -86,6 +84,7 @@ def rate_limited(request: Request) -> _Limits:
         415: {"description": "Not a video"},
         422: {"description": "A truncated or unreadable video"},
         429: {"description": "Too many verifications from this address"},
+        503: {"description": "The shared rate limits' storage (Redis) cannot be reached"},
     },
 )
 async def verify(

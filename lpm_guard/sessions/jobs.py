@@ -1,8 +1,10 @@
 """Offline generation: an audio file in, a watermarked, C2PA-signed MP4 out, in a worker process.
 
 ``JobService.submit`` runs the gate (access, consent, policy over the instructions, the audio's
-transcript and the reference images) in the caller's thread, then hands the rendering to a
-worker process: requests never render. The worker renders with the watermark of the gate's
+transcript and the reference images) in the caller's thread, then hands the rendering to the
+job queue (``queueing``: the server's own worker processes, or procrastinate's PostgreSQL queue
+that ``lpm-guard worker`` processes on any machine take jobs from): requests never render.
+The worker renders with the watermark of the gate's
 allow entry in every frame, signs the MP4 (temporary file, sign, atomic rename: an unsigned file
 never sits where the signed one goes), charges the quota and records the outcome. A job that a
 crash or restart interrupted is marked failed at the next start, and its leftovers are removed.
@@ -10,21 +12,16 @@ crash or restart interrupted is marked failed at the next start, and its leftove
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import secrets
 import shutil
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Float, Integer, String, Text, or_, update
+from sqlalchemy import Column, Float, Integer, String, Text, and_, not_, or_, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from ..access.models import UtcDateTime
@@ -43,6 +40,7 @@ from .gate import Admission
 from .ledger import isoformat, newest_first, whose
 
 if TYPE_CHECKING:
+    from .queueing import JobQueue
     from .services import SessionServices
 
 
@@ -118,7 +116,7 @@ class JobSpec:
     actor: str
     data_dir: str
     database_url: str
-    photo: RGB
+    photo: RGB | None  # None: the worker reads it from the consent store (procrastinate)
     audio: str
     listen_audio: str | None
     instructions: str | None
@@ -130,53 +128,83 @@ class JobSpec:
     quota_day: str
     reserved_s: float  # of quota, refunded if the job fails
     keys_dir: str
+    identity_id: str | None = None
+    media_dir: str | None = None  # default: data_dir
+
+    def to_args(self) -> dict[str, Any]:
+        """The job as procrastinate's JSON arguments: no photo (biometric data stays sealed in
+        the consent store), no paths of this machine (the voice by its name in the job's
+        directory under the shared media directory)."""
+        return {
+            "job_id": self.job_id,
+            "owner": self.owner,
+            "actor": self.actor,
+            "identity_id": self.identity_id,
+            "audio": Path(self.audio).name,
+            "listen_audio": Path(self.listen_audio).name if self.listen_audio else None,
+            "instructions": self.instructions,
+            "receipt": self.receipt.to_json(),
+            "policy_version": self.policy_version,
+            "consent_entry": self.consent_entry,
+            "fps": self.fps,
+            "node_id": self.node_id,
+            "quota_day": self.quota_day,
+            "reserved_s": self.reserved_s,
+        }
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], runtime: Runtime) -> JobSpec:
+        """The job as this machine's worker runs it: its own paths and keys."""
+        settings = runtime.settings
+        directory = job_directory(runtime, str(args["job_id"]))
+        listen = args.get("listen_audio")
+        return cls(
+            str(args["job_id"]),
+            str(args["owner"]),
+            str(args["actor"]),
+            str(settings.data_dir),
+            settings.resolved_database_url,
+            None,
+            str(directory / Path(str(args["audio"])).name),
+            str(directory / Path(str(listen)).name) if listen else None,
+            args.get("instructions"),
+            Receipt.from_json(args["receipt"]),
+            str(args["policy_version"]),
+            args.get("consent_entry"),
+            int(args["fps"]),
+            str(args["node_id"]),
+            str(args["quota_day"]),
+            float(args["reserved_s"]),
+            str(settings.keys_dir),
+            args.get("identity_id"),
+            str(settings.media_dir),
+        )
 
 
 def job_directory(runtime: Runtime, job_id: str) -> Path:
-    return runtime.settings.data_dir / "jobs" / job_id
+    """Where a job's voice and video live: under the media directory every node shares."""
+    return runtime.settings.media_dir / "jobs" / job_id
 
 
 def output_path(runtime: Runtime, job_id: str) -> Path:
     return job_directory(runtime, job_id) / f"{job_id}.mp4"
 
 
-def _die_with(parent: int) -> None:
-    """In each worker process: exit when the server that started it is gone (a SIGKILL gives
-    it no chance to stop its workers), so no orphan renders a job whose lease has lapsed."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 class JobService:
-    def __init__(self, services: SessionServices, workers: int = 1) -> None:
+    def __init__(
+        self, services: SessionServices, workers: int = 1, queue: JobQueue | None = None
+    ) -> None:
+        from .queueing import queue_for
+
         self.services = services
         self.runtime = services.runtime
-        self._pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with,
-            initargs=(os.getpid(),),
-        )
-        self.futures: dict[str, Future[None]] = {}
+        self.queue = queue if queue is not None else queue_for(self.runtime, workers)
 
     def close(self) -> None:
-        """Stop the worker processes now: a job they were rendering fails here (its quota
-        refunded) rather than outliving the server."""
-        processes = list((getattr(self._pool, "_processes", None) or {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-        pending = [job_id for job_id, future in self.futures.items() if not future.done()]
-        for job_id in pending:
+        """Stop taking jobs. The server's own worker processes stop now: a job they were
+        rendering fails here (its quota refunded) rather than outlive the server; jobs on
+        procrastinate's queue stay there for the workers."""
+        for job_id in self.queue.close():
             fail(self.runtime, job_id, "system", "the server stopped", held_by=self.runtime.node_id)
 
     # (1): submit — the gate, then the queue.
@@ -225,10 +253,8 @@ class JobService:
                 reason="the job could not be queued",
             )
             raise
-        from .worker import run_job
-
         try:
-            self.futures[spec.job_id] = self._pool.submit(run_job, spec)
+            self.queue.put(spec)
         except BaseException:
             fail(self.runtime, spec.job_id, "system", "no worker took the job")
             raise
@@ -255,7 +281,9 @@ class JobService:
             moved_listen = directory / ("listen" + listen_audio.suffix)
             shutil.move(listen_audio, moved_listen)
         now = datetime.now(UTC)
-        self.services.lease.start()  # renews this job's lease until it ends
+        holder = self.queue.holder or self.runtime.node_id
+        if self.queue.holder is None:
+            self.services.lease.start()  # renews this job's lease until it ends
         with Session(self.runtime.engine) as session:
             session.add(
                 GenerationJob(
@@ -268,7 +296,7 @@ class JobService:
                     audit_index=admission.receipt.index,
                     seconds=admission.reserved_s,
                     created_at=now,
-                    node_id=self.runtime.node_id,
+                    node_id=holder,
                     heartbeat_at=now,
                 )
             )
@@ -287,10 +315,12 @@ class JobService:
             admission.policy_version,
             admission.consent_index,
             fps,
-            self.runtime.node_id,
+            holder,
             admission.quota_day,
             admission.reserved_s,
             str(self.runtime.settings.keys_dir),
+            identity_id,
+            str(self.runtime.settings.media_dir),
         )
 
     def get(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> JobView:
@@ -333,6 +363,8 @@ def list_jobs(
 
 
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# The holder of a job waiting in procrastinate's queue: no node's lease, procrastinate's.
+QUEUE_HOLDER = "queue:procrastinate"
 
 
 def fail(
@@ -344,6 +376,7 @@ def fail(
     error: str | None = None,
     held_by: str | None = None,
     lapsed_before: datetime | None = None,
+    own: bool = True,
 ) -> bool:
     """Mark an unfinished job failed, refund its reserved quota, remove what it left (the
     unsigned file, the uploaded voice) and audit it, exactly once: only if it is still queued
@@ -353,7 +386,7 @@ def fail(
     if held_by is not None:
         condition.append(col(GenerationJob.node_id) == held_by)
     if lapsed_before is not None:
-        condition.append(_lapsed(runtime.node_id, lapsed_before))
+        condition.append(_lapsed(runtime.node_id if own else None, lapsed_before))
     with Session(runtime.engine, expire_on_commit=False) as session:
         row = session.get(GenerationJob, job_id)
         result = session.execute(
@@ -387,28 +420,37 @@ def fail(
     return True
 
 
-def _lapsed(node_id: str, before: datetime) -> Any:
+def _lapsed(node_id: str | None, before: datetime) -> Any:
     """Work this node may recover: its own (a restart under the same node id), work from
-    before leases (no node), or work whose lease was last renewed before ``before``."""
-    return or_(
-        col(GenerationJob.node_id) == node_id,
-        col(GenerationJob.node_id).is_(None),
-        col(GenerationJob.heartbeat_at).is_(None),
-        col(GenerationJob.heartbeat_at) < before,
+    before leases (no node), or work whose lease was last renewed before ``before``; never a
+    job waiting in procrastinate's queue (however long: the queue holds it)."""
+    waiting = and_(
+        col(GenerationJob.status) == JobStatus.QUEUED,
+        col(GenerationJob.node_id) == QUEUE_HOLDER,
+    )
+    return and_(
+        not_(waiting),
+        or_(
+            col(GenerationJob.node_id) == node_id,
+            col(GenerationJob.node_id).is_(None),
+            col(GenerationJob.heartbeat_at).is_(None),
+            col(GenerationJob.heartbeat_at) < before,
+        ),
     )
 
 
-def recover(runtime: Runtime, lease_s: float | None = None) -> int:
+def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True) -> int:
     """Fail the jobs a crash or restart interrupted: this node's own, and other nodes' whose
     lease lapsed (never a live neighbour's); returns how many. Run at start-up and then
     periodically (``leases.NodeLease``)."""
     lease = runtime.settings.node_lease_s if lease_s is None else lease_s
     before = datetime.now(UTC) - timedelta(seconds=lease)
+    mine = runtime.node_id if own else None  # own: at start-up only, never while running it
     with Session(runtime.engine) as session:
         candidates = list(
             session.exec(
                 select(GenerationJob.id).where(
-                    col(GenerationJob.status).in_(UNFINISHED), _lapsed(runtime.node_id, before)
+                    col(GenerationJob.status).in_(UNFINISHED), _lapsed(mine, before)
                 )
             ).all()
         )
@@ -419,6 +461,7 @@ def recover(runtime: Runtime, lease_s: float | None = None) -> int:
             "system",
             "interrupted by a restart (its node stopped)",
             lapsed_before=before,
+            own=own,
         )
         for job_id in candidates
     )

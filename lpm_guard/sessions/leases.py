@@ -111,14 +111,15 @@ class NodeLease:
             except NotFound:
                 continue
             session.stop(StopReason.REVOKED, detail or "the session was revoked")
-        # (3): other nodes' work whose lease lapsed.
+        # (3): other nodes' work whose lease lapsed (never this node's own: it is running it).
         if self.recovers:
-            self.recover()
+            self.recover(own=False)
 
-    def recover(self) -> tuple[int, int]:
-        """Recover this node's own leftovers and lapsed work; returns (jobs, sessions)."""
-        failed = jobs.recover(self.runtime)
-        closed = ledger.recover(self.runtime)
+    def recover(self, *, own: bool = True) -> tuple[int, int]:
+        """Recover lapsed work, and with ``own`` (at start-up: a restart under the same node
+        id) this node's leftovers; returns (jobs, sessions)."""
+        failed = jobs.recover(self.runtime, own=own)
+        closed = ledger.recover(self.runtime, own=own)
         if failed or closed:
             log.warning("work of stopped nodes recovered", jobs=failed, sessions=closed)
         return failed, closed

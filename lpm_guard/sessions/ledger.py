@@ -17,7 +17,20 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, String, Text, and_, or_, text, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    String,
+    Text,
+    and_,
+    delete,
+    false,
+    func,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -30,6 +43,7 @@ from ..auditing.tags import AuditTag
 from ..consent.models import Identity, Use
 from ..errors import Forbidden, InvalidRequest, NotFound
 from ..runtime import Runtime
+from .errors import SessionLimitReached
 from .live import LiveSession, StopReason
 
 MAX_PAGE = 200
@@ -68,6 +82,8 @@ class LiveSessionRow(SQLModel, table=True):
     charged_s: float = Field(
         default=0.0, sa_column=Column(Float, nullable=False, server_default=text("0"))
     )
+    # Where its stream is served: the URL of the node that holds it (``LPM_NODE_URL``).
+    node_url: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
 
 
 def isoformat(moment: datetime | None) -> str | None:
@@ -116,9 +132,13 @@ def opened(
     identity_id: str,
     size: str,
     audit_index: int,
+    per_owner: int | None = None,
 ) -> None:
     """Put an admitted session on the books, and have its end recorded however it ends.
-    Called once the session is registered (a session refused by the limits is not on them)."""
+    Called once the session is registered (a session refused by the limits is not on them).
+    ``per_owner``: the owner's open sessions on every node, this one included, may not exceed
+    it; counted after the insert, so two nodes opening at once both see both (and refuse
+    rather than overrun)."""
     row = LiveSessionRow(
         id=session.session_id,
         owner=owner,
@@ -130,9 +150,21 @@ def opened(
         audit_index=audit_index,
     )
     row.node_id, row.heartbeat_at = runtime.node_id, row.opened_at
+    row.node_url = runtime.settings.node_url
     with Session(runtime.engine) as db:
         db.add(row)
         db.commit()
+    if per_owner is not None:
+        with Session(runtime.engine) as db:
+            holding = open_sessions(db, owner)
+            if holding > per_owner:
+                db.execute(
+                    delete(LiveSessionRow).where(col(LiveSessionRow.id) == session.session_id)
+                )
+                db.commit()
+                raise SessionLimitReached(
+                    f"at most {per_owner} live sessions at a time", limit=per_owner
+                )
     session.on_end(lambda: ended(runtime, session))
     if session.stopped:  # it ended before its hook was in place (a revocation, at once)
         ended(runtime, session)
@@ -157,6 +189,25 @@ def ended(runtime: Runtime, session: LiveSession) -> None:
             )
         )
         db.commit()
+
+
+def open_sessions(db: Session, owner: str) -> int:
+    """The owner's live sessions open on any node."""
+    statement = (
+        sa_select(func.count())
+        .select_from(LiveSessionRow)
+        .where(col(LiveSessionRow.owner) == owner, col(LiveSessionRow.status) == LiveStatus.OPEN)
+    )
+    return int(db.execute(statement).scalar_one())
+
+
+def holder_url(runtime: Runtime, session_id: str) -> str | None:
+    """The URL of the node serving an open session's stream (None: ended or unknown)."""
+    with Session(runtime.engine) as db:
+        row = db.get(LiveSessionRow, session_id)
+    if row is None or row.status != LiveStatus.OPEN:
+        return None
+    return row.node_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,29 +296,30 @@ def revoke(runtime: Runtime, principal: Principal, session_id: str, detail: str)
     return getattr(result, "rowcount", 0) == 1
 
 
-def _lapsed(node_id: str, before: datetime) -> Any:
+def _lapsed(node_id: str | None, before: datetime) -> Any:
     """Sessions this node may close: its own (a restart under the same node id), sessions from
     before leases, or those whose lease was last renewed before ``before``."""
     return or_(
-        col(LiveSessionRow.node_id) == node_id,
+        col(LiveSessionRow.node_id) == node_id if node_id is not None else false(),
         col(LiveSessionRow.node_id).is_(None),
         col(LiveSessionRow.heartbeat_at).is_(None),
         col(LiveSessionRow.heartbeat_at) < before,
     )
 
 
-def recover(runtime: Runtime, lease_s: float | None = None) -> int:
+def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True) -> int:
     """Close the rows of sessions a crash or restart cut off: this node's own and other
     nodes' whose lease lapsed (never a live neighbour's), each with its stop entry (the frames
     and seconds charged until its node stopped); returns how many. Run at start-up and then
     periodically (``leases.NodeLease``)."""
     lease = runtime.settings.node_lease_s if lease_s is None else lease_s
     before = datetime.now(UTC) - timedelta(seconds=lease)
+    mine = runtime.node_id if own else None  # own: at start-up only, never while running it
     with Session(runtime.engine) as db:
         candidates = list(
             db.exec(
                 select(LiveSessionRow).where(
-                    col(LiveSessionRow.status) == LiveStatus.OPEN, _lapsed(runtime.node_id, before)
+                    col(LiveSessionRow.status) == LiveStatus.OPEN, _lapsed(mine, before)
                 )
             ).all()
         )
@@ -280,7 +332,7 @@ def recover(runtime: Runtime, lease_s: float | None = None) -> int:
                 .where(
                     col(LiveSessionRow.id) == row.id,
                     col(LiveSessionRow.status) == LiveStatus.OPEN,
-                    _lapsed(runtime.node_id, before),
+                    _lapsed(mine, before),
                 )
                 .values(
                     status=LiveStatus.ENDED,

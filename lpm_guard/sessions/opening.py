@@ -108,7 +108,7 @@ def open_live_session(
             admission.policy_version,
             consent_leaf,
         )
-        directory = services.runtime.settings.data_dir / "sessions" / session_id
+        directory = services.runtime.settings.media_dir / "sessions" / session_id
         session.sink = SignedRecord.start(services.provenance, directory, session, record)
 
         # Revoking the consent (or this session) stops the stream at once: the bus calls back
@@ -131,6 +131,7 @@ def open_live_session(
             identity_id=identity_id,
             size=size,
             audit_index=admission.receipt.index,
+            per_owner=services.runtime.settings.live_sessions_per_researcher,
         )
     except BaseException:
         # Not opened after all (the limits, a failing record): stopping it unstarted releases

@@ -65,7 +65,10 @@ async def open_session(
         size=body.size,
         fps=body.fps,
     )
-    base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
+    # The stream is served by this node (the session lives here): its own URL, so that any
+    # load balancer in front of the nodes works without sticky sessions.
+    node_url = session_services(request.app).runtime.settings.node_url
+    base = (node_url or str(request.base_url)).replace("http", "ws", 1).rstrip("/")
     return SessionOpened(
         session_id=opened.session_id,
         stream_url=f"{base}/v1/sessions/{opened.session_id}/stream?ticket={opened.ticket}",

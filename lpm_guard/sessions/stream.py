@@ -2,7 +2,9 @@
 
 Who may call it: whoever holds the session's one-time ticket (issued to the researcher whose
 request passed the gate). A wrong, used or expired ticket closes the socket with code 4401, an
-unknown session with 4404, before anything is rendered.
+unknown session with 4404, before anything is rendered. The session and its ticket live on the
+node that opened it (the stream URL names that node: ``LPM_NODE_URL``); a socket that reaches
+another node closes with 4409 and the holder's URL as the reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ..errors import NotFound, Unauthenticated
+from . import ledger
 from .errors import ProtocolError
 from .live import LiveSession, StopReason
 from .protocol import ServerEventType, parse_client_event
@@ -22,6 +25,7 @@ router = APIRouter()
 
 CLOSE_UNAUTHORISED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_ELSEWHERE = 4409  # the session is open on another node: the reason is that node's URL
 
 
 def registry_of(websocket: WebSocket) -> SessionRegistry:
@@ -38,7 +42,13 @@ async def stream(websocket: WebSocket, session_id: str, ticket: str = "") -> Non
     try:
         session = registry.claim(session_id, ticket)
     except NotFound:
-        await websocket.close(CLOSE_NOT_FOUND, "no such live session")
+        elsewhere = await asyncio.to_thread(
+            ledger.holder_url, websocket.app.state.runtime, session_id
+        )
+        if elsewhere:
+            await websocket.close(CLOSE_ELSEWHERE, elsewhere.replace("http", "ws", 1)[:120])
+        else:
+            await websocket.close(CLOSE_NOT_FOUND, "no such live session")
         return
     except Unauthenticated as exc:
         await websocket.close(CLOSE_UNAUTHORISED, exc.detail)

@@ -1,24 +1,31 @@
 """What a worker process does with one job: render, watermark, sign, publish, account.
 
-Runs in a process of its own (spawned: nothing of the server's state is shared), so it opens
-the runtime itself: the database for progress and the audit log, the keys for the watermark and
-the signature. It moves the job on only while the job is still under its node's lease (each
+Runs in a process of its own (a server's spawned worker, or ``lpm-guard worker`` on any
+machine), so it opens the runtime itself, or uses its worker's: the database for progress and
+the audit log, the keys for the watermark and the signature, the consent store for the photo
+(procrastinate's jobs carry no biometric data). It moves the job on only while the job is
+still under its node's lease (each
 step is a compare-and-set on the row): a job that a neighbour recovered after the lease lapsed
 is neither started nor published, so one job never ends both failed and complete.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col
 
 from .. import __version__
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
+from ..consent.faces import RGB
+from ..consent.services import ConsentService
+from ..errors import NotFound
 from ..generator import Character, render
 from ..provenance.models import ProvenanceRecord
 from ..provenance.services import ProvenanceService
@@ -26,6 +33,8 @@ from ..provenance.watermark import Watermarker
 from ..runtime import Runtime
 from ..settings import Settings
 from .jobs import GenerationJob, JobSpec, JobStatus, fail, output_path
+
+DATABASE_AWAY = (OperationalError, InterfaceError)
 
 PROGRESS_EVERY_S = 0.5
 
@@ -47,6 +56,66 @@ def _move(spec: JobSpec, runtime: Runtime, status: JobStatus, **values: object) 
     return getattr(result, "rowcount", 0) == 1
 
 
+def _claim(spec: JobSpec, runtime: Runtime, node: str) -> bool:
+    """Take the job under ``node``'s lease (a procrastinate worker): if it still waits in the
+    queue, or its last worker's lease lapsed (a retry after that worker died)."""
+    now = datetime.now(UTC)
+    lapsed = now - timedelta(seconds=runtime.settings.node_lease_s)
+    with runtime.engine.begin() as conn:
+        result = conn.execute(
+            update(GenerationJob)
+            .where(
+                col(GenerationJob.id) == spec.job_id,
+                or_(
+                    and_(
+                        col(GenerationJob.status) == JobStatus.QUEUED,
+                        col(GenerationJob.node_id) == spec.node_id,
+                    ),
+                    and_(
+                        col(GenerationJob.status) == JobStatus.RUNNING,
+                        or_(
+                            col(GenerationJob.node_id) == node,
+                            col(GenerationJob.heartbeat_at) < lapsed,
+                        ),
+                    ),
+                ),
+            )
+            .values(status=JobStatus.RUNNING, node_id=node, heartbeat_at=now, frames_done=0)
+        )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def _release(spec: JobSpec, runtime: Runtime, node: str) -> None:
+    """Give a claimed job back to the queue (a retry will claim it), if the database lets us;
+    if not, its lease lapses and the retry claims it then."""
+    try:
+        with runtime.engine.begin() as conn:
+            conn.execute(
+                update(GenerationJob)
+                .where(
+                    col(GenerationJob.id) == spec.job_id,
+                    col(GenerationJob.node_id) == node,
+                    col(GenerationJob.status) == JobStatus.RUNNING,
+                )
+                .values(status=JobStatus.QUEUED, node_id=spec.node_id, frames_done=0)
+            )
+    except DATABASE_AWAY:
+        pass
+
+
+def _photo(spec: JobSpec, runtime: Runtime) -> RGB:
+    """The photo to animate: the spec's, or the identity's first enrolled one, read now (a
+    consent revoked meanwhile deleted it: the job fails)."""
+    if spec.photo is not None:
+        return spec.photo
+    if spec.identity_id is None:
+        raise NotFound("the job names no identity")
+    photos = ConsentService(runtime).enrolled_photos(spec.owner, spec.identity_id)
+    if not photos:
+        raise NotFound("the identity has no photo left to animate (consent revoked?)")
+    return photos[0]
+
+
 def _progress(runtime: Runtime, job_id: str, done: int, total: int) -> None:
     with runtime.engine.begin() as conn:
         conn.execute(
@@ -60,18 +129,34 @@ class LeaseLost(Exception):
     """The job's lease lapsed and another node recovered it: this worker lets it go."""
 
 
-def run_job(spec: JobSpec) -> None:
-    settings = Settings(
-        data_dir=Path(spec.data_dir), database_url=spec.database_url, keys_dir=Path(spec.keys_dir)
-    )
-    runtime = Runtime.open(settings, initialise=False)
+def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None = None) -> None:
+    """Render one job. ``runtime``: the worker's (default: opened from the spec's settings,
+    closed at the end); ``claim_as``: take the job from the queue under this node's lease
+    (procrastinate), and give it back on a database outage so that a retry renders it."""
+    own = runtime is None
+    if runtime is None:
+        settings = Settings(
+            data_dir=Path(spec.data_dir),
+            database_url=spec.database_url,
+            keys_dir=Path(spec.keys_dir),
+            media_dir=Path(spec.media_dir) if spec.media_dir else None,
+        )
+        runtime = Runtime.open(settings, initialise=False)
+    queued = spec
+    if claim_as is not None:  # from here on the job is under the worker's lease
+        spec = dataclasses.replace(spec, node_id=claim_as)
     audit = AuditService(runtime.audit)
     final = output_path(runtime, spec.job_id)
     unsigned = final.with_name(f".{spec.job_id}.unsigned.mp4")
+    keep_voice = False
     try:
-        if not _move(spec, runtime, JobStatus.RUNNING):
+        if claim_as is not None:
+            claimed = _claim(queued, runtime, claim_as)
+        else:
+            claimed = _move(spec, runtime, JobStatus.RUNNING)
+        if not claimed:
             raise LeaseLost(spec.job_id)
-        character = Character.from_photo(spec.photo)
+        character = Character.from_photo(_photo(spec, runtime))
         width, height = character.size
         marker = Watermarker(
             runtime.keys.watermark_key().secret, spec.receipt.index, width=width, height=height
@@ -137,6 +222,14 @@ def run_job(spec: JobSpec) -> None:
         )
     except LeaseLost:
         final.unlink(missing_ok=True)
+    except DATABASE_AWAY:
+        final.unlink(missing_ok=True)
+        if claim_as is None:
+            raise
+        # procrastinate retries it: the job goes back to the queue, its voice stays.
+        keep_voice = True
+        _release(queued, runtime, claim_as)
+        raise
     except Exception as exc:
         final.unlink(missing_ok=True)
         fail(
@@ -150,6 +243,9 @@ def run_job(spec: JobSpec) -> None:
         raise
     finally:
         unsigned.unlink(missing_ok=True)
-        for leftover in Path(spec.audio).parent.glob("speech.*"):
-            leftover.unlink(missing_ok=True)  # the uploaded voice is not kept after rendering
-        runtime.close()
+        if not keep_voice:
+            for pattern in ("speech.*", "listen.*"):
+                for leftover in Path(spec.audio).parent.glob(pattern):
+                    leftover.unlink(missing_ok=True)  # the voice is not kept after rendering
+        if own:
+            runtime.close()
