@@ -69,7 +69,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESEARCHER = Principal("researcher-bench", frozenset({Scope.IDENTITIES_WRITE}))
 BONA_FIDE = "bona-fide"
 # The species the generator drives live: the goal asks only that it reach the reviewer flagged.
-FLAG_ONLY = {"generator-live", "generator-live-controls-noise", "generator-live-other-photo"}
+FLAG_ONLY = {
+    "generator-live",
+    "generator-live-controls-noise",
+    "generator-live-other-photo",
+    "generator-live-other-photo-noise",
+}
 GOAL_BPCER = 0.05
 
 
@@ -101,9 +106,10 @@ def people() -> dict[str, np.ndarray]:
 
 def another_photo(photo: np.ndarray) -> np.ndarray:
     """ "Another photo of the person found online". No second photo of these people exists
-    here, so: the photo mirrored, cropped tighter, regraded and re-compressed."""
+    here, so: the photo mirrored, cropped tighter (never at the top: the hair stays),
+    regraded and re-compressed."""
     h, w = photo.shape[:2]
-    crop = photo[h // 12 : h - h // 16, w // 10 : w - w // 14, :]
+    crop = photo[: h - h // 10, w // 12 : w - w // 16, :]
     graded = np.clip(crop.astype(np.float32) * 1.12 - 10, 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(graded[:, ::-1])).save(buffer, "JPEG", quality=70)
@@ -221,9 +227,15 @@ BUILDERS: dict[str, Builder] = {
             photo, script, cache, drive="controls", camera_noise=True, voice=world.voice
         )
     ),
-    # The same, from a photo of the person the researcher did not enrol: nothing of the
-    # enrolled photo's pixels for the copy check to find.
+    # From a photo of the person the researcher did not enrol: nothing of the enrolled
+    # photo's pixels for the copy check to find; as the generator renders it, then with a
+    # webcam's noise added by an adversary who knows the gate looks for it.
     "generator-live-other-photo": lambda photo, script, cache, world: _webm(
+        captures.generator_live(
+            another_photo(photo), script, cache, drive="controls", voice=world.voice
+        )
+    ),
+    "generator-live-other-photo-noise": lambda photo, script, cache, world: _webm(
         captures.generator_live(
             another_photo(photo),
             script,
