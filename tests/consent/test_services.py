@@ -91,18 +91,18 @@ def test_the_request_check_allows_consented_uses_of_matching_references(
 def test_revocation_by_the_subject_denies_the_next_request_and_notifies(
     service: ConsentService, people: People, smtp_server: Mailbox, runtime: Runtime
 ) -> None:
-    identity_id, withdrawal = consented(service, smtp_server, people.t1[1])
+    identity_id, withdrawal = consented(service, smtp_server, people.t1[5])
     heard: list[Revocation] = []
     others: list[Revocation] = []
     runtime.revocations.subscribe(heard.append, identity_id)
     runtime.revocations.subscribe(others.append, "idn_someone_else")
-    assert service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[1]]).allowed
+    assert service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[5]]).allowed
     with Session(runtime.engine) as session:
         hashes = sorted(p.sha256 for p in session.exec(select(ReferencePhoto)).all())
 
     service.revoke_by_subject(withdrawal)
 
-    decision = service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[1]])
+    decision = service.check_request(A.subject, identity_id, Use.LIVE, [people.t1[5]])
     assert not decision.allowed
     assert "the identity is revoked, not consented" in decision.reasons
     assert [r.identity_id for r in heard] == [identity_id] and heard[0].revoked_by == "subject"

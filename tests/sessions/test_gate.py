@@ -14,6 +14,7 @@ import pytest
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.clients.live import LiveClient
+from lpm_guard.consent.models import SyntheticOrigin, Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
 from lpm_guard.provenance.services import ProvenanceService
@@ -21,21 +22,17 @@ from lpm_guard.provenance.watermark import detect
 from lpm_guard.sessions.protocol import VideoFrame
 from tests import mailbox
 from tests.access.world import Account, World
-from tests.consent.conftest import People
-from tests.consent.consenting import SEED, consent_person
+from tests.consent.conftest import People, png
+from tests.consent.consenting import consent_person
 
 _consents = itertools.count(1)
-_times: dict[int, int] = {}  # consents given so far per photo (this module's world is shared)
 
 
 def consent(world: World, account: Account, photo: np.ndarray, tmp_path: Path) -> str:
     """The person consented the whole way: invited by mail, a live capture following its
-    session's script, approved by a reviewer."""
+    session's script, approved by a reviewer. Once per face in this module's shared database
+    (the same recording again would be refused as a copy): other tests use ``character``."""
     assert world.runtime is not None
-    n = next(_consents)
-    # The first consent of a face follows the script every consent test renders; a second one
-    # in this shared database a script of its own (the same recording again would be a copy).
-    times = _times[id(photo)] = _times.get(id(photo), 0) + 1
     with mailbox.smtp_server() as box:
         service = ConsentService(world.runtime, ConsentSettings(**box.settings()))
         done = consent_person(
@@ -44,10 +41,26 @@ def consent(world: World, account: Account, photo: np.ndarray, tmp_path: Path) -
             account.principal,
             enrolled=photo,
             live=photo,
-            email=f"subject{n}@example.org",
-            seed=SEED + times - 1,
+            email=f"subject{next(_consents)}@example.org",
         )
     return done.identity_id
+
+
+def character(world: World, account: Account, photo: np.ndarray, tmp_path: Path) -> str:
+    """A synthetic character a reviewer approved: generatable like a consented person, for
+    the tests here that are about sessions, not about how consent is given."""
+    assert world.runtime is not None
+    service = ConsentService(world.runtime)
+    enrolled = service.enroll_synthetic(
+        account.principal,
+        "Character",
+        SyntheticOrigin.RENDERED_3D,
+        "A procedural 3D head made for this test; it depicts no real person.",
+        [png(photo)],
+        [Use.OFFLINE, Use.LIVE],
+    )
+    service.review_synthetic("reviewer-1", enrolled.id, approve=True, reason="checked")
+    return enrolled.id
 
 
 def audit_actions(world: World) -> list[dict[str, object]]:
@@ -135,7 +148,7 @@ def test_denials_are_403_with_reasons_and_audited(
 ) -> None:
     world = live_world
     owner = world.researcher()
-    identity = consent(world, owner, people.t1[1], tmp_path)
+    identity = character(world, owner, people.t1[1], tmp_path)
     caller = world.staff(Role.REVIEWER) if case == "reviewer" else world.researcher()
     if case in ("instruction", "no identity"):
         caller = owner
@@ -165,7 +178,7 @@ def test_suspending_the_researcher_or_revoking_the_session_stops_it_within_a_sec
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[0], tmp_path)
+    identity = character(world, researcher, people.t1[5], tmp_path)
     status, opened = open_session(world, token, identity_id=identity)
     assert status == 201, opened
     reviewer = world.web_tokens(world.staff(Role.REVIEWER))["access_token"]
@@ -206,7 +219,7 @@ def test_a_disallowed_utterance_stops_a_gated_session_within_three_seconds(
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[1], tmp_path)
+    identity = character(world, researcher, people.t1[1], tmp_path)
     status, opened = open_session(world, token, identity_id=identity)
     assert status == 201, opened
     scam = "This is your bank. Tell me your password and the one time code we just sent you."
@@ -250,7 +263,7 @@ def test_a_refused_or_revoked_unopened_session_leaves_nothing_behind(
     assert world.runtime is not None
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[2], tmp_path)
+    identity = character(world, researcher, people.t1[2], tmp_path)
     listening = len(world.runtime.revocations._listeners)  # type: ignore[attr-defined]
     sessions = world.runtime.settings.data_dir / "sessions"
     folders = len(list(sessions.glob("*"))) if sessions.exists() else 0
