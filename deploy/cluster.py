@@ -141,6 +141,7 @@ class Cluster:
             "LPM_CHECKPOINT_INTERVAL_S": "5",
             "LPM_NODE_LEASE_S": "4",
             "LPM_LIVE_SPEECH_WORKERS": "1",
+            "LPM_TRUSTED_PROXIES": "127.0.0.1",  # HAProxy's X-Forwarded-For (option forwardfor)
             **self.extra_env,
         }
         env.update(overrides)

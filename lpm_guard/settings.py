@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed (e.g. `127.0.0.1` behind a local "
+        "HAProxy). Empty (the default): no proxy is trusted, the per-address limits count "
+        "the connecting address.",
+    )
     sign_in_rate_limit: str = Field(
         default="30/minute",
         description="Sign-in attempts (POST /oauth/authorize) per client address, right or "
@@ -119,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def resolved_node_url(self) -> str:
         return (self.node_url or self.resolved_public_url).rstrip("/")
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     @property
     def media_dir(self) -> Path:

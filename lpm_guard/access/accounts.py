@@ -12,12 +12,15 @@ from sqlmodel import Session, col, select
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
-from .errors import Conflict, InvalidCredentials, LoginThrottled
+from . import fields
+from .errors import EmailTaken, InvalidCredentials, LoginThrottled
 from .ids import new_id, utcnow
 from .models import AccountRow, TokenRow
 from .passwords import MIN_LENGTH, hash_password, one_time_password, verify_password
 from .scopes import Role
 from .throttle import ThrottlePolicy, record_attempt, throttled
+
+MAX_EMAIL_LENGTH = 320  # the accounts' and login attempts' column
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,21 @@ class NewAccount:
 
 
 def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
-        raise InvalidRequest(f"{email!r} is not an email address")
-    return email
+    """The address a new account is stored under (see ``fields.normalise_email``)."""
+    try:
+        return fields.normalise_email(email)
+    except ValueError as exc:
+        raise InvalidRequest(f"not an email address: {exc}") from None
+
+
+def email_lookup_key(email: str) -> str | None:
+    """The key an account with this email would be found by (lower-cased, stripped), or None
+    where no account can have it (control characters, too long): such input never reaches
+    the database."""
+    key = email.strip().lower()
+    if not key or len(key) > MAX_EMAIL_LENGTH or fields.unsafe_character(key):
+        return None
+    return key
 
 
 def check_password_strength(password: str) -> None:
@@ -58,6 +71,8 @@ def insert_account(
 ) -> AccountRow:
     if not name.strip():
         raise InvalidRequest("a name is required")
+    if found := fields.unsafe_character(name):
+        raise InvalidRequest(f"the name contains a control or format character ({found})")
     account = AccountRow(
         id=new_id("acct"),
         email=normalise_email(email),
@@ -68,7 +83,7 @@ def insert_account(
         password_must_change=one_time,
     )
     if session.exec(select(AccountRow).where(AccountRow.email == account.email)).first():
-        raise Conflict(f"an account with the email {account.email} exists")
+        raise EmailTaken(f"an account with the email {account.email} exists")
     session.add(account)
     return account
 
@@ -91,7 +106,7 @@ class AccountService:
             try:
                 session.commit()
             except IntegrityError:
-                raise Conflict(f"an account with the email {account.email} exists") from None
+                raise EmailTaken(f"an account with the email {account.email} exists") from None
             new = NewAccount(account.id, account.email, role, password)
         self.audit.record(
             AuditTag.ACCESS_ACCOUNT_CREATE,
@@ -109,7 +124,9 @@ class AccountService:
     def sign_in(self, email: str, password: str, address: str) -> AccountRow:
         """The account these credentials open; throttled per account and per address."""
         now = utcnow()
-        key = email.strip().lower()
+        key = email_lookup_key(email)
+        if key is None:  # (0): no account has such an email: nothing to count or look up
+            raise InvalidCredentials("the email or the password is wrong")
         with Session(self.engine, expire_on_commit=False) as session:
             # (1): refuse outright while either throttle holds, before checking the password.
             refusal = throttled(session, self.throttle, key, address, now)
@@ -174,9 +191,10 @@ class AccountService:
         )
 
     def _by_email(self, session: Session, email: str) -> AccountRow:
-        account = session.exec(
-            select(AccountRow).where(AccountRow.email == normalise_email(email))
-        ).first()
+        key = email_lookup_key(email)
+        account = None
+        if key is not None:
+            account = session.exec(select(AccountRow).where(AccountRow.email == key)).first()
         if account is None:
             raise NotFound(f"no account with the email {email}")
         return account

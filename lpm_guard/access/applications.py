@@ -13,7 +13,7 @@ from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest
 from .accounts import check_password_strength, insert_account
-from .errors import ApplicationNotFound, Conflict
+from .errors import ApplicationNotFound, Conflict, EmailTaken
 from .ids import new_id, utcnow
 from .models import AccountRow, ApplicationRow, ApplicationStatus, TokenRow
 from .principals import Principal
@@ -84,7 +84,8 @@ class ApplicationService:
         self.audit = audit
 
     def apply(self, form: ApplicationForm, address: str) -> ApplicationView:
-        """A new researcher account and its application, in one transaction."""
+        """A new researcher account and its application, in one transaction; ``EmailTaken``
+        once every other check has passed, if the email has an account."""
         # (1): the applicant accepted the current terms, and chose a sound password.
         _check_terms(form)
         check_password_strength(form.password)
@@ -95,7 +96,7 @@ class ApplicationService:
             try:
                 session.commit()
             except IntegrityError:
-                raise Conflict(f"an account with the email {account.email} exists") from None
+                raise EmailTaken(f"an account with the email {account.email} exists") from None
             view = ApplicationView.of(application, account)
         return self._submitted(view, address, again=False)
 

@@ -21,6 +21,12 @@ class Conflict(LpmGuardError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class EmailTaken(Conflict):
+    """An account with this email exists. Sign-up does not say so (``routes.apply``)."""
+
+    slug, title = "email-taken", "An account with this email exists"
+
+
 class NotApproved(Forbidden):
     slug, title = "not-approved", "Access is not approved"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from authlib.oauth2.rfc6749 import InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnsupportedTokenTypeError, grants
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -219,28 +219,54 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+def _as_access(session: Session, server: OAuth2Server, token: str) -> StoredToken | None:
+    jti = signed_jti(server.keys, token)
+    row = session.get(TokenRow, jti) if jti is not None else None
+    if row is None:
+        return None
+    session.expunge(row)
+    return StoredToken(row, ACCESS)
+
+
+def _as_refresh(session: Session, server: OAuth2Server, token: str) -> StoredToken | None:
+    row = session.exec(select(TokenRow).where(TokenRow.refresh_hash == digest(token))).first()
+    if row is None:
+        return None
+    session.expunge(row)
+    return StoredToken(row, REFRESH)
+
+
 def find_token(server: OAuth2Server, token: str, hint: str | None) -> StoredToken | None:
-    """The stored token a presented access token (JWT) or refresh token stands for."""
+    """The stored token a presented access token (JWT) or refresh token stands for. The hint
+    only orders the search: a token under the wrong hint is still found (RFC 7009 §2.1)."""
+    kinds = (_as_refresh, _as_access) if hint == REFRESH else (_as_access, _as_refresh)
     with Session(server.engine, expire_on_commit=False) as session:
-        if hint != REFRESH:
-            jti = signed_jti(server.keys, token)
-            if jti is not None:
-                row = session.get(TokenRow, jti)
-                if row is not None:
-                    session.expunge(row)
-                    return StoredToken(row, ACCESS)
-        if hint != ACCESS:
-            found = session.exec(select(TokenRow).where(TokenRow.refresh_hash == digest(token)))
-            refresh_row = found.first()
-            if refresh_row is not None:
-                session.expunge(refresh_row)
-                return StoredToken(refresh_row, REFRESH)
+        for kind in kinds:
+            if (found := kind(session, server, token)) is not None:
+                return found
     return None
+
+
+class UnsupportedTokenType(UnsupportedTokenTypeError):  # type: ignore[misc]
+    status_code = 400  # Authlib's says 401; RFC 7009 §2.2.1 and RFC 6749 §5.2 say 400
+
+
+def _check_hint(request: Any, supported: tuple[str, ...]) -> None:
+    """An unknown ``token_type_hint`` is a 400 ``unsupported_token_type`` (RFC 7009 §2.2.1),
+    answered before the client is authenticated."""
+    hint = request.form.get("token_type_hint")
+    if hint and hint not in supported:
+        raise UnsupportedTokenType(f"token_type_hint must be one of {', '.join(supported)}")
 
 
 class TokenRevocationEndpoint(RevocationEndpoint):  # type: ignore[misc]
     # RFC 7009 §2.1: public clients (the web pages) revoke with their client_id alone.
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]  # noqa: RUF012
+
+    def create_endpoint_response(self, request: Any) -> tuple[int, Any, Any]:
+        _check_hint(request, self.SUPPORTED_TOKEN_TYPES)
+        response: tuple[int, Any, Any] = super().create_endpoint_response(request)
+        return response
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> StoredToken | None:
         return find_token(_server(self), token_string, token_type_hint)
@@ -263,6 +289,11 @@ class TokenRevocationEndpoint(RevocationEndpoint):  # type: ignore[misc]
 
 class TokenIntrospectionEndpoint(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]  # noqa: RUF012
+
+    def create_endpoint_response(self, request: Any) -> tuple[int, Any, Any]:
+        _check_hint(request, self.SUPPORTED_TOKEN_TYPES)
+        response: tuple[int, Any, Any] = super().create_endpoint_response(request)
+        return response
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> StoredToken | None:
         return find_token(_server(self), token_string, token_type_hint)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.requests import Request
 
+from ..proxies import client_address
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -44,7 +46,7 @@ class HttpRequest:
             headers=request.headers,
             query=list(request.query_params.multi_items()),
             form=form,
-            address=request.client.host if request.client else "unknown",
+            address=client_address(request),
         )
 
 

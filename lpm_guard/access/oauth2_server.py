@@ -27,6 +27,7 @@ from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..keys import KeyStore
 from .clients import WEB_CLIENT_ID
+from .fields import unsafe_character
 from .grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -47,6 +48,7 @@ from .tokens import (
 )
 
 WEB_CALLBACK = "/callback.html"
+CLIENT_ID_LENGTH = 64  # the clients' column
 # Authlib's grants log whole token responses at DEBUG ("Issue token {...}"): secrets never go
 # to the log, whatever LPM_LOG_LEVEL says.
 logging.getLogger("authlib").setLevel(logging.INFO)
@@ -124,6 +126,8 @@ class OAuth2Server(AuthorizationServer):  # type: ignore[misc]
     def query_client(self, client_id: str) -> OAuthClient | None:
         if client_id == WEB_CLIENT_ID:
             return self.web_client
+        if not client_id or len(client_id) > CLIENT_ID_LENGTH or unsafe_character(client_id):
+            return None  # no client has such an id: never sent to the database
         with Session(self.engine, expire_on_commit=False) as session:
             row = session.get(ClientRow, client_id)
         if row is None or row.revoked_at is not None:

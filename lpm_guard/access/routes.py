@@ -6,6 +6,7 @@ says who may call it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,11 +18,12 @@ from starlette.responses import JSONResponse
 
 from ..api.security import get_principal, require_scope
 from ..errors import Forbidden, InvalidRequest
+from ..proxies import client_address
 from ..ratelimits import RateLimited, of_app
 from .accounts import AccountService
 from .applications import ApplicationService
 from .clients import ClientService
-from .errors import InvalidCredentials, LoginThrottled
+from .errors import EmailTaken, InvalidCredentials, LoginThrottled
 from .ids import utcnow
 from .interfaces import Quotas
 from .models import ApplicationStatus
@@ -43,6 +45,7 @@ from .schemas import (
     QuotaChange,
     QuotaView,
     ResearcherView,
+    SignUpReceipt,
     StaffForm,
 )
 from .scopes import Role, Scope
@@ -85,7 +88,7 @@ api = APIRouter(prefix="/v1", tags=["access"])
 
 
 def _address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request)
 
 
 # -- OAuth2 ------------------------------------------------------------------------------
@@ -214,11 +217,15 @@ def jwks(services: Services) -> JSONResponse:
 
 @api.post(
     "/applications",
-    status_code=201,
+    status_code=202,
     summary="Apply for research access: creates the account (public)",
 )
-def apply(form: ApplicationForm, request: Request, services: Services) -> ApplicationView:
-    return services.applications.apply(form, _address(request))
+def apply(form: ApplicationForm, request: Request, services: Services) -> SignUpReceipt:
+    # The same answer whether or not the email had an account: sign-up tells no stranger
+    # who has one (the password is hashed either way, before the look-up).
+    with contextlib.suppress(EmailTaken):
+        services.applications.apply(form, _address(request))
+    return SignUpReceipt()
 
 
 @api.get(

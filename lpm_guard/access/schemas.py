@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .fields import Email, Line, Prose
 from .models import AccountRow, ApplicationRow, ApplicationStatus, ClientRow, IntendedUse
 from .scopes import Role, Scope
 from .standing import parse_uses
@@ -17,24 +19,34 @@ TERMS_VERSION = "2026-11"
 class ApplicationDetails(BaseModel):
     """What an application says; a denied researcher applies again with these alone."""
 
-    institution: str = Field(min_length=1, max_length=300)
-    position: str = Field(min_length=1, max_length=200)
-    research_purpose: str = Field(min_length=20, max_length=10_000)
-    ethics_reference: str = Field(min_length=1, max_length=200)
+    institution: Line = Field(min_length=1, max_length=300)
+    position: Line = Field(min_length=1, max_length=200)
+    research_purpose: Prose = Field(min_length=20, max_length=10_000)
+    ethics_reference: Line = Field(min_length=1, max_length=200)
     intended_uses: list[IntendedUse] = Field(min_length=1, max_length=2)
-    accepted_terms_version: str = Field(max_length=40)
+    accepted_terms_version: Line = Field(max_length=40)
 
 
 class ApplicationForm(ApplicationDetails):
     """Signing up: the account and its first application."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320)
+    name: Line = Field(min_length=1, max_length=200)
+    email: Email = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024, repr=False)
 
 
+class SignUpReceipt(BaseModel):
+    """The answer to every well-formed sign-up, whether or not the email had an account."""
+
+    status: Literal["received"] = "received"
+    detail: str = (
+        "If this email has no account yet, the account and its application were created: "
+        "sign in to follow the application."
+    )
+
+
 class Decision(BaseModel):
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Prose = Field(min_length=1, max_length=4000)
 
 
 class Approval(Decision):
@@ -47,12 +59,12 @@ class QuotaChange(Decision):
 
 
 class StaffForm(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(min_length=1, max_length=200)
+    email: Email = Field(min_length=3, max_length=320)
+    name: Line = Field(min_length=1, max_length=200)
 
 
 class ClientForm(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
 
 
 class ApplicationView(BaseModel):

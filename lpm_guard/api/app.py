@@ -26,7 +26,7 @@ from ..sessions.stream import router as stream_router
 from ..settings import Settings
 from . import problems
 from .health import router as health_router
-from .middleware import RequestIdMiddleware
+from .middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from .webfiles import WebFiles
 
 WEB = Path(str(resources.files("lpm_guard.web")))
@@ -97,6 +97,7 @@ def create_app(
     app.state.lease = NodeLease(runtime, app.state.sessions, recover=True)
     # Verify and sign-in limits, in Redis when LPM_REDIS_URL is set (shared by every node).
     app.state.rate_limits = RateLimits.from_settings(runtime.settings)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
     app.include_router(health_router)

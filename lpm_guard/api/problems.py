@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from ..errors import LpmGuardError
 from ..logs import get_logger
-from .middleware import current_request_id
+from .middleware import HEADER, SECURITY_HEADERS, current_request_id
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:lpm-guard:problem:"
@@ -28,17 +28,20 @@ def problem(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
+    request_id = current_request_id(request.scope)
     body: dict[str, Any] = {
         "type": f"{TYPE_PREFIX}{slug}" if slug else "about:blank",
         "title": title,
         "status": status,
         "instance": request.url.path,
-        "request_id": current_request_id(),
+        "request_id": request_id,
     }
     if detail:
         body["detail"] = detail
     body.update(extensions)
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    # A 500 is sent from outside every middleware: it carries their headers itself.
+    every = {**SECURITY_HEADERS, **({HEADER: request_id} if request_id else {}), **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=every)
 
 
 async def _lpm_error(request: Request, exc: Exception) -> JSONResponse:
@@ -85,6 +88,19 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _refused_by_database(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot store (too long, a NUL byte): bad input that got past the
+    checks at the edge. Nothing was written; the client hears a 422, not a 500."""
+    log.warning("the database refused a value", path=request.url.path, error=str(exc)[:200])
+    return problem(
+        request,
+        422,
+        "invalid-request",
+        "The request is not valid",
+        "a value is too long or holds characters that cannot be stored",
+    )
+
+
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     """The database cannot be reached (stopped, restarting, the network): a 503 the client may
     retry. The request's transaction was rolled back: nothing of it was written."""
@@ -104,6 +120,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LpmGuardError, _lpm_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _refused_by_database)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -29,6 +29,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Permissions-Policy": PERMISSIONS_POLICY,
+    # Revalidated each time (ETag), unlike the API's ``no-store`` (``middleware``).
+    "Cache-Control": "no-cache",
 }
 # Module scripts need a JavaScript MIME type; the system's mime.types may say otherwise.
 MEDIA_TYPES = {".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8"}

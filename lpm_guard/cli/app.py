@@ -45,6 +45,7 @@ def serve(
     import uvicorn
 
     from ..api import create_app
+    from ..proxies import server_options
     from ..runtime import Runtime
     from .common import errors, fail
 
@@ -55,6 +56,8 @@ def serve(
         "log_config": None,
         "ws": "websockets-sansio",  # flow control: a slow client blocks the sender, not memory
         "ws_per_message_deflate": False,  # the frames are JPEG: compressing them only costs CPU
+        # X-Forwarded-For believed from LPM_TRUSTED_PROXIES only (uvicorn trusts loopback).
+        **server_options(settings),
     }
     if workers == 1:
         with errors():

@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 from limits import parse
 from starlette.exceptions import HTTPException
 
+from ..proxies import client_address
 from ..ratelimits import RateLimits, of_app
 from ..runtime import Runtime
 from .report import VerificationReport
@@ -57,7 +58,7 @@ def _limits(request: Request) -> _Limits:
 
 def rate_limited(request: Request) -> _Limits:
     limits = _limits(request)
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     verdict = limits.limiter.hit(limits.rate, "verify", client)  # 503 if Redis is down
     if not verdict.allowed:
         raise HTTPException(

@@ -91,7 +91,7 @@ CASES: list[Case] = [
     Case("POST", "/oauth/revoke", everyone(401), form={"token": "x"}),
     Case("POST", "/oauth/introspect", everyone(401), form={"token": "x"}),
     # Applications.
-    Case("POST", "/v1/applications", everyone(201), json="signup"),  # type: ignore[arg-type]
+    Case("POST", "/v1/applications", everyone(202), json="signup"),  # type: ignore[arg-type]
     Case("GET", "/v1/applications", signed_in(200)),
     Case("GET", "/v1/applications/{app_a}", signed_in(200, 404, 200)),
     Case("POST", "/v1/applications/{submitted}/approve", reviewers_only(200), json=REASON),

@@ -16,12 +16,25 @@ from tests.access.world import World, application_form
 def test_signing_up_over_http(world: World) -> None:
     form = application_form(uses=(IntendedUse.LIVE, IntendedUse.OFFLINE))
     response = world.http.post("/v1/applications", json=form.model_dump(mode="json"))
-    assert response.status_code == 201, response.text
-    view = response.json()
-    assert view["status"] == "submitted" and view["intended_uses"] == ["live", "offline"]
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "received"
     assert "password" not in response.text and form.password not in response.text
-    again = world.http.post("/v1/applications", json=form.model_dump(mode="json"))
-    assert again.status_code == 409
+    [view] = [v for v in world.services.applications.list(None) if v.email == form.email]
+    assert view.status == "submitted" and view.intended_uses == ["live", "offline"]
+
+
+def test_sign_up_does_not_tell_whether_an_email_has_an_account(world: World) -> None:
+    """L4: an existing account's email gets the answer a new one gets, and no new account."""
+    existing = world.applicant()
+    fresh = application_form().model_dump(mode="json")
+    taken = application_form(email=existing.email.upper()).model_dump(mode="json")
+    first = world.http.post("/v1/applications", json=fresh)
+    second = world.http.post("/v1/applications", json=taken)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert first.headers["content-type"] == second.headers["content-type"]
+    mine = [v for v in world.services.applications.list(None) if v.email == existing.email]
+    assert [v.id for v in mine] == [existing.application_id]  # nothing new for that email
 
 
 @pytest.mark.parametrize(
@@ -33,6 +46,16 @@ def test_signing_up_over_http(world: World) -> None:
         ({"intended_uses": ["everything"]}, 422),
         ({"email": "not-an-email"}, 422),
         ({"research_purpose": "too short"}, 422),
+        # L9: markup, display names and control characters are no email address.
+        ({"email": "<script>x</script>@e.org"}, 422),
+        ({"email": "Ada <ada@example.org>"}, 422),
+        ({"email": "ada\u0000@example.org"}, 422),
+        ({"email": "a" * 64 + "@" + "b" * 300 + ".org"}, 422),
+        # L9: a right-to-left override or a zero-width space makes a name read otherwise.
+        ({"name": "Ada \u202eevil"}, 422),
+        ({"name": "Ada\u200bLovelace"}, 422),
+        ({"institution": "Uni\nversity"}, 422),
+        ({"position": "x" * 201}, 422),
     ],
 )
 def test_a_bad_application_is_refused_and_stores_nothing(

@@ -186,6 +186,57 @@ def test_the_web_client_revokes_its_refresh_token(world: World) -> None:
     assert refresh.status_code == 400
 
 
+def test_a_wrong_token_type_hint_still_revokes(world: World) -> None:
+    """RFC 7009 §2.1: the hint only orders the search; the server looks at the other type."""
+    heidi = world.researcher()
+    tokens = world.web_tokens(heidi)
+    assert world.get("/v1/me", tokens["access_token"]).status_code == 200
+    revoked = world.http.post(
+        "/oauth/revoke",
+        data={
+            "token": tokens["refresh_token"],
+            "token_type_hint": "access_token",
+            "client_id": "lpm-guard-web",
+        },
+    )
+    assert revoked.status_code == 200
+    assert world.get("/v1/me", tokens["access_token"]).status_code == 401
+    refresh = {
+        "grant_type": "refresh_token",
+        "client_id": "lpm-guard-web",
+        "refresh_token": tokens["refresh_token"],
+    }
+    assert world.http.post("/oauth/token", data=refresh).status_code == 400
+
+    ivan = world.researcher()
+    access = world.client_token(ivan).json()["access_token"]
+    assert ivan.client_id and ivan.client_secret
+    revoked = world.http.post(
+        "/oauth/revoke",
+        data={"token": access, "token_type_hint": "refresh_token"},
+        auth=(ivan.client_id, ivan.client_secret),
+    )
+    assert revoked.status_code == 200
+    assert world.get("/v1/me", access).status_code == 401
+
+
+@pytest.mark.parametrize("endpoint", ["/oauth/revoke", "/oauth/introspect"])
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_an_unknown_token_type_hint_is_a_400(
+    world: World, endpoint: str, authenticated: bool
+) -> None:
+    judy = world.researcher()
+    access = world.client_token(judy).json()["access_token"]
+    assert judy.client_id and judy.client_secret
+    auth = (judy.client_id, judy.client_secret) if authenticated else None
+    answer = world.http.post(
+        endpoint, data={"token": access, "token_type_hint": "id_token"}, auth=auth
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "unsupported_token_type"
+    assert world.get("/v1/me", access).status_code == 200  # nothing was revoked
+
+
 def test_introspection(world: World) -> None:
     frank, grace = world.researcher(), world.researcher()
     access = world.client_token(frank).json()["access_token"]

@@ -41,3 +41,31 @@ def test_a_revalidated_page_keeps_the_headers(client: TestClient) -> None:
 def test_api_responses_and_missing_files_are_unchanged(client: TestClient) -> None:
     assert client.get("/healthz").headers.get("content-security-policy") is None
     assert client.get("/no-such-page.html").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/.well-known/jwks.json", 200),
+        ("GET", "/v1/me", 401),  # a problem
+        ("GET", "/v1/no-such-route", 404),
+        ("POST", "/v1/applications", 422),
+        ("POST", "/oauth/token", 400),  # Authlib's own response
+        ("GET", "/oauth/authorize", 400),  # an HTML page
+    ],
+)
+def test_every_api_response_is_nosniff_and_no_store(
+    client: TestClient, method: str, path: str, status: int
+) -> None:
+    """L6: personal data (``/v1/me``) and problems alike are neither sniffed nor cached."""
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_web_pages_are_revalidated_not_stored(client: TestClient) -> None:
+    response = client.get("/consent.html")
+    assert response.headers["cache-control"] == "no-cache"
