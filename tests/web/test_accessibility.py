@@ -12,10 +12,10 @@ from playwright.sync_api import Page, expect
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.consent.models import Use
-from lpm_guard.consent.services import ConsentService
-from tests.consent.conftest import People, png
-from tests.sessions.test_gate import consent
+from tests.consent.conftest import People
+from tests.sessions.test_gate import character
 from tests.web.conftest import Launch, Site
+from tests.web.test_consent import invite
 from tests.web.test_pages import sign_in
 
 axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
@@ -43,18 +43,14 @@ def audit(page: Page, path: str, ready: str, found: list[str], width: int = 1280
 
 
 def test_the_public_pages_pass_axe(site: Site, launch: Launch, people: People) -> None:
-    researcher = site.world.researcher()
-    identity = ConsentService(site.runtime).create_identity(
-        researcher.principal, "Alex Example", [png(people.t1[5])]
-    )
-    link = ConsentService(site.runtime).invite(researcher.principal, identity.id, [Use.OFFLINE])
+    invitation = invite(site, people.t1[5], [Use.OFFLINE])
     page = launch().new_page()
     found: list[str] = []
     for width in (1280, 375):
         audit(page, f"{site.url}/", "home", found, width)
         audit(page, f"{site.url}/signup.html", "signup", found, width)
         audit(page, f"{site.url}/verify.html", "verify", found, width)
-        audit(page, f"{site.url}/consent.html#{link.token}", "consent", found, width)
+        audit(page, f"{site.url}/consent.html#{invitation.token}", "consent", found, width)
     assert found == []
 
 
@@ -63,7 +59,7 @@ def test_the_signed_in_pages_pass_axe(
 ) -> None:
     world = site.world
     researcher = world.researcher()
-    consent(world, researcher, people.t1[0], tmp_path)
+    character(world, researcher, people.t1[4], tmp_path)
     page = launch().new_page()
     found: list[str] = []
     sign_in(page, site, researcher.email, researcher.password, "/dashboard.html")

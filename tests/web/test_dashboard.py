@@ -26,7 +26,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
     identity = consent(world, researcher, people.t1[0], tmp_path)
-    withdrawn = consent(world, researcher, people.t1[1], tmp_path)
+    withdrawn = consent(world, researcher, people.t1[0], tmp_path)  # its mirror: see consent()
     context = launch()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
     page = context.new_page()

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -53,7 +54,10 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
 ) -> None:
     email = f"journey-{tmp_path.name[-8:]}@example.org".lower()
     subject_address = f"sam-{tmp_path.name[-8:]}@example.org".lower()
-    face = people.astronaut
+    # The astronaut's mirror image: the consent journey of test_consent_journey.py consents
+    # the astronaut on this shared server, and the proxy renders every capture of one photo
+    # alike, so the same photo again would be refused as a copy of that capture.
+    face = np.ascontiguousarray(people.astronaut[:, ::-1])
 
     # (1) The applicant applies on the sign-up page.
     applicant, applicant_errors = watched(launch())

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from lpm_guard.consent.services import ConsentService
 from tests.access.world import Account
 from tests.consent.conftest import People, png
-from tests.sessions.test_gate import consent
+from tests.sessions.test_gate import character
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 from tests.web.test_pages import sign_in
 
@@ -48,7 +48,7 @@ def live_researcher(
     site: Site, people: People, tmp_path_factory: pytest.TempPathFactory
 ) -> LiveResearcher:
     account = site.world.researcher()
-    identity = consent(site.world, account, people.t1[0], tmp_path_factory.mktemp("consent"))
+    identity = character(site.world, account, people.t1[4], tmp_path_factory.mktemp("consent"))
     pending = ConsentService(site.runtime).create_identity(
         account.principal, "Not yet asked", [png(people.t1[2])]
     )

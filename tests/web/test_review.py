@@ -39,7 +39,7 @@ from lpm_guard.sessions.ledger import LiveSessionRow
 from tests.access.world import Account
 from tests.consent.captures import bona_fide
 from tests.consent.conftest import People, png
-from tests.sessions.test_gate import consent, open_session
+from tests.sessions.test_gate import character, consent, open_session
 from tests.web.conftest import Launch, Site, script_errors
 from tests.web.test_consent_journey import CACHE, SEED
 from tests.web.test_pages import sign_in
@@ -154,7 +154,7 @@ def test_a_reviewer_works_through_the_console(
     shots(page, "protected")
 
     # (5): revoke an open live session, then read its audit trail.
-    second = consent(world, owner, people.t1[0], tmp_path)
+    second = character(world, owner, people.t1[3], tmp_path)
     token = world.web_tokens(owner)["access_token"]
     code, opened = open_session(world, token, identity_id=second)
     assert code == 201, opened
