@@ -75,7 +75,11 @@ def _decoder() -> Any:
     # more and silence less than by default (wip 0.65, silprob 0.005): in the pauses between
     # read digits, a quiet room's noise was heard as "two" (flite digits over -55 dBFS noise:
     # 4 of 15 readings exact by default, 11 of 15 so).
-    return Decoder(samprate=RATE, loglevel="FATAL", bestpath=False, wip=1e-4, silprob=0.5)
+    # Batch cepstral mean normalisation: each utterance normalised on its own, so a check does
+    # not depend on what the decoder heard before (live CMN carries its estimate over).
+    return Decoder(
+        samprate=RATE, loglevel="FATAL", bestpath=False, wip=1e-4, silprob=0.5, cmn="batch"
+    )
 
 
 def _grammar(decoder: Any, name: str, vocabulary: set[str]) -> str:
