@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import update
@@ -369,7 +370,7 @@ class CaptureService:
         results = list(analyse_liveness(recording, script))
         # (b): against what the platform holds.
         stills = self._stills(video, script)
-        hashes = [h for h in (phash.region_hash(still.pixels) for still in stills) if h]
+        hashes = _copy_hashes(stills)
         results += self._stored_checks(capture_id, stills, hashes)
         results.append(self._watermark(recording.frames_rgb()))
         transcript = " | ".join(r.detail for r in results if r.name in ("digits", "statement"))
@@ -442,22 +443,34 @@ class CaptureService:
                 "; ".join(protected) or "no protected person matches",
             )
         )
-        # copy: a frame's face region against enrolled photos and earlier captures.
-        stored = [h for h in enrolled_hashes if h is not None] + [
-            h for hashes in earlier for h in hashes
-        ]
-        nearest = min(
-            (phash.hamming(a, b) for a in mine for b in stored),
-            default=64,
+        # copy: a frame's face against the enrolled photos' faces; a frame (its face and the
+        # whole picture) against an earlier capture's frames. A replayed recording matches an
+        # earlier one in both; a new recording of the same person differs in both (another
+        # moment, another room); a photo matches an enrolled one in its face alone.
+        pairs = list(zip(mine[::2], mine[1::2], strict=True))
+        nearest_photo = min(
+            (phash.hamming(face, h) for face, _ in pairs for h in enrolled_hashes if h is not None),
+            default=phash.BITS,
         )
+        nearest_capture = min(
+            (
+                max(phash.hamming(face, theirs[i]), phash.hamming(frame, theirs[i + 1]))
+                for face, frame in pairs
+                for theirs in earlier
+                for i in range(0, len(theirs) - 1, 2)
+            ),
+            default=phash.BITS,
+        )
+        nearest = min(nearest_photo, nearest_capture)
         results.append(
             CheckResult(
                 "copy",
                 Outcome.FAIL if nearest <= COPY_BITS else Outcome.PASS,
                 float(nearest),
                 float(COPY_BITS),
-                "the fewest differing pHash bits between the capture's face region and an "
-                "enrolled photo's or an earlier capture's",
+                f"the fewest differing pHash bits: {nearest_photo} between a frame's face and an "
+                f"enrolled photo's, {nearest_capture} between a frame and an earlier capture's "
+                "(the larger of face and whole picture)",
             )
         )
         return results
@@ -589,6 +602,17 @@ class CaptureService:
             status=CaptureStatus.AWAITING_REVIEW,
             audit_index=receipt.index,
         )
+
+
+def _copy_hashes(stills: Sequence[Photo]) -> list[int]:
+    """Per still with a face: the face's pHash, then the whole picture's (interleaved)."""
+    hashes: list[int] = []
+    for still in stills:
+        face = phash.region_hash(still.pixels)
+        if face is not None:
+            grey = cv2.cvtColor(still.pixels, cv2.COLOR_RGB2GRAY)
+            hashes += [face, phash.phash(np.asarray(grey, dtype=np.uint8))]
+    return hashes
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,7 @@ class Identity(SQLModel, table=True):
     review_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # A person's own address (sealed with the data key): invitations and the withdrawal link go
     # there, never to the researcher. ``subject_email_hash`` (keyed) finds blocks by address.
-    subject_email: bytes | None = Field(
-        default=None, sa_column=Column(LargeBinary, nullable=True)
-    )
+    subject_email: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     subject_email_hash: str | None = Field(
         default=None, sa_column=Column(String(64), nullable=True, index=True)
     )

@@ -45,8 +45,14 @@ def live_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     data: Path = tmp_path_factory.mktemp("access") / "data"
+    # Every test of the session signs in from this one address: the per-address sign-in limit
+    # (tests/sessions/test_limits_shared.py tests it) is raised here.
     settings = Settings(
-        data_dir=data, public_url=url, checkpoint_interval_s=3600, log_level="WARNING"
+        data_dir=data,
+        public_url=url,
+        checkpoint_interval_s=3600,
+        log_level="WARNING",
+        sign_in_rate_limit="1000/minute",
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)

@@ -102,15 +102,17 @@ def consent_person(
     email: str = "subject@example.org",
     uses: Sequence[Use] = (Use.OFFLINE, Use.LIVE),
     seed: int = SEED,
+    variant: int = 0,
 ) -> Consented:
     """Enroll ``enrolled`` (the researcher's photo), consent live as the person of ``live`` (a
-    photo of the same person for the proxy's texture), approve as a reviewer."""
+    photo of the same person for the proxy's texture), approve as a reviewer. ``variant`` picks
+    the recording's room, noise and moments (a new recording of the person, not a copy)."""
     identity_id, token = enroll_and_invite(
         service, mailbox, principal, enrolled, email=email, uses=uses
     )
     the_script = script(seed)
     cache.mkdir(parents=True, exist_ok=True)
-    files = captures.bona_fide(live, the_script, cache)
+    files = captures.bona_fide(live, the_script, cache, seed=variant)
     captures_, capture_id, receipt = submit(service, token, files.webm, the_script)
     captures_.decide(REVIEWER, capture_id, approve=True, reason="watched: the person, live")
     return Consented(identity_id, capture_id, token, receipt)

@@ -68,6 +68,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         checkpoint_interval_s=3600,
         log_level="WARNING",
         verify_rate_limit="120/minute",
+        sign_in_rate_limit="1000/minute",
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)

@@ -25,8 +25,8 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     world = site.world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[0], tmp_path)
-    withdrawn = consent(world, researcher, people.t1[0], tmp_path)  # its mirror: see consent()
+    identity = consent(world, researcher, people.t1[5], tmp_path)
+    withdrawn = consent(world, researcher, people.t1[2], tmp_path)
     context = launch()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
     page = context.new_page()
