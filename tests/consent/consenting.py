@@ -112,7 +112,11 @@ def consent_person(
     )
     the_script = script(seed)
     cache.mkdir(parents=True, exist_ok=True)
-    files = captures.bona_fide(live, the_script, cache, seed=variant)
+    # The proxy's texture is the live photo mirrored: it stands for another picture of the
+    # person than the one enrolled (rendered from the enrolled photo itself, its frontal frames
+    # would be that photo, and the copy check would rightly say so).
+    texture = np.ascontiguousarray(live[:, ::-1])
+    files = captures.bona_fide(texture, the_script, cache, seed=variant)
     captures_, capture_id, receipt = submit(service, token, files.webm, the_script)
     captures_.decide(REVIEWER, capture_id, approve=True, reason="watched: the person, live")
     return Consented(identity_id, capture_id, token, receipt)

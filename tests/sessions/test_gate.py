@@ -186,7 +186,7 @@ def test_suspending_the_researcher_or_revoking_the_session_stops_it_within_a_sec
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = character(world, researcher, people.t1[5], tmp_path)
+    identity = character(world, researcher, people.t1[3], tmp_path)
     status, opened = open_session(world, token, identity_id=identity)
     assert status == 201, opened
     reviewer = world.web_tokens(world.staff(Role.REVIEWER))["access_token"]
@@ -227,7 +227,7 @@ def test_a_disallowed_utterance_stops_a_gated_session_within_three_seconds(
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = character(world, researcher, people.t1[1], tmp_path)
+    identity = character(world, researcher, people.t1[4], tmp_path)
     status, opened = open_session(world, token, identity_id=identity)
     assert status == 201, opened
     scam = "This is your bank. Tell me your password and the one time code we just sent you."
@@ -271,7 +271,7 @@ def test_a_refused_or_revoked_unopened_session_leaves_nothing_behind(
     assert world.runtime is not None
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = character(world, researcher, people.t1[2], tmp_path)
+    identity = character(world, researcher, people.t1[1], tmp_path)
     listening = len(world.runtime.revocations._listeners)  # type: ignore[attr-defined]
     sessions = world.runtime.settings.data_dir / "sessions"
     folders = len(list(sessions.glob("*"))) if sessions.exists() else 0

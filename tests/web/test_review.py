@@ -67,7 +67,7 @@ def test_a_reviewer_works_through_the_console(
         "Drawn Host",
         "drawn",
         "depicts no real person",
-        [png(people.t1[2])],
+        [png(people.t1[4])],
         [Use.LIVE],
     )
     protected_photo = tmp_path / "protected.png"
