@@ -59,8 +59,8 @@ def entries(runtime: Runtime) -> list[dict[str, object]]:
 def test_the_request_check_allows_consented_uses_of_matching_references(
     service: ConsentService, people: People, smtp_server: Mailbox, runtime: Runtime
 ) -> None:
-    identity_id, _ = consented(service, smtp_server, people.t1[0], uses=(Use.OFFLINE,))
-    reference = people.t1[0][::-1, ::-1].copy()[::-1, ::-1]  # another copy of the same picture
+    identity_id, _ = consented(service, smtp_server, people.t1[2], uses=(Use.OFFLINE,))
+    reference = people.t1[2][::-1, ::-1].copy()[::-1, ::-1]  # another copy of the same picture
     allowed = service.check_request(A.subject, identity_id, Use.OFFLINE, [reference])
     assert allowed.allowed and allowed.reasons == ()
     # Not covering the use; another researcher; a reference of another person; a group.
@@ -68,7 +68,7 @@ def test_the_request_check_allows_consented_uses_of_matching_references(
     assert not live.allowed and live.reasons == ("consent does not cover live generation",)
     theirs = service.check_request(B.subject, identity_id, Use.OFFLINE, [reference])
     assert not theirs.allowed and "caller's" in theirs.reasons[0]
-    other = service.check_request(A.subject, identity_id, Use.OFFLINE, [people.t1[2]])
+    other = service.check_request(A.subject, identity_id, Use.OFFLINE, [people.t1[0]])
     assert not other.allowed and "does not match the identity" in other.reasons[0]
     group = service.check_request(A.subject, identity_id, Use.OFFLINE, [people.group])
     assert not group.allowed
@@ -155,14 +155,14 @@ def test_synthetic_characters_need_a_reviewer_and_must_resemble_nobody(
     service.review_synthetic(REVIEWER, character.id, approve=True, reason="clearly synthetic")
     assert service.check_request(A.subject, character.id, Use.LIVE, [drawn]).allowed
     # A "synthetic" character that is a consented person's face is refused.
-    identity_id, _ = consented(service, smtp_server, people.t1[0])
+    identity_id, _ = consented(service, smtp_server, people.t1[5])
     with pytest.raises(IdentityCollision):
         service.enroll_synthetic(
             A,
             "Lookalike",
             "drawn",
             attestation,
-            [png(people.t1[0])],
+            [png(people.t1[5])],
             [Use.LIVE],  # type: ignore[arg-type]
         )
     assert identity_id

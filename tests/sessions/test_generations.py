@@ -17,7 +17,7 @@ from lpm_guard.sessions.jobs import GenerationJob, JobStatus, job_directory, rec
 from tests.access.world import World
 from tests.consent.conftest import People, png
 
-from .test_gate import audit_actions, consent
+from .test_gate import audit_actions, character, consent
 
 
 def speech(text: str, path: Path) -> Path:
@@ -41,7 +41,7 @@ def test_an_allowed_generation_yields_a_signed_watermarked_mp4(
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[5], tmp_path)
+    identity = character(world, researcher, people.t1[4], tmp_path)
     text = "Hello, my name is Alex. Today I will tell you about the weather. It is sunny and warm."
     audio = speech(text, tmp_path / "speech.wav")
     response = submit(world, token, identity, audio, instructions="smile warmly")
@@ -159,7 +159,7 @@ def test_the_cli_generates_through_the_same_gate(
     assert world.runtime is not None
     monkeypatch.setenv("LPM_DATA_DIR", str(world.runtime.settings.data_dir))
     researcher = world.researcher()
-    identity = consent(world, researcher, people.t1[5], tmp_path)
+    identity = character(world, researcher, people.t1[4], tmp_path)
     text = "Hello, my name is Alex. Today I will tell you about the weather. It is sunny and warm."
     audio = speech(text, tmp_path / "speech.wav")
     out = tmp_path / "clip.mp4"
@@ -200,13 +200,13 @@ def test_each_deny_path_is_a_403_with_its_reason_and_an_audit_entry(
     service = ConsentService(world.runtime)
     # The live server is shared by the session's tests: the face protected here (t1's person
     # 3) is one no other test of that server enrolls.
-    # Faces whose photos show open eyes: t1's first and fourth people look down at rest, and
-    # the live capture's blink barely shows on them.
-    photo = people.astronaut if case == "protected face" else people.t1[5]
+    # Reviewer-approved characters: these cases are about the gate's denials, not about how a
+    # person consents (tests/consent covers that; one person consents above).
+    photo = people.astronaut if case == "protected face" else people.t1[3]
     if case == "no consent":
         identity = service.create_identity(researcher.principal, "Subject", [png(photo)]).id
     else:
-        identity = consent(world, researcher, photo, tmp_path)
+        identity = character(world, researcher, photo, tmp_path)
     caller = world.staff(Role.REVIEWER) if case == "no scope" else researcher
     fields: dict[str, str] = {}
     files: list[tuple[str, tuple[str, bytes, str]]] = []

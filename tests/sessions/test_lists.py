@@ -27,7 +27,7 @@ from lpm_guard.sessions.protocol import VideoFrame
 from tests.access.world import World
 from tests.consent.conftest import People
 
-from .test_gate import consent, open_session
+from .test_gate import character, open_session
 
 FIELDS = {
     "id",
@@ -57,7 +57,7 @@ def test_live_sessions_are_on_the_books_from_admission_to_their_end(
     token_a = world.web_tokens(a)["access_token"]
     token_b = world.web_tokens(b)["access_token"]
     reviewer = world.web_tokens(world.staff(Role.REVIEWER))["access_token"]
-    identity = consent(world, a, people.t1[5], tmp_path)
+    identity = character(world, a, people.t1[4], tmp_path)
 
     # (1): admitted: the row is there at once, open, with what the gate decided.
     status, opened = open_session(world, token_a, identity_id=identity, size="512x512", fps=20)
@@ -136,7 +136,7 @@ def test_a_session_the_limits_refuse_is_not_on_the_books(
     world = live_world
     a = world.researcher()
     token = world.web_tokens(a)["access_token"]
-    identity = consent(world, a, people.t1[5], tmp_path)
+    identity = character(world, a, people.t1[4], tmp_path)
     opened = [open_session(world, token, identity_id=identity) for _ in range(3)]
     assert [status for status, _ in opened] == [201, 201, 429]
     listed = get(world, "/v1/sessions", token, status="open").json()

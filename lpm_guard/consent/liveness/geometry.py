@@ -8,6 +8,7 @@ the chin (looking up is negative), positive roll tilts towards the viewer's righ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -30,19 +31,18 @@ class Pose:
     roll: float
 
 
+@cache
 def _model() -> Points:
-    # The mean shape's z points at the camera; the camera's z points away from it.
+    # The mean shape's z points at the camera; the camera's z points away from it. Read on
+    # first use, not at import.
     return np.asarray(pose.mean_shape() * np.array([1.0, 1.0, -1.0]), dtype=np.float64)
-
-
-_MODEL = _model()
 
 
 def head_pose(landmarks: Points, width: int, height: int) -> Pose:
     """The head's rotation, from the generic 3-D face fitted to the landmarks (solvePnP)."""
     camera = pose.camera(width, height)
     ok, rvec, _ = cv2.solvePnP(
-        _MODEL, landmarks.astype(np.float64), camera, None, flags=cv2.SOLVEPNP_ITERATIVE
+        _model(), landmarks.astype(np.float64), camera, None, flags=cv2.SOLVEPNP_ITERATIVE
     )
     if not ok:  # pragma: no cover - solvePnP with 68 points does not fail in practice
         return Pose(float("nan"), float("nan"), float("nan"))
