@@ -41,6 +41,7 @@ class Consented:
     capture_id: str
     token: str  # the invitation token the subject received
     receipt: CaptureReceipt
+    video: Path  # the recording the subject uploaded
 
 
 def script(seed: int = SEED) -> Script:
@@ -119,4 +120,4 @@ def consent_person(
     files = captures.bona_fide(texture, the_script, cache, seed=variant)
     captures_, capture_id, receipt = submit(service, token, files.webm, the_script)
     captures_.decide(REVIEWER, capture_id, approve=True, reason="watched: the person, live")
-    return Consented(identity_id, capture_id, token, receipt)
+    return Consented(identity_id, capture_id, token, receipt, files.webm)
