@@ -54,7 +54,6 @@ from .models import (
     ConsentRecord,
     Identity,
     IdentityStatus,
-    Invitation,
     PhotoSource,
     ReferencePhoto,
     as_utc,
@@ -88,16 +87,8 @@ STILLS = 3
 # Seconds between the end of the script and the upload's deadline (the page uploads at once; a
 # slow connection gets this long).
 UPLOAD_ALLOWANCE_S = 120.0
-# Seconds the recording may start after the session opened (camera start-up) and still count.
-START_SLACK_S = 1.0
 # Seconds of tolerance on "not before the script could be followed".
 EARLY_SLACK_S = 2.0
-# A capture's face against every photo the researcher enrolled (dlib distance). On real photos
-# of the same people on different occasions dlib distances have a median of 0.38 and reach 0.61;
-# at 0.55, 2.6 % of genuine pairs are refused and 0.07 % of impostor pairs pass (0.50: 6.5 % and
-# none of 2,696). A reviewer watches every consent, so the looser of the two, with the human
-# check behind it.
-CAPTURE_MATCH = 0.55
 # pHash bits (of 64) within which a capture's face region is a copy of a stored one.
 COPY_BITS = 10
 ACCEPTED_TYPES = ("video/webm", "video/mp4", "video/quicktime", "video/x-matroska")
@@ -421,7 +412,7 @@ class CaptureService:
         worst = max(
             (faces.farthest(encoder, d, enrolled) for d in probes(stills)), default=float("inf")
         )
-        threshold = CAPTURE_MATCH if encoder.name.startswith("dlib") else encoder.match_threshold
+        threshold = encoder.capture_threshold
         results.append(
             CheckResult(
                 "face-match",
@@ -648,5 +639,4 @@ __all__ = [
     "CaptureReceipt",
     "CaptureService",
     "CaptureSummary",
-    "Invitation",
 ]
