@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from .controls import FaceControls
+from .lips import inner_outline, lip_gap
 from .pose import facing_yaw
 from .rig import FOLLOW, Reference, Rig
 from .warp import Warper, label_triangles, sample_map, triangle_affines
@@ -45,7 +46,6 @@ _JAW_WEIGHTS = {
     71: 0.2,
 }
 _UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
-_INNER = list(range(60, 68))
 MAX_TURN = 0.35  # radians
 
 
@@ -101,6 +101,9 @@ class Renderer:
         depth = rig.points3d[rig.triangles, 2].mean(axis=1)
         self._order = np.argsort(-depth)  # far first: near triangles are drawn over them
         self._cavity = _cavity_colour(rig)
+        # A closed-mouth photo's own small opening is the lips touching (dlib leaves a pixel or
+        # two between them, or crosses them): only an opening beyond it shows the inside.
+        self._seam = 0.0 if own else rig.lip_gap
 
     def deform(self, c: FaceControls) -> np.ndarray:
         """Where every vertex goes for these controls (canvas pixels)."""
@@ -117,6 +120,11 @@ class Renderer:
         rest = min(rig.lip_gap, widest)
         gap = (1.0 - closure) * (rest + (widest - rest) * c.jaw_open)
         p[self._jaw_index] += self._jaw_weight * (gap - rig.lip_gap) * down
+        if closure > 0.0:
+            # The photo's lips need not part evenly: a closure presses each pair of inner-lip
+            # points together along the mouth's vertical, never past each other.
+            apart = (p[[67, 66, 65]] - p[[61, 62, 63]]) @ down
+            p[[67, 66, 65]] -= closure * apart[:, None] * down
         width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
         lift = 0.10 * io * c.smile
@@ -308,7 +316,10 @@ class Renderer:
         window: tuple[int, int, int, int],
     ) -> None:
         """Fill the opening between the inner lips: a shaded cavity, upper teeth, a tongue."""
-        inner = dst[_INNER]
+        if self._seam > 0.0:
+            dst = dst.copy()
+            dst[[67, 66, 65]] -= self._seam * self.rig.down
+        inner = inner_outline(dst)
         gap = lip_gap(dst)
         if gap < 1.0:
             return
@@ -340,11 +351,6 @@ def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]
     (mean_p, std_p), (mean_r, std_r) = skin(primary), skin(reference)
     gain = np.clip(std_p / std_r, 0.5, 2.0)
     return gain, mean_p - gain * mean_r
-
-
-def lip_gap(points: np.ndarray) -> float:
-    """The mean opening between the inner lips, in pixels."""
-    return float(np.mean(np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1)))
 
 
 def _cavity_colour(rig: Rig) -> np.ndarray:

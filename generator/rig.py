@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from . import faces
+from . import faces, lips
 from .pose import HeadModel, facing_yaw, fit_head
 
 # Vertex roles, each with how much of the head's rotation it follows.
@@ -148,7 +148,7 @@ def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int)
     role_array = np.array(roles)
     points3d = np.vstack([head.points, head.depth_at(vertices[68:])])
 
-    lip_gap = float(np.mean(np.linalg.norm(marks[[61, 62, 63]] - marks[[67, 66, 65]], axis=1)))
+    lip_gap = lips.lip_gap(marks)
     triangles = _triangulate(vertices, marks, down, interocular)
     return Rig(
         canvas,

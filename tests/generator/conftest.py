@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -50,3 +51,39 @@ def drawn_face(size: int = 400) -> tuple[np.ndarray, np.ndarray]:
     cv2.fillPoly(image, [pts(range(48, 60))], (200, 60, 80))
     cv2.polylines(image, [pts(range(60, 68))], True, (120, 20, 40), 2)
     return image, marks
+
+
+def insightface_images() -> Path:
+    """insightface's sample photos (its wheel, installed with --no-deps by `make install-dev`)."""
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        if os.environ.get("CI"):
+            pytest.fail("insightface is not installed; `make install-dev` installs it")
+        pytest.skip("insightface is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+
+
+def _tilted(photo: np.ndarray, degrees: float, scale: float) -> np.ndarray:
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    h, w = big.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return np.ascontiguousarray(cv2.warpAffine(big, turn, (w, h), borderMode=cv2.BORDER_REFLECT))
+
+
+@pytest.fixture(scope="session")
+def closed_mouths() -> dict[str, np.ndarray]:
+    """Photos of closed mouths where dlib leaves its inner-lip points a pixel or two apart
+    (the woman on the left of insightface's t1.jpg, tilted 20 degrees) or crosses them (its
+    Tom Hanks sample, tilted 10 degrees): both once showed a white line of painted teeth."""
+    from lpm_guard.generator.faces import detect_faces
+    from lpm_guard.generator.images import load_image
+
+    folder = insightface_images()
+    group = load_image(folder / "t1.jpg")
+    left, top, right, bottom = detect_faces(group)[0].box
+    margin = int((right - left) * 0.8)
+    woman = group[max(0, top - margin) : bottom + margin, max(0, left - margin) : right + margin]
+    return {
+        "t1-left": _tilted(np.ascontiguousarray(woman), -20.0, 2.0),
+        "hanks": _tilted(load_image(folder / "Tom_Hanks_54745.png"), 10.0, 4.0),
+    }

@@ -154,3 +154,29 @@ def test_a_turned_reference_lends_its_face_only_as_the_head_turns_its_way(
     assert magenta(lent.renderer.render(FaceControls(yaw=-0.3))) == 0
     # A turned reference lends no mouth to a frontal frame.
     assert magenta(lent.renderer.render(FaceControls(jaw_open=0.8))) == 0
+
+
+@pytest.mark.parametrize("name", ["t1-left", "hanks"])
+def test_a_closed_mouth_shows_no_painted_teeth_at_rest_or_closed(
+    closed_mouths: dict[str, np.ndarray], name: str
+) -> None:
+    """dlib's inner-lip points of a closed mouth lie a pixel apart or cross; neither is an
+    opening. Every colour in the mouth, at rest and pressed shut, is one the photo has there
+    (no white line of teeth, no dark slot); an opening does paint colours the photo lacks."""
+    from scipy.spatial import cKDTree
+
+    character = Character.from_photo(closed_mouths[name])
+    rig = character.rig
+    x0, y0 = rig.landmarks[48:68].min(0).astype(int)
+    x1, y1 = rig.landmarks[48:68].max(0).astype(int)
+    photo = cKDTree(rig.canvas[y0:y1, x0:x1].reshape(-1, 3).astype(float))
+
+    def foreign(controls: FaceControls) -> int:
+        frame = character.renderer.render(controls)[y0:y1, x0:x1]
+        distance, _ = photo.query(frame.reshape(-1, 3).astype(float))
+        return int((distance > 20.0).sum())
+
+    assert foreign(FaceControls()) == 0
+    assert foreign(FaceControls(lip_close=1.0)) == 0
+    assert foreign(FaceControls(jaw_open=0.15, lip_close=1.0)) == 0
+    assert foreign(FaceControls(jaw_open=0.3)) > 20
