@@ -100,6 +100,19 @@ class Settings(BaseSettings):
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",
     )
+    tsa_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="An RFC 3161 time-stamp authority's URL: every C2PA manifest is "
+        "time-stamped there when it is signed, so it stays valid after the signing certificate "
+        "expires. Signing fails (nothing is published) while the authority cannot be reached. "
+        "None (the default): manifests carry no time-stamp.",
+    )
+    tsa_trust_anchors: Path | None = Field(
+        default=None,
+        description="A PEM file with the root certificates of the time-stamp authority: "
+        "verification trusts time-stamps that chain to them (and to nothing else).",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses or networks of reverse proxies whose "

@@ -25,7 +25,8 @@ const VERDICTS = {
 
 const C2PA = {
   trusted: ["ok", "Valid and trusted", (c) => `The clip's Content Credentials are intact and signed under lpm-guard's root certificate${c.signer ? ` (signer: ${c.signer})` : ""}. The picture and sound are exactly what was signed.`],
-  valid: ["warn", "Valid, signer not ours", (c) => `The Content Credentials match the file, but they were signed by ${c.signer || "someone"} whose certificate does not chain to lpm-guard's root. We cannot vouch for who made it.`],
+  untrusted: ["warn", "Intact, signer not ours", (c) => `The Content Credentials match the file, but they were signed by ${c.signer || "someone"} whose certificate does not chain to lpm-guard's root. We cannot vouch for who made it.`],
+  expired: ["warn", "Intact, certificate expired", (c) => `The Content Credentials match the file, but the signing certificate has expired and ${c.time_stamp ? "the time-stamp on them comes from an authority we do not trust" : "they carry no time-stamp"}, so nothing shows they were signed while it was valid. This is not a sign of tampering.`],
   tampered: ["bad", "Tampered", (c) => `The file no longer matches its Content Credentials, or they are damaged${c.error ? ` (${c.error})` : ""}. It was changed after signing, or the credentials were forged.`],
   absent: ["", "None", () => "The file carries no Content Credentials (no C2PA manifest). Many platforms strip them when they re-encode a video, so their absence alone proves nothing."],
 };
@@ -48,6 +49,8 @@ const CODES = {
   "timeStamp.trusted": "the signing time is vouched for by a trusted time-stamp authority",
   "timeStamp.validated": "the signing time stamp is valid",
   "timeStamp.untrusted": "the signing time stamp comes from an authority we do not trust",
+  "signingCredential.expired": "the signing certificate has expired (and no trusted time stamp shows it was signed before)",
+  "assertion.action.softBindingMissing": "the credentials declare a watermark but not the reference it carries",
   "ingredient.manifest.validated": "the credentials of a source clip (ingredient) are valid",
   "ingredient.claimSignature.validated": "a source clip's signature is valid",
   "ingredient.manifest.mismatch": "a source clip's credentials do not match",
@@ -116,6 +119,8 @@ function showC2pa(c2pa) {
       (c2pa.chain.problems.length ? `: ${c2pa.chain.problems.join("; ")}` : ""));
   }
   if (c2pa.watermark_reference) fact(facts, "Watermark it declares", el("code", {}, c2pa.watermark_reference));
+  if (c2pa.time_stamp) fact(facts, "Time-stamped", `${c2pa.time_stamp.signed_at ? formatTime(c2pa.time_stamp.signed_at) : "?"}, by ${c2pa.time_stamp.trusted ? "a trusted" : "an untrusted"} time-stamp authority`);
+  for (const problem of c2pa.problems || []) fact(facts, "Problem", problem);
   const box = $("#c2pa-codes");
   box.replaceChildren();
   const groups = Object.entries(OUTCOMES).filter(([key]) => (c2pa.codes[key] || []).length);

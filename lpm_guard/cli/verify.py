@@ -66,6 +66,11 @@ def _show(report: VerificationReport) -> None:
     typer.echo(line)
     if c2pa.codes.failure:
         typer.echo(f"           failures: {', '.join(c2pa.codes.failure)}")
+    if c2pa.time_stamp is not None:
+        trusted = "trusted" if c2pa.time_stamp.trusted else "NOT trusted"
+        typer.echo(f"           time-stamped {c2pa.time_stamp.signed_at} ({trusted} authority)")
+    for problem in c2pa.problems:
+        typer.echo(f"           - {problem}")
     if c2pa.chain is not None:
         typer.echo(f"segments:  {c2pa.chain.status} ({c2pa.chain.segments})")
         for problem in c2pa.chain.problems:

@@ -46,5 +46,11 @@ class SigningError(ProvenanceError):
     status, slug, title = 500, "signing-failed", "Signing failed"
 
 
+class TimeStampAnchorsUnreadable(ProvenanceError):
+    """LPM_TSA_TRUST_ANCHORS names a file that is not a readable PEM bundle."""
+
+    status, slug, title = 500, "time-stamp-anchors-unreadable", "Time-stamp anchors unreadable"
+
+
 class RecorderClosed(ProvenanceError):
     status, slug, title = 409, "recorder-closed", "The recording is closed"

@@ -11,7 +11,9 @@ from .models import ManifestLabel, ProvenanceRecord
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 WATERMARK_ALG = "org.lpm-guard.watermark.v3"
-"""Our soft-binding algorithm id (not in the C2PA registry, so in our own namespace)."""
+"""Our soft-binding algorithm id, in our own namespace until the C2PA soft-binding algorithm list
+takes it: docs/soft-binding.md is the entry in that list's form."""
+SOFTWARE_AGENT = {"name": "lpm-guard", "version": __version__}
 PROVENANCE_LABEL = "org.lpm-guard.provenance"
 SEGMENT_LABEL = "c2pa.livevideo.segment"
 """The per-segment assertion of C2PA 2.3 §19.3 (live video, one manifest per segment)."""
@@ -91,9 +93,15 @@ def build_manifest(
         "label": "c2pa.actions",
         "data": {
             "actions": [
-                {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA},
                 {
-                    "action": "c2pa.watermarked",
+                    "action": "c2pa.created",
+                    "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                    "softwareAgent": SOFTWARE_AGENT,
+                },
+                {
+                    # The watermark carries the reference of the c2pa.soft-binding assertion
+                    # below: C2PA 2.2's "bound" watermark (c2pa checks the assertion is there).
+                    "action": "c2pa.watermarked.bound",
                     "parameters": {
                         "description": "keyed invisible watermark in every frame",
                         "alg": WATERMARK_ALG,
@@ -103,7 +111,7 @@ def build_manifest(
         },
     }
     return {
-        "claim_generator_info": [{"name": "lpm-guard", "version": __version__}],
+        "claim_generator_info": [SOFTWARE_AGENT],
         "title": title,
         "format": MP4,
         "label": label,

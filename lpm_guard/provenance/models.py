@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NewType
 
@@ -50,13 +50,15 @@ class ProvenanceRecord:
 
 @dataclass(frozen=True)
 class SignedAsset:
-    """A signed MP4 at its final path; ``sign_ms`` is C2PA signing (ingredients included),
-    ``publish_ms`` the durable publish after it (fsync, rename, directory fsync)."""
+    """A signed MP4 at its final path; ``sign_ms`` is C2PA signing (ingredients included,
+    time-stamping too), ``publish_ms`` the durable publish after it (fsync, rename, directory
+    fsync); ``manifest`` the signed C2PA manifest store as embedded (application/c2pa)."""
 
     path: Path
     manifest_label: ManifestLabel
     sign_ms: float
     publish_ms: float
+    manifest: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

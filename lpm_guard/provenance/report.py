@@ -7,9 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
+"""2: ``c2pa.status`` ``valid`` became ``untrusted``, ``expired`` was added, with
+``c2pa.time_stamp`` and ``c2pa.problems``; ``file.width``/``height`` may be null (the video does
+not decode)."""
 
-C2paStatus = Literal["absent", "valid", "trusted", "tampered"]
+C2paStatus = Literal["absent", "trusted", "untrusted", "expired", "tampered"]
 Verdict = Literal["authentic", "traced", "tampered", "unknown"]
 
 
@@ -17,8 +20,8 @@ class FileInfo(BaseModel):
     size_bytes: int
     sha256: str
     container: str
-    width: int
-    height: int
+    width: int | None = Field(description="null when the video cannot be decoded")
+    height: int | None
     duration_s: float | None
 
 
@@ -67,11 +70,23 @@ class ChainReport(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+class TimeStamp(BaseModel):
+    """The RFC 3161 time-stamp on the manifest's signature."""
+
+    signed_at: str | None = Field(description="The time the time-stamp authority vouches for")
+    trusted: bool = Field(
+        description="The authority chains to one of our time-stamp anchors; only then does "
+        "it keep the credential valid past its certificate's expiry"
+    )
+
+
 class C2paReport(BaseModel):
     status: C2paStatus = Field(
-        description="absent: no manifest; valid: intact, signer not a trust anchor; trusted: "
-        "intact and signed under one of our trust anchors; tampered: the content or the "
-        "manifest does not match its signature"
+        description="absent: no manifest; trusted: intact and signed under one of our trust "
+        "anchors; untrusted: intact, but the signer does not chain to one of our anchors; "
+        "expired: intact, but the signing certificate has expired and no trusted time-stamp "
+        "shows it was signed while the certificate was valid; tampered: the content or the "
+        "manifest does not match its signature, or bytes were added outside what it covers"
     )
     manifest_id: str | None = None
     signer: str | None = Field(default=None, description="Issuer / common name of the signer")
@@ -83,6 +98,13 @@ class C2paReport(BaseModel):
     segment: SegmentInfo | None = None
     chain: ChainReport | None = Field(
         default=None, description="For a recording whose ingredients are live segments"
+    )
+    time_stamp: TimeStamp | None = Field(
+        default=None, description="null when the signature carries no time-stamp"
+    )
+    problems: list[str] = Field(
+        default_factory=list,
+        description="What does not hold, in words: what changed, or why it is not trusted",
     )
     error: str | None = None
 
@@ -152,7 +174,7 @@ class AuditReport(BaseModel):
 
 
 class VerificationReport(BaseModel):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     verdict: Verdict = Field(
         description="authentic: trusted intact manifest; traced: no trusted intact manifest "
         "but our watermark found; tampered: a manifest, segment chain or audit check failed; "

@@ -106,7 +106,11 @@ async def verify(
     summary="The root certificates our C2PA manifests chain to (public)",
 )
 def trust_anchors(service: Service) -> dict[str, Any]:
-    return {"trust_anchors": service.trust_anchors().describe()}
+    anchors = service.trust_anchors()
+    return {
+        "trust_anchors": anchors.describe(),
+        "time_stamp_authorities": anchors.describe_time_stamp_roots(),
+    }
 
 
 @router.get(

@@ -73,6 +73,7 @@ class SegmentRecorder:
         stream_id: str,
         record: ProvenanceRecord,
         credentials: C2paCredentials,
+        ta_url: str | None = None,
         width: int,
         height: int,
         fps: int,
@@ -94,7 +95,7 @@ class SegmentRecorder:
         self.audio_rate = audio_rate
         self.crf, self.preset = crf, preset
         self._on_segment = on_segment
-        self._signer = Mp4Signer(credentials)
+        self._signer = Mp4Signer(credentials, ta_url=ta_url)
         self._segment: _Segment | None = None
         self._signed: list[SegmentSigned] = []
         self._last_pts = -math.inf

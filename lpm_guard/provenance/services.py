@@ -11,6 +11,7 @@ ordinary request log instead. See docs/verify.md.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,13 @@ from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..keys import KeyStore
 from ..runtime import Runtime
-from ._media import probe
+from ._media import is_bmff, probe
 from .chain import check_chain
-from .errors import ProvenanceError
+from .errors import ProvenanceError, UnreadableMedia
 from .inclusion import check_inclusion
+from .layout import Layout, read_layout
 from .models import ProvenanceRecord, SignedAsset
-from .reading import C2paReading, read_c2pa, read_links
+from .reading import INTACT, C2paReading, read_c2pa, read_links
 from .report import (
     AuditReport,
     ChainReport,
@@ -36,8 +38,10 @@ from .report import (
 )
 from .segments import SegmentCallback, SegmentRecorder
 from .signing import Mp4Signer
-from .trust import TrustAnchors
+from .trust import TrustAnchors, time_stamp_roots
 from .watermark import detect_file
+
+BMFF_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
 
 
 class DetectionLike(Protocol):
@@ -85,10 +89,21 @@ class Verifier:
 def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
     """Report the C2PA manifest, the watermark and the audit entry they point at.
 
-    Raises ``UnsupportedMedia`` / ``UnreadableMedia`` for input that is not a readable video.
+    Raises ``UnsupportedMedia`` / ``UnreadableMedia`` for input that is not a readable video
+    and carries no manifest (a signed file that does not decode is reported, as tampered).
     """
+    # (0): bytes after the last whole box of a signed MP4: report the signed file they follow.
+    if is_bmff(path):
+        layout = read_layout(path)
+        if layout.trailing:
+            appended = _verify_with_appended_bytes(path, layout, verifier)
+            if appended is not None:
+                return appended
     # (1): a readable video, or a clear error.
-    media = probe(path)
+    try:
+        media = probe(path)
+    except UnreadableMedia as exc:
+        return _verify_undecodable(path, verifier, exc)
     info = FileInfo(
         size_bytes=path.stat().st_size,
         sha256=_sha256(path),
@@ -112,6 +127,73 @@ def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
         audit=audit,
         notes=notes,
     )
+
+
+def _verify_with_appended_bytes(
+    path: Path, layout: Layout, verifier: Verifier
+) -> VerificationReport | None:
+    """The report of the signed file that ends where the whole boxes end, as tampered, if that
+    part carries an intact manifest; None otherwise (a truncated file, say)."""
+    with tempfile.TemporaryDirectory(prefix="lpm-verify-prefix-") as directory:
+        prefix = Path(directory) / "signed.mp4"
+        with path.open("rb") as src, prefix.open("wb") as out:
+            _copy(src, out, layout.end)
+        if read_c2pa(prefix, verifier.anchors).report.status not in INTACT:
+            return None
+        report = verify_file(prefix, verifier)
+    problem = (
+        f"{layout.trailing} bytes follow the end of the signed file (byte {layout.end}): "
+        "added after signing"
+    )
+    c2pa = report.c2pa.model_copy(
+        update={"status": "tampered", "problems": [*report.c2pa.problems, problem]}
+    )
+    info = report.file.model_copy(update={"size_bytes": layout.size, "sha256": _sha256(path)})
+    return report.model_copy(update={"verdict": "tampered", "c2pa": c2pa, "file": info})
+
+
+def _verify_undecodable(
+    path: Path, verifier: Verifier, error: UnreadableMedia
+) -> VerificationReport:
+    """A signed MP4 whose video does not decode (one output's header and another's media data,
+    say) is reported with its manifest, not refused: its manifest says what it should be."""
+    # A box running past the end is truncation (an upload cut short): the error stands.
+    if not is_bmff(path) or read_layout(path).trailing:
+        raise error
+    reading = read_c2pa(path, verifier.anchors)
+    if reading.report.manifest_id is None:
+        raise error  # no manifest c2pa can read: nothing says what the file should be
+    notes = [
+        f"the video does not decode ({error.detail}): its media data is not what its header "
+        "and manifest describe"
+    ]
+    watermark = WatermarkReport(status="unavailable", error=error.detail)
+    audit = _audit(reading, watermark, verifier, notes)
+    info = FileInfo(
+        size_bytes=path.stat().st_size,
+        sha256=_sha256(path),
+        container=BMFF_CONTAINER,
+        width=None,
+        height=None,
+        duration_s=None,
+    )
+    return VerificationReport(
+        verdict=_verdict(reading, watermark, audit, notes),
+        file=info,
+        c2pa=reading.report,
+        watermark=watermark,
+        audit=audit,
+        notes=notes,
+    )
+
+
+def _copy(src: Any, out: Any, length: int) -> None:
+    while length > 0:
+        block = src.read(min(length, 1 << 20))
+        if not block:
+            break
+        out.write(block)
+        length -= len(block)
 
 
 def verify_segments(paths: Sequence[Path], anchors: TrustAnchors) -> ChainReport:
@@ -153,10 +235,9 @@ def _audit(
     reading: C2paReading, watermark: WatermarkReport, verifier: Verifier, notes: list[str]
 ) -> AuditReport | None:
     marked = int(watermark.reference, 16) if watermark.reference is not None else None
-    # A manifest's claims count only if we signed them: a trusted certificate and a valid
-    # claim signature (the content may still have been changed: then the verdict says so).
-    codes = reading.report.codes.success
-    ours = "signingCredential.trusted" in codes and "claimSignature.validated" in codes
+    # A manifest's claims count only if we signed them: one of our leaves under our root and
+    # a valid claim signature (the content may still have been changed: the verdict says so).
+    ours = reading.ours
     if reading.receipt is not None and not ours:
         notes.append("the manifest is not signed under our trust anchors: its claims are ignored")
     receipt = reading.receipt if ours else None
@@ -214,18 +295,33 @@ class ProvenanceService:
     """The provenance actions over one key store and audit log."""
 
     def __init__(
-        self, keys: KeyStore, audit: AuditService | None, detector: WatermarkDetector | None
+        self,
+        keys: KeyStore,
+        audit: AuditService | None,
+        detector: WatermarkDetector | None,
+        *,
+        tsa_url: str | None = None,
+        tsa_anchors: Path | None = None,
     ) -> None:
         self.keys = keys
         self.audit = audit
         self.detector = detector
+        self.tsa_url = tsa_url
+        self.tsa_anchors = tsa_anchors
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProvenanceService:
-        return cls(runtime.keys, AuditService(runtime.audit), default_detector())
+        settings = runtime.settings
+        return cls(
+            runtime.keys,
+            AuditService(runtime.audit),
+            default_detector(),
+            tsa_url=settings.tsa_url,
+            tsa_anchors=settings.tsa_trust_anchors,
+        )
 
     def trust_anchors(self) -> TrustAnchors:
-        return TrustAnchors.from_keys(self.keys)
+        return TrustAnchors.from_keys(self.keys, time_stamp_roots(self.tsa_anchors))
 
     def verifier(self) -> Verifier:
         secrets = tuple(key.secret for key in self.keys.watermark_keys())
@@ -238,7 +334,7 @@ class ProvenanceService:
         return verify_segments(paths, self.trust_anchors())
 
     def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:
-        with Mp4Signer(self.keys.c2pa_signer()) as signer:
+        with Mp4Signer(self.keys.c2pa_signer(), ta_url=self.tsa_url) as signer:
             return signer.sign(source, target, record)
 
     def recorder(
@@ -258,6 +354,7 @@ class ProvenanceService:
             stream_id=stream_id,
             record=record,
             credentials=self.keys.c2pa_signer(),
+            ta_url=self.tsa_url,
             width=width,
             height=height,
             fps=fps,

@@ -1,5 +1,10 @@
 """C2PA signing of MP4 files, published atomically: temp file beside the target, sign, fsync,
-rename. A failure leaves nothing at the target path and no temporary file behind."""
+rename. A failure leaves nothing at the target path and no temporary file behind.
+
+With a time-stamp authority (LPM_TSA_URL) every manifest's signature is time-stamped (RFC 3161),
+so validators check the certificate against the signing time, not today's date: the file stays
+valid after the certificate expires. The hard binding covers top-level ``free`` and ``skip``
+boxes too (c2pa leaves them out by default), so bytes hidden in one after signing show."""
 
 from __future__ import annotations
 
@@ -29,15 +34,19 @@ class Ingredient:
     relationship: str = "componentOf"
 
 
-class Mp4Signer:
-    """Signs MP4 files with one C2PA certificate chain. Not thread-safe: one per thread."""
+_BUILDER_SETTINGS = {"builder": {"bmff_hash_exclude_free_and_skip_boxes": False}}
 
-    def __init__(self, credentials: C2paCredentials) -> None:
+
+class Mp4Signer:
+    """Signs MP4 files with one C2PA certificate chain, time-stamped at ``ta_url`` if given.
+    Not thread-safe: one per thread."""
+
+    def __init__(self, credentials: C2paCredentials, *, ta_url: str | None = None) -> None:
         info = c2pa.C2paSignerInfo(
             credentials.algorithm.encode("ascii"),
             credentials.certificate_chain_pem,
             credentials.private_key_pem,
-            None,
+            ta_url,
         )
         try:
             self._signer = c2pa.Signer.from_info(info)
@@ -69,7 +78,8 @@ class Mp4Signer:
         started = time.perf_counter()
         with publishing(target) as partial:
             try:
-                with c2pa.Builder.from_json(manifest) as builder:
+                context = c2pa.Context.from_dict(_BUILDER_SETTINGS)
+                with c2pa.Builder(manifest, context) as builder:
                     for ingredient in ingredients:
                         with ingredient.path.open("rb") as stream:
                             builder.add_ingredient(
@@ -81,14 +91,16 @@ class Mp4Signer:
                                 stream,
                             )
                     with source.open("rb") as src, partial.open("w+b") as out:
-                        builder.sign(self._signer, MP4, src, out)
+                        store = builder.sign(self._signer, MP4, src, out)
                         signed = time.perf_counter()
                         out.flush()
                         os.fsync(out.fileno())
             except c2pa.C2paError as exc:
                 raise SigningError(f"C2PA signing of {source.name} failed: {exc}") from None
         done = time.perf_counter()
-        return SignedAsset(target, label, (signed - started) * 1000, (done - signed) * 1000)
+        return SignedAsset(
+            target, label, (signed - started) * 1000, (done - signed) * 1000, manifest=store
+        )
 
 
 @contextlib.contextmanager

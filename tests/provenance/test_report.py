@@ -31,5 +31,5 @@ def test_every_report_field_is_documented() -> None:
 
 def test_the_schema_is_stable_json() -> None:
     schema = VerificationReport.model_json_schema()
-    assert schema["properties"]["schema_version"]["const"] == 1
+    assert schema["properties"]["schema_version"]["const"] == 2
     assert set(schema["required"]) >= {"verdict", "file", "c2pa", "watermark"}

@@ -63,7 +63,7 @@ def test_verify_a_signed_clip_anonymously(http: TestClient, signed: Path) -> Non
     )
     assert response.status_code == 200, response.text
     report = response.json()
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["verdict"] == "authentic"
     assert report["c2pa"]["status"] == "trusted"
     assert report["audit"]["status"] == "included"

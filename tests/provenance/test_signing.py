@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from lpm_guard import __version__
 from lpm_guard.keys import KeyStore
 from lpm_guard.provenance.errors import SigningError
 from lpm_guard.provenance.manifest import (
@@ -49,15 +50,17 @@ def test_manifest_has_created_watermarked_and_soft_binding(signed: Path, keys: K
     assert actions[0] == {
         "action": "c2pa.created",
         "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+        "softwareAgent": {"name": "lpm-guard", "version": __version__},
     }
-    assert actions[1]["action"] == "c2pa.watermarked"
+    assert actions[1]["action"] == "c2pa.watermarked.bound"
+    assert actions[1]["parameters"]["alg"] == WATERMARK_ALG
     assert assertions["c2pa.soft-binding"]["alg"] == WATERMARK_ALG
     assert PROVENANCE_LABEL in assertions
 
 
-def test_without_our_anchor_the_file_is_valid_but_not_trusted(signed: Path) -> None:
+def test_without_our_anchor_the_file_is_intact_but_untrusted(signed: Path) -> None:
     report = read_c2pa(signed, TrustAnchors.none()).report
-    assert report.status == "valid"
+    assert report.status == "untrusted"
     assert report.codes.failure == ["signingCredential.untrusted"]
 
 

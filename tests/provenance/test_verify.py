@@ -85,13 +85,13 @@ def test_an_entry_newer_than_the_latest_checkpoint_is_pending(
     assert report.verdict == "authentic"
 
 
-def test_a_file_signed_under_another_root_is_valid_but_not_trusted(
+def test_a_file_signed_under_another_root_is_intact_but_untrusted(
     service: ProvenanceService, unsigned: Path, record: ProvenanceRecord, tmp_path: Path
 ) -> None:
     stranger = ProvenanceService(KeyStore.open(tmp_path / "other-keys"), None, None)
     path = stranger.sign_mp4(unsigned, tmp_path / "stranger.mp4", record).path
     report = service.verify_file(path)
-    assert report.c2pa.status == "valid"
+    assert report.c2pa.status == "untrusted"
     assert report.c2pa.codes.failure == ["signingCredential.untrusted"]
     assert report.verdict == "unknown"
     # Its manifest copies one of our genuine receipts, but a stranger's claim proves nothing.
