@@ -104,3 +104,24 @@ def test_a_built_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
         cwd=tmp_path,
         env={"PYTHONPATH": site, "PATH": "/usr/bin:/bin"},
     )
+
+
+def _gate_imports(path: Path) -> set[str]:
+    """The absolute module names ``path`` (under lpm_guard/) imports."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = [*base, *([node.module] if node.module else [])]
+            names.add(".".join(module))
+            names.update(".".join([*module, alias.name]) for alias in node.names)
+    return names
+
+
+def test_consent_checks_faces_without_the_generator() -> None:
+    for path in (ROOT / "lpm_guard" / "consent").rglob("*.py"):
+        generator = [n for n in _gate_imports(path) if n.startswith("lpm_guard.generator")]
+        assert not generator, f"{path} imports {generator}"

@@ -2,8 +2,8 @@
 
 Two encoders sit behind one Protocol:
 
-- ``DlibEncoder`` (default): dlib's 128-D ResNet descriptor from ``lpm_guard.generator``'s face
-  analysis, compared by Euclidean distance.
+- ``DlibEncoder`` (default): dlib's 128-D ResNet descriptor from the gate's own face analysis
+  (``landmarks.py``), compared by Euclidean distance.
 - ``ArcFaceEncoder``: an ArcFace ONNX model an operator installs (``LPM_CONSENT_FACE_MODEL``),
   run by onnxruntime on the standard 112×112 crop aligned on five landmarks, compared by cosine
   distance.
@@ -37,9 +37,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..generator import faces as generator_faces
-from ..generator.faces import Face
+from . import landmarks as dlib_faces
 from .errors import FaceModelError, ImageTooLarge, MultipleFaces, NoFace, UnreadableImage
+from .landmarks import Face
 
 Descriptor = npt.NDArray[np.float64]
 RGB = npt.NDArray[np.uint8]
@@ -130,7 +130,7 @@ class DlibEncoder:
     capture_threshold = 0.55
 
     def encode(self, image: RGB, face: Face) -> Descriptor:
-        return np.asarray(generator_faces.descriptor(image, face), dtype=np.float64)
+        return np.asarray(dlib_faces.descriptor(image, face), dtype=np.float64)
 
     def distance(self, a: Descriptor, b: Descriptor) -> float:
         return float(np.linalg.norm(a - b))
@@ -156,8 +156,8 @@ def five_points(face: Face) -> npt.NDArray[np.float64]:
     marks = face.landmarks
     return np.array(
         [
-            marks[generator_faces.RIGHT_EYE].mean(0),  # the subject's right eye: viewer's left
-            marks[generator_faces.LEFT_EYE].mean(0),
+            marks[dlib_faces.RIGHT_EYE].mean(0),  # the subject's right eye: viewer's left
+            marks[dlib_faces.LEFT_EYE].mean(0),
             marks[30],  # nose tip
             marks[48],  # mouth corner, viewer's left
             marks[54],
@@ -255,8 +255,7 @@ class FaceSample:
 def faces_in(image: RGB, encoder: FaceEncoder) -> list[FaceSample]:
     """Every face in the image, left to right, described."""
     return [
-        FaceSample(face, encoder.encode(image, face))
-        for face in generator_faces.detect_faces(image)
+        FaceSample(face, encoder.encode(image, face)) for face in dlib_faces.detect_faces(image)
     ]
 
 
@@ -268,11 +267,11 @@ def one_face(image: RGB, encoder: FaceEncoder, what: str = "the photo") -> FaceS
     detector at native resolution (faces of 80 px and more, hardly any false ones) sees
     exactly one. When the upsampled pass finds nothing (its scores fall below the cut on some
     tilted faces), the native pass gets its chance."""
-    found = generator_faces.detect_faces(image)
+    found = dlib_faces.detect_faces(image)
     if not found:
-        found = generator_faces.detect_faces(image, upsample=0)
+        found = dlib_faces.detect_faces(image, upsample=0)
     if len(found) > 1:
-        large = generator_faces.detect_faces(image, upsample=0)
+        large = dlib_faces.detect_faces(image, upsample=0)
         if len(large) != 1:
             raise MultipleFaces(
                 f"{what} shows {len(found)} faces; it must show only the one person",

@@ -14,8 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ...generator import pose
-from ...generator.faces import INNER_LIPS, LEFT_EYE, RIGHT_EYE
+from ..landmarks import INNER_LIPS, LEFT_EYE, RIGHT_EYE, camera, mean_shape
 
 Points = npt.NDArray[np.float64]
 
@@ -35,14 +34,14 @@ class Pose:
 def _model() -> Points:
     # The mean shape's z points at the camera; the camera's z points away from it. Read on
     # first use, not at import.
-    return np.asarray(pose.mean_shape() * np.array([1.0, 1.0, -1.0]), dtype=np.float64)
+    return np.asarray(mean_shape() * np.array([1.0, 1.0, -1.0]), dtype=np.float64)
 
 
 def head_pose(landmarks: Points, width: int, height: int) -> Pose:
     """The head's rotation, from the generic 3-D face fitted to the landmarks (solvePnP)."""
-    camera = pose.camera(width, height)
+    lens = camera(width, height)
     ok, rvec, _ = cv2.solvePnP(
-        _model(), landmarks.astype(np.float64), camera, None, flags=cv2.SOLVEPNP_ITERATIVE
+        _model(), landmarks.astype(np.float64), lens, None, flags=cv2.SOLVEPNP_ITERATIVE
     )
     if not ok:  # pragma: no cover - solvePnP with 68 points does not fail in practice
         return Pose(float("nan"), float("nan"), float("nan"))

@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ...generator import faces as generator_faces
-from ...generator.faces import Face
+from .. import landmarks as dlib_faces
 from ..faces import align_arcface
+from ..landmarks import Face
 
 BITS = 64
 SIDE = 32
@@ -61,7 +61,7 @@ def from_bytes(data: bytes) -> int:
 
 def region_hash(rgb: npt.NDArray[np.uint8]) -> int | None:
     """The hash of the largest face in an RGB image (a photo, a frame), None without a face."""
-    found = generator_faces.detect_faces(np.ascontiguousarray(rgb))
+    found = dlib_faces.detect_faces(np.ascontiguousarray(rgb))
     if not found:
         return None
     face = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ...generator import faces as generator_faces
-from ...generator.faces import Face
+from .. import landmarks as dlib_faces
+from ..landmarks import Face
 from . import geometry
 from .decode import RATE, Audio, Luma, Sample, decode
 from .noise import pair_noise
@@ -201,17 +201,17 @@ class _Tracker:
         count = -1
         face: Face | None = None
         if t - self._scanned_s >= SCAN_EVERY_S:
-            found = generator_faces.detect_faces(gray, upsample=0)
+            found = dlib_faces.detect_faces(gray, upsample=0)
             count, self._scanned_s = len(found), t
             face = self._pick(found)
         if face is None and self._box is not None:
             face = self._in_crop(gray)
         if face is None and count < 0:
-            face = self._pick(generator_faces.detect_faces(gray, upsample=0))
+            face = self._pick(dlib_faces.detect_faces(gray, upsample=0))
         if face is None and t - self._upsampled_s >= SCAN_EVERY_S:
             # Small faces (under 80 px) need the upsampled pass: four times the cost.
             self._upsampled_s = t
-            found = generator_faces.detect_faces(gray, upsample=1)
+            found = dlib_faces.detect_faces(gray, upsample=1)
             count = max(count, len(found))
             face = self._pick(found)
         tracked = False
@@ -219,7 +219,7 @@ class _Tracker:
         if face is not None:
             self._box, self._seen_s, landmarks = face.box, t, face.landmarks
         elif self._box is not None and t - self._seen_s <= TRACK_FOR_S:
-            landmarks, tracked = generator_faces.landmarks_in(gray, self._box), True
+            landmarks, tracked = dlib_faces.landmarks_in(gray, self._box), True
         else:
             self._box = None
         self.rows.append((t, face is not None, tracked, count, landmarks))
@@ -250,7 +250,7 @@ class _Tracker:
         if crop.size == 0:
             return None
         small = cv2.resize(crop, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
-        found = generator_faces.detect_faces(np.ascontiguousarray(small), upsample=0)
+        found = dlib_faces.detect_faces(np.ascontiguousarray(small), upsample=0)
         if not found:
             return None
         centre = np.array([(x1 - x0) / 2, (y1 - y0) / 2]) * zoom
@@ -267,7 +267,7 @@ class _Tracker:
             round(x0 + b[0] / zoom), round(y0 + b[1] / zoom),
             round(x0 + b[2] / zoom), round(y0 + b[3] / zoom),
         )  # fmt: skip
-        return Face(box, generator_faces.landmarks_in(gray, box))
+        return Face(box, dlib_faces.landmarks_in(gray, box))
 
     def _keep(self, sample: Sample, face: Face) -> None:
         height, width = sample.gray.shape
@@ -355,7 +355,7 @@ class _Tracker:
         described = tuple(
             Described(
                 s.t,
-                np.asarray(generator_faces.descriptor(s.image, s.face)),
+                np.asarray(dlib_faces.descriptor(s.image, s.face)),
                 s.yaw,
                 s.pitch,
                 frontal=s in stills,
