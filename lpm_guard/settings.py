@@ -96,6 +96,36 @@ class Settings(BaseSettings):
         description="Processes that transcribe live sessions' speech for the policy "
         "(0: half the CPUs, at least one).",
     )
+    generator_workers: str = Field(
+        default="",
+        description="Comma-separated URLs of `lpm-guard generator-worker`s (ws://host:port or "
+        "wss://…) that render sessions and jobs; empty (the default): the CPU generator "
+        "renders in this process. The gate watermarks, records, signs and audits every frame.",
+    )
+    generator_worker_secrets: Path | None = Field(
+        default=None,
+        description="A file of the workers' secrets, one line each: `URL SECRET` (a line with "
+        "only a secret serves every worker not named). Needed with GENERATOR_WORKERS.",
+    )
+    generator_worker_ca: Path | None = Field(
+        default=None, description="The CA that issued wss:// workers' certificates."
+    )
+    generator_worker_cert: Path | None = Field(
+        default=None,
+        description="The gate's certificate (PEM, with its key in the same file or "
+        "GENERATOR_WORKER_KEY) for workers that ask for one (mutual TLS).",
+    )
+    generator_worker_key: Path | None = Field(default=None, description="Its private key.")
+    generator_frames: Literal["jpeg", "raw"] = Field(
+        default="jpeg",
+        description="How frames travel from workers: JPEG at quality 95, or raw RGB (lossless, "
+        "20 MB/s per 512² session).",
+    )
+    generator_stall_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="A worker that sends no frame for this long stops its session or job.",
+    )
     verify_rate_limit: str = Field(
         default="10/minute",
         description="POST /v1/verify calls per client address (`limits` notation, e.g. 10/minute).",
@@ -153,6 +183,10 @@ class Settings(BaseSettings):
         if self.job_queue == "auto":
             return self.resolved_database_url.startswith("postgresql")
         return self.job_queue == "procrastinate"
+
+    @property
+    def generator_worker_list(self) -> list[str]:
+        return [item.strip() for item in self.generator_workers.split(",") if item.strip()]
 
     @property
     def keys_dir(self) -> Path:

@@ -10,6 +10,7 @@ from ..logs import configure
 from ..settings import Settings
 from . import admin, audit, consent, db, keys
 from .generate import generate
+from .performers import generator_worker
 from .verify import verify
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ admin.app.add_typer(consent.app, name="consent")
 app.add_typer(admin.app, name="admin")
 app.command(name="verify")(verify)
 app.command(name="generate")(generate)
+app.command(name="generator-worker")(generator_worker)
 
 
 @app.callback()
