@@ -84,6 +84,25 @@ class Settings(BaseSettings):
     verify_max_upload_bytes: int = Field(
         default=256 * 1024 * 1024, gt=0, description="Largest file POST /v1/verify accepts."
     )
+    verify_max_frame_pixels: int = Field(
+        default=1920 * 1088,
+        gt=0,
+        description="Largest frame (width x height) verification decodes; a video with larger "
+        "frames is refused (413) before any frame is decoded.",
+    )
+    verify_max_held_pixels: int = Field(
+        default=50 * 1024 * 1024,
+        gt=0,
+        description="Pixels of decoded frames one verification holds at once (a byte of luma "
+        "each): the watermark is read from at most this many pixels' worth of frames, up to "
+        "50 frames.",
+    )
+    verify_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Verifications one server process decodes at once; a verification "
+        "arriving while as many more wait is refused with 503 and Retry-After.",
+    )
     live_sessions_per_researcher: int = Field(
         default=2, ge=1, description="Live sessions one researcher may hold open at once."
     )
@@ -149,6 +168,10 @@ class Settings(BaseSettings):
         "X-Forwarded-For and X-Forwarded-Proto are believed (e.g. `127.0.0.1` behind a local "
         "HAProxy). Empty (the default): no proxy is trusted, the per-address limits count "
         "the connecting address.",
+    )
+    sign_up_rate_limit: str = Field(
+        default="5/hour",
+        description="Sign-ups (POST /v1/applications) per client address (`limits` notation).",
     )
     sign_in_rate_limit: str = Field(
         default="30/minute",

@@ -40,6 +40,12 @@ class MediaTooLarge(ProvenanceError):
     status, slug, title = 413, "media-too-large", "The upload is too large"
 
 
+class FrameTooLarge(ProvenanceError):
+    """A video whose frames are larger than the decoder may allocate (``DecodeLimits``)."""
+
+    status, slug, title = 413, "frame-too-large", "The video's frames are too large"
+
+
 class SigningError(ProvenanceError):
     """C2PA signing failed; nothing was published at the target path."""
 

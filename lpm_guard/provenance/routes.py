@@ -5,6 +5,8 @@ streamed upload."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,8 +26,6 @@ from .uploads import receive_upload
 
 router = APIRouter(tags=["provenance"])
 
-# Verification decodes video: at most this many run at once in one process.
-_CONCURRENT_VERIFICATIONS = 2
 PEM = "application/x-pem-file"
 
 
@@ -38,12 +38,29 @@ Service = Annotated[ProvenanceService, Depends(get_provenance_service)]
 
 class _Limits:
     """Per-app state: the rate and the app's shared limiter (``limits``' moving window, in
-    Redis or in memory), and a cap on concurrent verifications."""
+    Redis or in memory), a cap on concurrent verifications (decodes run in ``workers``
+    threads) and on those admitted at all (as many again may wait: uploads on disk, not in
+    memory); past that a verification is refused at once."""
 
-    def __init__(self, rate: str, limiter: RateLimits) -> None:
+    def __init__(self, rate: str, limiter: RateLimits, workers: int) -> None:
         self.rate = parse(rate)
         self.limiter = limiter
-        self.concurrency = anyio.CapacityLimiter(_CONCURRENT_VERIFICATIONS)
+        self.concurrency = anyio.CapacityLimiter(workers)
+        self.admitted = 0
+        self.max_admitted = 2 * workers
+
+    @contextmanager
+    def admission(self) -> Iterator[None]:
+        # No await between the test and the increment: one event loop makes it atomic.
+        if self.admitted >= self.max_admitted:
+            raise HTTPException(
+                503, "the server is busy verifying other videos", headers={"Retry-After": "5"}
+            )
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
 
 def _limits(request: Request) -> _Limits:
@@ -51,7 +68,8 @@ def _limits(request: Request) -> _Limits:
     if not hasattr(state, "verify_limits"):
         runtime: Runtime = state.runtime
         shared = of_app(state, runtime.settings)
-        state.verify_limits = _Limits(runtime.settings.verify_rate_limit, shared)
+        settings = runtime.settings
+        state.verify_limits = _Limits(settings.verify_rate_limit, shared, settings.verify_workers)
     limits: _Limits = state.verify_limits
     return limits
 
@@ -81,18 +99,24 @@ def rate_limited(request: Request) -> _Limits:
         }
     },
     responses={
-        413: {"description": "Larger than LPM_VERIFY_MAX_UPLOAD_BYTES"},
+        413: {
+            "description": "Larger than LPM_VERIFY_MAX_UPLOAD_BYTES, or frames larger than "
+            "LPM_VERIFY_MAX_FRAME_PIXELS"
+        },
         415: {"description": "Not a video"},
         422: {"description": "A truncated or unreadable video"},
         429: {"description": "Too many verifications from this address"},
-        503: {"description": "The shared rate limits' storage (Redis) cannot be reached"},
+        503: {
+            "description": "Busy (LPM_VERIFY_WORKERS decoding and as many waiting), or the "
+            "shared rate limits' storage (Redis) cannot be reached"
+        },
     },
 )
 async def verify(
     request: Request, service: Service, limits: Annotated[_Limits, Depends(rate_limited)]
 ) -> VerificationReport:
     runtime: Runtime = request.app.state.runtime
-    with tempfile.TemporaryDirectory(prefix="lpm-verify-") as directory:
+    with limits.admission(), tempfile.TemporaryDirectory(prefix="lpm-verify-") as directory:
         path = await receive_upload(
             request, Path(directory) / "upload", runtime.settings.verify_max_upload_bytes
         )

@@ -21,9 +21,10 @@ from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..keys import KeyStore
 from ..runtime import Runtime
-from ._media import is_bmff, probe
+from ..settings import Settings
+from ._media import DEFAULT_LIMITS, DecodeLimits, is_bmff, open_video, probe
 from .chain import check_chain
-from .errors import ProvenanceError, UnreadableMedia
+from .errors import FrameTooLarge, ProvenanceError, UnreadableMedia
 from .inclusion import check_inclusion
 from .layout import Layout, read_layout
 from .models import ProvenanceRecord, SignedAsset
@@ -39,7 +40,7 @@ from .report import (
 from .segments import SegmentCallback, SegmentRecorder
 from .signing import Mp4Signer
 from .trust import TrustAnchors, time_stamp_roots
-from .watermark import detect_file
+from .watermark import Detection, detect_frames
 
 BMFF_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
 
@@ -78,6 +79,7 @@ class Verifier:
     watermark_secrets: tuple[bytes, ...] = field(repr=False)
     audit: AuditService | None
     detector: WatermarkDetector | None
+    limits: DecodeLimits = DEFAULT_LIMITS
 
     def issued_references(self) -> list[int] | None:
         """Every reference a watermark was given: the index of each allowed generation
@@ -90,7 +92,8 @@ def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
     """Report the C2PA manifest, the watermark and the audit entry they point at.
 
     Raises ``UnsupportedMedia`` / ``UnreadableMedia`` for input that is not a readable video
-    and carries no manifest (a signed file that does not decode is reported, as tampered).
+    and carries no manifest (a signed file that does not decode is reported, as tampered);
+    ``FrameTooLarge`` for frames past the verifier's decode limits, before decoding them.
     """
     # (0): bytes after the last whole box of a signed MP4: report the signed file they follow.
     if is_bmff(path):
@@ -99,9 +102,9 @@ def verify_file(path: Path, verifier: Verifier) -> VerificationReport:
             appended = _verify_with_appended_bytes(path, layout, verifier)
             if appended is not None:
                 return appended
-    # (1): a readable video, or a clear error.
+    # (1): a readable video of a bounded frame size, or a clear error.
     try:
-        media = probe(path)
+        media = probe(path, verifier.limits)
     except UnreadableMedia as exc:
         return _verify_undecodable(path, verifier, exc)
     info = FileInfo(
@@ -196,11 +199,13 @@ def _copy(src: Any, out: Any, length: int) -> None:
         length -= len(block)
 
 
-def verify_segments(paths: Sequence[Path], anchors: TrustAnchors) -> ChainReport:
+def verify_segments(
+    paths: Sequence[Path], anchors: TrustAnchors, limits: DecodeLimits = DEFAULT_LIMITS
+) -> ChainReport:
     """Check that separately stored live segments, in the order given, form an unbroken chain
     from the start of their stream."""
     for path in paths:
-        probe(path)
+        probe(path, limits)
     return check_chain(read_links(list(paths), anchors), from_start=True)
 
 
@@ -211,6 +216,8 @@ def _detect(path: Path, verifier: Verifier, notes: list[str]) -> WatermarkReport
     issued = verifier.issued_references()
     try:
         found = verifier.detector(path, verifier.watermark_secrets, references=issued)
+    except FrameTooLarge:
+        raise  # a refusal of the clip, not a reading that failed
     except ProvenanceError as exc:
         return WatermarkReport(status="unavailable", error=exc.detail)
     candidates = found.candidates or None
@@ -302,22 +309,26 @@ class ProvenanceService:
         *,
         tsa_url: str | None = None,
         tsa_anchors: Path | None = None,
+        limits: DecodeLimits = DEFAULT_LIMITS,
     ) -> None:
         self.keys = keys
         self.audit = audit
         self.detector = detector
+        self.limits = limits
         self.tsa_url = tsa_url
         self.tsa_anchors = tsa_anchors
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProvenanceService:
         settings = runtime.settings
+        limits = decode_limits(settings)
         return cls(
             runtime.keys,
             AuditService(runtime.audit),
-            default_detector(),
+            default_detector(limits),
             tsa_url=settings.tsa_url,
             tsa_anchors=settings.tsa_trust_anchors,
+            limits=limits,
         )
 
     def trust_anchors(self) -> TrustAnchors:
@@ -325,13 +336,13 @@ class ProvenanceService:
 
     def verifier(self) -> Verifier:
         secrets = tuple(key.secret for key in self.keys.watermark_keys())
-        return Verifier(self.trust_anchors(), secrets, self.audit, self.detector)
+        return Verifier(self.trust_anchors(), secrets, self.audit, self.detector, self.limits)
 
     def verify_file(self, path: Path) -> VerificationReport:
         return verify_file(path, self.verifier())
 
     def verify_segments(self, paths: Sequence[Path]) -> ChainReport:
-        return verify_segments(paths, self.trust_anchors())
+        return verify_segments(paths, self.trust_anchors(), self.limits)
 
     def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:
         with Mp4Signer(self.keys.c2pa_signer(), ta_url=self.tsa_url) as signer:
@@ -363,6 +374,35 @@ class ProvenanceService:
         )
 
 
-def default_detector() -> WatermarkDetector:
-    """The keyed watermark's detector: every secret the key store keeps, up to 50 frames."""
-    return detect_file
+def decode_limits(settings: Settings) -> DecodeLimits:
+    return DecodeLimits(
+        max_frame_pixels=settings.verify_max_frame_pixels,
+        max_held_pixels=settings.verify_max_held_pixels,
+    )
+
+
+@dataclass(frozen=True)
+class BoundedDetector:
+    """The keyed watermark's detector over a file decoded within ``limits``: frames past the
+    pixel cap are refused before decoding, and only as many frames are held as the held-pixel
+    budget allows (at most ``limits.max_frames``), one RGB frame decoded at a time."""
+
+    limits: DecodeLimits = DEFAULT_LIMITS
+
+    def __call__(
+        self, path: Path, secrets: Sequence[bytes], *, references: Sequence[int] | None = None
+    ) -> Detection:
+        with open_video(path, self.limits) as video:
+            frames = video.rgb_frames()
+            try:
+                return detect_frames(
+                    frames, secrets, max_frames=video.frames_to_hold, references=references
+                )
+            finally:
+                frames.close()
+
+
+def default_detector(limits: DecodeLimits = DEFAULT_LIMITS) -> WatermarkDetector:
+    """The keyed watermark's detector: every secret the key store keeps, as many frames as
+    ``limits`` allow (up to 50)."""
+    return BoundedDetector(limits)
