@@ -15,6 +15,9 @@ from starlette.requests import HTTPConnection
 from .settings import Settings
 
 MAX_ADDRESS_LENGTH = 64  # the login attempts' column
+# What the append-only audit log keeps of an address (it can never delete): the network, not
+# the host. See SECURITY.md, "Addresses and retention".
+IPV4_PREFIX, IPV6_PREFIX = 24, 48
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -36,3 +39,16 @@ def client_address(connection: HTTPConnection) -> str:
     except ValueError:
         cleaned = "".join(char if char.isprintable() else "?" for char in host)
         return cleaned[:MAX_ADDRESS_LENGTH]
+
+
+def network_of(address: str) -> str:
+    """The network an address belongs to, as the audit log records it: ``198.51.100.0/24``,
+    ``2001:db8:1::/48``; ``other`` for anything that is not an IP address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "other"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = IPV4_PREFIX if ip.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))

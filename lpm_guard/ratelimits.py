@@ -79,6 +79,19 @@ class RateLimits:
             ) from None
         return Verdict(False, max(1, math.ceil(reset - time.time())))
 
+    def tally(self, key: str, window_s: int) -> int:
+        """Count one more event under ``key`` in a fixed window of ``window_s`` seconds and
+        return the count so far (the audit log's aggregation of refused sign-ins); raises
+        ``Unavailable`` when the shared storage cannot be reached."""
+        try:
+            return int(self.storage.incr(f"lpm-tally/{key}", window_s))
+        except Exception as exc:  # as in ``hit``
+            log.warning("the rate limits' storage cannot be reached", error=str(exc))
+            raise Unavailable(
+                "the rate limits' storage (Redis) cannot be reached; try again shortly",
+                retry_after_s=5,
+            ) from None
+
     def check(self, rate: str | RateLimitItem, scope: str, client: str, what: str) -> None:
         """``hit``, raising ``RateLimited`` (429, with ``retry_after_s``) when over."""
         item = parse(rate) if isinstance(rate, str) else rate

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
+from limits.storage import MemoryStorage
 from sqlalchemy import Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -12,13 +14,14 @@ from sqlmodel import Session, col, select
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
+from ..proxies import network_of
 from . import fields
 from .errors import EmailTaken, InvalidCredentials, LoginThrottled
 from .ids import new_id, utcnow
 from .models import AccountRow, TokenRow
 from .passwords import MIN_LENGTH, hash_password, one_time_password, verify_password
 from .scopes import Role
-from .throttle import ThrottlePolicy, record_attempt, throttled
+from .throttle import ThrottlePolicy, record_attempt, throttled, worth_recording
 
 MAX_EMAIL_LENGTH = 320  # the accounts' and login attempts' column
 
@@ -88,13 +91,34 @@ def insert_account(
     return account
 
 
+class Tally(Protocol):
+    """Count one more event under ``key`` in a fixed window of ``window_s`` seconds; the count
+    so far (``RateLimits.tally``: in Redis, shared by every node, when it is set up)."""
+
+    def __call__(self, key: str, window_s: int) -> int: ...
+
+
+def memory_tally() -> Tally:
+    storage = MemoryStorage()
+
+    def tally(key: str, window_s: int) -> int:
+        return storage.incr(key, window_s)
+
+    return tally
+
+
 class AccountService:
     def __init__(
-        self, engine: Engine, audit: AuditService, throttle: ThrottlePolicy | None = None
+        self,
+        engine: Engine,
+        audit: AuditService,
+        throttle: ThrottlePolicy | None = None,
+        tally: Tally | None = None,
     ) -> None:
         self.engine = engine
         self.audit = audit
         self.throttle = throttle or ThrottlePolicy()
+        self.tally = tally or memory_tally()
 
     def create_staff(self, email: str, name: str, role: Role, actor: str) -> NewAccount:
         """Create an admin or reviewer account with a random one-time password."""
@@ -130,21 +154,22 @@ class AccountService:
         with Session(self.engine, expire_on_commit=False) as session:
             # (1): refuse outright while either throttle holds, before checking the password.
             refusal = throttled(session, self.throttle, key, address, now)
-            if refusal:
-                record_attempt(session, key, address, now, succeeded=False)
-                session.commit()
+        window_s = int(self.throttle.window.total_seconds())
+        if refusal:
+            # Not a failure (no password was checked): no row; an audit entry at the 1st,
+            # 2nd, 4th... refusal of this source in this window, with the count.
+            count = self.tally(f"sign-in-refused:{refusal.source}", window_s)
+            if worth_recording(count):
                 self.audit.record(
                     AuditTag.ACCESS_LOGIN_THROTTLE,
                     "anonymous",
                     outcome="denied",
                     objects={"account": email_key(key)},
-                    reasons=[refusal],
-                    payload={"address": address},
+                    reasons=[refusal.reason],
+                    payload={"network": network_of(address), "refused_in_window": count},
                 )
-                raise LoginThrottled(
-                    f"{refusal}; try again later",
-                    retry_after_s=int(self.throttle.window.total_seconds()),
-                )
+            raise LoginThrottled(f"{refusal.reason}; try again later", retry_after_s=window_s)
+        with Session(self.engine, expire_on_commit=False) as session:
             # (2): one argon2 verification whether or not the account exists.
             account = session.exec(select(AccountRow).where(AccountRow.email == key)).first()
             ok = verify_password(account.password_hash if account else None, password)
@@ -161,14 +186,14 @@ class AccountService:
                 "anonymous",
                 outcome="denied",
                 objects={"account": subject},
-                payload={"address": address},
+                payload={"network": network_of(address)},
             )
             raise InvalidCredentials("the email or the password is wrong")
         self.audit.record(
             AuditTag.ACCESS_LOGIN_SUCCESS,
             account.id,
             objects={"account": account.id},
-            payload={"address": address},
+            payload={"network": network_of(address)},
         )
         return account
 

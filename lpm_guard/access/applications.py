@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest
+from ..proxies import network_of
 from .accounts import check_password_strength, insert_account
 from .errors import ApplicationNotFound, Conflict, EmailTaken
 from .ids import new_id, utcnow
@@ -126,7 +127,7 @@ class ApplicationService:
         payload: dict[str, object] = {
             "intended_uses": [use.value for use in view.intended_uses],
             "terms_version": view.terms_version,
-            "address": address,
+            "network": network_of(address),
         }
         if again:
             payload["again"] = True

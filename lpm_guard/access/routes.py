@@ -221,6 +221,11 @@ def jwks(services: Services) -> JSONResponse:
     summary="Apply for research access: creates the account (public)",
 )
 def apply(form: ApplicationForm, request: Request, services: Services) -> SignUpReceipt:
+    # Sign-ups per address, counted on every node: an anonymous caller cannot grow the
+    # accounts and the append-only log at its own rate (a 429 problem past the limit).
+    settings = request.app.state.runtime.settings
+    limits = of_app(request.app.state, settings)
+    limits.check(settings.sign_up_rate_limit, "sign-up", _address(request), "sign-ups")
     # The same answer whether or not the email had an account: sign-up tells no stranger
     # who has one (the password is hashed either way, before the look-up).
     with contextlib.suppress(EmailTaken):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ..auditing.services import AuditService
+from ..ratelimits import RateLimits, of_app
 from ..runtime import Runtime
 from .accounts import AccountService
 from .applications import ApplicationService
@@ -17,12 +18,13 @@ from .researchers import ResearcherService
 from .routes import AccessServices, api, oauth
 
 
-def access_services(runtime: Runtime) -> AccessServices:
+def access_services(runtime: Runtime, limits: RateLimits | None = None) -> AccessServices:
     audit = AuditService(runtime.audit)
     engine = runtime.engine
+    tally = None if limits is None else limits.tally
     return AccessServices(
         oauth2=OAuth2Server(engine, audit, runtime.keys, runtime.settings.resolved_public_url),
-        accounts=AccountService(engine, audit),
+        accounts=AccountService(engine, audit, tally=tally),
         applications=ApplicationService(engine, audit),
         clients=ClientService(engine, audit),
         quotas=QuotaService(engine, audit),
@@ -32,7 +34,7 @@ def access_services(runtime: Runtime) -> AccessServices:
 
 def install(app: FastAPI, runtime: Runtime, authenticator: Authenticator | None) -> None:
     """The real authenticator unless the caller brings one (tests of other domains do)."""
-    services = access_services(runtime)
+    services = access_services(runtime, of_app(app.state, runtime.settings))
     app.state.access = services
     app.state.authenticator = authenticator or TokenAuthenticator(
         runtime.engine, runtime.keys, services.oauth2.issuer

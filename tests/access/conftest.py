@@ -53,6 +53,7 @@ def live_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         checkpoint_interval_s=3600,
         log_level="WARNING",
         sign_in_rate_limit="1000/minute",
+        sign_up_rate_limit="1000/minute",
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)

@@ -21,24 +21,39 @@ from tests.access.world import pkce_pair
 
 @pytest.fixture
 def accounts(runtime: Runtime) -> AccountService:
-    policy = ThrottlePolicy(window=timedelta(minutes=15), per_account=3, per_address=5)
+    policy = ThrottlePolicy(
+        window=timedelta(minutes=15), per_account=3, per_address=5, per_account_anywhere=8
+    )
     return AccountService(runtime.engine, AuditService(runtime.audit), policy)
 
 
 def test_an_account_is_throttled_after_its_failures_even_with_the_right_password(
     accounts: AccountService, runtime: Runtime
 ) -> None:
+    """From the address that failed; the owner elsewhere is not locked out (issue 18, L3)."""
     new = accounts.create_staff("ops@example.org", "Ops", Role.REVIEWER, "test")
     assert accounts.sign_in("ops@example.org", new.password, "10.0.0.1").id == new.account_id
     for _ in range(3):
         with pytest.raises(InvalidCredentials):
             accounts.sign_in("ops@example.org", "guess-guess-guess", "10.0.0.1")
     with pytest.raises(LoginThrottled):
-        accounts.sign_in("OPS@example.org", new.password, "10.0.0.2")  # another address too
+        accounts.sign_in("OPS@example.org", new.password, "10.0.0.1")
+    assert accounts.sign_in("ops@example.org", new.password, "10.0.0.2").id == new.account_id
     actions = [stored.entry.event.action for stored in runtime.audit.entries(0)]
     assert actions.count("access:login:failure") == 3
     assert actions.count("access:login:throttle") == 1
-    assert actions.count("access:login:success") == 1
+    assert actions.count("access:login:success") == 2
+
+
+def test_guessing_spread_over_addresses_throttles_the_account_everywhere(
+    accounts: AccountService,
+) -> None:
+    new = accounts.create_staff("wide@example.org", "Wide", Role.REVIEWER, "test")
+    for n in range(8):  # two failures from each of four addresses: under the pair limit
+        with pytest.raises(InvalidCredentials):
+            accounts.sign_in("wide@example.org", "guess-guess-guess", f"10.3.0.{n // 2}")
+    with pytest.raises(LoginThrottled, match="for this account; "):
+        accounts.sign_in("wide@example.org", new.password, "10.3.0.99")
 
 
 def test_an_address_is_throttled_across_accounts(accounts: AccountService) -> None:

@@ -69,6 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         log_level="WARNING",
         verify_rate_limit="120/minute",
         sign_in_rate_limit="1000/minute",
+        sign_up_rate_limit="1000/minute",
     )
     runtime = Runtime.open(settings)
     app = create_app(runtime=runtime)
