@@ -114,7 +114,7 @@ def test_the_frames_held_for_the_watermark_follow_the_pixel_budget(
         detector = BoundedDetector(DecodeLimits(max_held_pixels=budget))
         assert detector(unsigned, [SECRET]).frames_used == held
     tight = BoundedDetector(DecodeLimits(max_frame_pixels=pixels - 1))
-    bounded = ProvenanceService(service.keys, service.audit, tight, tight.limits)
+    bounded = ProvenanceService(service.keys, service.audit, tight, limits=tight.limits)
     with pytest.raises(FrameTooLarge, match=f"{WIDTH}x{HEIGHT} pixels are over the limit"):
         bounded.verify_file(unsigned)
 
