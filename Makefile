@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := postgresql flite espeak-ng chromium redis-server haproxy
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev bench-deps system-deps lint typecheck bench clean
+.PHONY: run demo test install install-dev bench-deps system-deps lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench-deps: install-dev
 run: install
 	$(BIN)/lpm-guard db upgrade
 	$(BIN)/lpm-guard serve
+
+# A sandbox on ./data (fresh or served): two sandbox accounts, a drawn character, a signed clip,
+# verified; prints what to open next. Never a real person.
+demo: install
+	$(BIN)/lpm-guard demo
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,8 @@ from .scopes import Role
 from .throttle import ThrottlePolicy, record_attempt, throttled, worth_recording
 
 MAX_EMAIL_LENGTH = 320  # the accounts' and login attempts' column
+SANDBOX_PREFIX = "sandbox"  # a sandbox account's id: every audit entry it makes names it
+SANDBOX_DOMAIN = "sandbox.example"  # a reserved domain: no mail ever reaches a sandbox account
 
 
 @dataclass(frozen=True)
@@ -71,19 +74,21 @@ def insert_account(
     password: str,
     *,
     one_time: bool = False,
+    sandbox: bool = False,
 ) -> AccountRow:
     if not name.strip():
         raise InvalidRequest("a name is required")
     if found := fields.unsafe_character(name):
         raise InvalidRequest(f"the name contains a control or format character ({found})")
     account = AccountRow(
-        id=new_id("acct"),
+        id=new_id(SANDBOX_PREFIX if sandbox else "acct"),
         email=normalise_email(email),
         name=name.strip(),
         role=role.value,
         password_hash=hash_password(password),
         created_at=utcnow(),
         password_must_change=one_time,
+        sandbox=sandbox,
     )
     if session.exec(select(AccountRow).where(AccountRow.email == account.email)).first():
         raise EmailTaken(f"an account with the email {account.email} exists")
@@ -137,6 +142,30 @@ class AccountService:
             actor,
             objects={"account": new.account_id},
             payload={"role": role.value},
+        )
+        return new
+
+    def create_sandbox(self, role: Role, name: str, actor: str) -> NewAccount:
+        """A sandbox account for ``lpm-guard demo``: any role, a random one-time password, an
+        address under the reserved ``sandbox.example`` domain, an id starting ``sandbox_``;
+        marked as sandbox on every page and in its creation entry. A researcher gets no
+        access until an application of theirs is approved, like any other."""
+        password = one_time_password()
+        email = f"{role.value}-{secrets.token_hex(4)}@{SANDBOX_DOMAIN}"
+        with Session(self.engine, expire_on_commit=False) as session:
+            account = insert_account(
+                session, email, name, role, password, one_time=True, sandbox=True
+            )
+            try:
+                session.commit()
+            except IntegrityError:
+                raise EmailTaken(f"an account with the email {account.email} exists") from None
+            new = NewAccount(account.id, account.email, role, password)
+        self.audit.record(
+            AuditTag.ACCESS_ACCOUNT_CREATE,
+            actor,
+            objects={"account": new.account_id},
+            payload={"role": role.value, "sandbox": True},
         )
         return new
 

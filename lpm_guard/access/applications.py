@@ -104,7 +104,9 @@ class ApplicationService:
     def reapply(
         self, researcher: Principal, details: ApplicationDetails, address: str
     ) -> ApplicationView:
-        """A denied researcher's new application (one under review or approved is enough)."""
+        """An application from a signed-in researcher: a denied researcher's new one, or a
+        first one from an account made without one (a sandbox researcher); one under review
+        or approved is enough."""
         _check_terms(details)
         with Session(self.engine, expire_on_commit=False) as session:
             account = session.get(AccountRow, researcher.subject)
@@ -120,7 +122,7 @@ class ApplicationService:
             session.add(application)
             session.commit()
             view = ApplicationView.of(application, account)
-        return self._submitted(view, address, again=True)
+        return self._submitted(view, address, again=latest is not None)
 
     def _submitted(self, view: ApplicationView, address: str, *, again: bool) -> ApplicationView:
         """Records an application's submission (a first one, or one after a denial)."""

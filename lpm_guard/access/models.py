@@ -67,6 +67,9 @@ class AccountRow(SQLModel, table=True):
     disabled: bool = False
     password_must_change: bool = False
     """Set for one-time passwords: the first sign-in must choose a new password."""
+    sandbox: bool = False
+    """Made by ``lpm-guard demo``: its id starts with ``sandbox_`` (so every audit entry it
+    makes says so) and every page shows a sandbox banner while it is signed in."""
 
 
 class ApplicationRow(SQLModel, table=True):

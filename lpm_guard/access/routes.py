@@ -354,6 +354,7 @@ def me(principal: SignedIn, services: Services) -> MeView:
         client_id=principal.client_id,
         standing=reason,
         application=mine[0] if mine else None,
+        sandbox=account.sandbox,
     )
 
 

@@ -138,6 +138,8 @@ class MeView(BaseModel):
     client_id: str | None
     standing: str
     application: ApplicationView | None
+    sandbox: bool = False
+    """A sandbox account (``lpm-guard demo``): every page says so."""
 
 
 class QuotaView(BaseModel):

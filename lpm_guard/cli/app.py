@@ -9,6 +9,7 @@ import typer
 from ..logs import configure
 from ..settings import Settings
 from . import admin, audit, consent, db, keys
+from .demo import demo
 from .generate import generate
 from .performers import generator_worker
 from .verify import verify
@@ -27,6 +28,7 @@ app.add_typer(admin.app, name="admin")
 app.command(name="verify")(verify)
 app.command(name="generate")(generate)
 app.command(name="generator-worker")(generator_worker)
+app.command(name="demo")(demo)
 
 
 @app.callback()

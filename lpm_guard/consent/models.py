@@ -127,6 +127,9 @@ class ReferencePhoto(SQLModel, table=True):
     photo: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     descriptor: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=_when())
+    landmarks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """A drawn character's 68 points as JSON ``[[x, y], …]`` in this photo's pixels: the rig
+    uses them instead of detecting a face (synthetic characters only)."""
 
 
 class Invitation(SQLModel, table=True):

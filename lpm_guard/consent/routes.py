@@ -59,11 +59,15 @@ def subject_token(
 Token = Annotated[str, Depends(subject_token)]
 
 
-def _multipart(fields: dict[str, str], files: dict[str, bool]) -> dict[str, Any]:
+def _multipart(
+    fields: dict[str, str], files: dict[str, bool], optional: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The OpenAPI request body of a route that parses its own multipart form (see ``_form``):
-    text ``fields`` with their descriptions; ``files`` by name, True where several are sent."""
+    text ``fields`` with their descriptions; ``files`` by name, True where several are sent;
+    ``optional`` text fields."""
     properties: dict[str, Any] = {
-        name: {"type": "string", "description": text} for name, text in fields.items()
+        name: {"type": "string", "description": text}
+        for name, text in {**fields, **(optional or {})}.items()
     }
     for name, several in files.items():
         one = {"type": "string", "format": "binary"}
@@ -122,6 +126,13 @@ def _text(form: FormData, name: str, default: str | None = None) -> str:
     value = form.get(name, default)
     if not isinstance(value, str):
         raise InvalidRequest(f"send the field {name!r}")
+    return value
+
+
+def _optional_text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"send {name!r} as a text field")
     return value
 
 
@@ -202,7 +213,7 @@ def invite(
     "/synthetic",
     status_code=201,
     summary="Enroll a synthetic character (multipart: display_name, origin, attestation, "
-    "uses, photos); a reviewer approves it",
+    "uses, photos, optional landmarks); a reviewer approves it",
     openapi_extra=_multipart(
         {
             "display_name": "The character's name",
@@ -211,6 +222,7 @@ def invite(
             "uses": "offline and/or live (repeat the field)",
         },
         {"photos": True},
+        {"landmarks": "The first photo's 68 face points, JSON [[x, y], ...], for a drawn face"},
     ),
 )
 async def enroll_synthetic(
@@ -228,6 +240,7 @@ async def enroll_synthetic(
         _text(form, "attestation"),
         await _files(form, "photos"),
         _enum_values(form, "uses", Use),
+        landmarks=_optional_text(form, "landmarks"),
     )
     return _json(view)
 

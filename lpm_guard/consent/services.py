@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import secrets
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
@@ -385,9 +387,13 @@ class ConsentService:
         attestation: str,
         photos: Sequence[bytes],
         uses: Sequence[Use],
+        *,
+        landmarks: str | None = None,
     ) -> IdentityView:
         """A drawn, 3D or AI-generated character, on the researcher's attestation that it
-        depicts no real person; it waits for a reviewer's approval."""
+        depicts no real person; it waits for a reviewer's approval. ``landmarks``: the first
+        photo's 68 face points as JSON ``[[x, y], …]`` in its pixels, for a drawn face no
+        detector finds (the generator rigs it from them)."""
         actor = principal.actor
         with self._refusals(AuditTag.CONSENT_SYNTHETIC_ENROLL, actor):
             # (1): a name, an attestation, the uses, 1..MAX_PHOTOS photos (drawn faces may show
@@ -399,6 +405,9 @@ class ConsentService:
             if not allowed:
                 raise InvalidRequest("name at least one allowed use (offline, live)")
             decoded = self.gallery.photos(photos, require_face=False)
+            points = None
+            if landmarks is not None:
+                points = _landmarks(landmarks, faces.decode_image(photos[0]), decoded[0].pixels)
             # (2): no face resembles a protected person or any consented identity.
             self.gallery.refuse_protected(probes(decoded))
             self.gallery.refuse_collisions(probes(decoded))
@@ -415,7 +424,7 @@ class ConsentService:
             created_at=now,
             updated_at=now,
         )
-        self._store(identity, decoded)
+        self._store(identity, decoded, points)
         self.audit.record(
             AuditTag.CONSENT_SYNTHETIC_ENROLL,
             actor,
@@ -424,6 +433,7 @@ class ConsentService:
                 "origin": str(origin),
                 "attestation_sha256": _sha256(attestation.strip().encode()),
                 "photo_sha256": [p.sha256 for p in decoded],
+                "landmarks": points is not None,
             },
         )
         return IdentityView.of(identity, len(decoded))
@@ -614,13 +624,18 @@ class ConsentService:
 
     # -- the gate -----------------------------------------------------------------------------
 
-    def _store(self, identity: Identity, photos: Sequence[Photo]) -> None:
-        """A new identity and its reference photos, in one transaction."""
+    def _store(
+        self, identity: Identity, photos: Sequence[Photo], landmarks: str | None = None
+    ) -> None:
+        """A new identity and its reference photos (``landmarks``: the first one's), in one
+        transaction."""
         with Session(self.engine) as session:
             session.add(identity)
             session.flush()
-            for photo in photos:
-                session.add(self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE))
+            for i, photo in enumerate(photos):
+                row = self.gallery.reference_row(identity.id, photo, PhotoSource.REFERENCE)
+                row.landmarks = landmarks if i == 0 else None
+                session.add(row)
             session.commit()
             session.refresh(identity)
 
@@ -644,6 +659,24 @@ class ConsentService:
                 )
                 for row in rows
             ]
+
+    def enrolled_landmarks(self, subject: str, identity_id: str) -> list[list[float]] | None:
+        """The explicit landmarks of the identity's first reference photo (the one rigged), or
+        None where the face is to be detected. Reads, decides nothing, like ``enrolled_photos``."""
+        with Session(self.engine) as session:
+            identity = session.get(Identity, identity_id)
+            if identity is None or identity.owner != subject:
+                raise NotFound("no such identity among the caller's")
+            row = session.exec(
+                select(ReferencePhoto)
+                .where(ReferencePhoto.identity_id == identity_id)
+                .where(ReferencePhoto.source == PhotoSource.REFERENCE)
+                .order_by(col(ReferencePhoto.created_at))
+            ).first()
+        if row is None or row.landmarks is None:
+            return None
+        points: list[list[float]] = json.loads(row.landmarks)
+        return points
 
     def check_request(
         self, subject: str, identity_id: str, use: Use, references: Sequence[RGB]
@@ -959,6 +992,27 @@ def _statement(
         f"This consent ends on {expires:%d %B %Y} and I can revoke it at any time with my "
         "revocation link. Every video made carries a watermark and a signed record."
     )
+
+
+LANDMARKS = 68
+
+
+def _landmarks(text: str, original: RGB, stored: RGB) -> str:
+    """Explicit landmarks checked (68 finite [x, y] pairs inside the uploaded picture) and
+    scaled to the stored picture's pixels, as canonical JSON. Hand-written: the generator's
+    parser is the generator's, and consent does not import it."""
+    try:
+        value = json.loads(text)
+        points = np.asarray(value["landmarks"] if isinstance(value, dict) else value, float)
+    except (ValueError, KeyError, TypeError):
+        raise InvalidRequest("landmarks must be JSON: a list of 68 [x, y] pairs") from None
+    if points.shape != (LANDMARKS, 2) or not np.isfinite(points).all():
+        raise InvalidRequest(f"landmarks must be 68 [x, y] pairs, not shape {points.shape}")
+    height, width = original.shape[:2]
+    if (points < 0).any() or (points[:, 0] >= width).any() or (points[:, 1] >= height).any():
+        raise InvalidRequest("every landmark must lie inside the first photo")
+    scale = stored.shape[1] / width
+    return json.dumps([[round(x * scale, 2), round(y * scale, 2)] for x, y in points.tolist()])
 
 
 def _pack(files: Mapping[str, bytes]) -> bytes:

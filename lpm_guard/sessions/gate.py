@@ -56,6 +56,7 @@ class Admission:
     consent_index: int | None
     reserved_s: float = 0.0  # of quota, reserved for an offline job
     quota_day: str = ""  # the day the reservation is counted in (a refund goes back there)
+    landmarks: list[list[float]] | None = None  # the first photo's, for a drawn face
 
 
 class Gate:
@@ -90,8 +91,10 @@ class Gate:
         # reference is given: they are what will be animated).
         photos: list[RGB] = []
         consent_index = None
+        landmarks = None
         try:
             photos = self.consent.enrolled_photos(subject, identity_id)
+            landmarks = self.consent.enrolled_landmarks(subject, identity_id)
         except NotFound:
             reasons.append("no such identity among the caller's")
         else:
@@ -160,6 +163,7 @@ class Gate:
             consent_index,
             reserved,
             day,
+            landmarks,
         )
 
     def refuse(self, principal: Principal, identity_id: str, use: Use, reason: str) -> NoReturn:

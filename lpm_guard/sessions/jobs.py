@@ -130,6 +130,7 @@ class JobSpec:
     keys_dir: str
     identity_id: str | None = None
     media_dir: str | None = None  # default: data_dir
+    landmarks: list[list[float]] | None = None  # a drawn face's, travelling with its photo
 
     def to_args(self) -> dict[str, Any]:
         """The job as procrastinate's JSON arguments: no photo (biometric data stays sealed in
@@ -321,6 +322,7 @@ class JobService:
             str(self.runtime.settings.keys_dir),
             identity_id,
             str(self.runtime.settings.media_dir),
+            admission.landmarks,
         )
 
     def get(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> JobView:

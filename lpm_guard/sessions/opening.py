@@ -47,7 +47,9 @@ def open_live_session(
     is stopped unstarted, which releases what it had taken."""
     admission = services.gate.admit(principal, identity_id, Use.LIVE, instructions=instructions)
     width, height = (int(v) for v in size.split("x"))
-    character = Character.from_photo(admission.photos[0], size=(width, height))
+    character = Character.from_photo(
+        admission.photos[0], size=(width, height), landmarks=admission.landmarks
+    )
     secret = services.runtime.keys.watermark_key().secret
     marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
     session_id = "ses_" + secrets.token_urlsafe(12)

@@ -103,17 +103,19 @@ def _release(spec: JobSpec, runtime: Runtime, node: str) -> None:
         pass
 
 
-def _photo(spec: JobSpec, runtime: Runtime) -> RGB:
-    """The photo to animate: the spec's, or the identity's first enrolled one, read now (a
-    consent revoked meanwhile deleted it: the job fails)."""
+def _photo(spec: JobSpec, runtime: Runtime) -> tuple[RGB, list[list[float]] | None]:
+    """The photo to animate and a drawn face's explicit landmarks: the spec's, or the
+    identity's first enrolled photo, read now (a consent revoked meanwhile deleted it: the job
+    fails)."""
     if spec.photo is not None:
-        return spec.photo
+        return spec.photo, spec.landmarks
     if spec.identity_id is None:
         raise NotFound("the job names no identity")
-    photos = ConsentService(runtime).enrolled_photos(spec.owner, spec.identity_id)
+    consent = ConsentService(runtime)
+    photos = consent.enrolled_photos(spec.owner, spec.identity_id)
     if not photos:
         raise NotFound("the identity has no photo left to animate (consent revoked?)")
-    return photos[0]
+    return photos[0], consent.enrolled_landmarks(spec.owner, spec.identity_id)
 
 
 def _progress(runtime: Runtime, job_id: str, done: int, total: int) -> None:
@@ -156,7 +158,8 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
             claimed = _move(spec, runtime, JobStatus.RUNNING)
         if not claimed:
             raise LeaseLost(spec.job_id)
-        character = Character.from_photo(_photo(spec, runtime))
+        photo, landmarks = _photo(spec, runtime)
+        character = Character.from_photo(photo, landmarks=landmarks)
         width, height = character.size
         marker = Watermarker(
             runtime.keys.watermark_key().secret, spec.receipt.index, width=width, height=height
