@@ -1,5 +1,6 @@
 // Sign-up, the sign-in callback and the account page (API clients are on the dashboard).
 import { api, finishSignIn, problemOf, signIn, signOut, signedIn } from "./lib/api.js";
+import { sandboxBanner } from "./lib/page.js";
 
 function showError(message) {
   const box = document.getElementById("account-error");
@@ -18,6 +19,7 @@ async function showAccount() {
     return;
   }
   const me = await api("/v1/me");
+  sandboxBanner(me);
   document.getElementById("signed-in").hidden = false;
   document.getElementById("me-name").textContent = `${me.name} <${me.email}>`;
   document.getElementById("me-role").textContent = me.role;

@@ -60,12 +60,17 @@ export function renderHeader(user) {
   const header = el("header", { class: "site-header" },
     el("a", { href: "/", class: "brand" }, "lpm-guard"), nav, who);
   document.body.prepend(header);
-  if (user && user.sandbox) {
-    // A sandbox account (lpm-guard demo): said on every page, above everything else.
-    header.after(el("p", { class: "sandbox-banner", role: "note", id: "sandbox-banner" },
-      "Sandbox account: made by lpm-guard demo for trying the platform with a drawn character. ",
-      "Its actions are real and audited under an id that starts with \u201csandbox_\u201d."));
-  }
+  sandboxBanner(user, header);
+}
+
+/** A sandbox account (lpm-guard demo) is said on every page, after `anchor` or first. */
+export function sandboxBanner(user, anchor = null) {
+  if (!user || !user.sandbox || document.getElementById("sandbox-banner")) return;
+  const banner = el("p", { class: "sandbox-banner", role: "note", id: "sandbox-banner" },
+    "Sandbox account: made by lpm-guard demo for trying the platform with a drawn character. ",
+    "Its actions are real and audited under an id that starts with \u201csandbox_\u201d.");
+  if (anchor) anchor.after(banner);
+  else document.body.prepend(banner);
 }
 
 /** Show a message in `box` (role=status or alert in the markup); an Error shows its message. */
