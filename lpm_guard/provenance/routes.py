@@ -1,9 +1,10 @@
-"""/v1/verify and /v1/provenance: public, anonymous; verification is rate-limited per client
-address (across every node when they share Redis: ``ratelimits``) and takes a size-limited
-streamed upload."""
+"""/v1/verify, /v1/manifests and /v1/provenance: public, anonymous; verification and manifest
+look-ups are rate-limited per client address (across every node when they share Redis:
+``ratelimits``); verification takes a size-limited streamed upload."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +14,15 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from limits import parse
 from starlette.exceptions import HTTPException
 
+from ..errors import InvalidRequest
 from ..proxies import client_address
 from ..ratelimits import RateLimits, of_app
 from ..runtime import Runtime
+from .manifests import APPLICATION_C2PA
 from .report import VerificationReport
 from .services import ProvenanceService
 from .uploads import receive_upload
@@ -27,6 +30,7 @@ from .uploads import receive_upload
 router = APIRouter(tags=["provenance"])
 
 PEM = "application/x-pem-file"
+_REFERENCE = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def get_provenance_service(request: Request) -> ProvenanceService:
@@ -74,17 +78,26 @@ def _limits(request: Request) -> _Limits:
     return limits
 
 
-def rate_limited(request: Request) -> _Limits:
+def _hit(request: Request, namespace: str, what: str) -> _Limits:
     limits = _limits(request)
     client = client_address(request)
-    verdict = limits.limiter.hit(limits.rate, "verify", client)  # 503 if Redis is down
+    verdict = limits.limiter.hit(limits.rate, namespace, client)  # 503 if Redis is down
     if not verdict.allowed:
         raise HTTPException(
             429,
-            f"at most {limits.rate} verifications per client address",
+            f"at most {limits.rate} {what} per client address",
             headers={"Retry-After": str(verdict.retry_after_s)},
         )
     return limits
+
+
+def rate_limited(request: Request) -> _Limits:
+    return _hit(request, "verify", "verifications")
+
+
+def manifest_rate_limited(request: Request) -> _Limits:
+    """Manifest look-ups: the verification rate, counted on their own."""
+    return _hit(request, "manifests", "manifest look-ups")
 
 
 @router.post(
@@ -144,3 +157,32 @@ def trust_anchors(service: Service) -> dict[str, Any]:
 )
 def trust_anchors_pem(service: Service) -> PlainTextResponse:
     return PlainTextResponse(service.trust_anchors().pem(), media_type=PEM)
+
+
+@router.get(
+    "/v1/manifests/{reference}",
+    summary="The signed C2PA manifest of the output whose watermark carries this reference "
+    "(public, rate-limited)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The manifest store as it was embedded in the output",
+            "content": {APPLICATION_C2PA: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: {"description": "No output was signed with this reference"},
+        422: {"description": "Not a reference: 16 hex digits"},
+        429: {"description": "Too many look-ups from this address"},
+        503: {"description": "The shared rate limits' storage (Redis) cannot be reached"},
+    },
+)
+def signed_manifest(
+    reference: str,
+    service: Service,
+    _: Annotated[_Limits, Depends(manifest_rate_limited)],
+) -> Response:
+    """Anyone may call it: it returns only what the output file itself carried. The reference
+    is the watermark's reading (``watermark.reference`` of a verification report)."""
+    if not _REFERENCE.fullmatch(reference):
+        raise InvalidRequest("a reference is 16 hex digits, as the verification report shows it")
+    manifest = service.signed_manifest(int(reference, 16))
+    return Response(manifest, media_type=APPLICATION_C2PA)

@@ -22,7 +22,7 @@ from ..keys import C2paCredentials
 from .errors import RecorderClosed
 from .manifest import new_label, segment_assertion
 from .models import ManifestLabel, ProvenanceRecord, SegmentSigned, SignedAsset
-from .signing import Ingredient, Mp4Signer
+from .signing import Ingredient, ManifestKeeper, Mp4Signer
 
 SegmentCallback = Callable[[SegmentSigned], None]
 _EPSILON = 1e-6
@@ -74,6 +74,7 @@ class SegmentRecorder:
         record: ProvenanceRecord,
         credentials: C2paCredentials,
         ta_url: str | None = None,
+        keeper: ManifestKeeper | None = None,
         width: int,
         height: int,
         fps: int,
@@ -95,7 +96,7 @@ class SegmentRecorder:
         self.audio_rate = audio_rate
         self.crf, self.preset = crf, preset
         self._on_segment = on_segment
-        self._signer = Mp4Signer(credentials, ta_url=ta_url)
+        self._signer = Mp4Signer(credentials, ta_url=ta_url, keeper=keeper)
         self._segment: _Segment | None = None
         self._signed: list[SegmentSigned] = []
         self._last_pts = -math.inf

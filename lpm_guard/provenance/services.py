@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
+from ..errors import NotFound
 from ..keys import KeyStore
 from ..runtime import Runtime
 from ..settings import Settings
@@ -27,6 +28,7 @@ from .chain import check_chain
 from .errors import FrameTooLarge, ProvenanceError, UnreadableMedia
 from .inclusion import check_inclusion
 from .layout import Layout, read_layout
+from .manifests import ManifestStore
 from .models import ProvenanceRecord, SignedAsset
 from .reading import INTACT, C2paReading, read_c2pa, read_links
 from .report import (
@@ -310,6 +312,7 @@ class ProvenanceService:
         tsa_url: str | None = None,
         tsa_anchors: Path | None = None,
         limits: DecodeLimits = DEFAULT_LIMITS,
+        manifests: ManifestStore | None = None,
     ) -> None:
         self.keys = keys
         self.audit = audit
@@ -317,6 +320,7 @@ class ProvenanceService:
         self.limits = limits
         self.tsa_url = tsa_url
         self.tsa_anchors = tsa_anchors
+        self.manifests = manifests
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> ProvenanceService:
@@ -329,6 +333,7 @@ class ProvenanceService:
             tsa_url=settings.tsa_url,
             tsa_anchors=settings.tsa_trust_anchors,
             limits=limits,
+            manifests=ManifestStore(runtime.engine),
         )
 
     def trust_anchors(self) -> TrustAnchors:
@@ -344,8 +349,19 @@ class ProvenanceService:
     def verify_segments(self, paths: Sequence[Path]) -> ChainReport:
         return verify_segments(paths, self.trust_anchors(), self.limits)
 
+    def signed_manifest(self, reference: int) -> bytes:
+        """The manifest store signed last for ``reference`` (application/c2pa): how a clip
+        whose manifest was stripped finds it again through its watermark. ``NotFound`` for a
+        reference no output was signed with: one answer for never issued, refused and
+        not-yet-signed alike."""
+        found = self.manifests.latest(reference) if self.manifests is not None else None
+        if found is None:
+            raise NotFound("no signed manifest is known for this reference")
+        return found
+
     def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:
-        with Mp4Signer(self.keys.c2pa_signer(), ta_url=self.tsa_url) as signer:
+        credentials = self.keys.c2pa_signer()
+        with Mp4Signer(credentials, ta_url=self.tsa_url, keeper=self.manifests) as signer:
             return signer.sign(source, target, record)
 
     def recorder(
@@ -366,6 +382,7 @@ class ProvenanceService:
             record=record,
             credentials=self.keys.c2pa_signer(),
             ta_url=self.tsa_url,
+            keeper=self.manifests,
             width=width,
             height=height,
             fps=fps,

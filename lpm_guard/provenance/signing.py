@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import c2pa
 
@@ -37,11 +37,24 @@ class Ingredient:
 _BUILDER_SETTINGS = {"builder": {"bmff_hash_exclude_free_and_skip_boxes": False}}
 
 
+class ManifestKeeper(Protocol):
+    """Where signed manifests are kept for resolution (``manifests.ManifestStore``)."""
+
+    def keep(self, reference: int, label: ManifestLabel, manifest: bytes) -> None: ...
+
+
 class Mp4Signer:
     """Signs MP4 files with one C2PA certificate chain, time-stamped at ``ta_url`` if given.
     Not thread-safe: one per thread."""
 
-    def __init__(self, credentials: C2paCredentials, *, ta_url: str | None = None) -> None:
+    def __init__(
+        self,
+        credentials: C2paCredentials,
+        *,
+        ta_url: str | None = None,
+        keeper: ManifestKeeper | None = None,
+    ) -> None:
+        self._keeper = keeper
         info = c2pa.C2paSignerInfo(
             credentials.algorithm.encode("ascii"),
             credentials.certificate_chain_pem,
@@ -97,6 +110,10 @@ class Mp4Signer:
                         os.fsync(out.fileno())
             except c2pa.C2paError as exc:
                 raise SigningError(f"C2PA signing of {source.name} failed: {exc}") from None
+            # Kept before the file is published: an output whose manifest cannot be resolved
+            # later is not published at all.
+            if self._keeper is not None:
+                self._keeper.keep(record.watermark_reference, label, store)
         done = time.perf_counter()
         return SignedAsset(
             target, label, (signed - started) * 1000, (done - signed) * 1000, manifest=store

@@ -221,4 +221,6 @@ CASES: list[Case] = [
     Case("GET", "/v1/provenance/trust-anchors", everyone(200)),
     Case("GET", "/v1/provenance/trust-anchors.pem", everyone(200)),
     Case("POST", "/v1/verify", everyone(415), json={"not": "a video"}),
+    # Resolution of a reference to its signed manifest (found: tests/provenance/test_manifests).
+    Case("GET", "/v1/manifests/{no_manifest}", everyone(404)),
 ]

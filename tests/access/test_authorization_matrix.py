@@ -20,6 +20,7 @@ from tests.consent.conftest import insightface_images, png
 TARGETS = (
     "entry_0",
     "no_capture",
+    "no_manifest",
     "app_a",
     "client_a",
     "submitted",
@@ -90,6 +91,8 @@ class Callers:
             return "ses_nobody"
         if name == "no_capture":
             return "cap_nobody"
+        if name == "no_manifest":
+            return "ffffffffffffffff"  # a reference no output was signed with
         if name == "identity_a":
             return self.consent.create_identity(
                 self.a.principal,
