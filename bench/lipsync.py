@@ -4,6 +4,14 @@
     .venv/bin/python bench/lipsync.py --quick          # 3 voices x 2 clips: ~30 s
     .venv/bin/python bench/lipsync.py --json out.json  # also write the results as JSON
     .venv/bin/python bench/lipsync.py --voices slt,kal16 --strict   # exit 1 on a MISS
+    .venv/bin/python bench/lipsync.py --real ../shared/speech      # real recordings instead
+    .venv/bin/python bench/lipsync.py --real ../shared/speech --text   # ... words given too
+
+``--real DIR`` reads real recordings (``*.wav`` with ``transcripts.tsv``: file stem, tab, words;
+the group is the part of the stem before ``_``, the speaker) in place of flite; their pauses are
+their own. ``--text`` hands the generator the words of each clip as an offline job would (the
+character's mouth then follows the phones it aligns itself); without it the mouth follows the
+audio alone.
 
 Speech comes from Debian's ``flite`` (several voices), reading known sentences rich in p/b/m and
 open vowels, plus one clip of phrases joined by known pauses; every clip starts with 0.3 s and
@@ -62,7 +70,7 @@ import numpy as np
 import numpy.typing as npt
 from lpm_guard.generator import SAMPLE_RATE, Character, Performance, Role, load_audio
 from lpm_guard.generator.faces import detect_faces, find_face, landmarks_in
-from lpm_guard.generator.render import lip_gap
+from lpm_guard.generator.lips import lip_gap as drawn_lip_gap
 from report import cpu_model, progress  # bench/report.py
 from report import table as aligned
 
@@ -123,10 +131,11 @@ class Clip:
     text: str
     samples: npt.NDArray[np.float32]
     phones: list[Phone] = field(default_factory=list)
+    stem: str = ""  # a real recording's file stem
 
     @property
     def name(self) -> str:
-        return f"{self.voice}: {self.text}"
+        return f"{self.stem or self.voice}: {self.text}"
 
     @property
     def seconds(self) -> float:
@@ -138,6 +147,25 @@ def speak(text: str, voice: str, workdir: Path) -> npt.NDArray[np.float32]:
     path = workdir / "speech.wav"
     subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
     return load_audio(path)
+
+
+def real_clips(folder: Path, limit: int | None = None) -> list[Clip]:
+    """Recordings of real people: every ``*.wav`` listed in ``transcripts.tsv``, grouped by
+    speaker (the stem before ``_``)."""
+    listing = folder / "transcripts.tsv"
+    if not listing.is_file():
+        raise SystemExit(f"{listing}: no transcripts (file stem, tab, words)")
+    clips: list[Clip] = []
+    for line in listing.read_text().splitlines():
+        if not line.strip():
+            continue
+        stem, text = line.split("\t", 1)
+        audio = folder / f"{stem}.wav"
+        if audio.is_file():
+            clips.append(Clip(stem.split("_")[0], text.strip(), load_audio(audio), stem=stem))
+    if not clips:
+        raise SystemExit(f"{folder}: no recordings listed in transcripts.tsv")
+    return clips[:limit] if limit else clips
 
 
 def make_clip(phrases: Sequence[str], voice: str, workdir: Path) -> Clip:
@@ -194,6 +222,12 @@ class Aligner:
 
 
 # --- rendering and measuring -------------------------------------------------------------
+
+
+def lip_gap(points: FloatArray) -> float:
+    """The mean distance between dlib's inner-lip points 61/67, 62/66, 63/65 (kept as the
+    issue's figures were measured; the renderer's own measure clamps crossed points to 0)."""
+    return float(np.mean(np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1)))
 
 
 def interocular(points: FloatArray) -> float:
@@ -269,10 +303,19 @@ class Rendered:
 
 
 def perform(
-    character: Character, clip: Clip, fps: int, seed: int, detect: bool, dither: int
+    character: Character,
+    clip: Clip,
+    fps: int,
+    seed: int,
+    detect: bool,
+    dither: int,
+    text: bool = False,
 ) -> Rendered:
     performance = Performance(character, fps=fps, seed=seed)
-    performance.feed_audio(clip.samples, Role.AGENT)
+    if text:
+        performance.feed_audio(clip.samples, Role.AGENT, text=clip.text)
+    else:
+        performance.feed_audio(clip.samples, Role.AGENT)
     performance.end_audio()
     tracker = FaceTracker(detect, dither)
     gap: list[float] = []
@@ -286,7 +329,7 @@ def perform(
         gap.append(lip_gap(marks) / interocular(marks))
         jaw.append(frame.controls.jaw_open)
         close.append(frame.controls.lip_close)
-        drawn.append(lip_gap(character.renderer.deform(frame.controls)) / rig_io)
+        drawn.append(drawn_lip_gap(character.renderer.deform(frame.controls)) / rig_io)
     return Rendered(
         np.array(gap),
         np.array(jaw),
@@ -547,7 +590,8 @@ def measure(group: str, clips: Sequence[tuple[Clip, Rendered]], fps: int) -> Mea
                 m.bilabial_gaps.append(float(out.gap[i]))
         # At rest the mouth keeps the photo's own shape (closed for a closed-mouth photo):
         # measure it before the first word.
-        rest = float(np.median(out.gap[: max(1, int(LEAD_S * fps))]))
+        first = min([LEAD_S, *(p.start for p in clip.phones if not p.silent)])
+        rest = float(np.median(out.gap[: max(1, int(first * fps))]))
         for i in silent_frames(clip.phones, clip.seconds, count, fps):
             m.silent += 1
             step = abs(float(out.gap[i] - out.gap[i - 1]))
@@ -616,6 +660,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3,
         help="measure each frame N x N times at sub-pixel shifts and average (default 3)",
     )
+    parser.add_argument(
+        "--real",
+        type=Path,
+        metavar="DIR",
+        help="real recordings (*.wav + transcripts.tsv) instead of flite, e.g. ../shared/speech",
+    )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="give the generator each clip's words (as an offline job with a transcript)",
+    )
+    parser.add_argument("--limit", type=int, help="at most N real recordings")
     parser.add_argument("--misses", type=int, default=12, help="missed closures to list")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
@@ -630,7 +686,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("flite") is None:
+    if args.real is None and shutil.which("flite") is None:
         print("flite is not installed (apt-get install flite)", file=sys.stderr)
         return 2
     started = time.perf_counter()
@@ -642,18 +698,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         character = Character.from_photo(data.astronaut())
     aligner = Aligner()
-    rendered: dict[str, list[tuple[Clip, Rendered]]] = {v: [] for v in args.voices}
-    with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
-        for voice in args.voices:
-            for phrases in sentences:
-                clip = make_clip(phrases, voice, Path(tmp))
-                clip.phones = aligner.align(clip.samples, clip.text)
-                out = perform(character, clip, args.fps, args.seed, args.detect, args.dither)
-                rendered[voice].append((clip, out))
-                progress(
-                    f"{clip.name}: {len(out.gap)} frames, {len(clip.phones)} phones, "
-                    f"{len(out.gap) / out.seconds:.0f} frames/s"
-                )
+    rendered: dict[str, list[tuple[Clip, Rendered]]] = {}
+
+    def run(clip: Clip) -> None:
+        clip.phones = aligner.align(clip.samples, clip.text)
+        out = perform(
+            character, clip, args.fps, args.seed, args.detect, args.dither, text=args.text
+        )
+        rendered.setdefault(clip.voice, []).append((clip, out))
+        progress(
+            f"{clip.name}: {len(out.gap)} frames, {len(clip.phones)} phones, "
+            f"{len(out.gap) / out.seconds:.0f} frames/s"
+        )
+
+    if args.real is not None:
+        real = real_clips(args.real, args.limit)
+        args.voices = sorted({c.voice for c in real})
+        for clip in real:
+            run(clip)
+    else:
+        with tempfile.TemporaryDirectory(prefix="lipsync-") as tmp:
+            for voice in args.voices:
+                for phrases in sentences:
+                    run(make_clip(phrases, voice, Path(tmp)))
     groups = [measure(voice, clips, args.fps) for voice, clips in rendered.items()]
     everything = [pair for clips in rendered.values() for pair in clips]
     groups.append(measure("all", everything, args.fps))
@@ -667,10 +734,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest = character.rig.lip_gap / character.rig.interocular
     photo = args.photo or "skimage astronaut"
     print(f"  {'character'.ljust(width)}  {photo}, lips apart by {100 * rest:.1f} % in the photo")
-    print(f"  {'voices'.ljust(width)}  flite {', '.join(args.voices)}")
+    source = f"real recordings in {args.real}" if args.real else "flite"
+    given = "; the words given to the generator" if args.text else "; audio only"
+    print(f"  {'voices'.ljust(width)}  {source} {', '.join(args.voices)}{given}")
     boxes = "boxes detected every frame" if args.detect else "the first box, followed"
     print(
-        f"  {'clips'.ljust(width)}  {len(sentences)} per voice, {args.fps} fps, seed {args.seed}, "
+        f"  {'clips'.ljust(width)}  {len(everything)} in all, {args.fps} fps, seed {args.seed}, "
         f"landmarks in {boxes}"
         f", averaged over {args.dither}x{args.dither} sub-pixel shifts"
     )
@@ -715,7 +784,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "machine": info,
                     "config": {
                         "voices": args.voices,
-                        "sentences": [" | ".join(s) for s in sentences],
+                        "real": str(args.real) if args.real else None,
+                        "text": args.text,
+                        "sentences": [clip.text for clip, _ in everything],
                         "fps": args.fps,
                         "seed": args.seed,
                         "detect": args.detect,

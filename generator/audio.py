@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -17,6 +18,8 @@ import numpy.typing as npt
 
 from .controls import VoiceFrame
 from .errors import AudioError
+from .phones import Phone, PhoneTrack
+from .vad import WINDOW, VoiceActivity
 from .visemes import Coarticulator, FrameFeatures
 
 SAMPLE_RATE = 16_000
@@ -289,7 +292,11 @@ class VoiceAnalyzer:
     """
 
     def __init__(
-        self, fps: int = 25, sample_rate: int = SAMPLE_RATE, lookahead_ms: float = 40.0
+        self,
+        fps: int = 25,
+        sample_rate: int = SAMPLE_RATE,
+        lookahead_ms: float = 40.0,
+        voice_activity: bool = True,
     ) -> None:
         if fps <= 0 or sample_rate < 11_025 or lookahead_ms < 0.0:
             raise ValueError("need fps > 0, sample_rate >= 11025 and lookahead_ms >= 0")
@@ -300,6 +307,14 @@ class VoiceAnalyzer:
         self._spectral = _Spectral(sample_rate)
         self._tracker = _Tracker(fps)
         self._coart = Coarticulator(fps)
+        # Phones of the words spoken, where they are known (see add_phones).
+        self.phones = PhoneTrack(fps)
+        # Voice activity of every 32 ms window from the stream's start (silero-vad); without
+        # it (voice_activity=False) every voice the formant tracker hears may move the mouth.
+        self._vad = VoiceActivity() if voice_activity else None
+        self._vad_pending = np.zeros(0, np.float32)
+        self._vad_probs: deque[float] = deque()
+        self._vad_first = 0  # window index of _vad_probs[0]
         self._buf = np.zeros(self._spectral.size, np.float64)
         self._buf_start = -self._spectral.size  # absolute index of _buf[0]; before 0 is silence
         self._received = 0
@@ -325,7 +340,36 @@ class VoiceAnalyzer:
             raise AudioError("samples contain NaN or infinity")
         self._buf = np.concatenate((self._buf, x))
         self._received += x.size
+        self._listen(x)
         return self._drain()
+
+    def _listen(self, x: FloatArray) -> None:
+        if self._vad is None:
+            return
+        pending = np.concatenate((self._vad_pending, x.astype(np.float32)))
+        whole = len(pending) // WINDOW * WINDOW
+        self._vad_probs.extend(self._vad(pending[:whole].reshape(-1, WINDOW)).tolist())
+        self._vad_pending = pending[whole:]
+
+    def _speech(self, k: int) -> float:
+        """The most speech-like voice-activity window that overlaps frame ``k`` or the 32 ms
+        before it, up to the frame's end plus the lookahead (all heard when it is emitted)."""
+        if self._vad is None:
+            return 1.0
+        first = max(0, (self._bound(k) - WINDOW) // WINDOW)
+        last = (self._bound(k + 1) + self._lookahead) // WINDOW  # windows ending by then
+        # Forget windows no later frame can ask for.
+        while self._vad_first < first and self._vad_probs:
+            self._vad_probs.popleft()
+            self._vad_first += 1
+        seen = [self._vad_probs[w - self._vad_first] for w in range(first, last)]
+        return max(seen, default=0.0)
+
+    def add_phones(self, phones: list[Phone]) -> None:
+        """Phones aligned to this stream (seconds from its start; :func:`.phones.align`): the
+        frames they cover take their mouths from them instead of from the audio's shapes. Add
+        them before the audio they cover is pushed."""
+        self.phones.add(phones)
 
     def flush(self) -> list[VoiceFrame]:
         """Emit every frame that holds received audio, padding the end with silence."""
@@ -353,8 +397,13 @@ class VoiceAnalyzer:
                 if self._window_end(j) > limit:
                     break
                 ahead.append(feat)
-            out.append(self._coart.step(now, ahead))
+            k = self.frames_emitted
+            now = replace(now, speech=self._speech(k))
+            spoken = (self.phones.mouth(k), self.phones.mouth(k + 1))
+            out.append(self._coart.step(now, ahead, spoken if self.phones.covers(k) else None))
             self.frames_emitted += 1
+            if k % (10 * self.fps) == 0:
+                self.phones.forget(k / self.fps - 1.0)
         keep = self._window_end(self._analysed) - size - self._buf_start
         if keep > 0:
             self._buf = self._buf[keep:]
@@ -367,8 +416,14 @@ def analyse(
     fps: int = 25,
     sample_rate: int = SAMPLE_RATE,
     lookahead_ms: float = 40.0,
+    voice_activity: bool = True,
 ) -> list[VoiceFrame]:
     """Analyse a whole track: the same frames as pushing it through a :class:`VoiceAnalyzer`
     in any chunking, then flushing."""
-    analyzer = VoiceAnalyzer(fps=fps, sample_rate=sample_rate, lookahead_ms=lookahead_ms)
+    analyzer = VoiceAnalyzer(
+        fps=fps,
+        sample_rate=sample_rate,
+        lookahead_ms=lookahead_ms,
+        voice_activity=voice_activity,
+    )
     return analyzer.push(samples) + analyzer.flush()

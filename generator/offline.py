@@ -30,6 +30,7 @@ def render(
     out_path: str | Path,
     *,
     listen_audio: str | Path | None = None,
+    transcript: str | None = None,
     instructions: Sequence[tuple[float, str]] = (),
     fps: int = 25,
     seed: int = 0,
@@ -40,7 +41,9 @@ def render(
     """Render ``audio_path`` spoken by ``character`` into ``out_path``; returns the frame count.
 
     ``listen_audio`` is the other side of a dialogue: the character listens while it plays and
-    both are mixed into the file's sound. ``instructions`` are ``(seconds, text)`` pairs.
+    both are mixed into the file's sound. ``transcript``: the words of ``audio_path``, when
+    known; their phones are aligned to it and shape the mouth (lips shut on p/b/m, ...).
+    ``instructions`` are ``(seconds, text)`` pairs.
     ``progress`` is a callback ``(done, total)``, or True for a progress bar on stderr.
     ``frame_filter`` sees every frame (H×W×3 uint8 RGB) before it is encoded and returns the
     frame to encode in its place (the gate marks its watermark there).
@@ -54,7 +57,11 @@ def render(
     mix = _mix(tracks)
     performance = Performance(character, fps=fps, seed=seed)
     for track, role in zip(tracks, (Role.AGENT, Role.USER), strict=False):
-        performance.feed_audio(resample_poly(track, SAMPLE_RATE, MUX_RATE).astype(np.float32), role)
+        performance.feed_audio(
+            resample_poly(track, SAMPLE_RATE, MUX_RATE).astype(np.float32),
+            role,
+            text=transcript if role is Role.AGENT else None,
+        )
     performance.end_audio()
     total = performance.duration_frames()
     cues = sorted(instructions)

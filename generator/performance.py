@@ -21,6 +21,7 @@ from .audio import SAMPLE_RATE, VoiceAnalyzer
 from .behaviour import Behaviour
 from .character import Character
 from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
+from .phones import align
 
 Clock = Callable[[], float]
 
@@ -96,21 +97,33 @@ class Performance:
     # --- input --------------------------------------------------------------------------------
 
     def feed_audio(
-        self, samples: np.ndarray, role: Role | str, sample_rate: int = SAMPLE_RATE
+        self,
+        samples: np.ndarray,
+        role: Role | str,
+        sample_rate: int = SAMPLE_RATE,
+        *,
+        text: str | None = None,
     ) -> int:
         """Append mono float samples (-1..1) to a voice; returns where the chunk starts on the
         performance's timeline (samples at 16 kHz from its start). Audio that arrives after its
         time has been rendered starts at the next frame, so live input is always shown as soon
-        as it can."""
+        as it can. ``text``: the words spoken in this chunk, when known (a transcript, a TTS
+        engine's text): their phones are aligned to it and shape the mouth."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"feed {SAMPLE_RATE} Hz audio (load_audio resamples files)")
         chunk = np.asarray(samples, dtype=np.float32).ravel()
+        # Aligned before taking the lock: frames keep coming while pocketsphinx works.
+        spoken = align(chunk, text) if text else []
         with self._lock:
             track = self.tracks[Role(role)]
             behind = round(self.index * SAMPLE_RATE / self.fps) - track.samples
             if behind > 0:
                 track.push(np.zeros(behind, np.float32))
             start = track.samples
+            offset = start / SAMPLE_RATE
+            track.analyzer.add_phones(
+                [replace(p, start=p.start + offset, end=p.end + offset) for p in spoken]
+            )
             track.push(chunk)
             self._fed.notify_all()
             return start

@@ -22,7 +22,8 @@ class FrameFeatures:
     ``f1``/``f2`` are formants in Hz, already scaled to an adult male vocal tract (0 when not
     measured); ``nasal`` is a 0..1 nasal-murmur score; ``dark_db`` how far the band above
     500 Hz lies under the band below it; ``dip_db`` is how far the frame's level lies below the
-    speaker's recent voice peak; ``high_ratio`` the share of energy above 3 kHz.
+    speaker's recent voice peak; ``high_ratio`` the share of energy above 3 kHz; ``speech`` the
+    voice-activity probability around the frame (1 where nobody measured it).
     """
 
     level_db: float = -120.0
@@ -37,6 +38,7 @@ class FrameFeatures:
     dark_db: float = 0.0
     dip_db: float = 0.0
     high_ratio: float = 0.0
+    speech: float = 1.0  # voice activity (silero-vad) up to the frame's end and lookahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,13 @@ def _murmur(
     return _ramp(jump, 10.0, 16.0) * _ramp(now.dark_db, 24.0, 30.0) * _ramp(now.phonation, 0.3, 0.6)
 
 
+def _scaled(mouth: Mouth | None, loud: float) -> Mouth:
+    """A phone's mouth, opened a little less when spoken softly (CLOSED for silence)."""
+    if mouth is None:
+        return CLOSED
+    return replace(mouth, jaw_open=mouth.jaw_open * loud)
+
+
 def _labial_onset(now: FrameFeatures, nxt: FrameFeatures) -> bool:
     """Speech about to start with a release burst that is not hissy (a /p/ or /b/ after a
     pause): the lips must be seen shut before it, so the gate opens a frame early."""
@@ -165,6 +174,7 @@ _TIMINGS = {
     "lip_close": _Timing(attack_ms=20.0, release_ms=40.0, anticipate=0.6),
 }
 _STILL = 0.01  # below this, with the gate shut, the mouth snaps exactly shut
+_VAD_SPEECH = 0.5  # silero-vad probability that counts as speech
 
 
 class Coarticulator:
@@ -181,6 +191,8 @@ class Coarticulator:
             for name, t in _TIMINGS.items()
         }
         self._hangover = max(1, round(hangover_ms / self._dt))
+        self._since_vad = self._hangover + 1  # nothing heard yet
+        self._settle = 1.0 - math.exp(-self._dt / 20.0)
         self._since_speech = self._hangover + 1
         self._open = False
         self._mouth = CLOSED
@@ -198,6 +210,12 @@ class Coarticulator:
             self._since_speech = 0
         else:
             self._since_speech += 1
+        # Voice activity vetoes: where silero-vad has heard no speech for the hangover, a hiss
+        # or a hum that looks voiced to the formant tracker leaves the mouth shut.
+        self._since_vad = 0 if now.speech >= _VAD_SPEECH else self._since_vad + 1
+        if self._since_vad > self._hangover:
+            self._open = False
+            return False
         if not self._open:
             self._open = (
                 self._since_speech == 0
@@ -214,10 +232,28 @@ class Coarticulator:
         f2 = _median_formant((self._prev.f2, now.f2, nxt.f2), now.f2)
         return replace(now, f1=f1, f2=f2) if now.f1 > 0.0 else now
 
-    def step(self, now: FrameFeatures, ahead: Sequence[FrameFeatures]) -> VoiceFrame:
-        is_open = self._gate(now, ahead)
+    def step(
+        self,
+        now: FrameFeatures,
+        ahead: Sequence[FrameFeatures],
+        phones: tuple[Mouth | None, Mouth | None] | None = None,
+    ) -> VoiceFrame:
+        """One frame. ``phones``, where the words of this stretch were aligned, is the mouth
+        this frame's phone and the next frame's phone ask for (None in silence): they replace
+        the shapes read from the audio, and a silent phone shuts the gate."""
         self._gap = self._gap + 1 if now.dip_db >= _GAP_DB else 0
-        if is_open:
+        if phones is not None:
+            is_open = phones[0] is not None or phones[1] is not None
+            self._open = is_open
+            self._since_speech = 0 if is_open else self._hangover + 1
+            loud = 0.75 + 0.25 * min(1.0, now.energy / 0.6)
+            goal, nxt = (_scaled(m, loud) for m in phones)
+            if phones[0] is None:
+                # Out of a silence the lips may close ahead of a /p/, but do not part before
+                # the sound: a frame of the pause stays a frame of the pause.
+                nxt = replace(CLOSED, lip_close=nxt.lip_close)
+        elif self._gate(now, ahead):
+            is_open = True
             goal = mouth_target(
                 self._steady(now, ahead), ahead, self._gap * self._dt, before=self._prev
             )
@@ -227,6 +263,7 @@ class Coarticulator:
             else:
                 nxt = goal
         else:
+            is_open = False
             goal = nxt = CLOSED
         self._prev = now
         values: dict[str, float] = {}
@@ -238,6 +275,8 @@ class Coarticulator:
                 want = (1.0 - anticipate) * want + anticipate * coming
             prev = getattr(self._mouth, name)
             gain = attack if want > prev else release
+            if not is_open:  # the voice is over: the mouth settles at rest within 2-3 frames
+                gain = max(gain, self._settle)
             values[name] = prev + gain * (want - prev)
         mouth = Mouth(**values)
         if not is_open and max(values.values()) < _STILL:
