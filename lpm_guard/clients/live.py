@@ -50,7 +50,15 @@ class LiveClient:
     async def instruct(self, text: str) -> None:
         await self.send("session.update", session={"instructions": text})
 
+    async def done(self, response_id: str | None = None) -> None:
+        """End of utterance: the agent has finished this reply. The session answers
+        ``output_audio_buffer.stopped`` when the character has shown all of it."""
+        await self.send(
+            "response.output_audio.done", **({"response_id": response_id} if response_id else {})
+        )
+
     async def cancel(self) -> None:
+        """Barge-in: the session answers ``output_audio_buffer.stopped`` (interrupted)."""
         await self.send("response.cancel")
 
     async def close(self) -> None:

@@ -105,6 +105,25 @@ class SessionStats:
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
 
 
+@dataclass
+class _Utterance:
+    """One reply of the agent's on the 24 kHz frame timeline: from its first audio to the
+    client's ``response.output_audio.done`` (or a barge-in)."""
+
+    response_id: str | None
+    start: int  # timeline sample where its audio begins
+    end: int  # where the audio placed so far ends
+    done: bool = False  # the client said the agent has finished it
+    started: bool = False  # a frame showing it has been sent
+
+    def shown_s(self, upto: int) -> float:
+        """Seconds of it shown by frames that end at timeline sample ``upto``."""
+        return round(max(0, min(upto, self.end) - self.start) / AUDIO_RATE, 3)
+
+    def ids(self) -> dict[str, str]:
+        return {"response_id": self.response_id} if self.response_id else {}
+
+
 class _AgentAudio:
     """The agent's voice at 24 kHz on the frame timeline, handed out one frame at a time."""
 
@@ -174,6 +193,8 @@ class LiveSession:
         self._resamplers = {role: self._resampler() for role in Role}
         self._agent_audio = _AgentAudio(fps)
         self._fed_at: deque[tuple[int, float]] = deque(maxlen=256)  # (frame, clock) of agent audio
+        self._utterance: _Utterance | None = None
+        self._utterance_lock = threading.Lock()
         self._stopped = threading.Event()
         self._stop_reason: tuple[StopReason, str] | None = None
         self._stop_lock = threading.Lock()
@@ -289,21 +310,35 @@ class LiveSession:
             self.stop(StopReason.CLIENT_CLOSED)
         elif kind is ClientEventType.RESPONSE_CANCEL:
             self._cancel()
+        elif kind is ClientEventType.OUTPUT_AUDIO_DONE:
+            self._utterance_done(event.response_id)
         elif kind is ClientEventType.SESSION_UPDATE:
-            self._update(event.text)
+            self._update(event.text, event.event_id)
         elif kind is ClientEventType.OUTPUT_TRANSCRIPT_DELTA and event.text is not None:
             self._queue_check("transcript", event.text)
         elif event.audio is not None:
             role = Role.AGENT if kind is ClientEventType.OUTPUT_AUDIO_DELTA else Role.USER
-            self._feed(event.audio, role)
+            self._feed(event.audio, role, event.response_id)
 
-    def _feed(self, samples24: np.ndarray, role: Role) -> None:
+    def _feed(self, samples24: np.ndarray, role: Role, response_id: str | None = None) -> None:
         samples16 = self._resamplers[role].resample_chunk(samples24)
         start = self.performance.feed_audio(samples16, role)
         seconds = len(samples24) / AUDIO_RATE
         if role is Role.AGENT:
             self.stats.agent_seconds += seconds
-            self._agent_audio.place(samples24, round(start * AUDIO_RATE / SAMPLE_RATE))
+            at = round(start * AUDIO_RATE / SAMPLE_RATE)
+            with self._utterance_lock:
+                utterance = self._utterance
+                if utterance is None:  # the first audio of a new reply
+                    self._utterance = _Utterance(response_id, at, at + len(samples24))
+                else:
+                    # The resampler holds a few ms back, so the generator places a chunk that
+                    # much before the previous one's end: the voice continues where it ended
+                    # (placed there, it would cut the previous chunk's last milliseconds).
+                    if 0 < utterance.end - at < self._agent_audio.per_frame:
+                        at = utterance.end
+                    utterance.end = max(utterance.end, at + len(samples24))
+            self._agent_audio.place(samples24, at)
             self._fed_at.append((start * self.fps // SAMPLE_RATE, self._clock()))
             self._queue_check("audio", samples24)
         else:
@@ -312,9 +347,61 @@ class LiveSession:
     def _cancel(self) -> None:
         self.performance.cancel(Role.AGENT)
         self._resamplers[Role.AGENT] = self._resampler()
-        self._agent_audio.cut(self.performance.index * self._agent_audio.per_frame)
+        shown = self.performance.index * self._agent_audio.per_frame  # frames rendered so far
+        self._agent_audio.cut(shown)
+        with self._utterance_lock:
+            cut, self._utterance = self._utterance, None
+        if cut is not None:  # barge-in: what was shown of it, and that it was interrupted
+            self._playback_stopped(cut, shown, interrupted=True)
 
-    def _update(self, instructions: str | None) -> None:
+    def _utterance_done(self, response_id: str | None) -> None:
+        """The agent finished its reply: the session says when the character has shown it all
+        (at once if nothing of it is waiting)."""
+        with self._utterance_lock:
+            utterance = self._utterance
+            if utterance is not None:
+                utterance.done = True
+                utterance.response_id = utterance.response_id or response_id
+                return
+        self._playback_stopped(_Utterance(response_id, 0, 0), 0, interrupted=False)
+
+    def _playback_stopped(self, utterance: _Utterance, upto: int, *, interrupted: bool) -> None:
+        per_frame = self._agent_audio.per_frame
+        index = max(0, -(-upto // per_frame) - 1)  # the last frame that showed audio up to there
+        self._push_event(
+            server_event(
+                ServerEventType.PLAYBACK_STOPPED,
+                **utterance.ids(),
+                index=index,
+                pts=round(index / self.fps, 6),
+                playback_position_s=utterance.shown_s(upto),
+                interrupted=interrupted,
+            )
+        )
+
+    def _show_utterance(self, index: int, pts: float) -> None:
+        """After frame ``index`` is rendered: say when an utterance starts being shown, and when
+        the client has said it is done and its last sample has been shown."""
+        frame_end = (index + 1) * self._agent_audio.per_frame
+        with self._utterance_lock:
+            utterance = self._utterance
+            if utterance is None:
+                return
+            starting = not utterance.started and frame_end > utterance.start
+            utterance.started = utterance.started or starting
+            finished = utterance.done and frame_end >= utterance.end
+            if finished:
+                self._utterance = None
+        if starting:
+            self._push_event(
+                server_event(
+                    ServerEventType.PLAYBACK_STARTED, **utterance.ids(), index=index, pts=pts
+                )
+            )
+        if finished:
+            self._playback_stopped(utterance, min(frame_end, utterance.end), interrupted=False)
+
+    def _update(self, instructions: str | None, event_id: str | None = None) -> None:
         understood: list[str] = []
         if instructions:
             refused = self._checker.instructions(instructions) if self._checker else None
@@ -328,6 +415,7 @@ class LiveSession:
                             "code": "instructions_refused",
                             "message": refused.reason,
                             "rule_ids": list(refused.rule_ids),
+                            **({"event_id": event_id} if event_id else {}),
                         },
                     )
                 )
@@ -429,6 +517,7 @@ class LiveSession:
                         )
                     )
                 self._note_latency(frame.index)
+                self._show_utterance(frame.index, frame.pts)
                 packed = VideoFrame(frame.index, frame.pts, jpeg.tobytes(), pcm16(audio)).pack()
                 self._push_frame(packed)
                 self.stats.frames += 1
@@ -465,6 +554,12 @@ class LiveSession:
             except Exception as exc:
                 self._fail(exc)
         reason, detail = self._stop_reason or (StopReason.SHUTDOWN, "")
+        with self._utterance_lock:
+            cut, self._utterance = self._utterance, None
+        if cut is not None and cut.started:  # the session ended in the middle of it
+            self._playback_stopped(
+                cut, self.performance.index * self._agent_audio.per_frame, interrupted=True
+            )
         if self._audit is not None:
             try:
                 self._audit(

@@ -9,13 +9,23 @@ Client to server (JSON text messages):
 - ``input_audio_buffer.append`` ``{"audio": b64}``: the user's voice (the character listens)
 - ``response.output_audio.delta`` ``{"delta": b64}``: the agent's voice (the character speaks)
 - ``response.output_audio_transcript.delta`` ``{"delta": "text"}``: what the agent says
+- ``response.output_audio.done``: the agent finished this utterance (end of its audio)
 - ``response.cancel``: barge-in, the character stops speaking now
 - ``session.close``
 
+Any client event may carry an ``event_id`` (a string, echoed in an ``error`` it causes); the
+agent's audio events and ``response.output_audio.done`` may carry a ``response_id``, echoed in
+the playback events.
+
+The agent's events are the Realtime API's *server* event names (``response.output_audio.*``): a
+relay between a Realtime-style voice agent and a session forwards them unchanged.
+
 Server to client: JSON events (``session.created``, ``session.updated``, ``state.changed``,
-``segment.signed``, ``policy.stopped``, ``session.closed``, ``error``) and one binary message per
-video frame: a fixed header, the JPEG, then the agent's audio for that frame's interval, so a
-client that plays each frame's audio with the frame stays in sync.
+``output_audio_buffer.started`` and ``.stopped`` — an utterance starts and finishes being shown,
+with the position shown and whether it was interrupted —, ``segment.signed``,
+``policy.stopped``, ``session.closed``, ``error``), each with a unique ``event_id``, and one
+binary message per video frame: a fixed header, the JPEG, then the agent's audio for that
+frame's interval, so a client that plays each frame's audio with the frame stays in sync.
 """
 
 from __future__ import annotations
@@ -23,8 +33,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -35,6 +46,7 @@ from .errors import ProtocolError
 AUDIO_RATE = 24_000  # Hz, PCM16 mono, both directions
 MAX_MESSAGE_BYTES = 1 << 20  # a client message larger than this is refused
 MAX_INSTRUCTIONS = 2_000  # characters
+MAX_ID = 64  # characters of a client's event_id or response_id
 
 
 class ClientEventType(StrEnum):
@@ -42,6 +54,7 @@ class ClientEventType(StrEnum):
     INPUT_AUDIO_APPEND = "input_audio_buffer.append"
     OUTPUT_AUDIO_DELTA = "response.output_audio.delta"
     OUTPUT_TRANSCRIPT_DELTA = "response.output_audio_transcript.delta"
+    OUTPUT_AUDIO_DONE = "response.output_audio.done"
     RESPONSE_CANCEL = "response.cancel"
     SESSION_CLOSE = "session.close"
 
@@ -50,6 +63,8 @@ class ServerEventType(StrEnum):
     SESSION_CREATED = "session.created"
     SESSION_UPDATED = "session.updated"
     STATE_CHANGED = "state.changed"
+    PLAYBACK_STARTED = "output_audio_buffer.started"
+    PLAYBACK_STOPPED = "output_audio_buffer.stopped"
     SEGMENT_SIGNED = "segment.signed"
     POLICY_STOPPED = "policy.stopped"
     SESSION_CLOSED = "session.closed"
@@ -61,6 +76,8 @@ class ClientEvent:
     type: ClientEventType
     audio: np.ndarray | None = None  # float32 mono at AUDIO_RATE, for the audio events
     text: str | None = None  # instructions or transcript text
+    event_id: str | None = None  # the client's own id for this event (echoed in errors)
+    response_id: str | None = None  # which agent response the audio belongs to
 
 
 def parse_client_event(message: str | bytes) -> ClientEvent:
@@ -73,6 +90,22 @@ def parse_client_event(message: str | bytes) -> ClientEvent:
         raise ProtocolError("messages are JSON objects") from exc
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError('every message is a JSON object with a "type"')
+    event_id = data.get("event_id")
+    if event_id is not None and (not isinstance(event_id, str) or len(event_id) > MAX_ID):
+        raise ProtocolError(f'"event_id" must be a string of at most {MAX_ID} characters')
+    try:
+        event = _parse(data)
+    except ProtocolError as exc:
+        if event_id is not None:
+            exc.extensions["event_id"] = event_id
+        raise
+    return replace(event, event_id=event_id)
+
+
+def _parse(data: dict[str, Any]) -> ClientEvent:
+    response_id = data.get("response_id")
+    if response_id is not None and (not isinstance(response_id, str) or len(response_id) > MAX_ID):
+        raise ProtocolError(f'"response_id" must be a string of at most {MAX_ID} characters')
     try:
         kind = ClientEventType(data["type"])
     except ValueError:
@@ -80,7 +113,9 @@ def parse_client_event(message: str | bytes) -> ClientEvent:
     if kind is ClientEventType.INPUT_AUDIO_APPEND:
         return ClientEvent(kind, audio=decode_audio(_field(data, "audio")))
     if kind is ClientEventType.OUTPUT_AUDIO_DELTA:
-        return ClientEvent(kind, audio=decode_audio(_field(data, "delta")))
+        return ClientEvent(kind, audio=decode_audio(_field(data, "delta")), response_id=response_id)
+    if kind is ClientEventType.OUTPUT_AUDIO_DONE:
+        return ClientEvent(kind, response_id=response_id)
     if kind is ClientEventType.OUTPUT_TRANSCRIPT_DELTA:
         return ClientEvent(kind, text=_field(data, "delta"))
     if kind is ClientEventType.SESSION_UPDATE:
@@ -125,7 +160,9 @@ def pcm16(samples: np.ndarray) -> bytes:
 
 
 def server_event(kind: ServerEventType, **fields: Any) -> str:
-    return json.dumps({"type": kind.value, **fields}, separators=(",", ":"))
+    """One server event, with a fresh ``event_id`` (unique: 64 random bits)."""
+    event = {"type": kind.value, "event_id": "evt_" + secrets.token_hex(8), **fields}
+    return json.dumps(event, separators=(",", ":"))
 
 
 # Binary frame: magic, version, header size, frame index, pts (µs), JPEG length, audio length.

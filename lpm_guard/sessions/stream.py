@@ -85,7 +85,11 @@ async def _read(websocket: WebSocket, session: LiveSession) -> None:
             except ProtocolError as exc:
                 session.notify(
                     ServerEventType.ERROR,
-                    error={"type": "invalid_request_error", "message": exc.detail},
+                    error={
+                        "type": "invalid_request_error",
+                        "message": exc.detail,
+                        **exc.extensions,
+                    },
                 )
                 continue
             session.handle(event)

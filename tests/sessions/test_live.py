@@ -230,6 +230,7 @@ def test_stopping_from_outside_closes_within_a_second(character: Character) -> N
     messages = drive(session, script, until=lambda seen: False)
     assert time.monotonic() - asked[0] < 1.0
     closed = events_of(messages)[-1]
+    assert str(closed.pop("event_id")).startswith("evt_")
     assert closed == {"type": "session.closed", "reason": "revoked", "detail": "consent revoked"}
 
 
