@@ -8,8 +8,10 @@ Measures, as medians over runs: signing a 10 s MP4 (512x512 and 1280x720, with a
 atomic publish with fsync included), signing each 2 s live segment as ``SegmentRecorder``
 closes it (target <= 20 ms), signing the whole recording with its segments as ingredients,
 reading and validating a manifest (C2PA only) and a full ``verify_file`` (probe, hash, C2PA,
-watermark when available, audit inclusion proof). Frames are synthetic; encoding time is not
-counted in any signing figure.
+watermark when available, audit inclusion proof), and a 2 s clip signed without and with an
+RFC 3161 time-stamp from the test authority on loopback (tests/tsa.py): the time-stamp's own
+cost; a real authority adds its network round trip on top. Frames are synthetic; encoding time
+is not counted in any signing figure.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import av
 import numpy as np
 from report import cpu_model, progress, table  # bench/report.py
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/tsa.py
 from lpm_guard.auditing.services import AuditService
 from lpm_guard.provenance.models import ProvenanceRecord, SegmentSigned
 from lpm_guard.provenance.reading import read_c2pa
@@ -40,6 +43,7 @@ from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.provenance.signing import Mp4Signer
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
+from tests.tsa import running_tsa
 
 FPS = 25
 C2PA_VERSION = metadata.version("c2pa-python")
@@ -128,6 +132,22 @@ def bench_size(
     rows.append(_row("  + durable publish (fsync, rename)", name, publish))
     rows.append(_row("read + validate manifest (10 s MP4)", name, read))
     rows.append(_row("verify_file (10 s MP4)", name, verify))
+    # (1b): a segment-sized clip, signed without and with a time-stamp (loopback TSA).
+    short = write_clip(tmp / f"short-{name}.mp4", 2.0, width, height)
+    with Mp4Signer(runtime.keys.c2pa_signer()) as signer:
+        bare = [signer.sign(short, tmp / "short-signed.mp4", record) for _ in range(runs)]
+    with running_tsa() as tsa, Mp4Signer(runtime.keys.c2pa_signer(), ta_url=tsa.url) as signer:
+        stamped = [signer.sign(short, tmp / "short-stamped.mp4", record) for _ in range(runs)]
+    rows.append(
+        _row("sign 2 s MP4, no time-stamp", name, statistics.median(a.sign_ms for a in bare))
+    )
+    rows.append(
+        _row(
+            "sign 2 s MP4, time-stamped (TSA on loopback)",
+            name,
+            statistics.median(a.sign_ms for a in stamped),
+        )
+    )
     # (2): a live recording in 2 s segments, then the whole with them as ingredients.
     progress(f"{name}: recording {segments} segments of 2 s")
     events: list[SegmentSigned] = []
