@@ -4,6 +4,7 @@ files made of two outputs, or with bytes added after signing, are reported as wh
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,9 +27,11 @@ from lpm_guard.provenance.reading import read_c2pa
 from lpm_guard.provenance.services import ProvenanceService, Verifier, verify_file
 from lpm_guard.provenance.signing import Mp4Signer
 from lpm_guard.provenance.trust import TrustAnchors
+from lpm_guard.runtime import Runtime
 from tests.tsa import running_tsa
 
 from .conftest import write_mp4
+from .test_cli_verify import run
 
 LIFETIME_S = 4
 
@@ -280,3 +283,18 @@ def test_layout_reads_boxes_and_trailing_bytes(signed: Path) -> None:
     assert layout.trailing == 0
     signed.write_bytes(signed.read_bytes() + b"\0\0\0\xffmdat")
     assert read_layout(signed).trailing == 8
+
+
+def test_the_cli_reports_an_expired_credential_as_expired_not_tampered(
+    runtime: Runtime, unsigned: Path, record: ProvenanceRecord, tmp_path: Path
+) -> None:
+    credentials, leaf = LeafCa().leaf(timedelta(seconds=LIFETIME_S))
+    with Mp4Signer(credentials) as signer:
+        path = signer.sign(unsigned, tmp_path / "bare.mp4", record).path
+    time.sleep(max(0.0, (leaf.not_valid_after_utc - datetime.now(UTC)).total_seconds()) + 1.5)
+    code, output = run(runtime, "verify", str(path))
+    assert code == 3, output  # nothing of ours found: not 2 (tampered)
+    assert "c2pa:      expired" in output
+    assert "no time-stamp" in output
+    code, output = run(runtime, "verify", str(path), "--json")
+    assert code == 3 and json.loads(output)["c2pa"]["status"] == "expired"
