@@ -66,6 +66,10 @@ OTHER_LANGUAGES = {
     "pt": "Bom dia, hoje vamos falar sobre o tempo em Lisboa.",
 }
 Samples = npt.NDArray[np.int16]
+# The rules were tuned on corpus.jsonl, and the semantic layer's classifier trained on it and
+# semantic.jsonl; heldout.jsonl was never used for either. redteam.jsonl was written after the
+# classifier was trained (its benign prompts are filed under "benign").
+SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 
 
 def load_rows(name: str) -> list[dict[str, str]]:
@@ -101,11 +105,14 @@ def text_latency(policy: Policy, rows: list[dict[str, str]], passes: int) -> dic
     for row in rows[:20]:
         policy.check_text(row["text"], Use.LIVE)  # warm: tables and caches
     per_prompt: list[list[float]] = [[] for _ in rows]
+    cpu: list[float] = []  # the thread's CPU time per call: what a busy machine cannot inflate
     for _ in range(passes):
         for i, row in enumerate(rows):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             policy.check_text(row["text"], Use.LIVE)
             per_prompt[i].append(time.perf_counter() - start)
+            cpu.append(time.thread_time() - start_cpu)
+    cpu.sort()
     raw = sorted(t for times in per_prompt for t in times)
     steady = sorted(statistics.median(times) for times in per_prompt)
     return {
@@ -115,6 +122,8 @@ def text_latency(policy: Policy, rows: list[dict[str, str]], passes: int) -> dic
         "steady_median_ms": statistics.median(steady) * 1e3,
         "steady_p95_ms": steady[int(len(steady) * 0.95)] * 1e3,
         "steady_max_ms": steady[-1] * 1e3,
+        "cpu_median_ms": statistics.median(cpu) * 1e3,
+        "cpu_p95_ms": cpu[int(len(cpu) * 0.95)] * 1e3,
         "prompts": len(rows),
         "passes": passes,
     }
@@ -215,13 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # (1): text quality on both splits, and latency.
     progress("text rules")
-    quality = {
-        name: text_quality(policy, load_rows(name)) for name in ("corpus.jsonl", "heldout.jsonl")
-    }
+    quality = {name: text_quality(policy, load_rows(name)) for name in (*SPLITS, "redteam.jsonl")}
     rows = [["category", "split", "n (deny/benign)", "precision", "recall", "false block"]]
-    for category in quality["corpus.jsonl"]:
-        for name, split in (("corpus.jsonl", "tuned"), ("heldout.jsonl", "held-out")):
-            q = quality[name][category]
+    for category in [*quality["corpus.jsonl"], "benign"]:
+        for name, split in (*SPLITS.items(), ("redteam.jsonl", "red team")):
+            q = quality[name].get(category)
+            if q is None:
+                continue
             rows.append(
                 [
                     category,
@@ -234,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     print(aligned(rows, right={2, 3, 4, 5}))
     latency = text_latency(
-        policy, load_rows("corpus.jsonl") + load_rows("heldout.jsonl"), args.passes
+        policy, [r for name in (*SPLITS, "redteam.jsonl") for r in load_rows(name)], args.passes
     )
     print(
         f"\ncheck_text latency, {latency['prompts']:.0f} prompts x {args.passes} passes "
@@ -243,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{latency['p95_ms']:.3f} ms, max {latency['max_ms']:.2f} ms\n"
         f"  per-prompt median calls: median {latency['steady_median_ms']:.3f} ms, p95 "
         f"{latency['steady_p95_ms']:.3f} ms, max {latency['steady_max_ms']:.2f} ms (goal <= 5 ms)\n"
+        f"  CPU time per call:       median {latency['cpu_median_ms']:.3f} ms, p95 "
+        f"{latency['cpu_p95_ms']:.3f} ms (one thread; the semantic layer runs on one core)\n"
     )
 
     # (2): live detection delay on spoken phrases.
@@ -309,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     goals = {
         "recall_heldout_95": quality["heldout.jsonl"]["all"]["recall"] >= 0.95,
         "false_block_heldout_2": quality["heldout.jsonl"]["all"]["false_block"] <= 0.02,
+        "recall_redteam_95_each": all(
+            q["recall"] >= 0.95 for c, q in quality["redteam.jsonl"].items() if c != "benign"
+        ),
+        "false_block_redteam_2": quality["redteam.jsonl"]["all"]["false_block"] <= 0.02,
         "latency_p95_5ms": latency["steady_p95_ms"] <= 5.0,
         "live_within_3s": caught == len(denied),
         "harmless_live_allowed": harmless_ok == n_harmless,

@@ -73,6 +73,14 @@ class ImageSettings(_Strict):
     face_min_score: float
 
 
+class SemanticSettings(_Strict):
+    """The semantic layer: a classifier file (see policy.training) pinned by its sha256."""
+
+    classifier: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    min_score: float = Field(gt=0, le=1)
+
+
 class RuleSpec(_Strict):
     id: str = Field(pattern=r"^[a-z_]+\.[a-z_]+$")
     category: Category
@@ -89,6 +97,7 @@ class PolicyDocument(_Strict):
     audio: AudioSettings
     images: ImageSettings
     lexicon: dict[str, Annotated[list[str], Field(min_length=1)]]
+    semantic: SemanticSettings | None = None
     rules: Annotated[list[RuleSpec], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -65,6 +65,10 @@ class Decision:
     policy_version: str
     policy_hash: PolicyHash
     reason: str
+    # Which layer's hits decided ("rules", "semantic", "signal"; "+" between several; "" when
+    # nothing fired), and the semantic layer's top score when it ran (None when it did not).
+    layer: str = ""
+    score: float | None = None
 
     @property
     def allowed(self) -> bool:

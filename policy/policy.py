@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from ._internal.embed import SemanticModelError
 from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
+from ._internal.semantic import Classifier, Score
 from .document import PolicyDocument
 from .errors import InputRejected, PolicyFileError
 from .models import (
@@ -39,6 +41,8 @@ class Hit:
     rule_id: RuleId
     category: Category
     action: Action = Action.DENY
+    layer: str = "signal"  # "rules" for a text rule, "semantic" for the classifier
+    score: float | None = None  # the semantic layer's probability
 
 
 class Policy:
@@ -56,6 +60,16 @@ class Policy:
             )
         except RuleCompileError as exc:
             raise PolicyFileError(f"{source}: {exc}") from exc
+        self.classifier: Classifier | None = None
+        if document.semantic is not None:
+            try:
+                self.classifier = Classifier(
+                    _classifier_bytes(document.semantic.classifier, source),
+                    document.semantic.sha256,
+                    document.semantic.classifier,
+                )
+            except SemanticModelError as exc:
+                raise PolicyFileError(f"{source}: {exc}") from exc
 
     @property
     def version(self) -> str:
@@ -102,7 +116,11 @@ class Policy:
         return actions.offline if use is Use.OFFLINE else actions.live
 
     def decide(
-        self, hits: Sequence[Hit], use: Use, allow_reason: str = "no rule matched"
+        self,
+        hits: Sequence[Hit],
+        use: Use,
+        allow_reason: str = "no rule matched",
+        score: float | None = None,
     ) -> Decision:
         """A Decision from the hits: each capped by its category's action for the use."""
         acted = [
@@ -111,11 +129,12 @@ class Policy:
         ]
         acted = [(hit, action) for hit, action in acted if action is not Action.ALLOW]
         action = strictest([a for _, a in acted])
+        scores = [h.score for h in hits if h.score is not None]
         rule_ids = tuple(dict.fromkeys(hit.rule_id for hit, _ in acted))
         categories = tuple(dict.fromkeys(hit.category for hit, _ in acted))
         if acted:
             reason = f"{action.value}: " + ", ".join(
-                f"{c.value} ({', '.join(h.rule_id for h, _ in acted if h.category is c)})"
+                f"{c.value} ({', '.join(_named(h) for h, _ in acted if h.category is c)})"
                 for c in categories
             )
         else:
@@ -127,10 +146,34 @@ class Policy:
             policy_version=self.version,
             policy_hash=self.hash,
             reason=reason,
+            layer="+".join(dict.fromkeys(h.layer for h, _ in acted)),
+            score=max(scores) if scores else score,
         )
 
     def text_hits(self, text: str) -> list[Hit]:
-        return [Hit(r.id, r.category, r.action) for r in match(self.rules, text)]
+        """The rules first; where none matches, the semantic layer (when the file has one).
+
+        Explicit rules decide where they match: the classifier is not asked then (which also
+        keeps the common disallowed case at the rules' speed)."""
+        hits = self.rule_hits(text)
+        if hits:
+            return hits
+        scored = self.semantic_score(text)
+        if scored is None or self.document.semantic is None:
+            return []
+        if scored.score < self.document.semantic.min_score:
+            return []
+        return [semantic_hit(scored)]
+
+    def rule_hits(self, text: str) -> list[Hit]:
+        return [Hit(r.id, r.category, r.action, "rules") for r in match(self.rules, text)]
+
+    def semantic_score(self, text: str) -> Score | None:
+        """The classifier's likeliest disallowed category and its probability; None without
+        a semantic layer. Raises SemanticModelError when the model cannot be loaded."""
+        if self.classifier is None:
+            return None
+        return self.classifier.score(text)
 
     def check_text(self, text: str, use: Use) -> Decision:
         """Instructions, prompts or transcripts through the text rules."""
@@ -139,7 +182,17 @@ class Policy:
             raise InputRejected(
                 "text.max_chars", f"text is {len(text)} characters; the limit is {limit}"
             )
-        return self.decide(self.text_hits(text), use)
+        hits = self.rule_hits(text)
+        if hits:
+            return self.decide(hits, use)
+        scored = self.semantic_score(text)
+        semantic = self.document.semantic
+        if scored is not None and semantic is not None and scored.score >= semantic.min_score:
+            hits = [semantic_hit(scored)]
+        if scored is None:
+            return self.decide(hits, use)
+        below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
+        return self.decide(hits, use, allow_reason=below, score=scored.score)
 
     def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:
         """An audio file: limits, then its transcript through the text rules, speech
@@ -166,3 +219,29 @@ class Policy:
         from .live import LiveChecker
 
         return LiveChecker(self, use)
+
+
+def semantic_hit(scored: Score) -> Hit:
+    return Hit(
+        RuleId(f"{scored.category.value}.semantic"),
+        scored.category,
+        Action.DENY,
+        "semantic",
+        scored.score,
+    )
+
+
+def _named(hit: Hit) -> str:
+    return hit.rule_id if hit.score is None else f"{hit.rule_id} {hit.score:.2f}"
+
+
+def _classifier_bytes(name: str, source: str) -> bytes:
+    """The classifier file named in the policy: beside the policy file, else the package's
+    own (its sha256 is pinned, so where it is found does not matter)."""
+    beside = Path(source).parent / name
+    try:
+        if beside.is_file():
+            return beside.read_bytes()
+        return resources.files(__package__).joinpath("data", name).read_bytes()
+    except OSError as exc:
+        raise PolicyFileError(f"{source}: cannot read classifier {name}: {exc.strerror}") from exc

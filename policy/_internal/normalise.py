@@ -287,3 +287,24 @@ def mark_names(text: str) -> str:
         last = start
     out.append(text[last:])
     return "".join(out)
+
+
+_LONG_REPEAT = re.compile(r"([^\W\d_])\1{2,}")
+
+
+def plain_reading(text: str) -> str:
+    """Steps 1 to 8 for a reader of sentences (the semantic layer): evasions undone, but
+    letters doubled in English kept ("kill", "good"); only runs of three or more collapse.
+
+    Spelt-out letters joined by ``tokens`` are split into words ("pretendtobe" -> "pretend
+    to be"); words written whole are left as they are (a name is no dictionary word).
+    """
+    folded = casefold(fold(text))
+    written = set(_TOKEN.findall(_APOSTROPHE.sub("", folded)))
+    words = []
+    for word in tokens(folded, split_articles=True):
+        word = unleet(word)
+        if word not in written:
+            word = segment(word)
+        words.append(word)
+    return _LONG_REPEAT.sub(r"\1", " ".join(words))

@@ -1,0 +1,74 @@
+"""The semantic layer: a linear classifier over MiniLM sentence embeddings.
+
+The classifier is data (``policy/data/semantic.npz``): one weight row and bias per class (the
+text categories and ``benign``), trained by ``python -m lpm_guard.policy.training`` on the
+red-team corpus's tuning split. The policy file pins the classifier's sha256, so the policy
+hash every decision records covers it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..models import Category
+from .embed import Embedder, SemanticModelError, embedder
+from .normalise import plain_reading
+
+BENIGN = "benign"
+
+
+@dataclass(frozen=True)
+class Score:
+    """The likeliest disallowed category for a text and the classifier's probability of it."""
+
+    category: Category
+    score: float
+
+
+class Classifier:
+    """Softmax over ``classes`` from an embedding; built from the npz file's bytes."""
+
+    def __init__(self, data: bytes, sha256: str, source: str) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256:
+            raise SemanticModelError(f"{source}: sha256 {digest} is not the pinned {sha256}")
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                self.weights: npt.NDArray[np.float32] = arrays["weights"].astype(np.float32)
+                self.bias: npt.NDArray[np.float32] = arrays["bias"].astype(np.float32)
+                classes = [str(c) for c in arrays["classes"]]
+                self.meta = json.loads(str(arrays["meta"]))
+        except (OSError, ValueError, KeyError) as exc:
+            raise SemanticModelError(f"{source}: not a classifier file: {exc}") from None
+        if self.weights.shape != (len(classes), 384) or self.bias.shape != (len(classes),):
+            raise SemanticModelError(f"{source}: weights do not fit {len(classes)} classes")
+        try:
+            self.categories = [None if c == BENIGN else Category(c) for c in classes]
+        except ValueError as exc:
+            raise SemanticModelError(f"{source}: {exc}") from None
+        self.sha256 = digest
+
+    def probabilities(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        logits = vectors @ self.weights.T + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+    def score(self, text: str, model: Embedder | None = None) -> Score | None:
+        """The top disallowed category over the text's windows; None for an empty text."""
+        reading = plain_reading(text)
+        if not reading:
+            return None
+        probs = self.probabilities((model or embedder()).embed(reading))
+        best: Score | None = None
+        for row in probs:
+            for category, p in zip(self.categories, row, strict=True):
+                if category is not None and (best is None or p > best.score):
+                    best = Score(category, float(p))
+        return best

@@ -1,0 +1,117 @@
+"""Build step: train the semantic layer's classifier on the red-team corpus and write it as data.
+
+    python -m lpm_guard.policy.training OUT.npz CORPUS.jsonl [CORPUS.jsonl ...]
+
+Each corpus row is {"text", "category", "expected": "deny"|"allow", "id"}; a disallowed row
+is labelled with its category, a benign one ``benign``. The classifier is scikit-learn's
+multinomial logistic regression on the rows' MiniLM embeddings (the same reading and model the
+policy uses). Before the final fit, a five-fold cross-validation grouped by prompt (a prompt's
+evasion variants stay in one fold) prints, for a few thresholds, the share of unseen benign
+prompts the layer alone would block and its recall per category: choose the policy file's
+``min_score`` from it. Prints the file's sha256 for the policy file's [semantic] section.
+
+scikit-learn is needed here only; the policy reads the weights with numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._internal.embed import embedder
+from ._internal.normalise import plain_reading
+from ._internal.semantic import BENIGN
+
+_VARIANT = re.compile(r"-[a-z_]+$")
+C = 4.0  # inverse regularisation: best recall at 2 % false blocks in grouped CV (1, 4, 16 tried)
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def load_rows(paths: Sequence[Path]) -> list[dict[str, str]]:
+    rows = []
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, max_iter=5000).fit(x, y)
+
+
+def _disallowed(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    probs = model.predict_proba(x)
+    keep = [i for i, c in enumerate(model.classes_) if c != BENIGN]
+    return probs[:, keep].max(axis=1)  # type: ignore[no-any-return]
+
+
+def cross_validate(
+    x: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: npt.NDArray[Any]
+) -> list[str]:
+    unique = np.unique(groups)
+    np.random.default_rng(0).shuffle(unique)
+    scores = np.zeros(len(y))
+    for fold in np.array_split(unique, 5):
+        test = np.isin(groups, fold)
+        scores[test] = _disallowed(_fit(x[~test], y[~test]), x[test])
+    lines = []
+    benign = y == BENIGN
+    for threshold in THRESHOLDS:
+        blocked = scores >= threshold
+        recall = {c: float(blocked[y == c].mean()) for c in sorted(set(y) - {BENIGN})}
+        lines.append(
+            f"min_score {threshold:.2f}: false block {blocked[benign].mean():.3f}, recall "
+            + " ".join(f"{c}={r:.2f}" for c, r in recall.items())
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("corpus", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    rows = load_rows(args.corpus)
+    model = embedder()
+    x = np.stack([model.embed(plain_reading(r["text"]))[0] for r in rows]).astype(np.float32)
+    y = np.array([r["category"] if r["expected"] == "deny" else BENIGN for r in rows])
+    groups = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
+    for line in cross_validate(x, y, groups):
+        print(line)
+    fitted = _fit(x, y)
+    meta = {
+        "embedder": model.name,
+        "reading": "normalise.plain_reading",
+        "C": C,
+        "corpus": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in args.corpus},
+        "rows": len(rows),
+    }
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        weights=fitted.coef_.astype(np.float32),
+        bias=fitted.intercept_.astype(np.float32),
+        classes=np.array([str(c) for c in fitted.classes_]),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+    data = buffer.getvalue()
+    args.out.write_bytes(data)
+    print(f"{args.out}: sha256 {hashlib.sha256(data).hexdigest()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
