@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
 
@@ -85,7 +87,7 @@ def test_the_reason_is_short_and_does_not_echo_the_prompt(policy: Policy) -> Non
 def test_an_allowed_prompt_says_so(policy: Policy) -> None:
     decision = policy.check_text("Smile and wave at the camera", Use.OFFLINE)
     assert decision.allowed
-    assert decision.reason == "no rule matched"
+    assert re.fullmatch(r"no rule matched; semantic [a-z_]+ 0\.\d\d", decision.reason)
 
 
 def test_text_over_the_limit_is_refused(policy: Policy) -> None:
