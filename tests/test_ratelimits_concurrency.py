@@ -53,9 +53,13 @@ def test_the_memory_limiter_is_exact_across_threads() -> None:
     """The limiter itself, 40 threads hitting one key at once, many rounds."""
     from limits import parse
 
+    rate = parse("5/minute")
     for _ in range(20):
         limits = RateLimits.from_settings(Settings())
-        rate = parse("5/minute")
+
+        def hit(_: int, limits: RateLimits = limits) -> bool:
+            return limits.hit(rate, "t", "a").allowed
+
         with ThreadPoolExecutor(CLIENTS) as pool:
-            verdicts = list(pool.map(lambda _: limits.hit(rate, "t", "a").allowed, range(200)))
+            verdicts = list(pool.map(hit, range(200)))
         assert verdicts.count(True) == 5

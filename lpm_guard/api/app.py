@@ -24,7 +24,7 @@ from ..sessions.registry import RegistryLimits, SessionRegistry
 from ..sessions.routes import router as sessions_router
 from ..sessions.stream import router as stream_router
 from ..settings import Settings
-from . import problems
+from . import openapi, problems
 from .health import router as health_router
 from .middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from .webfiles import WebFiles
@@ -100,6 +100,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     problems.install(app)
+    openapi.install(app)
     app.include_router(health_router)
     app.include_router(audit_router)
     app.include_router(sessions_router)

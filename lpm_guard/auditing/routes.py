@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from ..access.principals import Principal
@@ -22,7 +22,11 @@ def get_audit_service(request: Request) -> AuditService:
 
 
 Service = Annotated[AuditService, Depends(get_audit_service)]
-Size = Annotated[int | None, Query(ge=1, description="Tree size; default the current size")]
+# Indices and sizes are 64-bit integers in both databases: a larger one is a 422, not a 500.
+MAX_INDEX = 2**63 - 1
+Size = Annotated[
+    int | None, Query(ge=1, le=MAX_INDEX, description="Tree size; default the current size")
+]
 
 
 @router.get("/checkpoint", summary="The latest signed checkpoint (public)")
@@ -41,14 +45,14 @@ def checkpoint_note(service: Service) -> str:
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of an entry in a tree (public)")
 def inclusion_proof(
-    service: Service, index: Annotated[int, Query(ge=0)], tree_size: Size = None
+    service: Service, index: Annotated[int, Query(ge=0, le=MAX_INDEX)], tree_size: Size = None
 ) -> dict[str, object]:
     return service.inclusion_proof(index, tree_size).to_json()
 
 
 @router.get("/proofs/consistency", summary="Consistency proof between two tree sizes (public)")
 def consistency_proof(
-    service: Service, old_size: Annotated[int, Query(ge=1)], new_size: Size = None
+    service: Service, old_size: Annotated[int, Query(ge=1, le=MAX_INDEX)], new_size: Size = None
 ) -> dict[str, object]:
     return service.consistency_proof(old_size, new_size).to_json()
 
@@ -79,7 +83,9 @@ def search_entries(
     principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
     about: Annotated[str | None, Query(max_length=256, description="An id")] = None,
     action: Annotated[str | None, Query(max_length=128, description="domain:object:action")] = None,
-    before: Annotated[int | None, Query(ge=0, description="Only entries below this index")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=MAX_INDEX, description="Only entries below this index")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     page = service.search(principal.actor, about=about, action=action, before=before, limit=limit)
@@ -92,7 +98,7 @@ def search_entries(
 @router.get("/entries/{index}", summary="One log entry (scope audit:read: reviewers)")
 def read_entry(
     service: Service,
-    index: int,
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
     principal: Annotated[Principal, Depends(require_scope(Scope.AUDIT_READ))],
 ) -> dict[str, Any]:
     return _entry_json(service.read_entry(index, principal.actor))
