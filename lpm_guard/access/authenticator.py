@@ -26,17 +26,20 @@ class TokenAuthenticator:
         if claims is None:
             return None
         with Session(self.engine, expire_on_commit=False) as session:
-            # (2): a token this server issued and nobody revoked.
+            # (2): a token this server issued, nobody revoked, and whose row has not expired
+            # (the row's expiry rules, whatever the JWT's exp says: issue 18, I).
             row = session.get(TokenRow, claims["jti"])
+            now = utcnow()
             if (
                 row is None
                 or row.access_revoked
+                or row.expires_at <= now
                 or row.account_id != claims["sub"]
                 or row.client_id != claims["client_id"]
             ):
                 return None
             # (3): the account's standing now: suspended, expired or disabled stops here.
-            standing = standing_of(session, row.account_id, utcnow())
+            standing = standing_of(session, row.account_id, now)
         if standing is None or standing.locked:
             return None
         # (4): the token's scopes, less any the account no longer holds.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from ..auditing.services import AuditService
@@ -19,6 +19,8 @@ from .standing import standing_of
 
 WEB_CLIENT_ID = "lpm-guard-web"
 """The built-in public client of the web pages (authorization code + PKCE)."""
+MAX_ACTIVE_CLIENTS = 10
+"""API clients one researcher may hold unrevoked at once (each is a secret that mints tokens)."""
 
 
 class ClientService:
@@ -39,6 +41,17 @@ class ClientService:
                 or not standing.scopes
             ):
                 raise NotApproved("only a researcher with approved access creates API clients")
+            active = session.exec(
+                select(func.count())
+                .select_from(ClientRow)
+                .where(ClientRow.owner_id == owner.subject)
+                .where(col(ClientRow.revoked_at).is_(None))
+            ).one()
+            if active >= MAX_ACTIVE_CLIENTS:
+                raise Conflict(
+                    f"you hold {MAX_ACTIVE_CLIENTS} API clients, the most one researcher may: "
+                    "revoke one first"
+                )
             secret = secrets.token_urlsafe(32)
             row = ClientRow(
                 client_id=new_id("cli"),

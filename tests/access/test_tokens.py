@@ -114,3 +114,47 @@ def test_an_expired_token_is_refused(runtime: Runtime, web: TestClient) -> None:
     claims["exp"] = int(time.time()) + 60
     fresh = jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": kid}, claims, private)
     assert authenticator.authenticate(fresh) is not None
+
+
+def test_the_token_rows_expiry_rules_over_the_jwts(runtime: Runtime, web: TestClient) -> None:
+    """Issue 18, I: a token whose row has expired is refused though its JWT's exp is still
+    ahead (a JWT re-signed with a longer exp by whoever holds the key, or a row cut short)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from sqlmodel import Session
+
+    from lpm_guard.access.ids import utcnow
+    from lpm_guard.access.models import TokenRow
+
+    _, token = _token(web, runtime)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert web.get("/v1/me", headers=headers).status_code == 200
+    jti = jwt.decode(token, ECKey.import_key(next(iter(runtime.keys.token_public_keys().values()))))
+    with Session(runtime.engine) as session:
+        session.exec(
+            update(TokenRow)
+            .where(TokenRow.jti == jti.claims["jti"])  # type: ignore[arg-type]
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert jti.claims["exp"] > time.time() + 60  # the JWT itself is still live
+    refused = web.get("/v1/me", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_a_researcher_holds_at_most_ten_api_clients(runtime: Runtime, web: TestClient) -> None:
+    from lpm_guard.access.clients import MAX_ACTIVE_CLIENTS
+
+    account_id, token = _token(web, runtime)  # the first client
+    headers = {"Authorization": f"Bearer {token}"}
+    made = [web.post("/v1/clients", json={"name": f"c{n}"}, headers=headers) for n in range(12)]
+    statuses = [response.status_code for response in made]
+    assert statuses == [201] * (MAX_ACTIVE_CLIENTS - 1) + [409] * 3
+    assert made[-1].headers["content-type"] == "application/problem+json"
+    # Revoking one makes room for one.
+    revoked = web.delete(f"/v1/clients/{made[0].json()['client_id']}", headers=headers)
+    assert revoked.status_code == 200
+    assert web.post("/v1/clients", json={"name": "again"}, headers=headers).status_code == 201
+    assert web.post("/v1/clients", json={"name": "more"}, headers=headers).status_code == 409
