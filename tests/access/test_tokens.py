@@ -147,7 +147,7 @@ def test_the_token_rows_expiry_rules_over_the_jwts(runtime: Runtime, web: TestCl
 def test_a_researcher_holds_at_most_ten_api_clients(runtime: Runtime, web: TestClient) -> None:
     from lpm_guard.access.clients import MAX_ACTIVE_CLIENTS
 
-    account_id, token = _token(web, runtime)  # the first client
+    _, token = _token(web, runtime)  # the first client
     headers = {"Authorization": f"Bearer {token}"}
     made = [web.post("/v1/clients", json={"name": f"c{n}"}, headers=headers) for n in range(12)]
     statuses = [response.status_code for response in made]
