@@ -69,3 +69,20 @@ def test_every_api_response_is_nosniff_and_no_store(
 def test_web_pages_are_revalidated_not_stored(client: TestClient) -> None:
     response = client.get("/consent.html")
     assert response.headers["cache-control"] == "no-cache"
+
+
+def test_options_and_unknown_methods_on_api_paths_are_the_apis_problems(
+    client: TestClient,
+) -> None:
+    """Issue 18, L8: the static mount at / does not answer for the API's paths."""
+    me = client.options("/v1/me")
+    assert me.status_code == 405 and me.headers["allow"] == "GET"
+    assert me.headers["content-type"] == "application/problem+json"
+    verify = client.delete("/v1/verify")
+    assert verify.status_code == 405 and verify.headers["allow"] == "POST"
+    sessions = client.put("/v1/sessions")
+    assert set(sessions.headers["allow"].split(", ")) == {"GET", "POST"}
+    unknown = client.get("/v1/no-such-thing")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert client.get("/index.html").status_code == 200  # the pages are still served
