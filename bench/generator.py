@@ -7,12 +7,16 @@ long session.
     .venv/bin/python bench/generator.py --only render,live --json out.json
 
 The targets are per core: the process is pinned to one CPU (``--cpu``) and OpenCV to one thread,
-as a ``Performance`` sets it. Three parts, each skippable with ``--only``:
+as a ``Performance`` sets it. Four parts, each skippable with ``--only``:
 
 - render: ms/frame of ``Renderer.render`` alone over varied controls at every output size; H.264
   encoding (PyAV libx264, preset veryfast, crf 20, as ``generator/offline.py`` does) of the same
   frames; and a whole ``Performance`` step (audio analysis of both voices, behaviour, render).
   Every figure is the median of several runs.
+- background: how far the pixels outside the person mask move (mean, px) at yaw -0.3 and +0.3
+  and on the most turned frame of "look to the left", at 512² and 1280×720; beside it, in the
+  notes, the same with the whole canvas warped as one sheet (as before the person was
+  separated).
 - live: ``Performance.live()`` in a thread on the real clock while this thread feeds flite speech
   in 20 ms chunks in real time; for each chunk, the wall time from its ``feed_audio`` to the
   yield of the first frame whose time covers the chunk's start.
@@ -429,6 +433,67 @@ def bench_render(
         "something else shares the core): " + ", ".join(cpu_notes)
     )
     notes.append("† no target was set for 720×1280; the 1280×720 one is used (same pixel count)")
+    return results
+
+
+# --- background ---------------------------------------------------------------------------
+
+BACKGROUND_TARGET_PX = 0.5
+
+
+def background_shift(character: Character, controls: FaceControls) -> tuple[float, float]:
+    """Mean displacement (px) of the pixels outside the person mask: as drawn (the person
+    warped over the still background), and with the whole canvas warped as one sheet (how
+    frames were drawn before the person was separated)."""
+    rig, renderer = character.rig, character.renderer
+    if rig.person is None:
+        raise SystemExit("this character has no person mask")
+    map_x, map_y, alpha = renderer.maps(controls)
+    h, w = map_x.shape
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    moved = np.hypot(map_x - xs, map_y - ys)
+    outside = rig.person < 0.05
+    shown = moved * (alpha if alpha is not None else 1.0)
+    return float(shown[outside].mean()), float(moved[outside].mean())
+
+
+def look_left(character: Character, seed: int) -> FaceControls:
+    """The most turned frame of 4 s of an idle performance told "look to the left"."""
+    performance = Performance(character, fps=FPS, seed=seed)
+    performance.instruct("look to the left")
+    frames = list(performance.frames(4 * FPS))
+    return max(frames, key=lambda f: abs(f.controls.yaw)).controls
+
+
+def bench_background(args: argparse.Namespace, photo: np.ndarray, notes: list[str]) -> list[Result]:
+    results: list[Result] = []
+    for size in SIZES[:2]:
+        name, tag = size_name(size), f"{size[0]}x{size[1]}"
+        character = Character.from_photo(photo, size=size)
+        poses = {
+            "yaw -0.3": FaceControls(yaw=-0.3),
+            "yaw +0.3": FaceControls(yaw=0.3),
+            '"look to the left"': look_left(character, args.seed),
+        }
+        for label, controls in poses.items():
+            shown, sheet = background_shift(character, controls)
+            key = "background_" + tag + "_" + label.strip('"').replace(" ", "_")
+            progress(f"background {name} {label}: {shown:.3f} px (one sheet: {sheet:.2f} px)")
+            results.append(
+                Result(
+                    key,
+                    f"background shift outside the person, {name}, {label}",
+                    "px",
+                    shown,
+                    [shown],
+                    high=BACKGROUND_TARGET_PX,
+                    extra={"one_sheet_px": sheet, "yaw": controls.yaw},
+                )
+            )
+            notes.append(
+                f"background {name} {label} (yaw {controls.yaw:+.2f}): {shown:.3f} px; "
+                f"warped as one sheet (before the person was separated) {sheet:.2f} px"
+            )
     return results
 
 
@@ -1075,8 +1140,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="render,live,session",
-        help="comma-separated parts to run (render, live, session)",
+        default="render,background,live,session",
+        help="comma-separated parts to run (render, background, live, session)",
     )
     parser.add_argument(
         "--photo", type=Path, help="portrait to animate (default: scikit-image's astronaut)"
@@ -1087,7 +1152,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     args.parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    if unknown := args.parts - {"render", "live", "session"}:
+    if unknown := args.parts - {"render", "background", "live", "session"}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.minutes is None:
         args.minutes = 3 if args.quick else 45
@@ -1133,6 +1198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     steps: list[tuple[str, Callable[[], list[Result]]]] = [
         ("render", lambda: bench_render(args, photo, agent_speech, notes)),
+        ("background", lambda: bench_background(args, photo, notes)),
         ("live", lambda: bench_live(args, photo, agent_clips, notes)),
         ("session", lambda: bench_session(args, photo, agent_clips, user_clips, notes, series)),
     ]

@@ -56,4 +56,4 @@ class Character:
 
 def _reference(image: np.ndarray, width: int, height: int) -> Reference:
     face = faces.find_face(image)
-    return Reference.of(build_rig(image, face.landmarks, width, height))
+    return Reference.of(build_rig(image, face.landmarks, width, height, separate=False))

@@ -36,3 +36,20 @@ def inner_outline(points: np.ndarray) -> np.ndarray:
     apart = (points[_LOWER_INNER] - points[_UPPER_INNER]) @ down
     inner[[7, 6, 5]] += np.maximum(-apart, 0.0)[:, None] * down
     return inner
+
+
+def smooth_closed(points: np.ndarray, steps: int = 4) -> np.ndarray:
+    """A closed Catmull-Rom curve through ``points``, ``steps`` points per segment: the lips'
+    inner outline is a curve, not a polygon of eight corners."""
+    p0 = np.roll(points, 1, axis=0)
+    p1 = points
+    p2 = np.roll(points, -1, axis=0)
+    p3 = np.roll(points, -2, axis=0)
+    t = (np.arange(steps) / steps)[:, None, None]
+    curve = 0.5 * (
+        2 * p1
+        + (p2 - p0) * t
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+        + (3 * p1 - p0 - 3 * p2 + p3) * t**3
+    )
+    return np.asarray(curve.transpose(1, 0, 2).reshape(-1, 2))

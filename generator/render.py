@@ -14,7 +14,8 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from .controls import FaceControls
-from .lips import inner_outline, lip_gap
+from .interior import Interior, Palette
+from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
 from .rig import FOLLOW, Reference, Rig
 from .warp import Warper, label_triangles, sample_map, triangle_affines
@@ -54,7 +55,6 @@ _MOUTH_PART = np.array([*range(2, 15), *range(31, 36), *range(48, 68)])
 # The part a turned reference lends: the whole face inside the jaw line and the brows.
 _FACE_PART = np.arange(68)
 _FACE_OUTLINE = [*range(17), *range(26, 16, -1)]
-_TONGUE = np.array([150, 62, 66], np.float32)
 _FRONTAL = 0.12  # radians: a reference turned less than this faces the camera like the photo
 
 
@@ -100,7 +100,9 @@ class Renderer:
         self._jaw_weight = np.array(list(_JAW_WEIGHTS.values()))[:, None]
         depth = rig.points3d[rig.triangles, 2].mean(axis=1)
         self._order = np.argsort(-depth)  # far first: near triangles are drawn over them
-        self._cavity = _cavity_colour(rig)
+        self._interior = Interior(
+            Palette.of(rig.canvas, rig.landmarks, rig.zoom), rig.interocular, rig.across
+        )
         # A closed-mouth photo's own small opening is the lips touching (dlib leaves a pixel or
         # two between them, or crosses them): only an opening beyond it shows the inside.
         self._seam = 0.0 if own else rig.lip_gap
@@ -126,7 +128,9 @@ class Renderer:
             apart = (p[[67, 66, 65]] - p[[61, 62, 63]]) @ down
             p[[67, 66, 65]] -= closure * apart[:, None] * down
         width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
+        # An opening jaw draws the corners in a little: an open mouth is an oval.
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
+        spread -= 0.05 * width * c.jaw_open * (1.0 - closure)
         lift = 0.10 * io * c.smile
         for corner, side in ((48, -1), (60, -1), (54, 1), (64, 1)):
             p[corner] += side * spread * across - lift * down
@@ -164,20 +168,45 @@ class Renderer:
                 p[chosen] = rig.head.project(turned)
         return p
 
+    def maps(
+        self, c: FaceControls, dst: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Where each output pixel comes from on the canvas (x and y maps), and how much of it
+        is the person (None when the background is not separated): the rest shows the still
+        background."""
+        rig = self.rig
+        dst = self.deform(c) if dst is None else dst
+        map_x, map_y = self.warper.backward_map(
+            rig.vertices, dst, rig.triangles, self._order, self._windows(dst)
+        )
+        alpha = None
+        if rig.person is not None:
+            alpha = cv2.remap(rig.person, map_x, map_y, cv2.INTER_LINEAR)
+        return map_x, map_y, alpha
+
+    def _windows(self, dst: np.ndarray) -> list[tuple[int, int, int, int]]:
+        io, shape = self.rig.interocular, self.rig.canvas.shape
+        return [
+            _window(dst[list(range(48, 68))], io * 0.35, shape),
+            _window(dst[36:42], io * 0.25, shape),
+            _window(dst[42:48], io * 0.25, shape),
+        ]
+
     def render(self, c: FaceControls) -> np.ndarray:
         rig = self.rig
         dst = self.deform(c)
-        windows = [
-            _window(dst[list(range(48, 68))], rig.interocular * 0.35, rig.canvas.shape),
-            _window(dst[36:42], rig.interocular * 0.25, rig.canvas.shape),
-            _window(dst[42:48], rig.interocular * 0.25, rig.canvas.shape),
-        ]
-        map_x, map_y = self.warper.backward_map(
-            rig.vertices, dst, rig.triangles, self._order, windows
-        )
-        frame = cv2.remap(
-            rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        windows = self._windows(dst)
+        map_x, map_y, alpha = self.maps(c, dst)
+        if alpha is not None and rig.plate is not None and rig.front is not None:
+            # Only the person moves: the warped person over the still background.
+            front = cv2.remap(
+                rig.front, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            frame = _over(front, rig.plate, alpha)
+        else:
+            frame = cv2.remap(
+                rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         self._paint_mouth(frame, dst, windows[0])
@@ -256,13 +285,21 @@ class Renderer:
         lower = cv2.warpAffine(patch, move, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REPLICATE)
         out = np.where((along >= max(grow, 0.0))[..., None], lower, patch)
         if grow > 1.0:
-            depth = np.clip(along / grow, 0.0, 1.0)
+            # The band the lower half leaves shows the mouth behind the photo's teeth: a
+            # shaded cavity and tongue, its edges soft against the teeth on either side.
             band = ((along >= 0.0) & (along < grow)).astype(np.float32)
-            band = cv2.GaussianBlur(band, (3, 3), 0)[..., None]
-            shade = (0.55 + 0.45 * np.abs(2.0 * depth - 1.0))[..., None]
-            tongue = (0.6 * np.clip((depth - 0.55) / 0.35, 0.0, 1.0))[..., None]
-            inner = self._cavity * (1 - tongue) + _TONGUE * 0.75 * tongue
-            out = out * (1 - band) + inner * shade * band
+            soft = max(0.6, 0.012 * self.rig.interocular)
+            band = cv2.GaussianBlur(band, (0, 0), soft)[..., None]
+            upper = held[[60, 61, 62, 63, 64]] + 0.0
+            lower = dst[[60, 67, 66, 65, 64]]
+            floor = float((middle + np.array([x0, y0])) @ down) + grow
+            behind = self._interior.paint(
+                upper, lower, (x0, y0), (y1 - y0, x1 - x0), teeth=False, floor=floor
+            )
+            # Light from the teeth above and below falls into the band near its edges.
+            edge = np.minimum(np.abs(along), np.abs(grow - along))
+            bounce = 1.0 + 0.6 * np.exp(-edge / (0.04 * self.rig.interocular))
+            out = out * (1 - band) + behind * bounce[..., None] * band
         return out
 
     def _warp_part(
@@ -287,28 +324,6 @@ class Renderer:
         # Lit like the primary photo: the reference's skin tone mapped onto the primary's.
         return np.clip(patch.astype(np.float32) * lender.gain + lender.offset, 0, 255)
 
-    def _synthetic_mouth(self, local: np.ndarray, gap: float, shape: tuple[int, ...]) -> np.ndarray:
-        """A shaded cavity, a band of upper teeth and a tongue, for photos with a closed mouth."""
-        down = self.rig.down
-        top = local[1:4].mean(0)  # upper inner lip centre
-        ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-        depth = ((xs - top[0]) * down[0] + (ys - top[1]) * down[1]) / max(gap, 1.0)
-        paint = np.empty(shape, np.float32)
-        cavity = self._cavity
-        shade = np.clip(1.0 - 0.5 * np.abs(depth - 0.55), 0.35, 1.0)[..., None]
-        paint[:] = cavity * shade
-        # Upper teeth: a pale band under the upper lip, narrower than the mouth.
-        teeth_height = min(0.38, 0.12 * self.rig.interocular / gap)
-        across = self.rig.across
-        mid = local[[0, 4]].mean(0)
-        half = 0.5 * float(np.linalg.norm(local[4] - local[0]))
-        side = np.abs((xs - mid[0]) * across[0] + (ys - mid[1]) * across[1]) / max(half, 1.0)
-        teeth = (depth > 0.02) & (depth < teeth_height) & (side < 0.78)
-        paint[teeth] = np.array([222, 214, 200], np.float32) * (0.92 - 0.25 * side[teeth, None])
-        tongue = (depth > 0.72) & (side < 0.6)
-        paint[tongue] = _TONGUE * shade[tongue]
-        return paint
-
     def _paint_mouth(
         self,
         frame: np.ndarray,
@@ -323,17 +338,28 @@ class Renderer:
         gap = lip_gap(dst)
         if gap < 1.0:
             return
+        # Only the opening itself (and its soft edge) is painted.
+        soft = max(0.7, 0.8 * self._interior.sharpness)
+        curve = smooth_closed(inner)
+        window = _window(curve, 3.0 * soft + 2.0, frame.shape)
         x0, y0, x1, y1 = window
+        if x1 <= x0 or y1 <= y0:
+            return
         roi = frame[y0:y1, x0:x1]
-        local = inner - np.array([x0, y0])
+        outline = curve - np.array([x0, y0])
         mask = np.zeros(roi.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         if not mask.any():
             return
         lent = self._reference_mouth(dst, window, gap)
-        paint = lent if lent is not None else self._synthetic_mouth(local, gap, roi.shape)
-        alpha = cv2.GaussianBlur(mask, (3, 3), 0)[..., None]
-        roi[:] = (roi * (1 - alpha) + paint * alpha).astype(np.uint8)
+        if lent is None:
+            upper = dst[[60, 61, 62, 63, 64]]
+            lower = inner[[0, 7, 6, 5, 4]]
+            lent = self._interior.paint(upper, lower, (x0, y0), roi.shape[:2])
+        # Soft edges, as soft as the photo: no cut-out seam against the lips.
+        alpha = cv2.GaussianBlur(mask, (0, 0), soft)
+        alpha = alpha[..., None]
+        roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
 
 
 def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]:
@@ -353,13 +379,10 @@ def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]
     return gain, mean_p - gain * mean_r
 
 
-def _cavity_colour(rig: Rig) -> np.ndarray:
-    """A dark, warm mouth interior derived from the lips' own colour."""
-    lips = rig.landmarks[48:60]
-    mask = np.zeros(rig.canvas.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(lips).astype(np.int32)], 1)
-    colour = np.asarray(cv2.mean(rig.canvas, mask=mask)[:3], np.float32)
-    return np.clip(colour * 0.32 + np.array([18, 4, 6], np.float32), 0, 255)
+def _over(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``front`` over ``back`` with per-pixel ``alpha`` (H×W float32, 0..1)."""
+    out: np.ndarray = cv2.blendLinear(front, back, alpha, 1.0 - alpha)
+    return out
 
 
 def _window(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

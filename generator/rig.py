@@ -13,6 +13,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from . import faces, lips
+from .person import layers, person_mask
 from .pose import HeadModel, facing_yaw, fit_head
 
 # Vertex roles, each with how much of the head's rotation it follows.
@@ -66,6 +67,10 @@ class Rig:
     down: np.ndarray  # unit vector from the eyes towards the chin
     across: np.ndarray  # unit vector from the subject's right eye to the left
     lip_gap: float  # the photo's mean inner-lip opening, pixels
+    zoom: float = 1.0  # canvas pixels per photo pixel
+    person: np.ndarray | None = None  # H×W float32: 1 on the person, 0 on the background
+    plate: np.ndarray | None = None  # H×W×3 uint8: the background, the person painted out
+    front: np.ndarray | None = None  # H×W×3 uint8: the canvas unmixed from the background
 
     IRIS = (68, 69)  # subject's right, left
 
@@ -88,15 +93,13 @@ class Reference:
         return cls(rig, float(np.clip(jaw, 0.0, 1.0)), smile, facing_yaw(rig.head))
 
 
-def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int) -> Rig:
+def build_rig(
+    photo: np.ndarray, landmarks: np.ndarray, width: int, height: int, separate: bool = True
+) -> Rig:
+    """Frame and rig ``photo``; ``separate`` also tells the person from the background (the
+    primary photo; references lend their faces only)."""
     frame = frame_face(landmarks, width, height)
-    canvas = cv2.warpAffine(
-        photo,
-        frame.matrix,
-        (width, height),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    canvas = _framed(photo, frame)
     marks = frame.apply(landmarks)
     head = fit_head(marks, width, height)
 
@@ -150,7 +153,7 @@ def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int)
 
     lip_gap = lips.lip_gap(marks)
     triangles = _triangulate(vertices, marks, down, interocular)
-    return Rig(
+    rig = Rig(
         canvas,
         marks,
         head,
@@ -162,7 +165,36 @@ def build_rig(photo: np.ndarray, landmarks: np.ndarray, width: int, height: int)
         down,
         across,
         lip_gap,
+        float(np.sqrt(abs(np.linalg.det(frame.matrix[:, :2])))),
     )
+    if separate:
+        rig.person = person_mask(canvas, marks, interocular)
+        rig.front, rig.plate = layers(canvas, rig.person, interocular)
+    return rig
+
+
+def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:
+    """The photo on the output canvas. Where it does not reach (a portrait photo in a 16:9
+    frame), the canvas shows the photo mirrored at its edge and blurred far out of focus,
+    faded in over a soft seam: no streaks of repeated edge pixels."""
+    size = (frame.width, frame.height)
+    canvas = cv2.warpAffine(
+        photo, frame.matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    ones = np.ones(photo.shape[:2], np.float32)
+    reach = cv2.warpAffine(ones, frame.matrix, size, flags=cv2.INTER_LINEAR)
+    if reach.min() > 0.999:
+        return canvas
+    mirrored = cv2.warpAffine(
+        photo, frame.matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+    far = cv2.GaussianBlur(mirrored, (0, 0), 0.03 * max(size))
+    seam = 0.01 * max(size)
+    inside = cv2.erode((reach > 0.999).astype(np.uint8), np.ones((3, 3), np.uint8))
+    keep = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), seam)[..., None]
+    keep = np.clip(keep * 2.0 - 1.0, 0.0, 1.0) * inside[..., None]  # the photo stays itself
+    out: np.ndarray = (canvas * keep + far * (1.0 - keep)).astype(np.uint8)
+    return out
 
 
 def _triangulate(

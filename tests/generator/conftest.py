@@ -84,6 +84,7 @@ def closed_mouths() -> dict[str, np.ndarray]:
     margin = int((right - left) * 0.8)
     woman = group[max(0, top - margin) : bottom + margin, max(0, left - margin) : right + margin]
     return {
+        "t1-left-upright": np.ascontiguousarray(woman),
         "t1-left": _tilted(np.ascontiguousarray(woman), -20.0, 2.0),
         "hanks": _tilted(load_image(folder / "Tom_Hanks_54745.png"), 10.0, 4.0),
     }

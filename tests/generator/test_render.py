@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from lpm_guard.generator import Character, FaceControls
@@ -161,22 +162,100 @@ def test_a_closed_mouth_shows_no_painted_teeth_at_rest_or_closed(
     closed_mouths: dict[str, np.ndarray], name: str
 ) -> None:
     """dlib's inner-lip points of a closed mouth lie a pixel apart or cross; neither is an
-    opening. Every colour in the mouth, at rest and pressed shut, is one the photo has there
-    (no white line of teeth, no dark slot); an opening does paint colours the photo lacks."""
+    opening. At rest the mouth is the photo's, pixel for pixel; pressed shut, every colour in
+    it is one the photo has there (no white line of teeth, no dark slot); an opening paints."""
     from scipy.spatial import cKDTree
 
     character = Character.from_photo(closed_mouths[name])
     rig = character.rig
     x0, y0 = rig.landmarks[48:68].min(0).astype(int)
     x1, y1 = rig.landmarks[48:68].max(0).astype(int)
-    photo = cKDTree(rig.canvas[y0:y1, x0:x1].reshape(-1, 3).astype(float))
+    photo = rig.canvas[y0:y1, x0:x1].astype(int)
+    colours = cKDTree(photo.reshape(-1, 3).astype(float))
+
+    def mouth(controls: FaceControls) -> np.ndarray:
+        return character.renderer.render(controls)[y0:y1, x0:x1].astype(int)
 
     def foreign(controls: FaceControls) -> int:
-        frame = character.renderer.render(controls)[y0:y1, x0:x1]
-        distance, _ = photo.query(frame.reshape(-1, 3).astype(float))
+        distance, _ = colours.query(mouth(controls).reshape(-1, 3).astype(float))
         return int((distance > 20.0).sum())
 
-    assert foreign(FaceControls()) == 0
+    assert np.abs(mouth(FaceControls()) - photo).max() == 0
     assert foreign(FaceControls(lip_close=1.0)) == 0
     assert foreign(FaceControls(jaw_open=0.15, lip_close=1.0)) == 0
-    assert foreign(FaceControls(jaw_open=0.3)) > 20
+    assert np.abs(mouth(FaceControls(jaw_open=0.3)) - photo).max() > 40
+
+
+def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
+    closed_mouths: dict[str, np.ndarray],
+) -> None:
+    """The painted upper teeth are separate teeth (darker seams between them), not a band."""
+    character = Character.from_photo(closed_mouths["t1-left"])
+    rig = character.rig
+    controls = FaceControls(jaw_open=0.6, lip_width=0.3)
+    frame = character.renderer.render(controls).astype(np.float32)
+    dst = character.renderer.deform(controls)
+    # A row through the upper teeth: a little under the middle of the upper inner lip.
+    row = dst[62] + rig.down * 0.04 * rig.interocular
+    half = 0.25 * float(np.linalg.norm(dst[64] - dst[60]))
+    xs = np.arange(-half, half, 0.5)
+    points = row + xs[:, None] * rig.across
+    grey = frame.mean(axis=2)
+    profile = grey[np.round(points[:, 1]).astype(int), np.round(points[:, 0]).astype(int)]
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")[2:-2]
+    dips = np.flatnonzero(
+        (smooth[1:-1] < smooth[:-2])
+        & (smooth[1:-1] <= smooth[2:])
+        & (smooth[1:-1] < profile.max() - 12)
+    )
+    assert profile.max() > 150  # teeth are there
+    assert len(dips) >= 2  # and seams between them
+
+
+def test_a_grey_photo_gets_a_grey_mouth(closed_mouths: dict[str, np.ndarray]) -> None:
+    """Teeth, tongue and cavity are lit and coloured like the photo: no red in a grey one."""
+    character = Character.from_photo(closed_mouths["hanks"])
+    rig = character.rig
+    assert np.ptp(rig.canvas.astype(int), axis=2).max() <= 8  # the photo is grey
+    controls = FaceControls(jaw_open=0.8)
+    frame = character.renderer.render(controls).astype(int)
+    inner = np.round(character.renderer.deform(controls)[60:68]).astype(np.int32)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [inner], 1)
+    inside = frame[mask.astype(bool)]
+    assert len(inside) > 100
+    assert np.percentile(np.ptp(inside, axis=1), 99) <= 10
+
+
+@pytest.mark.parametrize("yaw", [-0.3, 0.3])
+def test_the_background_stays_put_as_the_head_turns(character: Character, yaw: float) -> None:
+    """Only the person is warped: the background next to the head (within one inter-ocular
+    distance of the person, but clear of its edge) is the photo's, unmoved."""
+    rig = character.rig
+    assert rig.person is not None
+    io = rig.interocular
+    person = (rig.person > 0.01).astype(np.uint8)
+    near = cv2.dilate(person, np.ones((int(io), int(io)), np.uint8)).astype(bool)
+    clear = ~cv2.dilate(person, np.ones((int(0.3 * io), int(0.3 * io)), np.uint8)).astype(bool)
+    ring = near & clear
+    assert ring.sum() > 5000
+    frame = character.renderer.render(FaceControls(yaw=yaw)).astype(int)
+    assert np.abs(frame - rig.canvas.astype(int))[ring].max() <= 2
+    # The person itself did turn.
+    assert np.abs(frame - rig.canvas.astype(int))[person.astype(bool)].mean() > 5
+
+
+def test_a_portrait_crop_in_a_wide_frame_has_no_streaks(
+    closed_mouths: dict[str, np.ndarray],
+) -> None:
+    """Where the photo does not reach (a tight portrait crop in 16:9), the canvas is not its
+    edge pixels repeated: streaks run all one way (the gradients' coherence is near 1; the
+    repeated edges measured 0.98-0.996 here), a blurred fill has no such direction."""
+    wide = Character.from_photo(closed_mouths["t1-left-upright"], size=(1280, 720))
+    grey = wide.rig.canvas.astype(np.float32).mean(axis=2)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    for side in (np.s_[:, :120], np.s_[:, -120:]):
+        xx, yy, xy = (gx * gx)[side].sum(), (gy * gy)[side].sum(), (gx * gy)[side].sum()
+        coherence = np.sqrt((xx - yy) ** 2 + 4 * xy**2) / (xx + yy)
+        assert coherence < 0.85

@@ -1,0 +1,214 @@
+"""The inside of an open mouth, painted for a photo that does not show one: a shaded cavity,
+upper teeth one by one under a gum line, the tips of the lower teeth and a tongue, lit and
+coloured like the photo, softened and grained like it.
+
+Everything is laid out in the mouth's own coordinates, measured from the inner lips of each
+frame: ``u`` across the mouth (-1 at one inner corner, 1 at the other), the distance below the
+upper inner lip (the upper teeth hang from it) and above the lower inner lip (tongue and lower
+teeth ride on the jaw). Written by hand: no library paints a mouth interior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Reference colours under neutral light, for a skin of _SKIN: the photo's skin tone scales
+# them, so a warm, cool or grey photo gets teeth and a tongue in its own light.
+_SKIN = np.array([200.0, 152.0, 128.0], np.float32)
+_TEETH = np.array([236.0, 230.0, 214.0], np.float32)
+_GUM = np.array([196.0, 110.0, 112.0], np.float32)
+_TONGUE = np.array([188.0, 96.0, 100.0], np.float32)
+_CAVITY = np.array([92.0, 32.0, 36.0], np.float32)
+
+# Upper teeth from the midline outwards, along the dental arch (mm): central incisor, lateral
+# incisor, canine, two premolars; how far each shows below the upper lip when speaking (mm).
+_TOOTH_EDGES_MM = np.array([0.0, 8.6, 15.2, 22.8, 29.8, 36.6])
+_TOOTH_LENGTH_MM = np.array([6.0, 5.0, 5.5, 4.5, 4.0])
+_ARCH_RADIUS_MM = 24.0  # the front of the arch, seen from the front, curves away like this
+_INTEROCULAR_MM = 63.0
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    """The photo's light, colour and texture, measured once."""
+
+    saturation: float  # the photo's skin saturation against _SKIN's (0: a grey photo)
+    light: float  # the photo's skin brightness against _SKIN's
+    balance: np.ndarray  # per channel: the photo's colour cast (1, 1, 1 for none)
+    sharpness: float  # Gaussian sigma (px) that the painted interior is softened by
+    grain: float  # the photo's pixel noise (standard deviation, 0..255)
+
+    @classmethod
+    def of(cls, canvas: np.ndarray, landmarks: np.ndarray, zoom: float) -> Palette:
+        mask = np.zeros(canvas.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(landmarks[[*range(3, 14), 35, 33, 31]]).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [np.round(landmarks[48:60]).astype(np.int32)], 0)
+        skin = canvas[mask.astype(bool)].astype(np.float32)
+        mean = skin.mean(0) if len(skin) else _SKIN
+        saturation = float(np.clip(_saturation(mean) / _saturation(_SKIN), 0.0, 1.0))
+        light = float(mean.mean()) / float(_SKIN.mean())
+        # The cast: the skin's hue against a typical skin's, as far as the photo has colour.
+        cast = (mean / max(float(mean.mean()), 1.0)) / (_SKIN / float(_SKIN.mean()))
+        balance = np.clip(1.0 + (cast - 1.0) * saturation, 0.7, 1.3).astype(np.float32)
+        # Grain: what a 3x3 median takes out of the skin's grey level.
+        grey = cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)
+        residual = grey.astype(np.float32) - cv2.medianBlur(grey, 3).astype(np.float32)
+        grain = float(np.std(residual[mask.astype(bool)])) if mask.any() else 1.0
+        # An upscaled photo is as soft as its enlargement; a sharp one still anti-aliases.
+        sharpness = float(np.clip(0.45 * zoom, 0.5, 2.5))
+        return cls(
+            saturation,
+            float(np.clip(light, 0.4, 1.3)),
+            balance,
+            sharpness,
+            float(np.clip(grain, 0.5, 6.0)),
+        )
+
+    def colour(self, reference: np.ndarray) -> np.ndarray:
+        """A reference colour as this photo would show it: as saturated as its skin is
+        against _SKIN, and lit as brightly (teeth stay whiter than skin: half the change)."""
+        grey = float(reference.mean())
+        tinted = (grey + (reference - grey) * self.saturation) * self.balance
+        return np.clip(tinted * np.sqrt(self.light), 0, 255).astype(np.float32)
+
+
+def _saturation(rgb: np.ndarray) -> float:
+    return float((rgb.max() - rgb.min()) / max(float(rgb.max()), 1.0))
+
+
+class Interior:
+    """Paints the mouth interior of one character into a window of a frame."""
+
+    def __init__(self, palette: Palette, interocular: float, across: np.ndarray) -> None:
+        self.io = interocular
+        self.across = across
+        self.down = np.array([-across[1], across[0]])
+        self.teeth = palette.colour(_TEETH) * 0.92
+        self.gum = palette.colour(_GUM)
+        self.tongue = palette.colour(_TONGUE)
+        self.cavity = palette.colour(_CAVITY)
+        self.sharpness = palette.sharpness
+        self.grain = palette.grain
+        # A fixed grain pattern (the same every frame: grain that boils reads as video noise).
+        self._noise = np.random.default_rng(7).standard_normal((256, 256)).astype(np.float32)
+        mm = interocular / _INTEROCULAR_MM
+        arc = _TOOTH_EDGES_MM / _ARCH_RADIUS_MM
+        self.edges_px = (_ARCH_RADIUS_MM * np.sin(arc) * mm).astype(
+            np.float32
+        )  # seen from the front
+        self.lengths_px = (_TOOTH_LENGTH_MM * mm * np.cos(arc[:-1] + 0.5 * np.diff(arc))).astype(
+            np.float32
+        )
+
+    def paint(
+        self,
+        upper: np.ndarray,
+        lower: np.ndarray,
+        origin: tuple[int, int],
+        shape: tuple[int, int],
+        teeth: bool = True,
+        floor: float | None = None,
+    ) -> np.ndarray:
+        """The interior (float RGB, ``shape``) for inner lips ``upper`` (60, 61, 62, 63, 64)
+        and ``lower`` (60, 67, 66, 65, 64) in canvas pixels; ``origin`` is the window's top
+        left. ``teeth=False`` paints only what lies behind a photo's own teeth; ``floor`` is then
+        where the tongue rests (along the mouth's vertical, canvas pixels), when not on the
+        lower lip."""
+        h, w = shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs += origin[0]
+        ys += origin[1]
+        a, d = self.across, self.down
+        along = xs * a[0] + ys * a[1]
+        depth = xs * d[0] + ys * d[1]
+        ua, ud = upper @ a, upper @ d
+        la, ld = lower @ a, lower @ d
+        left, right = float(ua[0]), float(ua[-1])
+        mid = 0.5 * (left + right)
+        half = max(0.5 * (right - left), 1.0)
+        top = np.interp(along, np.maximum.accumulate(ua), ud).astype(np.float32)
+        bottom = np.interp(along, np.maximum.accumulate(la), ld).astype(np.float32)
+        below_top = depth - top  # px under the upper lip
+        above_bottom = bottom - depth  # px over the lower lip
+        u = (along - mid) / half
+        x_px = np.abs(along - mid)  # from the midline
+        io = self.io
+
+        # (1) The cavity: darkest at the back and the middle of the opening, lighter where the
+        # lips and teeth bounce light in, and darker towards the corners (the cheeks' shadow).
+        near_lip = np.exp(-np.minimum(below_top, above_bottom) / (0.06 * io))
+        shade = (0.55 + 0.75 * near_lip) * (1.0 - 0.4 * np.clip(np.abs(u), 0, 1) ** 2)
+        paint = self.cavity[None, None, :] * shade[..., None]
+
+        # The teeth and the tongue hang from the jaws, not from the lips: the upper ones from
+        # the middle of the upper lip (the head), the lower ones and the tongue from the
+        # middle of the lower lip (the jaw). The lips hide whatever lies outside the opening.
+        upper_mid = float(ud[2])
+        lower_mid = float(ld[2]) if floor is None else floor
+        arch = float(self.edges_px[-1])
+        side = np.clip(x_px / arch, 0.0, 1.5)
+        mid_opening = max(lower_mid - upper_mid, 1.0)
+
+        # (2) The tongue: a rounded mound on the floor of the mouth, its top lit.
+        rise = min(0.5 * mid_opening, 0.14 * io)
+        tongue_top = lower_mid - rise * (1.0 - np.clip(side / 1.1, 0.0, 1.0) ** 2)
+        tongue = np.clip((depth - tongue_top) / (0.012 * io) + 0.5, 0.0, 1.0)
+        lit = 0.6 + 0.4 * np.exp(-np.maximum(depth - tongue_top, 0.0) / (0.05 * io))
+        t = (tongue * (1.0 - 0.35 * side))[..., None]
+        paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.8) * t
+
+        if teeth:
+            # (3) Lower teeth: their tips just over the lower lip, in front of the tongue.
+            # They are narrower than the upper ones and show only as the jaw drops.
+            lower_tooth, _, _ = self._tooth_at(x_px / 0.72)
+            tips = lower_mid - 0.028 * io + 0.03 * io * side**2
+            low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * lower_tooth * (side < 0.72)
+            low *= np.clip(mid_opening / (0.15 * io) - 0.4, 0.0, 0.85)
+            paint = self._teeth_over(paint, low, x_px, 0.62)
+
+            # (4) Upper teeth one by one; their edges rise along the smile line towards the
+            # back; a gum line over them shows where the lip lifts above it; the lip casts a
+            # soft shadow over their tops.
+            tooth, length, seam = self._tooth_at(x_px)
+            edge = upper_mid + length - 0.015 * io * side**2
+            gum_line = upper_mid - 0.05 * io + 0.012 * io * seam  # the gum dips between teeth
+            upper_tooth = np.clip((edge - depth) / 1.0 + 0.5, 0.0, 1.0) * tooth
+            gum = np.clip((gum_line - depth) / 1.0 + 0.5, 0.0, 1.0) * (side < 1.0)
+            g = gum[..., None] * 0.9
+            paint = paint * (1 - g) + self.gum * (0.7 + 0.3 * near_lip[..., None]) * g
+            upper_tooth *= 1.0 - gum
+            shadow = 1.0 - 0.35 * np.exp(-np.maximum(below_top, 0.0) / (0.025 * io))
+            paint = self._teeth_over(paint, upper_tooth, x_px, shadow)
+        # The photo's softness and grain.
+        if self.sharpness > 0.3:
+            paint = cv2.GaussianBlur(paint, (0, 0), self.sharpness)
+        noise = np.resize(self._noise, (h, w)) if (h > 256 or w > 256) else self._noise[:h, :w]
+        return paint + (noise * self.grain)[..., None]
+
+    def _tooth_at(self, x_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each pixel's distance from the midline: how much it lies on a tooth (0 in the
+        dark seams between teeth), the tooth's visible length, and 0..1 how near a seam."""
+        edges = self.edges_px
+        k = np.clip(np.searchsorted(edges, x_px) - 1, 0, len(edges) - 2)
+        lo, hi = edges[k], edges[k + 1]
+        width = np.maximum(hi - lo, 1.0)
+        pos = (x_px - lo) / width  # 0..1 across the tooth
+        # Seams: a dark line a pixel wide where teeth meet (the midline one included).
+        from_seam = np.minimum(pos, 1.0 - pos) * width
+        seam = np.clip(1.0 - from_seam / (0.012 * self.io + 0.8), 0.0, 1.0)
+        on = np.clip(from_seam / 0.9, 0.35, 1.0) * (x_px < edges[-1])
+        # The incisal edge is rounded at each tooth's corners.
+        length = self.lengths_px[k] * (1.0 - 0.25 * (2.0 * pos - 1.0) ** 4)
+        return on.astype(np.float32), length.astype(np.float32), seam.astype(np.float32)
+
+    def _teeth_over(
+        self, paint: np.ndarray, alpha: np.ndarray, x_px: np.ndarray, light: float | np.ndarray
+    ) -> np.ndarray:
+        # Teeth further round the arch turn from the light; each is rounded across its face.
+        back = 1.0 - 0.5 * np.clip(x_px / max(float(self.edges_px[-1]), 1.0), 0, 1) ** 1.5
+        colour = self.teeth * (back * light)[..., None]
+        a = alpha[..., None]
+        return paint * (1 - a) + colour * a
