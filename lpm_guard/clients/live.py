@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +27,72 @@ import websockets
 from ..sessions.protocol import VideoFrame
 
 Event = dict[str, Any]
+
+
+class SessionRefused(Exception):
+    """The server refused a token or a session: ``status`` and its problem+json ``problem``."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("error_description") or problem
+        super().__init__(f"{status}: {detail}")
+        self.status, self.problem = status, problem
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    session_id: str
+    stream_url: str
+    audit_index: int
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            data: dict[str, Any] = json.loads(answer.read())
+            return data
+    except urllib.error.HTTPError as exc:
+        try:
+            problem = json.loads(exc.read())
+        except ValueError:
+            problem = {"detail": exc.reason}
+        raise SessionRefused(exc.code, problem) from None
+
+
+def open_session(
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    identity_id: str,
+    *,
+    instructions: str | None = None,
+    size: str = "512x512",
+    fps: int = 25,
+    timeout: float = 30.0,
+) -> OpenedSession:
+    """An API client's own live session (blocking: call it in a thread from async code): a
+    client-credentials token for ``generate:live``, then ``POST /v1/sessions`` through the
+    gate. Raises ``SessionRefused`` with the server's problem (a 403 names the gate's
+    reasons)."""
+    base = base_url.rstrip("/")
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": "generate:live"})
+    token = _post(
+        f"{base}/oauth/token",
+        form.encode(),
+        {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        timeout,
+    )["access_token"]
+    body: dict[str, Any] = {"identity_id": identity_id, "size": size, "fps": fps}
+    if instructions is not None:
+        body["instructions"] = instructions
+    opened = _post(
+        f"{base}/v1/sessions",
+        json.dumps(body).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout,
+    )
+    return OpenedSession(opened["session_id"], opened["stream_url"], int(opened["audit_index"]))
 
 
 class LiveClient:
@@ -36,9 +106,13 @@ class LiveClient:
     async def send(self, kind: str, **fields: Any) -> None:
         await self.connection.send(json.dumps({"type": kind, **fields}))
 
-    async def speak(self, pcm16: bytes) -> None:
-        """The agent's voice (PCM16, 24 kHz, mono): the character says it."""
-        await self.send("response.output_audio.delta", delta=base64.b64encode(pcm16).decode())
+    async def speak(self, pcm16: bytes, response_id: str | None = None) -> None:
+        """The agent's voice (PCM16, 24 kHz, mono): the character says it. ``response_id``
+        names the reply it belongs to (repeated in the playback events)."""
+        ids = {"response_id": response_id} if response_id else {}
+        await self.send(
+            "response.output_audio.delta", delta=base64.b64encode(pcm16).decode(), **ids
+        )
 
     async def hear(self, pcm16: bytes) -> None:
         """The user's voice (PCM16, 24 kHz, mono): the character listens to it."""
