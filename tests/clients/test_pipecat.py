@@ -68,7 +68,7 @@ def test_tts_audio_comes_back_as_frames_with_their_audio(
                 *sent,
                 SleepFrame(sleep=5.0),
             ],
-            start_timeout=10.0,
+            start_timeout=30.0,
         )
     )
     images = [f for f in down if isinstance(f, OutputImageRawFrame)]
@@ -99,7 +99,7 @@ def test_an_interruption_stops_the_character_speaking(
                 InterruptionFrame(),
                 SleepFrame(sleep=1.5),
             ],
-            start_timeout=10.0,
+            start_timeout=30.0,
         )
     )
     voiced = [f for f in down if isinstance(f, TTSAudioRawFrame)]
