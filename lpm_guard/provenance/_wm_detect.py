@@ -36,8 +36,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy import fft as scipy_fft
 from scipy import ndimage, sparse, special
 
+from lpm_guard.provenance import _wm_geometry
 from lpm_guard.provenance import _wm_payload as payload
 from lpm_guard.provenance._wm_pattern import CHIP, TILE, Layout, chip_sums, render
 
@@ -63,11 +65,13 @@ SELECT_FRAMES = 6
 SCALE_STEPS = (-0.004, 0.0, 0.004)
 # Folds tried: the native scale, and each period candidate at each scale step.
 FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
-# The keyed scale search (``keyed_period``): scales 0.35-1.25 of the marked size, on a grid
+# The keyed scale search (``keyed_period``): scales 0.35-2.5 of the marked size, on a grid
 # fine enough that the fold drifts by at most SEARCH_DRIFT of a chip at the edge of a
 # SEARCH_SIDE-pixel square (the centre of the first frame, which the search folds), then
 # REFINE_STEPS around the best on the whole first frame.
-SEARCH_SCALES = (0.35, 1.25)
+# (Up to 2.5x: frames are first reduced to at most _wm_geometry.WORK_SIDE pixels by an integer
+# factor, so any upscale of a clip of 512 pixels or more lands at or under 2.5x.)
+SEARCH_SCALES = (_wm_geometry.SMALLEST_SCALE, 2.5)
 SEARCH_SIDE = 384
 SEARCH_DRIFT = 0.25
 REFINE_STEPS = (-0.5, -0.25, 0.0, 0.25, 0.5)  # in grid steps
@@ -86,9 +90,14 @@ SEARCH_GRID = _search_grid()
 SEARCHED = len(SEARCH_GRID) + len(REFINE_STEPS)
 # Frame subsets decoded at the chosen scale: all frames summed, then the first frame alone.
 SUBSETS = 2
+# Each fold is read as it is and mirrored (``mirrored``), in each view (the clip as it is and
+# up to _wm_geometry.ANGLES rotations turned back).
+MIRRORS = 2
+VIEWS = 1 + _wm_geometry.ANGLES
 # Sync scores looked at per secret: every offset of every fold in each frame subset, the keyed
-# search's folds counted as if both subsets were read at each (a union bound, so an upper one).
-HYPOTHESES = TILE * TILE * (FOLDS + SEARCHED) * SUBSETS
+# search's folds counted as if both subsets were read at each (a union bound, so an upper one),
+# both ways round, in every view.
+HYPOTHESES = TILE * TILE * (FOLDS + SEARCHED) * SUBSETS * MIRRORS * VIEWS
 FALSE_ALARM_BOUND = 1e-6
 # Offsets decoded per frame subset: the PEAKS best local maxima of the sync correlation, each
 # with its 8 neighbours. Each is one more chance for a check value to match by luck.
@@ -169,9 +178,9 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     power = np.zeros((2 * height, width + 1), np.float64)
     for luma in lumas:
         white = whiten(luma.astype(np.float32), 2.0)
-        spectrum = np.fft.rfft2(white, s=(2 * height, 2 * width))
+        spectrum = scipy_fft.rfft2(white, s=(2 * height, 2 * width))  # complex64
         power += spectrum.real**2 + spectrum.imag**2
-    corr = np.fft.fftshift(np.fft.irfft2(power, s=(2 * height, 2 * width)))
+    corr = np.fft.fftshift(scipy_fft.irfft2(power, s=(2 * height, 2 * width)))
     dy = np.abs(np.arange(2 * height) - height)[:, None]
     dx = np.abs(np.arange(2 * width) - width)[None, :]
     overlap = np.maximum(height - dy, 1) * np.maximum(width - dx, 1)
@@ -204,7 +213,20 @@ def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:
 
 def estimate_periods(lumas: Sequence[np.ndarray]) -> list[float]:
     """Step 2: the likeliest tile periods in pixels (best first), from the 2-D harmonic comb."""
+    return _periods(_autocorrelation(lumas))
+
+
+def estimate_lattice(
+    lumas: Sequence[np.ndarray],
+) -> tuple[list[float], list[tuple[float, float]]]:
+    """Step 2 with rotation: the unrotated lattice's likeliest periods (``estimate_periods``)
+    and the rotations whose lattice stands out, each with its period
+    (``_wm_geometry.estimate_angles``), from one autocorrelation."""
     corr = _autocorrelation(lumas)
+    return _periods(corr), _wm_geometry.estimate_angles(corr)
+
+
+def _periods(corr: np.ndarray) -> list[float]:
     top = 0.6 * min(corr.shape) / 2
     periods = np.arange(MIN_PERIOD, max(top, MIN_PERIOD + 1), 0.25)
     scores = _combs(corr, periods)
@@ -295,26 +317,60 @@ def _standardised(surface: np.ndarray) -> np.ndarray:
 
 def _peak_z(tile: np.ndarray, template_spectrum: np.ndarray) -> float:
     """The best z-score of the sync correlation surface of one fold (``_surface``'s max)."""
-    phases = _phases(np.fft.irfft2(np.fft.rfft2(tile) * template_spectrum, s=tile.shape))
-    std = phases.std(axis=1)
-    if not (std > 0).all():
-        return 0.0
-    return float(((phases.max(axis=1) - phases.mean(axis=1)) / std).max())
+    return _peak_zs(tile, [template_spectrum])[0]
 
 
-def grid_scores(first: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-    """The best z of a template's correlation with the centre SEARCH_SIDE square of a
-    whitened frame folded at each period of SEARCH_GRID (``spectrum``: the conjugate rfft2 of
-    the rendered template)."""
+def _peak_zs(tile: np.ndarray, spectra: Sequence[np.ndarray]) -> list[float]:
+    """``_peak_z`` for several templates' spectra, the fold transformed once (float32)."""
+    folded = scipy_fft.rfft2(tile.astype(np.float32))
+    found = []
+    for spectrum in spectra:
+        surface = scipy_fft.irfft2(folded * spectrum, s=tile.shape)
+        phases = _phases(surface)
+        std = phases.std(axis=1)
+        if not (std > 0).all():
+            found.append(0.0)
+            continue
+        found.append(float(((phases.max(axis=1) - phases.mean(axis=1)) / std).max()))
+    return found
+
+
+def _spectra(template: np.ndarray) -> list[np.ndarray]:
+    """The conjugate spectra (complex64) of a rendered template as it is and mirrored: a
+    mirrored fold correlates with the template as the fold does with the mirrored template,
+    up to a cyclic shift, with the same z per chip phase (the mirror maps phases to phases)."""
+    return [
+        np.conj(scipy_fft.rfft2(np.ascontiguousarray(t, np.float32))).astype(np.complex64)
+        for t in (template, template[:, ::-1])
+    ]
+
+
+def grid_scores(first: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """The best z of a rendered template's correlation with the centre SEARCH_SIDE square of
+    a whitened frame folded at each period of SEARCH_GRID: MIRRORS rows, the frame as it is
+    and mirrored."""
     height, width = first.shape
     top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
     centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
-    return np.array([_peak_z(splat(centre, period), spectrum) for period in SEARCH_GRID])
+    spectra = _spectra(template)
+    return np.array([_peak_zs(splat(centre, period), spectra) for period in SEARCH_GRID]).T
 
 
-def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float]:
-    """The keyed scale search: the period (and its sync z) at which the first whitened frame
-    folds onto this secret's sync pattern best.
+def _mirror(tile: np.ndarray, mirror: bool) -> np.ndarray:
+    return np.ascontiguousarray(tile[:, ::-1]) if mirror else tile
+
+
+def mirrored(evidence: Fold, mirror: bool = True) -> Fold:
+    """The fold of the frames mirrored left to right (up to a cyclic shift, which the offset
+    search absorbs): a mirrored copy of a marked clip folds onto the mark again."""
+    if not mirror:
+        return evidence
+    return Fold(evidence.period, _mirror(evidence.tile, True), _mirror(evidence.first, True))
+
+
+def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float, bool]:
+    """The keyed scale search: the period (its sync z, and whether the frame is mirrored) at
+    which the first whitened frame folds onto this secret's sync pattern best.
 
     The comb of step 2 needs the mark's own autocorrelation, which is quadratic in its
     amplitude and lost under a small, re-encoded copy (crf 28 after 0.5× and a crop: the true
@@ -322,14 +378,16 @@ def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float]:
     linear in it. (1) Fold the centre SEARCH_SIDE square of the frame at every period of
     SEARCH_GRID and take each surface's peak z; (2) around the best, REFINE_STEPS grid steps
     on the whole frame; the best of those is the answer."""
-    spectrum = np.conj(np.fft.rfft2(render(layout.chips(None))))
-    # (1) the grid, on the centre square.
-    best = int(np.argmax(grid_scores(first, spectrum)))
+    template = render(layout.chips(None))
+    # (1) the grid, on the centre square, both ways round.
+    scores = grid_scores(first, template)
+    mirror, best = divmod(int(np.argmax(scores)), scores.shape[1])
     # (2) refine on the whole frame, in fractions of the grid's step there.
     step = SEARCH_GRID[min(best + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[best] - 1
     refined = [SEARCH_GRID[best] * (1 + k * step) for k in REFINE_STEPS]
+    spectrum = _spectra(template)[mirror]
     zs = [_peak_z(splat(first, period), spectrum) for period in refined]
-    return float(refined[int(np.argmax(zs))]), float(max(zs))
+    return float(refined[int(np.argmax(zs))]), float(max(zs)), bool(mirror)
 
 
 @dataclass(frozen=True)

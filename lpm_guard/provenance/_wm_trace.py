@@ -80,7 +80,8 @@ class Trace:
 def hypotheses(candidates: int, secrets: int = 1) -> float:
     """Every (key, candidate, frame subset, scale, offset) a trace could pick."""
     scales = len(_wm_detect.SEARCH_GRID) + 1
-    return float(secrets * candidates * SUBSETS * scales * TILE * TILE)
+    geometry = _wm_detect.MIRRORS * _wm_detect.VIEWS
+    return float(secrets * candidates * SUBSETS * scales * geometry * TILE * TILE)
 
 
 def threshold(candidates: int, secrets: int = 1) -> float:
@@ -123,14 +124,17 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
     return chips.reshape(GRID, GRID)
 
 
-def _scales(first: np.ndarray, spectrum: np.ndarray) -> list[float]:
+def _scales(first: np.ndarray, template: np.ndarray) -> list[tuple[float, bool]]:
     """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
-    (on the frame's centre, as ``keyed_period``), and the native scale."""
+    (on the frame's centre, as ``keyed_period``), each with whether the frame reads
+    mirrored, and the native scale both ways round."""
     grid = _wm_detect.SEARCH_GRID
-    scores = _wm_detect.grid_scores(first, spectrum)
+    both = _wm_detect.grid_scores(first, template)
+    scores = both.max(axis=0)
     peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
     peaks.sort(key=lambda i: -scores[i])
-    return [float(TILE), *(float(grid[i]) for i in peaks[:TRACE_SCALES])]
+    kept = [(float(grid[i]), bool(both[1, i] > both[0, i])) for i in peaks[:TRACE_SCALES]]
+    return [(float(TILE), False), (float(TILE), True), *kept]
 
 
 def trace(
@@ -147,15 +151,15 @@ def trace(
     # (1): codewords and pilots.
     coded = codewords(secret, issued)
     template = render(_pilots(layout, coded))
-    spectrum = np.conj(np.fft.rfft2(template))
     # (2)-(3): per subset and scale, the pilot surface's offsets and their unit-length chip
     # sums. Folding is linear, so the frames' sum folds as the sum of their folds.
     rows, where = [], []
     subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
     for white in subsets:
-        for period in _scales(white, spectrum):
+        for period, mirror in _scales(white, template):
             folded = _wm_detect.splat(white, period)
-            tile = _wm_detect.sharpened(_wm_detect.Fold(period, folded, folded)).first
+            fold = _wm_detect.mirrored(_wm_detect.Fold(period, folded, folded), mirror)
+            tile = _wm_detect.sharpened(fold).first
             surface = _wm_detect._surface(tile, template)
             for offset in _wm_detect.candidates(surface):
                 aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))

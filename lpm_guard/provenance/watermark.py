@@ -11,14 +11,20 @@ from __future__ import annotations
 import math
 import pathlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 import av
 import cv2
 import numpy as np
 
-from lpm_guard.provenance import _wm_detect, _wm_informed, _wm_payload, _wm_trace
+from lpm_guard.provenance import (
+    _wm_detect,
+    _wm_geometry,
+    _wm_informed,
+    _wm_payload,
+    _wm_trace,
+)
 from lpm_guard.provenance._wm_pattern import TILE, Layout
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 
@@ -152,67 +158,112 @@ def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
     for rgb in islice(frames, max_frames):
         _check_frame(rgb, shape)
         shape = rgb.shape[:2]
-        lumas.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        # A large frame (an upscaled copy, a 4K re-encode) is read reduced (_wm_geometry).
+        lumas.append(_wm_geometry.reduce(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
     if not lumas:
         raise InvalidFrame("no frames to read a watermark from")
     return lumas
 
 
+@dataclass
+class _View:
+    """One geometry hypothesis: the clip as it is (``rotation`` None) or turned back by a
+    rotation its autocorrelation shows (``_wm_geometry``), with its period candidates, its
+    sampled frames whitened, and its folds."""
+
+    rotation: _wm_geometry.Rotation | None
+    candidates: list[float]
+    sample: list[np.ndarray]
+    quick: dict[float, _wm_detect.Fold] = field(default_factory=dict)
+    full: dict[float, _wm_detect.Fold] = field(default_factory=dict)
+
+    def white(self, luma: np.ndarray) -> np.ndarray:
+        if self.rotation is None:
+            return _wm_detect.flatten(luma)
+        return _wm_detect.flatten(self.rotation.luma(luma)) * self.rotation.valid
+
+
 class Evidence:
-    """The key-independent part of detection for one clip: scale hypotheses and folds.
+    """The key-independent part of detection for one clip: geometry, scale hypotheses and
+    folds.
 
     Steps (1)-(3) of ``_wm_detect`` run once here; ``reading`` runs (4)-(5) for one secret,
     so trying several secrets (key rotation) costs little more than trying one.
     """
 
     def __init__(self, lumas: Sequence[np.ndarray]) -> None:
-        # (1)-(2): the whitened frames' autocorrelation gives the period candidates.
+        # (1)-(2): the whitened frames' autocorrelation gives the period candidates, and the
+        # rotations whose lattice stands out (each one more view of the clip).
         self._lumas = list(lumas)
         self.frames = len(self._lumas)
         step = max(1, self.frames // _wm_detect.PERIOD_FRAMES)
-        periods = _wm_detect.estimate_periods(self._lumas[::step][: _wm_detect.PERIOD_FRAMES])
+        periods, angles = _wm_detect.estimate_lattice(
+            self._lumas[::step][: _wm_detect.PERIOD_FRAMES]
+        )
         # (3): the native scale and each candidate folded over a few frames (the scale steps
         # around a candidate only when a secret picks it); the chosen one over all frames.
-        picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
         # Whitened once (step 1); the first of them is the first frame, which the keyed
         # scale search folds.
-        self._sample = [_wm_detect.flatten(luma) for luma in self._lumas[::picked]]
-        self._sample = self._sample[: _wm_detect.SELECT_FRAMES]
-        self._candidates = [float(TILE), *periods]
-        self._quick: dict[float, _wm_detect.Fold] = {}
-        for period in self._candidates:
-            self._quick_fold(period)
-        self._full: dict[float, _wm_detect.Fold] = {}
+        picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
+        sampled = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
+        shape = self._lumas[0].shape
+        self._views = [_View(None, [float(TILE), *periods], [])]
+        for angle, period in angles:
+            rotation = _wm_geometry.Rotation(angle, (shape[0], shape[1]))
+            self._views.append(_View(rotation, [float(TILE), period], []))
+        for view in self._views:
+            view.sample = [view.white(luma) for luma in sampled]
+            for period in view.candidates:
+                self._quick_fold(view, period)
 
-    def _quick_fold(self, period: float) -> _wm_detect.Fold:
-        if period not in self._quick:
-            self._quick[period] = _wm_detect.fold_white(self._sample, period)
-        return self._quick[period]
+    @property
+    def angles(self) -> list[float]:
+        """The rotations read besides the clip as it is (degrees)."""
+        return [v.rotation.angle for v in self._views if v.rotation is not None]
 
-    def _best(self, periods: Sequence[float], secret: bytes, layout: Layout) -> _wm_detect.Fold:
-        folds = [self._quick_fold(p) for p in periods]
-        return max(folds, key=lambda f: _wm_detect.read(f, secret, layout, decode=False).z)
+    def _quick_fold(self, view: _View, period: float) -> _wm_detect.Fold:
+        if period not in view.quick:
+            view.quick[period] = _wm_detect.fold_white(view.sample, period)
+        return view.quick[period]
+
+    def _best(
+        self, choices: Sequence[tuple[_View, float, bool]], secret: bytes, layout: Layout
+    ) -> tuple[_View, float, bool]:
+        def z(choice: tuple[_View, float, bool]) -> float:
+            view, period, mirror = choice
+            fold = _wm_detect.mirrored(self._quick_fold(view, period), mirror)
+            return _wm_detect.read(fold, secret, layout, decode=False).z
+
+        return max(choices, key=z)
 
     def reading(self, secret: bytes) -> _wm_detect.Reading:
-        """Steps (4)-(5) for one secret: the best hypothesis, folded over every frame; when
-        that is a rescaled one and no check value verifies there, the native scale too (a
-        weak mark can lose the scale choice to a wrong candidate on 6 frames); when neither
-        verifies, the scale the keyed search finds on the first frame (a small re-encoded
-        copy leaves the comb of step 2 too little of the mark to find its period)."""
+        """Steps (4)-(5) for one secret: the best hypothesis (view, scale, mirrored or not,
+        by sync score), folded over every frame; when that is a rescaled one and no check
+        value verifies there, the native scale too (a weak mark can lose the scale choice to
+        a wrong candidate on 6 frames); when neither verifies, the scale the keyed search
+        finds on the first frame of that view (a small re-encoded copy leaves the comb of
+        step 2 too little of the mark to find its period)."""
         layout = Layout.from_secret(secret)
-        chosen = self._best(self._candidates, secret, layout)
-        if chosen.period != TILE:  # refine: the scale steps around the chosen candidate
-            steps = [chosen.period * (1 + d) for d in _wm_detect.SCALE_STEPS]
-            chosen = self._best(steps, secret, layout)
+        choices = [
+            (view, period, mirror)
+            for view in self._views
+            for period in view.candidates
+            for mirror in (False, True)
+        ]
+        view, period, mirror = self._best(choices, secret, layout)
+        if period != TILE:  # refine: the scale steps around the chosen candidate
+            steps = [period * (1 + d) for d in _wm_detect.SCALE_STEPS]
+            _, period, _ = self._best([(view, p, mirror) for p in steps], secret, layout)
         readings = []
-        decoded = list(dict.fromkeys([chosen.period, float(TILE)]))
-        for period in decoded:
-            readings.append(self._read_at(period, secret, layout))
+        decoded = list(dict.fromkeys([period, float(TILE)]))
+        for scale in decoded:
+            readings.append(self._read_at(view, scale, mirror, secret, layout))
             if readings[-1].reference is not None:
                 return readings[-1]
-        keyed, _ = _wm_detect.keyed_period(self._sample[0], layout)
-        if all(abs(keyed / period - 1) > _wm_detect.SCALE_STEPS[-1] for period in decoded):
-            reading = self._read_at(keyed, secret, layout)
+        keyed, _, flipped = _wm_detect.keyed_period(view.sample[0], layout)
+        near = any(abs(keyed / p - 1) <= _wm_detect.SCALE_STEPS[-1] for p in decoded)
+        if not near or flipped != mirror:
+            reading = self._read_at(view, keyed, flipped, secret, layout)
             if reading.reference is not None:
                 return reading
         return readings[0]
@@ -220,13 +271,17 @@ class Evidence:
     def trace(self, secret: bytes, references: Sequence[int], secrets: int = 1) -> _wm_trace.Trace:
         """Which of the issued ``references`` this secret's mark carries, if one stands out
         (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
-        ``secrets`` keys' hypotheses)."""
-        return _wm_trace.trace(self._sample, secret, references, secrets)
+        ``secrets`` keys' hypotheses), in every view of the clip."""
+        traces = [_wm_trace.trace(v.sample, secret, references, secrets) for v in self._views]
+        return max(traces, key=lambda t: (t.reference is not None, t.z))
 
-    def _read_at(self, period: float, secret: bytes, layout: Layout) -> _wm_detect.Reading:
-        if period not in self._full:
-            self._full[period] = _wm_detect.fold(self._lumas, period)
-        return _wm_detect.read(self._full[period], secret, layout)
+    def _read_at(
+        self, view: _View, period: float, mirror: bool, secret: bytes, layout: Layout
+    ) -> _wm_detect.Reading:
+        if period not in view.full:
+            whites = (view.white(luma) for luma in self._lumas)
+            view.full[period] = _wm_detect.fold_white(whites, period)
+        return _wm_detect.read(_wm_detect.mirrored(view.full[period], mirror), secret, layout)
 
 
 def decide(reading: _wm_detect.Reading, secrets: int, frames: int) -> Detection:

@@ -56,6 +56,30 @@ def talking_clip(name: str, width: int, height: int, frames: int = 25, seed: int
     return clip
 
 
+def generated(name: str, width: int, height: int, frames: int = 25) -> Clip:
+    """The generator's own output: the photo animated (speech shapes, blinks and a moving
+    head, varied every frame as bench/generator.py varies them)."""
+    from lpm_guard.generator import Character, FaceControls
+
+    character = Character.from_photo(PHOTOS[name]()[..., :3], size=(width, height))
+    rng = np.random.default_rng(1)
+    clip = []
+    for i in range(frames):
+        t = i / 25
+        controls = FaceControls(
+            jaw_open=float(rng.uniform(0.05, 1.0)),
+            lip_width=float(rng.uniform(0.0, 1.0)),
+            smile=float(rng.uniform(-0.3, 0.8)),
+            blink=float(rng.choice([0.0, 0.0, 0.0, 0.5, 1.0])),
+            yaw=0.25 * math.sin(1.3 * t),
+            pitch=0.12 * math.sin(0.9 * t + 1.0),
+            roll=0.08 * math.sin(0.7 * t + 2.0),
+            breath=math.sin(1.5 * t),
+        )
+        clip.append(character.renderer.render(controls))
+    return clip
+
+
 def h264(clip: Sequence[np.ndarray], crf: int, preset: str = "medium") -> Clip:
     """Encode with libx264 (yuv420p, 25 fps) into an in-memory MP4 and decode it again."""
     height, width = clip[0].shape[:2]
@@ -133,4 +157,86 @@ ATTACKS: dict[str, Callable[[Sequence[np.ndarray]], Clip]] = {
     "noise sigma 5": lambda c: noise(c, 5),
     "jpeg q50": lambda c: jpeg(c, 50),
     "crf 28 + 0.5x + crop 80%": lambda c: h264(crop(scale(c, 0.5), 0.8), 28),
+}
+
+
+def mirror(clip: Sequence[np.ndarray]) -> Clip:
+    """Left and right swapped (a selfie view, a platform's mirror edit)."""
+    return [np.ascontiguousarray(rgb[:, ::-1]) for rgb in clip]
+
+
+def rotate(clip: Sequence[np.ndarray], degrees: float) -> Clip:
+    """Turned ``degrees`` counter-clockwise about the centre, cropped to the largest centred
+    rectangle of the frame's shape that holds no border, and enlarged back to the frame's
+    size (a phone's "straighten")."""
+    h, w = clip[0].shape[:2]
+    a = math.radians(abs(degrees))
+    keep = min(w / (w * math.cos(a) + h * math.sin(a)), h / (w * math.sin(a) + h * math.cos(a)))
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1 / keep)
+    return [cv2.warpAffine(rgb, matrix, (w, h), flags=cv2.INTER_LINEAR) for rgb in clip]
+
+
+def perspective(clip: Sequence[np.ndarray], keystone: float) -> Clip:
+    """The frame seen from off its axis, at 80% of a 1280x720 capture on a dark surround:
+    the top-left corner pulled in by ``keystone`` of the width (and half that down), the
+    top-right and bottom-left by half as much (a phone held a little low and to the left)."""
+    h, w = clip[0].shape[:2]
+    size = 0.8 * min(1280 / w, 720 / h)
+    cw, ch = w * size, h * size
+    x0, y0 = (1280 - cw) / 2, (720 - ch) / 2
+    k = keystone
+    source = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    target = np.float32(
+        [
+            [x0 + k * cw, y0 + k / 2 * ch],
+            [x0 + cw - k / 2 * cw, y0],
+            [x0 + cw, y0 + ch],
+            [x0, y0 + ch - k / 2 * ch],
+        ]
+    )
+    matrix = cv2.getPerspectiveTransform(source, target)
+    return [cv2.warpPerspective(rgb, matrix, (1280, 720), borderValue=(20, 20, 20)) for rgb in clip]
+
+
+def screen_recording(clip: Sequence[np.ndarray], keystone: float = 0.02) -> Clip:
+    """A phone filming the clip on a screen: perspective (keystone), the lens's blur, the
+    display's gamma (0.8) and the phone's H.264 (crf 26)."""
+    gamma = (255 * (np.arange(256) / 255) ** 0.8).astype(np.uint8)
+    seen = [
+        cv2.LUT(cv2.GaussianBlur(rgb, (0, 0), 0.6), gamma) for rgb in perspective(clip, keystone)
+    ]
+    return h264(seen, 26)
+
+
+def upscale_into(clip: Sequence[np.ndarray], width: int, height: int) -> Clip:
+    """Enlarged (bicubic) to fit ``width`` x ``height``, centred on black bars."""
+    h, w = clip[0].shape[:2]
+    factor = min(width / w, height / h)
+    nw, nh = round(w * factor), round(h * factor)
+    x, y = (width - nw) // 2, (height - nh) // 2
+    out = []
+    for rgb in clip:
+        canvas = np.zeros((height, width, 3), np.uint8)
+        canvas[y : y + nh, x : x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_CUBIC)
+        out.append(canvas)
+    return out
+
+
+def _gate(clip: Sequence[np.ndarray]) -> Clip:
+    """The gate's own output: H.264 crf 20, veryfast, as the generator writes it."""
+    return h264(clip, 20, "veryfast")
+
+
+# Issue 19: geometry on the gate's output (crf 20), as platforms and phones change it.
+GEOMETRY_ATTACKS: dict[str, Callable[[Sequence[np.ndarray]], Clip]] = {
+    "gate, mirrored": lambda c: mirror(_gate(c)),
+    "gate, rotated 0.5°": lambda c: rotate(_gate(c), 0.5),
+    "gate, rotated 1°": lambda c: rotate(_gate(c), 1),
+    "gate, rotated 3°": lambda c: rotate(_gate(c), 3),
+    "gate, rotated -5°": lambda c: rotate(_gate(c), -5),
+    "gate, screen recording": lambda c: screen_recording(_gate(c)),
+    "gate, into 1920x1080": lambda c: upscale_into(_gate(c), 1920, 1080),
+    "gate, into 1920x1080 + crf 30": lambda c: h264(upscale_into(_gate(c), 1920, 1080), 30),
+    "gate, into 3840x2160 + crf 30": lambda c: h264(upscale_into(_gate(c), 3840, 2160), 30),
+    "gate, rotated 2° + 0.75x + crf 28": lambda c: h264(scale(rotate(_gate(c), 2), 0.75), 28),
 }

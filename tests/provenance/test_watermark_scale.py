@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lpm_guard.provenance import _wm_detect
+from lpm_guard.provenance import _wm_detect, _wm_geometry
 from lpm_guard.provenance._wm_pattern import CHIP, TILE, Layout, render
 from lpm_guard.provenance.watermark import Watermarker, detect
 from tests.provenance import media
@@ -37,10 +37,11 @@ def test_the_keyed_search_finds_the_scale_of_a_small_reencoded_copy() -> None:
     strong = [marker.mark(frame) for frame in clip]
     small = _grey(media.ATTACKS["crf 28 + 0.5x + crop 80%"](strong))
     assert small[0].shape == (144, 256)
-    period, z = _wm_detect.keyed_period(_wm_detect.flatten(small[0]), Layout.from_secret(SECRET))
-    assert period == pytest.approx(64, rel=0.01)
+    found = _wm_detect.keyed_period(_wm_detect.flatten(small[0]), Layout.from_secret(SECRET))
+    period, z, mirrored = found
+    assert period == pytest.approx(64, rel=0.01) and not mirrored
     # Another key's sync pattern finds nothing there to beat the marked key's peak.
-    _, other = _wm_detect.keyed_period(
+    _, other, _ = _wm_detect.keyed_period(
         _wm_detect.flatten(small[0]), Layout.from_secret(bytes(range(1, 33)))
     )
     assert z > other
@@ -55,9 +56,10 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     chip = grid[:-1] * CHIP / TILE
     drift = (grid[1:] / grid[:-1] - 1) * _wm_detect.SEARCH_SIDE / 2 / chip
     assert drift.max() <= _wm_detect.SEARCH_DRIFT + 1e-9
-    # Every fold the search looks at is one more sync hypothesis in the bound.
+    # Every fold the search looks at is one more sync hypothesis in the bound, read as it is
+    # and mirrored, in each view (the clip as it is and the rotations turned back).
     folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS)
-    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS
+    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * (1 + _wm_geometry.ANGLES)
     assert hypotheses == _wm_detect.HYPOTHESES
 
 
@@ -66,7 +68,7 @@ def test_a_clip_whose_period_the_comb_misses_is_read_at_the_keyed_scale(
 ) -> None:
     # The comb of step 2 is made to offer only wrong periods (what it does on the combined
     # attack); the 0.5x copy is still read, at the scale the keyed search finds.
-    monkeypatch.setattr(_wm_detect, "estimate_periods", lambda lumas: [45.0, 90.0])
+    monkeypatch.setattr(_wm_detect, "_periods", lambda corr: [45.0, 90.0])
     half = media.ATTACKS["scale 0.5x"](marked[:6])
     found = detect(half, SECRET)
     assert found.present and found.reference == REFERENCE
