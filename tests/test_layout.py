@@ -125,3 +125,14 @@ def test_consent_checks_faces_without_the_generator() -> None:
     for path in (ROOT / "lpm_guard" / "consent").rglob("*.py"):
         generator = [n for n in _gate_imports(path) if n.startswith("lpm_guard.generator")]
         assert not generator, f"{path} imports {generator}"
+
+
+def test_the_gate_reaches_the_cpu_generator_only_through_its_performer_backend() -> None:
+    """Live sessions and offline jobs use the Performer protocol; only the CPU generator's
+    backend (lpm_guard/performers/local.py) names the generator."""
+    allowed = {ROOT / "lpm_guard" / "performers" / "local.py"}
+    for path in (ROOT / "lpm_guard").rglob("*.py"):
+        if path.relative_to(ROOT / "lpm_guard").parts[0] in (*STAGES, "web") or path in allowed:
+            continue
+        generator = [n for n in _gate_imports(path) if n.startswith("lpm_guard.generator")]
+        assert not generator, f"{path} imports {generator}"

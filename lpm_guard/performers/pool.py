@@ -62,7 +62,7 @@ class WorkerPool:
         stall_s: float = 3.0,
         tls: ssl.SSLContext | None = None,
         down_s: float = 10.0,
-        health_timeout_s: float = 1.0,
+        health_timeout_s: float = 3.0,
     ) -> None:
         if not workers:
             raise ValueError("a pool needs at least one worker")

@@ -1,6 +1,7 @@
 """A performer on a ``generator-worker``, as the gate holds it.
 
-Everything the worker sends is checked before the gate uses it: each frame must be the next
+Frames start when the caller first reads them (``play``). A reader thread takes everything the
+worker sends and checks it before the gate uses it: each frame must be the next
 index, of the stream's size, and come before the stream's end; a worker that goes away, sends
 nothing for ``stall_s`` or breaks the protocol raises ``PerformerFailed`` with the breach named,
 and the session or job it served stops. Input goes out through a sender thread, so a worker
@@ -32,7 +33,9 @@ from .protocol import Direction, PerformedFrame, Portrait, Voice
 MAX_BACKLOG = 500  # messages waiting for the worker (20 s of 40 ms audio chunks)
 READY_TIMEOUT_S = 60.0  # rigging a photo takes a few seconds on a busy CPU
 POLL_S = 0.1  # how often a waiting reader looks at its stop event
+INBOX_FRAMES = 4  # frames read ahead of the caller
 _CLOSE = object()
+_END = object()
 
 
 class WorkerBusy(Exception):
@@ -92,8 +95,11 @@ class RemotePerformer:
         except BaseException:
             self._held.close()
             raise
+        self._inbox: queue.Queue[object] = queue.Queue(maxsize=INBOX_FRAMES)
         self._sender = threading.Thread(target=self._send_loop, name="performer-out", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name="performer-in", daemon=True)
         self._sender.start()
+        self._reader.start()
 
     def _open(
         self, portrait: Portrait, direction: Direction, encoding: str, quality: int
@@ -176,60 +182,91 @@ class RemotePerformer:
         self._post(wire.event("instruct", id=number, text=text))
         return answer
 
-    # --- output: read and checked by the caller's thread --------------------------------------
+    # --- output: read and checked by the reader thread, taken by the caller's ----------------
 
     def _fail(self, failure: PerformerFailed) -> None:
         if self._failure is None:
             self._failure = failure
-        for answer in self._answers.values():
+        for answer in list(self._answers.values()):
             if not answer.done():
                 answer.set_exception(failure)
 
-    def _receive(self, stop: threading.Event | None) -> str | bytes | None:
-        """The next message; None once ``stop`` is set. Raises on a stall or a lost worker."""
-        waited_since = time.monotonic()
-        while True:
-            if self._failure is not None:
-                raise self._failure
-            if stop is not None and stop.is_set():
-                return None
+    def _hand(self, item: object) -> bool:
+        """Give the caller a frame (or the end, or a failure); waits while it is behind (the
+        socket then holds the rest: back-pressure). False once the performer is closed."""
+        while not self._closing.is_set():
             try:
-                return self._ws.recv(timeout=POLL_S)
-            except TimeoutError:
-                if time.monotonic() - waited_since > self._stall_s:
-                    raise PerformerFailed(
-                        Breach.STALLED, f"no frame from the generator worker for {self._stall_s} s"
-                    ) from None
-            except ConnectionClosed as exc:
-                raise PerformerFailed(
-                    Breach.DIED, f"the generator worker went away ({exc.rcvd or 'no close frame'})"
-                ) from None
+                self._inbox.put(item, timeout=POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
 
-    def frames(self, stop: threading.Event | None = None) -> Iterator[PerformedFrame]:
+    def _read_loop(self) -> None:
         expected = 0
+        ended = False
         try:
-            while True:
-                message = self._receive(stop)
-                if message is None:
-                    return
+            while not self._closing.is_set():
+                try:
+                    message = self._ws.recv(timeout=POLL_S)
+                except TimeoutError:
+                    continue
+                except ConnectionClosed as exc:
+                    if ended:  # let go after the end: the stream is complete
+                        self._hand(_END)
+                        return
+                    raise PerformerFailed(
+                        Breach.DIED,
+                        f"the generator worker went away ({exc.rcvd or 'no close frame'})",
+                    ) from None
+                if ended:
+                    kind = "a frame" if isinstance(message, bytes) else "a message"
+                    raise PerformerFailed(
+                        Breach.AFTER_END, f"the generator worker sent {kind} after the stream ended"
+                    )
                 if isinstance(message, str):
                     if self._event(wire.parse_event(message)):
-                        self._after_end()
-                        if self._direction.live:
-                            raise PerformerFailed(
-                                Breach.DIED, "the generator worker ended a live stream"
-                            )
-                        return
+                        ended = True
+                        self._post(wire.event("close"))
                     continue
-                yield self._frame(message, expected)
+                if not self._hand(self._frame(message, expected)):
+                    return
                 expected += 1
         except wire.WireError as exc:
             failure = PerformerFailed(Breach.MALFORMED, f"the generator worker sent {exc}")
             self._fail(failure)
-            raise failure from None
+            self._hand(failure)
         except PerformerFailed as exc:
             self._fail(exc)
-            raise
+            self._hand(exc)
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[PerformedFrame]:
+        self._post(wire.event("play"))
+        waited_since = time.monotonic()
+        while True:
+            if stop is not None and stop.is_set():
+                return
+            try:
+                item = self._inbox.get(timeout=POLL_S)
+            except queue.Empty:
+                if self._failure is not None:
+                    raise self._failure from None
+                if time.monotonic() - waited_since > self._stall_s:
+                    failure = PerformerFailed(
+                        Breach.STALLED, f"no frame from the generator worker for {self._stall_s} s"
+                    )
+                    self._fail(failure)
+                    raise failure from None
+                continue
+            if isinstance(item, PerformerFailed):
+                raise item
+            if item is _END:
+                if self._direction.live:
+                    raise PerformerFailed(Breach.DIED, "the generator worker ended a live stream")
+                return
+            assert isinstance(item, PerformedFrame)
+            yield item
+            waited_since = time.monotonic()
 
     def _event(self, event: dict[str, Any]) -> bool:
         """Apply a worker's event; True when the stream has ended."""
@@ -267,22 +304,6 @@ class RemotePerformer:
             header.index, header.index / self._fps, rgb, header.state, header.marks
         )
 
-    def _after_end(self) -> None:
-        """The stream ended: nothing more may come before the worker lets go."""
-        self._post(wire.event("close"))
-        deadline = time.monotonic() + self._stall_s
-        while time.monotonic() < deadline:
-            try:
-                message = self._ws.recv(timeout=POLL_S)
-            except TimeoutError:
-                continue
-            except ConnectionClosed:
-                return
-            kind = "a frame" if isinstance(message, bytes) else "a message"
-            raise PerformerFailed(
-                Breach.AFTER_END, f"the generator worker sent {kind} after the stream ended"
-            )
-
     def close(self) -> None:
         if self._closing.is_set():
             return
@@ -292,4 +313,5 @@ class RemotePerformer:
         self._outbox.put(_CLOSE)
         self._sender.join(2.0)
         self._held.close()
+        self._reader.join(2.0)
         self._fail(PerformerFailed(Breach.DIED, "the performer was closed"))

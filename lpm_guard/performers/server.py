@@ -193,6 +193,11 @@ async def _stream(ws: ServerConnection, performer: Performer, encoding: int, qua
             kind = order["type"]
             if kind == "close":
                 return
+            if kind == "play":
+                if not thread.is_alive() and not stop.is_set() and not played:
+                    played.append(True)
+                    thread.start()
+                continue
             if kind == "instruct":
                 future = performer.instruct(str(order.get("text", ""))[:2000])
                 understood = await asyncio.wrap_future(future)
@@ -206,7 +211,7 @@ async def _stream(ws: ServerConnection, performer: Performer, encoding: int, qua
                 raise wire.WireError(f"no such message: {kind!r}")
 
     thread = threading.Thread(target=render, name="performer", daemon=True)
-    thread.start()
+    played: list[bool] = []  # frames start on the gate's ``play``
     sending = asyncio.ensure_future(send())
     receiving = asyncio.ensure_future(receive())
     try:

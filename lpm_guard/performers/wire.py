@@ -2,7 +2,7 @@
 
 Gate to worker: binary ``p`` + PNG (the photo) and ``r`` + PNG (each reference), then the JSON
 ``start``; then binary ``a`` audio (voice byte, sequence number, 16 kHz float32 samples) and JSON
-``instruct``, ``cancel``, ``end_audio`` and ``close``.
+``instruct``, ``cancel``, ``end_audio``, ``play`` (frames may start) and ``close``.
 
 Worker to gate: JSON ``ready`` (the frames' size and rate), ``understood`` (an instruction's
 answer), ``end`` (the stream is over), ``refused`` (the portrait cannot be animated), ``error``;

@@ -1,10 +1,13 @@
 """One live session: a performance rendered in real time for one client, with its limits.
 
-The session owns a render thread (the generator paces it at the session's fps), a policy
+The session owns a render thread (the performer paces it at the session's fps), a policy
 thread beside it (speech checks can take longer than a frame), and a bounded outbox the
 connection drains. A client that reads too slowly loses the oldest frames, never grows memory;
 JSON events are never dropped. Everything the gate adds is passed in: the watermark as a frame
 filter, the signed record as a frame sink, the policy as a checker, the audit as a callback.
+The frames come from a ``Performer`` (the CPU generator here, or a remote worker): the session
+checks each one (the next index, the session's size), and a performer that breaks its stream
+stops the session with the breach named; no frame leaves unfiltered.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -22,9 +26,16 @@ import cv2
 import numpy as np
 import soxr
 
-from ..generator import Character, Performance, Role
-from ..generator.audio import SAMPLE_RATE
 from ..logs import get_logger
+from ..performers import (
+    SAMPLE_RATE,
+    Breach,
+    MarkKind,
+    PerformedFrame,
+    Performer,
+    PerformerFailed,
+    Voice,
+)
 from .protocol import (
     AUDIO_RATE,
     ClientEvent,
@@ -46,6 +57,7 @@ class StopReason(StrEnum):
     MAX_DURATION = "max_duration"
     IDLE = "idle"
     ERROR = "error"
+    GENERATOR = "generator"  # the performer broke its stream (the detail says how)
     SHUTDOWN = "shutdown"
 
 
@@ -86,6 +98,10 @@ AuditHook = Callable[[str, dict[str, Any]], None]
 # Asked twice a second whether the session may go on: a reason to stop, or None.
 Watch = Callable[[], "tuple[StopReason, str] | None"]
 WATCH_EVERY_S = 0.5
+# Agent voice fed but not yet placed by the performer: more than this many chunks (about
+# 30 s of 40 ms chunks) means it is not placing the voice at all.
+MAX_UNPLACED = 750
+OPEN_INSTRUCTIONS_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +179,9 @@ class _AgentAudio:
 class LiveSession:
     def __init__(
         self,
-        character: Character,
+        performer: Performer,
         *,
         session_id: str,
-        fps: int = 25,
-        seed: int = 0,
         limits: SessionLimits | None = None,
         frame_filter: FrameFilter | None = None,
         sink: FrameSink | None = None,
@@ -177,9 +191,9 @@ class LiveSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_id = session_id
-        self.fps = fps
+        self.performer = performer
+        self.fps = fps = performer.fps
         self.limits = limits or SessionLimits()
-        self.performance = Performance(character, fps=fps, seed=seed)
         self.stats = SessionStats()
         self._opening: dict[str, object] = {}
         self._filter = frame_filter
@@ -190,8 +204,16 @@ class LiveSession:
         self._watched = float("-inf")  # the first frame is watched
         self._clock = clock
         self._last_heard = clock()
-        self._resamplers = {role: self._resampler() for role in Role}
+        self._resamplers = {voice: self._resampler() for voice in Voice}
         self._agent_audio = _AgentAudio(fps)
+        # The agent's voice at 24 kHz by the sequence number the performer placed it under,
+        # when it arrived (latency) and its reply, until a frame says where it goes; a reply
+        # the client finished while some of it waits is done once all of it is placed.
+        self._unplaced: dict[int, tuple[np.ndarray, float, str | None]] = {}
+        self._placing = threading.Lock()
+        self._done_waiting: deque[tuple[str | None, int]] = deque()  # (reply, its last chunk)
+        self._last_agent_seq = 0
+        self._next_index = 0  # the next frame the render thread will show
         self._fed_at: deque[tuple[int, float]] = deque(maxlen=256)  # (frame, clock) of agent audio
         self._utterance: _Utterance | None = None
         self._utterance_lock = threading.Lock()
@@ -219,7 +241,7 @@ class LiveSession:
     def instruct_at_open(self, instructions: str) -> list[str]:
         """Apply the instructions the gate admitted with the session (policy already checked
         them); ``session.created`` tells the client what was understood."""
-        understood = self.performance.instruct(instructions)
+        understood = self.performer.instruct(instructions).result(OPEN_INSTRUCTIONS_S)
         self._opening = {"instructions": instructions, "understood": understood}
         return understood
 
@@ -252,7 +274,7 @@ class LiveSession:
 
     @property
     def size(self) -> list[int]:
-        width, height = self.performance.character.size
+        width, height = self.performer.size
         return [width, height]
 
     @property
@@ -278,6 +300,7 @@ class LiveSession:
         with self._checks_ready:
             self._checks_ready.notify_all()
         if not started:  # no thread will finish it: release the record and the checker here
+            self.performer.close()
             if self.sink is not None:
                 self.sink.discard()
             if self._checker is not None:
@@ -317,37 +340,51 @@ class LiveSession:
         elif kind is ClientEventType.OUTPUT_TRANSCRIPT_DELTA and event.text is not None:
             self._queue_check("transcript", event.text)
         elif event.audio is not None:
-            role = Role.AGENT if kind is ClientEventType.OUTPUT_AUDIO_DELTA else Role.USER
-            self._feed(event.audio, role, event.response_id)
+            voice = Voice.AGENT if kind is ClientEventType.OUTPUT_AUDIO_DELTA else Voice.USER
+            self._feed(event.audio, voice, event.response_id)
 
-    def _feed(self, samples24: np.ndarray, role: Role, response_id: str | None = None) -> None:
-        samples16 = self._resamplers[role].resample_chunk(samples24)
-        start = self.performance.feed_audio(samples16, role)
+    def _feed(self, samples24: np.ndarray, voice: Voice, response_id: str | None = None) -> None:
+        samples16 = self._resamplers[voice].resample_chunk(samples24)
         seconds = len(samples24) / AUDIO_RATE
-        if role is Role.AGENT:
+        if voice is Voice.AGENT:
+            with self._placing:  # a frame's mark may place it before feed_audio returns
+                seq = self.performer.feed_audio(samples16, voice)
+                self._unplaced[seq] = (samples24, self._clock(), response_id)
+                self._last_agent_seq = seq
+                unplaced = len(self._unplaced)
             self.stats.agent_seconds += seconds
-            at = round(start * AUDIO_RATE / SAMPLE_RATE)
-            with self._utterance_lock:
-                utterance = self._utterance
-                if utterance is None:  # the first audio of a new reply
-                    self._utterance = _Utterance(response_id, at, at + len(samples24))
-                else:
-                    # The resampler holds a few ms back, so the generator places a chunk that
-                    # much before the previous one's end: the voice continues where it ended
-                    # (placed there, it would cut the previous chunk's last milliseconds).
-                    if 0 < utterance.end - at < self._agent_audio.per_frame:
-                        at = utterance.end
-                    utterance.end = max(utterance.end, at + len(samples24))
-            self._agent_audio.place(samples24, at)
-            self._fed_at.append((start * self.fps // SAMPLE_RATE, self._clock()))
             self._queue_check("audio", samples24)
+            if unplaced > MAX_UNPLACED:
+                self._breach(
+                    PerformerFailed(Breach.MALFORMED, "the generator does not place the voice")
+                )
         else:
+            self.performer.feed_audio(samples16, voice)
             self.stats.user_seconds += seconds
 
+    def _placed(self, samples24: np.ndarray, at: int, arrived: float, reply: str | None) -> None:
+        """The performer put a chunk of the agent's voice at timeline sample ``at`` (24 kHz)."""
+        with self._utterance_lock:
+            utterance = self._utterance
+            if utterance is None:  # the first audio of a new reply
+                self._utterance = _Utterance(reply, at, at + len(samples24))
+            else:
+                # The resampler holds a few ms back, so the generator places a chunk that
+                # much before the previous one's end: the voice continues where it ended
+                # (placed there, it would cut the previous chunk's last milliseconds).
+                if 0 < utterance.end - at < self._agent_audio.per_frame:
+                    at = utterance.end
+                utterance.end = max(utterance.end, at + len(samples24))
+        self._agent_audio.place(samples24, at)
+        self._fed_at.append((at // self._agent_audio.per_frame, arrived))
+
     def _cancel(self) -> None:
-        self.performance.cancel(Role.AGENT)
-        self._resamplers[Role.AGENT] = self._resampler()
-        shown = self.performance.index * self._agent_audio.per_frame  # frames rendered so far
+        # The cut arrives with the frame the performer cancelled at (an audio mark).
+        self.performer.cancel(Voice.AGENT)
+        self._resamplers[Voice.AGENT] = self._resampler()
+
+    def _cut(self, shown: int) -> None:
+        """A cancel forgot the agent's voice from timeline sample ``shown`` (24 kHz) on."""
         self._agent_audio.cut(shown)
         with self._utterance_lock:
             cut, self._utterance = self._utterance, None
@@ -357,6 +394,13 @@ class LiveSession:
     def _utterance_done(self, response_id: str | None) -> None:
         """The agent finished its reply: the session says when the character has shown it all
         (at once if nothing of it is waiting)."""
+        with self._placing:
+            if self._unplaced:  # some of it is not placed yet: done once its last chunk is
+                self._done_waiting.append((response_id, self._last_agent_seq))
+                return
+        self._finish_reply(response_id)
+
+    def _finish_reply(self, response_id: str | None) -> None:
         with self._utterance_lock:
             utterance = self._utterance
             if utterance is not None:
@@ -402,7 +446,6 @@ class LiveSession:
             self._playback_stopped(utterance, min(frame_end, utterance.end), interrupted=False)
 
     def _update(self, instructions: str | None, event_id: str | None = None) -> None:
-        understood: list[str] = []
         if instructions:
             refused = self._checker.instructions(instructions) if self._checker else None
             if refused is not None:
@@ -420,7 +463,16 @@ class LiveSession:
                     )
                 )
                 return
-            understood = self.performance.instruct(instructions)
+            self.performer.instruct(instructions).add_done_callback(
+                lambda answer: self._updated(instructions, answer)
+            )
+            return
+        self._updated(instructions, None)
+
+    def _updated(self, instructions: str | None, answer: Future[list[str]] | None) -> None:
+        if answer is not None and answer.exception() is not None:
+            return  # the performer failed: the render thread stops the session and says why
+        understood = answer.result() if answer is not None else []
         self._push_event(
             server_event(
                 ServerEventType.SESSION_UPDATED,
@@ -483,6 +535,20 @@ class LiveSession:
         if self._audit is not None:
             self._audit(tag, {"reason": stop.reason, "rule_ids": list(stop.rule_ids)})
 
+    def _breach(self, failure: PerformerFailed) -> None:
+        """The performer broke its stream: the session stops, saying how."""
+        self._push_event(
+            server_event(
+                ServerEventType.ERROR,
+                error={
+                    "type": "generator",
+                    "code": failure.breach.value,
+                    "message": failure.detail,
+                },
+            )
+        )
+        self.stop(StopReason.GENERATOR, f"{failure.breach.value}: {failure.detail}")
+
     def _fail(self, exc: Exception) -> None:
         self._push_event(
             server_event(
@@ -497,8 +563,14 @@ class LiveSession:
     def _render(self) -> None:
         state = None
         quality = [cv2.IMWRITE_JPEG_QUALITY, self.limits.jpeg_quality]
+        width, height = self.performer.size
         try:
-            for frame in self.performance.live(clock=self._clock, stop=self._stopped):
+            for frame in self.performer.frames(self._stopped):
+                if self._stopped.is_set():
+                    break  # nothing after the session ended leaves
+                self._check(frame, frame.index == self._next_index, (height, width, 3))
+                self._next_index = frame.index + 1
+                self._place(frame)
                 rgb = frame.rgb if self._filter is None else self._filter(frame.rgb)
                 audio = self._agent_audio.take(frame.index)
                 if self.sink is not None:
@@ -511,7 +583,7 @@ class LiveSession:
                     self._push_event(
                         server_event(
                             ServerEventType.STATE_CHANGED,
-                            state=state.value,
+                            state=state,
                             index=frame.index,
                             pts=frame.pts,
                         )
@@ -522,10 +594,39 @@ class LiveSession:
                 self._push_frame(packed)
                 self.stats.frames += 1
                 self._enforce_limits(frame.pts)
+        except PerformerFailed as failure:
+            self._breach(failure)
         except Exception as exc:
             self._fail(exc)
         finally:
+            self.performer.close()
             self._finish()
+
+    @staticmethod
+    def _check(frame: PerformedFrame, in_order: bool, shape: tuple[int, int, int]) -> None:
+        """Whatever performer made it, a frame is the next one and of the session's size."""
+        if not in_order:
+            raise PerformerFailed(Breach.OUT_OF_ORDER, f"frame {frame.index} out of order")
+        if frame.rgb.shape != shape or frame.rgb.dtype != np.uint8:
+            raise PerformerFailed(
+                Breach.WRONG_SIZE, f"a {frame.rgb.dtype} frame of shape {frame.rgb.shape}"
+            )
+
+    def _place(self, frame: PerformedFrame) -> None:
+        """Put the agent's voice where the performer says it went (and cut it at a cancel)."""
+        ratio = AUDIO_RATE / SAMPLE_RATE
+        for mark in frame.marks:
+            if mark.kind is MarkKind.CUT:
+                self._cut(round(mark.at * ratio))
+                continue
+            with self._placing:
+                fed = self._unplaced.pop(mark.seq, None)
+            if fed is None:
+                raise PerformerFailed(Breach.MALFORMED, f"a placement of no voice ({mark.seq})")
+            samples24, arrived, reply = fed
+            self._placed(samples24, round(mark.at * ratio), arrived, reply)
+            while self._done_waiting and self._done_waiting[0][1] <= mark.seq:
+                self._finish_reply(self._done_waiting.popleft()[0])
 
     def _note_latency(self, index: int) -> None:
         # From the arrival of agent audio to the first frame that shows it.
@@ -558,7 +659,7 @@ class LiveSession:
             cut, self._utterance = self._utterance, None
         if cut is not None and cut.started:  # the session ended in the middle of it
             self._playback_stopped(
-                cut, self.performance.index * self._agent_audio.per_frame, interrupted=True
+                cut, self._next_index * self._agent_audio.per_frame, interrupted=True
             )
         if self._audit is not None:
             try:

@@ -16,7 +16,8 @@ from ..access.principals import Principal
 from ..auditing.tags import AuditTag
 from ..consent.models import Use
 from ..consent.notifications import Revocation
-from ..generator import Character
+from ..performers import Direction, portrait_of
+from ..performers.backends import backend_for
 from ..provenance.watermark import Watermarker
 from . import ledger
 from .live import LiveSession, StopReason
@@ -47,9 +48,12 @@ def open_live_session(
     is stopped unstarted, which releases what it had taken."""
     admission = services.gate.admit(principal, identity_id, Use.LIVE, instructions=instructions)
     width, height = (int(v) for v in size.split("x"))
-    character = Character.from_photo(
+    # The performer (the CPU generator here, or a remote worker) gets the photo and nothing
+    # else: no key, no audit, no record. Every frame it sends comes back through the gate.
+    portrait = portrait_of(
         admission.photos[0], size=(width, height), landmarks=admission.landmarks
     )
+    performer = backend_for(services.runtime.settings).start(portrait, Direction(fps=fps))
     secret = services.runtime.keys.watermark_key().secret
     marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
     session_id = "ses_" + secrets.token_urlsafe(12)
@@ -78,12 +82,15 @@ def open_live_session(
             payload=details,
         )
 
-    checker = services.checks.checker()
+    try:
+        checker = services.checks.checker()
+    except BaseException:
+        performer.close()
+        raise
     try:
         session = LiveSession(
-            character,
+            performer,
             session_id=session_id,
-            fps=fps,
             frame_filter=marker.mark,
             checker=checker,
             audit=audit,
@@ -91,6 +98,7 @@ def open_live_session(
         )
     except BaseException:
         checker.close()
+        performer.close()
         raise
     watch.session = session
     try:

@@ -26,7 +26,9 @@ from ..auditing.tags import AuditTag
 from ..consent.faces import RGB
 from ..consent.services import ConsentService
 from ..errors import NotFound
-from ..generator import Character, render
+from ..performers import PerformerFailed, portrait_of
+from ..performers.backends import backend_for
+from ..performers.offline import render
 from ..provenance.models import ProvenanceRecord
 from ..provenance.services import ProvenanceService
 from ..provenance.watermark import Watermarker
@@ -158,9 +160,11 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
             claimed = _move(spec, runtime, JobStatus.RUNNING)
         if not claimed:
             raise LeaseLost(spec.job_id)
+        # The performer (the CPU generator here, or a remote worker) gets the photo; the
+        # watermark, the signature and the audit stay here, on every frame it sends back.
         photo, landmarks = _photo(spec, runtime)
-        character = Character.from_photo(photo, landmarks=landmarks)
-        width, height = character.size
+        portrait = portrait_of(photo, landmarks=landmarks)
+        width, height = portrait.size
         marker = Watermarker(
             runtime.keys.watermark_key().secret, spec.receipt.index, width=width, height=height
         )
@@ -172,13 +176,13 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
                 last[0] = now
                 _progress(runtime, spec.job_id, done, total)
 
-        instructions = [(0.0, spec.instructions)] if spec.instructions else []
         frames = render(
-            character,
+            backend_for(runtime.settings),
+            portrait,
             spec.audio,
             unsigned,
             listen_audio=spec.listen_audio,
-            instructions=instructions,
+            instructions=spec.instructions,
             fps=spec.fps,
             progress=progress,
             frame_filter=marker.mark,
@@ -239,7 +243,7 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
             runtime,
             spec.job_id,
             spec.actor,
-            type(exc).__name__,
+            exc.breach.value if isinstance(exc, PerformerFailed) else type(exc).__name__,
             error=f"{type(exc).__name__}: {exc}",
             held_by=spec.node_id,
         )

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,9 +43,15 @@ def _cheap_argon2() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def live_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with serving_world(tmp_path_factory.mktemp("access") / "data") as world:
+        yield world
+
+
+@contextmanager
+def serving_world(data: Path) -> Iterator[World]:
+    """A runtime and its app on a free loopback port (settings also from LPM_ variables)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    data: Path = tmp_path_factory.mktemp("access") / "data"
     # Every test of the session signs in from this one address: the per-address sign-in limit
     # (tests/sessions/test_limits_shared.py tests it) is raised here.
     settings = Settings(

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lpm_guard.generator import load_audio
+from lpm_guard.generator import Character, load_audio
 from lpm_guard.policy import Policy
 
+from lpm_guard.performers import Direction
+from lpm_guard.performers.local import LocalPerformer
 from lpm_guard.sessions.checkpool import CheckPool, CheckWorkerFailed
 from lpm_guard.sessions.checks import PolicyLiveCheck
 from lpm_guard.sessions.live import LiveCheck, LiveSession
@@ -83,13 +85,13 @@ def test_a_dead_worker_fails_closed() -> None:
         pool.checker()  # closed
 
 
-def test_a_session_never_started_releases_its_checker(character: object) -> None:
+def test_a_session_never_started_releases_its_checker(character: Character) -> None:
     from lpm_guard.sessions.live import StopReason
 
     from .test_live import WordCheck
 
     check = WordCheck("x")
-    session = LiveSession(character, session_id="never", checker=check)  # type: ignore[arg-type]
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="never", checker=check)
     ended: list[str] = []
     session.on_end(lambda: ended.append("end"))
     session.stop(StopReason.IDLE, "the stream was never opened")

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from lpm_guard.generator import Character
 
+from lpm_guard.performers import Direction
+from lpm_guard.performers.local import LocalPerformer
 from lpm_guard.sessions.live import (
     LiveSession,
     PolicyStop,
@@ -86,7 +88,7 @@ def nothing(session: LiveSession, frames: int) -> None:
 def test_frames_arrive_at_the_session_fps_as_jpeg_with_their_audio(
     character: Character, speech24: np.ndarray
 ) -> None:
-    session = LiveSession(character, session_id="s1")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s1")
     session.handle(parse_client_event(audio_event(ClientEventType.OUTPUT_AUDIO_DELTA, speech24)))
     started = time.monotonic()
     messages = drive(session, nothing, until=lambda seen: len(frames_of(seen)) >= 50)
@@ -105,7 +107,7 @@ def test_frames_arrive_at_the_session_fps_as_jpeg_with_their_audio(
 
 
 def test_the_character_listens_then_speaks(character: Character, speech24: np.ndarray) -> None:
-    session = LiveSession(character, session_id="s2")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s2")
     session.handle(parse_client_event(audio_event(ClientEventType.INPUT_AUDIO_APPEND, speech24)))
     spoken = False
 
@@ -122,7 +124,7 @@ def test_the_character_listens_then_speaks(character: Character, speech24: np.nd
 
 
 def test_instructions_are_applied_and_reported(character: Character) -> None:
-    session = LiveSession(character, session_id="s3")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s3")
     session.handle(
         parse_client_event(
             event(ClientEventType.SESSION_UPDATE, session={"instructions": "smile warmly"})
@@ -136,7 +138,7 @@ def test_instructions_are_applied_and_reported(character: Character) -> None:
 def test_instructions_given_at_open_are_reported_when_the_session_starts(
     character: Character,
 ) -> None:
-    session = LiveSession(character, session_id="s3b")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s3b")
     assert session.instruct_at_open("be calm and look to the left") == ["calm", "look left"]
     messages = drive(session, nothing, until=lambda seen: len(frames_of(seen)) >= 1)
     created = events_of(messages)[0]
@@ -180,7 +182,10 @@ def test_a_refused_utterance_stops_the_stream_and_is_audited(
     audited: list[tuple[str, dict[str, object]]] = []
     check = WordCheck("forbidden")
     session = LiveSession(
-        character, session_id="s4", checker=check, audit=lambda t, d: audited.append((t, d))
+        LocalPerformer(character, Direction()),
+        session_id="s4",
+        checker=check,
+        audit=lambda t, d: audited.append((t, d)),
     )
     session.handle(parse_client_event(audio_event(ClientEventType.OUTPUT_AUDIO_DELTA, speech24)))
     said = [0.0]
@@ -206,7 +211,9 @@ def test_a_refused_utterance_stops_the_stream_and_is_audited(
 
 
 def test_a_refused_instruction_is_not_applied(character: Character) -> None:
-    session = LiveSession(character, session_id="s5", checker=WordCheck("forbidden"))
+    session = LiveSession(
+        LocalPerformer(character, Direction()), session_id="s5", checker=WordCheck("forbidden")
+    )
     session.handle(
         parse_client_event(
             event(ClientEventType.SESSION_UPDATE, session={"instructions": "look forbidden"})
@@ -219,7 +226,7 @@ def test_a_refused_instruction_is_not_applied(character: Character) -> None:
 
 
 def test_stopping_from_outside_closes_within_a_second(character: Character) -> None:
-    session = LiveSession(character, session_id="s6")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s6")
     asked = [0.0]
 
     def script(s: LiveSession, frames: int) -> None:
@@ -235,24 +242,36 @@ def test_stopping_from_outside_closes_within_a_second(character: Character) -> N
 
 
 def test_a_client_that_stops_reading_loses_frames_not_memory(character: Character) -> None:
-    session = LiveSession(character, session_id="s7", limits=SessionLimits(outbox_frames=4))
+    session = LiveSession(
+        LocalPerformer(character, Direction()),
+        session_id="s7",
+        limits=SessionLimits(outbox_frames=4),
+    )
     drive(session, nothing, until=lambda seen: session.stats.frames >= 40, read=False)
     assert session.stats.frames_dropped >= 30
     assert len(session._frames) <= 4
 
 
 def test_limits_end_idle_and_overlong_sessions(character: Character) -> None:
-    idle = LiveSession(character, session_id="s8", limits=SessionLimits(idle_seconds=0.5))
+    idle = LiveSession(
+        LocalPerformer(character, Direction()),
+        session_id="s8",
+        limits=SessionLimits(idle_seconds=0.5),
+    )
     messages = drive(idle, nothing, until=lambda seen: False)
     assert events_of(messages)[-1]["reason"] == "idle"
-    short = LiveSession(character, session_id="s9", limits=SessionLimits(max_seconds=0.4))
+    short = LiveSession(
+        LocalPerformer(character, Direction()),
+        session_id="s9",
+        limits=SessionLimits(max_seconds=0.4),
+    )
     messages = drive(short, nothing, until=lambda seen: False)
     assert events_of(messages)[-1]["reason"] == "max_duration"
     assert len(frames_of(messages)) == 11  # frames 0 .. 0.4 s
 
 
 def test_cancel_stops_the_agent_voice_at_once(character: Character, speech24: np.ndarray) -> None:
-    session = LiveSession(character, session_id="s10")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s10")
     session.handle(parse_client_event(audio_event(ClientEventType.OUTPUT_AUDIO_DELTA, speech24)))
 
     def script(s: LiveSession, frames: int) -> None:

@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from lpm_guard.generator import Character
 from websockets.exceptions import ConnectionClosed
 
+from lpm_guard.performers import Direction
+from lpm_guard.performers.local import LocalPerformer
 from lpm_guard.sessions.live import LiveSession, SessionLimits
 from lpm_guard.sessions.protocol import VideoFrame, encode_audio
 from lpm_guard.sessions.registry import RegistryLimits, SessionRegistry
@@ -21,8 +23,10 @@ from lpm_guard.sessions.registry import RegistryLimits, SessionRegistry
 def open_session(app: FastAPI, character: Character, **limits: float) -> tuple[str, str]:
     registry: SessionRegistry = app.state.sessions
     session = LiveSession(
-        character, session_id=f"sess-{time.monotonic_ns()}", limits=SessionLimits(**limits)
-    )  # type: ignore[arg-type]
+        LocalPerformer(character, Direction()),
+        session_id=f"sess-{time.monotonic_ns()}",
+        limits=SessionLimits(**limits),
+    )
     return session.session_id, registry.add(session, "researcher:a")
 
 
@@ -105,12 +109,20 @@ def test_limits_per_owner_and_per_process(character: Character) -> None:
     from lpm_guard.sessions.errors import SessionLimitReached
 
     registry = SessionRegistry(RegistryLimits(per_owner=1, per_process=2))
-    registry.add(LiveSession(character, session_id="a"), "researcher:a")
+    registry.add(
+        LiveSession(LocalPerformer(character, Direction()), session_id="a"), "researcher:a"
+    )
     with pytest.raises(SessionLimitReached):
-        registry.add(LiveSession(character, session_id="b"), "researcher:a")
-    registry.add(LiveSession(character, session_id="c"), "researcher:b")
+        registry.add(
+            LiveSession(LocalPerformer(character, Direction()), session_id="b"), "researcher:a"
+        )
+    registry.add(
+        LiveSession(LocalPerformer(character, Direction()), session_id="c"), "researcher:b"
+    )
     with pytest.raises(SessionLimitReached):
-        registry.add(LiveSession(character, session_id="d"), "researcher:c")
+        registry.add(
+            LiveSession(LocalPerformer(character, Direction()), session_id="d"), "researcher:c"
+        )
 
 
 def test_an_unclaimed_ticket_expires(character: Character) -> None:
@@ -118,7 +130,7 @@ def test_an_unclaimed_ticket_expires(character: Character) -> None:
 
     now = [0.0]
     registry = SessionRegistry(clock=lambda: now[0])
-    session = LiveSession(character, session_id="x")
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="x")
     ticket = registry.add(session, "researcher:a")
     now[0] += 61.0
     with pytest.raises(Unauthenticated):
