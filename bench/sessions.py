@@ -1,6 +1,7 @@
 """Concurrent live sessions over loopback: how many sustain 25 fps with the voice in sync.
 
     python bench/sessions.py [--max 6] [--seconds 20] [--size 512x512] [--json PATH]
+    python bench/sessions.py --remote [--max 1] [--runs 3]   # rendering in a generator-worker
 
 The server is the real one (``lpm-guard serve`` in its own process, SQLite in a temporary data
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
@@ -22,6 +23,14 @@ Measured per level of concurrency (1, 2, ... sessions at once), after a warm-up:
 
 A level passes with the worst session at >= 24 fps and p95 latency <= 150 ms. The table ends
 with the largest passing level (the issue's goal: >= 4 on a two-core machine).
+
+``--remote``: each level runs twice, ``--runs`` times over, on a fresh server each time: with
+the CPU generator in the server (the baseline) and with it in an ``lpm-guard generator-worker``
+process on loopback (the server renders nothing). The server's CPU is then the gate's own work
+per session (watermark, JPEG to the client, the signed record, the speech checks, and the frame
+from the worker read and decoded; goal <= 15 % of a core per 512² session at 25 fps), and the
+p95 audio-to-frame latency less the baseline's is what the hop adds (goal <= 20 ms). Medians
+of the runs are reported.
 """
 
 from __future__ import annotations
@@ -42,7 +51,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from lpm_guard.generator import load_audio
 from websockets.exceptions import ConnectionClosed
 
 from lpm_guard.access.models import IntendedUse
@@ -51,6 +59,7 @@ from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
+from lpm_guard.generator import load_audio
 from lpm_guard.runtime import Runtime
 from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings
@@ -129,6 +138,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_worker(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, Path]:
+    """`lpm-guard generator-worker` on a free port: the process, its URL, the gate's secrets."""
+    secret = folder / "worker.secret"
+    secret.write_text(os.urandom(24).hex())
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("lpm-guard")), "generator-worker", "--port", "0",
+         "--capacity", "16", "--secret-file", str(secret)],
+        env={k: v for k, v in env.items() if not k.startswith("LPM_")},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        if "listening on" in line:
+            url = line.split("listening on ", 1)[1].strip()
+            secrets = folder / "workers.secrets"
+            secrets.write_text(f"{url} {secret.read_text()}\n")
+            return worker, url, secrets
+    raise SystemExit("the generator worker did not start")
 
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -345,7 +374,14 @@ def main() -> None:
     parser.add_argument("--size", default="512x512", choices=["512x512", "1280x720"])
     parser.add_argument("--keep-going", action="store_true", help="run every level up to --max")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--remote", action="store_true", help="compare rendering in a generator-worker process"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per mode with --remote")
     args = parser.parse_args()
+    if args.remote:
+        remote_main(args)
+        return
 
     with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
         folder = Path(tmp)
@@ -459,6 +495,134 @@ def main() -> None:
                     "seconds": args.seconds,
                     "largest_passing": best,
                     "levels": [asdict(level) for level in levels],
+                },
+                indent=2,
+            )
+        )
+
+
+def measure(
+    args: argparse.Namespace, folder: Path, env: dict[str, str], port: int, ids: tuple[str, ...]
+) -> list[Level]:
+    """One server (and its levels) on ``env``."""
+    client_id, client_secret, identity = ids
+    voices = []
+    for n, sentence in enumerate(SENTENCES):
+        voice = load_audio(flite(sentence, folder / f"voice{n}.wav"), AUDIO_RATE)
+        loud = np.flatnonzero(np.abs(voice) > 0.05)
+        voices.append(voice[loud[0] : loud[-1] + 1])
+    server = start_server(env, port)
+    levels: list[Level] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            token = http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "scope": "generate:live"},
+                auth=(client_id, client_secret),
+            ).json()["access_token"]
+            common = dict(http=http, token=token, identity=identity, voices=voices, size=args.size)
+            run_level(1, seconds=5.0, pid=server.pid, idle_rss=0.0, **common)  # type: ignore[arg-type]
+            time.sleep(1.0)
+            idle_rss = rss_mib(server.pid)
+            for count in range(args.min, args.max + 1):
+                level = run_level(
+                    count,
+                    seconds=args.seconds,
+                    pid=server.pid,
+                    idle_rss=idle_rss,
+                    **common,  # type: ignore[arg-type]
+                )
+                levels.append(level)
+                time.sleep(1.0)
+    finally:
+        server.terminate()
+        server.wait(20)
+    return levels
+
+
+def remote_main(args: argparse.Namespace) -> None:
+    results: dict[str, list[list[Level]]] = {"in process": [], "remote": []}
+    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        env = {
+            **os.environ,
+            "LPM_DATA_DIR": str(folder / "data"),
+            "LPM_LOG_LEVEL": "WARNING",
+            "LPM_CHECKPOINT_INTERVAL_S": "60",
+            "LPM_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "LPM_LIVE_SESSIONS_PER_RESEARCHER": str(args.max),
+            "LPM_LIVE_SESSIONS_PER_PROCESS": str(args.max),
+        }
+        settings = Settings(
+            data_dir=folder / "data",
+            public_url=env["LPM_PUBLIC_URL"],
+            live_sessions_per_researcher=args.max,
+            live_sessions_per_process=args.max,
+        )
+        progress("enrolling a researcher and a consented identity")
+        ids = prepare(settings, folder)
+        worker, url, secrets = start_worker(folder, env)
+        remote_env = {
+            **env,
+            "LPM_GENERATOR_WORKERS": url,
+            "LPM_GENERATOR_WORKER_SECRETS": str(secrets),
+        }
+        try:
+            for run in range(args.runs):
+                for mode, mode_env in (("in process", env), ("remote", remote_env)):
+                    progress(f"run {run + 1}/{args.runs}: rendering {mode}")
+                    results[mode].append(measure(args, folder, mode_env, port, ids))
+        finally:
+            worker.terminate()
+            worker.wait(20)
+    rows = [["sessions", "rendering", "fps worst", "latency p95", "added p95", "gate CPU/session"]]
+    summary = []
+    for count in range(args.min, args.max + 1):
+        k = count - args.min
+        med = {
+            mode: {
+                "fps_worst": float(np.median([r[k].fps_worst for r in runs])),
+                "latency_p95_ms": float(np.median([r[k].latency_p95_ms for r in runs])),
+                "cpu_per_session_pct": float(
+                    np.median([r[k].server_cpu_pct / count for r in runs])
+                ),
+            }
+            for mode, runs in results.items()
+        }
+        added = med["remote"]["latency_p95_ms"] - med["in process"]["latency_p95_ms"]
+        for mode in results:
+            rows.append(
+                [
+                    str(count),
+                    mode,
+                    f"{med[mode]['fps_worst']:.2f}",
+                    f"{med[mode]['latency_p95_ms']:.0f} ms",
+                    f"{added:+.0f} ms" if mode == "remote" else "",
+                    f"{med[mode]['cpu_per_session_pct']:.0f} %",
+                ]
+            )
+        summary.append({"sessions": count, "added_p95_ms": added, **{m: v for m, v in med.items()}})
+    print(
+        f"# Live sessions at {args.size}, 25 fps: rendering in the server or in a "
+        f"generator-worker on loopback; medians of {args.runs} runs ({cpu_model()}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    print(table(rows, right={2, 3, 4, 5}))
+    print("\ngoals: gate CPU <= 15 % of a core per 512² session (remote); added p95 <= 20 ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "size": args.size,
+                    "cpu": cpu_model(),
+                    "runs": args.runs,
+                    "seconds": args.seconds,
+                    "levels": summary,
+                    "raw": {
+                        m: [[asdict(v) for v in r] for r in runs] for m, runs in results.items()
+                    },
                 },
                 indent=2,
             )
