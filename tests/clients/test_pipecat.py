@@ -27,13 +27,15 @@ from lpm_guard.clients.pipecat import LpmGuardVideoService
 from lpm_guard.consent.models import SyntheticOrigin, Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.demo.services import bundled
+from lpm_guard.performers import Direction
+from lpm_guard.performers.local import LocalPerformer
 from lpm_guard.sessions.live import LiveSession
 from lpm_guard.sessions.protocol import pcm16
 from tests.access.world import World
 
 
 def stream_url(app: FastAPI, base: str, character: Character, name: str) -> tuple[str, LiveSession]:
-    session = LiveSession(character, session_id=name)
+    session = LiveSession(LocalPerformer(character, Direction()), session_id=name)
     ticket = app.state.sessions.add(session, "researcher:a")
     return f"{base}/v1/sessions/{name}/stream?ticket={ticket}", session
 
