@@ -51,6 +51,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from lpm_guard.generator import load_audio
 from websockets.exceptions import ConnectionClosed
 
 from lpm_guard.access.models import IntendedUse
@@ -59,7 +60,6 @@ from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
-from lpm_guard.generator import load_audio
 from lpm_guard.runtime import Runtime
 from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings

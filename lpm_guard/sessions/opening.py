@@ -50,9 +50,7 @@ def open_live_session(
     width, height = (int(v) for v in size.split("x"))
     # The performer (the CPU generator here, or a remote worker) gets the photo and nothing
     # else: no key, no audit, no record. Every frame it sends comes back through the gate.
-    portrait = portrait_of(
-        admission.photos[0], size=(width, height), landmarks=admission.landmarks
-    )
+    portrait = portrait_of(admission.photos[0], size=(width, height), landmarks=admission.landmarks)
     performer = backend_for(services.runtime.settings).start(portrait, Direction(fps=fps))
     secret = services.runtime.keys.watermark_key().secret
     marker = Watermarker(secret, admission.receipt.index, width=width, height=height)
