@@ -188,8 +188,12 @@ def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:
     mirrored = cv2.warpAffine(
         photo, frame.matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
     )
-    far = cv2.GaussianBlur(mirrored, (0, 0), 0.03 * max(size))
-    seam = 0.01 * max(size)
+    # Blurred far enough that no feature of the photo (a face) reads in it: on a copy an
+    # eighth the size, which is also quicker.
+    small = cv2.resize(mirrored, (max(1, size[0] // 8), max(1, size[1] // 8)), cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 0.08 * max(size) / 8)
+    far = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    seam = 0.025 * max(size)
     inside = cv2.erode((reach > 0.999).astype(np.uint8), np.ones((3, 3), np.uint8))
     keep = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), seam)[..., None]
     keep = np.clip(keep * 2.0 - 1.0, 0.0, 1.0) * inside[..., None]  # the photo stays itself
