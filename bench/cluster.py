@@ -40,7 +40,7 @@ from lpm_guard.settings import Settings  # noqa: E402
 from tests.access.world import World  # noqa: E402
 from tests.cluster.client import LiveClient  # noqa: E402
 from tests.consent.conftest import insightface_images  # noqa: E402
-from tests.sessions.nodes import RESEARCHER_SCOPES, Node  # noqa: E402
+from tests.gate.nodes import RESEARCHER_SCOPES, Node  # noqa: E402
 
 SPEECH = "Hello, my name is Alex. Today I will tell you about the weather."
 

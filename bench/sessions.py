@@ -60,8 +60,8 @@ from lpm_guard.clients.live import LiveClient
 from lpm_guard.consent.models import Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.consent.settings import ConsentSettings
+from lpm_guard.live.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.runtime import Runtime
-from lpm_guard.sessions.protocol import AUDIO_RATE, VideoFrame
 from lpm_guard.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))

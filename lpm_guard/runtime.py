@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from .audit import AuditLog, Event, NoteSigner, NoteVerifier
 from .auditing.tags import AuditTag
-from .consent.notifications import InProcessRevocationBus, RevocationBus, bus_for
 from .database import current_revision, head_revision, make_engine, upgrade
 from .errors import Unavailable
 from .keys import KeyStore, KeyStoreMissingError, pinning
+from .revocations import InProcessRevocationBus, RevocationBus, bus_for
 from .settings import Settings
 
 

@@ -39,6 +39,56 @@ def test_stage_packages_import_neither_the_gate_nor_each_other(stage: str) -> No
                 assert name.startswith(f"lpm_guard.{stage}"), f"{path} imports {name}"
 
 
+# What the platform's parts may not import (lower parts never import higher ones): the API and
+# the CLI sit on top; the domains' routes guard themselves with access.guards, not the API's;
+# the gate serves offline jobs and live sessions alike and imports neither; the runtime (keys,
+# audit log, revocation bus) imports no domain.
+FORBIDDEN = {
+    "access": ("api", "cli", "gate", "jobs", "live"),
+    "auditing": ("api", "cli", "gate", "jobs", "live"),
+    "consent": ("api", "cli", "gate", "jobs", "live"),
+    "provenance": ("api", "cli", "gate", "jobs", "live"),
+    "gate": ("api", "cli", "jobs", "live"),
+    "jobs": ("api", "cli", "live"),
+    "live": ("api", "cli", "jobs"),
+    "runtime": ("api", "cli", "access", "consent", "provenance", "gate", "jobs", "live"),
+    "leases": ("api", "cli", "gate", "jobs", "live"),
+    "revocations": ("api", "cli", "access", "consent", "gate", "jobs", "live"),
+}
+
+
+def _gate_imports(path: Path) -> set[str]:
+    """The ``lpm_guard`` parts (first name below the package) that ``path`` imports."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]  # ("lpm_guard", "live")
+    parts: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                names = [node.module or ""]
+            else:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join((*base, node.module or ""))
+                names = [module] if node.module else [f"{module}{a.name}" for a in node.names]
+        for name in names:
+            bits = name.strip(".").split(".")
+            if bits[0] == "lpm_guard" and len(bits) > 1:
+                parts.add(bits[1])
+    return parts
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_the_platform_s_parts_import_only_downwards(part: str) -> None:
+    folder = ROOT / "lpm_guard" / part
+    paths = sorted(folder.rglob("*.py")) if folder.is_dir() else [folder.with_suffix(".py")]
+    assert paths and all(path.is_file() for path in paths)
+    for path in paths:
+        wrong = _gate_imports(path) & set(FORBIDDEN[part])
+        assert not wrong, f"{path.relative_to(ROOT)} imports lpm_guard.{sorted(wrong)}"
+
+
 def _module_names() -> list[str]:
     """Every module of the source tree, through pyproject's package-dir mapping."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -2,5 +2,5 @@
 
 See ``docs/access.md``. The gate charges generated seconds with
 ``QuotaService.charge(subject, seconds)`` (``quotas``); routes guard themselves with
-``lpm_guard.api.security.require_scope``.
+``lpm_guard.access.guards.require_scope``.
 """

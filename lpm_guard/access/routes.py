@@ -16,7 +16,6 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from ..api.security import get_principal, require_scope
 from ..errors import Forbidden, InvalidRequest
 from ..proxies import client_address
 from ..ratelimits import RateLimited, of_app
@@ -24,6 +23,7 @@ from .accounts import AccountService
 from .applications import ApplicationService
 from .clients import ClientService
 from .errors import EmailTaken, InvalidCredentials, LoginThrottled
+from .guards import get_principal, require_scope
 from .ids import utcnow
 from .interfaces import Quotas
 from .models import ApplicationStatus

@@ -12,17 +12,20 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..access.principals import Authenticator
+from ..access.wiring import install as install_access
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
+from ..jobs.ledger import JOB_LEASES
+from ..jobs.routes import router as generations_router
+from ..leases import NodeLease
+from ..live.ledger import SessionLeases
+from ..live.registry import RegistryLimits, SessionRegistry
+from ..live.routes import router as sessions_router
+from ..live.stream import router as stream_router
 from ..logs import configure, get_logger
 from ..provenance.routes import router as provenance_router
 from ..ratelimits import RateLimits
 from ..runtime import Runtime
-from ..sessions.generations import router as generations_router
-from ..sessions.leases import NodeLease
-from ..sessions.registry import RegistryLimits, SessionRegistry
-from ..sessions.routes import router as sessions_router
-from ..sessions.stream import router as stream_router
 from ..settings import Settings
 from . import openapi, problems
 from .health import router as health_router
@@ -49,9 +52,6 @@ def create_app(
     runtime: Runtime | None = None,
     authenticator: Authenticator | None = None,
 ) -> FastAPI:
-    # Imported here: access's routes import this package (its route guards).
-    from ..access.wiring import install as install_access
-
     runtime = runtime or Runtime.open(settings or Settings())
 
     @contextlib.asynccontextmanager
@@ -73,7 +73,7 @@ def create_app(
             if jobs is not None:
                 jobs.close()
             lease.stop()
-            services = getattr(app.state, "session_services", None)
+            services = getattr(app.state, "live_services", None)
             if services is not None:
                 services.checks.close()
             task.cancel()
@@ -94,7 +94,9 @@ def create_app(
             per_process=runtime.settings.live_sessions_per_process,
         )
     )
-    app.state.lease = NodeLease(runtime, app.state.sessions, recover=True)
+    app.state.lease = NodeLease(
+        runtime, [JOB_LEASES, SessionLeases(app.state.sessions)], recover=True
+    )
     # Verify and sign-in limits, in Redis when LPM_REDIS_URL is set (shared by every node).
     app.state.rate_limits = RateLimits.from_settings(runtime.settings)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from ..access.guards import require_scope
 from ..access.principals import Principal
 from ..access.scopes import Scope
-from ..api.security import require_scope
 from ..audit import StoredEntry
 from .search import MAX_PAGE
 from .services import AuditService

@@ -87,7 +87,7 @@ def worker(
 ) -> None:
     """Render offline jobs from the PostgreSQL queue (procrastinate), on any machine that
     shares the database, the keys (LPM_KEYS_DIR) and the media directory (LPM_MEDIA_DIR)."""
-    from ..sessions.queueing import run_worker
+    from ..jobs.queueing import run_worker
     from .common import fail, runtime
 
     settings = Settings()

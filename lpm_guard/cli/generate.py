@@ -25,9 +25,10 @@ from ..access.principals import Principal
 from ..access.scopes import Role, Scope
 from ..access.standing import standing_of
 from ..consent.faces import decode_image
-from ..sessions.gate import GenerationDenied
-from ..sessions.jobs import FINISHED, JobService, JobStatus, output_path
-from ..sessions.services import build_session_services
+from ..gate.gate import GenerationDenied
+from ..gate.services import build_gate_services
+from ..jobs.ledger import FINISHED, JobStatus, output_path
+from ..jobs.service import JobService
 from .common import fail, runtime
 
 
@@ -55,7 +56,7 @@ def generate(
         if Scope.GENERATE_OFFLINE not in standing.scopes:
             raise fail(f"{account} may not generate offline ({standing.reason})", 3)
         principal = Principal(found.id, standing.scopes, Role(found.role))
-        jobs = JobService(build_session_services(rt))
+        jobs = JobService(build_gate_services(rt))
         try:
             with tempfile.TemporaryDirectory(dir=rt.settings.data_dir) as tmp:
                 # The job takes its audio over: it gets copies.

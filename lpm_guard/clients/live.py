@@ -1,4 +1,4 @@
-"""A small asyncio client for live sessions (the protocol in ``lpm_guard.sessions.protocol``).
+"""A small asyncio client for live sessions (the protocol in ``lpm_guard.live.protocol``).
 
     async with LiveClient.connect(stream_url) as client:
         await client.speak(pcm16_24k_bytes)          # the character says it
@@ -24,7 +24,7 @@ from typing import Any
 
 import websockets
 
-from ..sessions.protocol import VideoFrame
+from ..live.protocol import VideoFrame
 
 Event = dict[str, Any]
 

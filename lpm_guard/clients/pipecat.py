@@ -47,7 +47,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.ai_service import AIService
 
-from ..sessions.protocol import AUDIO_RATE, VideoFrame
+from ..live.protocol import AUDIO_RATE, VideoFrame
 from .live import LiveClient, SessionRefused, open_session
 
 # Why a session ended that leaves the service unable to go on: the gate said no.

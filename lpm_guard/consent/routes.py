@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
+from ..access.guards import require_scope
 from ..access.principals import Principal
 from ..access.scopes import Scope
-from ..api.security import require_scope
 from ..errors import InvalidRequest, Unauthenticated
 from .captures import ACCEPTED_TYPES, CaptureService
 from .errors import UploadTooLarge

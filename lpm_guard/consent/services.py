@@ -26,6 +26,7 @@ from ..auditing.tags import AuditTag
 from ..errors import InvalidRequest, NotFound
 from ..keys.encryption import DataCipher
 from ..logs import get_logger
+from ..revocations import Revocation, RevocationBus
 from ..runtime import Runtime
 from . import addresses, faces
 from .errors import (
@@ -66,7 +67,6 @@ from .models import (
     as_utc,
     utcnow,
 )
-from .notifications import Revocation, RevocationBus
 from .sealing import seal, unseal
 from .settings import ConsentSettings
 from .views import (

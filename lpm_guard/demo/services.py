@@ -39,11 +39,12 @@ from ..auditing.services import AuditService
 from ..consent.models import SyntheticOrigin, Use
 from ..consent.services import ConsentService
 from ..errors import LpmGuardError
+from ..gate.services import build_gate_services
+from ..jobs.ledger import FINISHED, JobStatus, output_path
+from ..jobs.service import JobService
 from ..provenance.report import VerificationReport
 from ..provenance.services import ProvenanceService
 from ..runtime import Runtime
-from ..sessions.jobs import FINISHED, JobService, JobStatus, output_path
-from ..sessions.services import build_session_services
 
 CHARACTER = "Pip"
 ATTESTATION = (
@@ -133,7 +134,7 @@ def run_demo(
     )
     say(f"{CHARACTER} ({enrolled.id}) enrolled and approved by the sandbox operator")
     # (4): the clip, through the gate; the job takes its audio over, so it gets a copy.
-    jobs = JobService(build_session_services(runtime))
+    jobs = JobService(build_gate_services(runtime))
     try:
         with tempfile.TemporaryDirectory(dir=runtime.settings.data_dir) as tmp:
             speech = Path(tmp) / "speech.ogg"

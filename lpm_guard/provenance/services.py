@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import __version__
+from ..audit import Receipt
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import NotFound
@@ -85,9 +87,35 @@ class Verifier:
 
     def issued_references(self) -> list[int] | None:
         """Every reference a watermark was given: the index of each allowed generation
-        request, whose receipt the gate hands the watermarker (sessions/opening.py,
-        sessions/worker.py). None without the audit log."""
+        request, whose receipt the gate hands the watermarker (live/opening.py,
+        jobs/worker.py). None without the audit log."""
         return None if self.audit is None else self.audit.indices(AuditTag.GENERATION_REQUEST_ALLOW)
+
+
+def generation_record(
+    audit: AuditService,
+    stream_id: str,
+    receipt: Receipt,
+    policy_version: str,
+    consent_index: int | None,
+) -> ProvenanceRecord:
+    """The provenance record signed into a generation's output (an offline job's MP4, a live
+    session's segments and recording): the gate's allow entry (whose index the watermark
+    carries), a checkpoint sealed now that covers it, and the consent stage's decision entry
+    by its leaf hash (the SHA-256 of that record; zeros where no consent entry applies)."""
+    checkpoint = audit.checkpoint(force=True)
+    consent_leaf = (
+        audit.log.entry(consent_index).leaf_hash if consent_index is not None else b"\0" * 32
+    )
+    return ProvenanceRecord(
+        session_id=stream_id,
+        receipt=receipt,
+        checkpoint_note=checkpoint.note,
+        policy_version=policy_version,
+        consent_sha256=consent_leaf.hex(),
+        generator_version=__version__,
+        watermark_reference=receipt.index,
+    )
 
 
 def verify_file(path: Path, verifier: Verifier) -> VerificationReport:

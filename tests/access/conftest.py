@@ -53,7 +53,7 @@ def serving_world(data: Path) -> Iterator[World]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     # Every test of the session signs in from this one address: the per-address sign-in limit
-    # (tests/sessions/test_limits_shared.py tests it) is raised here.
+    # (tests/live/test_limits_shared.py tests it) is raised here.
     settings = Settings(
         data_dir=data,
         public_url=url,

@@ -206,7 +206,7 @@ CASES: list[Case] = [
     Case("POST", "/v1/sessions", signed_in(403), json={"identity_id": "idn_nobody"}),
     Case("DELETE", "/v1/sessions/{no_session}", signed_in(404)),
     # Lists of sessions and jobs: everyone signed in gets their own; only reviewers may name
-    # another researcher (tests/sessions/test_lists.py checks whose each caller sees).
+    # another researcher (tests/gate/test_lists.py checks whose each caller sees).
     Case("GET", "/v1/sessions", signed_in(200)),
     Case("GET", "/v1/sessions", signed_in(403, 403, 200), params={"owner": "acct_other"}),
     Case("GET", "/v1/sessions/{no_session}", signed_in(404)),

@@ -168,9 +168,9 @@ def test_every_route_is_in_the_matrix(live_world: World) -> None:
     from lpm_guard.api.health import router as health
     from lpm_guard.auditing.routes import router as audit
     from lpm_guard.consent.routes import router as consent
+    from lpm_guard.jobs.routes import router as generations
+    from lpm_guard.live.routes import router as sessions
     from lpm_guard.provenance.routes import router as provenance
-    from lpm_guard.sessions.generations import router as generations
-    from lpm_guard.sessions.routes import router as sessions
 
     covered = {(case.method, case.path.split("?")[0]) for case in CASES}
     routers = (api, oauth, health, audit, consent, provenance, sessions, generations)

@@ -27,10 +27,10 @@ from lpm_guard.clients.pipecat import LpmGuardVideoService
 from lpm_guard.consent.models import SyntheticOrigin, Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.demo.services import bundled
+from lpm_guard.live.protocol import pcm16
+from lpm_guard.live.session import LiveSession
 from lpm_guard.performers import Direction
 from lpm_guard.performers.local import LocalPerformer
-from lpm_guard.sessions.live import LiveSession
-from lpm_guard.sessions.protocol import pcm16
 from tests.access.world import World
 
 

@@ -24,7 +24,7 @@ from lpm_guard.access.scopes import Role
 from lpm_guard.settings import Settings
 from tests.access.world import Account, World
 from tests.consent.conftest import people
-from tests.sessions.nodes import Node
+from tests.gate.nodes import Node
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 

@@ -18,7 +18,7 @@ from lpm_guard.access.scopes import Role
 from lpm_guard.keys import KeyStore
 from tests.access.world import pkce_pair
 from tests.consent.conftest import People
-from tests.sessions.nodes import RESEARCHER_SCOPES
+from tests.gate.nodes import RESEARCHER_SCOPES
 
 from .client import LiveClient
 from .conftest import SIGN_IN_LIMIT, VERIFY_LIMIT, Here

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lpm_guard.consent.notifications import InProcessRevocationBus, Revocation
+from lpm_guard.revocations import InProcessRevocationBus, Revocation
 
 
 def test_subscribers_hear_their_identity_and_a_broken_one_does_not_stop_the_rest() -> None:

@@ -23,8 +23,8 @@ from lpm_guard.consent.models import (
     ReferencePhoto,
     Use,
 )
-from lpm_guard.consent.notifications import Revocation
 from lpm_guard.consent.services import ConsentService
+from lpm_guard.revocations import Revocation
 from lpm_guard.runtime import Runtime
 from tests.consent.consenting import consent_person
 from tests.mailbox import Mailbox

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from lpm_guard.clients.live import LiveClient
+from lpm_guard.live.protocol import VideoFrame
 from lpm_guard.provenance.services import ProvenanceService
 from lpm_guard.provenance.watermark import detect
-from lpm_guard.sessions.protocol import VideoFrame
 from tests.access.conftest import serving_world
 from tests.access.world import World
 from tests.consent.conftest import People
+from tests.gate.test_gate import audit_actions, character, open_session
 from tests.generator_workers import WorkerProcess, worker_process
-from tests.sessions.test_gate import audit_actions, character, open_session
-from tests.sessions.test_generations import speech, submit
+from tests.jobs.test_generations import speech, submit
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from skimage import data
 
+from lpm_guard.live.protocol import VideoFrame
+from lpm_guard.live.session import LiveSession, StopReason
 from lpm_guard.performers import Direction, portrait_of
 from lpm_guard.performers.remote import RemotePerformer
 from lpm_guard.provenance.watermark import Watermarker, detect
-from lpm_guard.sessions.live import LiveSession, StopReason
-from lpm_guard.sessions.protocol import VideoFrame
 from tests.generator_workers import new_secret, rogue_worker, worker_process
-from tests.sessions.test_live import drive, events_of, frames_of
+from tests.live.test_live import drive, events_of, frames_of
 
 from .test_remote import _after_end, _wrong_size
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from lpm_guard.access.scopes import Role
 from lpm_guard.consent.models import Use
 from tests.consent.conftest import People
-from tests.sessions.test_gate import character
+from tests.gate.test_gate import character
 from tests.web.conftest import Launch, Site
 from tests.web.test_consent import invite
 from tests.web.test_pages import sign_in

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from lpm_guard.access.scopes import Role
 from lpm_guard.consent.services import ConsentService
 from tests.consent.conftest import People, png
-from tests.sessions.test_gate import consent, open_session
+from tests.gate.test_gate import consent, open_session
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 from tests.web.test_pages import sign_in
 

@@ -34,12 +34,12 @@ from lpm_guard.consent.models import (
 from lpm_guard.consent.models import Invitation as InvitationRow
 from lpm_guard.consent.sealing import seal
 from lpm_guard.consent.services import ConsentService
-from lpm_guard.sessions.jobs import GenerationJob, JobStatus
-from lpm_guard.sessions.ledger import LiveSessionRow
+from lpm_guard.jobs.ledger import GenerationJob, JobStatus
+from lpm_guard.live.ledger import LiveSessionRow
 from tests.access.world import Account
 from tests.consent.captures import bona_fide
 from tests.consent.conftest import People, png
-from tests.sessions.test_gate import character, consent, open_session
+from tests.gate.test_gate import character, consent, open_session
 from tests.web.conftest import Launch, Site, script_errors
 from tests.web.test_consent_journey import CACHE, SEED
 from tests.web.test_pages import sign_in

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.consent.conftest import People
-from tests.sessions.test_gate import consent
+from tests.gate.test_gate import consent
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 
 Shots = Callable[[Page, str], Path]

@@ -1,0 +1,185 @@
+"""Offline generation, the service: the gate, then the queue.
+
+``JobService.submit`` runs the gate (access, consent, policy over the instructions, the audio's
+transcript and the reference images) in the caller's thread, reserving the audio's seconds of
+quota, puts the job on the books (``ledger``) under this node's lease and hands the rendering to
+the job queue (``queueing``): requests never render.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from ..access.principals import Principal
+from ..consent.faces import RGB
+from ..consent.models import Use
+from ..errors import NotFound
+from ..gate.gate import Admission
+from ..gate.services import GateServices
+from ..policy import InputRejected
+from ..policy import Use as PolicyUse
+from .ledger import (
+    JOB_LEASES,
+    GenerationJob,
+    JobSpec,
+    JobStatus,
+    JobView,
+    fail,
+    job_directory,
+    output_path,
+)
+from .queueing import JobQueue, queue_for
+
+
+class JobService:
+    def __init__(
+        self, services: GateServices, workers: int = 1, queue: JobQueue | None = None
+    ) -> None:
+        self.services = services
+        self.runtime = services.runtime
+        self.queue = queue if queue is not None else queue_for(self.runtime, workers)
+
+    def close(self) -> None:
+        """Stop taking jobs. The server's own worker processes stop now: a job they were
+        rendering fails here (its quota refunded) rather than outlive the server; jobs on
+        procrastinate's queue stay there for the workers."""
+        for job_id in self.queue.close():
+            fail(self.runtime, job_id, "system", "the server stopped", held_by=self.runtime.node_id)
+
+    # (1): submit — the gate, then the queue.
+    def submit(
+        self,
+        principal: Principal,
+        identity_id: str,
+        audio: Path,
+        *,
+        listen_audio: Path | None = None,
+        references: Sequence[RGB] = (),
+        instructions: str | None = None,
+        fps: int = 25,
+    ) -> JobView:
+        """Gate the request and queue it; ``audio`` (and ``listen_audio``) are files this call
+        takes over (they move into the job's directory)."""
+        policy = self.services.policy
+        spoken = []
+        for path in [audio, *([listen_audio] if listen_audio else [])]:
+            try:
+                spoken.append(policy.check_audio_file(path, PolicyUse.OFFLINE))
+            except InputRejected as exc:
+                self.services.gate.refuse(
+                    principal, identity_id, Use.OFFLINE, f"audio refused: {exc}"
+                )
+        seconds = max(a.duration_s for a in spoken)
+        # The gate reserves the audio's seconds of quota, or refuses (and audits the refusal).
+        admission = self.services.gate.admit(
+            principal,
+            identity_id,
+            Use.OFFLINE,
+            instructions=instructions,
+            references=references,
+            checked=[a.decision for a in spoken],
+            seconds=seconds,
+        )
+        try:
+            spec = self._queue(
+                principal, identity_id, admission, audio, listen_audio, instructions, fps
+            )
+        except BaseException:
+            self.services.quotas.refund(
+                principal.subject,
+                admission.reserved_s,
+                admission.quota_day,
+                reason="the job could not be queued",
+            )
+            raise
+        try:
+            self.queue.put(spec)
+        except BaseException:
+            fail(self.runtime, spec.job_id, "system", "no worker took the job")
+            raise
+        return self.get(principal, spec.job_id)
+
+    def _queue(
+        self,
+        principal: Principal,
+        identity_id: str,
+        admission: Admission,
+        audio: Path,
+        listen_audio: Path | None,
+        instructions: str | None,
+        fps: int,
+    ) -> JobSpec:
+        """The admitted job on the books and its files in place, under this node's lease."""
+        job_id = "job_" + secrets.token_urlsafe(12)
+        directory = job_directory(self.runtime, job_id)
+        directory.mkdir(parents=True, mode=0o700)
+        moved_audio = directory / ("speech" + audio.suffix)
+        shutil.move(audio, moved_audio)
+        moved_listen = None
+        if listen_audio is not None:
+            moved_listen = directory / ("listen" + listen_audio.suffix)
+            shutil.move(listen_audio, moved_listen)
+        now = datetime.now(UTC)
+        holder = self.queue.holder or self.runtime.node_id
+        if self.queue.holder is None:
+            self.services.lease.hold(JOB_LEASES)  # renews this job's lease until it ends
+        with Session(self.runtime.engine) as session:
+            session.add(
+                GenerationJob(
+                    id=job_id,
+                    owner=principal.subject,
+                    identity_id=identity_id,
+                    status=JobStatus.QUEUED,
+                    frames_done=0,
+                    frames_total=max(1, round(admission.reserved_s * fps)),
+                    audit_index=admission.receipt.index,
+                    seconds=admission.reserved_s,
+                    created_at=now,
+                    node_id=holder,
+                    heartbeat_at=now,
+                )
+            )
+            session.commit()
+        return JobSpec(
+            job_id,
+            principal.subject,
+            principal.actor,
+            str(self.runtime.settings.data_dir),
+            self.runtime.settings.resolved_database_url,
+            admission.photos[0],
+            str(moved_audio),
+            str(moved_listen) if moved_listen else None,
+            instructions,
+            admission.receipt,
+            admission.policy_version,
+            admission.consent_index,
+            fps,
+            holder,
+            admission.quota_day,
+            admission.reserved_s,
+            str(self.runtime.settings.keys_dir),
+            identity_id,
+            str(self.runtime.settings.media_dir),
+            admission.landmarks,
+        )
+
+    def get(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> JobView:
+        """A job of the caller's (reviewers see every job)."""
+        with Session(self.runtime.engine) as session:
+            row = session.get(GenerationJob, job_id)
+        if row is None or (row.owner != principal.subject and not reviewer):
+            raise NotFound("no such generation job")
+        return JobView.of(row)
+
+    def video(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> Path:
+        view = self.get(principal, job_id, reviewer=reviewer)
+        path = output_path(self.runtime, job_id)
+        if view.status is not JobStatus.SUCCEEDED or not path.exists():
+            raise NotFound(f"the job's video is not ready (status {view.status})")
+        return path

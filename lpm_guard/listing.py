@@ -1,0 +1,64 @@
+"""Lists of the gate's rows (live sessions, offline jobs): whose a caller sees, a page at a time,
+newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, select
+
+from .access.principals import Principal
+from .access.scopes import Scope
+from .errors import Forbidden, InvalidRequest
+
+MAX_PAGE = 200
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC (``UtcDateTime`` columns come back aware, from SQLite too)."""
+    return moment.isoformat() if moment is not None else None
+
+
+def is_reviewer(principal: Principal) -> bool:
+    return Scope.REVIEW in principal.scopes
+
+
+def whose(principal: Principal, owner: str | None) -> str | None:
+    """The owner a list is limited to: the caller's own, unless a reviewer asks (for one
+    researcher's, or everybody's when ``owner`` is None)."""
+    if is_reviewer(principal):
+        return owner
+    if owner is not None and owner != principal.subject:
+        raise Forbidden("only reviewers list other researchers' sessions and jobs")
+    return principal.subject
+
+
+def newest_first(
+    db: Session,
+    model: Any,
+    stamp: Any,
+    *,
+    owner: str | None,
+    status: str | None,
+    limit: int,
+    before: str | None,
+) -> list[Any]:
+    """One page of ``model`` rows, newest ``stamp`` first (ties by id); ``before`` is the id of
+    the last row of the previous page, and must be one the caller may see."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit takes 1 to {MAX_PAGE}")
+    query = select(model)
+    if owner is not None:
+        query = query.where(model.owner == owner)
+    if status is not None:
+        query = query.where(model.status == status)
+    if before is not None:
+        anchor = db.get(model, before)
+        if anchor is None or (owner is not None and anchor.owner != owner):
+            raise InvalidRequest("before: give the id of the last item of the previous page")
+        at = getattr(anchor, stamp.key)
+        query = query.where(or_(stamp < at, and_(stamp == at, model.id < anchor.id)))
+    query = query.order_by(stamp.desc(), model.id.desc()).limit(limit)
+    return list(db.exec(query).all())
