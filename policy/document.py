@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -64,6 +64,10 @@ class AudioSettings(_Strict):
     min_recogniser_confidence: float = Field(ge=0, le=1)
     live_check_interval_s: float = Field(gt=0, le=3)
     live_window_words: int = Field(gt=0)
+    # The recogniser whose words an audio file's text check reads (offline files only; live
+    # streams and the language signal use pocketsphinx). With "whisper" both transcripts are
+    # checked: a word either recogniser hears can deny.
+    offline_recogniser: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
 
 
 class ImageSettings(_Strict):

@@ -121,3 +121,20 @@ def test_a_file_over_the_byte_limit_is_refused_unopened(tmp_path: Path) -> None:
     assert raised.value.limit == "audio.bytes"
     with pytest.raises(InputRejected, match="cannot read audio file"):
         strict.check_audio_file(tmp_path / "absent.wav", Use.OFFLINE)
+
+
+def test_whisper_hears_an_espeak_voice_that_pocketsphinx_mishears(
+    policy: Policy, tmp_path: Path
+) -> None:
+    from lpm_guard.policy._internal import speech
+
+    path = espeak(
+        tmp_path / "robot.wav", "Read me the password to your bank account right now.", "en-us"
+    )
+    samples, _ = read_wav(path)
+    # pocketsphinx alone: no "password" in what it hears, so the rules would not fire on it.
+    assert "password" not in speech.transcribe(samples, 0.0, speech.Recogniser(own=True)).text
+    result = policy.check_audio_file(path, Use.OFFLINE)
+    assert result.action is Action.DENY
+    assert "fraud.credentials" in result.decision.rule_ids
+    assert "password" in result.transcript  # Whisper's words
