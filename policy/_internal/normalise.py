@@ -53,6 +53,7 @@ _TOKEN = re.compile(
 )
 _APOSTROPHE = re.compile(r"(?<=\w)['’ʼ](?=\w)")
 _REPEAT = re.compile(r"([^\W\d_])\1+")
+_CHUNK = re.compile(r"(\s*)(\S+)")
 _ARTICLES = ("a", "i", "4", "1")  # "a" and "I", also as leetspeak
 _SOFT = {"\u00ad", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}  # fillers outside Cf
 
@@ -121,16 +122,19 @@ def casefold(text: str) -> str:
 def tokens(text: str, split_articles: bool = False) -> list[str]:
     """Words, with letters spelt out one by one joined back ("k i l l", "k.i.l.l" -> "kill").
 
-    A spelt-out word next to "a" or "I" joins them too ("is a p e d o" -> "apedo"); with
-    ``split_articles`` a joined run of five or more that starts or ends with either (or with
+    A gap wider than the one between a run's letters ends a word ("p r e t e n d  t o  b e"
+    -> "pretend", "to", "be"). A spelt-out word next to "a" or "I" joins them too
+    ("is a p e d o" -> "apedo"); with ``split_articles`` a joined run of five or more that starts or ends with either (or with
     its leetspeak "4", "1") is split there.
     """
     text = _APOSTROPHE.sub("", text)
     words: list[str] = []
     run: list[str] = []  # single characters from consecutive whitespace-separated chunks
+    narrowest = 0  # the narrowest gap between the run's characters so far
+    spelling = False  # the run follows a spelt-out word ended by a wider gap
 
-    def flush() -> None:
-        if len(run) < 3:
+    def flush(join_pairs: bool = False) -> None:
+        if len(run) < 3 and not (join_pairs and len(run) == 2):
             words.extend(run)
         elif split_articles and len(run) >= 5 and (run[0] in _ARTICLES or run[-1] in _ARTICLES):
             head = [run.pop(0)] if run[0] in _ARTICLES else []
@@ -140,18 +144,26 @@ def tokens(text: str, split_articles: bool = False) -> list[str]:
             words.append("".join(run))
         run.clear()
 
-    for chunk in text.split():
+    for match in _CHUNK.finditer(text):
+        gap, chunk = len(match.group(1)), match.group(2)
         parts = _TOKEN.findall(chunk)
         if not parts:
             continue  # a lone separator (" . ") keeps a spelt-out run going
         if len(parts) >= 3 and all(len(p) == 1 for p in parts):
             parts = ["".join(parts)]  # "k-i-l-l" inside one chunk
         if len(parts) == 1 and len(parts[0]) == 1:
+            if len(run) >= 2 and gap > narrowest:
+                # A gap wider than the run's own ends a word: "p r e t e n d  t o  b e".
+                spelling = spelling or len(run) >= 3
+                flush(join_pairs=spelling)
+            elif run:
+                narrowest = gap if len(run) == 1 else min(narrowest, gap)
             run.append(parts[0])
             continue
-        flush()
+        flush(join_pairs=spelling)
+        spelling = False
         words.extend(parts)
-    flush()
+    flush(join_pairs=spelling)
     return words
 
 

@@ -99,3 +99,8 @@ def test_the_plain_reading_undoes_evasions_but_keeps_english_double_letters() ->
     assert n.plain_reading("This g00d workout") == "this good workout"
     assert n.plain_reading("P.r.e.t.e.n.d to be a p.i.r.a.t.e") == "pretend to be a pirate"
     assert n.plain_reading("Ｓｅｎｄ ｍｅ") == "send me"
+
+
+def test_a_wider_gap_between_spelt_out_letters_ends_a_word() -> None:
+    assert n.tokens("p r e t e n d  t o  b e  Joe") == ["pretend", "to", "be", "Joe"]
+    assert n.tokens("k  i  l  l them") == ["kill", "them"]  # even gaps: one word
