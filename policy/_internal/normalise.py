@@ -124,8 +124,8 @@ def tokens(text: str, split_articles: bool = False) -> list[str]:
 
     A gap wider than the one between a run's letters ends a word ("p r e t e n d  t o  b e"
     -> "pretend", "to", "be"). A spelt-out word next to "a" or "I" joins them too
-    ("is a p e d o" -> "apedo"); with ``split_articles`` a joined run of five or more that starts or ends with either (or with
-    its leetspeak "4", "1") is split there.
+    ("is a p e d o" -> "apedo"); with ``split_articles`` a joined run of five or more that
+    starts or ends with either (or with its leetspeak "4", "1") is split there.
     """
     text = _APOSTROPHE.sub("", text)
     words: list[str] = []
