@@ -190,7 +190,9 @@ def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:
     )
     # Blurred far enough that no feature of the photo (a face) reads in it: on a copy an
     # eighth the size, which is also quicker.
-    small = cv2.resize(mirrored, (max(1, size[0] // 8), max(1, size[1] // 8)), cv2.INTER_AREA)
+    small = cv2.resize(
+        mirrored, (max(1, size[0] // 8), max(1, size[1] // 8)), interpolation=cv2.INTER_AREA
+    )
     small = cv2.GaussianBlur(small, (0, 0), 0.08 * max(size) / 8)
     far = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
     seam = 0.025 * max(size)
