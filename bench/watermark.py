@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import cpu_model, progress, table
 
-from lpm_guard.provenance import _wm_detect, _wm_payload, _wm_trace
+from lpm_guard.provenance import _wm_detect, _wm_geometry, _wm_payload, _wm_trace
 from lpm_guard.provenance.watermark import (
     CHECK_ATTEMPTS,
     DEFAULT_STRENGTH,
@@ -96,11 +96,14 @@ EXTRA_ATTACKS: dict[str, Callable[[Sequence[np.ndarray]], list[np.ndarray]]] = {
         media.scale(media.h264(c, 20, "veryfast"), 0.5), 23
     ),
 }
-ATTACKS = {**media.ATTACKS, **EXTRA_ATTACKS}
+# Issue 19's geometry (mirror, rotation, a filmed screen, upscales into 1080p and 4K) on the
+# gate's crf 20 output.
+ATTACKS = {**media.ATTACKS, **EXTRA_ATTACKS, **media.GEOMETRY_ATTACKS}
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # As the detector reads a frame (watermark._lumas): a large one reduced (_wm_geometry).
+    return _wm_geometry.reduce(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
 def bench_embed(runs: int) -> dict[str, float]:

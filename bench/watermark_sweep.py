@@ -10,6 +10,15 @@ does with the audit log's list).
     .venv/bin/python bench/watermark_sweep.py --size 512x512 --attacks "crf 28 + 0.5x + crop 80%"
     .venv/bin/python bench/watermark_sweep.py --photos astronaut,hanks --generator --size 512x512
 
+Issue 19's geometry rows (``tests/provenance/media.py``'s GEOMETRY_ATTACKS, on the gate's crf 20
+output) are among the attacks; ``--unmarked`` also reads each photo's unmarked clip under every
+attack with every key, blind and traced (false positives of the widened search), and times those
+reads (CPU seconds for the clip, one key, blind and traced: the goal is at most the clip's 1 s):
+
+    .venv/bin/python bench/watermark_sweep.py --generator --photos astronaut,hanks --size 512x512 \
+        --issued 1000 --unmarked --attacks "$(python -c 'from tests.provenance import media;
+        print(",".join(media.GEOMETRY_ATTACKS))')"
+
 ``--generator``: the clips are the generator's own output (``Character.from_photo``, 25 frames of
 varied speech, blinks and head motion, as ``bench/generator.py`` renders them) instead of the
 swaying photos; ``hanks`` is insightface's 112-pixel Tom Hanks sample.
@@ -35,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import progress, table
 from watermark import ATTACKS, REFERENCE, issued
 
-from lpm_guard.provenance.watermark import Evidence, Watermarker
+from lpm_guard.provenance import _wm_geometry, _wm_trace
+from lpm_guard.provenance.watermark import CHECK_ATTEMPTS, Evidence, Watermarker, check_log10_bound
 from tests.provenance import media
 
 
@@ -65,6 +75,12 @@ def rendered(photo: str, width: int, height: int) -> list[np.ndarray]:
     return [character.renderer.render(c) for c in varied_controls(25, 1)]
 
 
+def _gray(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """The frames as the detector reads them (``watermark._lumas``): luma, a large frame
+    reduced."""
+    return [_wm_geometry.reduce(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in frames]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="640x360")
@@ -74,6 +90,8 @@ def main() -> None:
     parser.add_argument("--issued", type=int, default=10_000)
     parser.add_argument("--cpu", type=int, default=0, help="CPU to pin to; -1 leaves it alone")
     parser.add_argument("--generator", action="store_true", help="the generator's frames")
+    parser.add_argument("--unmarked", action="store_true", help="false positives and CPU too")
+    parser.add_argument("--unmarked-keys", type=int, default=1, help="keys per unmarked clip")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -83,29 +101,41 @@ def main() -> None:
         os.sched_setaffinity(0, {args.cpu})
     references = issued(args.issued)
     results: dict[str, list[dict[str, float | bool]]] = {name: [] for name in attacks}
+    unmarked: dict[str, list[dict[str, float | bool]]] = {name: [] for name in attacks}
     started = time.perf_counter()
-    for photo in args.photos.split(","):
-        clip = (
-            rendered(photo, width, height)
-            if args.generator
-            else media.talking_clip(photo, width, height, 25)
-        )
-        for number, secret in enumerate(keys(args.keys)):
-            progress(f"{photo}, key {number}")
+    clips = {
+        photo: rendered(photo, width, height)
+        if args.generator
+        else media.talking_clip(photo, width, height, 25)
+        for photo in args.photos.split(",")
+    }
+    for number, secret in enumerate(keys(args.keys)):
+        for photo, clip in clips.items():
             marker = Watermarker(secret, REFERENCE, width=width, height=height)
             marked = [marker.mark(frame) for frame in clip]
             for name in attacks:
-                frames = ATTACKS[name](marked)
-                evidence = Evidence([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
+                evidence = Evidence(_gray(ATTACKS[name](marked)))
                 trace = evidence.trace(secret, references)
-                results[name].append(
-                    {
-                        "blind": evidence.reading(secret).reference == REFERENCE,
-                        "traced": trace.reference == REFERENCE,
-                        "wrong": trace.reference not in (None, REFERENCE),
-                        "z": trace.z,
-                    }
-                )
+                run = {
+                    "blind": evidence.reading(secret).reference == REFERENCE,
+                    "traced": trace.reference == REFERENCE,
+                    "wrong": trace.reference not in (None, REFERENCE),
+                    "z": trace.z,
+                }
+                results[name].append(run)
+                progress(f"{photo}, key {number}, {name}: {run}")
+    for photo, clip in clips.items() if args.unmarked else ():
+        for name in attacks:
+            evidence = Evidence(_gray(ATTACKS[name](clip)))
+            cpu = time.process_time()
+            found = False
+            for index, secret in enumerate(keys(args.unmarked_keys)):
+                found |= evidence.reading(secret).reference is not None
+                found |= evidence.trace(secret, references).reference is not None
+                if index == 0:
+                    cpu = time.process_time() - cpu
+            unmarked[name].append({"present": found, "cpu": cpu, "reads": args.unmarked_keys})
+            progress(f"{photo} unmarked, {name}: {unmarked[name][-1]}")
     rows = [["attack", "blind", "traced", "wrong traces", "true reference's score"]]
     for name, runs in results.items():
         scores = [float(run["z"]) for run in runs]
@@ -122,10 +152,32 @@ def main() -> None:
         f"\n{width}x{height}, {args.keys} keys x {args.photos}, {args.issued:,} issued references"
     )
     print(table(rows, right={1, 2, 3, 4}))
+    if args.unmarked:
+        rows = [["unmarked clip, attack", "reads (keys x clips)", "present", "CPU s (1 key)"]]
+        for name, runs in unmarked.items():
+            cpus = sorted(float(run["cpu"]) for run in runs)
+            rows.append(
+                [
+                    name,
+                    str(sum(int(run["reads"]) for run in runs)),
+                    str(sum(bool(run["present"]) for run in runs)),
+                    "-".join(f"{c:.2f}" for c in (cpus[0], cpus[-1])),
+                ]
+            )
+        print(f"\nunmarked clips, read blind and traced with every key ({args.photos})")
+        print(table(rows, right={1, 2, 3}))
+        trace_bound = _wm_trace.log10_bound(_wm_trace.threshold(args.issued, 3), args.issued, 3)
+        print(
+            f"bounds per clip, 3 keys: check value {10 ** check_log10_bound(3):.1e} "
+            f"({CHECK_ATTEMPTS:,} messages per key), trace {10**trace_bound:.0e} "
+            f"(threshold {_wm_trace.threshold(args.issued, 3):.2f} over "
+            f"{_wm_trace.hypotheses(args.issued, 3):.2e} hypotheses)"
+        )
     print(f"{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"size": [width, height], "results": results}, indent=2))
+        report = {"size": [width, height], "results": results, "unmarked": unmarked}
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

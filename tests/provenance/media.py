@@ -229,14 +229,14 @@ def _gate(clip: Sequence[np.ndarray]) -> Clip:
 
 # Issue 19: geometry on the gate's output (crf 20), as platforms and phones change it.
 GEOMETRY_ATTACKS: dict[str, Callable[[Sequence[np.ndarray]], Clip]] = {
-    "gate, mirrored": lambda c: mirror(_gate(c)),
-    "gate, rotated 0.5°": lambda c: rotate(_gate(c), 0.5),
-    "gate, rotated 1°": lambda c: rotate(_gate(c), 1),
-    "gate, rotated 3°": lambda c: rotate(_gate(c), 3),
-    "gate, rotated -5°": lambda c: rotate(_gate(c), -5),
-    "gate, screen recording": lambda c: screen_recording(_gate(c)),
-    "gate, into 1920x1080": lambda c: upscale_into(_gate(c), 1920, 1080),
-    "gate, into 1920x1080 + crf 30": lambda c: h264(upscale_into(_gate(c), 1920, 1080), 30),
-    "gate, into 3840x2160 + crf 30": lambda c: h264(upscale_into(_gate(c), 3840, 2160), 30),
-    "gate, rotated 2° + 0.75x + crf 28": lambda c: h264(scale(rotate(_gate(c), 2), 0.75), 28),
+    "gate + mirrored": lambda c: mirror(_gate(c)),
+    "gate + rotated 0.5°": lambda c: rotate(_gate(c), 0.5),
+    "gate + rotated 1°": lambda c: rotate(_gate(c), 1),
+    "gate + rotated 3°": lambda c: rotate(_gate(c), 3),
+    "gate + rotated -5°": lambda c: rotate(_gate(c), -5),
+    "gate + screen recording": lambda c: screen_recording(_gate(c)),
+    "gate + into 1920x1080": lambda c: upscale_into(_gate(c), 1920, 1080),
+    "gate + into 1920x1080 + crf 30": lambda c: h264(upscale_into(_gate(c), 1920, 1080), 30),
+    "gate + into 3840x2160 + crf 30": lambda c: h264(upscale_into(_gate(c), 3840, 2160), 30),
+    "gate + rotated 2° + 0.75x + crf 28": lambda c: h264(scale(rotate(_gate(c), 2), 0.75), 28),
 }
