@@ -28,8 +28,10 @@ const STOP_REASON = {
   client_closed: "Closed by the client",
   policy: "Stopped by the content policy",
   revoked: "Revoked",
+  quota: "The day's quota was spent",
   max_duration: "Reached the longest a session may last",
   idle: "Nothing heard for too long",
+  generator: "Stopped: the generator failed",
   error: "Stopped by a server error",
   shutdown: "The server shut down",
 };

@@ -17,8 +17,11 @@ const CLOSED_WORDS = {
   client_closed: () => "You ended the session.",
   policy: (detail) => `The policy stopped the session: ${detail || "a disallowed utterance"}.`,
   revoked: (detail) => `The session was revoked: ${detail || "consent or access was withdrawn"}.`,
+  quota: () => "The session ended: your quota of generated seconds for today is spent.",
   max_duration: (detail) => `The session reached its maximum length (${detail}).`,
   idle: () => "The session ended: nothing was heard from this page for two minutes.",
+  generator: (detail) =>
+    `The session ended: the generator failed${detail ? ` (${detail})` : ""}.`,
   error: (detail) => `The session ended because of a server error${detail ? ` (${detail})` : ""}.`,
   shutdown: () => "The session ended: the server is shutting down.",
 };

@@ -179,7 +179,10 @@ def test_generations_list_own_jobs_newest_first_in_pages(live_world: World) -> N
         for n in range(7)
     ]
     rows[2].status, rows[2].error = JobStatus.FAILED, "the worker failed"
-    rows.append(_job(b.account_id, "idn_b", start, 99, JobStatus.RUNNING))
+    running_job = _job(b.account_id, "idn_b", start, 99, JobStatus.RUNNING)
+    # Running under the server's own lease: its lease recovery leaves it alone.
+    running_job.node_id, running_job.heartbeat_at = world.runtime.node_id, datetime.now(UTC)
+    rows.append(running_job)
     with Session(world.runtime.engine, expire_on_commit=False) as db:
         db.add_all(rows)
         db.commit()
