@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -107,8 +108,10 @@ def _listening(process: subprocess.Popen[str]) -> str:
 
 
 @contextmanager
-def worker_thread(backend: Backend, secret: bytes, *, capacity: int = 1) -> Iterator[str]:
-    """A ``WorkerServer`` over ``backend`` in a thread: its ws:// URL."""
+def worker_thread(
+    backend: Backend, secret: bytes, *, capacity: int = 1, tls: ssl.SSLContext | None = None
+) -> Iterator[str]:
+    """A ``WorkerServer`` over ``backend`` in a thread: its ws:// (wss:// with ``tls``) URL."""
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     bound: list[str] = []
@@ -116,7 +119,7 @@ def worker_thread(backend: Backend, secret: bytes, *, capacity: int = 1) -> Iter
 
     def ready(server: Server) -> None:
         port = next(iter(server.sockets)).getsockname()[1]
-        bound.append(f"ws://127.0.0.1:{port}")
+        bound.append(f"{'wss' if tls else 'ws'}://127.0.0.1:{port}")
         started.set()
 
     def serve() -> None:
@@ -125,6 +128,7 @@ def worker_thread(backend: Backend, secret: bytes, *, capacity: int = 1) -> Iter
                 WorkerServer(backend, secret, capacity=capacity),
                 "127.0.0.1",
                 0,
+                tls=tls,
                 ready=ready,
                 stop=stop,
             )
