@@ -22,7 +22,7 @@ import numpy.typing as npt
 from scipy.signal import resample_poly
 
 from ..logs import get_logger
-from .errors import Breach, PerformerFailed
+from .errors import Breach, PerformerFailed, PerformerUnavailable
 from .protocol import (
     RGB,
     SAMPLE_RATE,
@@ -91,8 +91,16 @@ def render(
     voices = [resample_poly(t, SAMPLE_RATE, MUX_RATE).astype(np.float32) for t in tracks]
     total = max(frames_for(len(v), fps) for v in voices)
     mix = np.clip(_mix(tracks), -1.0, 1.0)
+    failed: PerformerFailed | None = None
     for attempt in range(1, attempts + 1):
-        performer = backend.start(portrait, Direction(fps=fps, seed=seed, live=False))
+        try:
+            performer = backend.start(portrait, Direction(fps=fps, seed=seed, live=False))
+        except PerformerUnavailable:
+            if failed is None:
+                raise
+            raise PerformerFailed(
+                failed.breach, f"{failed.detail}; no other generator could take it"
+            ) from None
         fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=out.parent)
         os.close(fd)
         try:
@@ -103,6 +111,7 @@ def render(
         except PerformerFailed as exc:
             if exc.breach not in RETRY_ON or attempt == attempts:
                 raise
+            failed = exc
             log.warning("a render's generator failed; starting over", breach=exc.breach.value)
         finally:
             performer.close()

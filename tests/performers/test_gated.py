@@ -142,3 +142,38 @@ def test_a_live_session_rendered_by_a_worker_process_verifies(
     assert report.verdict == "authentic" and report.c2pa.status == "trusted", report
     assert report.audit is not None and report.audit.status in ("included", "pending")
     assert list(worker.home.iterdir()) == []
+
+
+def test_a_job_whose_only_worker_dies_fails_cleanly(
+    remote_world: World, worker: WorkerProcess, people: People, tmp_path: Path
+) -> None:
+    """Last in the module: it kills the worker. The job's render starts over on another
+    worker; there is none left, so the job fails with the reason, keeps no file, and the
+    failure is audited."""
+    world = remote_world
+    assert world.runtime is not None
+    researcher = world.researcher()
+    token = world.web_tokens(researcher)["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    identity = character(world, researcher, people.t1[4], tmp_path)
+    text = "Hello, my name is Alex. Today I will tell you about the weather. It is sunny."
+    response = submit(world, token, identity, speech(text, tmp_path / "s.wav"))
+    assert response.status_code == 202, response.text
+    job = response.json()
+    deadline = time.monotonic() + 300
+    while (status := world.http.get(f"/v1/generations/{job['id']}", headers=auth).json())[
+        "progress"
+    ] <= 0.0:
+        assert status["status"] in ("queued", "running") and time.monotonic() < deadline, status
+        time.sleep(0.1)
+    worker.kill()
+    while status["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+        status = world.http.get(f"/v1/generations/{job['id']}", headers=auth).json()
+    assert status["status"] == "failed", status
+    assert "the generator worker went away" in str(status["error"]), status
+    assert world.http.get(f"/v1/generations/{job['id']}/video", headers=auth).status_code == 404
+    failures = [e for e in audit_actions(world) if e["action"] == "generation:job:fail"]
+    assert failures and failures[-1]["objects"]["job"] == job["id"]  # type: ignore[index]
+    assert failures[-1]["reasons"] == ["generator_died"]

@@ -252,6 +252,7 @@ def test_a_job_with_no_worker_left_fails_and_writes_nothing(tmp_path: Path, spee
             if done == 10:
                 worker.kill()
 
-        with pytest.raises((PerformerFailed, PerformerUnavailable)):
+        with pytest.raises(PerformerFailed) as failed:
             render(pool, PORTRAIT, speech, out / "out.mp4", progress=progress)
+        assert failed.value.breach is Breach.DIED
     assert list(out.iterdir()) == []
