@@ -1,7 +1,7 @@
 """Concurrent live sessions over loopback: how many sustain 25 fps with the voice in sync.
 
     python bench/sessions.py [--max 6] [--seconds 20] [--size 512x512] [--json PATH]
-    python bench/sessions.py --remote [--max 1] [--runs 3]   # rendering in a generator-worker
+    python bench/sessions.py --remote [--max 1] [--runs 3]   # rendering in a generator-worker, and the hop alone
 
 The server is the real one (``lpm-guard serve`` in its own process, SQLite in a temporary data
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
@@ -540,6 +540,61 @@ def measure(
     return levels
 
 
+def hop_latency(frames: int = 250) -> dict[str, float]:
+    """The hop alone, on loopback: a 512² frame encoded as the worker does (JPEG q95), sent
+    over WebSocket every 40 ms, read and decoded as the gate does; sender and reader in this
+    process (one clock). Rendering is not in it."""
+    import threading
+
+    import cv2
+    from skimage import data
+    from websockets.asyncio.server import serve
+    from websockets.sync.client import connect
+
+    from lpm_guard.performers import wire
+    from lpm_guard.performers.protocol import PerformedFrame
+
+    image = cv2.resize(data.astronaut(), (512, 512))
+    sent: dict[int, float] = {}
+    bound: list[int] = []
+    ready = threading.Event()
+
+    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        for index in range(frames):
+            sent[index] = time.perf_counter()
+            await ws.send(wire.frame(PerformedFrame(index, index / 25, image, "idle"), wire.JPEG))
+            await asyncio.sleep(0.04)
+        await ws.close()
+
+    async def serving() -> None:
+        async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as server:
+            bound.append(next(iter(server.sockets)).getsockname()[1])
+            ready.set()
+            await asyncio.sleep(frames * 0.04 + 10)
+
+    threading.Thread(target=lambda: asyncio.run(serving()), daemon=True).start()
+    ready.wait(20)
+    hop, decode = [], []
+    with (
+        connect(f"ws://127.0.0.1:{bound[0]}", compression=None, max_size=None) as ws,
+        contextlib.suppress(ConnectionClosed),
+    ):
+        while True:
+            message = ws.recv()
+            assert isinstance(message, bytes)
+            header = wire.frame_header(message)
+            began = time.perf_counter()
+            wire.picture(message, header, (512, 512))
+            done = time.perf_counter()
+            hop.append((done - sent[header.index]) * 1000)
+            decode.append((done - began) * 1000)
+    return {
+        "hop_p50_ms": float(np.percentile(hop[10:], 50)),
+        "hop_p95_ms": float(np.percentile(hop[10:], 95)),
+        "decode_p50_ms": float(np.percentile(decode[10:], 50)),
+    }
+
+
 def remote_main(args: argparse.Namespace) -> None:
     results: dict[str, list[list[Level]]] = {"in process": [], "remote": []}
     with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
@@ -609,6 +664,12 @@ def remote_main(args: argparse.Namespace) -> None:
         f"{os.cpu_count()} CPUs)"
     )
     print(table(rows, right={2, 3, 4, 5}))
+    hop = hop_latency()
+    print(
+        f"\nthe hop alone (worker's JPEG q95, loopback WebSocket, the gate's decode): "
+        f"p50 {hop['hop_p50_ms']:.1f} ms, p95 {hop['hop_p95_ms']:.1f} ms; "
+        f"the gate's decode {hop['decode_p50_ms']:.1f} ms a frame"
+    )
     print("\ngoals: gate CPU <= 15 % of a core per 512² session (remote); added p95 <= 20 ms")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -620,6 +681,7 @@ def remote_main(args: argparse.Namespace) -> None:
                     "runs": args.runs,
                     "seconds": args.seconds,
                     "levels": summary,
+                    "hop": hop,
                     "raw": {
                         m: [[asdict(v) for v in r] for r in runs] for m, runs in results.items()
                     },
