@@ -1,7 +1,7 @@
 """Concurrent live sessions over loopback: how many sustain 25 fps with the voice in sync.
 
     python bench/sessions.py [--max 6] [--seconds 20] [--size 512x512] [--json PATH]
-    python bench/sessions.py --remote [--max 1] [--runs 3]   # rendering in a generator-worker, and the hop alone
+    python bench/sessions.py --remote [--max 1] [--runs 3]   # in a generator-worker; the hop
 
 The server is the real one (``lpm-guard serve`` in its own process, SQLite in a temporary data
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
