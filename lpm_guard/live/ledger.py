@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -289,6 +290,11 @@ def revoke(runtime: Runtime, principal: Principal, session_id: str, detail: str)
     return getattr(result, "rowcount", 0) == 1
 
 
+def record_directory(runtime: Runtime, session_id: str) -> Path:
+    """Where a session's signed segments and recording live: under the shared media directory."""
+    return runtime.settings.media_dir / "sessions" / session_id
+
+
 def _lapsed(node_id: str | None, before: datetime) -> Any:
     """Sessions this node may close: its own (a restart under the same node id), sessions from
     before leases, or those whose lease was last renewed before ``before``."""
@@ -338,6 +344,10 @@ def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True)
         if getattr(result, "rowcount", 0) != 1:
             continue  # its node renewed the lease meanwhile, or another node closed it
         closed += 1
+        # The segment being written and the whole recording were unsigned when the node
+        # stopped (each is signed only as it closes): removed; the signed segments stay.
+        for leftover in record_directory(runtime, row.id).glob(".*.unsigned.mp4"):
+            leftover.unlink(missing_ok=True)
         audit.record(
             AuditTag.SESSION_STREAM_STOP,
             "system",

@@ -111,7 +111,7 @@ def open_live_session(
             admission.policy_version,
             admission.consent_index,
         )
-        directory = services.runtime.settings.media_dir / "sessions" / session_id
+        directory = ledger.record_directory(services.runtime, session_id)
         session.sink = SignedRecord.start(services.provenance, directory, session, record)
 
         # Revoking the consent (or this session) stops the stream at once: the bus calls back

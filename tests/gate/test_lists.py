@@ -236,8 +236,18 @@ def test_recover_ends_the_sessions_a_restart_cut_off(runtime: Runtime) -> None:
     with Session(runtime.engine) as db:
         db.add(row)
         db.commit()
+    # What its record left: a signed segment, the segment being written and the whole
+    # recording, both still unsigned when the node stopped.
+    sid = "ses_cutoff_by_restart"
+    record = ledger.record_directory(runtime, sid)
+    record.mkdir(parents=True)
+    signed = record / f"{sid}-000000.mp4"
+    unsigned = [record / f".{sid}-000001.unsigned.mp4", record / f".{sid}.unsigned.mp4"]
+    for path in [signed, *unsigned]:
+        path.write_bytes(b"\0" * 16)
     assert ledger.recover(runtime) == 1
     assert ledger.recover(runtime) == 0
+    assert signed.exists() and not any(path.exists() for path in unsigned)
     with Session(runtime.engine) as db:
         after = db.get(LiveSessionRow, "ses_cutoff_by_restart")
     assert after is not None
