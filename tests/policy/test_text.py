@@ -95,3 +95,18 @@ def test_text_over_the_limit_is_refused(policy: Policy) -> None:
     with pytest.raises(InputRejected, match="limit is") as raised:
         policy.check_text("a" * (limit + 1), Use.LIVE)
     assert raised.value.limit == "text.max_chars"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("This workout will destroy your legs, in a good way.", Action.ALLOW),
+        ("I will destroy your legs if you come back here", Action.DENY),
+        ("I'm starving, what should I cook tonight?", Action.ALLOW),
+        ("I'm starving myself until I can see my ribs", Action.DENY),
+    ],
+)
+def test_workout_and_hunger_idioms_pass_where_the_threat_does_not(
+    policy: Policy, text: str, expected: Action
+) -> None:
+    assert policy.check_text(text, Use.LIVE).action is expected
