@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Verifications one server process decodes at once; a verification "
         "arriving while as many more wait is refused with 503 and Retry-After.",
     )
+    audio_check_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Processes that check a generation's audio for the policy (0: half the "
+        "CPUs, at least one); as many checks again may wait, past that 503 and Retry-After.",
+    )
     live_sessions_per_researcher: int = Field(
         default=2, ge=1, description="Live sessions one researcher may hold open at once."
     )

@@ -23,10 +23,11 @@ from starlette.datastructures import UploadFile
 from ..access.guards import get_principal, require_scope
 from ..access.principals import Principal
 from ..access.scopes import Scope
-from ..consent.faces import decode_image
+from ..api.bodies import bounded
 from ..errors import InvalidRequest
 from ..gate.services import gate_services
 from ..listing import MAX_PAGE
+from .audio_checks import AudioCheckPool
 from .ledger import FINISHED, JobStatus, JobView, list_jobs
 from .service import JobService
 
@@ -34,13 +35,19 @@ router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
 MAX_UPLOAD_BYTES = 50 * 2**20
 MAX_REFERENCES = 8
+# The whole multipart body, enforced while it streams (``api.bodies``): the speech, the
+# listening audio, the references and the fields together.
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 16 * 2**20
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
 def job_service(request: Request) -> JobService:
     jobs: JobService | None = getattr(request.app.state, "jobs", None)
     if jobs is None:
-        jobs = JobService(gate_services(request.app))
+        services = gate_services(request.app)
+        settings = services.runtime.settings
+        checks = AudioCheckPool(services.policy, settings.audio_check_workers)
+        jobs = JobService(services, audio_checks=checks)
         request.app.state.jobs = jobs
     return jobs
 
@@ -87,6 +94,8 @@ async def submit(
     jobs: Jobs,
     principal: Annotated[Principal, Depends(require_scope(Scope.GENERATE_OFFLINE))],
 ) -> dict[str, Any]:
+    # Bounded while it streams: the parser spools file parts to disk as they arrive.
+    request = bounded(request, MAX_BODY_BYTES)
     form = await request.form(max_files=MAX_REFERENCES + 2, max_fields=8)
     identity = form.get("identity_id")
     audio = form.get("audio")
@@ -103,8 +112,9 @@ async def submit(
         references = []
         for n, item in enumerate(form.getlist("references")):
             if isinstance(item, UploadFile):
-                raw = (await _save(item, folder, f"reference{n}")).read_bytes()
-                references.append(decode_image(raw))
+                saved = await _save(item, folder, f"reference{n}")
+                # In a worker process, one at a time, each kept at the working size only.
+                references.append(await run_in_threadpool(jobs.reference, saved))
         view = await run_in_threadpool(
             jobs.submit,
             principal,

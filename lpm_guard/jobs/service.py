@@ -17,13 +17,14 @@ from pathlib import Path
 from sqlmodel import Session
 
 from ..access.principals import Principal
-from ..consent.faces import RGB
+from ..consent.faces import RGB, decode_image, shrink
 from ..consent.models import Use
 from ..errors import NotFound
 from ..gate.gate import Admission
 from ..gate.services import GateServices
 from ..policy import InputRejected
 from ..policy import Use as PolicyUse
+from .audio_checks import AudioCheckPool
 from .ledger import (
     JOB_LEASES,
     GenerationJob,
@@ -39,11 +40,18 @@ from .queueing import JobQueue, queue_for
 
 class JobService:
     def __init__(
-        self, services: GateServices, workers: int = 1, queue: JobQueue | None = None
+        self,
+        services: GateServices,
+        workers: int = 1,
+        queue: JobQueue | None = None,
+        audio_checks: AudioCheckPool | None = None,
     ) -> None:
         self.services = services
         self.runtime = services.runtime
         self.queue = queue if queue is not None else queue_for(self.runtime, workers)
+        # The server checks audio in worker processes (its event loop and live sessions stay
+        # free); the CLI, in its own process, without them.
+        self.audio_checks = audio_checks
 
     def close(self) -> None:
         """Stop taking jobs. The server's own worker processes stop now: a job they were
@@ -51,6 +59,15 @@ class JobService:
         procrastinate's queue stay there for the workers."""
         for job_id in self.queue.close():
             fail(self.runtime, job_id, "system", "the server stopped", held_by=self.runtime.node_id)
+        if self.audio_checks is not None:
+            self.audio_checks.close()
+
+    def reference(self, path: Path) -> RGB:
+        """A reference image, decoded (in a worker process when the server has them) and
+        shrunk to the size the gate compares faces at."""
+        if self.audio_checks is not None:
+            return self.audio_checks.reference(path)
+        return shrink(decode_image(path.read_bytes()))
 
     # (1): submit — the gate, then the queue.
     def submit(
@@ -67,10 +84,11 @@ class JobService:
         """Gate the request and queue it; ``audio`` (and ``listen_audio``) are files this call
         takes over (they move into the job's directory)."""
         policy = self.services.policy
+        check = policy.check_audio_file if self.audio_checks is None else self.audio_checks.check
         spoken = []
         for path in [audio, *([listen_audio] if listen_audio else [])]:
             try:
-                spoken.append(policy.check_audio_file(path, PolicyUse.OFFLINE))
+                spoken.append(check(path, PolicyUse.OFFLINE))
             except InputRejected as exc:
                 self.services.gate.refuse(
                     principal, identity_id, Use.OFFLINE, f"audio refused: {exc}"
