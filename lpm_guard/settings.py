@@ -163,6 +163,13 @@ class Settings(BaseSettings):
         "expires. Signing fails (nothing is published) while the authority cannot be reached. "
         "None (the default): manifests carry no time-stamp.",
     )
+    tsa_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=25,
+        description="How long signing waits for the time-stamp authority (connect, request and "
+        "reply together) before it fails, nothing published. c2pa alone would wait 30 s.",
+    )
     tsa_trust_anchors: Path | None = Field(
         default=None,
         description="A PEM file with the root certificates of the time-stamp authority: "

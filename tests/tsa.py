@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -234,4 +235,56 @@ def running_tsa(
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(5)
+
+
+@dataclass
+class SilentTsa:
+    url: str
+    connections: list[socket.socket]
+
+
+@contextmanager
+def silent_tsa(*, trickle_s: float | None = None) -> Iterator[SilentTsa]:
+    """An authority that accepts every connection and never answers (a hung server, a
+    black-holing proxy) or, with ``trickle_s``, answers a valid status line and headers and then
+    one byte every ``trickle_s`` seconds, forever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)  # close() does not wake a blocked accept(): poll the stop flag
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def dribble(connection: socket.socket) -> None:
+        try:
+            connection.recv(1 << 16)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\n"
+                b"Content-Length: 100000\r\n\r\n"
+            )
+            while not stop.wait(trickle_s):
+                connection.sendall(b"0")
+        except OSError:
+            return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(connection)
+            if trickle_s is not None:
+                threading.Thread(target=dribble, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield SilentTsa(f"http://127.0.0.1:{listener.getsockname()[1]}/tsa", held)
+    finally:
+        stop.set()
+        listener.close()
+        for connection in held:
+            connection.close()
         thread.join(5)

@@ -23,6 +23,7 @@ from .errors import RecorderClosed
 from .manifest import new_label, segment_assertion
 from .models import ManifestLabel, ProvenanceRecord, SegmentSigned, SignedAsset
 from .signing import Ingredient, ManifestKeeper, Mp4Signer
+from .tsa_relay import DEFAULT_TIMEOUT_S
 
 SegmentCallback = Callable[[SegmentSigned], None]
 _EPSILON = 1e-6
@@ -74,6 +75,7 @@ class SegmentRecorder:
         record: ProvenanceRecord,
         credentials: C2paCredentials,
         ta_url: str | None = None,
+        ta_timeout_s: float = DEFAULT_TIMEOUT_S,
         keeper: ManifestKeeper | None = None,
         width: int,
         height: int,
@@ -96,7 +98,9 @@ class SegmentRecorder:
         self.audio_rate = audio_rate
         self.crf, self.preset = crf, preset
         self._on_segment = on_segment
-        self._signer = Mp4Signer(credentials, ta_url=ta_url, keeper=keeper)
+        self._signer = Mp4Signer(
+            credentials, ta_url=ta_url, ta_timeout_s=ta_timeout_s, keeper=keeper
+        )
         self._segment: _Segment | None = None
         self._signed: list[SegmentSigned] = []
         self._last_pts = -math.inf

@@ -44,6 +44,7 @@ from .report import (
 from .segments import SegmentCallback, SegmentRecorder
 from .signing import Mp4Signer
 from .trust import TrustAnchors, time_stamp_roots
+from .tsa_relay import DEFAULT_TIMEOUT_S
 from .watermark import Detection, detect_frames
 
 BMFF_CONTAINER = "mov,mp4,m4a,3gp,3g2,mj2"
@@ -338,6 +339,7 @@ class ProvenanceService:
         detector: WatermarkDetector | None,
         *,
         tsa_url: str | None = None,
+        tsa_timeout_s: float = DEFAULT_TIMEOUT_S,
         tsa_anchors: Path | None = None,
         limits: DecodeLimits = DEFAULT_LIMITS,
         manifests: ManifestStore | None = None,
@@ -347,6 +349,7 @@ class ProvenanceService:
         self.detector = detector
         self.limits = limits
         self.tsa_url = tsa_url
+        self.tsa_timeout_s = tsa_timeout_s
         self.tsa_anchors = tsa_anchors
         self.manifests = manifests
 
@@ -359,6 +362,7 @@ class ProvenanceService:
             AuditService(runtime.audit),
             default_detector(limits),
             tsa_url=settings.tsa_url,
+            tsa_timeout_s=settings.tsa_timeout_s,
             tsa_anchors=settings.tsa_trust_anchors,
             limits=limits,
             manifests=ManifestStore(runtime.engine),
@@ -389,7 +393,12 @@ class ProvenanceService:
 
     def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:
         credentials = self.keys.c2pa_signer()
-        with Mp4Signer(credentials, ta_url=self.tsa_url, keeper=self.manifests) as signer:
+        with Mp4Signer(
+            credentials,
+            ta_url=self.tsa_url,
+            ta_timeout_s=self.tsa_timeout_s,
+            keeper=self.manifests,
+        ) as signer:
             return signer.sign(source, target, record)
 
     def recorder(
@@ -410,6 +419,7 @@ class ProvenanceService:
             record=record,
             credentials=self.keys.c2pa_signer(),
             ta_url=self.tsa_url,
+            ta_timeout_s=self.tsa_timeout_s,
             keeper=self.manifests,
             width=width,
             height=height,

@@ -23,6 +23,7 @@ from ..keys import C2paCredentials
 from .errors import SigningError
 from .manifest import MP4, build_manifest, new_label
 from .models import ManifestLabel, ProvenanceRecord, SignedAsset
+from .tsa_relay import DEFAULT_TIMEOUT_S, TimeStampRelay, relay_for
 
 
 @dataclass(frozen=True)
@@ -44,22 +45,27 @@ class ManifestKeeper(Protocol):
 
 
 class Mp4Signer:
-    """Signs MP4 files with one C2PA certificate chain, time-stamped at ``ta_url`` if given.
-    Not thread-safe: one per thread."""
+    """Signs MP4 files with one C2PA certificate chain, time-stamped at ``ta_url`` if given
+    (through ``tsa_relay``: an authority that has not answered within ``ta_timeout_s`` fails the
+    signature then, not after c2pa's own 30 s). Not thread-safe: one per thread."""
 
     def __init__(
         self,
         credentials: C2paCredentials,
         *,
         ta_url: str | None = None,
+        ta_timeout_s: float = DEFAULT_TIMEOUT_S,
         keeper: ManifestKeeper | None = None,
     ) -> None:
         self._keeper = keeper
+        self._relay: TimeStampRelay | None = (
+            relay_for(ta_url, ta_timeout_s) if ta_url is not None else None
+        )
         info = c2pa.C2paSignerInfo(
             credentials.algorithm.encode("ascii"),
             credentials.certificate_chain_pem,
             credentials.private_key_pem,
-            ta_url,
+            self._relay.url if self._relay is not None else None,
         )
         try:
             self._signer = c2pa.Signer.from_info(info)
@@ -109,7 +115,8 @@ class Mp4Signer:
                         out.flush()
                         os.fsync(out.fileno())
             except c2pa.C2paError as exc:
-                raise SigningError(f"C2PA signing of {source.name} failed: {exc}") from None
+                why = self._relay.failure_since(started) if self._relay is not None else None
+                raise SigningError(f"C2PA signing of {source.name} failed: {why or exc}") from None
             # Kept before the file is published: an output whose manifest cannot be resolved
             # later is not published at all.
             if self._keeper is not None:

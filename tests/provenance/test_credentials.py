@@ -28,7 +28,7 @@ from lpm_guard.provenance.services import ProvenanceService, Verifier, verify_fi
 from lpm_guard.provenance.signing import Mp4Signer
 from lpm_guard.provenance.trust import TrustAnchors
 from lpm_guard.runtime import Runtime
-from tests.tsa import running_tsa
+from tests.tsa import running_tsa, silent_tsa
 
 from .conftest import write_mp4
 from .test_cli_verify import run
@@ -152,6 +152,32 @@ def test_an_unreachable_time_stamp_authority_fails_signing_and_publishes_nothing
     with pytest.raises(SigningError):
         service.sign_mp4(unsigned, target, record)
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("trickle_s", [None, 0.2], ids=["silent", "trickling"])
+def test_a_hung_time_stamp_authority_fails_signing_at_the_deadline(
+    service: ProvenanceService,
+    unsigned: Path,
+    record: ProvenanceRecord,
+    tmp_path: Path,
+    trickle_s: float | None,
+) -> None:
+    """An authority that takes the connection and never answers (or dribbles its reply) held
+    c2pa for its own 30 s: now signing fails at LPM_TSA_TIMEOUT_S, publishes nothing and keeps
+    no manifest, and says why. Never an unsigned or untime-stamped file in its place."""
+    target = tmp_path / "out" / "clip.mp4"
+    target.parent.mkdir()
+    service.tsa_timeout_s = 1.0
+    with silent_tsa(trickle_s=trickle_s) as tsa:
+        service.tsa_url = tsa.url
+        started = time.monotonic()
+        with pytest.raises(SigningError, match=r"did not answer within 1 s"):
+            service.sign_mp4(unsigned, target, record)
+        waited = time.monotonic() - started
+        assert tsa.connections, "the authority was never asked"
+    assert waited < 10, waited  # c2pa alone waits 30 s
+    assert list(target.parent.iterdir()) == []
+    assert service.manifests is None or service.manifests.latest(record.watermark_reference) is None
 
 
 def test_an_untrusted_signer_is_untrusted_not_tampered(
