@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from ..consent.faces import RGB, decode_image, shrink
 from ..errors import Unavailable
+from ..lifelines import die_with
 from ..policy import AudioDecision, InputRejected, Policy
 from ..policy import Use as PolicyUse
 
@@ -32,7 +33,8 @@ T = TypeVar("T")
 _policy: Policy | None = None  # in each worker: loaded once, by ``_load``
 
 
-def _load(version: str) -> None:
+def _load(version: str, parent: int) -> None:
+    die_with(parent)  # no orphan checking audio for a server killed with SIGKILL
     import torch  # silero-vad's runtime
 
     torch.set_num_threads(1)  # the pool is the parallelism
@@ -73,7 +75,7 @@ class AudioCheckPool:
                     self.workers,
                     mp_context=multiprocessing.get_context("spawn"),  # no fork of a server
                     initializer=_load,
-                    initargs=(self.policy.version,),
+                    initargs=(self.policy.version, os.getpid()),
                 )
             return self._executor
 

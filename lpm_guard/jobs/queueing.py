@@ -17,7 +17,6 @@ import contextlib
 import multiprocessing
 import os
 import threading
-import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,6 +25,7 @@ from sqlalchemy import make_url, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import col
 
+from ..lifelines import die_with
 from ..logs import get_logger
 from ..runtime import Runtime
 from .ledger import QUEUE_HOLDER, GenerationJob, JobSpec, JobStatus
@@ -54,18 +54,6 @@ class JobQueue(Protocol):
         ...
 
 
-def _die_with(parent: int) -> None:
-    """In each worker process: exit when the server that started it is gone (a SIGKILL gives
-    it no chance to stop its workers), so no orphan renders a job whose lease has lapsed."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 class ProcessQueue:
     """Worker processes of this server (spawned: nothing of its state is shared)."""
 
@@ -75,7 +63,7 @@ class ProcessQueue:
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with,
+            initializer=die_with,
             initargs=(os.getpid(),),
         )
         self.futures: dict[str, Future[None]] = {}

@@ -26,10 +26,10 @@ class LiveClient:
     thread: threading.Thread | None = None
 
     @classmethod
-    def open(cls, base: str, token: str, identity: str) -> LiveClient:
+    def open(cls, base: str, token: str, identity: str, fps: int = 25) -> LiveClient:
         response = httpx.post(
             f"{base}/v1/sessions",
-            json={"identity_id": identity, "size": "512x512", "fps": 25},
+            json={"identity_id": identity, "size": "512x512", "fps": fps},
             headers={"Authorization": f"Bearer {token}"},
             timeout=60,
         )
