@@ -112,6 +112,11 @@ class C2paReport(BaseModel):
 class WatermarkReport(BaseModel):
     status: Literal["absent", "present", "unavailable"]
     reference: str | None = Field(default=None, description="16 hex digits (64 bits)")
+    manifest: str | None = Field(
+        default=None,
+        description="Where this mark's signed manifest is fetched (GET, public): "
+        "/v1/manifests/{handle}, the handle unguessable from the reference",
+    )
     method: Literal["decoded", "traced"] | None = Field(
         default=None,
         description="decoded: the payload and its keyed check value read blind; traced: one "

@@ -4,7 +4,6 @@ look-ups are rate-limited per client address (across every node when they share 
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from ..errors import InvalidRequest
 from ..proxies import client_address
 from ..ratelimits import RateLimits, of_app
 from ..runtime import Runtime
-from .manifests import APPLICATION_C2PA
+from .manifests import APPLICATION_C2PA, HANDLE
 from .report import VerificationReport
 from .services import ProvenanceService
 from .uploads import receive_upload
@@ -30,7 +29,6 @@ from .uploads import receive_upload
 router = APIRouter(tags=["provenance"])
 
 PEM = "application/x-pem-file"
-_REFERENCE = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def get_provenance_service(request: Request) -> ProvenanceService:
@@ -160,8 +158,8 @@ def trust_anchors_pem(service: Service) -> PlainTextResponse:
 
 
 @router.get(
-    "/v1/manifests/{reference}",
-    summary="The signed C2PA manifest of the output whose watermark carries this reference "
+    "/v1/manifests/{handle}",
+    summary="The signed C2PA manifest of the output whose watermark the handle was given for "
     "(public, rate-limited)",
     response_class=Response,
     responses={
@@ -169,20 +167,23 @@ def trust_anchors_pem(service: Service) -> PlainTextResponse:
             "description": "The manifest store as it was embedded in the output",
             "content": {APPLICATION_C2PA: {"schema": {"type": "string", "format": "binary"}}},
         },
-        404: {"description": "No output was signed with this reference"},
-        422: {"description": "Not a reference: 16 hex digits"},
+        404: {"description": "Not a handle we gave, or no output was signed with its reference"},
+        422: {"description": "Not a handle: 48 hex digits"},
         429: {"description": "Too many look-ups from this address"},
         503: {"description": "The shared rate limits' storage (Redis) cannot be reached"},
     },
 )
 def signed_manifest(
-    reference: str,
+    handle: str,
     service: Service,
     _: Annotated[_Limits, Depends(manifest_rate_limited)],
 ) -> Response:
-    """Anyone may call it: it returns only what the output file itself carried. The reference
-    is the watermark's reading (``watermark.reference`` of a verification report)."""
-    if not _REFERENCE.fullmatch(reference):
-        raise InvalidRequest("a reference is 16 hex digits, as the verification report shows it")
-    manifest = service.signed_manifest(int(reference, 16))
+    """Anyone may call it: it returns only what the output file itself carried. The handle
+    comes with the watermark's reading (``watermark.manifest`` of a verification report): the
+    reference and a keyed hash of it, so references cannot be walked."""
+    if not HANDLE.fullmatch(handle.lower()):
+        raise InvalidRequest(
+            "a handle is 48 hex digits, as the verification report's watermark.manifest shows it"
+        )
+    manifest = service.signed_manifest(handle)
     return Response(manifest, media_type=APPLICATION_C2PA)

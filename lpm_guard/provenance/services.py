@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from .chain import check_chain
 from .errors import FrameTooLarge, ProvenanceError, UnreadableMedia
 from .inclusion import check_inclusion
 from .layout import Layout, read_layout
-from .manifests import ManifestStore
+from .manifests import ManifestStore, handle_reference, manifest_handle
 from .models import ProvenanceRecord, SignedAsset
 from .reading import INTACT, C2paReading, read_c2pa, read_links
 from .report import (
@@ -85,6 +85,7 @@ class Verifier:
     audit: AuditService | None
     detector: WatermarkDetector | None
     limits: DecodeLimits = DEFAULT_LIMITS
+    handles: Callable[[int], str] | None = None  # reference -> manifest handle (``manifests``)
 
     def issued_references(self) -> list[int] | None:
         """Every reference a watermark was given: the index of each allowed generation
@@ -262,6 +263,11 @@ def _detect(path: Path, verifier: Verifier, notes: list[str]) -> WatermarkReport
     return WatermarkReport(
         status="present",
         reference=f"{found.reference:016x}",
+        manifest=(
+            f"/v1/manifests/{verifier.handles(found.reference)}"
+            if verifier.handles is not None
+            else None
+        ),
         method=found.method,
         confidence=found.confidence,
         frames_used=found.frames_used,
@@ -373,7 +379,14 @@ class ProvenanceService:
 
     def verifier(self) -> Verifier:
         secrets = tuple(key.secret for key in self.keys.watermark_keys())
-        return Verifier(self.trust_anchors(), secrets, self.audit, self.detector, self.limits)
+        return Verifier(
+            self.trust_anchors(),
+            secrets,
+            self.audit,
+            self.detector,
+            self.limits,
+            handles=self.manifest_handle if self.manifests is not None else None,
+        )
 
     def verify_file(self, path: Path) -> VerificationReport:
         return verify_file(path, self.verifier())
@@ -381,14 +394,24 @@ class ProvenanceService:
     def verify_segments(self, paths: Sequence[Path]) -> ChainReport:
         return verify_segments(paths, self.trust_anchors(), self.limits)
 
-    def signed_manifest(self, reference: int) -> bytes:
-        """The manifest store signed last for ``reference`` (application/c2pa): how a clip
-        whose manifest was stripped finds it again through its watermark. ``NotFound`` for a
-        reference no output was signed with: one answer for never issued, refused and
-        not-yet-signed alike."""
-        found = self.manifests.latest(reference) if self.manifests is not None else None
+    def manifest_handle(self, reference: int) -> str:
+        """The handle ``signed_manifest`` takes for ``reference`` (``manifests``)."""
+        return manifest_handle(self.keys.data_cipher(), reference)
+
+    def signed_manifest(self, handle: str) -> bytes:
+        """The manifest store signed last for the reference ``handle`` was made for
+        (application/c2pa): how a clip whose manifest was stripped finds it again through its
+        watermark (verification reports the handle). ``NotFound`` for a handle that is not ours
+        (guessed, altered, a bare reference) and for a reference no output was signed with:
+        one answer for all of them."""
+        reference = handle_reference(self.keys.data_cipher(), handle.lower())
+        found = (
+            self.manifests.latest(reference)
+            if self.manifests is not None and reference is not None
+            else None
+        )
         if found is None:
-            raise NotFound("no signed manifest is known for this reference")
+            raise NotFound("no signed manifest is known for this handle")
         return found
 
     def sign_mp4(self, source: Path, target: Path, record: ProvenanceRecord) -> SignedAsset:

@@ -92,7 +92,7 @@ class Callers:
         if name == "no_capture":
             return "cap_nobody"
         if name == "no_manifest":
-            return "ffffffffffffffff"  # a reference no output was signed with
+            return "f" * 48  # a handle (reference + tag) no output was signed with
         if name == "identity_a":
             return self.consent.create_identity(
                 self.a.principal,

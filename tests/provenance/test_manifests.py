@@ -20,7 +20,8 @@ from sqlmodel import Session, func, select
 from lpm_guard.api import create_app
 from lpm_guard.auditing.services import AuditService
 from lpm_guard.database import make_engine, upgrade
-from lpm_guard.keys import KeyStore
+from lpm_guard.errors import NotFound
+from lpm_guard.keys import KeyKind, KeyStore
 from lpm_guard.provenance.manifest import MP4
 from lpm_guard.provenance.manifests import ManifestStore, SignedManifestRow
 from lpm_guard.provenance.models import ProvenanceRecord
@@ -100,8 +101,10 @@ def test_a_stripped_clip_gets_its_signed_manifest_back_through_its_watermark(
     assert report["watermark"]["status"] == "present"
     reference = report["watermark"]["reference"]
     assert reference == f"{record.watermark_reference:016x}"
-    # ... and fetches the manifest by the reference the watermark carries.
-    fetched = http.get(f"/v1/manifests/{reference}")
+    # ... and fetches the manifest where the reading says (the reference's handle).
+    path = report["watermark"]["manifest"]
+    assert path == f"/v1/manifests/{service.manifest_handle(record.watermark_reference)}"
+    fetched = http.get(path)
     assert fetched.status_code == 200, fetched.text
     assert fetched.headers["content-type"] == "application/c2pa"
     assert fetched.content == original.manifest
@@ -120,16 +123,20 @@ def test_a_stripped_clip_gets_its_signed_manifest_back_through_its_watermark(
     assert "assertion.bmffHash.mismatch" in _codes(store, "failure")
 
 
-def test_unknown_refused_and_malformed_references(
-    http: TestClient, runtime: Runtime, signed: Path, record: ProvenanceRecord
+def test_unknown_refused_and_malformed_handles(
+    http: TestClient,
+    runtime: Runtime,
+    service: ProvenanceService,
+    signed: Path,
+    record: ProvenanceRecord,
 ) -> None:
-    known = http.get(f"/v1/manifests/{record.watermark_reference:016x}")
+    known = http.get(f"/v1/manifests/{service.manifest_handle(record.watermark_reference)}")
     assert known.status_code == 200 and known.content[4:8] == b"jumb"
-    # An index the log issued to a refused request, and one it never issued: one answer.
+    # A refused request's index and one never issued, each with its genuine handle: one answer.
     refused = AuditService(runtime.audit).record("session:generation:deny", "researcher:9")
     answers = [
-        http.get(f"/v1/manifests/{refused.index:016x}"),
-        http.get(f"/v1/manifests/{(1 << 64) - 1:016x}"),
+        http.get(f"/v1/manifests/{service.manifest_handle(refused.index)}"),
+        http.get(f"/v1/manifests/{service.manifest_handle((1 << 64) - 1)}"),
     ]
     for answer in answers:
         assert answer.status_code == 404
@@ -138,18 +145,62 @@ def test_unknown_refused_and_malformed_references(
         {k: v for k, v in a.json().items() if k not in ("instance", "request_id")} for a in answers
     ]
     assert same[0] == same[1] and set(same[0]) == {"type", "title", "status", "detail"}
-    malformed = http.get("/v1/manifests/not-a-reference")
+    # The bare reference (what reports showed before handles) is not a handle.
+    malformed = http.get(f"/v1/manifests/{record.watermark_reference:016x}")
     assert malformed.status_code == 422 and malformed.headers["content-type"] == PROBLEM
 
 
-def test_manifest_lookups_are_rate_limited_per_address(http: TestClient, signed: Path) -> None:
-    codes = [http.get(f"/v1/manifests/{n:016x}").status_code for n in range(5)]
+def test_an_anonymous_caller_cannot_walk_the_references(
+    http: TestClient, service: ProvenanceService, signed: Path, record: ProvenanceRecord
+) -> None:
+    """References are audit indices: sequential. The attacker knows the scheme (reference,
+    then a tag) and one genuine handle, and walks the indices around a signed output's with
+    every tag it can make: the bare reference, its own known tag, all zeros, the tag's bits
+    flipped. Nothing comes back but the manifest the genuine handle names."""
+    genuine = service.manifest_handle(record.watermark_reference)
+    known_tag = genuine[16:]
+    flipped = f"{int(known_tag, 16) ^ 1:032x}"
+    codes: dict[str, int] = {}
+    for index in range(max(0, record.watermark_reference - 3), record.watermark_reference + 4):
+        for tag in ("", known_tag, "0" * 32, flipped, genuine[:32]):
+            guess = f"{index:016x}{tag}"
+            if guess != genuine:
+                codes[guess] = service_answer(service, guess)
+    assert set(codes.values()) == {404}, codes
+    # Through HTTP too, as the attacker calls it (the genuine one last: it still answers).
+    for guess in list(codes)[:3]:
+        assert http.get(f"/v1/manifests/{guess}").status_code in (404, 422)
+    assert http.get(f"/v1/manifests/{genuine.upper()}").status_code == 200
+
+
+def service_answer(service: ProvenanceService, handle: str) -> int:
+    try:
+        service.signed_manifest(handle)
+    except NotFound:
+        return 404
+    return 200
+
+
+def test_a_handle_survives_a_data_key_rotation(
+    runtime: Runtime, service: ProvenanceService, signed: Path, record: ProvenanceRecord
+) -> None:
+    """A handle given out before the data key rotated still finds its manifest; one made
+    after names the same reference with the new key."""
+    before = service.manifest_handle(record.watermark_reference)
+    runtime.keys.rotate(KeyKind.DATA_ENCRYPTION)
+    after = service.manifest_handle(record.watermark_reference)
+    assert before != after
+    assert service.signed_manifest(before) == service.signed_manifest(after)
+
+
+def test_manifest_lookups_are_rate_limited_per_address(
+    http: TestClient, service: ProvenanceService, signed: Path
+) -> None:
+    codes = [http.get(f"/v1/manifests/{service.manifest_handle(n)}").status_code for n in range(5)]
     assert codes[4] == 429
-    limited = http.get("/v1/manifests/0000000000000000")
+    limited = http.get(f"/v1/manifests/{'0' * 48}")
     assert limited.status_code == 429 and limited.headers["content-type"] == PROBLEM
     assert int(limited.headers["retry-after"]) >= 1
-    # Counted apart from verification: the caller can still verify.
-    assert http.post("/v1/verify", content=b"x").status_code == 415
 
 
 def test_a_live_recording_keeps_every_segments_manifest_and_resolves_to_the_whole(
@@ -159,7 +210,7 @@ def test_a_live_recording_keeps_every_segments_manifest_and_resolves_to_the_whol
     store = ManifestStore(runtime.engine)
     with whole.open("rb") as f, c2pa.Reader(MP4, f) as reader:
         label = json.loads(reader.json())["active_manifest"]
-    resolved = service.signed_manifest(record.watermark_reference)
+    resolved = service.signed_manifest(service.manifest_handle(record.watermark_reference))
     anchors = service.trust_anchors()
     assert read_with(resolved, whole, anchors)["active_manifest"] == label
     with Session(store.engine) as db:
