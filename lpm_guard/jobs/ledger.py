@@ -19,7 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, String, Text, and_, not_, or_, update
+from sqlalchemy import Column, Float, Integer, String, Text, cast, column, or_, table, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from ..access.models import UtcDateTime
@@ -204,7 +205,8 @@ def list_jobs(
 
 
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
-# The holder of a job waiting in procrastinate's queue: no node's lease, procrastinate's.
+# The holder of a job waiting in procrastinate's queue: no node's lease, procrastinate's
+# (``held_by_queue``; its lease lapses, and it is recovered once the queue lost it).
 QUEUE_HOLDER = "queue:procrastinate"
 
 
@@ -263,26 +265,44 @@ def fail(
 
 def _lapsed(node_id: str | None, before: datetime) -> Any:
     """Work this node may recover: its own (a restart under the same node id), work from
-    before leases (no node), or work whose lease was last renewed before ``before``; never a
-    job waiting in procrastinate's queue (however long: the queue holds it)."""
-    waiting = and_(
-        col(GenerationJob.status) == JobStatus.QUEUED,
-        col(GenerationJob.node_id) == QUEUE_HOLDER,
+    before leases (no node), or work whose lease was last renewed before ``before``. (A job
+    of procrastinate's queue is also the queue's while it holds it: ``held_by_queue``.)"""
+    return or_(
+        col(GenerationJob.node_id) == node_id,
+        col(GenerationJob.node_id).is_(None),
+        col(GenerationJob.heartbeat_at).is_(None),
+        col(GenerationJob.heartbeat_at) < before,
     )
-    return and_(
-        not_(waiting),
-        or_(
-            col(GenerationJob.node_id) == node_id,
-            col(GenerationJob.node_id).is_(None),
-            col(GenerationJob.heartbeat_at).is_(None),
-            col(GenerationJob.heartbeat_at) < before,
-        ),
-    )
+
+
+# procrastinate's own table, read (never written) to learn whether it still holds a job: its
+# jobs carry ours as their lock (``queueing.ProcrastinateQueue.put``).
+_PROCRASTINATE_JOBS = table("procrastinate_jobs", column("lock"), column("status"))
+
+
+def held_by_queue(runtime: Runtime, job_ids: list[str]) -> set[str]:
+    """Those of ``job_ids`` that procrastinate's queue still holds: waiting for a worker
+    (``todo``) or taken by one (``doing``; if that worker died, procrastinate's stalled-job
+    recovery gives the job to another, which renders it again). A job the queue no longer
+    holds (deleted, or failed after its retries) is lost: only the lease rules end it."""
+    if not job_ids or not runtime.settings.uses_procrastinate:
+        return set()
+    jobs = _PROCRASTINATE_JOBS
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            sa_select(jobs.c.lock).where(
+                jobs.c.lock.in_(job_ids),
+                # its own enum type: compared as text
+                cast(jobs.c.status, String).in_(("todo", "doing")),
+            )
+        )
+        return {str(lock) for (lock,) in rows}
 
 
 def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True) -> int:
     """Fail the jobs a crash or restart interrupted: this node's own, and other nodes' whose
-    lease lapsed (never a live neighbour's); returns how many. Run at start-up and then
+    lease lapsed (never a live neighbour's), but none that procrastinate's queue still holds
+    (its stalled-job recovery retries them); returns how many. Run at start-up and then
     periodically (``leases.NodeLease``)."""
     lease = runtime.settings.node_lease_s if lease_s is None else lease_s
     before = datetime.now(UTC) - timedelta(seconds=lease)
@@ -295,6 +315,7 @@ def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True)
                 )
             ).all()
         )
+    held = held_by_queue(runtime, candidates)
     return sum(
         fail(
             runtime,
@@ -305,6 +326,7 @@ def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True)
             own=own,
         )
         for job_id in candidates
+        if job_id not in held
     )
 
 

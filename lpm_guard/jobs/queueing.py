@@ -5,9 +5,10 @@
 - ``ProcrastinateQueue`` (the default on PostgreSQL): procrastinate's queue in the same
   database. ``lpm-guard worker`` processes on any machine take jobs from it (``run_worker``),
   one at a time each, with procrastinate's locks (one job id, one worker), retries (a database
-  that went away for a moment) and stalled-job recovery (a job whose worker died before it
-  claimed it is queued again). A worker claims the job's row under its own lease; the servers'
-  lease recovery fails (and refunds) a job whose worker died while rendering it.
+  that went away for a moment) and stalled-job recovery (a job whose worker died, even
+  mid-render, is queued again for another worker), ``RENDER_ATTEMPTS`` runs at most. A worker
+  claims the job's row under its own lease; the servers' lease recovery leaves a job to the
+  queue while the queue holds it, and fails (and refunds) one the queue lost.
 """
 
 from __future__ import annotations
@@ -28,15 +29,25 @@ from sqlmodel import col
 from ..lifelines import die_with
 from ..logs import get_logger
 from ..runtime import Runtime
-from .ledger import QUEUE_HOLDER, GenerationJob, JobSpec, JobStatus
+from ..settings import Settings
+from .ledger import QUEUE_HOLDER, GenerationJob, JobSpec, JobStatus, fail
 from .worker import run_job
 
 log = get_logger(__name__)
 
 TASK = "lpm_guard.render"
 QUEUE = "renders"
-# A worker that has not said it is alive for this long has died: its unclaimed jobs go back.
-STALLED_WORKER_S = 30.0
+# Runs of one job at most: retries after a database outage and after its worker died
+# together. Past that the job is failed and refunded (a job that kills every worker it runs
+# on, by its memory for instance, must not take the fleet down one worker at a time).
+RENDER_ATTEMPTS = 5
+# A worker that has not said it is alive for this many leases has died: procrastinate gives
+# its jobs to another worker.
+STALLED_LEASES = 3
+
+
+def stalled_worker_s(settings: Settings) -> float:
+    return STALLED_LEASES * settings.node_lease_s
 
 
 class JobQueue(Protocol):
@@ -100,12 +111,14 @@ def procrastinate_app(database_url: str) -> Any:
         )
     )
     retry = RetryStrategy(
-        max_attempts=5, wait=2, retry_exceptions={OperationalError, InterfaceError, OSError}
+        max_attempts=RENDER_ATTEMPTS,
+        wait=2,
+        retry_exceptions={OperationalError, InterfaceError, OSError},
     )
 
-    @app.task(name=TASK, queue=QUEUE, retry=retry, pass_context=False)
-    def render(job: dict[str, Any]) -> None:
-        _render(job)
+    @app.task(name=TASK, queue=QUEUE, retry=retry, pass_context=True)
+    def render(context: Any, job: dict[str, Any]) -> None:
+        _render(job, attempts=context.job.attempts)
 
     return app
 
@@ -187,11 +200,22 @@ class _WorkerState:
         self.thread.join(5)
 
 
-def _render(args: dict[str, Any]) -> None:
+def _render(args: dict[str, Any], attempts: int = 0) -> None:
+    """Run one job of the queue; ``attempts``: its runs before this one (procrastinate's
+    count: a retry after an outage, or a stalled job requeued after its worker died)."""
     state = _worker
     if state is None:  # pragma: no cover - the task runs only in ``run_worker``
         raise RuntimeError("the render task runs in `lpm-guard worker`")
     spec = JobSpec.from_args(args, state.runtime)
+    if attempts >= RENDER_ATTEMPTS:
+        # Failed, refunded and audited once (a compare-and-set: never a finished job).
+        fail(
+            state.runtime,
+            spec.job_id,
+            "system",
+            f"its rendering was interrupted {attempts} times",
+        )
+        return
     with state.lock:
         state.active.add(spec.job_id)
     try:
@@ -201,19 +225,20 @@ def _render(args: dict[str, Any]) -> None:
             state.active.discard(spec.job_id)
 
 
-async def _requeue_stalled(app: Any) -> None:
+async def _requeue_stalled(app: Any, stalled_s: float) -> None:
     """procrastinate's stalled-job recovery: jobs taken by workers that stopped beating go
-    back to the queue (a claimed job's row is guarded by its lease: see ``worker._claim``)."""
+    back to the queue, one attempt more, for another worker (which takes the row once the dead
+    worker's lease lapsed: see ``worker._claim``)."""
     while True:
         try:
             for job in await app.job_manager.get_stalled_jobs(
-                seconds_since_heartbeat=STALLED_WORKER_S
+                queue=QUEUE, seconds_since_heartbeat=stalled_s
             ):
-                log.warning("requeueing a stalled job", job=job.id, task=job.task_name)
+                log.warning("requeueing a stalled job", job=job.id, attempts=job.attempts)
                 await app.job_manager.retry_job(job)
         except Exception:
             log.exception("looking for stalled jobs failed")
-        await asyncio.sleep(STALLED_WORKER_S / 2)
+        await asyncio.sleep(stalled_s / 2)
 
 
 def run_worker(runtime: Runtime, *, concurrency: int = 1, wait: bool = True) -> None:
@@ -223,10 +248,11 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1, wait: bool = True) -> 
     global _worker
     _worker = _WorkerState(runtime)
     app = procrastinate_app(runtime.settings.resolved_database_url)
+    stalled = stalled_worker_s(runtime.settings)
 
     async def main() -> None:
         async with app.open_async():
-            recovery = asyncio.create_task(_requeue_stalled(app))
+            recovery = asyncio.create_task(_requeue_stalled(app, stalled))
             try:
                 await app.run_worker_async(
                     queues=[QUEUE],
@@ -234,8 +260,8 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1, wait: bool = True) -> 
                     concurrency=concurrency,
                     wait=wait,
                     delete_jobs="successful",
-                    stalled_worker_timeout=STALLED_WORKER_S,
-                    update_heartbeat_interval=STALLED_WORKER_S / 6,
+                    stalled_worker_timeout=stalled,
+                    update_heartbeat_interval=stalled / 6,
                     shutdown_graceful_timeout=30.0,
                 )
             finally:

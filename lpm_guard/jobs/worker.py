@@ -158,6 +158,10 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
             claimed = _move(spec, runtime, JobStatus.RUNNING)
         if not claimed:
             raise LeaseLost(spec.job_id)
+        # A run of this job that died (its worker killed; this is procrastinate's retry) left
+        # its temporary files: the job is this run's now, and nothing unsigned outlives it.
+        for leftover in final.parent.glob(".*"):
+            leftover.unlink(missing_ok=True)
         # The performer (the CPU generator here, or a remote worker) gets the photo; the
         # watermark, the signature and the audit stay here, on every frame it sends back.
         photo, landmarks = _photo(spec, runtime)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -72,3 +74,14 @@ class LiveClient:
         assert self.done.wait(timeout), "the session did not stop"
         assert self.closed is not None, (self.close_code, self.close_reason)
         return self.closed
+
+
+def silence(path: Path, seconds: float) -> Path:
+    """A clip a client uploads that is cheap to check (no speech: no recogniser runs) and
+    renders at 25 frames a second: tests that need a job to be mid-render use it."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\0\0" * int(16000 * seconds))
+    return path

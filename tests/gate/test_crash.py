@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +33,7 @@ from lpm_guard.live.watching import CHARGE_EVERY_S
 from lpm_guard.settings import Settings
 from tests.access.world import World
 from tests.cli.test_serve import alive, descendants
-from tests.cluster.client import LiveClient
+from tests.cluster.client import LiveClient, silence
 from tests.consent.conftest import People
 from tests.server import free_port
 
@@ -109,17 +108,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         running.stop()
 
 
-def silence(path: Path, seconds: float = 20.0) -> Path:
-    """A long clip that is cheap to check: no speech, so no recogniser runs (the check is
-    not what this test is about), and 25 frames a second to render (the kill lands mid-job)."""
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(b"\0\0" * int(16000 * seconds))
-    return path
-
-
 def until(what: str, condition: object, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -150,7 +138,7 @@ def test_a_node_killed_mid_job_and_mid_session_is_recovered_by_the_lease_rules(
         # a pool of worker processes).
         with ThreadPoolExecutor(1) as opener:
             opening = opener.submit(LiveClient.open, server.url, token, identity, fps=FPS)
-            with silence(tmp_path / "voice.wav").open("rb") as sound:
+            with silence(tmp_path / "voice.wav", 20.0).open("rb") as sound:
                 submitted = http.post(
                     "/v1/generations",
                     data={"identity_id": identity},
