@@ -18,6 +18,7 @@ const IDENTITY_STATUS = {
 };
 
 const JOB_STATUS = {
+  awaiting_review: ["warn", "Awaiting review"],
   queued: ["warn", "Waiting for a worker"],
   running: ["warn", "Rendering"],
   succeeded: ["ok", "Done"],
@@ -154,6 +155,7 @@ let watchWhenDone = null; // the job this page started: shown in the player when
 function progressText(job) {
   if (job.status === "running") return `Your generation is ${Math.round(job.progress * 100)} % done`;
   if (job.status === "queued") return "It starts when a worker is free";
+  if (job.status === "awaiting_review") return `A reviewer decides before it is made: ${job.review || "the content policy asked for review"}`;
   return "";
 }
 
@@ -206,7 +208,7 @@ async function loadJobs(before = null) {
   keepFollowing();
 }
 
-const unfinished = (job) => job.status === "queued" || job.status === "running";
+const unfinished = (job) => ["awaiting_review", "queued", "running"].includes(job.status);
 
 /** Follow unfinished jobs' progress on their Server-Sent Events streams, at most MAX_STREAMS
  * at a time (a browser keeps only six connections to a server, and the page needs some for its
@@ -251,7 +253,8 @@ async function generate(event) {
     watchWhenDone = job.id;
     showJob(job, true);
     keepFollowing();
-    say(box, "Accepted: the video is being made. Its progress shows below.", "ok");
+    if (job.status === "awaiting_review") say(box, `Awaiting review: a trust-and-safety reviewer decides before the video is made (${job.review}). Its status shows below.`, "warn");
+    else say(box, "Accepted: the video is being made. Its progress shows below.", "ok");
     form.reset();
   } catch (error) {
     say(box, refusal(error), "error");

@@ -255,6 +255,150 @@ function wireCaptures() {
   $("#capture-reject").addEventListener("click", decideCapture("reject"));
 }
 
+// -- 0b. generations the policy held for review ------------------------------------------------
+
+let heldShown = null; // { id, url } of the held generation in the detail view
+
+async function loadHeld() {
+  const status = $("#held-status-filter").value;
+  const items = await api(`/v1/review/generations?status=${encodeURIComponent(status)}`);
+  fill($("#held-rows"), items.map(heldRow), status === "pending"
+    ? "No generation is waiting for a decision." : "No held generation matches.");
+  say($("#held-status"), items.length
+    ? `${plural(items.length, "held generation", "held generations")}${status === "pending" ? " The oldest has waited " + age(items[0].age_s) + "." : ""}`
+    : "No held generation matches.");
+}
+
+/** The checks that held the request (anything but allow), as "category (layer score)". */
+function heldBy(item) {
+  return (item.evidence.checks || []).filter((check) => check.action !== "allow");
+}
+
+function layerText(check) {
+  const score = check.score === null || check.score === undefined ? "" : ` ${number(check.score)}`;
+  return `${check.layer || "—"}${score}`;
+}
+
+function heldRow(item) {
+  return el("tr", { dataset: { review: item.id } },
+    cell("Request", el("code", {}, item.job_id), el("br"),
+      el("span", { class: "muted" }, `researcher ${item.owner}`), el("br"),
+      el("span", { class: "muted" }, `identity ${item.identity_id}`)),
+    cell("Waiting", badge(statusKind(item.status), words(item.status)), el("br"),
+      `held ${formatTime(item.created_at)}`, el("br"), el("span", {}, `${age(item.age_s)}${item.status === "pending" ? " ago" : " to decide"}`)),
+    cell("Why it was held", ...heldBy(item).flatMap((check) => [
+      badge("warn", check.categories.map(words).join(", ") || check.action), " ",
+      `${check.input}: ${layerText(check)}`, el("br")])),
+    cell("Actions", el("button", {
+      type: "button", class: "secondary", onclick: () => showHeld(item.id),
+      "aria-label": `Read and decide: job ${item.job_id}`,
+    }, "Read and decide")));
+}
+
+async function showHeld(reviewId) {
+  const panel = $("#held-detail");
+  let item;
+  try {
+    item = await api(`/v1/review/generations/${encodeURIComponent(reviewId)}`);
+  } catch (error) {
+    say($("#held-status"), `The held generation could not be read: ${error.message}`, "error");
+    return;
+  }
+  if (heldShown && heldShown.url) URL.revokeObjectURL(heldShown.url);
+  heldShown = { id: reviewId, url: null };
+  const evidence = item.evidence;
+  $("#held-detail-heading").textContent = `Held generation ${item.job_id}`;
+  const facts = [
+    ["Review", el("code", {}, item.id)],
+    ["Researcher", item.owner],
+    ["Identity", el("code", {}, item.identity_id)],
+    ["Status", badge(statusKind(item.status), words(item.status))],
+    ["Held", `${formatTime(item.created_at)} (audit entry ${item.request_entry})`],
+    ["Length", formatSeconds(evidence.seconds)],
+    ["Reference images", String(evidence.references)],
+    ["Why", item.reasons.join("; ")],
+  ];
+  if (item.decided_by) facts.push(["Decided by", `${item.decided_by} ${formatTime(item.decided_at)}: ${item.decision_reason || ""}`]);
+  $("#held-facts").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+  $("#held-instructions").textContent = evidence.instructions || "No instructions were given.";
+  const transcripts = evidence.transcripts || [];
+  $("#held-transcripts").replaceChildren(...(transcripts.length
+    ? transcripts.flatMap((t) => [el("dt", {}, t.input), el("dd", {}, t.text || "(no words recognised)")])
+    : [el("dd", {}, "No audio.")]));
+  fill($("#held-check-rows"), (evidence.checks || []).map((check) => el("tr", { dataset: { input: check.input, action: check.action } },
+    cell("Input", el("strong", {}, check.input)),
+    cell("Decision", badge(check.action === "allow" ? "ok" : check.action === "deny" ? "bad" : "warn", check.action)),
+    cell("Categories and rules", check.categories.map(words).join(", ") || "—", el("br"),
+      el("span", { class: "muted" }, check.rule_ids.join(", "))),
+    cell("Layer and score", layerText(check)),
+    cell("Reason", check.reason))), "No check was run.");
+  const open = item.status === "pending";
+  $("#held-decision").hidden = !open;
+  $("#held-reason").value = "";
+  say($("#held-decision-status"), open ? "" : `This generation was ${words(item.status)}: no decision to take.`);
+  $("#held-audio").removeAttribute("src");
+  $("#held-audio").hidden = true;
+  $("#held-listen").hidden = !open;
+  say($("#held-audio-status"), open ? "Each listening is written to the audit log." : "");
+  panel.hidden = false;
+  panel.focus();
+}
+
+/** The speech, fetched with the reviewer's token when the reviewer asks for it. */
+async function loadHeldAudio() {
+  const audio = $("#held-audio");
+  if (!heldShown || heldShown.url) return;
+  const reviewId = heldShown.id;
+  const box = $("#held-audio-status");
+  say(box, "Loading the speech…");
+  try {
+    const response = await authorizedFetch(`/v1/review/generations/${encodeURIComponent(reviewId)}/audio`);
+    if (!response.ok) throw new ApiError(response.status, await problemOf(response));
+    const url = URL.createObjectURL(await response.blob());
+    if (!heldShown || heldShown.id !== reviewId) {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    heldShown.url = url;
+    audio.src = url;
+    audio.hidden = false;
+    audio.play().catch(() => {});
+    say(box, "Listening is written to the audit log.");
+  } catch (error) {
+    say(box, `The speech could not be loaded: ${error.message}`, "error");
+  }
+}
+
+function decideHeld(action) {
+  return async (event) => {
+    const box = $("#held-decision-status");
+    const text = needReason($("#held-reason"), box);
+    if (!text || !heldShown) return;
+    const reviewId = heldShown.id;
+    await act(event.currentTarget, box, async () => {
+      const outcome = await api(`/v1/review/generations/${encodeURIComponent(reviewId)}/${action}`,
+        { method: "POST", body: { reason: text } });
+      $("#held-decision").hidden = true;
+      await loadHeld();
+      loadActivity().catch(() => {});
+      const job = outcome.job;
+      if (action === "deny") return `Denied: job ${job.id} will not be made; the researcher's seconds are refunded.`;
+      if (job.status === "failed") throw new Error(`approved, but the gate refused it now: ${job.error}`);
+      return `Approved: job ${job.id} passed the gate again and is ${words(job.status)}.`;
+    });
+  };
+}
+
+function wireHeld() {
+  $("#held-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load(loadHeld, "#held-status");
+  });
+  $("#held-listen").addEventListener("click", loadHeldAudio);
+  $("#held-approve").addEventListener("click", decideHeld("approve"));
+  $("#held-deny").addEventListener("click", decideHeld("deny"));
+}
+
 /** Reported invitations, where the server offers the list (a 404 hides the section). */
 async function loadReports() {
   let reports;
@@ -578,7 +722,8 @@ function sessionRow(session) {
 }
 
 function jobRow(job) {
-  const progress = job.status === "running" || job.status === "queued"
+  const progress = job.status === "awaiting_review" ? `awaiting review: ${job.review}`
+    : job.status === "running" || job.status === "queued"
     ? `${Math.round((job.progress || 0) * 100)} % done`
     : job.error ? `failed: ${job.error}` : `${formatSeconds(job.seconds)} of video`;
   return el("tr", { dataset: { job: job.id } },
@@ -749,8 +894,10 @@ async function main() {
   wireProtectForm();
   wireAudit();
   wireCaptures();
+  wireHeld();
   await Promise.all([
     load(loadCaptures, "#captures-status"),
+    load(loadHeld, "#held-status"),
     load(loadReports, "#reports-status"),
     load(loadApplications, "#applications-status"),
     load(loadResearchers, "#researchers-status"),

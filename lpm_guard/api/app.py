@@ -16,6 +16,7 @@ from ..access.wiring import install as install_access
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
 from ..jobs.ledger import JOB_LEASES
+from ..jobs.review_routes import router as generation_reviews_router
 from ..jobs.routes import router as generations_router
 from ..leases import NodeLease
 from ..live.ledger import SessionLeases
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(audit_router)
     app.include_router(sessions_router)
     app.include_router(generations_router)
+    app.include_router(generation_reviews_router)
     app.include_router(stream_router)
     app.include_router(consent_router)
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given

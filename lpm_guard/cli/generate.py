@@ -79,6 +79,12 @@ def generate(
                 except GenerationDenied as exc:
                     reasons = exc.extensions.get("reasons") or [exc.detail]
                     raise fail("the gate refused: " + "; ".join(map(str, reasons)), 3) from None
+            if job.status is JobStatus.AWAITING_REVIEW:
+                raise fail(
+                    f"held for review (job {job.id}): {job.review}; a reviewer decides "
+                    "(lpm-guard admin review list)",
+                    4,
+                )
             with Progress(transient=True) as bar:
                 task = bar.add_task(f"rendering {out.name}", total=1.0)
                 while True:

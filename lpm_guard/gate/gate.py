@@ -5,9 +5,12 @@ the caller's scope and standing (the authenticator does, on every request); the 
 quota, asks the consent stage whether this identity may be generated for this use from these
 references, and runs the policy over the instructions and the reference images. Every reason
 found is collected (a denial lists them all), and the decision is appended to the audit log: the
-allow entry's index is what the output's watermark carries. An offline request reserves its
-seconds of quota as the last step before the allow entry (atomic: two requests cannot both
-pass on the same remainder); the job refunds them if it fails.
+allow entry's index is what the output's watermark carries. Where the policy says "review" and
+nothing else stands in the way, an offline request is held (``reviewable``): its quota reserved,
+the decision audited as ``generation:request:review``, and a reviewer's approval later passes it
+through ``Gate.release``, which checks access and consent again at that moment. An offline
+request reserves its seconds of quota as the last step before the allow entry (atomic: two
+requests cannot both pass on the same remainder); the job refunds them if it fails.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from typing import ClassVar, NoReturn
 
 import cv2
 import numpy as np
+from sqlmodel import Session
 
 from ..access.errors import NotApproved, QuotaExceeded
 from ..access.ids import utcnow
 from ..access.interfaces import Quotas
 from ..access.principals import Principal
 from ..access.quotas import quota_day
+from ..access.scopes import Scope
+from ..access.standing import standing_of
 from ..audit import Receipt
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
@@ -33,7 +39,7 @@ from ..consent.faces import RGB
 from ..consent.models import Use
 from ..consent.services import ConsentService
 from ..errors import Forbidden, NotFound
-from ..policy import Decision, InputRejected, Policy
+from ..policy import Action, Decision, InputRejected, Policy
 from ..policy import Use as PolicyUse
 
 
@@ -57,6 +63,11 @@ class Admission:
     reserved_s: float = 0.0  # of quota, reserved for an offline job
     quota_day: str = ""  # the day the reservation is counted in (a refund goes back there)
     landmarks: list[list[float]] | None = None  # the first photo's, for a drawn face
+    # Held for a reviewer: the policy's "review" reasons (the receipt is then the review entry).
+    review: tuple[str, ...] = ()
+    # Every policy decision of this request, in order: ``checked``, the instructions', then
+    # each reference image's (the evidence a reviewer sees).
+    decisions: tuple[Decision, ...] = ()
 
 
 class Gate:
@@ -78,11 +89,15 @@ class Gate:
         references: Sequence[RGB] = (),
         checked: Sequence[Decision] = (),
         seconds: float | None = None,
+        reviewable: bool = False,
     ) -> Admission:
         """``checked``: policy decisions the caller already made (an audio file's transcript)
-        that join this request's policy step; ``seconds``: the quota to reserve (offline)."""
+        that join this request's policy step; ``seconds``: the quota to reserve (offline);
+        ``reviewable``: a policy "review" holds the request for a reviewer (the Admission's
+        ``review``) rather than denying it."""
         subject = principal.subject
         reasons: list[str] = []
+        review: list[str] = []
         rules: list[str] = []
         # (1): access — the route checked scope and standing; seconds must be left today.
         if self.quotas.check(subject).remaining_s <= 0.0:
@@ -113,8 +128,12 @@ class Gate:
             checks.append(self._check_image(image, PolicyUse(use.value)))
         for check in checks:
             if not check.allowed:
-                reasons.append(f"policy ({check.action}): {check.reason}")
+                held = reviewable and check.action is Action.REVIEW
+                (review if held else reasons).append(f"policy ({check.action}): {check.reason}")
                 rules += check.rule_ids
+        if reasons:
+            reasons += review  # a denial lists every reason, those a reviewer would have seen too
+            review = []
         # (4): the quota an offline job needs, reserved now or refused.
         now = utcnow()
         reserved, day = 0.0, quota_day(now)
@@ -135,13 +154,19 @@ class Gate:
             "instructions": bool(instructions),
             **({"seconds": seconds} if seconds is not None else {}),
         }
+        if reasons:
+            tag, outcome = AuditTag.GENERATION_REQUEST_DENY, "deny"
+        elif review:
+            tag, outcome = AuditTag.GENERATION_REQUEST_REVIEW, "review"
+        else:
+            tag, outcome = AuditTag.GENERATION_REQUEST_ALLOW, "success"
         try:
             receipt = self.audit.record(
-                AuditTag.GENERATION_REQUEST_DENY if reasons else AuditTag.GENERATION_REQUEST_ALLOW,
+                tag,
                 principal.actor,
-                outcome="deny" if reasons else "success",
+                outcome=outcome,
                 objects={"identity": identity_id},
-                reasons=reasons,
+                reasons=reasons or review,
                 payload=payload,
             )
         except BaseException:
@@ -162,6 +187,82 @@ class Gate:
             self.policy.version,
             consent_index,
             reserved,
+            day,
+            landmarks,
+            tuple(review),
+            tuple(checks),
+        )
+
+    def release(
+        self,
+        reviewer: str,
+        owner: str,
+        identity_id: str,
+        use: Use,
+        *,
+        held_entry: int,
+        review_id: str,
+        reserved_s: float,
+        day: str,
+    ) -> Admission:
+        """A held request a reviewer approved, through the gate again at this moment: the
+        owner still in good standing with the scope, the identity's consent still in force
+        (checked against the enrolled photo: the request's reference images were matched when
+        it was held and are not kept while it waits). The policy's "review" hits are what the
+        reviewer approved; the quota stays reserved from the hold. Audited as the reviewer's
+        allow (whose index the watermark carries) or deny; a denial raises GenerationDenied and
+        the caller refunds the reservation."""
+        reasons: list[str] = []
+        # (1): access — the owner may still generate for this use (not suspended, expired,
+        # disabled or narrowed while the request waited).
+        with Session(self.consent.engine) as session:
+            standing = standing_of(session, owner, utcnow())
+        needed = Scope.GENERATE_OFFLINE if use is Use.OFFLINE else Scope.GENERATE_LIVE
+        if standing is None or standing.locked or needed not in standing.scopes:
+            why = standing.reason if standing is not None else "no such account"
+            reasons.append(f"the researcher may no longer generate ({why})")
+        # (2): consent — in force now, for this use.
+        photos: list[RGB] = []
+        consent_index = landmarks = None
+        try:
+            photos = self.consent.enrolled_photos(owner, identity_id)
+            landmarks = self.consent.enrolled_landmarks(owner, identity_id)
+        except NotFound:
+            reasons.append("the identity is gone")
+        else:
+            decision = self.consent.check_request(owner, identity_id, use, photos[:1])
+            reasons += decision.reasons
+            consent_index = decision.audit_index
+            if not photos and not reasons:
+                reasons.append("the identity has no photo left to animate")
+        # (3): the decision, in the audit log under the reviewer's name.
+        receipt = self.audit.record(
+            AuditTag.GENERATION_REQUEST_DENY if reasons else AuditTag.GENERATION_REQUEST_ALLOW,
+            reviewer,
+            outcome="deny" if reasons else "success",
+            objects={"identity": identity_id, "review": review_id},
+            reasons=reasons,
+            payload={
+                "use": use.value,
+                "policy_version": self.policy.version,
+                "consent_entry": consent_index,
+                "held_entry": held_entry,
+                "owner": owner,
+                "seconds": reserved_s,
+            },
+        )
+        if reasons:
+            raise GenerationDenied("; ".join(reasons), reasons=reasons, audit_index=receipt.index)
+        return Admission(
+            owner,
+            identity_id,
+            use,
+            receipt,
+            photos,
+            [],
+            self.policy.version,
+            consent_index,
+            reserved_s,
             day,
             landmarks,
         )

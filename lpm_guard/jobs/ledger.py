@@ -35,6 +35,7 @@ from ..runtime import Runtime
 
 
 class JobStatus(StrEnum):
+    AWAITING_REVIEW = "awaiting_review"  # the policy said "review": a reviewer decides (reviews)
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -65,6 +66,8 @@ class GenerationJob(SQLModel, table=True):
     heartbeat_at: datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
+    # Why the job waits for (or waited for) a reviewer: what its owner is told.
+    review: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class JobView:
     owner: str
     created_at: str | None
     finished_at: str | None
+    review: str | None = None
 
     @classmethod
     def of(cls, row: GenerationJob) -> JobView:
@@ -94,6 +98,7 @@ class JobView:
             row.owner,
             isoformat(row.created_at),
             isoformat(row.finished_at),
+            row.review,
         )
 
 
@@ -205,6 +210,9 @@ def list_jobs(
 
 
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# Jobs ``fail`` may end: unfinished ones and those waiting for a reviewer (a denial refunds them).
+# A job awaiting review is under no node's lease: lease recovery never touches it.
+FAILABLE = (JobStatus.AWAITING_REVIEW, *UNFINISHED)
 # The holder of a job waiting in procrastinate's queue: no node's lease, procrastinate's
 # (``held_by_queue``; its lease lapses, and it is recovered once the queue lost it).
 QUEUE_HOLDER = "queue:procrastinate"
@@ -222,10 +230,11 @@ def fail(
     own: bool = True,
 ) -> bool:
     """Mark an unfinished job failed, refund its reserved quota, remove what it left (the
-    unsigned file, the uploaded voice) and audit it, exactly once: only if it is still queued
-    or running (and still ``held_by`` that node, or its lease lapsed before ``lapsed_before``).
-    Returns whether this call failed it (a finished or re-leased job is left alone)."""
-    condition = [col(GenerationJob.id) == job_id, col(GenerationJob.status).in_(UNFINISHED)]
+    unsigned file, the uploaded voice) and audit it, exactly once: only if it is still awaiting
+    review, queued or running (and still ``held_by`` that node, or its lease lapsed before
+    ``lapsed_before``). Returns whether this call failed it (a finished or re-leased job is
+    left alone)."""
+    condition = [col(GenerationJob.id) == job_id, col(GenerationJob.status).in_(FAILABLE)]
     if held_by is not None:
         condition.append(col(GenerationJob.node_id) == held_by)
     if lapsed_before is not None:

@@ -3,7 +3,8 @@
 Who may call: ``POST`` needs ``generate:offline`` (an approved researcher, for an identity of
 their own whose subject consented to offline use); a job, its progress and its video are seen by
 its owner and by reviewers (``review``), nobody else; ``GET`` lists the caller's jobs (reviewers:
-everybody's).
+everybody's). A job the policy sent to review answers 202 with status ``awaiting_review`` and
+the reason in ``review``; reviewers decide it under ``/v1/review/generations``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _view(view: JobView) -> dict[str, Any]:
         "owner": view.owner,
         "created_at": view.created_at,
         "finished_at": view.finished_at,
+        # Awaiting review (or once held): why the policy sent it to a reviewer.
+        "review": view.review,
     }
 
 

@@ -14,17 +14,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
+from ..access.errors import Conflict
 from ..access.principals import Principal
 from ..consent.faces import RGB, decode_image, shrink
 from ..consent.models import Use
 from ..errors import NotFound
 from ..gate.gate import Admission
 from ..gate.services import GateServices
-from ..policy import InputRejected
+from ..policy import AudioDecision, InputRejected
 from ..policy import Use as PolicyUse
 from .audio_checks import AudioCheckPool
+from .holds import ReviewView, check_evidence, hold
 from .ledger import (
     JOB_LEASES,
     GenerationJob,
@@ -103,18 +106,26 @@ class JobService:
             references=references,
             checked=[a.decision for a in spoken],
             seconds=seconds,
+            reviewable=True,
         )
+        job_id = None
         try:
-            spec = self._queue(
-                principal, identity_id, admission, audio, listen_audio, instructions, fps
-            )
+            job_id = self._book(principal, identity_id, admission, audio, listen_audio, fps)
+            if admission.review:
+                self._hold(principal, job_id, admission, spoken, instructions, fps)
+                return self.get(principal, job_id)
+            spec = self._spec(principal, identity_id, job_id, admission, instructions, fps)
         except BaseException:
-            self.services.quotas.refund(
-                principal.subject,
-                admission.reserved_s,
-                admission.quota_day,
-                reason="the job could not be queued",
-            )
+            # On the books already: failing it refunds it; otherwise refund here.
+            if job_id is None or not fail(
+                self.runtime, job_id, "system", "the job could not be queued"
+            ):
+                self.services.quotas.refund(
+                    principal.subject,
+                    admission.reserved_s,
+                    admission.quota_day,
+                    reason="the job could not be queued",
+                )
             raise
         try:
             self.queue.put(spec)
@@ -123,17 +134,17 @@ class JobService:
             raise
         return self.get(principal, spec.job_id)
 
-    def _queue(
+    def _book(
         self,
         principal: Principal,
         identity_id: str,
         admission: Admission,
         audio: Path,
         listen_audio: Path | None,
-        instructions: str | None,
         fps: int,
-    ) -> JobSpec:
-        """The admitted job on the books and its files in place, under this node's lease."""
+    ) -> str:
+        """The admitted (or held) job on the books and its files in place: queued under this
+        node's lease, or awaiting review under none."""
         job_id = "job_" + secrets.token_urlsafe(12)
         directory = job_directory(self.runtime, job_id)
         directory.mkdir(parents=True, mode=0o700)
@@ -144,26 +155,89 @@ class JobService:
             moved_listen = directory / ("listen" + listen_audio.suffix)
             shutil.move(listen_audio, moved_listen)
         now = datetime.now(UTC)
-        holder = self.queue.holder or self.runtime.node_id
-        if self.queue.holder is None:
-            self.services.lease.hold(JOB_LEASES)  # renews this job's lease until it ends
+        held = bool(admission.review)
+        holder = None if held else self._holder()
         with Session(self.runtime.engine) as session:
             session.add(
                 GenerationJob(
                     id=job_id,
                     owner=principal.subject,
                     identity_id=identity_id,
-                    status=JobStatus.QUEUED,
+                    status=JobStatus.AWAITING_REVIEW if held else JobStatus.QUEUED,
                     frames_done=0,
                     frames_total=max(1, round(admission.reserved_s * fps)),
                     audit_index=admission.receipt.index,
                     seconds=admission.reserved_s,
                     created_at=now,
                     node_id=holder,
-                    heartbeat_at=now,
+                    heartbeat_at=None if held else now,
+                    review="; ".join(admission.review) if held else None,
                 )
             )
             session.commit()
+        return job_id
+
+    def _holder(self) -> str:
+        """Whose lease a job queued now runs under (this node's is renewed until it ends)."""
+        if self.queue.holder is None:
+            self.services.lease.hold(JOB_LEASES)
+        return self.queue.holder or self.runtime.node_id
+
+    def _hold(
+        self,
+        principal: Principal,
+        job_id: str,
+        admission: Admission,
+        spoken: Sequence[AudioDecision],
+        instructions: str | None,
+        fps: int,
+    ) -> ReviewView:
+        """The held job into the review queue, with what the policy saw."""
+        sources = ["speech", "listening audio"][: len(spoken)]
+        sources += ["instructions"] if instructions else []
+        sources += [f"reference image {n + 1}" for n in range(len(admission.references))]
+        evidence = {
+            "instructions": instructions,
+            "transcripts": [
+                {"input": source, "text": audio.transcript}
+                for source, audio in zip(sources, spoken, strict=False)
+            ],
+            "checks": [
+                check_evidence(source, decision)
+                for source, decision in zip(sources, admission.decisions, strict=True)
+            ],
+            "references": len(admission.references),
+            "seconds": admission.reserved_s,
+            "quota_day": admission.quota_day,
+            "fps": fps,
+        }
+        return hold(
+            self.runtime,
+            job_id,
+            principal.subject,
+            principal.actor,
+            admission.identity_id,
+            reasons=list(admission.review),
+            evidence=evidence,
+            request_entry=admission.receipt.index,
+        )
+
+    def _spec(
+        self,
+        principal: Principal,
+        identity_id: str,
+        job_id: str,
+        admission: Admission,
+        instructions: str | None,
+        fps: int,
+        holder: str | None = None,
+    ) -> JobSpec:
+        """What a worker is given for a job on the books (``holder``: whose lease it is under
+        when the row already says so)."""
+        directory = job_directory(self.runtime, job_id)
+        moved_audio = next(directory.glob("speech.*"))
+        moved_listen = next(directory.glob("listen.*"), None)
+        holder = holder or self.queue.holder or self.runtime.node_id
         return JobSpec(
             job_id,
             principal.subject,
@@ -186,6 +260,43 @@ class JobService:
             str(self.runtime.settings.media_dir),
             admission.landmarks,
         )
+
+    def start_reviewed(
+        self, job_id: str, admission: Admission, instructions: str | None, fps: int
+    ) -> JobView:
+        """A held job a reviewer approved and the gate released (``admission``): from awaiting
+        review to queued under a lease (only if it still awaits review), then to a worker."""
+        holder = self._holder()
+        now = datetime.now(UTC)
+        with Session(self.runtime.engine) as session:
+            result = session.execute(
+                update(GenerationJob)
+                .where(
+                    col(GenerationJob.id) == job_id,
+                    col(GenerationJob.status) == JobStatus.AWAITING_REVIEW,
+                )
+                .values(
+                    status=JobStatus.QUEUED,
+                    audit_index=admission.receipt.index,
+                    node_id=holder,
+                    heartbeat_at=now,
+                )
+            )
+            session.commit()
+        if getattr(result, "rowcount", 0) != 1:
+            raise Conflict("the job no longer awaits review")
+        owner = Principal(admission.subject)
+        spec = self._spec(owner, admission.identity_id, job_id, admission, instructions, fps)
+        try:
+            self.queue.put(spec)
+        except BaseException:
+            fail(self.runtime, job_id, "system", "no worker took the job")
+            raise
+        return self.get(owner, job_id)
+
+    def get_any(self, job_id: str) -> JobView:
+        """Any job (for the operator's command line, and reviewers' decisions)."""
+        return self.get(Principal("operator"), job_id, reviewer=True)
 
     def get(self, principal: Principal, job_id: str, *, reviewer: bool = False) -> JobView:
         """A job of the caller's (reviewers see every job)."""

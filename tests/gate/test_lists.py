@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlmodel import Session, SQLModel
 
+import lpm_guard.jobs.holds  # noqa: F401 (its table joins SQLModel.metadata)
 from lpm_guard.access.scopes import Role
 from lpm_guard.clients.live import LiveClient
 from lpm_guard.database import make_engine, upgrade
@@ -256,7 +257,9 @@ def test_recover_ends_the_sessions_a_restart_cut_off(runtime: Runtime) -> None:
     assert after.stop_detail.startswith("interrupted by a restart")
 
 
-@pytest.mark.parametrize("table", ["live_sessions", "generation_jobs", "key_fingerprints"])
+@pytest.mark.parametrize(
+    "table", ["live_sessions", "generation_jobs", "generation_reviews", "key_fingerprints"]
+)
 def test_the_migrations_match_the_models(tmp_path: Path, table: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     try:
