@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -1475,6 +1476,41 @@ def generator_live(
     )
 
 
+def watermarked_delivered(
+    photo: RGB,
+    script: Script,
+    out_dir: Path,
+    *,
+    secret: bytes,
+    reference: int,
+    voice: str = "slt",
+    seed: int = 0,
+    fps: int = FPS,
+) -> CaptureFiles:
+    """Our own watermarked output as the gate delivers it: the generator follows this
+    session's script (pose set directly, blinks forced, lips on the TTS), each 512x512 frame
+    is marked as the gate's offline job marks it (``Watermarker(secret, reference)``) and
+    encoded as H.264 crf 20 (the ``.mp4``). Cached: the species below all start from it."""
+    from lpm_guard.provenance.watermark import Watermarker
+
+    species = "watermarked-delivered"
+    name = f"{species}-" + _key(
+        species, [photo], script=script.to_json(), voice=voice, seed=seed, fps=fps,
+        secret=hashlib.sha256(secret).hexdigest(), reference=reference,
+    )  # fmt: skip
+    if _cached(out_dir, name, True, False):
+        return _existing(out_dir, name, fps, species, True, False)
+    speech = speech_track(script, voice)
+    size = (512, 512)
+    marker = Watermarker(secret, reference, width=size[0], height=size[1])
+    frames = generator_frames(
+        photo, script, speech, fps=fps, seed=seed, drive="controls", size=size
+    )
+    return write_capture(
+        (marker.mark(f) for f in frames), speech, out_dir, name, fps=fps, species=species, mp4=True
+    )
+
+
 def watermarked_downscaled(
     photo: RGB,
     script: Script,
@@ -1487,42 +1523,43 @@ def watermarked_downscaled(
     seed: int = 0,
     fps: int = FPS,
     camera: bool = False,
+    mirror: bool = False,
+    angle_deg: float = 0.0,
 ) -> CaptureFiles:
-    """Our own watermarked output, shrunk and re-encoded: the generator follows this
-    session's script (pose set directly, blinks forced, lips on the TTS), each 512x512 frame
-    is marked as the gate's offline job marks it (``Watermarker(secret, reference)``), encoded
-    as the gate delivers it (H.264 crf 20), then decoded, scaled to ``width`` pixels wide and
-    re-encoded as WebM. Only the watermark (traced against the issued ``reference``, or read
-    blind) tells it from a live generator capture."""
-    from lpm_guard.provenance.watermark import Watermarker
-
+    """Our own output (``watermarked_delivered``) replayed: decoded, mirrored left to right
+    when ``mirror`` (a front camera's selfie view), turned ``angle_deg`` about its centre
+    (enlarged just enough that no corner is left empty, as a phone's stabiliser crops),
+    scaled to ``width`` pixels wide and re-encoded as WebM. Only the watermark (traced
+    against the issued ``reference``, or read blind) tells it from a live generator capture."""
     species = "watermarked-downscaled"
+    geometry = {"mirror": True} if mirror else {}
+    geometry |= {"angle_deg": angle_deg} if angle_deg else {}
     name = f"{species}-" + _key(
         species, [photo], script=script.to_json(), voice=voice, seed=seed, fps=fps, width=width,
-        secret=hashlib.sha256(secret).hexdigest(), reference=reference,
+        secret=hashlib.sha256(secret).hexdigest(), reference=reference, **geometry,
     )  # fmt: skip
     if _cached(out_dir, name, False, camera):
         return _existing(out_dir, name, fps, species, False, camera)
+    delivered = watermarked_delivered(
+        photo, script, out_dir, secret=secret, reference=reference, voice=voice, seed=seed, fps=fps
+    )
+    assert delivered.mp4 is not None
+    decoded, _, _ = decode_capture(delivered.mp4)
     speech = speech_track(script, voice)
-    size = (512, 512)
-    marker = Watermarker(secret, reference, width=size[0], height=size[1])
-    frames = generator_frames(
-        photo, script, speech, fps=fps, seed=seed, drive="controls", size=size
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        delivered = write_capture(
-            (marker.mark(f) for f in frames),
-            speech,
-            Path(tmp),
-            "delivered",
-            fps=fps,
-            species=species,
-            mp4=True,
-        )
-        assert delivered.mp4 is not None
-        decoded, _, _ = decode_capture(delivered.mp4)
+    size = (decoded[0].shape[1], decoded[0].shape[0])
     height = round(width * size[1] / size[0]) // 2 * 2
-    small = (cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in decoded)
+
+    def replayed(frame: np.ndarray) -> np.ndarray:
+        if mirror:
+            frame = np.ascontiguousarray(frame[:, ::-1])
+        if angle_deg:
+            turn = math.radians(abs(angle_deg))
+            fill = math.cos(turn) + math.sin(turn) * max(size) / min(size)
+            matrix = cv2.getRotationMatrix2D((size[0] / 2, size[1] / 2), angle_deg, fill)
+            frame = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR)
+        return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+
     return write_capture(
-        small, speech, out_dir, name, fps=fps, species=species, camera=camera, bitrate=600_000
-    )
+        (replayed(f) for f in decoded), speech, out_dir, name, fps=fps, species=species,
+        camera=camera, bitrate=600_000,
+    )  # fmt: skip
