@@ -26,7 +26,7 @@ def readyz(request: Request) -> dict[str, str]:
             conn.execute(text("SELECT 1"))
         revision = current_revision(runtime.engine)
     except SQLAlchemyError:
-        raise Unavailable("the database cannot be reached") from None
+        raise Unavailable("the database cannot be reached", retry_after_s=5) from None
     if revision != head_revision():
         raise Unavailable(f"the database is at revision {revision}, not {head_revision()}")
     return {"status": "ready", "database_revision": revision or ""}

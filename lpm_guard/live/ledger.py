@@ -396,7 +396,7 @@ def get_session(runtime: Runtime, principal: Principal, session_id: str) -> Live
 
 
 class SessionLeases:
-    """Live sessions under a node's lease (``lpm_guard.leases``): renewed while open, and
+    """Live sessions under a node's lease (``lpm_guard.leases``): renewed while running, and
     those revoked from another node before their stream started stopped here (a started one's
     watch has stopped it already); closed with their stop entry once lapsed."""
 
@@ -406,10 +406,15 @@ class SessionLeases:
         self.registry = registry  # this node's running sessions (None: a CLI command)
 
     def renew(self, runtime: Runtime, now: datetime) -> None:
-        mine = (
+        mine = [
             col(LiveSessionRow.node_id) == runtime.node_id,
             col(LiveSessionRow.status) == LiveStatus.OPEN,
-        )
+        ]
+        if self.registry is not None:
+            # Only the sessions it still runs: one whose end could not be written (the
+            # database was away) lapses, and the lease rules close it, rather than stay open
+            # on the books, counted against its owner's limit, for as long as this node lives.
+            mine.append(col(LiveSessionRow.id).in_(self.registry.held()))
         with Session(runtime.engine) as db:
             db.execute(update(LiveSessionRow).where(*mine).values(heartbeat_at=now))
             db.commit()

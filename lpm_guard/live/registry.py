@@ -96,6 +96,11 @@ class SessionRegistry:
                 raise NotFound("no such live session")
             return entry.session, entry.owner
 
+    def held(self) -> list[str]:
+        """The ids of the sessions this process runs (or holds for their stream) now."""
+        with self._lock:
+            return list(self._entries)
+
     def remove(self, session_id: str) -> None:
         with self._lock:
             self._entries.pop(session_id, None)
