@@ -68,8 +68,10 @@ OTHER_LANGUAGES = {
 Samples = npt.NDArray[np.int16]
 # The rules were tuned on corpus.jsonl, and the semantic layer's classifier trained on it and
 # semantic.jsonl; heldout.jsonl was never used for either. redteam.jsonl was written after the
-# classifier was trained (its benign prompts are filed under "benign").
+# classifier was trained (its benign prompts are filed under "benign"); the classifier was then
+# retrained with semantic_variety.jsonl too, and redteam2.jsonl written after that, never tuned on.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
+RED_TEAMS = {"redteam.jsonl": "red team", "redteam2.jsonl": "red team 2"}
 
 
 def load_rows(name: str) -> list[dict[str, str]]:
@@ -224,10 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # (1): text quality on both splits, and latency.
     progress("text rules")
-    quality = {name: text_quality(policy, load_rows(name)) for name in (*SPLITS, "redteam.jsonl")}
+    quality = {name: text_quality(policy, load_rows(name)) for name in (*SPLITS, *RED_TEAMS)}
     rows = [["category", "split", "n (deny/benign)", "precision", "recall", "false block"]]
     for category in [*quality["corpus.jsonl"], "benign"]:
-        for name, split in (*SPLITS.items(), ("redteam.jsonl", "red team")):
+        for name, split in (*SPLITS.items(), *RED_TEAMS.items()):
             q = quality[name].get(category)
             if q is None:
                 continue
@@ -243,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     print(aligned(rows, right={2, 3, 4, 5}))
     latency = text_latency(
-        policy, [r for name in (*SPLITS, "redteam.jsonl") for r in load_rows(name)], args.passes
+        policy, [r for name in (*SPLITS, *RED_TEAMS) for r in load_rows(name)], args.passes
     )
     print(
         f"\ncheck_text latency, {latency['prompts']:.0f} prompts x {args.passes} passes "
@@ -321,9 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recall_heldout_95": quality["heldout.jsonl"]["all"]["recall"] >= 0.95,
         "false_block_heldout_2": quality["heldout.jsonl"]["all"]["false_block"] <= 0.02,
         "recall_redteam_95_each": all(
-            q["recall"] >= 0.95 for c, q in quality["redteam.jsonl"].items() if c != "benign"
+            q["recall"] >= 0.95
+            for name in RED_TEAMS
+            for c, q in quality[name].items()
+            if c not in ("benign", "all")
         ),
-        "false_block_redteam_2": quality["redteam.jsonl"]["all"]["false_block"] <= 0.02,
+        "false_block_redteam_2": all(
+            quality[name]["all"]["false_block"] <= 0.02 for name in RED_TEAMS
+        ),
         "latency_p95_5ms": latency["steady_p95_ms"] <= 5.0,
         "live_within_3s": caught == len(denied),
         "harmless_live_allowed": harmless_ok == n_harmless,

@@ -2,13 +2,14 @@
 
     python -m lpm_guard.policy.training OUT.npz CORPUS.jsonl [CORPUS.jsonl ...]
 
-Each corpus row is {"text", "category", "expected": "deny"|"allow", "id"}; a disallowed row
-is labelled with its category, a benign one ``benign``. The classifier is scikit-learn's
-multinomial logistic regression on the rows' MiniLM embeddings (the same reading and model the
-policy uses). Before the final fit, a five-fold cross-validation grouped by prompt (a prompt's
-evasion variants stay in one fold) prints, for a few thresholds, the share of unseen benign
-prompts the layer alone would block and its recall per category: choose the policy file's
-``min_score`` from it. Prints the file's sha256 for the policy file's [semantic] section.
+Each corpus row is {"text", "category", "expected": "deny"|"allow", "id"}; a disallowed row is
+labelled with its category, a benign one ``benign``. The classifier is scikit-learn's multinomial
+logistic regression on the rows' MiniLM embeddings (the same reading and model the policy uses),
+each prompt weighted once however many evasion variants of it the corpus holds. Before the final
+fit, a five-fold cross-validation grouped by prompt (a prompt's evasion variants stay in one fold)
+prints, for a few thresholds, the share of unseen benign prompts the layer alone would block and
+its recall per category: choose the policy file's ``min_score`` from it. Prints the file's sha256
+for the policy file's [semantic] section.
 
 scikit-learn is needed here only; the policy reads the weights with numpy.
 """
@@ -33,8 +34,10 @@ from ._internal.normalise import plain_reading
 from ._internal.semantic import BENIGN
 
 _VARIANT = re.compile(r"-[a-z_]+$")
-C = 4.0  # inverse regularisation: best recall at 2 % false blocks in grouped CV (1, 4, 16 tried)
-THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+# Inverse regularisation: best recall at 2 % false blocks in grouped CV (1, 4, 16, 64 tried, with
+# semantic_variety.jsonl in the corpus: 16).
+C = 16.0
+THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def load_rows(paths: Sequence[Path]) -> list[dict[str, str]]:
@@ -46,10 +49,19 @@ def load_rows(paths: Sequence[Path]) -> list[dict[str, str]]:
     return rows
 
 
-def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any]) -> Any:
+def _weights(groups: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """One prompt, one vote: a prompt's evasion variants share its weight (corpus.jsonl has up
+    to a dozen per prompt; the hand-written sets one), scaled to a mean of 1."""
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    return weights * (len(weights) / weights.sum())  # type: ignore[no-any-return]
+
+
+def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: npt.NDArray[Any]) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=5000).fit(x, y)
+    model = LogisticRegression(C=C, max_iter=5000)
+    return model.fit(x, y, sample_weight=_weights(groups))
 
 
 def _disallowed(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -66,14 +78,19 @@ def cross_validate(
     scores = np.zeros(len(y))
     for fold in np.array_split(unique, 5):
         test = np.isin(groups, fold)
-        scores[test] = _disallowed(_fit(x[~test], y[~test]), x[test])
+        scores[test] = _disallowed(_fit(x[~test], y[~test], groups[~test]), x[test])
     lines = []
     benign = y == BENIGN
+    weights = _weights(groups)  # rates per prompt, its variants sharing one vote
     for threshold in THRESHOLDS:
         blocked = scores >= threshold
-        recall = {c: float(blocked[y == c].mean()) for c in sorted(set(y) - {BENIGN})}
+        recall = {
+            c: float(np.average(blocked[y == c], weights=weights[y == c]))
+            for c in sorted(set(y) - {BENIGN})
+        }
+        false_block = np.average(blocked[benign], weights=weights[benign])
         lines.append(
-            f"min_score {threshold:.2f}: false block {blocked[benign].mean():.3f}, recall "
+            f"min_score {threshold:.2f}: false block {false_block:.3f}, recall "
             + " ".join(f"{c}={r:.2f}" for c, r in recall.items())
         )
     return lines
@@ -91,11 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     groups = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
     for line in cross_validate(x, y, groups):
         print(line)
-    fitted = _fit(x, y)
+    fitted = _fit(x, y, groups)
     meta = {
         "embedder": model.name,
         "reading": "normalise.plain_reading",
         "C": C,
+        "weights": "one per prompt",
         "corpus": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in args.corpus},
         "rows": len(rows),
     }
