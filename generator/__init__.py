@@ -20,6 +20,8 @@ from .errors import (
 )
 from .offline import render
 from .performance import Frame, Performance
+from .phones import Phone
+from .phones import align as align_words
 from .rig import Reference
 
 __all__ = [
@@ -34,11 +36,13 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "Performance",
+    "Phone",
     "Reference",
     "Role",
     "State",
     "VoiceAnalyzer",
     "VoiceFrame",
+    "align_words",
     "load_audio",
     "render",
 ]

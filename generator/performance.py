@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 
 import cv2
@@ -21,7 +21,7 @@ from .audio import SAMPLE_RATE, VoiceAnalyzer
 from .behaviour import Behaviour
 from .character import Character
 from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
-from .phones import align
+from .phones import Phone, align
 
 Clock = Callable[[], float]
 
@@ -103,17 +103,20 @@ class Performance:
         sample_rate: int = SAMPLE_RATE,
         *,
         text: str | None = None,
+        phones: Sequence[Phone] | None = None,
     ) -> int:
         """Append mono float samples (-1..1) to a voice; returns where the chunk starts on the
         performance's timeline (samples at 16 kHz from its start). Audio that arrives after its
         time has been rendered starts at the next frame, so live input is always shown as soon
         as it can. ``text``: the words spoken in this chunk, when known (a transcript, a TTS
-        engine's text): their phones are aligned to it and shape the mouth."""
+        engine's text): their phones are aligned to it and shape the mouth. ``phones``: the
+        same, already aligned (:func:`align_words`; seconds from the chunk's start), for a
+        caller that must not wait on the aligner while it holds a lock of its own."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"feed {SAMPLE_RATE} Hz audio (load_audio resamples files)")
         chunk = np.asarray(samples, dtype=np.float32).ravel()
         # Aligned before taking the lock: frames keep coming while pocketsphinx works.
-        spoken = align(chunk, text) if text else []
+        spoken = list(phones) if phones is not None else align(chunk, text) if text else []
         with self._lock:
             track = self.tracks[Role(role)]
             behind = round(self.index * SAMPLE_RATE / self.fps) - track.samples

@@ -55,8 +55,8 @@ def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecisio
     # (3): each segment through pocketsphinx.
     transcripts: list[Transcript] = []
     recogniser = Recogniser(own=True)  # fresh: the result must not depend on earlier files
-    for start, end in merged:
-        a, b = _bounds(start, end, len(audio.samples))
+    bounds = [_bounds(start, end, len(audio.samples)) for start, end in merged]
+    for a, b in bounds:
         transcripts.append(transcribe(audio.samples[a:b], a / RATE, recogniser))
     words: tuple[Word, ...] = tuple(w for t in transcripts for w in t.words)
     confidence = Transcript(words).confidence
@@ -66,10 +66,7 @@ def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecisio
     if policy.document.audio.offline_recogniser == "whisper":
         from ._internal import whisper
 
-        heard = [
-            whisper.transcribe(audio.samples[a:b], a / RATE)
-            for a, b in (_bounds(start, end, len(audio.samples)) for start, end in merged)
-        ]
+        heard = [whisper.transcribe(audio.samples[a:b], a / RATE) for a, b in bounds]
     # (5): the words through the text rules, and pocketsphinx's confidence as a signal.
     hits = transcript_hits(policy, [t.text for t in transcripts])
     if heard is not transcripts:
@@ -89,6 +86,9 @@ def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecisio
         speech_s=speech_s,
         speech_proportion=speech_s / audio.duration_s if audio.duration_s else 0.0,
         recogniser_confidence=confidence,
+        spoken=tuple(
+            (a / RATE, b / RATE, t.text) for (a, b), t in zip(bounds, heard, strict=True) if t.text
+        ),
     )
 
 

@@ -87,6 +87,9 @@ class AudioDecision:
     speech_s: float
     speech_proportion: float
     recogniser_confidence: float | None  # duration-weighted word posterior; None without words
+    # Each stretch of speech transcribed (start s, end s, the words heard in it), in order: the
+    # transcript with its timing, for a renderer that shapes the mouth from the words.
+    spoken: tuple[tuple[float, float, str], ...] = ()
 
     @property
     def action(self) -> Action:

@@ -13,6 +13,8 @@ leftovers removed) by the lease rules (``lpm_guard.leases``).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -177,6 +179,26 @@ class JobSpec:
         )
 
 
+TRANSCRIPT = "transcript.json"  # in the job's directory, beside the voice
+
+
+def write_transcript(directory: Path, spoken: Sequence[tuple[float, float, str]]) -> None:
+    """The agent voice's transcript (start s, end s, words), for the worker that renders it."""
+    path = directory / TRANSCRIPT
+    path.write_text(json.dumps([[float(a), float(b), str(t)] for a, b, t in spoken]))
+    path.chmod(0o600)
+
+
+def read_transcript(directory: Path) -> list[tuple[float, float, str]]:
+    """The transcript a job was queued with; empty when there is none (or it is unreadable:
+    the mouth then follows the audio alone)."""
+    try:
+        rows = json.loads((directory / TRANSCRIPT).read_text())
+        return [(float(a), float(b), str(t)) for a, b, t in rows]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
 def job_directory(runtime: Runtime, job_id: str) -> Path:
     """Where a job's voice and video live: under the media directory every node shares."""
     return runtime.settings.media_dir / "jobs" / job_id
@@ -254,7 +276,7 @@ def fail(
     if row is None or getattr(result, "rowcount", 0) != 1:
         return False
     directory = job_directory(runtime, job_id)
-    for pattern in (".*", "speech.*", "listen.*"):
+    for pattern in (".*", "speech.*", "listen.*", TRANSCRIPT):
         for leftover in directory.glob(pattern):
             leftover.unlink(missing_ok=True)
     audit = AuditService(runtime.audit)

@@ -37,6 +37,7 @@ from .ledger import (
     fail,
     job_directory,
     output_path,
+    write_transcript,
 )
 from .queueing import JobQueue, queue_for
 
@@ -111,6 +112,9 @@ class JobService:
         job_id = None
         try:
             job_id = self._book(principal, identity_id, admission, audio, listen_audio, fps)
+            # What the recogniser heard, with its timing: the mouth follows the words. Beside
+            # the voice, and deleted with it once rendered (never in the queue's arguments).
+            write_transcript(job_directory(self.runtime, job_id), spoken[0].spoken)
             if admission.review:
                 self._hold(principal, job_id, admission, spoken, instructions, fps)
                 return self.get(principal, job_id)

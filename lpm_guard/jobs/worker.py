@@ -32,7 +32,15 @@ from ..provenance.services import ProvenanceService, generation_record
 from ..provenance.watermark import Watermarker
 from ..runtime import Runtime
 from ..settings import Settings
-from .ledger import GenerationJob, JobSpec, JobStatus, fail, output_path
+from .ledger import (
+    TRANSCRIPT,
+    GenerationJob,
+    JobSpec,
+    JobStatus,
+    fail,
+    output_path,
+    read_transcript,
+)
 
 DATABASE_AWAY = (OperationalError, InterfaceError)
 
@@ -188,6 +196,7 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
             fps=spec.fps,
             progress=progress,
             frame_filter=marker.mark,
+            transcript=read_transcript(Path(spec.audio).parent),
         )
         # Signed into place: the temporary file is renamed only once signed.
         record = generation_record(
@@ -241,7 +250,7 @@ def run_job(spec: JobSpec, runtime: Runtime | None = None, claim_as: str | None 
     finally:
         unsigned.unlink(missing_ok=True)
         if not keep_voice:
-            for pattern in ("speech.*", "listen.*"):
+            for pattern in ("speech.*", "listen.*", TRANSCRIPT):
                 for leftover in Path(spec.audio).parent.glob(pattern):
                     leftover.unlink(missing_ok=True)  # the voice is not kept after rendering
         if own:

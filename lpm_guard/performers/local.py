@@ -14,7 +14,7 @@ from concurrent.futures import Future
 import numpy as np
 import numpy.typing as npt
 
-from ..generator import Character, GeneratorError, Performance, Role
+from ..generator import Character, GeneratorError, Performance, Role, align_words
 from .errors import PortraitRefused
 from .protocol import (
     SAMPLE_RATE,
@@ -47,11 +47,15 @@ class LocalPerformer:
     def fps(self) -> int:
         return self._direction.fps
 
-    def feed_audio(self, samples: npt.NDArray[np.float32], voice: Voice) -> int:
+    def feed_audio(
+        self, samples: npt.NDArray[np.float32], voice: Voice, text: str | None = None
+    ) -> int:
+        # Aligned before taking the lock: frames keep coming while pocketsphinx works.
+        phones = align_words(np.asarray(samples, np.float32).ravel(), text) if text else []
         with self._lock:
             self._seq += 1
             seq = self._seq
-            at = self._performance.feed_audio(samples, Role(voice.value))
+            at = self._performance.feed_audio(samples, Role(voice.value), phones=phones)
             if voice is Voice.AGENT:
                 self._marks.append(AudioMark(MarkKind.PLACED, seq, at))
         return seq

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,8 +38,10 @@ log = get_logger(__name__)
 
 MUX_RATE = 48_000
 FEED_SAMPLES = SAMPLE_RATE  # one second of voice per message
+MAX_ALIGNED = 60 * SAMPLE_RATE  # a longer stretch of a transcript is not aligned (one message)
 RETRY_ON = (Breach.DIED, Breach.STALLED)  # the worker's fault, not the job's: try another
 Progress = Callable[[int, int], None]
+Spoken = tuple[float, float, str]  # a stretch of a voice (start s, end s) and its words
 FrameFilter = Callable[[RGB], RGB]
 
 
@@ -80,10 +82,13 @@ def render(
     progress: Progress | None = None,
     frame_filter: FrameFilter | None = None,
     attempts: int = 3,
+    transcript: Sequence[Spoken] = (),
 ) -> int:
     """Render ``audio_path`` spoken (and ``listen_audio`` heard) by the portrait into
-    ``out_path``; returns the frame count. Raises ``PerformerFailed`` when the stream broke
-    (after ``attempts`` starts, where the worker died or stalled)."""
+    ``out_path``; returns the frame count. ``transcript``: what is said in ``audio_path``, as
+    stretches (start s, end s, words) the performer aligns the words' phones in. Raises
+    ``PerformerFailed`` when the stream broke (after ``attempts`` starts, where the worker died
+    or stalled)."""
     out = Path(out_path)
     tracks = [read_audio(audio_path, MUX_RATE)]
     if listen_audio is not None:
@@ -104,7 +109,7 @@ def render(
         fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=".mp4", dir=out.parent)
         os.close(fd)
         try:
-            _perform(performer, voices, instructions)
+            _perform(performer, voices, instructions, transcript)
             _encode(performer, total, (fps, crf), mix, tmp, progress, frame_filter)
             os.replace(tmp, out)
             return total
@@ -119,13 +124,36 @@ def render(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _perform(performer: Performer, voices: list[npt.NDArray[np.float32]], text: str | None) -> None:
+def _perform(
+    performer: Performer,
+    voices: list[npt.NDArray[np.float32]],
+    text: str | None,
+    transcript: Sequence[Spoken],
+) -> None:
     if text:  # before any voice: it applies from the first frame (the answer is not needed)
         performer.instruct(text)
     for samples, voice in zip(voices, (Voice.AGENT, Voice.USER), strict=False):
-        for start in range(0, len(samples), FEED_SAMPLES):
-            performer.feed_audio(samples[start : start + FEED_SAMPLES], voice)
+        spoken = transcript if voice is Voice.AGENT else ()
+        for start, end, words in _chunks(len(samples), spoken):
+            performer.feed_audio(samples[start:end], voice, words)
     performer.end_audio()
+
+
+def _chunks(length: int, spoken: Sequence[Spoken]) -> list[tuple[int, int, str | None]]:
+    """The voice in feeds: each stretch of the transcript whole, with its words (alignment
+    needs all the audio of its words at once); the rest a second at a time."""
+    cuts: list[tuple[int, int, str | None]] = []
+    at = 0
+    for start_s, end_s, words in sorted(spoken):
+        start = min(length, max(at, round(start_s * SAMPLE_RATE)))
+        end = min(length, max(start, round(end_s * SAMPLE_RATE)))
+        if not SAMPLE_RATE // 10 <= end - start <= MAX_ALIGNED or not words.strip():
+            continue  # nothing to align, or too long to align at once: the audio alone
+        cuts += [(a, min(a + FEED_SAMPLES, start), None) for a in range(at, start, FEED_SAMPLES)]
+        cuts.append((start, end, words))
+        at = end
+    cuts += [(a, min(a + FEED_SAMPLES, length), None) for a in range(at, length, FEED_SAMPLES)]
+    return cuts
 
 
 def _encode(

@@ -93,9 +93,12 @@ class Performer(Protocol):
     @property
     def fps(self) -> int: ...
 
-    def feed_audio(self, samples: npt.NDArray[np.float32], voice: Voice) -> int:
+    def feed_audio(
+        self, samples: npt.NDArray[np.float32], voice: Voice, text: str | None = None
+    ) -> int:
         """Append 16 kHz mono samples (-1..1) to a voice; returns the chunk's sequence number,
-        which a later frame's ``PLACED`` mark answers."""
+        which a later frame's ``PLACED`` mark answers. ``text``: the words spoken in this
+        chunk, when known (a transcript): the performer may shape the mouth from them."""
 
     def end_audio(self, voice: Voice | None = None) -> None:
         """No more audio on this voice (or on both)."""

@@ -163,9 +163,13 @@ class RemotePerformer:
             except (ConnectionClosed, OSError):
                 return  # the reader sees the connection go
 
-    def feed_audio(self, samples: npt.NDArray[np.float32], voice: Voice) -> int:
+    def feed_audio(
+        self, samples: npt.NDArray[np.float32], voice: Voice, text: str | None = None
+    ) -> int:
         with self._seq_lock:  # numbered in the order they are queued
             seq = next(self._seq)
+            if text:  # the words go just before the chunk they were spoken in
+                self._post(wire.event("words", seq=seq, text=text[: wire.MAX_WORDS]))
             self._post(wire.audio(voice, seq, np.asarray(samples, np.float32)))
         return seq
 

@@ -180,17 +180,31 @@ async def _stream(ws: ServerConnection, performer: Performer, encoding: int, qua
 
     async def receive() -> None:
         seq = 0
+        words: str | None = None  # the text of the next chunk, when the gate sent one
         async for message in ws:
             if isinstance(message, bytes):
                 if message[:1] != wire.AUDIO:
                     raise wire.WireError("binary messages after the start are audio")
                 voice, number, samples = wire.unaudio(message)
                 seq += 1
-                if number != seq or performer.feed_audio(samples, voice) != seq:
+                if number != seq:
+                    raise wire.WireError("audio chunks numbered out of order")
+                if words is None:
+                    placed = performer.feed_audio(samples, voice)
+                else:  # aligning the words takes a while: off the event loop
+                    placed = await asyncio.to_thread(performer.feed_audio, samples, voice, words)
+                    words = None
+                if placed != seq:
                     raise wire.WireError("audio chunks numbered out of order")
                 continue
             order = wire.parse_event(message)
             kind = order["type"]
+            if kind == "words":
+                text = order.get("text")
+                if order.get("seq") != seq + 1 or not isinstance(text, str):
+                    raise wire.WireError("words for no chunk that comes next")
+                words = text[: wire.MAX_WORDS]
+                continue
             if kind == "close":
                 return
             if kind == "play":

@@ -2,6 +2,7 @@
 
 Gate to worker: binary ``p`` + PNG (the photo) and ``r`` + PNG (each reference), then the JSON
 ``start``; then binary ``a`` audio (voice byte, sequence number, 16 kHz float32 samples) and JSON
+``words`` (the text spoken in the audio chunk numbered ``seq``, sent just before it),
 ``instruct``, ``cancel``, ``end_audio``, ``play`` (frames may start) and ``close``.
 
 Worker to gate: JSON ``ready`` (the frames' size and rate), ``understood`` (an instruction's
@@ -32,6 +33,7 @@ MIN_JPEG_QUALITY = 95  # frames between worker and gate: lossless, or JPEG at le
 MAX_IMAGE_BYTES = 16 << 20
 MAX_REFERENCES = 8
 MAX_MESSAGE_BYTES = 32 << 20  # a 720p raw frame is 2.7 MB; a photo at most MAX_IMAGE_BYTES
+MAX_WORDS = 20_000  # characters of the text spoken in one audio chunk
 STATES = ("idle", "speaking", "listening")
 VOICES = (Voice.AGENT, Voice.USER)
 

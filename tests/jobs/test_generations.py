@@ -139,6 +139,7 @@ def test_interrupted_jobs_are_marked_failed_at_start(live_world: World) -> None:
     directory = job_directory(world.runtime, "job_interrupted")
     directory.mkdir(parents=True)
     (directory / ".job_interrupted.unsigned.mp4").write_bytes(b"half a video")
+    (directory / "transcript.json").write_text('[[0.1, 1.2, "the words heard"]]')
     assert recover(world.runtime) >= 1
     with Session(world.runtime.engine) as session:
         failed = session.get(GenerationJob, "job_interrupted")

@@ -256,3 +256,25 @@ def test_a_job_with_no_worker_left_fails_and_writes_nothing(tmp_path: Path, spee
             render(pool, PORTRAIT, speech, out / "out.mp4", progress=progress)
         assert failed.value.breach is Breach.DIED
     assert list(out.iterdir()) == []
+
+
+def test_the_words_of_a_job_reach_the_mouth_on_a_worker_as_in_this_process(
+    workers: list[WorkerProcess], speech: Path, tmp_path: Path
+) -> None:
+    # The transcript as the gate's audio check gives it: stretches of speech and their words.
+    said = [(0.0, 3.5, "papa made a palm basket by the beach")]
+    remote = render(_pool(workers[1]), PORTRAIT, speech, tmp_path / "r.mp4", transcript=said)
+    local = render(LocalBackend(), PORTRAIT, speech, tmp_path / "l.mp4", transcript=said)
+    render(LocalBackend(), PORTRAIT, speech, tmp_path / "audio.mp4")
+    assert remote == local
+    there, here = _frames(tmp_path / "r.mp4"), _frames(tmp_path / "l.mp4")
+    alone = _frames(tmp_path / "audio.mp4")
+
+    def apart(a: list[np.ndarray], b: list[np.ndarray]) -> int:
+        """Pixels that differ by more than the codecs' noise: a mouth drawn otherwise."""
+        pairs = zip(a, b, strict=True)
+        return sum(int((np.abs(x.astype(int) - y).max(axis=2) > 40).sum()) for x, y in pairs)
+
+    # The words change the mouth (phones, not the audio's guess), and the worker got them too.
+    assert apart(here, alone) > 1000
+    assert apart(there, here) < apart(here, alone) / 10, (apart(there, here), apart(here, alone))

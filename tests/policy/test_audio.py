@@ -28,6 +28,10 @@ def test_an_allowed_phrase_is_allowed_with_its_measurements(policy: Policy, tmp_
     assert 0.6 < result.speech_proportion <= 1.0
     assert result.recogniser_confidence is not None and result.recogniser_confidence > 0.7
     assert result.decision.policy_hash == policy.hash
+    # The transcript with its timing, stretch by stretch, inside the audio and in order.
+    assert " ".join(words for _, _, words in result.spoken) == result.transcript
+    ends = [t for start, end, _ in result.spoken for t in (start, end)]
+    assert ends == sorted(ends) and 0.0 <= ends[0] < ends[-1] <= result.duration_s + 1e-6
 
 
 def test_a_disallowed_phrase_is_denied(policy: Policy, tmp_path: Path) -> None:
