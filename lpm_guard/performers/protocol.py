@@ -98,7 +98,8 @@ class Performer(Protocol):
     ) -> int:
         """Append 16 kHz mono samples (-1..1) to a voice; returns the chunk's sequence number,
         which a later frame's ``PLACED`` mark answers. ``text``: the words spoken in this
-        chunk, when known (a transcript): the performer may shape the mouth from them."""
+        chunk, when known (a transcript): the performer may shape the mouth from them, and a
+        call with words may take as long as aligning them (a fraction of the chunk's length)."""
 
     def end_audio(self, voice: Voice | None = None) -> None:
         """No more audio on this voice (or on both)."""

@@ -3,7 +3,9 @@
 Frames start when the caller first reads them (``play``). A reader thread takes everything the
 worker sends and checks it before the gate uses it: each frame must be the next
 index, of the stream's size, and come before the stream's end; a worker that goes away, sends
-nothing for ``stall_s`` or breaks the protocol raises ``PerformerFailed`` with the breach named,
+nothing for ``stall_s`` (before the first frame, more by the seconds of speech it was sent
+words for: it aligns them first) or breaks the protocol raises ``PerformerFailed`` with the
+breach named,
 and the session or job it served stops. Input goes out through a sender thread, so a worker
 that stops reading never blocks the caller (the server's event loop): a backlog past
 ``MAX_BACKLOG`` messages is a stall.
@@ -28,9 +30,10 @@ from websockets.sync.client import ClientConnection, connect
 
 from . import wire
 from .errors import Breach, PerformerFailed, PerformerUnavailable, PortraitRefused
-from .protocol import Direction, PerformedFrame, Portrait, Voice
+from .protocol import SAMPLE_RATE, Direction, PerformedFrame, Portrait, Voice
 
 MAX_BACKLOG = 500  # messages waiting for the worker (20 s of 40 ms audio chunks)
+ALIGNING_S_PER_S = 1.0  # patience for the first frame, per second of speech sent with its words
 READY_TIMEOUT_S = 60.0  # rigging a photo takes a few seconds on a busy CPU
 POLL_S = 0.1  # how often a waiting reader looks at its stop event
 INBOX_FRAMES = 4  # frames read ahead of the caller
@@ -61,6 +64,7 @@ class RemotePerformer:
         self.url = url
         self._direction = direction
         self._stall_s = stall_s
+        self._aligning_s = 0.0  # seconds of voice sent with its words
         self._expected = portrait.size
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
@@ -170,6 +174,7 @@ class RemotePerformer:
             seq = next(self._seq)
             if text:  # the words go just before the chunk they were spoken in
                 self._post(wire.event("words", seq=seq, text=text[: wire.MAX_WORDS]))
+                self._aligning_s += len(samples) / SAMPLE_RATE
             self._post(wire.audio(voice, seq, np.asarray(samples, np.float32)))
         return seq
 
@@ -247,6 +252,9 @@ class RemotePerformer:
     def frames(self, stop: threading.Event | None = None) -> Iterator[PerformedFrame]:
         self._post(wire.event("play"))
         waited_since = time.monotonic()
+        # The first frame may wait on the worker aligning the words it was sent (well under a
+        # second per second of speech): that long more, and no longer.
+        allowance = self._stall_s + ALIGNING_S_PER_S * self._aligning_s
         while True:
             if stop is not None and stop.is_set():
                 return
@@ -255,9 +263,9 @@ class RemotePerformer:
             except queue.Empty:
                 if self._failure is not None:
                     raise self._failure from None
-                if time.monotonic() - waited_since > self._stall_s:
+                if time.monotonic() - waited_since > allowance:
                     failure = PerformerFailed(
-                        Breach.STALLED, f"no frame from the generator worker for {self._stall_s} s"
+                        Breach.STALLED, f"no frame from the generator worker for {allowance:.1f} s"
                     )
                     self._fail(failure)
                     raise failure from None
@@ -271,6 +279,7 @@ class RemotePerformer:
             assert isinstance(item, PerformedFrame)
             yield item
             waited_since = time.monotonic()
+            allowance = self._stall_s
 
     def _event(self, event: dict[str, Any]) -> bool:
         """Apply a worker's event; True when the stream has ended."""
