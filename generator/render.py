@@ -106,6 +106,9 @@ class Renderer:
         # A closed-mouth photo's own small opening is the lips touching (dlib leaves a pixel or
         # two between them, or crosses them): only an opening beyond it shows the inside.
         self._seam = 0.0 if own else rig.lip_gap
+        # A photo with an open mouth, its opening painted over with lip: what a closure shows
+        # (pressed together, its own teeth and dark corners would read as brown "horns").
+        self._sealed = _sealed_mouth(rig) if own else None
 
     def deform(self, c: FaceControls) -> np.ndarray:
         """Where every vertex goes for these controls (canvas pixels)."""
@@ -116,8 +119,7 @@ class Renderer:
         # Mouth: the lower lip, chin and jaw drop together; corners spread, round or smile.
         # At rest the mouth keeps the photo's own shape; speech opens it from there towards
         # the widest, and a closure (p, b, m) presses the lips together whatever the photo shows.
-        closure = float(np.clip((c.lip_close - 0.2) / 0.5, 0.0, 1.0))
-        closure = closure * closure * (3 - 2 * closure)  # smoothstep: a p/b/m shuts fully
+        closure = _closure(c)
         widest = io * 0.55
         rest = min(rig.lip_gap, widest)
         gap = (1.0 - closure) * (rest + (widest - rest) * c.jaw_open)
@@ -209,10 +211,49 @@ class Renderer:
             )
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
+        if self._sealed is not None and (closure := _closure(c)) > 0.0:
+            self._seal(frame, dst, windows[0], (map_x, map_y), closure)
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
         return frame
+
+    def _seal(
+        self,
+        frame: np.ndarray,
+        dst: np.ndarray,
+        window: tuple[int, int, int, int],
+        maps: tuple[np.ndarray, np.ndarray],
+        closure: float,
+    ) -> None:
+        """Over the lips, as far as they are shut: the photo with its opening painted over."""
+        assert self._sealed is not None
+        (sx, sy), sealed = self._sealed
+        x0, y0, x1, y1 = window
+        if x1 <= x0 or y1 <= y0:
+            return
+        patch = cv2.remap(
+            sealed,
+            maps[0][y0:y1, x0:x1] - np.float32(sx),
+            maps[1][y0:y1, x0:x1] - np.float32(sy),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        outer = np.round((dst[48:60] - np.array([x0, y0])) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [outer], 1.0, cv2.LINE_AA, shift=4)
+        k = max(3, int(self.rig.interocular * 0.05) | 1)
+        alpha = cv2.GaussianBlur(cv2.dilate(mask, np.ones((k, k), np.uint8)), (k, k), 0)
+        alpha = (alpha * closure)[..., None]
+        # Where the lips meet, a soft shadow line (without it dlib reads the sealed lips as
+        # parted by about 3 % of the eye distance).
+        drawn = np.zeros_like(mask)
+        seam = np.round((dst[[60, 61, 62, 63, 64]] - np.array([x0, y0])) * 16).astype(np.int32)
+        cv2.polylines(drawn, [seam], False, 1.0, 1, cv2.LINE_AA, shift=4)
+        line = cv2.GaussianBlur(drawn, (0, 0), max(1.0, 1.5 * self._interior.sharpness))
+        shade = (1.0 - 0.2 * closure * line / max(float(line.max()), 1e-6))[..., None]
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = np.clip((roi * (1 - alpha) + patch * alpha) * shade, 0, 255).astype(np.uint8)
 
     def _lend_turn(self, frame: np.ndarray, dst: np.ndarray, yaw: float) -> None:
         """Blend the face of the reference turned most nearly as far as the frame, as much as
@@ -360,6 +401,39 @@ class Renderer:
         alpha = cv2.GaussianBlur(mask, (0, 0), soft)
         alpha = alpha[..., None]
         roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
+
+
+def _closure(c: FaceControls) -> float:
+    """How shut a p/b/m presses the lips (0..1): a smoothstep of ``lip_close``."""
+    closure = float(np.clip((c.lip_close - 0.2) / 0.5, 0.0, 1.0))
+    return closure * closure * (3 - 2 * closure)
+
+
+def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray]:
+    """The photo around its mouth (where it lies on the canvas, the pixels) with the opening
+    between its lips, its teeth and the dark corners beside them painted over from the lips
+    around (OpenCV's Telea inpainting)."""
+    source = rig.front if rig.front is not None else rig.canvas
+    io = rig.interocular
+    x0, y0, x1, y1 = _window(rig.landmarks[48:68], io * 0.2, source.shape)
+    patch = source[y0:y1, x0:x1].copy()
+    origin = np.array([x0, y0])
+    opening = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(opening, [np.round(rig.landmarks[60:68] - origin).astype(np.int32)], 1)
+    lips = np.zeros_like(opening)
+    cv2.fillPoly(lips, [np.round(rig.landmarks[48:60] - origin).astype(np.int32)], 1)
+    # The lips themselves: inside the outer outline, outside the opening.
+    ring = (lips > 0) & (opening == 0)
+    grey = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    level = float(np.median(grey[ring])) if ring.any() else float(grey.mean())
+    # Inside the lips' outline, what is much darker than the lips (the shadowed corners) or
+    # much brighter (teeth) belongs to the opening, wherever dlib put the inner lip.
+    odd = (lips > 0) & ((grey < 0.7 * level) | (grey > 1.3 * level))
+    hole = ((opening > 0) | odd).astype(np.uint8)
+    k = max(3, int(io * 0.03) | 1)
+    grown = cv2.dilate(hole, np.ones((k, k), np.uint8))
+    sealed = cv2.inpaint(patch, grown, max(3.0, io * 0.05), cv2.INPAINT_TELEA)
+    return (x0, y0), sealed
 
 
 def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]:

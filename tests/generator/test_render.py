@@ -186,6 +186,28 @@ def test_a_closed_mouth_shows_no_painted_teeth_at_rest_or_closed(
     assert np.abs(mouth(FaceControls(jaw_open=0.3)) - photo).max() > 40
 
 
+def test_a_toothy_photo_shut_shows_lips_not_its_teeth_or_dark_corners(
+    character: Character,
+) -> None:
+    """The astronaut smiles with her teeth showing, and the corners of her mouth are dark.
+    Pressed shut, no pixel of the lips is as dark as those corners (pressed into the lips,
+    they once showed as brown "horns")."""
+    rig = character.rig
+    controls = FaceControls(jaw_open=0.15, lip_close=1.0)
+    frame = character.renderer.render(controls)
+    dst = character.renderer.deform(controls)
+    lips = np.zeros(frame.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(dst[48:60]).astype(np.int32)], 1)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[lips > 0].astype(float)
+    photo = cv2.cvtColor(rig.canvas, cv2.COLOR_RGB2GRAY)
+    inside = np.zeros_like(lips)
+    cv2.fillPoly(inside, [np.round(rig.landmarks[60:68]).astype(np.int32)], 1)
+    opening = photo[inside > 0]
+    assert opening.min() < 80 and opening.max() > 200  # the photo: dark corners, white teeth
+    level = float(np.median(grey))
+    assert (grey < 0.55 * level).sum() == 0, np.sort(grey)[:10]
+
+
 def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     closed_mouths: dict[str, np.ndarray],
 ) -> None:
