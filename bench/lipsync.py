@@ -4,6 +4,7 @@
     .venv/bin/python bench/lipsync.py --quick          # 3 voices x 2 clips: ~30 s
     .venv/bin/python bench/lipsync.py --json out.json  # also write the results as JSON
     .venv/bin/python bench/lipsync.py --voices slt,kal16 --strict   # exit 1 on a MISS
+    .venv/bin/python bench/lipsync.py --voices espeak-ng:en-us,espeak-ng:en-gb   # espeak-ng
     .venv/bin/python bench/lipsync.py --real ../shared/speech      # real recordings instead
     .venv/bin/python bench/lipsync.py --real ../shared/speech --text   # ... words given too
 
@@ -143,9 +144,14 @@ class Clip:
 
 
 def speak(text: str, voice: str, workdir: Path) -> npt.NDArray[np.float32]:
-    """``text`` read by a flite voice, as 16 kHz mono float samples."""
+    """``text`` read by a flite voice (or by espeak-ng, for a voice named ``espeak-ng:LANG``),
+    as 16 kHz mono float samples."""
     path = workdir / "speech.wav"
-    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
+    if voice.startswith("espeak-ng:"):
+        command = ["espeak-ng", "-v", voice.removeprefix("espeak-ng:"), "-w", str(path), text]
+    else:
+        command = ["flite", "-voice", voice, "-t", text, "-o", str(path)]
+    subprocess.run(command, check=True)
     return load_audio(path)
 
 
