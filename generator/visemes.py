@@ -132,9 +132,18 @@ def _murmur(
     a murmur between two vowels does not."""
     if before is None or not ahead or now.phonation < 0.3:
         return 0.0
+    voiced = _ramp(now.phonation, 0.3, 0.6)
     jump = now.dark_db - min(before.dark_db, ahead[0].dark_db)
     # Real voices' murmurs (CMU ARCTIC slt) run 16-23 dB dark, flite's darker still.
-    return _ramp(jump, 10.0, 16.0) * _ramp(now.dark_db, 16.0, 22.0) * _ramp(now.phonation, 0.3, 0.6)
+    murmur = _ramp(jump, 10.0, 16.0) * _ramp(now.dark_db, 16.0, 22.0)
+    # Out of an open vowel straight into a murmur ("I'm", "am"): F1 falls by 200-350 Hz or
+    # more from one frame to the next as the mouth shuts (a glide to /i/ or /u/ takes several
+    # frames), and the frame turns dark, if not as dark as a murmur between two vowels.
+    if before.f1 > 0.0 and now.f1 > 0.0:
+        fall = _ramp(before.f1 - now.f1, 200.0, 350.0) * _ramp(350.0 - now.f1, 0.0, 80.0)
+        darker = _ramp(now.dark_db, 12.0, 16.0) * _ramp(now.dark_db - before.dark_db, 8.0, 12.0)
+        murmur = max(murmur, fall * darker)
+    return murmur * voiced
 
 
 def _scaled(mouth: Mouth | None, loud: float) -> Mouth:
@@ -243,6 +252,7 @@ class Coarticulator:
         this frame's phone and the next frame's phone ask for (None in silence): they replace
         the shapes read from the audio, and a silent phone shuts the gate."""
         self._gap = self._gap + 1 if now.dip_db >= _GAP_DB else 0
+        was_open = self._open
         if phones is not None:
             is_open = phones[0] is not None or phones[1] is not None
             self._open = is_open
@@ -263,6 +273,11 @@ class Coarticulator:
                 nxt = mouth_target(ahead[0], ahead[1:], gap_next * self._dt, before=now)
             else:
                 nxt = goal
+            if not was_open and not self._speech(now):
+                # The gate opened on the voice ahead: the lips may close ahead of a /p/, but
+                # do not part before the sound (a frame of the pause stays a frame of it).
+                goal = replace(CLOSED, lip_close=goal.lip_close)
+                nxt = replace(CLOSED, lip_close=nxt.lip_close)
         else:
             is_open = False
             goal = nxt = CLOSED

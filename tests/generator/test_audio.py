@@ -373,3 +373,23 @@ def test_analysis_is_fast_enough_for_live_use(sentence: Audio) -> None:
     frames = analyse(sentence)
     per_frame = (time.perf_counter() - started) / len(frames)
     assert per_frame < 0.005  # about 0.5 ms on one core; generous for loaded CI machines
+
+
+def test_a_vowel_falling_straight_into_a_murmur_shuts_the_lips() -> None:
+    """The "I'm" of a real speaker (CMU ARCTIC slt_a0004, frames 20-22 as measured): F1 falls
+    from 660 to 270 Hz in one frame and the band under 500 Hz takes over, though by 16 dB only
+    (a murmur between two vowels is darker still). A glide towards a close vowel, or a close
+    vowel held, keeps the lips apart."""
+    from lpm_guard.generator.visemes import FrameFeatures, mouth_target
+
+    def frame(f1: float, dark: float) -> FrameFeatures:
+        return FrameFeatures(
+            level_db=-17.0, energy=0.9, phonation=1.0, voiced=1.0, f1=f1, f2=1000.0, dark_db=dark
+        )
+
+    vowel, murmur = frame(660.0, 1.8), frame(271.0, 16.3)
+    assert mouth_target(murmur, [frame(276.0, 16.6)], 0.0, before=vowel).lip_close > 0.5
+    glide = frame(450.0, 8.0)
+    assert mouth_target(glide, [frame(350.0, 10.0)], 0.0, before=vowel).lip_close < 0.1
+    held = frame(280.0, 15.0)
+    assert mouth_target(murmur, [frame(276.0, 16.6)], 0.0, before=held).lip_close < 0.1
