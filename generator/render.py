@@ -138,6 +138,11 @@ class Renderer:
             p[corner] += side * spread * across - lift * down
         for point, side in ((49, -1), (59, -1), (53, 1), (55, 1)):
             p[point] += 0.5 * side * spread * across - 0.5 * lift * down
+        # The inner lips stretch sideways as the jaw drops: the opening squares off and shows
+        # the teeth beside the front two, not an eye-shaped slit round them.
+        stretch = 0.06 * width * c.jaw_open * (1.0 - closure)
+        for point, side in ((61, -1), (67, -1), (63, 1), (65, 1)):
+            p[point] += side * stretch * across
         # Brows.
         p[17:27] -= 0.10 * io * c.brow_raise * down
         # Lids close towards the lower lid; the irises follow the gaze, or sink with the lid.
