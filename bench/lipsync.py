@@ -210,7 +210,10 @@ class Aligner:
         decoder.start_utt()
         decoder.process_raw(raw, full_utt=True)
         decoder.end_utt()
-        decoder.set_alignment()
+        try:
+            decoder.set_alignment()
+        except RuntimeError as exc:
+            raise RuntimeError(f"pocketsphinx could not align {text!r}") from exc
         decoder.start_utt()
         decoder.process_raw(raw, full_utt=True)
         decoder.end_utt()
@@ -707,7 +710,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rendered: dict[str, list[tuple[Clip, Rendered]]] = {}
 
     def run(clip: Clip) -> None:
-        clip.phones = aligner.align(clip.samples, clip.text)
+        try:
+            clip.phones = aligner.align(clip.samples, clip.text)
+        except RuntimeError as exc:  # no reference for this clip: it is left out, and said so
+            progress(f"{clip.name}: left out, pocketsphinx cannot align it ({exc})")
+            return
         out = perform(
             character, clip, args.fps, args.seed, args.detect, args.dither, text=args.text
         )
