@@ -46,8 +46,9 @@ SPECIES: dict[str, Build] = {
     "generator-fixed-script": lambda p, s, d, _: captures.generator_fixed_script(p.astronaut, s, d),
     # Our own output replayed as a 320 px copy through a front camera's selfie view: the mark
     # must be read through the mirror (the unmirrored read is the detector's own tests'; one
-    # upload here costs a minute). Turned 1-3 degrees as well, such a replay was read in 2 of
-    # 12 key x angle trials: issue 19's open rotation + downscale gap (notes in issue 19).
+    # upload here costs a minute). Turned 1-3 degrees as well, such a replay is read in 12 of
+    # 12 key x angle trials (2 of 12 before _wm_geometry.ANGLE_FLOOR went from 6 to 4.5), but
+    # its comb clears that floor by as little as 0.4, so on a fresh random key it could fail.
     "watermarked-320-mirrored": lambda p, s, d, rt: captures.watermarked_downscaled(
         p.astronaut, s, d, secret=rt.keys.watermark_key().secret, reference=issued(rt), mirror=True
     ),
