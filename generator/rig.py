@@ -199,7 +199,15 @@ def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:
     inside = cv2.erode((reach > 0.999).astype(np.uint8), np.ones((3, 3), np.uint8))
     keep = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), seam)[..., None]
     keep = np.clip(keep * 2.0 - 1.0, 0.0, 1.0) * inside[..., None]  # the photo stays itself
-    out: np.ndarray = (canvas * keep + far * (1.0 - keep)).astype(np.uint8)
+    # Towards its edges the photo itself goes out of focus, as a lens's depth of field would:
+    # the sharp rectangle set in a blur read as a photo laid on a table.
+    quarter = cv2.resize(canvas, (max(1, size[0] // 4), max(1, size[1] // 4)))
+    quarter = cv2.GaussianBlur(quarter, (0, 0), 0.006 * max(size))
+    soft = cv2.resize(quarter, size, interpolation=cv2.INTER_LINEAR)
+    focus = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 4.0 * seam)[..., None]
+    focus = np.clip(focus * 2.0 - 1.0, 0.0, 1.0) ** 0.5
+    photo_part = canvas * focus + soft * (1.0 - focus)
+    out: np.ndarray = (photo_part * keep + far * (1.0 - keep)).astype(np.uint8)
     return out
 
 
