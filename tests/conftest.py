@@ -11,11 +11,13 @@ from lpm_guard.audit import AuditLog, NoteSigner
 from lpm_guard.audit import schema as audit_schema
 from sqlalchemy import Engine
 
+from lpm_guard import runtime as runtime_module
 from lpm_guard.api import create_app
 from lpm_guard.database import make_engine
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
 from tests import postgres
+from tests.migrated import Templates
 
 ORIGIN = "test.lpm-guard.local/audit"
 
@@ -24,6 +26,20 @@ ORIGIN = "test.lpm-guard.local/audit"
 def postgres_server() -> Iterator[str | None]:
     with postgres.cluster() as url:
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_databases_from_a_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """``Runtime.open`` fills an empty database from a migrated template (see tests/migrated.py)."""
+    templates = Templates(
+        tmp_path_factory.mktemp("migrated"),
+        lambda: request.getfixturevalue("postgres_server"),
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtime_module, "upgrade", templates.upgrade)
+        yield
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 import psycopg
 
@@ -23,6 +24,21 @@ import psycopg
 def _bindir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
+
+
+def tool(name: str) -> str:
+    """A PostgreSQL client program (``pg_dump``, ``psql``) of the installed server's version."""
+    bindir = _bindir()
+    return str(bindir / name) if bindir else name
+
+
+def libpq(url: str) -> str:
+    """The libpq connection string of a SQLAlchemy ``postgresql+psycopg://`` URL."""
+    base, _, query = url.partition("?")
+    prefix, database = base.rsplit("/", 1)
+    params = dict(map(unquote, p.split("=", 1)) for p in query.split("&") if p)
+    user = prefix.split("//", 1)[1].split("@", 1)[0] or "postgres"
+    return " ".join(f"{k}={v}" for k, v in {**params, "user": user, "dbname": database}.items())
 
 
 def _as_owner(args: list[str], owner: str | None) -> list[str]:
@@ -100,10 +116,7 @@ def _dsn(url: str, database: str) -> tuple[str, str]:
     """(SQLAlchemy URL, libpq conninfo) for ``database`` on the server of ``url``."""
     base, _, query = url.partition("?")
     prefix = base.rsplit("/", 1)[0]
-    params = dict(p.split("=", 1) for p in query.split("&") if p)
-    conninfo = " ".join(f"{k}={v}" for k, v in params.items())
-    user = prefix.split("//", 1)[1].split("@", 1)[0] or "postgres"
-    return f"{prefix}/{database}?{query}", f"{conninfo} user={user} dbname=postgres"
+    return f"{prefix}/{database}?{query}", libpq(f"{prefix}/postgres?{query}")
 
 
 @contextmanager
