@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -45,9 +46,20 @@ def _dlib() -> Any:
     return dlib
 
 
-@cache
+# dlib's object detector and its face-descriptor network keep scratch buffers inside the
+# object: two threads using one instance corrupt the heap and take the process down (dlib#1149;
+# tests/consent/test_faces.py's threads reproduce it). Each thread gets its own detector (a few
+# hundred kB of filters); the network (22 MB) is shared under a lock. The shape predictor is
+# documented safe to share.
+_per_thread = threading.local()
+_encoding = threading.Lock()
+
+
 def _detector() -> Any:
-    return _dlib().get_frontal_face_detector()
+    detector = getattr(_per_thread, "detector", None)
+    if detector is None:
+        detector = _per_thread.detector = _dlib().get_frontal_face_detector()
+    return detector
 
 
 @cache
@@ -101,7 +113,9 @@ def descriptor(image: np.ndarray, face: Face) -> np.ndarray:
     """dlib's 128-D face descriptor; distances below about 0.6 mean the same person."""
     rect = _dlib().rectangle(*face.box)
     shape = _predictor()(image, rect)
-    return np.array(_encoder().compute_face_descriptor(image, shape), dtype=np.float64)
+    with _encoding:
+        values = _encoder().compute_face_descriptor(image, shape)
+    return np.array(values, dtype=np.float64)
 
 
 @cache

@@ -3,6 +3,8 @@ the test builds itself."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +105,40 @@ def test_decoding_and_face_counting(people: People) -> None:
     with pytest.raises(NoFace):
         faces.one_face(np.full((200, 200, 3), 128, np.uint8), faces.DlibEncoder())
     assert faces.shrink(np.zeros((4000, 2000, 3), np.uint8)).shape == (1600, 800, 3)
+
+
+# Threads finding faces in pictures of different sizes at once, and taking descriptors: with one
+# dlib detector shared by every thread this died of a segmentation fault (or "double free or
+# corruption": SIGABRT) within seconds; a server checking two consents at once went down with it.
+RACE = """
+import sys, threading
+import cv2, numpy as np
+from importlib import import_module
+from skimage import data
+faces = import_module(sys.argv[1])
+base = data.astronaut()
+pictures = [np.ascontiguousarray(cv2.resize(base, (s, s))) for s in (150, 200, 260, 330, 400)]
+expected = [len(faces.detect_faces(p)) for p in pictures]
+wrong = []
+def work(k):
+    for i in range(16):
+        p = (i + k) % len(pictures)
+        found = faces.detect_faces(pictures[p])
+        if len(found) != expected[p]:
+            wrong.append(p)
+        if found and i % 4 == 0:
+            faces.descriptor(pictures[p], found[0])
+threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("wrong", len(wrong))
+"""
+
+
+@pytest.mark.parametrize("module", ["lpm_guard.consent.landmarks", "lpm_guard.generator.faces"])
+def test_threads_finding_faces_at_once_do_not_bring_the_process_down(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", RACE, module], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.split() == ["wrong", "0"]
