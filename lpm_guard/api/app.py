@@ -15,7 +15,7 @@ from ..access.principals import Authenticator
 from ..access.wiring import install as install_access
 from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
-from ..jobs.ledger import JOB_LEASES
+from ..jobs.ledger import JobLeases
 from ..jobs.review_routes import router as generation_reviews_router
 from ..jobs.routes import router as generations_router
 from ..leases import NodeLease
@@ -95,8 +95,14 @@ def create_app(
             per_process=runtime.settings.live_sessions_per_process,
         )
     )
+
+    def running_jobs() -> set[str]:
+        jobs = getattr(app.state, "jobs", None)  # made at the first request that needs it
+        return jobs.running() if jobs is not None else set()
+
+    # Renewed: only the jobs and sessions this node runs (what it could not close lapses).
     app.state.lease = NodeLease(
-        runtime, [JOB_LEASES, SessionLeases(app.state.sessions)], recover=True
+        runtime, [JobLeases(running_jobs), SessionLeases(app.state.sessions)], recover=True
     )
     # Verify and sign-in limits, in Redis when LPM_REDIS_URL is set (shared by every node).
     app.state.rate_limits = RateLimits.from_settings(runtime.settings)

@@ -14,7 +14,7 @@ leftovers removed) by the lease rules (``lpm_guard.leases``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -362,21 +362,28 @@ def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True)
 
 
 class JobLeases:
-    """Offline jobs under a node's lease (``lpm_guard.leases``): renewed while unfinished,
-    failed and refunded once lapsed."""
+    """Offline jobs under a node's lease (``lpm_guard.leases``): renewed while this node runs
+    them, failed and refunded once lapsed."""
 
     kind = "jobs"
 
+    def __init__(self, running: Callable[[], Collection[str]] | None = None) -> None:
+        # The ids of the jobs this node's queue still runs (None: every unfinished job of
+        # this node, for a process that runs none itself).
+        self.running = running
+
     def renew(self, runtime: Runtime, now: datetime) -> None:
+        mine = [
+            col(GenerationJob.node_id) == runtime.node_id,
+            col(GenerationJob.status).in_(UNFINISHED),
+        ]
+        if self.running is not None:
+            # Only the jobs it still runs: one whose failure could not be written (SQLite's
+            # "database is locked", an outage) lapses, and the lease rules fail and refund
+            # it, rather than keep its quota reserved for as long as this node lives.
+            mine.append(col(GenerationJob.id).in_(list(self.running())))
         with Session(runtime.engine) as db:
-            db.execute(
-                update(GenerationJob)
-                .where(
-                    col(GenerationJob.node_id) == runtime.node_id,
-                    col(GenerationJob.status).in_(UNFINISHED),
-                )
-                .values(heartbeat_at=now)
-            )
+            db.execute(update(GenerationJob).where(*mine).values(heartbeat_at=now))
             db.commit()
 
     def recover(self, runtime: Runtime, *, own: bool) -> int:

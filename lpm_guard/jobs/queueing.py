@@ -60,6 +60,11 @@ class JobQueue(Protocol):
         """Queue an admitted job whose row and files are in place."""
         ...
 
+    def running(self) -> set[str]:
+        """The jobs this process still runs under its own lease (``ProcessQueue``'s workers;
+        none for procrastinate's queue, whose workers hold their own)."""
+        ...
+
     def close(self) -> list[str]:
         """Stop; returns the ids of jobs this process was rendering and did not finish."""
         ...
@@ -78,9 +83,20 @@ class ProcessQueue:
             initargs=(os.getpid(),),
         )
         self.futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()  # requests put, the lease thread reads
 
     def put(self, spec: JobSpec) -> None:
-        self.futures[spec.job_id] = self._pool.submit(run_job, spec)
+        future = self._pool.submit(run_job, spec)
+        with self._lock:
+            self.futures[spec.job_id] = future
+
+    def running(self) -> set[str]:
+        with self._lock:
+            # A finished run (done, or failed, whether or not its end could be written) is
+            # let go: the lease rules end a job its run could not close.
+            for job_id in [j for j, future in self.futures.items() if future.done()]:
+                del self.futures[job_id]
+            return set(self.futures)
 
     def close(self) -> list[str]:
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
@@ -91,7 +107,7 @@ class ProcessQueue:
             process.join(5)
             if process.is_alive():
                 process.kill()
-        return [job_id for job_id, future in self.futures.items() if not future.done()]
+        return sorted(self.running())
 
 
 def conninfo(database_url: str) -> str:
@@ -149,6 +165,9 @@ class ProcrastinateQueue:
                 self.app.close()
                 self._opened = False
         return []
+
+    def running(self) -> set[str]:
+        return set()
 
 
 def queue_for(runtime: Runtime, workers: int = 1) -> JobQueue:

@@ -29,8 +29,8 @@ from ..policy import Use as PolicyUse
 from .audio_checks import AudioCheckPool
 from .holds import ReviewView, check_evidence, hold
 from .ledger import (
-    JOB_LEASES,
     GenerationJob,
+    JobLeases,
     JobSpec,
     JobStatus,
     JobView,
@@ -65,6 +65,10 @@ class JobService:
             fail(self.runtime, job_id, "system", "the server stopped", held_by=self.runtime.node_id)
         if self.audio_checks is not None:
             self.audio_checks.close()
+
+    def running(self) -> set[str]:
+        """The jobs this node's own workers still run (whose leases it renews)."""
+        return self.queue.running()
 
     def reference(self, path: Path) -> RGB:
         """A reference image, decoded (in a worker process when the server has them) and
@@ -184,7 +188,8 @@ class JobService:
     def _holder(self) -> str:
         """Whose lease a job queued now runs under (this node's is renewed until it ends)."""
         if self.queue.holder is None:
-            self.services.lease.hold(JOB_LEASES)
+            # (in a server, the app's lease already holds its jobs: ``api.app``)
+            self.services.lease.hold(JobLeases(self.running))
         return self.queue.holder or self.runtime.node_id
 
     def _hold(

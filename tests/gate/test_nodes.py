@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from lpm_guard.api import create_app
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.jobs import ledger as jobs
 from lpm_guard.jobs.ledger import GenerationJob, JobStatus
+from lpm_guard.jobs.queueing import ProcessQueue
+from lpm_guard.jobs.service import JobService
+from lpm_guard.leases import NodeLease
 from lpm_guard.live import ledger
 from lpm_guard.live.ledger import LiveSessionRow
 from lpm_guard.revocations import PostgresRevocationBus, Revocation
@@ -211,6 +215,62 @@ def test_recovery_takes_only_its_own_or_lapsed_work(two: tuple[Node, Node]) -> N
     assert len(stop) == 1
     assert stop[0]["payload"]["frames"] == 50 and stop[0]["payload"]["charged_s"] == 2.0  # type: ignore[index]
     assert len(entries(a, lapsed[0], "generation:job:fail")) == 1
+
+
+def test_a_job_its_node_no_longer_runs_lapses_and_is_refunded_once(
+    two: tuple[Node, Node],
+) -> None:
+    """A job whose run ended without its end written (its failure met SQLite's "database is
+    locked") is still RUNNING under the server's id: the server must stop renewing it, so the
+    lease rules fail and refund it; the job its worker does run keeps its lease."""
+    a, b = two
+    owner = a.researcher(quota_s=600.0)
+    quotas = a.access.quotas
+    now = datetime.now(UTC)
+    for job_id in ("job_unwritten", "job_rendering"):
+        quotas.charge(owner.subject, 4.0)  # reserved as the gate does
+        with Session(a.runtime.engine) as db:
+            db.add(
+                GenerationJob(
+                    id=job_id,
+                    owner=owner.subject,
+                    identity_id="idn_x",
+                    status=JobStatus.RUNNING,
+                    frames_done=1,
+                    frames_total=100,
+                    audit_index=0,
+                    seconds=4.0,
+                    created_at=now,
+                    node_id=a.runtime.node_id,
+                    # last renewed a lease ago: the next beat renews it, or it has lapsed
+                    heartbeat_at=now - timedelta(seconds=60),
+                )
+            )
+            db.commit()
+    server = create_app(runtime=a.runtime)  # its lease, as `lpm-guard serve` has it
+    queue = ProcessQueue()  # the server's own workers (no process starts until a put)
+    service = JobService(a.services, queue=queue)
+    server.state.jobs = service
+    rendering: Future[None] = Future()  # what the pool's worker is running, not yet done
+    queue.futures["job_rendering"] = rendering
+    lease: NodeLease = server.state.lease
+    try:
+        lease.beat()  # renews what this node runs, then recovers what lapsed
+        lease.beat()
+        assert jobs.recover(b.runtime) == 0  # a neighbour finds nothing left to do
+        with Session(a.runtime.engine) as db:
+            unwritten = db.get(GenerationJob, "job_unwritten")
+            running = db.get(GenerationJob, "job_rendering")
+        assert unwritten is not None and unwritten.status == JobStatus.FAILED
+        assert running is not None and running.status == JobStatus.RUNNING
+        assert running.heartbeat_at is not None
+        assert running.heartbeat_at.replace(tzinfo=UTC) > now - timedelta(seconds=5)
+        assert len(entries(a, "job_unwritten", "generation:job:fail")) == 1
+        assert not entries(a, "job_rendering", "generation:job:fail")
+        assert quotas.check(owner.subject).used_s == pytest.approx(4.0)  # refunded once
+    finally:
+        rendering.set_result(None)
+        service.close()
 
 
 @pytest.mark.slow
