@@ -68,6 +68,9 @@ class AudioSettings(_Strict):
     # streams and the language signal use pocketsphinx). With "whisper" both transcripts are
     # checked: a word either recogniser hears can deny.
     offline_recogniser: Literal["pocketsphinx", "whisper"] = "pocketsphinx"
+    # With Whisper (offline files): the language signal is Whisper's probability that the speech
+    # is English, below which it counts as unintelligible (pocketsphinx's confidence is not used).
+    min_whisper_english: float = Field(default=0.5, ge=0, le=1)
 
 
 class ImageSettings(_Strict):

@@ -134,4 +134,18 @@ def transcribe(samples: Samples, offset_s: float = 0.0) -> Transcript:
     return Transcript(tuple(words))
 
 
-__all__ = ["RATE", "SpeechModelError", "model", "model_folder", "transcribe"]
+def english_probability(samples: Samples) -> float:
+    """Whisper's probability that the speech (its first 30 s) is English."""
+    audio = samples.astype(np.float32) / 32768.0
+    _, _, languages = model().detect_language(audio)
+    return float(dict(languages).get("en", 0.0))
+
+
+__all__ = [
+    "RATE",
+    "SpeechModelError",
+    "english_probability",
+    "model",
+    "model_folder",
+    "transcribe",
+]

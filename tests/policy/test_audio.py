@@ -58,11 +58,28 @@ def test_other_languages_are_flagged_per_use(policy: Policy, tmp_path: Path) -> 
         "de",
     )
     offline = policy.check_audio_file(path, Use.OFFLINE)
-    assert offline.decision.rule_ids == ("unintelligible_speech.low_recogniser_confidence",)
+    # Offline files: Whisper's language detection is the signal (policy.toml [audio]).
+    assert offline.decision.rule_ids == ("unintelligible_speech.not_english",)
     assert offline.action is Action.REVIEW  # per the policy file: review offline, deny live
-    assert offline.recogniser_confidence is not None
-    assert offline.recogniser_confidence < policy.document.audio.min_recogniser_confidence
     assert policy.check_audio_file(path, Use.LIVE).action is Action.DENY
+
+
+def test_whisper_tells_espeak_english_from_spanish_where_pocketsphinx_could_not(
+    policy: Policy, tmp_path: Path
+) -> None:
+    # pocketsphinx's confidence flagged this espeak-ng English as unintelligible (0.27) and
+    # passed this Spanish (0.65); Whisper's English probability: about 0.7 and 0.02.
+    english = espeak(tmp_path / "en.wav", "author of the danger trail philip steels etc", "en-us")
+    decision = policy.check_audio_file(english, Use.OFFLINE)
+    assert decision.action is Action.ALLOW, decision.decision
+    assert decision.recogniser_confidence is not None
+    assert decision.recogniser_confidence < policy.document.audio.min_recogniser_confidence
+    spanish = espeak(
+        tmp_path / "es.wav", "Buenos días, quiero hablar del tiempo en Madrid hoy.", "es"
+    )
+    held = policy.check_audio_file(spanish, Use.OFFLINE)
+    assert held.decision.rule_ids == ("unintelligible_speech.not_english",)
+    assert held.action is Action.REVIEW
 
 
 def test_silence_is_not_flagged_as_another_language(policy: Policy, tmp_path: Path) -> None:
