@@ -7,7 +7,8 @@ nodes, offline jobs per minute with one worker and with two, live sessions over 
   ``session.closed`` event on B's socket. Goal: p95 <= 1 s; PostgreSQL NOTIFY makes it ~ms.
 - Jobs: ``--jobs`` offline jobs (the same 3.6 s of speech) submitted at once through HAProxy,
   rendered by one ``lpm-guard worker``, then by two; jobs per minute from the first submission
-  to the last completion.
+  to the last completion, split into admission (the submissions one after another, each to
+  its 202: the gate and the audio check) and rendering (the last 202 to the last completion).
 - Spread: live sessions opened through HAProxy, counted by the node their stream URL names.
 
     .venv/bin/python bench/cluster.py [--quick] [--json FILE]
@@ -150,7 +151,10 @@ class Bench:
         auth = {"Authorization": f"Bearer {token}"}
         started = time.monotonic()
         ids = []
+        answered: dict[str, float] = {}  # each job's 202, from the start
+        posts = []  # each submission's own wait for its 202
         for _ in range(n):
+            asked = time.monotonic()
             with audio.open("rb") as sound:
                 response = self.http.post(
                     "/v1/generations",
@@ -160,7 +164,12 @@ class Bench:
                     timeout=120,
                 )
             response.raise_for_status()
+            now = time.monotonic()
+            posts.append(now - asked)
             ids.append(response.json()["id"])
+            answered[ids[-1]] = now - started
+        admitted = time.monotonic() - started
+        done: dict[str, float] = {}
         pending = set(ids)
         while pending:
             for job_id in list(pending):
@@ -169,9 +178,22 @@ class Bench:
                     raise RuntimeError(f"job failed: {view}")
                 if view["status"] == "succeeded":
                     pending.discard(job_id)
+                    done[job_id] = time.monotonic() - started  # to the poll (0.3 s)
             time.sleep(0.3)
         elapsed = time.monotonic() - started
-        return {"jobs": n, "seconds": elapsed, "per_minute": n / elapsed * 60}
+        return {
+            "jobs": n,
+            "seconds": elapsed,
+            "per_minute": n / elapsed * 60,
+            # Admission (the gate, the audio check: submission to 202, one after another)
+            # and rendering (from the last 202 to the last completion) apart.
+            "admission_s": admitted,
+            "submit_p50_s": statistics.median(posts),
+            "submit_max_s": max(posts),
+            "rendering_s": elapsed - admitted,
+            # each job from its 202 to its completion (waiting for a worker included)
+            "job_p50_s": statistics.median(done[j] - answered[j] for j in ids),
+        }
 
     # -- spread --------------------------------------------------------------------------------
 
@@ -241,6 +263,20 @@ def main() -> None:
         ["offline jobs per minute, 1 worker", f"{job['one_worker']['per_minute']:.1f}"],
         ["offline jobs per minute, 2 workers", f"{job['two_workers']['per_minute']:.1f}"],
         ["ratio 2 workers / 1", f"{job['ratio']:.2f}"],
+        *(
+            [
+                f"{label}: admission / rendering (s)",
+                "{admission_s:.0f} / {rendering_s:.0f}".format(**job[key]),
+            ]
+            for key, label in (("one_worker", "1 worker"), ("two_workers", "2 workers"))
+        ),
+        *(
+            [
+                f"{label}: submission p50 / max, 202 -> done p50 (s)",
+                "{submit_p50_s:.1f} / {submit_max_s:.1f}, {job_p50_s:.1f}".format(**job[key]),
+            ]
+            for key, label in (("one_worker", "1 worker"), ("two_workers", "2 workers"))
+        ),
         ["live sessions on node a / b", "{a} / {b}".format(**results["spread"])],  # type: ignore[arg-type]
     ]
     print(f"cluster on loopback ({cpu_model()})")
