@@ -59,7 +59,7 @@ def test_a_reviewer_reads_and_denies_a_held_generation(
     # A decision needs a reason; then the denial refunds the researcher.
     page.get_by_role("button", name="Deny this generation").click()
     expect(page.locator("#held-decision-status")).to_contain_text("Write a reason first")
-    page.get_by_label("Reason for the decision").last.fill("an unsupported accusation")
+    page.get_by_label("Why you approve or deny this generation").fill("an unsupported accusation")
     page.get_by_role("button", name="Deny this generation").click()
     expect(page.locator("#held-decision-status")).to_contain_text(f"Denied: job {job_id}")
     expect(page.locator("#held-rows")).not_to_contain_text(job_id)
