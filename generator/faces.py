@@ -1,7 +1,8 @@
 """Face analysis with the weights that ship on PyPI: dlib's detector, its 68-point landmark
 model and its 128-D face descriptor (``face-recognition-models``).
 
-The gate shares this module for consent matching; it imports nothing from the gate.
+The gate checks consent with its own copy (``lpm_guard/consent/landmarks.py``), so that
+consent never depends on which generator renders; this module imports nothing from the gate.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ from sqlalchemy import Engine, inspect
 from lpm_guard.database import make_engine, upgrade
 from tests import postgres
 
-Upgrade = Callable[..., None]
-
 
 def _empty(engine: Engine) -> bool:
     return not inspect(engine).get_table_names()
