@@ -95,6 +95,7 @@ class Mp4Signer:
         label = label or new_label()
         manifest = build_manifest(record, title=target.name, label=label, extra=extra_assertions)
         started = time.perf_counter()
+        asked = time.monotonic()  # the relay's clock
         with publishing(target) as partial:
             try:
                 context = c2pa.Context.from_dict(_BUILDER_SETTINGS)
@@ -115,7 +116,7 @@ class Mp4Signer:
                         out.flush()
                         os.fsync(out.fileno())
             except c2pa.C2paError as exc:
-                why = self._relay.failure_since(started) if self._relay is not None else None
+                why = self._relay.failure_since(asked) if self._relay is not None else None
                 raise SigningError(f"C2PA signing of {source.name} failed: {why or exc}") from None
             # Kept before the file is published: an output whose manifest cannot be resolved
             # later is not published at all.

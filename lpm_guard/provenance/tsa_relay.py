@@ -8,6 +8,11 @@ read together, so a trickling reply is cut off too), and c2pa's signing then fai
 (``SigningError``, nothing published). A manifest is never signed without its time-stamp when
 one is configured.
 
+An authority that failed to answer is not asked again for ``cooldown_s``: meanwhile every
+signature fails at once with the last failure's reason, instead of each live segment and each
+job waiting out the deadline again. The first request after the cool-down asks the authority
+again (and reopens the cool-down if it still fails).
+
 Hand-written: no library relays a request under one total deadline to a client we cannot
 configure. One relay per authority and process, on 127.0.0.1, on a daemon thread.
 """
@@ -22,6 +27,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_COOLDOWN_S = 10.0
 MAX_BODY = 1 << 20  # a time-stamp request or reply is a few KiB
 _CHUNK = 16 * 1024
 
@@ -30,16 +36,25 @@ class RelayFailure(Exception):
     """The authority failed or missed the deadline: the words go into the ``SigningError``."""
 
 
+class CoolingDown(RelayFailure):
+    """The authority failed a moment ago and is not asked again before its cool-down ends."""
+
+
 class TimeStampRelay:
     """Forwards POSTs made to ``url`` to ``upstream``, within ``timeout_s`` in all."""
 
-    def __init__(self, upstream: str, timeout_s: float) -> None:
+    def __init__(
+        self, upstream: str, timeout_s: float, cooldown_s: float = DEFAULT_COOLDOWN_S
+    ) -> None:
         parts = urllib.parse.urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {upstream}")
         self.upstream = upstream
         self.timeout_s = timeout_s
+        self.cooldown_s = cooldown_s
         self._failure: tuple[float, str] | None = None
+        self._quiet_until = 0.0  # monotonic time before which the authority is not asked
+        self._cause = ""  # why the authority was last found failing
         self._parts = parts
         relay = self
 
@@ -78,7 +93,10 @@ class TimeStampRelay:
                 body, request.headers.get("Content-Type") or "application/timestamp-query"
             )
         except RelayFailure as exc:
-            self._failure = (time.monotonic(), str(exc))
+            now = time.monotonic()
+            self._failure = (now, str(exc))
+            if not isinstance(exc, CoolingDown):
+                self._quiet_until, self._cause = now + self.cooldown_s, str(exc)
             request.send_response(504)
             request.send_header("Content-Length", "0")
             request.end_headers()
@@ -96,7 +114,12 @@ class TimeStampRelay:
 
     def forward(self, body: bytes, content_type: str) -> tuple[int, str, bytes]:
         """One request to the authority under the deadline: (status, content type, body)."""
-        deadline = time.monotonic() + self.timeout_s
+        now = time.monotonic()
+        if now < self._quiet_until:
+            raise CoolingDown(
+                f"{self._cause}; it is not asked again for {self._quiet_until - now:.1f} s"
+            )
+        deadline = now + self.timeout_s
 
         def left() -> float:
             remaining = deadline - time.monotonic()

@@ -27,6 +27,7 @@ from lpm_guard.provenance.reading import read_c2pa
 from lpm_guard.provenance.services import ProvenanceService, Verifier, verify_file
 from lpm_guard.provenance.signing import Mp4Signer
 from lpm_guard.provenance.trust import TrustAnchors
+from lpm_guard.provenance.tsa_relay import relay_for
 from lpm_guard.runtime import Runtime
 from tests.tsa import running_tsa, silent_tsa
 
@@ -178,6 +179,32 @@ def test_a_hung_time_stamp_authority_fails_signing_at_the_deadline(
     assert waited < 10, waited  # c2pa alone waits 30 s
     assert list(target.parent.iterdir()) == []
     assert service.manifests is None or service.manifests.latest(record.watermark_reference) is None
+
+
+def test_a_hung_authority_is_not_waited_for_again_until_its_cool_down_ends(
+    service: ProvenanceService, unsigned: Path, record: ProvenanceRecord, tmp_path: Path
+) -> None:
+    """Once the authority has missed its deadline, the next signatures (other live segments,
+    other jobs) fail at once with its reason instead of each waiting the deadline out; after the
+    cool-down it is asked again."""
+    target = tmp_path / "out" / "clip.mp4"
+    target.parent.mkdir()
+    service.tsa_timeout_s = 0.5
+    with silent_tsa() as tsa:
+        service.tsa_url = tsa.url
+        relay = relay_for(tsa.url, 0.5)
+        relay.cooldown_s = 1.5
+        with pytest.raises(SigningError, match=r"did not answer within 0.5 s"):
+            service.sign_mp4(unsigned, target, record)
+        asked, failed = len(tsa.connections), time.monotonic()
+        with pytest.raises(SigningError, match=r"not asked again for"):
+            service.sign_mp4(unsigned, target, record)
+        assert len(tsa.connections) == asked, "the authority was asked during its cool-down"
+        time.sleep(max(0.0, relay.cooldown_s - (time.monotonic() - failed)) + 0.1)
+        with pytest.raises(SigningError, match=r"did not answer within 0.5 s"):
+            service.sign_mp4(unsigned, target, record)
+        assert len(tsa.connections) > asked, "the authority was not asked after its cool-down"
+    assert list(target.parent.iterdir()) == []
 
 
 def test_an_untrusted_signer_is_untrusted_not_tampered(
