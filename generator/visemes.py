@@ -183,7 +183,7 @@ _TIMINGS = {
     "lip_round": _Timing(attack_ms=50.0, release_ms=70.0, anticipate=0.4),
     "lip_close": _Timing(attack_ms=20.0, release_ms=40.0, anticipate=0.6),
 }
-_STILL = 0.01  # below this, with the gate shut, the mouth snaps exactly shut
+_STILL = 0.08  # below this, with the gate shut, the mouth snaps to rest (its last settling step)
 _VAD_SPEECH = 0.5  # silero-vad probability that counts as speech
 
 
@@ -226,15 +226,32 @@ class Coarticulator:
         if self._since_vad > self._hangover:
             self._open = False
             return False
+        coming = any(self._speech(f) for f in ahead)
         if not self._open:
+            # A labial onset (lips shut a frame before the burst) needs silero-vad to hear
+            # the speech coming too: a breath or a click is a rise in level as well.
             self._open = (
                 self._since_speech == 0
-                or any(self._speech(f) for f in ahead)
-                or (bool(ahead) and _labial_onset(now, ahead[0]))
+                or coming
+                or (bool(ahead) and now.speech >= _VAD_SPEECH and _labial_onset(now, ahead[0]))
             )
-        elif self._since_speech > self._hangover and not any(self._speech(f) for f in ahead):
+        elif self._since_speech > 0 and not coming and self._ended(now, ahead):
+            self._open = False
+        elif self._since_speech > self._hangover and not coming:
             self._open = now.voiced >= 0.3 and now.energy >= 0.05
         return self._open
+
+    def _ended(self, now: FrameFeatures, ahead: Sequence[FrameFeatures]) -> bool:
+        """The voice is over, not paused in a stop gap: silero-vad hears no speech around
+        this frame (it holds its score through the gaps inside an utterance, but not past
+        its end), or the level has sat at the floor for two frames and nothing rises ahead
+        (a stop's closure ends in a burst within about 100 ms)."""
+        if self._since_vad > 0:
+            return True
+        quiet = now.energy < 0.03 and all(
+            f.energy < 0.03 and f.level_db - now.level_db < 10.0 for f in ahead
+        )
+        return self._gap >= 2 and quiet
 
     def _steady(self, now: FrameFeatures, ahead: Sequence[FrameFeatures]) -> FrameFeatures:
         nxt = ahead[0] if ahead else now

@@ -393,3 +393,22 @@ def test_a_vowel_falling_straight_into_a_murmur_shuts_the_lips() -> None:
     assert mouth_target(glide, [frame(350.0, 10.0)], 0.0, before=vowel).lip_close < 0.1
     held = frame(280.0, 15.0)
     assert mouth_target(murmur, [frame(276.0, 16.6)], 0.0, before=held).lip_close < 0.1
+
+
+@pytest.mark.parametrize(
+    "text", ["Father saw a large car on the farm.", "Pam and Bob bumped the boat by the pier."]
+)
+def test_the_mouth_is_at_rest_within_three_frames_of_the_last_phone(
+    text: str, tmp_path: Path
+) -> None:
+    """Once the voice is over the gate shuts (silero-vad hears no speech, or the level has sat
+    at the floor for two frames with nothing rising ahead) and the mouth settles at once: it
+    does not hold a stop's closure into the pause and then let it go while the pause is shown.
+    """
+    samples, segments = speak(text, tmp_path)
+    end = max(e for phone, _, e in segments if phone != "pau")
+    frames = analyse(np.concatenate([samples, np.zeros(SAMPLE_RATE // 2, np.float32)]))
+    first_still = int(np.ceil((end + 0.12) * 25))
+    assert first_still < len(frames) - 5
+    for f in frames[first_still:]:
+        assert (f.jaw_open, f.lip_width, f.lip_round, f.lip_close) == (0.0, 0.0, 0.0, 0.0)
