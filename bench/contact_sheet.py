@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/contact_sheet.py                      # bench/results/contact_sheet.png
     .venv/bin/python bench/contact_sheet.py --out sheet.png --cell 360
+    .venv/bin/python bench/contact_sheet.py --eyes --out eyes.png      # eyes and expressions
 
 Cells, each captioned: the framed photo and the rest pose; states (idle, speaking: an open vowel,
 a closure, a rounded vowel and the widest frame of real flite speech; a listening nod; blinks);
@@ -214,6 +215,70 @@ def build_cells(photo: np.ndarray) -> list[Cell]:
     return cells
 
 
+def face_crop(character: Character, image: np.ndarray) -> np.ndarray:
+    """The face from the brows to the chin, 2x."""
+    marks = character.rig.landmarks
+    return crop(image, marks, character.rig.interocular * 0.25, zoom=2)
+
+
+def listening_strip(character: Character) -> list[Cell]:
+    """Frames through a user's turn (two sentences with a pause, then a laugh-like burst): the
+    state each frame shows, and the mouth."""
+    first = flite("Well, last summer we went hiking in the north.", "kal")
+    second = flite("It rained every single day, and we loved it anyway.", "kal")
+    performance = Performance(character, fps=FPS, seed=3)
+    performance.feed_audio(np.zeros(SAMPLE_RATE, np.float32), Role.AGENT)
+    for chunk in (first, np.zeros(SAMPLE_RATE * 6 // 5, np.float32), second):
+        performance.feed_audio(chunk, Role.USER)
+    performance.feed_audio(np.zeros(3 * SAMPLE_RATE, np.float32), Role.USER)
+    performance.end_audio()
+    frames = list(performance.frames())
+    turn = SAMPLE_RATE + len(first) + SAMPLE_RATE * 6 // 5 + len(second)
+    states = "".join(f.state.value[0] for f in frames)
+    cells = []
+    for k in np.linspace(FPS, len(frames) - 1, 8).astype(int):
+        f = frames[k]
+        inside = "in turn" if f.pts * SAMPLE_RATE < turn else "after"
+        caption = f"listen {f.pts:.1f}s {inside}: {f.state.value}"
+        caption += f" smile {f.controls.smile:.2f} brow {f.controls.brow_raise:.2f}"
+        cells.append(Cell(face_crop(character, f.rgb), caption))
+    print(f"states through the turn (i idle, l listening, s speaking): {states}")
+    return cells
+
+
+def eye_cells(character: Character, name: str) -> list[Cell]:
+    """Eye close-ups (gaze, blinks), expressions from instructions, and a listening strip."""
+    r, rig = character.renderer, character.rig
+    eyes, margin = rig.landmarks[36:48], rig.interocular * 0.18
+    cells = []
+    for label, controls in (
+        ("open", FaceControls()),
+        ("gaze x -1", FaceControls(gaze_x=-1.0)),
+        ("gaze x +1", FaceControls(gaze_x=1.0)),
+        ("gaze y -1", FaceControls(gaze_y=-1.0)),
+        ("gaze y +1", FaceControls(gaze_y=1.0)),
+        ("blink .35", FaceControls(blink=0.35)),
+        ("blink .7", FaceControls(blink=0.7)),
+        ("blink 1", FaceControls(blink=1.0)),
+    ):
+        cells.append(Cell(crop(r.render(controls), eyes, margin), f"{name} eyes 3x: {label}"))
+    for text in ("", "smile", "look surprised", "frown", "look sad", "smile warmly and nod"):
+        cell = mood_frame(character, text, 2.5)
+        cells.append(Cell(face_crop(character, cell.image), f"{name} {cell.caption}"))
+    for label, controls in (
+        ("smile 1 brows 1", FaceControls(smile=1.0, brow_raise=1.0)),
+        ("smile -1 brows -1", FaceControls(smile=-1.0, brow_raise=-1.0)),
+    ):
+        cells.append(Cell(face_crop(character, r.render(controls)), f"{name} {label}"))
+    return cells + listening_strip(character)
+
+
+def eye_sheet_cells(photo: np.ndarray) -> list[Cell]:
+    image, marks = drawn_face()
+    drawn = Character.from_photo(image, landmarks=json.dumps(marks.tolist()))
+    return eye_cells(Character.from_photo(photo), "photo") + eye_cells(drawn, "drawn")
+
+
 def fit(image: np.ndarray, size: int) -> np.ndarray:
     """``image`` scaled into a ``size``² square, centred on grey."""
     h, w = image.shape[:2]
@@ -267,10 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--photo", type=Path, help="portrait (default: skimage's astronaut)")
     parser.add_argument("--cell", type=int, default=300, help="cell size in pixels")
     parser.add_argument("--columns", type=int, default=8)
+    parser.add_argument(
+        "--eyes", action="store_true", help="eyes, expressions and listening (photo and drawn)"
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     photo = load_image(args.photo) if args.photo else astronaut()
-    cells = build_cells(photo)
+    cells = eye_sheet_cells(photo) if args.eyes else build_cells(photo)
     picture = sheet(cells, args.columns, args.cell)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):

@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from .controls import FaceControls
+from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
@@ -46,7 +47,6 @@ _JAW_WEIGHTS = {
     70: 0.2,  # the cheeks beside the mouth corners
     71: 0.2,
 }
-_UPPER_LIDS = ((37, 41), (38, 40), (43, 47), (44, 46))
 MAX_TURN = 0.35  # radians
 
 
@@ -109,9 +109,17 @@ class Renderer:
         # A photo with an open mouth, its opening painted over with lip: what a closure shows
         # (pressed together, its own teeth and dark corners would read as brown "horns").
         self._sealed = _sealed_mouth(rig) if own else None
+        # The eyes' layers, and which vertices the eye layers draw (the mesh leaves them open).
+        self._eyes = cut_eyes(
+            rig.front if rig.front is not None else rig.canvas, rig.landmarks, rig.interocular
+        )
+        self._eye_index = np.array([*range(36, 48), *rig.IRIS])
+        self._eye_row = {int(v): k for k, v in enumerate(self._eye_index)}
 
-    def deform(self, c: FaceControls) -> np.ndarray:
-        """Where every vertex goes for these controls (canvas pixels)."""
+    def _geometry(self, c: FaceControls) -> np.ndarray:
+        """The mesh's vertices for these controls (canvas pixels), irises still, followed by
+        the eyes' landmarks held open and the iris centres as the gaze moves them (in
+        ``_eye_index`` order)."""
         rig = self.rig
         io, down, across = rig.interocular, rig.down, rig.across
         p = rig.vertices.copy()
@@ -145,19 +153,23 @@ class Renderer:
             p[point] += side * stretch * across
         # Brows.
         p[17:27] -= 0.10 * io * c.brow_raise * down
-        # Lids close towards the lower lid; the irises follow the gaze, or sink with the lid.
-        # The lids meet a quarter of the way up from the lower lid, the way a blink closes:
-        # the upper lid sweeps down most of the way, the lower lid rises a little.
-        for upper, lower in _UPPER_LIDS:
+        # Eyes: the lids close towards where they meet, drawing their skin and lashes down.
+        # The eyeballs are layers (eyes.py) sampled with the eyes held open, and the irises
+        # follow the gaze there: the mesh keeps them still, so no glance stretches the eye.
+        # Kept beside the mesh: the eyes' landmarks held open, then the irises as shown.
+        held = p[self._eye_index].copy()
+        held[-2:] += self._gaze_offset(c)
+        for upper, lower in UPPER_LIDS:
             travel = p[lower] - p[upper]
-            p[upper] += travel * 0.72 * c.blink
-            p[lower] -= travel * 0.22 * c.blink
-        eye_width = float(np.linalg.norm(rig.landmarks[39] - rig.landmarks[36]))
-        gaze = across * c.gaze_x * 0.2 * eye_width + down * c.gaze_y * 0.1 * eye_width
-        for iris, lid in zip(rig.IRIS, ((40, 41), (46, 47)), strict=True):
-            p[iris] += gaze * (1 - c.blink) + (p[list(lid)].mean(0) - p[iris]) * 0.8 * c.blink
+            p[upper] += travel * (1.0 - MEET) * c.blink
+            p[lower] -= travel * MEET * c.blink
+        # The mesh's iris vertex sits between the lids: it goes down with them (its triangles
+        # would fold over otherwise), whatever the eyeball under them does.
+        for iris, eye in zip(rig.IRIS, EYES, strict=True):
+            p[iris] += (p[list(eye)].mean(0) - p[iris]) * c.blink
         # Breathing lifts the shoulders and the neck a little.
         p[rig.roles >= 2] -= (0.035 * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
+        p = np.vstack([p, held])
 
         # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
         # A single photo holds up to about 20 degrees of turn; beyond that the warp tears.
@@ -165,8 +177,9 @@ class Renderer:
             float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.yaw, c.pitch, c.roll)
         )
         if yaw or pitch or roll:
-            points = rig.head.unproject(p, rig.points3d[:, 2])
-            follow = FOLLOW[rig.roles]
+            depth = np.concatenate([rig.points3d[:, 2], rig.points3d[self._eye_index, 2]])
+            points = rig.head.unproject(p, depth)
+            follow = FOLLOW[np.concatenate([rig.roles, rig.roles[self._eye_index]])]
             for weight in np.unique(follow):
                 if weight == 0:
                     continue
@@ -175,14 +188,28 @@ class Renderer:
                 p[chosen] = rig.head.project(turned)
         return p
 
+    def deform(self, c: FaceControls) -> np.ndarray:
+        """Where every vertex goes for these controls (canvas pixels), the iris centres moved
+        by the gaze."""
+        p = self._geometry(c)
+        n = len(self.rig.vertices)
+        p[list(self.rig.IRIS)] = p[-2:]
+        return p[:n]
+
+    def _gaze_offset(self, c: FaceControls) -> np.ndarray:
+        """How far the irises move for the gaze, canvas pixels (before the head turns)."""
+        rig = self.rig
+        eye_width = float(np.linalg.norm(rig.landmarks[39] - rig.landmarks[36]))
+        return eye_width * (rig.across * c.gaze_x * GAZE[0] + rig.down * c.gaze_y * GAZE[1])
+
     def maps(
-        self, c: FaceControls, dst: np.ndarray | None = None
+        self, c: FaceControls, mesh: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Where each output pixel comes from on the canvas (x and y maps), and how much of it
         is the person (None when the background is not separated): the rest shows the still
-        background."""
+        background. ``mesh``: the vertices as ``_geometry`` places them (eyes open)."""
         rig = self.rig
-        dst = self.deform(c) if dst is None else dst
+        dst = self._geometry(c)[: len(rig.vertices)] if mesh is None else mesh
         map_x, map_y = self.warper.backward_map(
             rig.vertices, dst, rig.triangles, self._order, self._windows(dst)
         )
@@ -201,7 +228,9 @@ class Renderer:
 
     def render(self, c: FaceControls) -> np.ndarray:
         rig = self.rig
-        dst = self.deform(c)
+        geometry = self._geometry(c)
+        n = len(rig.vertices)
+        dst = geometry[:n]
         windows = self._windows(dst)
         map_x, map_y, alpha = self.maps(c, dst)
         if alpha is not None and rig.plate is not None and rig.front is not None:
@@ -221,7 +250,43 @@ class Renderer:
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
+        self._paint_eyes(frame, c, geometry, (map_x, map_y), windows[1:])
         return frame
+
+    def _paint_eyes(
+        self,
+        frame: np.ndarray,
+        c: FaceControls,
+        geometry: np.ndarray,
+        maps: tuple[np.ndarray, np.ndarray],
+        windows: list[tuple[int, int, int, int]],
+    ) -> None:
+        """The eyeballs where the lids leave them open, the irises moved by the gaze."""
+        gaze = self._gaze_offset(c)
+        glance = self._eyes[0].radius > 0.0 and float(np.abs(gaze).max()) > 0.05
+        if not glance and c.blink <= 0.005:
+            return  # the warp shows the photo's own eyes unchanged
+        n = len(self.rig.vertices)
+        dst = geometry[:n]
+        held = dst.copy()
+        held[self._eye_index[:-2]] = geometry[n:-2]
+        if c.blink > 0.005:
+            # Where the eyeball lies on the canvas with the eyes held open.
+            affines = triangle_affines(self.rig.vertices, held, self.rig.triangles)
+            affines = affines.astype(np.float32)
+        for eye, window in zip(self._eyes, windows, strict=True):
+            x0, y0, x1, y1 = window
+            if c.blink > 0.005:
+                origin = (float(x0), float(y0))
+                labels = label_triangles(
+                    held, self.rig.triangles, self._order, (y1 - y0, x1 - x0), origin, 1.0
+                )
+                source = sample_map(affines, labels, origin, 1.0)
+            else:
+                source = (maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1])
+            paint_eye(
+                frame, window, source, eye, dst[list(eye.points)], gaze, self._interior.sharpness
+            )
 
     def _seal(
         self,

@@ -14,6 +14,7 @@ import numpy as np
 
 _SHIFT = 4  # fixed-point bits for fillConvexPoly
 _ONE = 1 << _SHIFT
+_NEIGHBOURS = np.ones((3, 3), np.uint8)
 
 
 def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -116,6 +117,13 @@ class Warper:
             fine = label_triangles(
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
             )
+            if (fine < 0).any():
+                # Slivers left between triangles squashed shut (lids, lips) take their
+                # neighbour's map, not the identity (which would show the open eye there).
+                grown = fine.astype(np.float32)
+                for _ in range(2):
+                    grown = np.where(grown >= 0, grown, cv2.dilate(grown, _NEIGHBOURS))
+                fine = grown.astype(np.int32)
             fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
             # Where no triangle covers a pixel (a squashed sliver), keep the coarse map.
             covered = fine >= 0

@@ -1,0 +1,76 @@
+"""The eyes: the iris slides with the gaze without stretching the eye; a blink brings the lid
+down over the eye instead of squashing it. On the drawn face (its iris a dark disc, its
+landmarks exact), so that the pixels tell the iris from everything else."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from lpm_guard.generator import Character, FaceControls
+
+from .conftest import drawn_face
+
+
+@pytest.fixture(scope="module")
+def drawn() -> Character:
+    image, marks = drawn_face()
+    return Character.from_photo(image, landmarks=json.dumps(marks.tolist()))
+
+
+def _iris(frame: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = window
+    grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    return grey < 90  # the drawn iris is (40, 30, 30); skin and white are far lighter
+
+
+def _window(character: Character, eye: slice) -> tuple[int, int, int, int]:
+    points = character.rig.landmarks[eye]
+    x0, y0 = np.floor(points.min(0) - 6).astype(int)
+    x1, y1 = np.ceil(points.max(0) + 6).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+@pytest.mark.parametrize("gaze", [1.0, -1.0])
+def test_a_glance_slides_the_iris_whole(drawn: Character, gaze: float) -> None:
+    rest = drawn.renderer.render(FaceControls())
+    glance = drawn.renderer.render(FaceControls(gaze_x=gaze))
+    rig = drawn.rig
+    width = float(np.linalg.norm(rig.landmarks[39] - rig.landmarks[36]))
+    for eye in (slice(36, 42), slice(42, 48)):
+        window = _window(drawn, eye)
+        before, after = _iris(rest, window), _iris(glance, window)
+        shift = np.argwhere(after)[:, 1].mean() - np.argwhere(before)[:, 1].mean()
+        assert shift * gaze > 0.15 * width
+        # The same disc, moved: shifted back, it covers the iris at rest (a warp shears it).
+        back = np.roll(after, -round(shift), axis=1)
+        overlap = (back & before).sum() / (back | before).sum()
+        assert overlap > 0.7
+        # Nothing outside the eye opening moves.
+        x0, y0, x1, y1 = window
+        opening = np.zeros(before.shape, np.uint8)
+        cv2.fillPoly(opening, [np.round(rig.landmarks[eye] - (x0, y0)).astype(np.int32)], 1)
+        outside = cv2.dilate(opening, np.ones((5, 5), np.uint8)) == 0
+        diff = np.abs(glance[y0:y1, x0:x1].astype(int) - rest[y0:y1, x0:x1].astype(int))
+        assert diff.max(axis=2)[outside].max() <= 2
+
+
+def test_a_half_closed_lid_covers_the_iris_and_does_not_squash_it(drawn: Character) -> None:
+    rest = drawn.renderer.render(FaceControls())
+    half = drawn.renderer.render(FaceControls(blink=0.5))
+    shut = drawn.renderer.render(FaceControls(blink=1.0))
+    for eye in (slice(36, 42), slice(42, 48)):
+        window = _window(drawn, eye)
+        before, during = _iris(rest, window), _iris(half, window)
+        assert 0 < during.sum() < before.sum()
+        # What still shows of the iris is the iris as it was, its top hidden by the lid: row
+        # by row below the lid's edge, as wide as at rest (a squashed iris is not).
+        rows = np.flatnonzero(during.any(axis=1))[2:]  # the lid's edge rows left out
+        assert len(rows) >= 3
+        widths = np.abs(during[rows].sum(axis=1) - before[rows].sum(axis=1))
+        assert np.mean(widths <= 1) >= 0.8
+        assert (during[rows] & before[rows]).sum() / during[rows].sum() > 0.9
+        # Shut, at most the lid's edge is left of it.
+        assert _iris(shut, window).sum() < 0.25 * before.sum()
