@@ -21,7 +21,8 @@ from .audio import SAMPLE_RATE, VoiceAnalyzer
 from .behaviour import Behaviour
 from .character import Character
 from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
-from .phones import Phone, align
+from .live_words import ALIGNER, PendingWords, stretch_end
+from .phones import Phone, align, align_prefix
 
 Clock = Callable[[], float]
 
@@ -44,18 +45,41 @@ class _Track:
         self.first = 0  # the frame index of pending[0]
         self.samples = 0
         self.finished = False
+        # A voice whose transcript arrives beside it (feed_transcript): its audio waits here,
+        # not analysed, until its words are aligned or its first frame is due.
+        self.transcribed = False
+        self.words = PendingWords()
+        self.done = False  # the utterance's audio and text are all in
+        self.held = np.zeros(0, np.float32)
+        self.aligning = False
 
     @property
     def analysed(self) -> int:
         """How many frames of this voice have been analysed."""
         return self.first + len(self.pending)
 
+    @property
+    def held_start(self) -> int:
+        return self.samples - len(self.held)
+
     def push(self, samples: np.ndarray) -> None:
         self.samples += len(samples)
-        self.pending.extend(self.analyzer.push(samples))
+        if self.transcribed and not self.finished:
+            self.held = np.concatenate((self.held, samples.astype(np.float32, copy=False)))
+        else:
+            self.pending.extend(self.analyzer.push(samples))
+
+    def release(self, upto: int) -> None:
+        """Analyse the held audio up to sample ``upto`` of the voice, with whatever phones
+        were added for it (none: the audio alone)."""
+        count = min(len(self.held), upto - self.held_start)
+        if count > 0:
+            part, self.held = self.held[:count], self.held[count:]
+            self.pending.extend(self.analyzer.push(part))
 
     def finish(self) -> None:
         if not self.finished:
+            self.release(self.samples)
             self.pending.extend(self.analyzer.flush())
             self.finished = True
 
@@ -89,6 +113,7 @@ class Performance:
         self.index = 0
         self._shown = SILENCE  # the agent's voice in the last frame shown
         self._fade: list[VoiceFrame] = []  # after a cancel: the mouth easing shut
+        self._poked = False  # the aligner thread has been asked to look at this performance
         self._lock = threading.Lock()
         self._fed = threading.Condition(self._lock)  # audio arrived: a waiting frame may be ready
         # One thread for rendering: the budget is one core, and threads would break determinism.
@@ -124,12 +149,66 @@ class Performance:
                 track.push(np.zeros(behind, np.float32))
             start = track.samples
             offset = start / SAMPLE_RATE
-            track.analyzer.add_phones(
-                [replace(p, start=p.start + offset, end=p.end + offset) for p in spoken]
-            )
-            track.push(chunk)
+            if spoken:
+                track.release(start)  # phones must reach the analyser before their audio
+                track.analyzer.add_phones(
+                    [replace(p, start=p.start + offset, end=p.end + offset) for p in spoken]
+                )
+                track.pending.extend(track.analyzer.push(chunk))
+                track.samples += len(chunk)
+            else:
+                track.push(chunk)
+                self._poke(track)
             self._fed.notify_all()
             return start
+
+    def feed_transcript(self, text: str, *, done: bool = False) -> None:
+        """What the agent is saying, in deltas of text as they come (a voice agent's
+        transcript), not tied to its audio chunks; ``done``: its utterance is over (its text
+        and audio are all in). From the first call on, the voice's audio is held back (not
+        analysed) while words are pending, and stretches of it are aligned against them on
+        :data:`.live_words.ALIGNER`'s thread, ending at pauses: the words a stretch holds
+        shape its mouth. Audio whose frame comes due first is shown from the audio alone."""
+        with self._lock:
+            track = self.tracks[Role.AGENT]
+            track.transcribed = True
+            track.words.add(text)
+            if done:
+                track.words.close()
+                track.done = True
+            self._poke(track)
+
+    def _poke(self, track: _Track) -> None:
+        if track.transcribed and not self._poked and len(track.held) and track.words.words:
+            self._poked = True
+            ALIGNER.poke(self._align_next)
+
+    def _align_next(self) -> bool:
+        """On the aligner's thread: align the next stretch of held audio, if there is one."""
+        with self._lock:
+            track = self.tracks[Role.AGENT]
+            cut = 0
+            if track.transcribed and track.words.words and not track.finished:
+                cut = stretch_end(track.held, track.done, SAMPLE_RATE)
+            if cut == 0:
+                self._poked = False
+                return False
+            start, samples = track.held_start, track.held[:cut].copy()
+            pending = list(track.words.words)
+        used, phones = align_prefix(samples, pending, offset_s=start / SAMPLE_RATE)
+        with self._lock:
+            if self.tracks[Role.AGENT] is not track:  # cancelled meanwhile
+                return True
+            track.analyzer.add_phones(phones)  # any part shown meanwhile was shown without
+            track.words.use(used)
+            track.release(start + cut)
+            if track.done and not (len(track.held) and track.words.words):
+                # The utterance is over, and so are its words: the rest is shown as it is.
+                track.release(track.samples)
+                track.words.clear()
+                track.done = False
+            self._fed.notify_all()
+        return True
 
     def end_audio(self, role: Role | str | None = None) -> None:
         """No more audio on this voice (or on both): its last frames are analysed now."""
@@ -144,6 +223,7 @@ class Performance:
         with self._lock:
             r = Role(role)
             track = _Track(self.fps, self.lookahead * 1000)
+            track.transcribed = self.tracks[r].transcribed
             # The fresh track starts at the next frame: audio fed now shows from there.
             track.first = self.index
             track.samples = round(self.index * SAMPLE_RATE / self.fps)
@@ -168,11 +248,24 @@ class Performance:
         """Whether the next frame's audio (with its lookahead) has been analysed on every voice
         that is still streaming."""
         i = self.index
-        return all(t.finished or t.analysed > i or t.samples == 0 for t in self.tracks.values())
+        need = self._needs(i)
+        return all(
+            t.finished
+            or t.analysed > i
+            or t.samples == 0
+            or (len(t.held) > 0 and t.samples >= need)
+            for t in self.tracks.values()
+        )
+
+    def _needs(self, index: int) -> int:
+        """Samples of a voice the analyser needs to emit frame ``index``."""
+        return (index + 1) * SAMPLE_RATE // self.fps + round(self.lookahead * SAMPLE_RATE)
 
     def next_frame(self) -> Frame:
         with self._lock:
             i = self.index
+            for track in self.tracks.values():  # its frame is due: held audio goes as it is
+                track.release(self._needs(i))
             agent = self.tracks[Role.AGENT].take(i)
             if self._fade:
                 easing = self._fade.pop(0)

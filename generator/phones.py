@@ -83,6 +83,85 @@ def align(samples: npt.NDArray[np.float32], text: str, offset_s: float = 0.0) ->
     return phones
 
 
+_PIECE = 3_200  # samples a call hands pocketsphinx at a time: it holds the GIL while it works
+_SKIP = 3  # words at the front of the pending ones a live stretch may have passed by
+
+
+def _feed(decoder: Any, raw: bytes) -> None:
+    """One utterance in pieces of 0.2 s, so that other threads (the live frames) run between
+    them: pocketsphinx keeps the GIL for the whole of each call."""
+    decoder.start_utt()
+    for at in range(0, len(raw), 2 * _PIECE):
+        decoder.process_raw(raw[at : at + 2 * _PIECE], full_utt=False)
+    decoder.end_utt()
+
+
+def _chain(spoken: list[str]) -> str:
+    out = ""
+    for word in reversed(spoken):
+        out = f"{word} [{out}]" if out else word
+    return out
+
+
+def align_prefix(
+    samples: npt.NDArray[np.float32], pending: list[str], offset_s: float = 0.0
+) -> tuple[int, list[Phone]]:
+    """The words of ``pending`` (in order, as :func:`words` spells them) spoken in ``samples``,
+    for live speech whose transcript runs ahead of (or behind) its audio: pocketsphinx finds
+    the longest run of them the audio holds, from one of the first few (a stretch may start
+    after words whose audio was shown without them) through a prefix of the rest (the audio
+    may end before the transcript does; JSGF ``w1 [w2 [w3 ...]]``), then aligns their phones.
+    Returns how many of ``pending`` the stretch used up (0 when none), and the phones shifted
+    by ``offset_s``. Words after the first one pocketsphinx's dictionary lacks are not tried."""
+    if not pending or len(samples) < 1600:
+        return 0, []
+    raw = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    with _LOCK:
+        decoder = _decoder()
+        known: list[str] = []
+        for word in pending[:200]:
+            if decoder.lookup_word(word) is None:
+                break
+            known.append(word)
+        if not known:
+            return 0, []
+        starts = range(min(_SKIP + 1, len(known)))
+        rules = " | ".join(f"({_chain(known[i:])})" for i in starts)
+        try:
+            decoder.add_jsgf_string(
+                "spoken", f"#JSGF V1.0;\ngrammar spoken;\npublic <s> = {rules};\n"
+            )
+            decoder.activate_search("spoken")
+            _feed(decoder, raw)
+            hyp = decoder.hyp()
+        except (RuntimeError, ValueError):
+            return 0, []
+        heard = words(hyp.hypstr) if hyp is not None else []
+        if not heard:
+            return 0, []
+        # Which start the recogniser took: the first one whose run begins with its words.
+        first = next((i for i in starts if known[i : i + len(heard)] == heard), None)
+        if first is None:
+            return 0, []
+        try:
+            decoder.set_align_text(" ".join(heard))
+            _feed(decoder, raw)
+            decoder.set_alignment()
+            _feed(decoder, raw)
+            alignment = decoder.get_alignment()
+        except RuntimeError:
+            return 0, []
+        if alignment is None:
+            return 0, []
+        phones: list[Phone] = []
+        for word in alignment:
+            for phone in word:
+                start = offset_s + phone.start * _FRAME_S
+                end = offset_s + (phone.start + phone.duration) * _FRAME_S
+                phones.append(Phone(str(phone.name), start, end))
+    return first + len(heard), phones
+
+
 def _m(jaw: float, width: float = 0.25, rnd: float = 0.0, close: float = 0.0) -> Mouth:
     return Mouth(jaw_open=jaw, lip_width=width, lip_round=rnd, lip_close=close)
 

@@ -340,6 +340,9 @@ class LiveSession:
             self._update(event.text, event.event_id)
         elif kind is ClientEventType.OUTPUT_TRANSCRIPT_DELTA and event.text is not None:
             self._queue_check("transcript", event.text)
+            # The words also reach the mouth (aligned to the voice at its pauses); they are
+            # checked as text all the same, and stop the session like its audio does.
+            self.performer.feed_transcript(event.text)
         elif event.audio is not None:
             voice = Voice.AGENT if kind is ClientEventType.OUTPUT_AUDIO_DELTA else Voice.USER
             self._feed(event.audio, voice, event.response_id)
@@ -395,6 +398,7 @@ class LiveSession:
     def _utterance_done(self, response_id: str | None) -> None:
         """The agent finished its reply: the session says when the character has shown it all
         (at once if nothing of it is waiting)."""
+        self.performer.feed_transcript("", done=True)
         with self._placing:
             if self._unplaced:  # some of it is not placed yet: done once its last chunk is
                 self._done_waiting.append((response_id, self._last_agent_seq))

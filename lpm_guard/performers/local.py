@@ -60,6 +60,9 @@ class LocalPerformer:
                 self._marks.append(AudioMark(MarkKind.PLACED, seq, at))
         return seq
 
+    def feed_transcript(self, text: str, *, done: bool = False) -> None:
+        self._performance.feed_transcript(text, done=done)
+
     def end_audio(self, voice: Voice | None = None) -> None:
         self._performance.end_audio(Role(voice.value) if voice is not None else None)
         with self._lock:

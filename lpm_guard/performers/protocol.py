@@ -101,6 +101,12 @@ class Performer(Protocol):
         chunk, when known (a transcript): the performer may shape the mouth from them, and a
         call with words may take as long as aligning them (a fraction of the chunk's length)."""
 
+    def feed_transcript(self, text: str, *, done: bool = False) -> None:
+        """What the agent is saying, as text deltas not tied to its audio chunks (a live
+        agent's transcript); ``done``: its utterance is over. The performer may hold the
+        agent's audio while words are pending and align them at its pauses; a frame never
+        waits for them."""
+
     def end_audio(self, voice: Voice | None = None) -> None:
         """No more audio on this voice (or on both)."""
 

@@ -178,6 +178,9 @@ class RemotePerformer:
             self._post(wire.audio(voice, seq, np.asarray(samples, np.float32)))
         return seq
 
+    def feed_transcript(self, text: str, *, done: bool = False) -> None:
+        self._post(wire.event("transcript", text=text[: wire.MAX_WORDS], done=done))
+
     def end_audio(self, voice: Voice | None = None) -> None:
         self._post(wire.event("end_audio", voice=voice.value if voice else None))
 

@@ -205,6 +205,12 @@ async def _stream(ws: ServerConnection, performer: Performer, encoding: int, qua
                     raise wire.WireError("words for no chunk that comes next")
                 words = text[: wire.MAX_WORDS]
                 continue
+            if kind == "transcript":
+                text = order.get("text")
+                if not isinstance(text, str):
+                    raise wire.WireError("a transcript is text")
+                performer.feed_transcript(text[: wire.MAX_WORDS], done=order.get("done") is True)
+                continue
             if kind == "close":
                 return
             if kind == "play":

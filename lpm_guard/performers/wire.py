@@ -3,6 +3,7 @@
 Gate to worker: binary ``p`` + PNG (the photo) and ``r`` + PNG (each reference), then the JSON
 ``start``; then binary ``a`` audio (voice byte, sequence number, 16 kHz float32 samples) and JSON
 ``words`` (the text spoken in the audio chunk numbered ``seq``, sent just before it),
+``transcript`` (a delta of what the agent says, tied to no chunk; ``done`` ends its utterance),
 ``instruct``, ``cancel``, ``end_audio``, ``play`` (frames may start) and ``close``.
 
 Worker to gate: JSON ``ready`` (the frames' size and rate), ``understood`` (an instruction's

@@ -1,0 +1,98 @@
+"""A live agent's transcript, arriving in deltas beside its audio, reaches the mouth: only the
+words a stretch of audio holds are used up, and a frame never waits for them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lpm_guard.generator import SAMPLE_RATE, Character, Performance, Role, load_audio
+from lpm_guard.generator.live_words import PendingWords, stretch_end
+
+from .conftest import flite
+
+
+def test_deltas_become_whole_words_even_split_mid_word() -> None:
+    pending = PendingWords()
+    for delta in ["Pa", "pa ma", "de a", " pal", "m"]:
+        pending.add(delta)
+    assert pending.words == ["papa", "made", "a"]  # "palm" may go on
+    pending.close()
+    assert pending.words == ["papa", "made", "a", "palm"]
+    pending.use(2)
+    assert pending.words == ["a", "palm"]
+
+
+def test_a_stretch_ends_in_a_pause_after_voice_not_in_leading_silence() -> None:
+    rng = np.random.default_rng(0)
+    voice = (0.3 * rng.standard_normal(SAMPLE_RATE // 2)).astype(np.float32)
+    quiet = np.zeros(SAMPLE_RATE // 4, np.float32)
+    held = np.concatenate([quiet, voice, quiet, voice])
+    end = stretch_end(held, done=False, sample_rate=SAMPLE_RATE)
+    assert len(quiet) + len(voice) < end < 2 * len(quiet) + len(voice)
+    assert stretch_end(np.concatenate([quiet, voice]), False, SAMPLE_RATE) == 0
+    assert stretch_end(np.concatenate([quiet, voice]), True, SAMPLE_RATE) == SAMPLE_RATE * 3 // 4
+
+
+def _wait_aligned(performance: Performance, held: int = 0) -> None:
+    track = performance.tracks[Role.AGENT]
+    deadline = time.monotonic() + 20.0
+    while len(track.held) > held and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_only_the_words_spoken_are_used_up_and_their_phones_shape_the_mouth(
+    character: Character, tmp_path: Path
+) -> None:
+    first = load_audio(flite("Bob paid the bill.", tmp_path / "a.wav"))
+    second = load_audio(flite("Then mom parked by the barn.", tmp_path / "b.wav"))
+    pause = np.zeros(round(0.4 * SAMPLE_RATE), np.float32)
+    voice = np.concatenate([pause, first, pause, second, pause])
+    performance = Performance(character)
+    # The whole transcript comes first, as a voice agent's deltas do; then the first phrase
+    # and part of the second, in 100 ms chunks.
+    for delta in ["Bob pa", "id the bill. Then m", "om parked by the barn."]:
+        performance.feed_transcript(delta)
+    upto = len(pause) * 2 + len(first) + len(second) // 2
+    for at in range(0, upto, 1600):
+        performance.feed_audio(voice[at : min(at + 1600, upto)], Role.AGENT)
+    track = performance.tracks[Role.AGENT]
+    _wait_aligned(performance, held=len(second))
+    assert track.words.words == ["then", "mom", "parked", "by", "the", "barn"]
+    for at in range(upto, len(voice), 1600):
+        performance.feed_audio(voice[at : at + 1600], Role.AGENT)
+    performance.feed_transcript("", done=True)
+    _wait_aligned(performance)
+    assert track.words.words == [] and len(track.held) == 0
+    # Both phrases' frames take their mouths from the phones aligned, not from the audio.
+    phones = track.analyzer.phones
+    for start, length in ((len(pause), len(first)), (2 * len(pause) + len(first), len(second))):
+        middle = (start + length // 2) * 25 // SAMPLE_RATE
+        assert phones.covers(middle)
+    performance.end_audio()
+    assert len(list(performance.frames())) == -(-len(voice) * 25 // SAMPLE_RATE)
+
+
+def test_a_frame_due_before_its_words_are_aligned_shows_the_audio_alone(
+    character: Character, tmp_path: Path
+) -> None:
+    voice = load_audio(flite("Bob paid the bill.", tmp_path / "a.wav"))
+    performance = Performance(character)
+    performance.feed_transcript("Bob paid the bill.")
+    performance.feed_audio(voice[:8000], Role.AGENT)  # no pause yet: nothing to align
+    assert performance.ready()  # held audio counts as there: the frame does not wait
+    frames = [performance.next_frame() for _ in range(10)]
+    assert any(f.controls.jaw_open > 0.1 for f in frames)
+    assert performance.tracks[Role.AGENT].analysed >= 10
+
+
+@pytest.mark.parametrize("done", [False, True])
+def test_a_cancel_drops_the_held_voice_and_its_words(character: Character, done: bool) -> None:
+    performance = Performance(character)
+    performance.feed_transcript("papa made a palm basket", done=done)
+    performance.feed_audio(np.zeros(SAMPLE_RATE, np.float32), Role.AGENT)
+    performance.cancel()
+    track = performance.tracks[Role.AGENT]
+    assert len(track.held) == 0 and track.words.words == [] and track.transcribed
