@@ -34,6 +34,10 @@ _BREATH_SPEED = 2.0
 
 _SPEAKING_HANG = 0.5  # s of agent silence still counted as speaking
 _LISTENING_HANG = 2.0  # s after the user's voice ends still counted as listening
+# A user's turn (at least this much speech since the agent last spoke) holds listening through
+# its pauses and while the reply is awaited, up to _TURN_HOLD s of the user's silence.
+_TURN_SPEECH = 1.0
+_TURN_HOLD = 4.5
 _PHRASE_GAP = 0.3  # s of agent silence before a new phrase
 _USER_GAP = 0.2  # s of user silence that ends a run of speech (a pause)
 _DRIFT_LIMIT = 0.07  # rad, soft bound of the head's drift; with the eyes' pull, idle stays in ±0.1
@@ -48,6 +52,7 @@ _SPEECH_BEFORE_PAUSE = 0.6  # s of speech before a pause cues a nod
 # A listener's nod: chin down 0.06-0.12 rad and back in 0.5-0.8 s.
 _NOD_RAD = (0.06, 0.12)
 _NOD_SECONDS = (0.55, 0.8)
+_MICRO_GAP = (3.0, 8.0)  # s between micro-expressions when not speaking
 
 
 class _Spring:
@@ -121,10 +126,12 @@ class Behaviour:
         self.fps = fps
         self._dt = dt = 1.0 / fps
         # Separate streams so that, say, a mood's blink rate leaves the head's noise unchanged.
-        head, blink, gaze, event = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+        head, blink, gaze, event, micro = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
         )
         self._head_rng, self._blink_rng, self._gaze_rng, self._rng = head, blink, gaze, event
+        self._micro_rng = micro
+        self._micro_next = float(micro.uniform(*_MICRO_GAP))
         self._noise: list[float] = []
         self._noise_at = 0
         self.blinks_started = self.nods_started = self.beats_started = self.aversions_started = 0
@@ -133,7 +140,7 @@ class Behaviour:
         self._state = State.IDLE
         # voices
         self._agent_quiet = self._user_quiet = math.inf
-        self._user_run = self._low_run = 0.0
+        self._user_run = self._low_run = self._turn = 0.0
         self._pause_cued = self._low_cued = False
         self._loud_fast = self._loud_slow = self._tone = 0.0
         self._last_beat = -math.inf
@@ -214,6 +221,8 @@ class Behaviour:
         self._liveliness += lag * (1.0 + 0.6 * float(speaking) - self._liveliness)
 
         self._nods(mood, t)
+        if not speaking and t >= self._micro_next:
+            self._micro(t)
         gaze_x, gaze_y = self._look(state, phrase_start, mood, dt)
 
         # head: springs to the mood's pose and towards where the eyes look, plus drift and pulses
@@ -267,6 +276,7 @@ class Behaviour:
         if agent.speaking:
             phrase_start = self._agent_quiet >= _PHRASE_GAP
             self._agent_quiet = 0.0
+            self._turn = 0.0  # the agent answers: the user's turn is over
         else:
             self._agent_quiet += dt
         pause = low = False
@@ -275,6 +285,7 @@ class Behaviour:
                 self._user_run, self._pause_cued = 0.0, False
             self._user_quiet = 0.0
             self._user_run += dt
+            self._turn += dt
             if user.pitch > 0.0 and user.pitch_rel < _LOW_PITCH:
                 self._low_run += dt
                 low = (
@@ -297,7 +308,9 @@ class Behaviour:
 
         if self._agent_quiet < _SPEAKING_HANG:
             state = State.SPEAKING
-        elif self._user_quiet < _LISTENING_HANG:
+        elif self._user_quiet < _LISTENING_HANG or (
+            self._turn >= _TURN_SPEECH and self._user_quiet < _TURN_HOLD
+        ):
             state = State.LISTENING
         else:
             state = State.IDLE
@@ -336,9 +349,22 @@ class Behaviour:
         if pause:  # a small reaction to what was said
             draw = rng.random()
             if draw < 0.4:
-                self._smile_pulses.append(_Pulse(t, 1.6, 0.15))
+                self._smile_pulses.append(_Pulse(t, 1.6, 0.25))
             elif draw < 0.7:
                 self._brow_pulses.append(_Pulse(t, 0.9, 0.15))
+
+    def _micro(self, t: float) -> None:
+        """A micro-expression while not speaking: a brow flick, a flicker of a smile, or a
+        brief knit of the brows, a few seconds apart."""
+        rng = self._micro_rng
+        self._micro_next = t + float(rng.uniform(*_MICRO_GAP))
+        draw = rng.random()
+        if draw < 0.4:
+            self._brow_pulses.append(_Pulse(t, float(rng.uniform(0.4, 0.7)), 0.25))
+        elif draw < 0.8:
+            self._smile_pulses.append(_Pulse(t, float(rng.uniform(1.0, 1.8)), 0.15))
+        else:
+            self._brow_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.2))
 
     # -- head ----------------------------------------------------------------------------------
 

@@ -48,6 +48,11 @@ _JAW_WEIGHTS = {
     71: 0.2,
 }
 MAX_TURN = 0.35  # radians
+# How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
+# the middle most) and as they frown (the inner ends most), and which way is outwards.
+_BROW_ARCH = np.array([0.6, 0.85, 1.0, 0.95, 0.8, 0.8, 0.95, 1.0, 0.85, 0.6])
+_BROW_FROWN = np.array([0.3, 0.45, 0.65, 0.85, 1.0, 1.0, 0.85, 0.65, 0.45, 0.3])
+_BROW_SIDE = np.array([-1.0] * 5 + [1.0] * 5)
 
 
 # The part of a reference that lends its mouth: lips, chin, jaw and the bottom of the nose.
@@ -141,7 +146,7 @@ class Renderer:
         # An opening jaw draws the corners in a little: an open mouth is an oval.
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
         spread -= 0.05 * width * c.jaw_open * (1.0 - closure)
-        lift = 0.10 * io * c.smile
+        lift = 0.13 * io * c.smile
         for corner, side in ((48, -1), (60, -1), (54, 1), (64, 1)):
             p[corner] += side * spread * across - lift * down
         for point, side in ((49, -1), (59, -1), (53, 1), (55, 1)):
@@ -151,8 +156,13 @@ class Renderer:
         stretch = 0.06 * width * c.jaw_open * (1.0 - closure)
         for point, side in ((61, -1), (67, -1), (63, 1), (65, 1)):
             p[point] += side * stretch * across
-        # Brows.
-        p[17:27] -= 0.10 * io * c.brow_raise * down
+        # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
+        # they come down and the inner ends draw together.
+        raise_ = max(c.brow_raise, 0.0)
+        lower = max(-c.brow_raise, 0.0)
+        p[17:27] -= (0.16 * io * raise_ * _BROW_ARCH[:, None]) * down
+        p[17:27] += (0.08 * io * lower * _BROW_FROWN[:, None]) * down
+        p[17:27] -= (0.05 * io * lower * _BROW_FROWN[:, None] * _BROW_SIDE[:, None]) * across
         # Eyes: the lids close towards where they meet, drawing their skin and lashes down.
         # The eyeballs are layers (eyes.py) sampled with the eyes held open, and the irises
         # follow the gaze there: the mesh keeps them still, so no glance stretches the eye.

@@ -152,7 +152,23 @@ def test_states() -> None:
     assert [s for _, s in run(b, seconds=1)][-1] is State.IDLE
     states = [s for _, s in run(b, user=talk(5, seed=2) + quiet(1))]
     assert set(states[3:]) == {State.LISTENING}
-    assert [s for _, s in run(b, seconds=2)][-1] is State.IDLE
+    # A turn holds listening while the reply is awaited, a while.
+    assert [s for _, s in run(b, seconds=3.4)][-1] is State.LISTENING
+    assert [s for _, s in run(b, seconds=0.2)][-1] is State.IDLE
+
+
+def test_listening_holds_through_the_users_turn() -> None:
+    b = Behaviour(seed=8)
+    # Two sentences with a 3 s pause between them (thinking), then silence: listening
+    # throughout and while the reply is awaited; the agent's answer ends the turn.
+    turn = talk(2, seed=3) + quiet(3) + talk(2, seed=4) + quiet(3)
+    states = [s for _, s in run(b, user=turn)]
+    assert set(states[3:]) == {State.LISTENING}
+    reply = [s for _, s in run(b, agent=talk(1, seed=5) + quiet(3))]
+    assert reply[0] is State.SPEAKING and reply[-1] is State.IDLE
+    # A cough (a short burst) is no turn: idle again after the short hang.
+    states = [s for _, s in run(b, user=talk(0.3, seed=6) + quiet(2.5))]
+    assert states[-1] is State.IDLE
 
 
 def test_speaking_follows_prosody_and_looks_at_the_viewer() -> None:
@@ -317,3 +333,12 @@ def test_long_run_stays_bounded_without_drift() -> None:
 def test_fps_must_be_positive() -> None:
     with pytest.raises(ValueError, match="fps"):
         Behaviour(fps=0)
+
+
+def test_idle_and_listening_show_small_micro_expressions() -> None:
+    b = Behaviour(seed=10)
+    idle = run(b, seconds=40)
+    for name in ("brow_raise", "smile"):
+        values = series(idle, name)
+        assert 0.05 < np.abs(values).max() <= 0.3, name
+    assert_smooth(idle)

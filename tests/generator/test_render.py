@@ -281,3 +281,15 @@ def test_a_portrait_crop_in_a_wide_frame_has_no_streaks(
         xx, yy, xy = (gx * gx)[side].sum(), (gy * gy)[side].sum(), (gx * gy)[side].sum()
         coherence = np.sqrt((xx - yy) ** 2 + 4 * xy**2) / (xx + yy)
         assert coherence < 0.85
+
+
+def test_brows_arch_up_when_surprised_and_knit_in_a_frown(character: Character) -> None:
+    rig, renderer = character.rig, character.renderer
+    rest = renderer.deform(FaceControls())
+    surprised = renderer.deform(FaceControls(brow_raise=0.6))  # "look surprised"
+    rise = (rest[17:27] - surprised[17:27]) @ rig.down
+    assert rise.max() >= 0.09 * rig.interocular and rise.min() > 0
+    frown = renderer.deform(FaceControls(brow_raise=-1.0))
+    gap = float(np.linalg.norm(frown[22] - frown[21]))
+    assert gap <= float(np.linalg.norm(rest[22] - rest[21])) - 0.08 * rig.interocular
+    assert ((frown[17:27] - rest[17:27]) @ rig.down).min() > 0
