@@ -7,12 +7,16 @@
     .venv/bin/python bench/lipsync.py --voices espeak-ng:en-us,espeak-ng:en-gb   # espeak-ng
     .venv/bin/python bench/lipsync.py --real ../shared/speech      # real recordings instead
     .venv/bin/python bench/lipsync.py --real ../shared/speech --text   # ... words given too
+    .venv/bin/python bench/lipsync.py --real ../shared/speech --live 2 [--text]   # as live
 
 ``--real DIR`` reads real recordings (``*.wav`` with ``transcripts.tsv``: file stem, tab, words;
 the group is the part of the stem before ``_``, the speaker) in place of flite; their pauses are
 their own. ``--text`` hands the generator the words of each clip as an offline job would (the
 character's mouth then follows the phones it aligns itself); without it the mouth follows the
-audio alone.
+audio alone. ``--live PACE`` feeds each clip as a live session does instead: to
+``Performance.live()`` on the real clock, in 100 ms chunks at PACE x real time (a voice agent
+sends its voice ahead; 1 is a voice that arrives as it is spoken), and with ``--text`` each
+word as a transcript delta with the chunk that holds its start.
 
 Speech comes from Debian's ``flite`` (several voices), reading known sentences rich in p/b/m and
 open vowels, plus one clip of phrases joined by known pauses; every clip starts with 0.3 s and
@@ -334,6 +338,73 @@ def perform(
     rig_io = character.rig.interocular
     started = time.perf_counter()
     for frame in performance.frames():
+        marks = tracker(frame.rgb)
+        gap.append(lip_gap(marks) / interocular(marks))
+        jaw.append(frame.controls.jaw_open)
+        close.append(frame.controls.lip_close)
+        drawn.append(drawn_lip_gap(character.renderer.deform(frame.controls)) / rig_io)
+    return Rendered(
+        np.array(gap),
+        np.array(jaw),
+        np.array(close),
+        np.array(drawn),
+        time.perf_counter() - started,
+    )
+
+
+def perform_live(
+    character: Character,
+    clip: Clip,
+    fps: int,
+    seed: int,
+    detect: bool,
+    dither: int,
+    text: bool,
+    pace: float,
+) -> Rendered:
+    """As a live session: ``Performance.live()`` on the real clock while the clip's audio
+    arrives in 100 ms chunks at ``pace`` x real time and (with ``text``) each word of its
+    transcript as a delta with the chunk that holds the word's start (reference timings);
+    then dlib measures the frames that showed the clip."""
+    import threading
+
+    performance = Performance(character, fps=fps, seed=seed)
+    shown: list[Any] = []
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: shown.extend(performance.live(stop=stop)))
+    worker.start()
+    time.sleep(0.2)
+    spoken = words(clip.text).split()
+    starts: list[float] = []
+    previous = ""
+    for phone in clip.phones:
+        if not phone.silent and phone.word != "<sil>" and phone.word != previous:
+            starts.append(phone.start)
+        previous = phone.word
+    timed = list(zip(spoken, starts + [0.0] * (len(spoken) - len(starts)), strict=True))
+    chunk, first = SAMPLE_RATE // 10, -1
+    began = time.monotonic()
+    for at in range(0, len(clip.samples), chunk):
+        wait = began + at / SAMPLE_RATE / pace - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        while text and timed and timed[0][1] < (at + chunk) / SAMPLE_RATE:
+            performance.feed_transcript(timed.pop(0)[0] + " ")
+        placed = performance.feed_audio(clip.samples[at : at + chunk], Role.AGENT)
+        first = placed if first < 0 else first
+    if text:
+        performance.feed_transcript(" ".join(w for w, _ in timed), done=True)
+    begin = first * fps // SAMPLE_RATE
+    count = -(-len(clip.samples) * fps // SAMPLE_RATE)
+    while len(shown) < begin + count + 2 and time.monotonic() - began < 60:
+        time.sleep(0.05)
+    stop.set()
+    worker.join()
+    tracker = FaceTracker(detect, dither)
+    gap, jaw, close, drawn = [], [], [], []
+    rig_io = character.rig.interocular
+    started = time.perf_counter()
+    for frame in shown[begin : begin + count]:
         marks = tracker(frame.rgb)
         gap.append(lip_gap(marks) / interocular(marks))
         jaw.append(frame.controls.jaw_open)
@@ -680,6 +751,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="give the generator each clip's words (as an offline job with a transcript)",
     )
+    parser.add_argument(
+        "--live",
+        type=float,
+        metavar="PACE",
+        help="feed each clip to Performance.live() on the real clock at PACE x real time "
+        "(with --text: its words as transcript deltas, as a live agent sends them)",
+    )
     parser.add_argument("--limit", type=int, help="at most N real recordings")
     parser.add_argument("--misses", type=int, default=12, help="missed closures to list")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
@@ -715,9 +793,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as exc:  # no reference for this clip: it is left out, and said so
             progress(f"{clip.name}: left out, pocketsphinx cannot align it ({exc})")
             return
-        out = perform(
-            character, clip, args.fps, args.seed, args.detect, args.dither, text=args.text
-        )
+        if args.live:
+            out = perform_live(
+                character,
+                clip,
+                args.fps,
+                args.seed,
+                args.detect,
+                args.dither,
+                args.text,
+                args.live,
+            )
+        else:
+            out = perform(
+                character, clip, args.fps, args.seed, args.detect, args.dither, text=args.text
+            )
         rendered.setdefault(clip.voice, []).append((clip, out))
         progress(
             f"{clip.name}: {len(out.gap)} frames, {len(clip.phones)} phones, "

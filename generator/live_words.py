@@ -4,7 +4,7 @@ A live agent sends what it says as text deltas (``"Hel"``, ``"lo the"``, ``"re."
 audio chunks, and neither says which chunk holds which word. :class:`PendingWords` gathers the
 deltas into whole words; a :class:`~.performance.Performance` holds the voice's audio (not yet
 analysed) while words are pending, and :func:`stretch_end` picks where a stretch of that audio
-ends: at a pause, or after a few seconds without one. The stretch is aligned against the
+ends: at a pause, or after a second without one. The stretch is aligned against the
 pending words by :func:`.phones.align_prefix`, which finds the run of them it holds, and only
 those are used up. Audio whose frame is due before its stretch is aligned is shown from the
 audio alone: the live clock is never held up for the words.
@@ -27,7 +27,7 @@ from .phones import words
 
 MAX_WORDS = 400  # pending words kept per voice; older ones are dropped (bounded memory)
 PAUSE_S = 0.15  # this much quiet inside held audio ends a stretch
-WINDOW_S = 2.0  # without a pause, a stretch ends after this much audio, at its quietest
+WINDOW_S = 1.0  # without a pause, a stretch ends after this much audio, at its quietest
 _BLOCK = 160  # samples (10 ms at 16 kHz) per level measurement
 _QUIET_DB = 35.0  # a block this far under the loudest one of the held audio is quiet
 _FLOOR_DB = -55.0  # and any block under this (dB re full scale) is
@@ -87,7 +87,7 @@ def stretch_end(held: npt.NDArray[np.float32], done: bool, sample_rate: int) -> 
     if end:
         return end
     if len(held) >= WINDOW_S * sample_rate:
-        lo, hi = sample_rate // _BLOCK, blocks - round(0.2 * sample_rate / _BLOCK)
+        lo, hi = sample_rate // (2 * _BLOCK), blocks - round(0.2 * sample_rate / _BLOCK)
         if hi > lo:
             return (lo + int(np.argmin(level[lo:hi]))) * _BLOCK + _BLOCK // 2
     return len(held) if done else 0

@@ -84,7 +84,7 @@ def align(samples: npt.NDArray[np.float32], text: str, offset_s: float = 0.0) ->
 
 
 _PIECE = 3_200  # samples a call hands pocketsphinx at a time: it holds the GIL while it works
-_SKIP = 3  # words at the front of the pending ones a live stretch may have passed by
+_SKIP = 12  # words at the front of the pending ones a live stretch may have passed by
 
 
 def _feed(decoder: Any, raw: bytes) -> None:
@@ -108,11 +108,12 @@ def align_prefix(
 ) -> tuple[int, list[Phone]]:
     """The words of ``pending`` (in order, as :func:`words` spells them) spoken in ``samples``,
     for live speech whose transcript runs ahead of (or behind) its audio: pocketsphinx finds
-    the longest run of them the audio holds, from one of the first few (a stretch may start
-    after words whose audio was shown without them) through a prefix of the rest (the audio
-    may end before the transcript does; JSGF ``w1 [w2 [w3 ...]]``), then aligns their phones.
-    Returns how many of ``pending`` the stretch used up (0 when none), and the phones shifted
-    by ``offset_s``. Words after the first one pocketsphinx's dictionary lacks are not tried."""
+    the longest run of them the audio holds, from one of the first thirteen (a stretch may
+    start after words whose audio was shown without them, its frames due before it was cut)
+    through a prefix of the rest (the audio may end before the transcript does; JSGF ``w1 [w2
+    [w3 ...]]``), then aligns their phones. Returns how many of ``pending`` the stretch used
+    up (0 when none), and the phones shifted by ``offset_s``. Words after the first one
+    pocketsphinx's dictionary lacks are not tried."""
     if not pending or len(samples) < 1600:
         return 0, []
     raw = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()

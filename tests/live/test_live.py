@@ -9,7 +9,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import pytest
-from lpm_guard.generator import Character
+from lpm_guard.generator import Character, Role
 
 from lpm_guard.live.protocol import (
     ClientEventType,
@@ -121,6 +121,30 @@ def test_the_character_listens_then_speaks(character: Character, speech24: np.nd
     states = [e["state"] for e in events_of(messages) if e["type"] == "state.changed"]
     assert "listening" in states and "speaking" in states
     assert states.index("listening") < states.index("speaking")
+
+
+def test_the_agents_transcript_deltas_reach_the_mouth(
+    character: Character, speech24: np.ndarray
+) -> None:
+    """The agent's words come as text deltas beside its voice, tied to no chunk: the session
+    hands them to the performer, which aligns them to the voice it holds, and the reply's end
+    (response.output_audio.done) ends its words."""
+    performer = LocalPerformer(character, Direction())
+    session = LiveSession(performer, session_id="s-words")
+    for delta in ["Papa made a pa", "lm basket by the ", "beach."]:
+        session.handle(
+            parse_client_event(event(ClientEventType.OUTPUT_TRANSCRIPT_DELTA, delta=delta))
+        )
+    session.handle(parse_client_event(audio_event(ClientEventType.OUTPUT_AUDIO_DELTA, speech24)))
+    session.handle(parse_client_event(event(ClientEventType.OUTPUT_AUDIO_DONE)))
+    track = performer._performance.tracks[Role.AGENT]
+    deadline = time.monotonic() + 20.0
+    while (len(track.held) or track.words.words) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    session.stop(StopReason.CLIENT_CLOSED)
+    assert not track.words.words and not len(track.held)
+    middle = len(speech24) // 2 * 25 // 24_000
+    assert track.analyzer.phones.covers(middle)  # its frames take their mouths from phones
 
 
 def test_instructions_are_applied_and_reported(character: Character) -> None:
