@@ -222,18 +222,18 @@ def face_crop(character: Character, image: np.ndarray) -> np.ndarray:
 
 
 def listening_strip(character: Character) -> list[Cell]:
-    """Frames through a user's turn (two sentences with a pause, then a laugh-like burst): the
+    """Frames through a user's turn (two sentences, a 3 s pause between them): the
     state each frame shows, and the mouth."""
     first = flite("Well, last summer we went hiking in the north.", "kal")
     second = flite("It rained every single day, and we loved it anyway.", "kal")
     performance = Performance(character, fps=FPS, seed=3)
     performance.feed_audio(np.zeros(SAMPLE_RATE, np.float32), Role.AGENT)
-    for chunk in (first, np.zeros(SAMPLE_RATE * 6 // 5, np.float32), second):
+    for chunk in (first, np.zeros(SAMPLE_RATE * 3, np.float32), second):
         performance.feed_audio(chunk, Role.USER)
     performance.feed_audio(np.zeros(3 * SAMPLE_RATE, np.float32), Role.USER)
     performance.end_audio()
     frames = list(performance.frames())
-    turn = SAMPLE_RATE + len(first) + SAMPLE_RATE * 6 // 5 + len(second)
+    turn = SAMPLE_RATE + len(first) + SAMPLE_RATE * 3 + len(second)
     states = "".join(f.state.value[0] for f in frames)
     cells = []
     for k in np.linspace(FPS, len(frames) - 1, 8).astype(int):

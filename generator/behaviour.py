@@ -47,6 +47,10 @@ _LOW_PITCH = -0.3
 _LOW_PITCH_SECONDS = 0.11
 _SPEECH_BEFORE_LOW_PITCH = 0.7
 _NOD_REFRACTORY = 0.8
+# A laugh or an exclamation: the user's voice high (pitch) and loud for about 0.3 s.
+_HIGH_PITCH = 0.4
+_LOUD = 0.6
+_HIGH_SECONDS = 0.3
 _BEAT_GAP = 0.5  # s between head beats: stressed syllables, not every syllable
 _SPEECH_BEFORE_PAUSE = 0.6  # s of speech before a pause cues a nod
 # A listener's nod: chin down 0.06-0.12 rad and back in 0.5-0.8 s.
@@ -140,7 +144,8 @@ class Behaviour:
         self._state = State.IDLE
         # voices
         self._agent_quiet = self._user_quiet = math.inf
-        self._user_run = self._low_run = self._turn = 0.0
+        self._user_run = self._low_run = self._turn = self._high_run = 0.0
+        self._high_next = 0.0
         self._pause_cued = self._low_cued = False
         self._loud_fast = self._loud_slow = self._tone = 0.0
         self._last_beat = -math.inf
@@ -198,6 +203,8 @@ class Behaviour:
     def instruct(self, text: str) -> list[str]:
         """Apply the instructions understood in ``text``; return them (e.g. ``["smile"]``)."""
         understood: list[str] = []
+        # The instructed expression takes the face: no micro-expression for a while.
+        self._micro_next = max(self._micro_next, self.time + _MICRO_GAP[1] / 2)
         for cue, intensity in parse(text):
             self._target = apply(self._target, cue, intensity)
             if cue.value not in understood:
@@ -286,6 +293,15 @@ class Behaviour:
             self._user_quiet = 0.0
             self._user_run += dt
             self._turn += dt
+            # High and loud (a laugh, an exclamation): the listener smiles back. Counted with
+            # a leak, so the short syllables of a laugh add up; at most one smile in 3 s.
+            if user.pitch > 0.0 and user.pitch_rel > _HIGH_PITCH and user.energy > _LOUD:
+                self._high_run += dt
+            else:
+                self._high_run = max(0.0, self._high_run - 0.5 * dt)
+            if self._high_run >= _HIGH_SECONDS and t >= self._high_next:
+                self._high_run, self._high_next = 0.0, t + 3.0
+                self._smile_pulses.append(_Pulse(t, 1.8, 0.4))
             if user.pitch > 0.0 and user.pitch_rel < _LOW_PITCH:
                 self._low_run += dt
                 low = (
@@ -354,17 +370,19 @@ class Behaviour:
                 self._brow_pulses.append(_Pulse(t, 0.9, 0.15))
 
     def _micro(self, t: float) -> None:
-        """A micro-expression while not speaking: a brow flick, a flicker of a smile, or a
-        brief knit of the brows, a few seconds apart."""
+        """A micro-expression while not speaking: a brow flick, a flicker of a smile, a brief
+        knit of the brows or a press of the lips, a few seconds apart."""
         rng = self._micro_rng
         self._micro_next = t + float(rng.uniform(*_MICRO_GAP))
         draw = rng.random()
-        if draw < 0.4:
+        if draw < 0.35:
             self._brow_pulses.append(_Pulse(t, float(rng.uniform(0.4, 0.7)), 0.25))
-        elif draw < 0.8:
+        elif draw < 0.7:
             self._smile_pulses.append(_Pulse(t, float(rng.uniform(1.0, 1.8)), 0.15))
-        else:
+        elif draw < 0.85:
             self._brow_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.2))
+        else:  # a press of the lips (a negative smile: the renderer shuts the mouth at rest)
+            self._smile_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.35))
 
     # -- head ----------------------------------------------------------------------------------
 

@@ -132,16 +132,17 @@ class Renderer:
         # Mouth: the lower lip, chin and jaw drop together; corners spread, round or smile.
         # At rest the mouth keeps the photo's own shape; speech opens it from there towards
         # the widest, and a closure (p, b, m) presses the lips together whatever the photo shows.
-        closure = _closure(c)
+        # A frown or a lip press (a negative smile) closes the photo's own opening at rest.
+        closure, press = _closure(c), _press(c)
         widest = io * 0.55
-        rest = min(rig.lip_gap, widest)
+        rest = min(rig.lip_gap, widest) * (1.0 - press)
         gap = (1.0 - closure) * (rest + (widest - rest) * c.jaw_open)
         p[self._jaw_index] += self._jaw_weight * (gap - rig.lip_gap) * down
-        if closure > 0.0:
+        if (shut := max(closure, press)) > 0.0:
             # The photo's lips need not part evenly: a closure presses each pair of inner-lip
             # points together along the mouth's vertical, never past each other.
             apart = (p[[67, 66, 65]] - p[[61, 62, 63]]) @ down
-            p[[67, 66, 65]] -= closure * apart[:, None] * down
+            p[[67, 66, 65]] -= shut * apart[:, None] * down
         width = float(np.linalg.norm(rig.landmarks[54] - rig.landmarks[48]))
         # An opening jaw draws the corners in a little: an open mouth is an oval.
         spread = (0.10 * c.lip_width - 0.16 * c.lip_round + 0.06 * c.smile) * width
@@ -255,8 +256,8 @@ class Renderer:
             )
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
-        if self._sealed is not None and (closure := _closure(c)) > 0.0:
-            self._seal(frame, dst, windows[0], (map_x, map_y), closure)
+        if self._sealed is not None and (shut := max(_closure(c), _press(c))) > 0.0:
+            self._seal(frame, dst, windows[0], (map_x, map_y), shut)
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
@@ -487,6 +488,13 @@ def _closure(c: FaceControls) -> float:
     """How shut a p/b/m presses the lips (0..1): a smoothstep of ``lip_close``."""
     closure = float(np.clip((c.lip_close - 0.2) / 0.5, 0.0, 1.0))
     return closure * closure * (3 - 2 * closure)
+
+
+def _press(c: FaceControls) -> float:
+    """How far a frown or a press of the lips (a negative smile) shuts the mouth at rest
+    (0..1); speech still opens it."""
+    press = float(np.clip(-c.smile / 0.6, 0.0, 1.0))
+    return press * press * (3 - 2 * press) * float(np.clip(1.0 - c.jaw_open, 0.0, 1.0))
 
 
 def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray]:

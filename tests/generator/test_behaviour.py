@@ -340,5 +340,15 @@ def test_idle_and_listening_show_small_micro_expressions() -> None:
     idle = run(b, seconds=40)
     for name in ("brow_raise", "smile"):
         values = series(idle, name)
-        assert 0.05 < np.abs(values).max() <= 0.3, name
+        assert 0.05 < np.abs(values).max() <= 0.4, name
     assert_smooth(idle)
+
+
+def test_a_listener_smiles_back_at_a_laugh() -> None:
+    b = Behaviour(seed=11)
+    plain = VoiceFrame(energy=0.5, voiced=1.0, pitch=140.0, pitch_rel=0.0)
+    ha = VoiceFrame(energy=0.8, voiced=1.0, pitch=260.0, pitch_rel=0.8)
+    before = run(b, user=[plain] * 25)
+    laugh = run(b, user=([ha] * 4 + [plain] * 2) * 5 + [plain] * 25)  # "ha-ha-ha-ha-ha"
+    assert series(laugh, "smile").max() > series(before, "smile").max() + 0.25
+    assert_smooth(before + laugh)

@@ -293,3 +293,21 @@ def test_brows_arch_up_when_surprised_and_knit_in_a_frown(character: Character) 
     gap = float(np.linalg.norm(frown[22] - frown[21]))
     assert gap <= float(np.linalg.norm(rest[22] - rest[21])) - 0.08 * rig.interocular
     assert ((frown[17:27] - rest[17:27]) @ rig.down).min() > 0
+
+
+def test_a_frown_closes_a_grinning_photo_and_speech_still_opens_it(character: Character) -> None:
+    """The astronaut grins with her teeth showing; a frown (or a press of the lips) shuts her
+    lips over them, and the jaw still opens from there when she speaks."""
+    rig, renderer = character.rig, character.renderer
+
+    def teeth(controls: FaceControls) -> int:
+        frame = renderer.render(controls)
+        lips = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(lips, [np.round(rig.landmarks[48:60]).astype(np.int32)], 1)
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[lips > 0].astype(float)
+        return int((grey > 1.3 * np.median(grey)).sum())  # teeth: far brighter than lips
+
+    assert teeth(FaceControls()) > 100
+    assert teeth(FaceControls(smile=-0.6)) == 0
+    gap = lip_gap(renderer.deform(FaceControls(smile=-0.6, jaw_open=0.8)))
+    assert gap > 0.3 * rig.interocular
