@@ -25,7 +25,9 @@ pocketsphinx's forced alignment of the known text, never from the generator. Eac
 rendered through a :class:`~lpm_guard.generator.Performance` as fast as it goes, and dlib's
 68-point model is run again on every rendered frame: the mouth is what dlib sees, not what the
 renderer was asked to draw. The inner-lip gap (mean of ``|61-67|``, ``|62-66|``, ``|63-65|``) is
-divided by the inter-ocular distance (between the eye centres) of the same frame. dlib puts
+divided by the inter-ocular distance (between the eye centres), the median over the clip's
+frames: the face keeps its size, and a blink moves dlib's eye centres by up to 2 % of that
+distance, which the ratio of each frame alone read as the mouth moving. dlib puts
 landmarks on whole pixels, so each frame is measured at 3x3 sub-pixel shifts and averaged
 (``--dither``).
 
@@ -332,6 +334,7 @@ def perform(
     performance.end_audio()
     tracker = FaceTracker(detect, dither)
     gap: list[float] = []
+    eyes: list[float] = []
     jaw: list[float] = []
     close: list[float] = []
     drawn: list[float] = []
@@ -339,12 +342,13 @@ def perform(
     started = time.perf_counter()
     for frame in performance.frames():
         marks = tracker(frame.rgb)
-        gap.append(lip_gap(marks) / interocular(marks))
+        gap.append(lip_gap(marks))
+        eyes.append(interocular(marks))
         jaw.append(frame.controls.jaw_open)
         close.append(frame.controls.lip_close)
         drawn.append(drawn_lip_gap(character.renderer.deform(frame.controls)) / rig_io)
     return Rendered(
-        np.array(gap),
+        np.array(gap) / float(np.median(eyes)),
         np.array(jaw),
         np.array(close),
         np.array(drawn),
@@ -401,17 +405,18 @@ def perform_live(
     stop.set()
     worker.join()
     tracker = FaceTracker(detect, dither)
-    gap, jaw, close, drawn = [], [], [], []
+    gap, eyes, jaw, close, drawn = [], [], [], [], []
     rig_io = character.rig.interocular
     started = time.perf_counter()
     for frame in shown[begin : begin + count]:
         marks = tracker(frame.rgb)
-        gap.append(lip_gap(marks) / interocular(marks))
+        gap.append(lip_gap(marks))
+        eyes.append(interocular(marks))
         jaw.append(frame.controls.jaw_open)
         close.append(frame.controls.lip_close)
         drawn.append(drawn_lip_gap(character.renderer.deform(frame.controls)) / rig_io)
     return Rendered(
-        np.array(gap),
+        np.array(gap) / float(np.median(eyes)),
         np.array(jaw),
         np.array(close),
         np.array(drawn),

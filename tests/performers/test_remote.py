@@ -80,7 +80,11 @@ def test_a_live_stream_says_where_the_voice_went_and_where_a_cancel_cut_it(
     stop = threading.Event()
     try:
         voice = (np.sin(np.arange(8000) / 5.0) * 0.3).astype(np.float32)
+        # A live agent's transcript goes along (a worker that did not take it would end the
+        # stream); the words hold the voice back only until its frames are due.
+        performer.feed_transcript("a hum")
         first = performer.feed_audio(voice, Voice.AGENT)
+        performer.feed_transcript(".", done=True)
         marks = []
         for frame in performer.frames(stop):
             marks += frame.marks
