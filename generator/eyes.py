@@ -158,7 +158,7 @@ def _iris_layers(
     sclera = around & (grey >= np.percentile(grey[around], 35))
     if float(np.median(grey[sclera])) - iris_level < 30.0:
         return none  # an iris that does not stand out from the white of the eye
-    eyeball = _fill(rgb, sclera, max(1.0, 0.6 * radius))
+    eyeball = _rows(rgb, sclera, grown, _fill(rgb, sclera, max(1.0, 0.6 * radius)))
     hole = cv2.GaussianBlur((grown & (opening > 0)).astype(np.float32), (0, 0), 0.8)[..., None]
     bare = rgb + (eyeball - rgb) * hole
     shine = np.where(bright[..., None], np.maximum(rgb - iris_rgb, 0.0), 0.0)
@@ -170,6 +170,23 @@ def _iris_layers(
 def _u8(a: np.ndarray) -> np.ndarray:
     out: np.ndarray = np.clip(a + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _rows(rgb: np.ndarray, known: np.ndarray, hole: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Fill ``hole`` row by row between the nearest ``known`` pixels either side of it: the
+    sclera keeps the shading of its own row (the shadow under the upper lid, the darker
+    corners); a row with no known pixel takes ``fallback``."""
+    out = fallback.copy()
+    xs = np.arange(rgb.shape[1])
+    for y in np.flatnonzero(hole.any(axis=1)):
+        have = np.flatnonzero(known[y])
+        if len(have) == 0:
+            continue
+        gaps = np.flatnonzero(hole[y])
+        for c in range(3):
+            out[y, gaps, c] = np.interp(xs[gaps], have, rgb[y, have, c])
+    smooth: np.ndarray = cv2.GaussianBlur(out, (0, 0), 0.8)
+    return smooth
 
 
 def _fill(rgb: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarray:
