@@ -7,7 +7,7 @@ long session.
     .venv/bin/python bench/generator.py --only render,live --json out.json
 
 The targets are per core: the process is pinned to one CPU (``--cpu``) and OpenCV to one thread,
-as a ``Performance`` sets it. Four parts, each skippable with ``--only``:
+as a ``Performance`` sets it. Five parts, each skippable with ``--only``:
 
 - render: ms/frame of ``Renderer.render`` alone over varied controls at every output size; H.264
   encoding (PyAV libx264, preset veryfast, crf 20, as ``generator/offline.py`` does) of the same
@@ -17,6 +17,10 @@ as a ``Performance`` sets it. Four parts, each skippable with ``--only``:
   and on the most turned frame of "look to the left", at 512² and 1280×720; beside it, in the
   notes, the same with the whole canvas warped as one sheet (as before the person was
   separated).
+- eyes: a full glance (gaze x ±1) at 512²: how far the iris moves (eye widths), whether it
+  moves whole (its mask shifted back over the one at rest, IoU) and how much the eye round it
+  changes (mean abs grey difference outside the opening); dlib's eye opening at blink 1 against
+  open.
 - live: ``Performance.live()`` in a thread on the real clock while this thread feeds flite speech
   in 20 ms chunks in real time; for each chunk, the wall time from its ``feed_audio`` to the
   yield of the first frame whose time covers the chunk's start.
@@ -494,6 +498,91 @@ def bench_background(args: argparse.Namespace, photo: np.ndarray, notes: list[st
                 f"background {name} {label} (yaw {controls.yaw:+.2f}): {shown:.3f} px; "
                 f"warped as one sheet (before the person was separated) {sheet:.2f} px"
             )
+    return results
+
+
+# --- eyes ---------------------------------------------------------------------------------
+
+EYES = (slice(36, 42), slice(42, 48))
+
+
+def iris_mask(
+    frame: np.ndarray, opening: np.ndarray, window: tuple[int, int, int, int]
+) -> np.ndarray:
+    """The iris (and pupil) as the frame shows it inside the photo's eye opening: the pixels
+    darker than halfway between the opening's darkest and brightest."""
+    x0, y0, x1, y1 = window
+    grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    inside = opening > 0
+    light, dark = np.percentile(grey[inside], 92), np.percentile(grey[inside], 8)
+    mask: np.ndarray = inside & (grey < 0.5 * (light + dark))
+    return mask
+
+
+def bench_eyes(args: argparse.Namespace, photo: np.ndarray, notes: list[str]) -> list[Result]:
+    """A full glance (gaze x ±1): how far the iris moves (in eye widths), whether it moves
+    whole (its mask shifted back over the one at rest, intersection over union) and how far
+    the eye round it changes (mean abs difference outside the opening, grey levels); a blink:
+    dlib's eye opening shut against open."""
+    character = Character.from_photo(photo)
+    rig, renderer = character.rig, character.renderer
+    rest = renderer.render(FaceControls())
+    shifts, overlaps, smears = [], [], []
+    for eye in EYES:
+        points = rig.landmarks[eye]
+        width = float(np.linalg.norm(points[3] - points[0]))
+        x0, y0 = np.floor(points.min(0) - 0.15 * rig.interocular).astype(int)
+        x1, y1 = np.ceil(points.max(0) + 0.15 * rig.interocular).astype(int)
+        window = (int(x0), int(y0), int(x1), int(y1))
+        opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(opening, [np.round(points - (x0, y0)).astype(np.int32)], 1)
+        around = cv2.dilate(opening, np.ones((5, 5), np.uint8)) == 0
+        before = iris_mask(rest, opening, window)
+        for gaze in (-1.0, 1.0):
+            frame = renderer.render(FaceControls(gaze_x=gaze))
+            after = iris_mask(frame, opening, window)
+            shift = float(np.argwhere(after)[:, 1].mean() - np.argwhere(before)[:, 1].mean())
+            back = np.roll(after, -round(shift), axis=1)
+            shifts.append(abs(shift) / width)
+            overlaps.append(float((back & before).sum() / max(1, (back | before).sum())))
+            diff = np.abs(frame[y0:y1, x0:x1].astype(float) - rest[y0:y1, x0:x1].astype(float))
+            smears.append(float(diff.mean(axis=2)[around].mean()))
+
+    def openness(frame: np.ndarray) -> float:
+        m = faces.find_face(frame).landmarks
+        return float(np.linalg.norm(m[[37, 38, 43, 44]] - m[[41, 40, 47, 46]], axis=1).mean())
+
+    shut = openness(renderer.render(FaceControls(blink=1.0))) / openness(rest)
+    rows = [
+        (
+            "eyes_glance_shift",
+            "eyes: iris moved by a full glance (eye widths)",
+            "x",
+            shifts,
+            0.15,
+            None,
+        ),
+        ("eyes_glance_whole", "eyes: iris moved whole (IoU shifted back)", "", overlaps, 0.7, None),
+        (
+            "eyes_glance_around",
+            "eyes: change round the eye on a glance (grey levels)",
+            "",
+            smears,
+            None,
+            1.0,
+        ),
+        ("eyes_blink_shut", "eyes: dlib eye opening, blink 1 / open", "x", [shut], None, 0.5),
+    ]
+    results = []
+    for key, label, unit, values, low, high in rows:
+        value = float(statistics.median(values))
+        progress(f"{label}: {value:.3f}")
+        results.append(Result(key, label, unit, value, values, low=low, high=high))
+    notes.append(
+        f"eyes 512²: glance shift {statistics.median(shifts):.3f} eye widths, "
+        f"IoU {statistics.median(overlaps):.2f}, change round the eye "
+        f"{statistics.median(smears):.2f} grey levels; blink 1 / open (dlib) {shut:.2f}"
+    )
     return results
 
 
@@ -1140,8 +1229,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        default="render,background,live,session",
-        help="comma-separated parts to run (render, background, live, session)",
+        default="render,background,eyes,live,session",
+        help="comma-separated parts to run (render, background, eyes, live, session)",
     )
     parser.add_argument(
         "--photo", type=Path, help="portrait to animate (default: scikit-image's astronaut)"
@@ -1152,7 +1241,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)
     args.parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    if unknown := args.parts - {"render", "background", "live", "session"}:
+    if unknown := args.parts - {"render", "background", "eyes", "live", "session"}:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.minutes is None:
         args.minutes = 3 if args.quick else 45
@@ -1199,6 +1288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps: list[tuple[str, Callable[[], list[Result]]]] = [
         ("render", lambda: bench_render(args, photo, agent_speech, notes)),
         ("background", lambda: bench_background(args, photo, notes)),
+        ("eyes", lambda: bench_eyes(args, photo, notes)),
         ("live", lambda: bench_live(args, photo, agent_clips, notes)),
         ("session", lambda: bench_session(args, photo, agent_clips, user_clips, notes, series)),
     ]

@@ -261,7 +261,7 @@ class Renderer:
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
-        self._paint_eyes(frame, c, geometry, (map_x, map_y), windows[1:])
+        self._paint_eyes(frame, c, geometry, (map_x, map_y))
         return frame
 
     def _paint_eyes(
@@ -270,7 +270,6 @@ class Renderer:
         c: FaceControls,
         geometry: np.ndarray,
         maps: tuple[np.ndarray, np.ndarray],
-        windows: list[tuple[int, int, int, int]],
     ) -> None:
         """The eyeballs where the lids leave them open, the irises moved by the gaze."""
         gaze = self._gaze_offset(c)
@@ -285,8 +284,12 @@ class Renderer:
             # Where the eyeball lies on the canvas with the eyes held open.
             affines = triangle_affines(self.rig.vertices, held, self.rig.triangles)
             affines = affines.astype(np.float32)
-        for eye, window in zip(self._eyes, windows, strict=True):
+        for eye in self._eyes:
+            # Only the opening the lids leave is painted.
+            window = _window(dst[list(eye.points)], 2.0, frame.shape)
             x0, y0, x1, y1 = window
+            if x1 <= x0 or y1 <= y0:
+                continue
             if c.blink > 0.005:
                 origin = (float(x0), float(y0))
                 labels = label_triangles(
