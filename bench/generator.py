@@ -17,10 +17,12 @@ as a ``Performance`` sets it. Five parts, each skippable with ``--only``:
   and on the most turned frame of "look to the left", at 512² and 1280×720; beside it, in the
   notes, the same with the whole canvas warped as one sheet (as before the person was
   separated).
-- eyes: a full glance (gaze x ±1) at 512²: how far the iris moves (eye widths), whether it
-  moves whole (its mask shifted back over the one at rest, IoU) and how much the eye round it
-  changes (mean abs grey difference outside the opening); dlib's eye opening at blink 1 against
-  open.
+- eyes: a full glance (gaze x ±1) at 512²: how far the iris moves (eye widths; the middle of
+  the iris at rest found again along the eye, its catchlight clipped) and how much the eye
+  round it and its white change (mean abs grey difference outside the opening, and over the
+  opening's pixels that are iris in neither frame); on the drawn face
+  (a plain disc for an iris) whether it moves whole (its mask shifted back over the one at
+  rest, IoU); dlib's eye opening at blink 1 against open.
 - live: ``Performance.live()`` in a thread on the real clock while this thread feeds flite speech
   in 20 ms chunks in real time; for each chunk, the wall time from its ``feed_audio`` to the
   yield of the first frame whose time covers the chunk's start.
@@ -509,50 +511,102 @@ EYES = (slice(36, 42), slice(42, 48))
 def iris_mask(
     frame: np.ndarray, opening: np.ndarray, window: tuple[int, int, int, int]
 ) -> np.ndarray:
-    """The iris (and pupil) as the frame shows it inside the photo's eye opening: the pixels
-    darker than halfway between the opening's darkest and brightest."""
+    """The iris (and pupil) as the frame shows it inside the photo's eye opening, 2 px from
+    the lids: the pixels darker than halfway between the opening's darkest and brightest."""
     x0, y0, x1, y1 = window
     grey = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
-    inside = opening > 0
+    # Away from the lids: their lashes are as dark as the iris and do not move with it.
+    inside = cv2.erode(opening, np.ones((5, 5), np.uint8)) > 0
     light, dark = np.percentile(grey[inside], 92), np.percentile(grey[inside], 8)
     mask: np.ndarray = inside & (grey < 0.5 * (light + dark))
     return mask
 
 
+def find_iris(rest: np.ndarray, frame: np.ndarray, points: np.ndarray) -> float:
+    """How far (px, across) the iris of ``rest`` went in ``frame``: the middle of the iris
+    (its catchlight clipped to the iris's own brightness: a reflection, it need not follow)
+    searched for along the eye, best normalised correlation."""
+    width = float(np.linalg.norm(points[3] - points[0]))
+    x0, y0 = np.floor(points.min(0)).astype(int)
+    x1, y1 = np.ceil(points.max(0)).astype(int)
+    opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(opening, [np.round(points - (x0, y0)).astype(np.int32)], 1)
+    cy, cx = np.argwhere(iris_mask(rest, opening, (x0, y0, x1, y1))).mean(0)
+    cx, cy = cx + x0, cy + y0
+    half_w, half_h = round(0.17 * width), max(2, round(0.08 * width))
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in (rest, frame)]
+    tx, ty, reach = round(cx), round(cy), round(0.4 * width)
+    template = grey[0][ty - half_h : ty + half_h + 1, tx - half_w : tx + half_w + 1]
+    area = grey[1][ty - half_h : ty + half_h + 1, tx - half_w - reach : tx + half_w + reach + 1]
+    ceiling = float(np.percentile(template, 75))
+    scores = cv2.matchTemplate(
+        np.minimum(area, ceiling), np.minimum(template, ceiling), cv2.TM_CCOEFF_NORMED
+    )
+    return float(cv2.minMaxLoc(scores)[3][0] - reach)
+
+
+def diff_of(a: np.ndarray, b: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """Mean abs difference over the channels, inside ``window``."""
+    x0, y0, x1, y1 = window
+    diff: np.ndarray = np.abs(a[y0:y1, x0:x1].astype(float) - b[y0:y1, x0:x1].astype(float))
+    return diff.mean(axis=2)
+
+
+def disc_moved_whole(rest: np.ndarray, frame: np.ndarray, points: np.ndarray) -> float:
+    """The drawn face's iris (a dark disc) in ``frame`` shifted back over the one in ``rest``:
+    intersection over union (1: the same disc, moved; a warp shears it)."""
+    x0, y0 = np.floor(points.min(0) - 6).astype(int)
+    x1, y1 = np.ceil(points.max(0) + 6).astype(int)
+    before, after = (cv2.cvtColor(f[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY) < 90 for f in (rest, frame))
+    shift = np.argwhere(after)[:, 1].mean() - np.argwhere(before)[:, 1].mean()
+    back = np.roll(after, -round(shift), axis=1)
+    return float((back & before).sum() / max(1, (back | before).sum()))
+
+
 def bench_eyes(args: argparse.Namespace, photo: np.ndarray, notes: list[str]) -> list[Result]:
-    """A full glance (gaze x ±1): how far the iris moves (in eye widths), whether it moves
-    whole (its mask shifted back over the one at rest, intersection over union) and how far
-    the eye round it changes (mean abs difference outside the opening, grey levels); a blink:
-    dlib's eye opening shut against open."""
-    character = Character.from_photo(photo)
-    rig, renderer = character.rig, character.renderer
-    rest = renderer.render(FaceControls())
-    shifts, overlaps, smears = [], [], []
-    for eye in EYES:
-        points = rig.landmarks[eye]
-        width = float(np.linalg.norm(points[3] - points[0]))
-        x0, y0 = np.floor(points.min(0) - 0.15 * rig.interocular).astype(int)
-        x1, y1 = np.ceil(points.max(0) + 0.15 * rig.interocular).astype(int)
-        window = (int(x0), int(y0), int(x1), int(y1))
-        opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(opening, [np.round(points - (x0, y0)).astype(np.int32)], 1)
-        around = cv2.dilate(opening, np.ones((5, 5), np.uint8)) == 0
-        before = iris_mask(rest, opening, window)
-        for gaze in (-1.0, 1.0):
-            frame = renderer.render(FaceControls(gaze_x=gaze))
-            after = iris_mask(frame, opening, window)
-            shift = float(np.argwhere(after)[:, 1].mean() - np.argwhere(before)[:, 1].mean())
-            back = np.roll(after, -round(shift), axis=1)
-            shifts.append(abs(shift) / width)
-            overlaps.append(float((back & before).sum() / max(1, (back | before).sum())))
-            diff = np.abs(frame[y0:y1, x0:x1].astype(float) - rest[y0:y1, x0:x1].astype(float))
-            smears.append(float(diff.mean(axis=2)[around].mean()))
+    """A full glance (gaze x ±1), on the photo: how far the iris moves (eye widths) and how
+    much the eye round it changes (mean abs grey difference outside the opening); on the drawn
+    face (its iris a plain disc, no catchlight): whether the iris moves whole. A blink: dlib's
+    eye opening shut against open, on the photo."""
+    image, marks = drawn_face()
+    drawn = Character.from_photo(image, landmarks=json.dumps(marks.tolist()))
+    shifts, wholes, around_eye, sclera = [], [], [], []
+    for character in (Character.from_photo(photo), drawn):
+        rig, renderer = character.rig, character.renderer
+        rest = renderer.render(FaceControls())
+        for eye in EYES:
+            points = rig.landmarks[eye]
+            width = float(np.linalg.norm(points[3] - points[0]))
+            x0, y0 = np.floor(points.min(0) - 0.15 * rig.interocular).astype(int)
+            x1, y1 = np.ceil(points.max(0) + 0.15 * rig.interocular).astype(int)
+            opening = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(opening, [np.round(points - (x0, y0)).astype(np.int32)], 1)
+            around = cv2.dilate(opening, np.ones((5, 5), np.uint8)) == 0
+            for gaze in (-1.0, 1.0):
+                frame = renderer.render(FaceControls(gaze_x=gaze))
+                if character is drawn:
+                    wholes.append(disc_moved_whole(rest, frame, points))
+                    continue
+                shifts.append(abs(find_iris(rest, frame, points)) / width)
+                # The white of the eye, iris in neither frame (nor next to it): a glance that
+                # warps the eye stretches it; one that slides the iris leaves it be.
+                irises = iris_mask(rest, opening, (x0, y0, x1, y1)) | iris_mask(
+                    frame, opening, (x0, y0, x1, y1)
+                )
+                white = (cv2.erode(opening, np.ones((5, 5), np.uint8)) > 0) & (
+                    cv2.dilate(irises.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+                )
+                sclera.append(float(diff_of(rest, frame, (x0, y0, x1, y1))[white].mean()))
+                around_eye.append(float(diff_of(rest, frame, (x0, y0, x1, y1))[around].mean()))
 
     def openness(frame: np.ndarray) -> float:
         m = faces.find_face(frame).landmarks
         return float(np.linalg.norm(m[[37, 38, 43, 44]] - m[[41, 40, 47, 46]], axis=1).mean())
 
-    shut = openness(renderer.render(FaceControls(blink=1.0))) / openness(rest)
+    renderer = Character.from_photo(photo).renderer
+    shut = openness(renderer.render(FaceControls(blink=1.0))) / openness(
+        renderer.render(FaceControls())
+    )
     rows = [
         (
             "eyes_glance_shift",
@@ -562,14 +616,29 @@ def bench_eyes(args: argparse.Namespace, photo: np.ndarray, notes: list[str]) ->
             0.15,
             None,
         ),
-        ("eyes_glance_whole", "eyes: iris moved whole (IoU shifted back)", "", overlaps, 0.7, None),
+        (
+            "eyes_glance_whole",
+            "eyes: drawn iris moved whole (IoU shifted back)",
+            "",
+            wholes,
+            0.7,
+            None,
+        ),
         (
             "eyes_glance_around",
             "eyes: change round the eye on a glance (grey levels)",
             "",
-            smears,
+            around_eye,
             None,
             1.0,
+        ),
+        (
+            "eyes_glance_sclera",
+            "eyes: change of the eye's white on a glance (grey levels)",
+            "",
+            sclera,
+            None,
+            3.0,
         ),
         ("eyes_blink_shut", "eyes: dlib eye opening, blink 1 / open", "x", [shut], None, 0.5),
     ]
@@ -579,11 +648,19 @@ def bench_eyes(args: argparse.Namespace, photo: np.ndarray, notes: list[str]) ->
         progress(f"{label}: {value:.3f}")
         results.append(Result(key, label, unit, value, values, low=low, high=high))
     notes.append(
-        f"eyes 512²: glance shift {statistics.median(shifts):.3f} eye widths, "
-        f"IoU {statistics.median(overlaps):.2f}, change round the eye "
-        f"{statistics.median(smears):.2f} grey levels; blink 1 / open (dlib) {shut:.2f}"
+        f"eyes 512²: glance shift {statistics.median(shifts):.3f} eye widths, drawn iris IoU "
+        f"{statistics.median(wholes):.2f}, change round the eye "
+        f"{statistics.median(around_eye):.2f} grey levels, of its white "
+        f"{statistics.median(sclera):.2f}; blink 1 / open (dlib) {shut:.2f}"
     )
     return results
+
+
+def drawn_face(size: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """The contact sheet's cartoon face: a picture and its exact 68 landmarks."""
+    from contact_sheet import drawn_face as drawn  # bench/contact_sheet.py
+
+    return drawn(size)
 
 
 # --- live ---------------------------------------------------------------------------------
