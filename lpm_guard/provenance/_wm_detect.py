@@ -58,6 +58,10 @@ FLAT_ENVELOPE_SIGMA = 2.0
 # of 7 dB or more (docs/watermark-scale.md).
 SHARPEN = 0.6
 MIN_PERIOD = 24.0
+# The autocorrelation's lags kept: up to this fraction of each side (less overlap is noise),
+# and the most its detrending blur (sigma 3, OpenCV's 25-tap kernel) reads past them.
+AUTO_REACH = 0.6
+BLUR_REACH = 13
 MIN_LATTICE = 3
 PERIOD_FRAMES = 12
 PERIOD_CANDIDATES = 6
@@ -90,10 +94,11 @@ SEARCH_GRID = _search_grid()
 SEARCHED = len(SEARCH_GRID) + len(REFINE_STEPS)
 # Frame subsets decoded at the chosen scale: all frames summed, then the first frame alone.
 SUBSETS = 2
-# Each fold is read as it is and mirrored (``mirrored``), in each view (the clip as it is and
-# up to _wm_geometry.ANGLES rotations turned back).
+# Each fold is read as it is and mirrored (``mirrored``), in each view (the clip as it is, up
+# to _wm_geometry.ANGLES rotations turned back and _wm_geometry.PERSPECTIVES pictures
+# rectified).
 MIRRORS = 2
-VIEWS = 1 + _wm_geometry.ANGLES
+VIEWS = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
 # Sync scores looked at per secret: every offset of every fold in each frame subset, the keyed
 # search's folds counted as if both subsets were read at each (a union bound, so an upper one),
 # both ways round, in every view.
@@ -175,23 +180,35 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     """Linear autocorrelation of the whitened frames (zero lag at the centre), normalised by
     the overlap at each lag and detrended, so only sharp periodic peaks stand out."""
     height, width = lumas[0].shape
-    power = np.zeros((2 * height, width + 1), np.float64)
+    # Lags up to REACH of each side are kept, and the detrending's blur reads up to
+    # BLUR_REACH beyond: padding each side to that much more than the frame keeps the
+    # (circular) autocorrelation exact there at 0.64 of the FFT cost of doubling it.
+    reach_y, reach_x = (math.ceil(AUTO_REACH * side) + BLUR_REACH for side in (height, width))
+    size_y = scipy_fft.next_fast_len(height + reach_y, real=True)
+    size_x = scipy_fft.next_fast_len(width + reach_x, real=True)
+    power = np.zeros((size_y, size_x // 2 + 1), np.float64)
     for luma in lumas:
         white = whiten(luma.astype(np.float32), 2.0)
-        spectrum = scipy_fft.rfft2(white, s=(2 * height, 2 * width))  # complex64
+        spectrum = scipy_fft.rfft2(white, s=(size_y, size_x))  # complex64
         power += spectrum.real**2 + spectrum.imag**2
-    corr = np.fft.fftshift(scipy_fft.irfft2(power, s=(2 * height, 2 * width)))
-    dy = np.abs(np.arange(2 * height) - height)[:, None]
-    dx = np.abs(np.arange(2 * width) - width)[None, :]
-    overlap = np.maximum(height - dy, 1) * np.maximum(width - dx, 1)
-    corr = (corr / overlap).astype(np.float32)
-    detrended = corr - cv2.GaussianBlur(corr, (0, 0), 3.0)
+    circular = scipy_fft.irfft2(power, s=(size_y, size_x))
+    # The lags within reach (zero lag at the centre), normalised by their overlap, detrended,
+    # and placed in the (2·height, 2·width) lag plane the combs read; lags past 60 %: 0.
+    ys, xs = np.arange(-reach_y, reach_y + 1), np.arange(-reach_x, reach_x + 1)
+    near = circular[np.ix_(ys % size_y, xs % size_x)]
+    dy, dx = np.abs(ys)[:, None], np.abs(xs)[None, :]
+    near = (near / ((height - dy) * (width - dx))).astype(np.float32)
+    detrended = near - cv2.GaussianBlur(near, (0, 0), 3.0)
     # Lags with little overlap are noise: keep the central 60% of each axis.
-    detrended[(dy > 0.6 * height) | (dx > 0.6 * width)] = 0
+    detrended[(dy > AUTO_REACH * height) | (dx > AUTO_REACH * width)] = 0
     spread = np.abs(detrended[detrended != 0])
     noise = float(np.median(spread)) if spread.size else 1.0  # flat frames: nothing to scale
     noise = noise or 1.0
-    return np.asarray(detrended / noise)
+    corr = np.zeros((2 * height, 2 * width), np.float32)
+    corr[height - reach_y : height + reach_y + 1, width - reach_x : width + reach_x + 1] = (
+        detrended / noise
+    )
+    return corr
 
 
 def _combs(corr: np.ndarray, periods: np.ndarray) -> np.ndarray:
@@ -282,15 +299,25 @@ def fold(lumas: Sequence[np.ndarray], period: float) -> Fold:
 
 def fold_white(whites: Iterable[np.ndarray], period: float) -> Fold:
     """Step 3 on frames already whitened (``flatten``)."""
-    acc = np.zeros((TILE, TILE), np.float64)
-    first: np.ndarray | None = None
+    return fold_many(whites, [period])[0]
+
+
+def fold_many(whites: Iterable[np.ndarray], periods: Sequence[float]) -> list[Fold]:
+    """``fold_white`` at several periods in one pass over the frames (each whitened once)."""
+    accs = [np.zeros((TILE, TILE), np.float64) for _ in periods]
+    firsts: list[np.ndarray] = []
     for white in whites:
-        tiles = splat(white, period)
-        first = tiles if first is None else first
-        acc += tiles
-    if first is None:
+        for index, period in enumerate(periods):
+            tiles = splat(white, period)
+            if len(firsts) < len(periods):
+                firsts.append(tiles)
+            accs[index] += tiles
+    if len(firsts) < len(periods) or not periods:
         raise ValueError("no frames to fold")
-    return Fold(period, acc.astype(np.float32), first)
+    return [
+        Fold(period, acc.astype(np.float32), first)
+        for period, acc, first in zip(periods, accs, firsts, strict=True)
+    ]
 
 
 def _phases(surface: np.ndarray) -> np.ndarray:
@@ -345,15 +372,18 @@ def _spectra(template: np.ndarray) -> list[np.ndarray]:
     ]
 
 
-def grid_scores(first: np.ndarray, template: np.ndarray) -> np.ndarray:
+def grid_scores(
+    first: np.ndarray, template: np.ndarray, periods: np.ndarray | None = None
+) -> np.ndarray:
     """The best z of a rendered template's correlation with the centre SEARCH_SIDE square of
-    a whitened frame folded at each period of SEARCH_GRID: MIRRORS rows, the frame as it is
-    and mirrored."""
+    a whitened frame folded at each period of ``periods`` (SEARCH_GRID unless given):
+    MIRRORS rows, the frame as it is and mirrored."""
+    periods = SEARCH_GRID if periods is None else periods
     height, width = first.shape
     top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
     centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
     spectra = _spectra(template)
-    return np.array([_peak_zs(splat(centre, period), spectra) for period in SEARCH_GRID]).T
+    return np.array([_peak_zs(splat(centre, period), spectra) for period in periods]).T
 
 
 def _mirror(tile: np.ndarray, mirror: bool) -> np.ndarray:

@@ -12,6 +12,14 @@ copy needs no view of its own: folding commutes with the mirror (a mirrored fram
 the mirrored fold, cyclically shifted), so each fold is read both ways
 (``_wm_detect.mirrored``).
 
+A screen filmed by a phone (or any perspective) keeps its picture's outline: when the
+frames show a convex quadrilateral on a uniform surround that is not an axis-aligned
+rectangle (a letterbox or a pillarbox is), ``outline`` finds its corners (each side a line
+fitted to the outline's points, so to a fraction of a pixel) and ``Perspective`` maps it back
+to a rectangle: one more view, read and traced as a rotated one is. The mark's own lattice is
+no help there: after the lens's blur and the phone's re-encode the autocorrelation of a
+quarter of the picture does not show it (its comb reads 3-15 at random periods).
+
 Large frames are brought to at most WORK_SIDE pixels on their longer side by an integer
 area reduction before anything else (``reduce``): an upscaled copy's mark is then read at
 close to its own size (a 512² clip upscaled into 3840×2160 is read at 720×720, 1.41× its
@@ -50,6 +58,17 @@ MIN_ANGLE = 0.25
 SMALLEST_SCALE = 0.35
 MIN_PERIOD = SMALLEST_SCALE * TILE
 MIN_LATTICE = 3
+# Perspective views kept at most (``outline``), each one more view in the bounds.
+PERSPECTIVES = 1
+# The picture must cover this much of the frame, its surround be this uniform (grey levels,
+# 90th percentile of the frame's edge rows and columns about their median), differ from it
+# by this much, and a corner be this far (of the picture's side) off the axis-aligned
+# rectangle through the others, for its outline to make a view.
+MIN_PICTURE = 0.2
+SURROUND_SPREAD = 6.0
+SURROUND_STEP = 8.0
+MIN_KEYSTONE = 0.004
+MIN_SIDE_OUT = 64  # the rectified picture's smallest side (the detector's MIN_SIDE)
 
 
 def reduce(luma: np.ndarray) -> np.ndarray:
@@ -132,6 +151,117 @@ class Rotation:
     def luma(self, luma: np.ndarray) -> np.ndarray:
         return np.asarray(
             cv2.warpAffine(
+                luma,
+                self._matrix,
+                self._size,
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+        )
+
+
+def _line_meet(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Where two lines (cv2.fitLine's vx, vy, x0, y0) cross."""
+    (a, b, x, y), (c, d, u, v) = first, second
+    # x + t·a = u + s·c and y + t·b = v + s·d
+    t = np.linalg.solve(np.array([[a, -c], [b, -d]]), np.array([u - x, v - y]))[0]
+    return np.array([x + t * a, y + t * b])
+
+
+def outline(lumas: list[np.ndarray]) -> np.ndarray | None:
+    """The corners (top-left, top-right, bottom-right, bottom-left; x, y in pixels) of the
+    picture the frames show in perspective on a uniform surround, or None (no surround, no
+    quadrilateral, or one that is an axis-aligned rectangle)."""
+    mean = np.asarray(np.mean(np.stack(lumas), axis=0, dtype=np.float32))
+    height, width = mean.shape
+    edge = np.concatenate([mean[:2].ravel(), mean[-2:].ravel(), mean[:, :2].ravel()])
+    edge = np.concatenate([edge, mean[:, -2:].ravel()])
+    level = float(np.median(edge))
+    if float(np.percentile(np.abs(edge - level), 90)) > SURROUND_SPREAD:
+        return None
+    mask = np.asarray(
+        cv2.morphologyEx(
+            (np.abs(mean - level) > SURROUND_STEP).astype(np.uint8),
+            cv2.MORPH_CLOSE,
+            np.ones((9, 9), np.uint8),
+        )
+    )
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    contour = max(contours, key=cv2.contourArea)
+    if cv2.contourArea(contour) < MIN_PICTURE * height * width:
+        return None
+    hull = cv2.convexHull(contour)
+    quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
+    if len(quad) != 4:
+        return None
+    sums, diffs = quad.sum(axis=1), quad[:, 0] - quad[:, 1]
+    rough = np.array(
+        [
+            quad[np.argmin(sums)],
+            quad[np.argmax(diffs)],
+            quad[np.argmax(sums)],
+            quad[np.argmin(diffs)],
+        ],
+        np.float64,
+    )
+    # Each side: a line through the outline's points near it, between its corners (their
+    # middle 80 %); twice, the second time from the corners the first fit gives (a corner
+    # the picture's own dark content hides is found where its sides meet).
+    points = contour.reshape(-1, 2).astype(np.float64)
+    corners = rough
+    for band in (8.0, 3.0):
+        lines = []
+        for k in range(4):
+            a, b = corners[k], corners[(k + 1) % 4]
+            length = max(float(np.linalg.norm(b - a)), 1e-9)
+            direction = (b - a) / length
+            along = (points - a) @ direction
+            across = np.abs((points - a) @ np.array([-direction[1], direction[0]]))
+            near = (across <= band) & (along >= 0.1 * length) & (along <= 0.9 * length)
+            if near.sum() < 10:
+                return None
+            fitted = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
+            lines.append(fitted.ravel().astype(np.float64))
+        corners = np.array([_line_meet(lines[k - 1], lines[k]) for k in range(4)])
+    # An axis-aligned rectangle (letterbox, pillarbox, a picture on a plain page) is no view.
+    side = max(float(np.ptp(corners[:, 0])), float(np.ptp(corners[:, 1])))
+    off = max(
+        abs(corners[0, 0] - corners[3, 0]),
+        abs(corners[1, 0] - corners[2, 0]),
+        abs(corners[0, 1] - corners[1, 1]),
+        abs(corners[3, 1] - corners[2, 1]),
+    )
+    if off < MIN_KEYSTONE * side:
+        return None
+    return corners
+
+
+class Perspective:
+    """Maps the picture ``outline`` found back to a rectangle of its sides' mean lengths,
+    and marks where the rectangle has no picture (its edge)."""
+
+    def __init__(self, corners: np.ndarray) -> None:
+        self.corners = corners
+        width = (
+            float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3]))
+            / 2
+        )
+        height = (
+            float(np.linalg.norm(corners[3] - corners[0]) + np.linalg.norm(corners[2] - corners[1]))
+            / 2
+        )
+        self._size = (max(MIN_SIDE_OUT, round(width)), max(MIN_SIDE_OUT, round(height)))
+        target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+        self._matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
+        shape = (self._size[1], self._size[0])
+        inside = cv2.erode(np.ones(shape, np.uint8), np.ones((5, 5), np.uint8), borderValue=0)
+        self.valid = np.asarray(inside, np.float32)
+
+    def luma(self, luma: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            cv2.warpPerspective(
                 luma,
                 self._matrix,
                 self._size,

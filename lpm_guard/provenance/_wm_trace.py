@@ -64,6 +64,10 @@ TRACE_SCALES = 8
 SUBSETS = 2
 CHUNK = 4096  # candidates scored at once (CHUNK × 1,024 float32 = 16 MiB)
 MAX_CANDIDATES = 1 << 22
+# A rotated view's trace searches the grid's periods within this fraction of the period its
+# lattice shows (``near``): its comb gives the period to 0.5 % or better, and the whole grid
+# costs a rotated view as much as the clip (two of its 475 folds per period, per frame subset).
+NEAR = 0.03
 
 
 @dataclass(frozen=True)
@@ -124,24 +128,42 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
     return chips.reshape(GRID, GRID)
 
 
-def _scales(first: np.ndarray, template: np.ndarray) -> list[tuple[float, bool]]:
-    """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
-    (on the frame's centre, as ``keyed_period``), each with whether the frame reads
-    mirrored, and the native scale both ways round."""
+def near(period: float) -> np.ndarray:
+    """The search grid's periods within NEAR of ``period`` (a rotated view's, which its
+    lattice gave to within a fraction of a percent)."""
     grid = _wm_detect.SEARCH_GRID
-    both = _wm_detect.grid_scores(first, template)
+    return np.asarray(grid[np.abs(grid / period - 1) <= NEAR])
+
+
+def _scales(
+    first: np.ndarray, template: np.ndarray, grid: np.ndarray | None = None
+) -> list[tuple[float, bool]]:
+    """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
+    (``grid``: a part of it; on the frame's centre, as ``keyed_period``), each with whether
+    the frame reads mirrored, and the native scale both ways round."""
+    grid = _wm_detect.SEARCH_GRID if grid is None else grid
+    native = [(float(TILE), False), (float(TILE), True)]
+    if len(grid) == 0:
+        return native
+    both = _wm_detect.grid_scores(first, template, grid)
     scores = both.max(axis=0)
     peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
     peaks.sort(key=lambda i: -scores[i])
     kept = [(float(grid[i]), bool(both[1, i] > both[0, i])) for i in peaks[:TRACE_SCALES]]
-    return [(float(TILE), False), (float(TILE), True), *kept]
+    return [*native, *kept]
 
 
 def trace(
-    whites: Sequence[np.ndarray], secret: bytes, references: Sequence[int], secrets: int = 1
+    whites: Sequence[np.ndarray],
+    secret: bytes,
+    references: Sequence[int],
+    secrets: int = 1,
+    period: float | None = None,
 ) -> Trace:
     """Steps 1-4 for one key on whitened frames (``_wm_detect.flatten``), the first of them
-    the clip's first: read alone, and all of them summed (SUBSETS)."""
+    the clip's first: read alone, and all of them summed (SUBSETS). ``period``: search only
+    the grid's periods ``near`` it (a rotated view's own period; the bound still counts the
+    whole grid)."""
     issued = np.unique(np.asarray(references, dtype=np.uint64))
     if len(issued) == 0:
         return Trace(None, 0.0, 0.0, 0.0, 0)
@@ -156,16 +178,17 @@ def trace(
     rows, where = [], []
     subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
     for white in subsets:
-        for period, mirror in _scales(white, template):
-            folded = _wm_detect.splat(white, period)
-            fold = _wm_detect.mirrored(_wm_detect.Fold(period, folded, folded), mirror)
+        grid = None if period is None else near(period)
+        for scale, mirror in _scales(white, template, grid):
+            folded = _wm_detect.splat(white, scale)
+            fold = _wm_detect.mirrored(_wm_detect.Fold(scale, folded, folded), mirror)
             tile = _wm_detect.sharpened(fold).first
             surface = _wm_detect._surface(tile, template)
             for offset in _wm_detect.candidates(surface):
                 aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
                 chips = chip_sums(aligned).reshape(-1).astype(np.float64)
                 rows.append(chips / max(float(np.linalg.norm(chips)), 1e-12))
-                where.append(period)
+                where.append(scale)
     sums = np.stack(rows)
     sync = sums[:, layout.sync_chips] @ layout.sync_signs.astype(np.float64)
     keyed = (sums[:, layout.bit_chips] * layout.bit_signs).astype(np.float32)

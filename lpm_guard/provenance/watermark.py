@@ -167,12 +167,13 @@ def _lumas(frames: Iterable[np.ndarray], max_frames: int) -> list[np.ndarray]:
 
 @dataclass
 class _View:
-    """One geometry hypothesis: the clip as it is (``rotation`` None) or turned back by a
-    rotation its autocorrelation shows (``_wm_geometry``), with its period candidates, its
-    sampled frames whitened, and its folds."""
+    """One geometry hypothesis: the clip as it is (``rotation`` None), turned back by a
+    rotation its autocorrelation shows, or its picture's outline mapped back to a rectangle
+    (``_wm_geometry``), with its period candidates, its sampled frames whitened, and its
+    folds."""
 
-    rotation: _wm_geometry.Rotation | None
-    candidates: list[float]
+    rotation: _wm_geometry.Rotation | _wm_geometry.Perspective | None
+    candidates: list[float]  # the native period first, then the lattice's
     sample: list[np.ndarray]
     quick: dict[float, _wm_detect.Fold] = field(default_factory=dict)
     full: dict[float, _wm_detect.Fold] = field(default_factory=dict)
@@ -180,7 +181,7 @@ class _View:
     def white(self, luma: np.ndarray) -> np.ndarray:
         if self.rotation is None:
             return _wm_detect.flatten(luma)
-        return _wm_detect.flatten(self.rotation.luma(luma)) * self.rotation.valid
+        return np.asarray(_wm_detect.flatten(self.rotation.luma(luma)) * self.rotation.valid)
 
 
 class Evidence:
@@ -211,6 +212,15 @@ class Evidence:
         for angle, period in angles:
             rotation = _wm_geometry.Rotation(angle, (shape[0], shape[1]))
             self._views.append(_View(rotation, [float(TILE), period], []))
+        # A picture seen in perspective on a surround (a screen filmed): its outline.
+        corners = _wm_geometry.outline(sampled)
+        if corners is not None:
+            # Its periods: the rectified picture's own lattice (its scale is the picture's).
+            warp = _wm_geometry.Perspective(corners)
+            lattice = _wm_detect.estimate_periods(
+                [warp.luma(luma) for luma in self._lumas[::step][: _wm_detect.PERIOD_FRAMES]]
+            )
+            self._views.append(_View(warp, [float(TILE), *lattice], []))
         for view in self._views:
             view.sample = [view.white(luma) for luma in sampled]
             for period in view.candidates:
@@ -219,7 +229,18 @@ class Evidence:
     @property
     def angles(self) -> list[float]:
         """The rotations read besides the clip as it is (degrees)."""
-        return [v.rotation.angle for v in self._views if v.rotation is not None]
+        return [
+            v.rotation.angle for v in self._views if isinstance(v.rotation, _wm_geometry.Rotation)
+        ]
+
+    @property
+    def outlines(self) -> list[np.ndarray]:
+        """The corners of the pictures read in perspective (``_wm_geometry.outline``)."""
+        return [
+            v.rotation.corners
+            for v in self._views
+            if isinstance(v.rotation, _wm_geometry.Perspective)
+        ]
 
     def _quick_fold(self, view: _View, period: float) -> _wm_detect.Fold:
         if period not in view.quick:
@@ -256,14 +277,24 @@ class Evidence:
             _, period, _ = self._best([(view, p, mirror) for p in steps], secret, layout)
         readings = []
         decoded = list(dict.fromkeys([period, float(TILE)]))
+        # Both folded in one pass over the frames (whitened once): an unmarked clip reads both.
+        self._fold_full(view, decoded)
         for scale in decoded:
             readings.append(self._read_at(view, scale, mirror, secret, layout))
             if readings[-1].reference is not None:
                 return readings[-1]
-        keyed, _, flipped = _wm_detect.keyed_period(view.sample[0], layout)
+        # The keyed search: in the chosen view, and in the perspective view when there is
+        # one (a rectified picture's scale is the picture's, which no candidate may hold);
+        # the better sync score of the two is decoded, one scale more either way
+        # (SCALES_DECODED).
+        searches = [
+            (v, *_wm_detect.keyed_period(v.sample[0], layout))
+            for v in [view, *(p for p in self._perspectives() if p is not view)]
+        ]
+        searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
         near = any(abs(keyed / p - 1) <= _wm_detect.SCALE_STEPS[-1] for p in decoded)
-        if not near or flipped != mirror:
-            reading = self._read_at(view, keyed, flipped, secret, layout)
+        if searched is not view or not near or flipped != mirror:
+            reading = self._read_at(searched, keyed, flipped, secret, layout)
             if reading.reference is not None:
                 return reading
         return readings[0]
@@ -272,15 +303,34 @@ class Evidence:
         """Which of the issued ``references`` this secret's mark carries, if one stands out
         (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
         ``secrets`` keys' hypotheses), in every view of the clip."""
-        traces = [_wm_trace.trace(v.sample, secret, references, secrets) for v in self._views]
+        traces = [
+            _wm_trace.trace(
+                v.sample,
+                secret,
+                references,
+                secrets,
+                # A rotated view: near the period its lattice shows (the clip and a
+                # perspective view, whose scale nothing shows: the whole grid).
+                v.candidates[1] if isinstance(v.rotation, _wm_geometry.Rotation) else None,
+            )
+            for v in self._views
+        ]
         return max(traces, key=lambda t: (t.reference is not None, t.z))
+
+    def _perspectives(self) -> list[_View]:
+        return [v for v in self._views if isinstance(v.rotation, _wm_geometry.Perspective)]
+
+    def _fold_full(self, view: _View, periods: Sequence[float]) -> None:
+        """Fold every frame of the view at each of ``periods`` not folded yet."""
+        missing = [period for period in periods if period not in view.full]
+        if missing:
+            whites = (view.white(luma) for luma in self._lumas)
+            view.full.update(zip(missing, _wm_detect.fold_many(whites, missing), strict=True))
 
     def _read_at(
         self, view: _View, period: float, mirror: bool, secret: bytes, layout: Layout
     ) -> _wm_detect.Reading:
-        if period not in view.full:
-            whites = (view.white(luma) for luma in self._lumas)
-            view.full[period] = _wm_detect.fold_white(whites, period)
+        self._fold_full(view, [period])
         return _wm_detect.read(_wm_detect.mirrored(view.full[period], mirror), secret, layout)
 
 

@@ -81,6 +81,45 @@ def test_a_rotated_clip_is_read_in_a_view_turned_back() -> None:
     assert evidence.angles and evidence.angles[0] == pytest.approx(-5, abs=0.15)
 
 
+def test_a_screen_recording_is_traced_in_its_rectified_outline() -> None:
+    # A phone filming the clip on a screen: keystone, the lens's blur, gamma 0.8, crf 26. Read
+    # as it is, the keystone drifts the fold by chips across the picture.
+    frames = media.screen_recording(list(_gate("astronaut", SECRET)))
+    evidence = Evidence(_lumas(frames, 50))
+    (corners,) = evidence.outlines
+    assert np.abs(corners - _true_corners(SIZE, SIZE)).max() <= 2.5
+    trace = evidence.trace(SECRET, ISSUED)
+    assert trace.reference == REFERENCE
+
+
+def _true_corners(width: int, height: int, keystone: float = 0.02) -> np.ndarray:
+    """Where media.perspective puts the picture's corners in its 1280x720 capture."""
+    size = 0.8 * min(1280 / width, 720 / height)
+    cw, ch = width * size, height * size
+    x0, y0, k = (1280 - cw) / 2, (720 - ch) / 2, keystone
+    return np.array(
+        [
+            [x0 + k * cw, y0 + k / 2 * ch],
+            [x0 + cw - k / 2 * cw, y0],
+            [x0 + cw, y0 + ch],
+            [x0, y0 + ch - k / 2 * ch],
+        ]
+    )
+
+
+def test_an_outline_is_found_only_in_perspective() -> None:
+    clip = [media.photo("coffee", 320, 240)] * 2
+    lumas = _lumas(media.perspective(clip, 0.02), 2)
+    corners = _wm_geometry.outline(lumas)
+    assert corners is not None
+    assert np.abs(corners - _true_corners(320, 240)).max() <= 3.5
+    # A letterbox or a pillarbox (the picture upright on its bars) is not a perspective; nor
+    # is a frame with no uniform surround, or a picture turned on a plain page.
+    assert _wm_geometry.outline(_lumas(media.upscale_into(clip, 1280, 720), 2)) is None
+    assert _wm_geometry.outline(_lumas(clip, 2)) is None
+    assert _wm_geometry.outline(_lumas(media.perspective(clip, 0.0), 2)) is None
+
+
 def test_a_4k_frame_is_read_reduced() -> None:
     luma = np.zeros((2160, 3840), np.uint8)
     assert _wm_geometry.reduce(luma).shape == (720, 1280)
@@ -103,7 +142,8 @@ def test_the_bounds_count_the_widened_search() -> None:
     assert CHECK_ATTEMPTS == _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 6 * 3
     assert check_log10_bound(3) <= -6
     # Tracing: every view and mirror state is one more hypothesis in the Hoeffding bound.
-    views = 1 + _wm_geometry.ANGLES
+    views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
+    assert views == 4
     scales = len(_wm_detect.SEARCH_GRID) + 1
     assert _wm_trace.hypotheses(1) == 2 * scales * 2 * views * 128 * 128
     t = _wm_trace.threshold(1_000, 3)

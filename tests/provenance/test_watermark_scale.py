@@ -57,9 +57,11 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     drift = (grid[1:] / grid[:-1] - 1) * _wm_detect.SEARCH_SIDE / 2 / chip
     assert drift.max() <= _wm_detect.SEARCH_DRIFT + 1e-9
     # Every fold the search looks at is one more sync hypothesis in the bound, read as it is
-    # and mirrored, in each view (the clip as it is and the rotations turned back).
+    # and mirrored, in each view (the clip as it is, the rotations turned back and the
+    # picture seen in perspective rectified).
     folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS)
-    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * (1 + _wm_geometry.ANGLES)
+    views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
+    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * views
     assert hypotheses == _wm_detect.HYPOTHESES
 
 
