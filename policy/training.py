@@ -5,10 +5,12 @@
 Each corpus row is {"text", "category", "expected": "deny"|"allow", "id"}; a disallowed row is
 labelled with its category, a benign one ``benign``. The classifier is scikit-learn's multinomial
 logistic regression on the rows' MiniLM embeddings (the same reading and model the policy uses),
-each prompt weighted once however many evasion variants of it the corpus holds. Before the final
-fit, a five-fold cross-validation grouped by prompt (a prompt's evasion variants stay in one fold)
-prints, for a few thresholds, the share of unseen benign prompts the layer alone would block and
-its recall per category: choose the policy file's ``min_score`` from it. Prints the file's sha256
+each prompt weighted once however many evasion variants of it the corpus holds. The policy's
+score is the probability of any disallowed category (1 - P(benign)). Before the final fit, a
+five-fold cross-validation grouped by prompt (a prompt's evasion variants, and a template's
+fillings in semantic_grown.jsonl, stay in one fold) prints, for a few thresholds, the share of
+unseen benign prompts the layer alone would block and its recall per category: choose the
+policy file's ``min_score`` from it. Prints the file's sha256
 for the policy file's [semantic] section.
 
 scikit-learn is needed here only; the policy reads the weights with numpy.
@@ -34,10 +36,12 @@ from ._internal.normalise import plain_reading
 from ._internal.semantic import BENIGN
 
 _VARIANT = re.compile(r"-[a-z_]+$")
+# semantic_grown.jsonl fills each template several times: "g-...-t003-07" is template "g-...-t003".
+_FILLING = re.compile(r"(-t\d{3})-\d{2}$")
 # Inverse regularisation: best recall at 2 % false blocks in grouped CV (1, 4, 16, 64 tried, with
 # semantic_variety.jsonl in the corpus: 16).
 C = 16.0
-THRESHOLDS = (0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+THRESHOLDS = (0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
 
 
 def load_rows(paths: Sequence[Path]) -> list[dict[str, str]]:
@@ -57,31 +61,36 @@ def _weights(groups: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     return weights * (len(weights) / weights.sum())  # type: ignore[no-any-return]
 
 
-def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: npt.NDArray[Any]) -> Any:
+def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any], prompts: npt.NDArray[Any]) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=C, max_iter=5000)
-    return model.fit(x, y, sample_weight=_weights(groups))
+    return model.fit(x, y, sample_weight=_weights(prompts))
 
 
 def _disallowed(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """As the policy scores: the probability of any disallowed category, 1 - P(benign)."""
     probs = model.predict_proba(x)
-    keep = [i for i, c in enumerate(model.classes_) if c != BENIGN]
-    return probs[:, keep].max(axis=1)  # type: ignore[no-any-return]
+    benign = list(model.classes_).index(BENIGN)
+    return 1.0 - probs[:, benign]  # type: ignore[no-any-return]
 
 
 def cross_validate(
-    x: npt.NDArray[np.float32], y: npt.NDArray[Any], groups: npt.NDArray[Any]
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[Any],
+    prompts: npt.NDArray[Any],
+    groups: npt.NDArray[Any],
 ) -> list[str]:
+    """Grouped 5-fold CV: a prompt's variants, and a template's fillings, stay in one fold."""
     unique = np.unique(groups)
     np.random.default_rng(0).shuffle(unique)
     scores = np.zeros(len(y))
     for fold in np.array_split(unique, 5):
         test = np.isin(groups, fold)
-        scores[test] = _disallowed(_fit(x[~test], y[~test], groups[~test]), x[test])
+        scores[test] = _disallowed(_fit(x[~test], y[~test], prompts[~test]), x[test])
     lines = []
     benign = y == BENIGN
-    weights = _weights(groups)  # rates per prompt, its variants sharing one vote
+    weights = _weights(prompts)  # rates per prompt, its variants sharing one vote
     for threshold in THRESHOLDS:
         blocked = scores >= threshold
         recall = {
@@ -105,15 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = embedder()
     x = np.stack([model.embed(plain_reading(r["text"]))[0] for r in rows]).astype(np.float32)
     y = np.array([r["category"] if r["expected"] == "deny" else BENIGN for r in rows])
-    groups = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
-    for line in cross_validate(x, y, groups):
+    prompts = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
+    groups = np.array([_FILLING.sub(r"\1", p) for p in prompts])
+    for line in cross_validate(x, y, prompts, groups):
         print(line)
-    fitted = _fit(x, y, groups)
+    fitted = _fit(x, y, prompts)
     meta = {
         "embedder": model.name,
         "reading": "normalise.plain_reading",
         "C": C,
         "weights": "one per prompt",
+        "score": "1 - P(benign)",
         "corpus": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in args.corpus},
         "rows": len(rows),
     }

@@ -25,7 +25,8 @@ BENIGN = "benign"
 
 @dataclass(frozen=True)
 class Score:
-    """The likeliest disallowed category for a text and the classifier's probability of it."""
+    """The likeliest disallowed category for a text, and the classifier's probability that the
+    text is disallowed (all disallowed categories together)."""
 
     category: Category
     score: float
@@ -61,14 +62,23 @@ class Classifier:
         return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
     def score(self, text: str, model: Embedder | None = None) -> Score | None:
-        """The top disallowed category over the text's windows; None for an empty text."""
+        """Over the text's windows, the likeliest disallowed category and the probability that
+        the window is disallowed at all (1 - P(benign)); None for an empty text.
+
+        The sum, not the top category's own probability: a request that reads as both violence
+        and hate is split between them and would pass under either alone (grouped CV: recall
+        at equal false blocks rose 0.5-1 point; red teams 1 and 2 rose 2-6 points)."""
         reading = plain_reading(text)
         if not reading:
             return None
         probs = self.probabilities((model or embedder()).embed(reading))
+        disallowed = [i for i, c in enumerate(self.categories) if c is not None]
         best: Score | None = None
         for row in probs:
-            for category, p in zip(self.categories, row, strict=True):
-                if category is not None and (best is None or p > best.score):
-                    best = Score(category, float(p))
+            top = max(disallowed, key=lambda i: row[i])
+            category = self.categories[top]
+            assert category is not None
+            total = float(sum(row[i] for i in disallowed))
+            if best is None or total > best.score:
+                best = Score(category, total)
         return best
