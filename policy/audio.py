@@ -16,22 +16,43 @@ UNINTELLIGIBLE = RuleId("unintelligible_speech.low_recogniser_confidence")
 NOT_ENGLISH = RuleId("unintelligible_speech.not_english")
 _PAD_S = 0.25  # around each speech segment, so word edges are not clipped
 _JOIN_S = 0.4  # segments closer than this are decoded together
+# The semantic layer reads only the words a recogniser gives at least even odds (Whisper's word
+# probability, pocketsphinx's posterior): a doubted word is more likely misheard than not, and
+# the classifier (trained on typed requests) scores the mishearing: espeak-ng's "god bless 'em,
+# I hope I'll go on seeing them" came back from Whisper as "god bless my pope (0.28) ..." and
+# read as impersonation at 0.92-0.97. The rules read every word.
+SURE_WORD = 0.5
 
 
-def transcript_hits(policy: Policy, utterances: list[str], *, semantic: bool = True) -> list[Hit]:
+def transcript_hits(
+    policy: Policy,
+    utterances: list[str],
+    *,
+    semantic: bool = True,
+    sure: list[str] | None = None,
+) -> list[Hit]:
     """Each utterance, and each pair of neighbours, through the text rules (and the semantic
-    layer, unless ``semantic`` is False).
+    layer, unless ``semantic`` is False). ``sure``, beside ``utterances``, is what the semantic
+    layer reads of each instead: the words the recogniser is sure of (see ``SURE_WORD``).
 
     Pairs catch a request split by a pause; going no wider keeps words from far apart in a
     long recording from meeting in one rule.
     """
     hits: dict[RuleId, Hit] = {}
-    texts = [u for u in utterances if u]
-    windows = texts + [f"{a} {b}" for a, b in pairwise(texts)]
-    for text in windows:
-        for hit in policy.text_hits(text) if semantic else policy.rule_hits(text):
+    kept = [(u, s) for u, s in zip(utterances, sure or utterances, strict=True) if u]
+    windows = kept + [(f"{a} {b}", f"{c} {d}") for (a, c), (b, d) in pairwise(kept)]
+    for text, reading in windows:
+        found = policy.rule_hits(text)
+        if not found and semantic:
+            found = policy.semantic_hits(reading)
+        for hit in found:
             hits.setdefault(hit.rule_id, hit)
     return list(hits.values())
+
+
+def sure_words(transcript: Transcript) -> str:
+    """The words a recogniser heard with probability at least ``SURE_WORD``."""
+    return " ".join(w.text for w in transcript.words if w.prob >= SURE_WORD)
 
 
 def unintelligible_hit(policy: Policy, speech_s: float, confidence: float | None) -> Hit | None:
@@ -77,7 +98,9 @@ def check_audio_file(policy: Policy, path: Path | str, use: Use) -> AudioDecisio
     whispered = heard is not transcripts
     hits = transcript_hits(policy, [t.text for t in transcripts], semantic=not whispered)
     if whispered:
-        for hit in transcript_hits(policy, [t.text for t in heard]):
+        for hit in transcript_hits(
+            policy, [t.text for t in heard], sure=[sure_words(t) for t in heard]
+        ):
             if hit.rule_id not in {h.rule_id for h in hits}:
                 hits.append(hit)
     # (6): the language signal: Whisper's English probability, or pocketsphinx's confidence.

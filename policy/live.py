@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._internal.speech import RATE, Recogniser, Samples, StreamingVad, Transcript, Word
-from .audio import transcript_hits, unintelligible_hit
+from .audio import sure_words, transcript_hits, unintelligible_hit
 from .errors import InputRejected
 from .models import Action, Decision, Use
 from .policy import Hit, Policy
@@ -28,8 +28,9 @@ class LiveChecker:
     """Feed audio chunks (any allowed sample rate, mono int16 or float) and transcript text.
 
     Each call returns the decision so far. It is sticky: once denied, a stream stays denied.
-    Transcripts are checked every ``live_check_interval_s`` of stream time and at the end of
-    each utterance, so a disallowed sentence is denied within about a second of being spoken.
+    Transcripts are checked by the rules every ``live_check_interval_s`` of stream time, and by
+    the rules and the semantic layer (on the words the recogniser is sure of) at the end of each
+    utterance, so a disallowed sentence is denied within about a second of being spoken.
     """
 
     def __init__(self, policy: Policy, use: Use = Use.LIVE) -> None:
@@ -48,6 +49,7 @@ class LiveChecker:
         self._silence_s = 0.0
         self._utterance_start_s = 0.0
         self._heard: list[str] = []  # finished utterances' text
+        self._sure: list[str] = []  # the same, only the words the recogniser is sure of
         self._words: list[Word] = []  # finished utterances' words, for the confidence signal
         self._speech_s = 0.0
         self._speech_frames: deque[float] = deque()  # stream times of recent speech frames
@@ -106,8 +108,10 @@ class LiveChecker:
             self._since_check = 0.0
             partial = self._recogniser.partial()
             if partial:
+                # Rules only: a half-heard sentence ("kill the ...") is not what the semantic
+                # layer was trained on; it reads the whole utterance at its end.
                 context = " ".join([*self._heard[-1:], partial]).split()[-self._window :]
-                self._add(self.policy.text_hits(" ".join(context)))
+                self._add(self.policy.rule_hits(" ".join(context)))
         return self.decision
 
     def finish(self) -> Decision:
@@ -124,7 +128,8 @@ class LiveChecker:
         if speech_s <= 0 and not transcript.words:
             return
         self._heard.append(transcript.text)
-        self._add(transcript_hits(self.policy, self._heard[-2:]))
+        self._sure.append(sure_words(transcript))
+        self._add(transcript_hits(self.policy, self._heard[-2:], sure=self._sure[-2:]))
         # The language signal over the recent stream (utterances split at short pauses are
         # too short alone): speech there, but words the recogniser doubts.
         self._words.extend(transcript.words)

@@ -158,6 +158,10 @@ class Policy:
         hits = self.rule_hits(text)
         if hits:
             return hits
+        return self.semantic_hits(text)
+
+    def semantic_hits(self, text: str) -> list[Hit]:
+        """The semantic layer's hit on the text, where its score reaches ``min_score``."""
         scored = self.semantic_score(text)
         if scored is None or self.document.semantic is None:
             return []

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 from lpm_guard.policy import Action, Category, InputRejected, Policy, Use
+from lpm_guard.policy.audio import transcript_hits
 
 from tests.policy.conftest import POLICY_FILE, espeak, read_wav, speak, write_wav
 
@@ -159,3 +160,15 @@ def test_whisper_hears_an_espeak_voice_that_pocketsphinx_mishears(
     assert result.action is Action.DENY
     assert "fraud.credentials" in result.decision.rule_ids
     assert "password" in result.transcript  # Whisper's words
+
+
+def test_the_semantic_layer_reads_only_the_words_the_recogniser_is_sure_of(policy: Policy) -> None:
+    # Whisper's reading of espeak-ng's "god bless 'em, I hope I'll go on seeing them forever",
+    # with the words it gave less than even odds (god 0.26, pope 0.28, want 0.25) left out.
+    heard = "god bless my pope i don't want to see him forever"
+    sure = "bless my i don't to see him forever"
+    assert [h.rule_id for h in transcript_hits(policy, [heard])] == ["impersonation.semantic"]
+    assert transcript_hits(policy, [heard], sure=[sure]) == []
+    # The rules still read every word, the doubted ones too.
+    threat = transcript_hits(policy, ["i will shoot you tonight"], sure=["i you tonight"])
+    assert [h.layer for h in threat] == ["rules"]

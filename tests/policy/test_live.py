@@ -59,6 +59,19 @@ def test_a_harmless_stream_at_another_rate_stays_allowed(policy: Policy, tmp_pat
     assert checker.speech_s > 1.0
 
 
+def test_a_half_heard_sentence_goes_through_the_rules_only(policy: Policy, tmp_path: Path) -> None:
+    # Partial transcripts ("kill the ...") read as violence to the semantic layer, which was
+    # trained on whole typed requests; it reads the utterance once it ends.
+    samples, rate = read_wav(
+        speak(tmp_path / "a.wav", "Kill the lights before the movie starts.", "awb")
+    )
+    checker = policy.live_checker()
+    stream(checker, np.concatenate([samples, np.zeros(rate, np.int16)]), rate)
+    decision = checker.finish()
+    assert decision.action is Action.ALLOW, decision.reason
+    assert "lights" in checker.transcript
+
+
 def test_a_supplied_transcript_is_checked_but_never_trusted_alone(
     policy: Policy, tmp_path: Path
 ) -> None:
