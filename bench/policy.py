@@ -72,12 +72,15 @@ Samples = npt.NDArray[np.int16]
 # retrained with semantic_variety.jsonl too, and redteam2.jsonl written after that, never tuned on.
 # Then semantic_grown.jsonl was added and the score became 1 - P(benign), chosen with red teams 1
 # and 2 looked at (their misses guided what was written, so they are no longer unseen); redteam3
-# was written after that classifier was frozen and is never tuned on.
+# was written after that classifier was frozen. Ordinary conversation then joined the benign
+# prompts and the nearness check (min_similarity) came in; redteam4 was written after that.
+# Neither is tuned on.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
     "redteam.jsonl": "red team",
     "redteam2.jsonl": "red team 2",
     "redteam3.jsonl": "red team 3",
+    "redteam4.jsonl": "red team 4",
 }
 
 

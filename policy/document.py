@@ -86,6 +86,9 @@ class SemanticSettings(_Strict):
     classifier: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     min_score: float = Field(gt=0, le=1)
+    # A text must also be this close (cosine) to one of the disallowed prompts the classifier
+    # was trained on: far from all of them, the classifier's probabilities are extrapolation.
+    min_similarity: float = Field(default=0.0, ge=0, le=1)
 
 
 class RuleSpec(_Strict):

@@ -165,9 +165,17 @@ class Policy:
         scored = self.semantic_score(text)
         if scored is None or self.document.semantic is None:
             return []
-        if scored.score < self.document.semantic.min_score:
+        if not self._semantic_fires(scored):
             return []
         return [semantic_hit(scored)]
+
+    def _semantic_fires(self, scored: Score) -> bool:
+        semantic = self.document.semantic
+        return (
+            semantic is not None
+            and scored.score >= semantic.min_score
+            and scored.similarity >= semantic.min_similarity
+        )
 
     def rule_hits(self, text: str) -> list[Hit]:
         return [Hit(r.id, r.category, r.action, "rules") for r in match(self.rules, text)]
@@ -191,7 +199,7 @@ class Policy:
             return self.decide(hits, use)
         scored = self.semantic_score(text)
         semantic = self.document.semantic
-        if scored is not None and semantic is not None and scored.score >= semantic.min_score:
+        if scored is not None and semantic is not None and self._semantic_fires(scored):
             hits = [semantic_hit(scored)]
         if scored is None:
             return self.decide(hits, use)

@@ -80,6 +80,7 @@ def cross_validate(
     y: npt.NDArray[Any],
     prompts: npt.NDArray[Any],
     groups: npt.NDArray[Any],
+    min_similarity: float = 0.0,
 ) -> list[str]:
     """Grouped 5-fold CV: a prompt's variants, and a template's fillings, stay in one fold."""
     unique = np.unique(groups)
@@ -88,6 +89,9 @@ def cross_validate(
     for fold in np.array_split(unique, 5):
         test = np.isin(groups, fold)
         scores[test] = _disallowed(_fit(x[~test], y[~test], prompts[~test]), x[test])
+        # the nearness check against the fold's own disallowed training prompts
+        near = (x[test] @ x[~test & (y != BENIGN)].T).max(axis=1)
+        scores[test] = np.where(near >= min_similarity, scores[test], 0.0)
     lines = []
     benign = y == BENIGN
     weights = _weights(prompts)  # rates per prompt, its variants sharing one vote
@@ -109,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("corpus", type=Path, nargs="+")
+    parser.add_argument(
+        "--min-similarity", type=float, default=0.0, help="the policy's nearness check, for the CV"
+    )
     args = parser.parse_args(argv)
     rows = load_rows(args.corpus)
     model = embedder()
@@ -116,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     y = np.array([r["category"] if r["expected"] == "deny" else BENIGN for r in rows])
     prompts = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
     groups = np.array([_FILLING.sub(r"\1", p) for p in prompts])
-    for line in cross_validate(x, y, prompts, groups):
+    for line in cross_validate(x, y, prompts, groups, args.min_similarity):
         print(line)
     fitted = _fit(x, y, prompts)
     meta = {
@@ -128,9 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "corpus": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in args.corpus},
         "rows": len(rows),
     }
+    # One embedding per disallowed prompt (its evasion variants left out), for the policy's
+    # nearness check (min_similarity); float16 keeps the file small.
+    _, first = np.unique(prompts, return_index=True)
+    keep = np.array(sorted(i for i in first if y[i] != BENIGN))
     buffer = io.BytesIO()
     np.savez(
         buffer,
+        exemplars=x[keep].astype(np.float16),
         weights=fitted.coef_.astype(np.float32),
         bias=fitted.intercept_.astype(np.float32),
         classes=np.array([str(c) for c in fitted.classes_]),

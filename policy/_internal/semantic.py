@@ -30,6 +30,7 @@ class Score:
 
     category: Category
     score: float
+    similarity: float = 1.0  # cosine to the nearest disallowed training prompt (1 without them)
 
 
 class Classifier:
@@ -44,11 +45,18 @@ class Classifier:
                 self.weights: npt.NDArray[np.float32] = arrays["weights"].astype(np.float32)
                 self.bias: npt.NDArray[np.float32] = arrays["bias"].astype(np.float32)
                 classes = [str(c) for c in arrays["classes"]]
+                exemplars = arrays["exemplars"] if "exemplars" in arrays.files else None
                 self.meta = json.loads(str(arrays["meta"]))
         except (OSError, ValueError, KeyError) as exc:
             raise SemanticModelError(f"{source}: not a classifier file: {exc}") from None
         if self.weights.shape != (len(classes), 384) or self.bias.shape != (len(classes),):
             raise SemanticModelError(f"{source}: weights do not fit {len(classes)} classes")
+        if exemplars is not None and (exemplars.ndim != 2 or exemplars.shape[1] != 384):
+            raise SemanticModelError(f"{source}: exemplars are not 384-wide vectors")
+        # The disallowed training prompts' embeddings (float16), for the nearness check.
+        self.exemplars: npt.NDArray[np.float32] | None = (
+            None if exemplars is None else exemplars.astype(np.float32)
+        )
         try:
             self.categories = [None if c == BENIGN else Category(c) for c in classes]
         except ValueError as exc:
@@ -71,14 +79,20 @@ class Classifier:
         reading = plain_reading(text)
         if not reading:
             return None
-        probs = self.probabilities((model or embedder()).embed(reading))
+        vectors = (model or embedder()).embed(reading)
+        probs = self.probabilities(vectors)
+        near = (
+            np.ones(len(vectors), np.float32)
+            if self.exemplars is None
+            else (vectors @ self.exemplars.T).max(axis=1)
+        )
         disallowed = [i for i, c in enumerate(self.categories) if c is not None]
         best: Score | None = None
-        for row in probs:
+        for row, similarity in zip(probs, near, strict=True):
             top = max(disallowed, key=lambda i: row[i])
             category = self.categories[top]
             assert category is not None
             total = float(sum(row[i] for i in disallowed))
             if best is None or total > best.score:
-                best = Score(category, total)
+                best = Score(category, total, float(similarity))
         return best

@@ -46,6 +46,24 @@ def test_a_benign_look_alike_passes_with_its_score_recorded(policy: Policy) -> N
     assert "semantic" in decision.reason and "lights" not in decision.reason
 
 
+def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
+    tmp_path: Path, policy: Policy, policy_text: str
+) -> None:
+    # A console button's label: the classifier extrapolates ("hate" at 0.91, past min_score),
+    # but nothing it was trained to deny is near it.
+    text = "Deny this generation"
+    scored = policy.semantic_score(text)
+    semantic = policy.document.semantic
+    assert scored is not None and semantic is not None
+    assert scored.score >= semantic.min_score and scored.similarity < semantic.min_similarity
+    assert policy.check_text(text, Use.OFFLINE).action is Action.ALLOW
+    # Without the nearness check, it would have been denied.
+    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
+    path = tmp_path / "policy.toml"
+    path.write_text(policy_text.replace("min_similarity = 0.45", "min_similarity = 0.0"), "utf-8")
+    assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
+
+
 def test_the_policy_file_pins_the_classifier(tmp_path: Path, policy_text: str) -> None:
     shipped = (DATA / "semantic.npz").read_bytes()
     assert hashlib.sha256(shipped).hexdigest() in policy_text
