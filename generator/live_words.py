@@ -28,6 +28,8 @@ from .phones import words
 MAX_WORDS = 400  # pending words kept per voice; older ones are dropped (bounded memory)
 PAUSE_S = 0.15  # this much quiet inside held audio ends a stretch
 WINDOW_S = 1.0  # without a pause, a stretch ends after this much audio, at its quietest
+URGENT_S = 0.3  # or after this much, when its first frame is due within LEAD_S
+LEAD_S = 0.4
 _BLOCK = 160  # samples (10 ms at 16 kHz) per level measurement
 _QUIET_DB = 35.0  # a block this far under the loudest one of the held audio is quiet
 _FLOOR_DB = -55.0  # and any block under this (dB re full scale) is
@@ -66,14 +68,18 @@ class PendingWords:
         del self.words[:-MAX_WORDS]
 
 
-def stretch_end(held: npt.NDArray[np.float32], done: bool, sample_rate: int) -> int:
-    """Where a stretch of ``held`` audio to align ends (samples from its start; 0: not yet):
-    in the middle of its last pause that follows some voice; else, past ``WINDOW_S``, at its
-    quietest 10 ms between the first second and the last 0.2 s; else, when ``done`` (no more
-    audio comes for these words), at its end."""
+def stretch_end(
+    held: npt.NDArray[np.float32], done: bool, sample_rate: int, urgent: bool = False
+) -> tuple[int, bool]:
+    """Where a stretch of ``held`` audio to align ends (samples from its start; 0: not yet),
+    and whether its last word is whole there: in the middle of its last pause that follows
+    some voice (whole); else, past ``WINDOW_S`` (or ``URGENT_S`` when ``urgent``: its first
+    frame is nearly due), at its quietest 10 ms past its first half second (or first half)
+    and before its last 50 ms (perhaps inside a word); else, when ``done`` (no more audio
+    comes for these words), at its end (whole)."""
     blocks = len(held) // _BLOCK
     if blocks == 0:
-        return len(held) if done else 0
+        return (len(held), True) if done else (0, False)
     power = np.mean(held[: blocks * _BLOCK].reshape(blocks, _BLOCK).astype(np.float64) ** 2, 1)
     level = 10.0 * np.log10(power + 1e-12)
     quiet = level < max(_FLOOR_DB, float(level.max()) - _QUIET_DB)
@@ -85,12 +91,13 @@ def stretch_end(held: npt.NDArray[np.float32], done: bool, sample_rate: int) -> 
         if run >= need and voiced_before:
             end = (k + 1 - run // 2) * _BLOCK
     if end:
-        return end
-    if len(held) >= WINDOW_S * sample_rate:
-        lo, hi = sample_rate // (2 * _BLOCK), blocks - round(0.2 * sample_rate / _BLOCK)
+        return end, True
+    if len(held) >= (URGENT_S if urgent else WINDOW_S) * sample_rate:
+        lo = min(blocks // 2, sample_rate // (2 * _BLOCK))
+        hi = blocks - round(0.05 * sample_rate / _BLOCK)
         if hi > lo:
-            return (lo + int(np.argmin(level[lo:hi]))) * _BLOCK + _BLOCK // 2
-    return len(held) if done else 0
+            return (lo + int(np.argmin(level[lo:hi]))) * _BLOCK + _BLOCK // 2, False
+    return (len(held), True) if done else (0, False)
 
 
 class Aligner:

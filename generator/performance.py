@@ -21,7 +21,7 @@ from .audio import SAMPLE_RATE, VoiceAnalyzer
 from .behaviour import Behaviour
 from .character import Character
 from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
-from .live_words import ALIGNER, PendingWords, stretch_end
+from .live_words import ALIGNER, LEAD_S, PendingWords, stretch_end
 from .phones import Phone, align, align_prefix
 
 Clock = Callable[[], float]
@@ -187,21 +187,29 @@ class Performance:
         """On the aligner's thread: align the next stretch of held audio, if there is one."""
         with self._lock:
             track = self.tracks[Role.AGENT]
-            cut = 0
+            cut, whole = 0, False
             if track.transcribed and track.words.words and not track.finished:
-                cut = stretch_end(track.held, track.done, SAMPLE_RATE)
+                lead = track.held_start / SAMPLE_RATE - self.index / self.fps
+                cut, whole = stretch_end(track.held, track.done, SAMPLE_RATE, lead < LEAD_S)
             if cut == 0:
                 self._poked = False
                 return False
             start, samples = track.held_start, track.held[:cut].copy()
             pending = list(track.words.words)
-        used, phones = align_prefix(samples, pending, offset_s=start / SAMPLE_RATE)
+        used, phones, starts = align_prefix(samples, pending, offset_s=start / SAMPLE_RATE)
+        upto = start + cut
+        if not whole and len(starts) >= 2:
+            # Cut without a pause, perhaps inside its last word: that word (and its audio)
+            # goes to the next stretch, whole.
+            upto = max(start + 1, round(starts[-1] * SAMPLE_RATE))
+            phones = [p for p in phones if p.start < starts[-1]]
+            used -= 1
         with self._lock:
             if self.tracks[Role.AGENT] is not track:  # cancelled meanwhile
                 return True
             track.analyzer.add_phones(phones)  # any part shown meanwhile was shown without
             track.words.use(used)
-            track.release(start + cut)
+            track.release(upto)
             if track.done and not (len(track.held) and track.words.words):
                 # The utterance is over, and so are its words: the rest is shown as it is.
                 track.release(track.samples)

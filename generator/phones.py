@@ -105,17 +105,17 @@ def _chain(spoken: list[str]) -> str:
 
 def align_prefix(
     samples: npt.NDArray[np.float32], pending: list[str], offset_s: float = 0.0
-) -> tuple[int, list[Phone]]:
+) -> tuple[int, list[Phone], list[float]]:
     """The words of ``pending`` (in order, as :func:`words` spells them) spoken in ``samples``,
     for live speech whose transcript runs ahead of (or behind) its audio: pocketsphinx finds
     the longest run of them the audio holds, from one of the first thirteen (a stretch may
     start after words whose audio was shown without them, its frames due before it was cut)
     through a prefix of the rest (the audio may end before the transcript does; JSGF ``w1 [w2
     [w3 ...]]``), then aligns their phones. Returns how many of ``pending`` the stretch used
-    up (0 when none), and the phones shifted by ``offset_s``. Words after the first one
-    pocketsphinx's dictionary lacks are not tried."""
+    up (0 when none), the phones, and when each word used starts (both shifted by
+    ``offset_s``). Words after the first one pocketsphinx's dictionary lacks are not tried."""
     if not pending or len(samples) < 1600:
-        return 0, []
+        return 0, [], []
     raw = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     with _LOCK:
         decoder = _decoder()
@@ -125,9 +125,9 @@ def align_prefix(
                 break
             known.append(word)
         if not known:
-            return 0, []
-        starts = range(min(_SKIP + 1, len(known)))
-        rules = " | ".join(f"({_chain(known[i:])})" for i in starts)
+            return 0, [], []
+        firsts = range(min(_SKIP + 1, len(known)))
+        rules = " | ".join(f"({_chain(known[i:])})" for i in firsts)
         try:
             decoder.add_jsgf_string(
                 "spoken", f"#JSGF V1.0;\ngrammar spoken;\npublic <s> = {rules};\n"
@@ -136,14 +136,14 @@ def align_prefix(
             _feed(decoder, raw)
             hyp = decoder.hyp()
         except (RuntimeError, ValueError):
-            return 0, []
+            return 0, [], []
         heard = words(hyp.hypstr) if hyp is not None else []
         if not heard:
-            return 0, []
+            return 0, [], []
         # Which start the recogniser took: the first one whose run begins with its words.
-        first = next((i for i in starts if known[i : i + len(heard)] == heard), None)
+        first = next((i for i in firsts if known[i : i + len(heard)] == heard), None)
         if first is None:
-            return 0, []
+            return 0, [], []
         try:
             decoder.set_align_text(" ".join(heard))
             _feed(decoder, raw)
@@ -151,16 +151,19 @@ def align_prefix(
             _feed(decoder, raw)
             alignment = decoder.get_alignment()
         except RuntimeError:
-            return 0, []
+            return 0, [], []
         if alignment is None:
-            return 0, []
+            return 0, [], []
         phones: list[Phone] = []
+        starts: list[float] = []
         for word in alignment:
+            if not str(word.name).startswith("<"):
+                starts.append(offset_s + word.start * _FRAME_S)
             for phone in word:
                 start = offset_s + phone.start * _FRAME_S
                 end = offset_s + (phone.start + phone.duration) * _FRAME_S
                 phones.append(Phone(str(phone.name), start, end))
-    return first + len(heard), phones
+    return first + len(heard), phones, starts
 
 
 def _m(jaw: float, width: float = 0.25, rnd: float = 0.0, close: float = 0.0) -> Mouth:

@@ -30,10 +30,14 @@ def test_a_stretch_ends_in_a_pause_after_voice_not_in_leading_silence() -> None:
     voice = (0.3 * rng.standard_normal(SAMPLE_RATE // 2)).astype(np.float32)
     quiet = np.zeros(SAMPLE_RATE // 4, np.float32)
     held = np.concatenate([quiet, voice, quiet, voice])
-    end = stretch_end(held, done=False, sample_rate=SAMPLE_RATE)
-    assert len(quiet) + len(voice) < end < 2 * len(quiet) + len(voice)
-    assert stretch_end(np.concatenate([quiet, voice]), False, SAMPLE_RATE) == 0
-    assert stretch_end(np.concatenate([quiet, voice]), True, SAMPLE_RATE) == SAMPLE_RATE * 3 // 4
+    end, whole = stretch_end(held, done=False, sample_rate=SAMPLE_RATE)
+    assert len(quiet) + len(voice) < end < 2 * len(quiet) + len(voice) and whole
+    assert stretch_end(np.concatenate([quiet, voice]), False, SAMPLE_RATE) == (0, False)
+    ended = stretch_end(np.concatenate([quiet, voice]), True, SAMPLE_RATE)
+    assert ended == (SAMPLE_RATE * 3 // 4, True)
+    # Its first frame nearly due, a stretch is cut without a pause (its last word may be cut).
+    urgent = stretch_end(np.concatenate([quiet, voice]), False, SAMPLE_RATE, urgent=True)
+    assert 0 < urgent[0] < SAMPLE_RATE * 3 // 4 and not urgent[1]
 
 
 def _wait_aligned(performance: Performance, held: int = 0) -> None:
@@ -96,3 +100,18 @@ def test_a_cancel_drops_the_held_voice_and_its_words(character: Character, done:
     performance.cancel()
     track = performance.tracks[Role.AGENT]
     assert len(track.held) == 0 and track.words.words == [] and track.transcribed
+
+
+def test_a_stretch_uses_up_the_run_of_words_it_holds_past_words_already_shown(
+    tmp_path: Path,
+) -> None:
+    from lpm_guard.generator.phones import align_prefix
+
+    voice = load_audio(flite("Bob paid the bill.", tmp_path / "a.wav"))
+    pending = ["well", "maybe", "bob", "paid", "the", "bill", "then", "mom", "parked"]
+    used, phones, starts = align_prefix(voice, pending, offset_s=2.0)
+    # "well maybe" was shown before (without its words); "then mom parked" is still to come.
+    assert used == 6
+    assert len(starts) == 4 and starts == sorted(starts)
+    assert starts[0] >= 2.0 and starts[-1] < 2.0 + len(voice) / SAMPLE_RATE
+    assert [p.name for p in phones if not p.silent][:3] == ["B", "AA", "B"]
