@@ -21,7 +21,7 @@ from .audio import SAMPLE_RATE, VoiceAnalyzer
 from .behaviour import Behaviour
 from .character import Character
 from .controls import SILENCE, FaceControls, Role, State, VoiceFrame
-from .live_words import ALIGNER, LEAD_S, PendingWords, stretch_end
+from .live_words import ALIGNER, LEAD_S, URGENT_S, PendingWords, stretch_end
 from .phones import Phone, align, align_prefix
 
 Clock = Callable[[], float]
@@ -274,7 +274,12 @@ class Performance:
             i = self.index
             for track in self.tracks.values():  # its frame is due: held audio goes as it is
                 track.release(self._needs(i))
-            agent = self.tracks[Role.AGENT].take(i)
+            speaker = self.tracks[Role.AGENT]
+            lead = speaker.held_start / SAMPLE_RATE - (i + 1) / self.fps
+            if len(speaker.held) >= URGENT_S * SAMPLE_RATE and lead < LEAD_S:
+                # No audio came since the last look, but its first frame is nearly due now.
+                self._poke(speaker)
+            agent = speaker.take(i)
             if self._fade:
                 easing = self._fade.pop(0)
                 agent = agent if agent.energy > easing.energy else easing

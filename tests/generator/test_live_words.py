@@ -115,3 +115,26 @@ def test_a_stretch_uses_up_the_run_of_words_it_holds_past_words_already_shown(
     assert len(starts) == 4 and starts == sorted(starts)
     assert starts[0] >= 2.0 and starts[-1] < 2.0 + len(voice) / SAMPLE_RATE
     assert [p.name for p in phones if not p.silent][:3] == ["B", "AA", "B"]
+
+
+def test_held_words_are_aligned_when_their_frames_come_near_though_no_audio_comes(
+    character: Character, tmp_path: Path
+) -> None:
+    """A reply sent far ahead, then nothing more for a while (no pause, not done): the
+    aligner looks again as its first frame comes near, instead of leaving it to the audio."""
+    phrase = load_audio(flite("Bob paid the bill.", tmp_path / "a.wav"))
+    voice = np.concatenate([np.zeros(SAMPLE_RATE * 3 // 2, np.float32), phrase[:12_800]])
+    performance = Performance(character)
+    performance.feed_transcript("Bob paid the bill. ")
+    performance.feed_audio(voice, Role.AGENT)
+    track = performance.tracks[Role.AGENT]
+    _wait_aligned(performance, held=SAMPLE_RATE)  # the leading silence goes on its own
+    time.sleep(0.3)
+    assert track.words.words == ["bob", "paid", "the", "bill"]  # nothing aligned yet
+    head = track.held_start * 25 // SAMPLE_RATE
+    while performance.index < head - 9:  # the held speech's first frame, 0.36 s ahead
+        performance.next_frame()
+    deadline = time.monotonic() + 10.0
+    while track.words.words[:1] == ["bob"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert track.words.words[:1] != ["bob"]
