@@ -190,7 +190,8 @@ def outline(lumas: list[np.ndarray]) -> np.ndarray | None:
     if not contours:
         return None
     contour = max(contours, key=cv2.contourArea)
-    if cv2.contourArea(contour) < MIN_PICTURE * height * width:
+    area = cv2.contourArea(contour)
+    if area < MIN_PICTURE * height * width:
         return None
     hull = cv2.convexHull(contour)
     quad = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2)
@@ -224,7 +225,15 @@ def outline(lumas: list[np.ndarray]) -> np.ndarray | None:
                 return None
             fitted = cv2.fitLine(points[near].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01)
             lines.append(fitted.ravel().astype(np.float64))
-        corners = np.array([_line_meet(lines[k - 1], lines[k]) for k in range(4)])
+        try:
+            corners = np.array([_line_meet(lines[k - 1], lines[k]) for k in range(4)])
+        except np.linalg.LinAlgError:  # two sides parallel: not a quadrilateral
+            return None
+        # Sides that meet outside the frame (nearly parallel, or not a picture's edges) would
+        # make a rectified view of any size: no view.
+        inside = (corners >= -2) & (corners <= np.array([width + 2, height + 2]))
+        if not inside.all() or cv2.contourArea(corners.astype(np.float32)) < 0.5 * area:
+            return None
     # An axis-aligned rectangle (letterbox, pillarbox, a picture on a plain page) is no view.
     side = max(float(np.ptp(corners[:, 0])), float(np.ptp(corners[:, 1])))
     off = max(

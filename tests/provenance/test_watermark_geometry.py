@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -118,6 +119,16 @@ def test_an_outline_is_found_only_in_perspective() -> None:
     assert _wm_geometry.outline(_lumas(media.upscale_into(clip, 1280, 720), 2)) is None
     assert _wm_geometry.outline(_lumas(clip, 2)) is None
     assert _wm_geometry.outline(_lumas(media.perspective(clip, 0.0), 2)) is None
+    # A shape on a surround that is no quadrilateral (a disc, a triangle) is none either.
+    for shape in (
+        cv2.circle(np.full((240, 320, 3), 20, np.uint8), (160, 120), 90, (200, 200, 200), -1),
+        cv2.fillPoly(
+            np.full((240, 320, 3), 20, np.uint8),
+            [np.array([[40, 200], [280, 200], [160, 20]], np.int32)],
+            (200, 200, 200),
+        ),
+    ):
+        assert _wm_geometry.outline(_lumas([shape], 1)) is None
 
 
 def test_a_4k_frame_is_read_reduced() -> None:
