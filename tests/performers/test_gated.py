@@ -126,6 +126,11 @@ def test_a_live_session_rendered_by_a_worker_process_verifies(
 
     frames, closed = asyncio.run(stream())
     assert closed["reason"] == "client_closed", closed
+    # The worker counts the stream once its side of the connection has wound down, which may
+    # come a moment after the gate has said the session closed.
+    deadline = time.monotonic() + 30
+    while _served(worker) < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _served(worker) >= before + 1
     found = detect(frames[:30], secret)
     assert found.present and found.reference == opened["audit_index"]
