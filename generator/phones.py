@@ -47,6 +47,19 @@ def _decoder() -> Any:
     return Decoder(samprate=16_000, loglevel="FATAL")
 
 
+_LIVE_LOCK = threading.Lock()
+
+
+@cache
+def _live_decoder() -> Any:
+    """A decoder of its own for live words (about 90 MB, made on first use): fed in pieces,
+    pocketsphinx updates its running cepstral mean, and on the shared decoder that moved a
+    worker's later offline alignments away from the gate's own (the same job, two renders)."""
+    from pocketsphinx import Decoder
+
+    return Decoder(samprate=16_000, loglevel="FATAL")
+
+
 def align(samples: npt.NDArray[np.float32], text: str, offset_s: float = 0.0) -> list[Phone]:
     """The phones of ``text`` in 16 kHz ``samples``, shifted by ``offset_s``; empty when the
     text has no words, a word is not in the dictionary, or the alignment fails."""
@@ -117,8 +130,8 @@ def align_prefix(
     if not pending or len(samples) < 1600:
         return 0, [], []
     raw = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    with _LOCK:
-        decoder = _decoder()
+    with _LIVE_LOCK:
+        decoder = _live_decoder()
         known: list[str] = []
         for word in pending[:200]:
             if decoder.lookup_word(word) is None:
