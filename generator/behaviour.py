@@ -382,7 +382,7 @@ class Behaviour:
         elif draw < 0.85:
             self._brow_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.2))
         else:  # a press of the lips (a negative smile: the renderer shuts the mouth at rest)
-            self._smile_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.35))
+            self._smile_pulses.append(_Pulse(t, float(rng.uniform(0.8, 1.2)), -0.2))
 
     # -- head ----------------------------------------------------------------------------------
 

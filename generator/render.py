@@ -161,7 +161,7 @@ class Renderer:
         # they come down and the inner ends draw together.
         raise_ = max(c.brow_raise, 0.0)
         lower = max(-c.brow_raise, 0.0)
-        p[17:27] -= (0.16 * io * raise_ * _BROW_ARCH[:, None]) * down
+        p[17:27] -= (0.13 * io * raise_ * _BROW_ARCH[:, None]) * down
         p[17:27] += (0.08 * io * lower * _BROW_FROWN[:, None]) * down
         p[17:27] -= (0.05 * io * lower * _BROW_FROWN[:, None] * _BROW_SIDE[:, None]) * across
         # Eyes: the lids close towards where they meet, drawing their skin and lashes down.
