@@ -111,8 +111,10 @@ class Recogniser:
             self._open = False
             words = []
             frame_s = 1.0 / 100  # pocketsphinx counts 10 ms frames
-            # Plain loop: materialising pocketsphinx's iterators (list(...)) can crash it.
-            for seg in self._decoder.seg():
+            # Plain loop: materialising pocketsphinx's iterators (list(...)) can crash it. seg()
+            # is None for an utterance without a hypothesis (a stream that ends just after one
+            # opened: a few 20 ms chunks of silence).
+            for seg in self._decoder.seg() or ():
                 word = _ALT.sub("", seg.word)
                 if word.startswith(("<", "[", "+")):
                     continue  # <s>, </s>, <sil>, [NOISE], +FILLER+

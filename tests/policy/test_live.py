@@ -72,6 +72,19 @@ def test_a_half_heard_sentence_goes_through_the_rules_only(policy: Policy, tmp_p
     assert "lights" in checker.transcript
 
 
+def test_a_stream_that_ends_as_an_utterance_opens_finishes(policy: Policy, tmp_path: Path) -> None:
+    # In 20 ms chunks this stream ends with an utterance open and no hypothesis in it, where
+    # pocketsphinx's seg() is None: finish() raised TypeError (a live session then failed).
+    first, rate = read_wav(speak(tmp_path / "a.wav", "Thanks for joining the call today.", "slt"))
+    second, _ = read_wav(
+        speak(tmp_path / "b.wav", "Kill the lights before the movie starts.", "slt")
+    )
+    gap = np.zeros(rate // 2, np.int16)
+    checker = policy.live_checker()
+    stream(checker, np.concatenate([first, gap, second, gap]), rate)
+    assert checker.finish().action is Action.ALLOW
+
+
 def test_a_supplied_transcript_is_checked_but_never_trusted_alone(
     policy: Policy, tmp_path: Path
 ) -> None:
