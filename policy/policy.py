@@ -70,6 +70,7 @@ class Policy:
                 )
             except SemanticModelError as exc:
                 raise PolicyFileError(f"{source}: {exc}") from exc
+            self.classifier.near_from = document.semantic.min_score
 
     @property
     def version(self) -> str:
@@ -174,6 +175,7 @@ class Policy:
         return (
             semantic is not None
             and scored.score >= semantic.min_score
+            and scored.similarity is not None
             and scored.similarity >= semantic.min_similarity
         )
 

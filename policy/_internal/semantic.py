@@ -30,7 +30,9 @@ class Score:
 
     category: Category
     score: float
-    similarity: float = 1.0  # cosine to the nearest disallowed training prompt (1 without them)
+    # Cosine to the nearest disallowed training prompt: 1.0 for a file without exemplars, None
+    # where the score was below ``Classifier.near_from`` (not computed: it is the slow part).
+    similarity: float | None = 1.0
 
 
 class Classifier:
@@ -55,8 +57,12 @@ class Classifier:
             raise SemanticModelError(f"{source}: exemplars are not 384-wide vectors")
         # The disallowed training prompts' embeddings (float16), for the nearness check.
         self.exemplars: npt.NDArray[np.float32] | None = (
-            None if exemplars is None else exemplars.astype(np.float32)
+            None if exemplars is None else np.ascontiguousarray(exemplars.astype(np.float32).T)
         )
+        # Nearness is computed only for a score at least this (the policy sets its min_score):
+        # the product with every exemplar costs more than the rest of the layer (OpenBLAS
+        # threads it; 1-2 ms of wall time on a loaded machine) and is needed only then.
+        self.near_from = 0.0
         try:
             self.categories = [None if c == BENIGN else Category(c) for c in classes]
         except ValueError as exc:
@@ -81,18 +87,19 @@ class Classifier:
             return None
         vectors = (model or embedder()).embed(reading)
         probs = self.probabilities(vectors)
-        near = (
-            np.ones(len(vectors), np.float32)
-            if self.exemplars is None
-            else (vectors @ self.exemplars.T).max(axis=1)
-        )
         disallowed = [i for i, c in enumerate(self.categories) if c is not None]
-        best: Score | None = None
-        for row, similarity in zip(probs, near, strict=True):
+        best: tuple[int, Category, float] | None = None
+        for window, row in enumerate(probs):
             top = max(disallowed, key=lambda i: row[i])
             category = self.categories[top]
             assert category is not None
             total = float(sum(row[i] for i in disallowed))
-            if best is None or total > best.score:
-                best = Score(category, total, float(similarity))
-        return best
+            if best is None or total > best[2]:
+                best = (window, category, total)
+        assert best is not None
+        window, category, total = best
+        if self.exemplars is None:
+            return Score(category, total)
+        if total < self.near_from:
+            return Score(category, total, None)
+        return Score(category, total, float((vectors[window] @ self.exemplars).max()))

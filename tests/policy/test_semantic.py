@@ -55,7 +55,8 @@ def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     scored = policy.semantic_score(text)
     semantic = policy.document.semantic
     assert scored is not None and semantic is not None
-    assert scored.score >= semantic.min_score and scored.similarity < semantic.min_similarity
+    assert scored.score >= semantic.min_score
+    assert scored.similarity is not None and scored.similarity < semantic.min_similarity
     assert policy.check_text(text, Use.OFFLINE).action is Action.ALLOW
     # Without the nearness check, it would have been denied.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
