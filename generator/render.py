@@ -273,7 +273,8 @@ class Renderer:
     ) -> None:
         """The eyeballs where the lids leave them open, the irises moved by the gaze."""
         gaze = self._gaze_offset(c)
-        glance = self._eyes[0].radius > 0.0 and float(np.abs(gaze).max()) > 0.05
+        # A glance under a quarter of a pixel (a speaker's fixation jitter) is not drawn.
+        glance = self._eyes[0].radius > 0.0 and float(np.abs(gaze).max()) > 0.25
         if not glance and c.blink <= 0.005:
             return  # the warp shows the photo's own eyes unchanged
         n = len(self.rig.vertices)
