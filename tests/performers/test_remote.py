@@ -12,6 +12,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from lpm_guard.generator import load_audio
 from skimage import data
 from websockets.asyncio.server import ServerConnection
 
@@ -80,11 +81,7 @@ def test_a_live_stream_says_where_the_voice_went_and_where_a_cancel_cut_it(
     stop = threading.Event()
     try:
         voice = (np.sin(np.arange(8000) / 5.0) * 0.3).astype(np.float32)
-        # A live agent's transcript goes along (a worker that did not take it would end the
-        # stream); the words hold the voice back only until its frames are due.
-        performer.feed_transcript("a hum")
         first = performer.feed_audio(voice, Voice.AGENT)
-        performer.feed_transcript(".", done=True)
         marks = []
         for frame in performer.frames(stop):
             marks += frame.marks
@@ -99,6 +96,28 @@ def test_a_live_stream_says_where_the_voice_went_and_where_a_cancel_cut_it(
         # the cut and the next voice start at the frame after the cancel.
         assert marks[0].at % 640 == 0
         assert marks[1].at == marks[2].at >= max(marks[0].at, 6 * 640)
+    finally:
+        performer.close()
+
+
+def test_a_live_agents_transcript_reaches_the_worker(
+    workers: list[WorkerProcess], speech: Path
+) -> None:
+    """The transcript deltas go to the worker as they come (a worker that did not take the
+    message would end the stream), and the voice they hold back is shown when it is due."""
+    performer = _pool(workers[0]).start(PORTRAIT, Direction(fps=25, live=True))
+    stop = threading.Event()
+    try:
+        performer.feed_transcript("Papa made a pa")
+        voice = load_audio(speech)
+        seq = performer.feed_audio(voice, Voice.AGENT)
+        performer.feed_transcript("lm basket by the beach.", done=True)
+        placed = []
+        for frame in performer.frames(stop):
+            placed += [m for m in frame.marks if m.kind.value == "placed"]
+            if frame.index == 12:
+                break
+        assert [m.seq for m in placed] == [seq]
     finally:
         performer.close()
 
