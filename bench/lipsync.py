@@ -332,6 +332,15 @@ def perform(
     else:
         performance.feed_audio(clip.samples, Role.AGENT)
     performance.end_audio()
+    return track_frames(character, performance.frames(), detect, dither)
+
+
+def track_frames(
+    character: Character, frames: Iterable[Any], detect: bool, dither: int
+) -> Rendered:
+    """dlib's lip gap on each frame over the clip's median inter-ocular distance (a blink
+    moves dlib's eye centres, not the mouth), with the controls and the drawn gap beside it;
+    ``seconds`` counts the frames' rendering (when ``frames`` renders them) and measuring."""
     tracker = FaceTracker(detect, dither)
     gap: list[float] = []
     eyes: list[float] = []
@@ -340,7 +349,7 @@ def perform(
     drawn: list[float] = []
     rig_io = character.rig.interocular
     started = time.perf_counter()
-    for frame in performance.frames():
+    for frame in frames:
         marks = tracker(frame.rgb)
         gap.append(lip_gap(marks))
         eyes.append(interocular(marks))
@@ -404,24 +413,7 @@ def perform_live(
         time.sleep(0.05)
     stop.set()
     worker.join()
-    tracker = FaceTracker(detect, dither)
-    gap, eyes, jaw, close, drawn = [], [], [], [], []
-    rig_io = character.rig.interocular
-    started = time.perf_counter()
-    for frame in shown[begin : begin + count]:
-        marks = tracker(frame.rgb)
-        gap.append(lip_gap(marks))
-        eyes.append(interocular(marks))
-        jaw.append(frame.controls.jaw_open)
-        close.append(frame.controls.lip_close)
-        drawn.append(drawn_lip_gap(character.renderer.deform(frame.controls)) / rig_io)
-    return Rendered(
-        np.array(gap) / float(np.median(eyes)),
-        np.array(jaw),
-        np.array(close),
-        np.array(drawn),
-        time.perf_counter() - started,
-    )
+    return track_frames(character, shown[begin : begin + count], detect, dither)
 
 
 # --- measurements -------------------------------------------------------------------------
