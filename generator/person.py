@@ -18,6 +18,20 @@ import numpy as np
 _WORK = 256  # px: GrabCut and the inpainting run on the canvas scaled to about this size
 
 
+def shows_background(within: np.ndarray, landmarks: np.ndarray, interocular: float) -> bool:
+    """Whether the photo shows enough of what is round the head to tell the person from it:
+    nearly all of a generous ellipse round the head lies on the photo's own pixels
+    (``within``: H×W bool). A tight crop of a face does not (the canvas round it is the
+    photo's edge mirrored and blurred, which no segmentation can tell from hair), and is
+    warped whole instead: a cut through the hair tears the head as it turns."""
+    area = np.zeros(within.shape, np.uint8)
+    centre = landmarks.mean(0)
+    axes = (int(2.2 * interocular), int(2.8 * interocular))
+    cv2.ellipse(area, (int(centre[0]), int(centre[1] - 0.4 * interocular)), axes, 0, 0, 360, 1, -1)
+    head = area.astype(bool)
+    return bool(within[head].mean() >= 0.95) if head.any() else False
+
+
 def person_mask(canvas: np.ndarray, landmarks: np.ndarray, interocular: float) -> np.ndarray:
     """Float32 H×W, 1 on the person, 0 on the background, soft at the edge."""
     h, w = canvas.shape[:2]
@@ -41,7 +55,13 @@ def person_mask(canvas: np.ndarray, landmarks: np.ndarray, interocular: float) -
         np.int32,
     )
     cv2.fillPoly(seeds, [body], cv2.GC_PR_FGD)
-    cv2.fillConvexPoly(seeds, cv2.convexHull(np.round(marks).astype(np.int32)), cv2.GC_FGD)
+    # The face and the forehead over it (the brows lifted half an eye distance) are the person
+    # for sure: the landmarks stop at the brows, and a cut through the forehead tears it.
+    across = marks[45] - marks[36]
+    up = np.array([across[1], -across[0]]) / max(float(np.linalg.norm(across)), 1e-6)
+    forehead = marks[17:27] + 0.5 * io * up
+    sure = np.vstack([marks, forehead])
+    cv2.fillConvexPoly(seeds, cv2.convexHull(np.round(sure).astype(np.int32)), cv2.GC_FGD)
     neck = (int(chin[0] - 0.5 * io), int(chin[1])), (int(chin[0] + 0.5 * io), int(chin[1] + io))
     cv2.rectangle(seeds, neck[0], neck[1], cv2.GC_FGD, -1)
     edge = max(2, round(0.01 * max(sh, sw)))

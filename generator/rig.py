@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from . import faces, lips
-from .person import layers, person_mask
+from .person import layers, person_mask, shows_background
 from .pose import HeadModel, facing_yaw, fit_head
 
 # Vertex roles, each with how much of the head's rotation it follows.
@@ -167,10 +167,18 @@ def build_rig(
         lip_gap,
         float(np.sqrt(abs(np.linalg.det(frame.matrix[:, :2])))),
     )
-    if separate:
+    if separate and shows_background(_photo_area(photo, frame), marks, interocular):
         rig.person = person_mask(canvas, marks, interocular)
         rig.front, rig.plate = layers(canvas, rig.person, interocular)
     return rig
+
+
+def _photo_area(photo: np.ndarray, frame: Frame) -> np.ndarray:
+    """Where the canvas shows the photo's own pixels (bool H×W)."""
+    ones = np.ones(photo.shape[:2], np.float32)
+    reach = cv2.warpAffine(ones, frame.matrix, (frame.width, frame.height), flags=cv2.INTER_LINEAR)
+    inside: np.ndarray = reach > 0.999
+    return inside
 
 
 def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:

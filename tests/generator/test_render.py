@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from lpm_guard.generator import Character, FaceControls
 from lpm_guard.generator.faces import find_face
+from lpm_guard.generator.images import load_image
 from lpm_guard.generator.pose import facing_yaw
 from lpm_guard.generator.render import lip_gap
 
-from .conftest import drawn_face
+from .conftest import drawn_face, insightface_images
 
 
 def _interocular(points: np.ndarray) -> float:
@@ -265,6 +266,29 @@ def test_the_background_stays_put_as_the_head_turns(character: Character, yaw: f
     assert np.abs(frame - rig.canvas.astype(int))[ring].max() <= 2
     # The person itself did turn.
     assert np.abs(frame - rig.canvas.astype(int))[person.astype(bool)].mean() > 5
+
+
+def test_the_forehead_is_never_cut_from_the_person(closed_mouths: dict[str, np.ndarray]) -> None:
+    """The landmarks stop at the brows; the skin above them belongs to the person whatever
+    GrabCut makes of it, or a turned head leaves part of its forehead behind (GrabCut alone
+    gave this woman's forehead to the background)."""
+    rig = Character.from_photo(closed_mouths["t1-left-upright"]).rig
+    assert rig.person is not None
+    forehead = rig.landmarks[17:27] - 0.4 * rig.interocular * rig.down
+    x, y = np.round(forehead).astype(int).T
+    assert rig.person[y, x].min() > 0.9
+
+
+def test_a_tight_crop_of_a_face_is_warped_whole(astronaut: np.ndarray) -> None:
+    """A 112 px crop of a face shows no background round the head: the canvas there is the
+    photo's edge mirrored and blurred. Cut from it, the hair and forehead tore as the head
+    turned, so such a photo is not separated; a portrait with its background is, at every
+    output size."""
+    crop = Character.from_photo(load_image(insightface_images() / "Tom_Hanks_54745.png"))
+    assert crop.rig.person is None
+    for size in ((512, 512), (1280, 720), (720, 1280)):
+        portrait = Character.from_photo(astronaut, size=size)
+        assert portrait.rig.person is not None
 
 
 def test_a_portrait_crop_in_a_wide_frame_has_no_streaks(
