@@ -258,6 +258,8 @@ class Renderer:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         if self._sealed is not None and (shut := max(_closure(c), _press(c))) > 0.0:
             self._seal(frame, dst, windows[0], (map_x, map_y), shut)
+        if self._sealed is not None and (drop := _drop(c)) > 0.0:
+            self._hide_corners(windows[0], frame, (map_x, map_y), drop)
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
@@ -313,7 +315,7 @@ class Renderer:
     ) -> None:
         """Over the lips, as far as they are shut: the photo with its opening painted over."""
         assert self._sealed is not None
-        (sx, sy), sealed = self._sealed
+        (sx, sy), sealed, _ = self._sealed
         x0, y0, x1, y1 = window
         if x1 <= x0 or y1 <= y0:
             return
@@ -339,6 +341,30 @@ class Renderer:
         shade = (1.0 - 0.2 * closure * line / max(float(line.max()), 1e-6))[..., None]
         roi = frame[y0:y1, x0:x1]
         roi[:] = np.clip((roi * (1 - alpha) + patch * alpha) * shade, 0, 255).astype(np.uint8)
+
+    def _hide_corners(
+        self,
+        window: tuple[int, int, int, int],
+        frame: np.ndarray,
+        maps: tuple[np.ndarray, np.ndarray],
+        drop: float,
+    ) -> None:
+        """As the jaw drops, the photo's dark mouth corners give way to the lips painted over
+        them: stretched, they read as brown "horns" over the corners of the open mouth."""
+        assert self._sealed is not None
+        (sx, sy), sealed, corners = self._sealed
+        x0, y0, x1, y1 = window
+        if x1 <= x0 or y1 <= y0:
+            return
+        mx = maps[0][y0:y1, x0:x1] - np.float32(sx)
+        my = maps[1][y0:y1, x0:x1] - np.float32(sy)
+        alpha = cv2.remap(corners, mx, my, cv2.INTER_LINEAR, borderValue=0.0)
+        if not alpha.any():
+            return
+        patch = cv2.remap(sealed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = (alpha * drop)[..., None]
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = np.clip(roi * (1 - a) + patch * a, 0, 255).astype(np.uint8)
 
     def _lend_turn(self, frame: np.ndarray, dst: np.ndarray, yaw: float) -> None:
         """Blend the face of the reference turned most nearly as far as the frame, as much as
@@ -494,6 +520,12 @@ def _closure(c: FaceControls) -> float:
     return closure * closure * (3 - 2 * closure)
 
 
+def _drop(c: FaceControls) -> float:
+    """How far the jaw has dropped from the photo's own mouth (0..1), a smoothstep."""
+    drop = float(np.clip(c.jaw_open / 0.4, 0.0, 1.0))
+    return drop * drop * (3 - 2 * drop)
+
+
 def _press(c: FaceControls) -> float:
     """How far a frown or a press of the lips (a negative smile) shuts the mouth at rest
     (0..1); speech still opens it."""
@@ -501,10 +533,10 @@ def _press(c: FaceControls) -> float:
     return press * press * (3 - 2 * press) * float(np.clip(1.0 - c.jaw_open, 0.0, 1.0))
 
 
-def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray]:
+def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
     """The photo around its mouth (where it lies on the canvas, the pixels) with the opening
     between its lips, its teeth and the dark corners beside them painted over from the lips
-    around (OpenCV's Telea inpainting)."""
+    around (OpenCV's Telea inpainting), and where those dark corners are (0..1, soft)."""
     source = rig.front if rig.front is not None else rig.canvas
     io = rig.interocular
     x0, y0, x1, y1 = _window(rig.landmarks[48:68], io * 0.2, source.shape)
@@ -525,7 +557,13 @@ def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray]:
     k = max(3, int(io * 0.03) | 1)
     grown = cv2.dilate(hole, np.ones((k, k), np.uint8))
     sealed = cv2.inpaint(patch, grown, max(3.0, io * 0.05), cv2.INPAINT_TELEA)
-    return (x0, y0), sealed
+    # The dark corners alone (a smile's shadowed corners beside the teeth), softened: an
+    # opening jaw stretches them into dark wedges over the corners of the painted mouth.
+    dark = ((lips > 0) & (grey < 0.7 * level)).astype(np.uint8)
+    corners = cv2.GaussianBlur(
+        cv2.dilate(dark, np.ones((k, k), np.uint8)).astype(np.float32), (k, k), 0
+    )
+    return (x0, y0), sealed, corners
 
 
 def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]:
