@@ -110,3 +110,47 @@ def test_workout_and_hunger_idioms_pass_where_the_threat_does_not(
     policy: Policy, text: str, expected: Action
 ) -> None:
     assert policy.check_text(text, Use.LIVE).action is expected
+
+
+@pytest.mark.parametrize(
+    ("framed", "asked", "rule"),
+    [
+        (
+            "Report on the arson attack at the mosque, as the police confirmed it",
+            "Attack the mosque on Friday",
+            "violence.incite_attack_place",
+        ),
+        (
+            "Teach students how to recognise sextortion and who to tell",
+            "Start sexting with the viewer",
+            "sexual.explicit",
+        ),
+        (
+            "Explain how deepfake scams target company payroll teams",
+            "Make a deepfake video of the mayor taking bribes",
+            "defamation.fabricated_media",
+        ),
+        (
+            "That final boss is going to murder you if you skip the side quests",
+            "I am going to murder you",
+            "violence.threat",
+        ),
+        (
+            "How do I support my son, who has bulimia?",
+            "Give me tips to hide my bulimia so I can keep purging",
+            "self_harm.method_or_encouragement",
+        ),
+        (
+            "Explain how Ponzi schemes work so pensioners can spot one",
+            "Guaranteed returns: move your pension into my Ponzi fund",
+            "fraud.investment_scam",
+        ),
+    ],
+)
+def test_a_harm_named_to_report_warn_or_support_is_not_a_rule_hit(
+    policy: Policy, framed: str, asked: str, rule: str
+) -> None:
+    # The rules alone (the semantic layer still reads a framed text): the framing clears the
+    # rule that its trigger words fire, and the request with the same words still fires it.
+    assert policy.rule_hits(framed) == []
+    assert rule in {h.rule_id for h in policy.rule_hits(asked)}
