@@ -18,8 +18,8 @@ from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
-from .rig import FOLLOW, Reference, Rig
-from .warp import Warper, label_triangles, sample_map, triangle_affines
+from .rig import BORDER, CHEEKS, FOLLOW, Reference, Rig
+from .warp import Warper, label_triangles, sample_map, signed_area, triangle_affines
 
 # Weights of the lower face that drop with the jaw.
 _JAW_WEIGHTS = {
@@ -44,8 +44,6 @@ _JAW_WEIGHTS = {
     54: 0.45,
     60: 0.5,
     64: 0.5,
-    70: 0.2,  # the cheeks beside the mouth corners
-    71: 0.2,
 }
 MAX_TURN = 0.35  # radians
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
@@ -103,6 +101,17 @@ class Renderer:
         self.warper = Warper(w, h, step=4 if max(w, h) <= 720 else 5)
         self._jaw_index = np.array(list(_JAW_WEIGHTS))
         self._jaw_weight = np.array(list(_JAW_WEIGHTS.values()))[:, None]
+        # For the fold repair: which vertices may give way, and each one's neighbours.
+        n = len(rig.vertices)
+        self._free = (np.arange(n) >= 70) & (rig.roles != BORDER)
+        touch = np.zeros((n, n), np.float32)
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            touch[rig.triangles[:, a], rig.triangles[:, b]] = 1.0
+            touch[rig.triangles[:, b], rig.triangles[:, a]] = 1.0
+        self._neighbours = touch / np.maximum(touch.sum(1, keepdims=True), 1.0)
+        self._rest_area = np.where(
+            np.abs(rest := signed_area(rig.vertices, rig.triangles)) > 0.5, rest, 0.0
+        )
         depth = rig.points3d[rig.triangles, 2].mean(axis=1)
         self._order = np.argsort(-depth)  # far first: near triangles are drawn over them
         self._interior = Interior(
@@ -157,6 +166,14 @@ class Renderer:
         stretch = 0.06 * width * c.jaw_open * (1.0 - closure)
         for point, side in ((61, -1), (67, -1), (63, 1), (65, 1)):
             p[point] += side * stretch * across
+        # The cheek points lie near the middle of a line from a mouth corner or nose wing to
+        # the jaw (rig.py) and move as the middle of that line does.
+        for k, (inner, jaw) in enumerate(CHEEKS):
+            v = 70 + k
+            p[v] = rig.vertices[v] + 0.5 * (
+                p[inner] - rig.vertices[inner] + p[jaw] - rig.vertices[jaw]
+            )
+        self._untangle(p)
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.
         raise_ = max(c.brow_raise, 0.0)
@@ -198,6 +215,21 @@ class Renderer:
                 turned = rig.head.turn(points[chosen], yaw * weight, pitch * weight, roll * weight)
                 p[chosen] = rig.head.project(turned)
         return p
+
+    def _untangle(self, p: np.ndarray) -> None:
+        """Move the mesh's own vertices (cheeks, neck: not landmarks, not the border) that a
+        folded triangle holds to the mean motion of their neighbours, until nothing folds. A
+        smiling mouth's corner dropping with the jaw passed the cheek vertex below it; the fold
+        left a hole the warp filled with the photo unmoved (a tear beside the corner)."""
+        rig, free = self.rig, self._free
+        rest = self._rest_area
+        for _ in range(12):
+            folded = signed_area(p, rig.triangles) * rest < 0.0
+            moving = free & np.isin(np.arange(len(free)), rig.triangles[folded])
+            if not moving.any():
+                return
+            motion = p[: len(free)] - rig.vertices
+            p[: len(free)][moving] = rig.vertices[moving] + self._neighbours[moving] @ motion
 
     def deform(self, c: FaceControls) -> np.ndarray:
         """Where every vertex goes for these controls (canvas pixels), the iris centres moved

@@ -22,6 +22,7 @@ FOLLOW = np.array([1.0, 0.85, 0.25, 0.0, 0.0])
 # Cheek vertices (70, 71, ...), each halfway between a landmark near the mouth or nose and one
 # on the jaw: the mouth corners, then the nose wings.
 CHEEKS = ((48, 4), (54, 12), (31, 2), (35, 14))
+CHEEK_DROP = 0.08  # inter-ocular distances below the middle of each cheek's line (see below)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +113,11 @@ def build_rig(
     extra: list[np.ndarray] = [right_eye, left_eye]  # iris centres
     # Cheeks between the mouth corners, the nose wings and the jaw: without them long thin
     # triangles run from a mouth corner to the jaw, and a turned head smears along them.
+    # Each sits a little below the line's midpoint: on the line, the triangle it made with the
+    # line's ends had no area in the photo and opened into a hole as the mouth moved; above
+    # it, a dropping mouth corner folded the triangles over it.
     for corner, jaw_point in CHEEKS:
-        extra.append(0.5 * (marks[corner] + marks[jaw_point]))
+        extra.append(0.5 * (marks[corner] + marks[jaw_point]) + CHEEK_DROP * interocular * down)
     roles = [HEAD] * (70 + len(CHEEKS))
     # Forehead and hair: the jaw line mirrored above the brows, then a wider ring.
     brow_top = marks[faces.BROWS].min(0)[1]

@@ -73,7 +73,7 @@ def sample_map(
     return map_x, map_y
 
 
-def _signed_area(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+def signed_area(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     p = points[triangles]
     u, v = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
@@ -99,12 +99,12 @@ class Warper:
         affines = triangle_affines(src, dst, triangles).astype(np.float32)
         # A triangle squashed flat, or folded over (turned inside out by the motion), covers
         # pixels that its neighbours should own.
-        moved, rest = _signed_area(dst, triangles), _signed_area(src, triangles)
+        moved, rest = signed_area(dst, triangles), signed_area(src, triangles)
         keep = (np.abs(moved) > 1.0) & (np.abs(rest) > 0.5) & (np.sign(moved) == np.sign(rest))
         order = order[keep[order]]
         s = self.step
         origin = (-float(s), -float(s))
-        labels = label_triangles(dst, triangles, order, self.coarse, origin, s)
+        labels = _fill_slivers(label_triangles(dst, triangles, order, self.coarse, origin, s))
         cx, cy = sample_map(affines, labels, origin, s)
         # Upscale by bilinear interpolation between grid samples (one spare sample each side).
         offset = 0.5 / s - 0.5 + 1.0
@@ -117,16 +117,24 @@ class Warper:
             fine = label_triangles(
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
             )
-            if (fine < 0).any():
-                # Slivers left between triangles squashed shut (lids, lips) take their
-                # neighbour's map, not the identity (which would show the open eye there).
-                grown = fine.astype(np.float32)
-                for _ in range(2):
-                    grown = np.where(grown >= 0, grown, cv2.dilate(grown, _NEIGHBOURS))
-                fine = grown.astype(np.int32)
+            fine = _fill_slivers(fine)
             fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
             # Where no triangle covers a pixel (a squashed sliver), keep the coarse map.
             covered = fine >= 0
             map_x[y0:y1, x0:x1][covered] = fx[covered]
             map_y[y0:y1, x0:x1][covered] = fy[covered]
         return map_x, map_y
+
+
+def _fill_slivers(labels: np.ndarray) -> np.ndarray:
+    """Pixels no triangle covers, next to ones that are covered, take a neighbour's triangle:
+    slivers left where triangles were squashed shut (lids, lips) or dropped as folded (a mouth
+    corner passing the cheek beside it). Left as holes they showed the photo unmoved there: the
+    open eye under a closing lid, a torn step beside the corner of an opening mouth."""
+    if not (labels < 0).any():
+        return labels
+    grown = labels.astype(np.float32)
+    for _ in range(2):
+        grown = np.where(grown >= 0, grown, cv2.dilate(grown, _NEIGHBOURS))
+    filled: np.ndarray = grown.astype(np.int32)
+    return filled
