@@ -137,10 +137,15 @@ class Interior:
         x_px = np.abs(along - mid)  # from the midline
         io = self.io
 
-        # (1) The cavity: darkest at the back and the middle of the opening, lighter where the
-        # lips and teeth bounce light in, and darker towards the corners (the cheeks' shadow).
+        # (1) The cavity: darkest in the shadow under the upper teeth and lip, a little light
+        # bounced in over the lower lip, and darker towards the corners (the cheeks' shadow).
+        # No even rim of light round the whole opening: that outlined it like a drawing.
         near_lip = np.exp(-np.minimum(below_top, above_bottom) / (0.06 * io))
-        shade = (0.55 + 0.75 * near_lip) * (1.0 - 0.4 * np.clip(np.abs(u), 0, 1) ** 2)
+        near_lower = np.exp(-np.maximum(above_bottom, 0.0) / (0.08 * io))
+        near_upper = np.exp(-np.maximum(below_top, 0.0) / (0.03 * io))
+        shade = (0.6 + 0.45 * near_lower - 0.2 * near_upper) * (
+            1.0 - 0.55 * np.clip(np.abs(u), 0, 1) ** 2
+        )
         paint = self.cavity[None, None, :] * shade[..., None]
 
         # The teeth and the tongue hang from the jaws, not from the lips: the upper ones from
@@ -155,15 +160,17 @@ class Interior:
         # (2) The tongue: a rounded mound on the floor of the mouth, its top lit.
         rise = min(0.5 * mid_opening, 0.14 * io)
         tongue_top = lower_mid - rise * (1.0 - np.clip(side / 1.1, 0.0, 1.0) ** 2)
-        tongue = np.clip((depth - tongue_top) / (0.012 * io) + 0.5, 0.0, 1.0)
-        lit = 0.6 + 0.4 * np.exp(-np.maximum(depth - tongue_top, 0.0) / (0.05 * io))
+        # Its top edge is soft (it lies back in the shadow) and it darkens towards its sides.
+        tongue = np.clip((depth - tongue_top) / (0.03 * io) + 0.5, 0.0, 1.0)
+        lit = 0.55 + 0.45 * np.exp(-np.maximum(depth - tongue_top, 0.0) / (0.06 * io))
+        lit *= 1.0 - 0.3 * np.clip(side / 1.1, 0.0, 1.0) ** 2
         t = (tongue * (1.0 - 0.35 * side))[..., None]
         paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.8) * t
 
         if teeth:
             # (3) Lower teeth: their tips just over the lower lip, in front of the tongue.
             # They are narrower than the upper ones and show only as the jaw drops.
-            lower_tooth, _, _ = self._tooth_at(x_px / 0.72)
+            lower_tooth, _, _, _ = self._tooth_at(x_px / 0.72)
             tips = lower_mid - 0.028 * io + 0.03 * io * side**2
             low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * lower_tooth * (side < 0.72)
             low *= np.clip(mid_opening / (0.15 * io) - 0.4, 0.0, 0.85)
@@ -172,7 +179,7 @@ class Interior:
             # (4) Upper teeth one by one; their edges rise along the smile line towards the
             # back; a gum line over them shows where the lip lifts above it; the lip casts a
             # soft shadow over their tops.
-            tooth, length, seam = self._tooth_at(x_px)
+            tooth, length, seam, face = self._tooth_at(x_px)
             edge = upper_mid + length - 0.015 * io * side**2
             gum_line = upper_mid - 0.05 * io + 0.012 * io * seam  # the gum dips between teeth
             upper_tooth = np.clip((edge - depth) / 1.0 + 0.5, 0.0, 1.0) * tooth
@@ -181,16 +188,21 @@ class Interior:
             paint = paint * (1 - g) + self.gum * (0.7 + 0.3 * near_lip[..., None]) * g
             upper_tooth *= 1.0 - gum
             shadow = 1.0 - 0.35 * np.exp(-np.maximum(below_top, 0.0) / (0.025 * io))
-            paint = self._teeth_over(paint, upper_tooth, x_px, shadow)
+            # Each tooth's face is rounded (darker towards its sides) and its biting edge is
+            # translucent (a little darker, the cavity showing through).
+            rounded = 1.0 - 0.14 * (1.0 - np.clip(face, 0.0, 1.0))
+            translucent = 1.0 - 0.18 * np.exp(-np.maximum(edge - depth, 0.0) / (0.012 * io))
+            paint = self._teeth_over(paint, upper_tooth, x_px, shadow * rounded * translucent)
         # The photo's softness and grain.
         if self.sharpness > 0.3:
             paint = cv2.GaussianBlur(paint, (0, 0), self.sharpness)
         noise = np.resize(self._noise, (h, w)) if (h > 256 or w > 256) else self._noise[:h, :w]
         return paint + (noise * self.grain)[..., None]
 
-    def _tooth_at(self, x_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _tooth_at(self, x_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For each pixel's distance from the midline: how much it lies on a tooth (0 in the
-        dark seams between teeth), the tooth's visible length, and 0..1 how near a seam."""
+        dark seams between teeth), the tooth's visible length, 0..1 how near a seam, and 0..1
+        how near the middle of its tooth's face (1 there, 0 at its sides)."""
         edges = self.edges_px
         k = np.clip(np.searchsorted(edges, x_px) - 1, 0, len(edges) - 2)
         lo, hi = edges[k], edges[k + 1]
@@ -202,7 +214,13 @@ class Interior:
         on = np.clip(from_seam / 0.9, 0.35, 1.0) * (x_px < edges[-1])
         # The incisal edge is rounded at each tooth's corners.
         length = self.lengths_px[k] * (1.0 - 0.25 * (2.0 * pos - 1.0) ** 4)
-        return on.astype(np.float32), length.astype(np.float32), seam.astype(np.float32)
+        face = 1.0 - (2.0 * pos - 1.0) ** 2
+        return (
+            on.astype(np.float32),
+            length.astype(np.float32),
+            seam.astype(np.float32),
+            face.astype(np.float32),
+        )
 
     def _teeth_over(
         self, paint: np.ndarray, alpha: np.ndarray, x_px: np.ndarray, light: float | np.ndarray
