@@ -145,7 +145,7 @@ def test_a_built_wheel_holds_and_imports_every_module(tmp_path: Path) -> None:
         "    if not m.name.endswith('__main__') and '.migrations.' not in m.name:\n"
         "        importlib.import_module(m.name)\n"
         "from lpm_guard.database import head_revision\n"
-        "assert head_revision() == '0012'\n"
+        "assert head_revision() == '0013'\n"
     )
     site = str(tmp_path / "site")
     subprocess.run(

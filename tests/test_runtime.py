@@ -42,9 +42,9 @@ def test_start_up_migrates_and_guards_on_each_database(database_url: str, tmp_pa
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
     runtime = Runtime.open(settings)
     try:
-        assert current_revision(runtime.engine) == head_revision() == "0012"
+        assert current_revision(runtime.engine) == head_revision() == "0013"
         first = runtime.audit.entry(0).entry.event
-        assert first.action == "system:database:upgrade" and first.payload["to"] == "0012"
+        assert first.action == "system:database:upgrade" and first.payload["to"] == "0013"
         with pytest.raises(DBAPIError, match="append-only"), runtime.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit_entries"))
         again = Runtime.open(settings)  # already at head: nothing new recorded

@@ -271,6 +271,12 @@ function handleEvent(event) {
       break;
     case "session.updated":
       showUnderstood(event.session);
+      if (event.session.review_id) log(`A reviewer approved the held instructions (${event.session.review_id}).`);
+      break;
+    case "session.instructions_held":
+      // Not applied, not refused: a reviewer decides; the session goes on meanwhile.
+      say($("#understood"), `Instructions held: ${event.reason}. The character goes on as before until a reviewer decides.`, "info");
+      log(`Instructions held for review (${event.review_id}): ${event.reason}.`);
       break;
     case "segment.signed":
       page.segments += 1;

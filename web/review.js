@@ -399,6 +399,62 @@ function wireHeld() {
   $("#held-deny").addEventListener("click", decideHeld("deny"));
 }
 
+// -- 0c. live instructions the policy held for review -------------------------------------------
+
+async function loadHeldLive() {
+  const status = $("#held-live-status-filter").value;
+  const items = await api(`/v1/review/instructions?status=${encodeURIComponent(status)}`);
+  fill($("#held-live-rows"), items.map(heldLiveRow), status === "pending"
+    ? "No live instruction is waiting for a decision." : "No held live instruction matches.");
+  say($("#held-live-status"), items.length
+    ? `${plural(items.length, "held live instruction", "held live instructions")}${status === "pending" ? " The oldest has waited " + age(items[0].age_s) + "." : ""}`
+    : "No held live instruction matches.");
+}
+
+function heldLiveRow(item) {
+  const open = item.status === "pending";
+  const box = el("p", { role: "status", class: "muted" });
+  const reason = el("textarea", { rows: 2, maxlength: 2000, "aria-label": `Reason for the decision on ${item.id} (goes into the audit log)` });
+  const decide = (action) => async (event) => {
+    const text = needReason(reason, box);
+    if (!text) return;
+    await act(event.currentTarget, box, async () => {
+      const decided = await api(`/v1/review/instructions/${encodeURIComponent(item.id)}/${action}`,
+        { method: "POST", body: { reason: text } });
+      await loadHeldLive();
+      say($("#held-live-status"), decided.status === "approved"
+        ? `Approved: session ${decided.session_id} applies the instructions now.`
+        : `Denied: the researcher of session ${decided.session_id} is told why.`, "ok");
+      return "";
+    });
+  };
+  const decision = open
+    ? [field("Why (goes into the audit log)", reason),
+      el("div", { class: "actions" },
+        el("button", { type: "button", onclick: decide("approve"), "aria-label": `Approve the instructions ${item.id}` }, "Approve"),
+        el("button", { type: "button", class: "danger", onclick: decide("deny"), "aria-label": `Deny the instructions ${item.id}` }, "Deny")),
+      box]
+    : [badge(statusKind(item.status), words(item.status)), el("br"),
+      item.decided_by ? `${item.decided_by} ${formatTime(item.decided_at)}: ${item.decision_reason || ""}` : ""];
+  return el("tr", { dataset: { review: item.id, status: item.status } },
+    cell("Session", el("code", {}, item.session_id), el("br"),
+      el("span", { class: "muted" }, `researcher ${item.owner}`), el("br"),
+      el("span", { class: "muted" }, `identity ${item.identity_id}`)),
+    cell("Waiting", badge(statusKind(item.status), words(item.status)), el("br"),
+      `held ${formatTime(item.created_at)}`, el("br"), el("span", {}, `${age(item.age_s)}${open ? " ago" : " to decide"}`)),
+    cell("The instructions, as written", el("blockquote", {}, item.instructions)),
+    cell("Why they were held", badge("warn", item.categories.map(words).join(", ") || "review"), " ",
+      layerText(item), el("br"), el("span", { class: "muted" }, item.rule_ids.join(", ")), el("br"), item.reason),
+    cell("Decision", ...decision));
+}
+
+function wireHeldLive() {
+  $("#held-live-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    load(loadHeldLive, "#held-live-status");
+  });
+}
+
 /** Reported invitations, where the server offers the list (a 404 hides the section). */
 async function loadReports() {
   let reports;
@@ -895,9 +951,11 @@ async function main() {
   wireAudit();
   wireCaptures();
   wireHeld();
+  wireHeldLive();
   await Promise.all([
     load(loadCaptures, "#captures-status"),
     load(loadHeld, "#held-status"),
+    load(loadHeldLive, "#held-live-status"),
     load(loadReports, "#reports-status"),
     load(loadApplications, "#applications-status"),
     load(loadResearchers, "#researchers-status"),

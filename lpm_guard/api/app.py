@@ -21,6 +21,7 @@ from ..jobs.routes import router as generations_router
 from ..leases import NodeLease
 from ..live.ledger import SessionLeases
 from ..live.registry import RegistryLimits, SessionRegistry
+from ..live.review_routes import router as instruction_reviews_router
 from ..live.routes import router as sessions_router
 from ..live.stream import router as stream_router
 from ..logs import configure, get_logger
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(sessions_router)
     app.include_router(generations_router)
     app.include_router(generation_reviews_router)
+    app.include_router(instruction_reviews_router)
     app.include_router(stream_router)
     app.include_router(consent_router)
     install_access(app, runtime, authenticator)  # OAuth2, and the authenticator unless given

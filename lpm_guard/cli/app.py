@@ -8,7 +8,7 @@ import typer
 
 from ..logs import configure
 from ..settings import Settings
-from . import admin, audit, consent, db, keys, reviews
+from . import admin, audit, consent, db, instruction_reviews, keys, reviews
 from .demo import demo
 from .generate import generate
 from .performers import generator_worker
@@ -24,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 admin.app.add_typer(consent.app, name="consent")
+reviews.app.add_typer(instruction_reviews.app, name="instructions")
 admin.app.add_typer(reviews.app, name="review")
 app.add_typer(admin.app, name="admin")
 app.command(name="verify")(verify)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..policy import Decision, Policy
+from ..policy import Action, Decision, Policy
 from ..policy import Use as PolicyUse
 from .session import PolicyStop
 
@@ -12,7 +12,14 @@ from .session import PolicyStop
 def policy_stop(decision: Decision) -> PolicyStop | None:
     if decision.allowed:
         return None
-    return PolicyStop(decision.reason, tuple(str(rule) for rule in decision.rule_ids))
+    return PolicyStop(
+        decision.reason,
+        tuple(str(rule) for rule in decision.rule_ids),
+        review=decision.action is Action.REVIEW,
+        categories=tuple(str(category) for category in decision.categories),
+        layer=decision.layer,
+        score=None if decision.score is None else round(decision.score, 3),
+    )
 
 
 class PolicyLiveCheck:

@@ -44,6 +44,7 @@ from ..errors import NotFound
 from ..listing import is_reviewer, isoformat, newest_first, whose
 from ..runtime import Runtime
 from .errors import SessionLimitReached
+from .holds import close_for_session
 from .registry import SessionRegistry
 from .session import LiveSession, StopReason
 
@@ -344,6 +345,7 @@ def recover(runtime: Runtime, lease_s: float | None = None, *, own: bool = True)
         if getattr(result, "rowcount", 0) != 1:
             continue  # its node renewed the lease meanwhile, or another node closed it
         closed += 1
+        close_for_session(runtime, row.id)  # its held instructions can no longer be applied
         # The segment being written and the whole recording were unsigned when the node
         # stopped (each is signed only as it closes): removed; the signed segments stay.
         for leftover in record_directory(runtime, row.id).glob(".*.unsigned.mp4"):

@@ -20,10 +20,10 @@ from ..performers.backends import backend_for
 from ..provenance.services import generation_record
 from ..provenance.watermark import Watermarker
 from ..revocations import Revocation
-from . import ledger
+from . import holds, ledger
 from .records import SignedRecord
 from .services import LiveServices
-from .session import LiveSession, StopReason
+from .session import LiveSession, PolicyStop, StopReason
 from .watching import LiveWatch
 
 
@@ -81,6 +81,19 @@ def open_live_session(
             payload=details,
         )
 
+    def hold(text: str, stop: PolicyStop) -> str:
+        held = holds.hold(
+            services.runtime,
+            session_id=session_id,
+            owner=principal.subject,
+            actor=principal.actor,
+            identity_id=identity_id,
+            instructions=text,
+            stop=stop,
+        )
+        watch.held.add(held.id)
+        return held.id
+
     try:
         checker = services.checks.checker()
     except BaseException:
@@ -94,6 +107,7 @@ def open_live_session(
             checker=checker,
             audit=audit,
             watch=watch,
+            hold=hold,
         )
     except BaseException:
         checker.close()
@@ -125,6 +139,12 @@ def open_live_session(
 
         subscription = services.runtime.revocations.subscribe(revoked, identity_id)
         session.on_end(subscription.close)  # else the bus keeps every ended session alive
+
+        # Instructions still waiting for a reviewer can no longer be applied.
+        def close_holds() -> None:
+            holds.close_for_session(services.runtime, session_id)
+
+        session.on_end(close_holds)
         services.lease.hold(ledger.SessionLeases(services.registry))  # while it runs
         ticket = services.registry.add(session, principal.subject, identity=identity_id)
         ledger.opened(

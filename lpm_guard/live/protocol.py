@@ -20,7 +20,10 @@ the playback events.
 The agent's events are the Realtime API's *server* event names (``response.output_audio.*``): a
 relay between a Realtime-style voice agent and a session forwards them unchanged.
 
-Server to client: JSON events (``session.created``, ``session.updated``, ``state.changed``,
+Server to client: JSON events (``session.created``, ``session.updated``,
+``session.instructions_held`` — instructions the policy sent to a reviewer: not applied until
+one approves them, then ``session.updated`` with the ``review_id``; a denial is an ``error``
+``instructions_refused`` with it —, ``state.changed``,
 ``output_audio_buffer.started`` and ``.stopped`` — an utterance starts and finishes being shown,
 with the position shown and whether it was interrupted —, ``segment.signed``,
 ``policy.stopped``, ``session.closed``, ``error``), each with a unique ``event_id``, and one
@@ -62,6 +65,7 @@ class ClientEventType(StrEnum):
 class ServerEventType(StrEnum):
     SESSION_CREATED = "session.created"
     SESSION_UPDATED = "session.updated"
+    INSTRUCTIONS_HELD = "session.instructions_held"
     STATE_CHANGED = "state.changed"
     PLAYBACK_STARTED = "output_audio_buffer.started"
     PLAYBACK_STOPPED = "output_audio_buffer.stopped"

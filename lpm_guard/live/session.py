@@ -68,6 +68,12 @@ class PolicyStop:
 
     reason: str
     rule_ids: tuple[str, ...] = ()
+    # The policy said "review", not "deny": instructions wait for a reviewer (speech stops the
+    # stream all the same). The rest is the evidence a reviewer reads.
+    review: bool = False
+    categories: tuple[str, ...] = ()
+    layer: str = ""
+    score: float | None = None
 
 
 class LiveCheck(Protocol):
@@ -96,6 +102,8 @@ class FrameSink(Protocol):
 
 FrameFilter = Callable[[np.ndarray], np.ndarray]
 AuditHook = Callable[[AuditTag, dict[str, Any]], None]
+# Instructions the policy sent to review, held for a reviewer: returns the review's id.
+HoldHook = Callable[[str, PolicyStop], str]
 # Asked twice a second whether the session may go on: a reason to stop, or None.
 Watch = Callable[[], "tuple[StopReason, str] | None"]
 WATCH_EVERY_S = 0.5
@@ -189,6 +197,7 @@ class LiveSession:
         checker: LiveCheck | None = None,
         audit: AuditHook | None = None,
         watch: Watch | None = None,
+        hold: HoldHook | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session_id = session_id
@@ -202,6 +211,7 @@ class LiveSession:
         self._checker = checker
         self._audit = audit
         self._watch = watch
+        self._hold = hold
         self._watched = float("-inf")  # the first frame is watched
         self._clock = clock
         self._last_heard = clock()
@@ -453,6 +463,11 @@ class LiveSession:
     def _update(self, instructions: str | None, event_id: str | None = None) -> None:
         if instructions:
             refused = self._checker.instructions(instructions) if self._checker else None
+            if refused is not None and refused.review and self._hold is not None:
+                # Neither applied nor refused: held for a reviewer. The hold is written by the
+                # policy thread (a database write and an audit entry: not on the event loop).
+                self._queue_check("hold", (instructions, refused, event_id))
+                return
             if refused is not None:
                 self._record(AuditTag.SESSION_INSTRUCTIONS_DENY, refused)
                 self._push_event(
@@ -474,14 +489,75 @@ class LiveSession:
             return
         self._updated(instructions, None)
 
-    def _updated(self, instructions: str | None, answer: Future[list[str]] | None) -> None:
+    def _updated(
+        self,
+        instructions: str | None,
+        answer: Future[list[str]] | None,
+        review_id: str | None = None,
+    ) -> None:
         if answer is not None and answer.exception() is not None:
             return  # the performer failed: the render thread stops the session and says why
         understood = answer.result() if answer is not None else []
+        reviewed = {"review_id": review_id} if review_id else {}
         self._push_event(
             server_event(
                 ServerEventType.SESSION_UPDATED,
-                session={"instructions": instructions, "understood": understood},
+                session={"instructions": instructions, "understood": understood, **reviewed},
+            )
+        )
+
+    def _held(self, instructions: str, stop: PolicyStop, event_id: str | None) -> None:
+        """Write held instructions down for a reviewer and tell the client they wait."""
+        assert self._hold is not None
+        asked = {"event_id": event_id} if event_id else {}
+        try:
+            review_id = self._hold(instructions, stop)
+        except Exception:  # not held, so refused: nothing unreviewed is applied
+            log.exception("holding live instructions for review failed", session=self.session_id)
+            self._push_event(
+                server_event(
+                    ServerEventType.ERROR,
+                    error={
+                        "type": "policy",
+                        "code": "instructions_refused",
+                        "message": "the instructions need a reviewer, and the review could "
+                        "not be recorded",
+                        "rule_ids": list(stop.rule_ids),
+                        **asked,
+                    },
+                )
+            )
+            return
+        self._push_event(
+            server_event(
+                ServerEventType.INSTRUCTIONS_HELD,
+                review_id=review_id,
+                reason=f"awaiting review: {stop.reason}",
+                rule_ids=list(stop.rule_ids),
+                **asked,
+            )
+        )
+
+    def apply_reviewed(self, review_id: str, instructions: str) -> None:
+        """A reviewer approved held instructions: the performer gets them now, and the client
+        hears ``session.updated`` (with the review's id)."""
+        if self.stopped:
+            return
+        self.performer.instruct(instructions).add_done_callback(
+            lambda answer: self._updated(instructions, answer, review_id)
+        )
+
+    def refuse_reviewed(self, review_id: str, reason: str) -> None:
+        """A reviewer denied held instructions: they are never applied; the client hears why."""
+        self._push_event(
+            server_event(
+                ServerEventType.ERROR,
+                error={
+                    "type": "policy",
+                    "code": "instructions_refused",
+                    "message": f"a reviewer denied the instructions: {reason}",
+                    "review_id": review_id,
+                },
             )
         )
 
@@ -516,6 +592,9 @@ class LiveSession:
                     while self._checks and self._checks[0][0] == "audio":
                         parts.append(self._checks.popleft()[1])
                     payload = np.concatenate(parts) if len(parts) > 1 else payload
+            if kind == "hold":  # instructions the policy sent to review
+                self._held(*payload)
+                continue
             try:
                 if kind == "audio":
                     verdict = checker.audio(payload, AUDIO_RATE)

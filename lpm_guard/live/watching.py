@@ -4,7 +4,9 @@ Twice a second (``live.WATCH_EVERY_S``) the render thread asks; the watch reads,
 database session, the researcher's standing and today's use of their quota, the session's own
 row (the revoked flag ``DELETE /v1/sessions/{id}`` sets on any node) and its identity's
 consent. So a revocation from any process or machine (the CLI, another server) stops the stream
-within about half a second, whatever the notifications do. Every ``CHARGE_EVERY_S`` it adds the
+within about half a second, whatever the notifications do. While instructions of the session's
+wait for a reviewer, it also reads their decisions (``holds``) and applies an approval or
+passes on a denial, wherever it was taken. Every ``CHARGE_EVERY_S`` it adds the
 seconds streamed since the last charge to the quota and the session's row (renewing its lease);
 the session stops with reason ``quota`` when the day's use reaches the allowance, and its end
 charges the rest.
@@ -26,7 +28,7 @@ from ..access.standing import standing_of
 from ..consent.models import IdentityStatus
 from ..logs import get_logger
 from ..runtime import Runtime
-from . import ledger
+from . import holds, ledger
 from .session import LiveSession, StopReason
 
 log = get_logger(__name__)
@@ -55,6 +57,7 @@ class LiveWatch:
         self.fps = fps
         self.session: LiveSession | None = None  # set once the session exists
         self.charged_s = 0.0
+        self.held: set[str] = set()  # ids of its instructions waiting for a reviewer
         self._clock = clock
         self._charged_at = clock()
 
@@ -95,7 +98,22 @@ class LiveWatch:
         allowance = standing.application.daily_quota_s if standing.application else None
         if allowance is not None and used_s + unpaid >= allowance:
             return StopReason.QUOTA, f"today's quota of {allowance:g} generated seconds is spent"
+        # (5): held instructions a reviewer decided on, from any node.
+        if self.held:
+            self._deliver()
         return None
+
+    def _deliver(self) -> None:
+        """Take this session's decided held instructions to it: approved ones to the
+        performer (``session.updated``), denied ones to the client as a refusal."""
+        for item in holds.deliveries(self.runtime, self.session_id):
+            self.held.discard(item.id)
+            if self.session is None:
+                continue
+            if item.status is holds.HeldStatus.APPROVED:
+                self.session.apply_reviewed(item.id, item.instructions)
+            else:
+                self.session.refuse_reviewed(item.id, item.decision_reason or "")
 
     def _charge(self, frames: int, streamed: float) -> None:
         self._charged_at = self._clock()

@@ -210,6 +210,11 @@ CASES: list[Case] = [
     Case("GET", "/v1/sessions", signed_in(200)),
     Case("GET", "/v1/sessions", signed_in(403, 403, 200), params={"owner": "acct_other"}),
     Case("GET", "/v1/sessions/{no_session}", signed_in(404)),
+    # Live instructions held for review: reviewers only (none is held here).
+    Case("GET", "/v1/review/instructions", reviewers_only(200)),
+    Case("GET", "/v1/review/instructions/{no_held}", reviewers_only(404)),
+    Case("POST", "/v1/review/instructions/{no_held}/approve", reviewers_only(404), json=REASON),
+    Case("POST", "/v1/review/instructions/{no_held}/deny", reviewers_only(404), json=REASON),
     Case("GET", "/v1/generations", signed_in(200)),
     Case("GET", "/v1/generations", signed_in(403, 403, 200), params={"owner": "acct_other"}),
     # Offline generations: researchers' own jobs (reviewers see all); none exists here.

@@ -91,6 +91,8 @@ class Callers:
             return "ses_nobody"
         if name == "no_capture":
             return "cap_nobody"
+        if name == "no_held":
+            return "irv_nobody"
         if name == "no_manifest":
             return "f" * 48  # a handle (reference + tag) no output was signed with
         if name == "identity_a":
@@ -169,11 +171,22 @@ def test_every_route_is_in_the_matrix(live_world: World) -> None:
     from lpm_guard.auditing.routes import router as audit
     from lpm_guard.consent.routes import router as consent
     from lpm_guard.jobs.routes import router as generations
+    from lpm_guard.live.review_routes import router as instruction_reviews
     from lpm_guard.live.routes import router as sessions
     from lpm_guard.provenance.routes import router as provenance
 
     covered = {(case.method, case.path.split("?")[0]) for case in CASES}
-    routers = (api, oauth, health, audit, consent, provenance, sessions, generations)
+    routers = (
+        api,
+        oauth,
+        health,
+        audit,
+        consent,
+        provenance,
+        sessions,
+        generations,
+        instruction_reviews,
+    )
     for router in routers:
         for route in router.routes:
             for method in route.methods - {"HEAD"}:  # type: ignore[attr-defined]

@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from lpm_guard.policy import Policy
+from lpm_guard.policy import Use as PolicyUse
 
 from lpm_guard.access.principals import Principal
 from lpm_guard.access.routes import AccessServices
@@ -21,9 +24,10 @@ from lpm_guard.api import create_app
 from lpm_guard.consent.models import SyntheticOrigin, Use
 from lpm_guard.consent.services import ConsentService
 from lpm_guard.gate.services import build_gate_services
+from lpm_guard.live.checks import policy_stop
 from lpm_guard.live.opening import open_live_session
 from lpm_guard.live.services import LiveServices, build_live_services
-from lpm_guard.live.session import LiveSession, StopReason
+from lpm_guard.live.session import LiveSession, PolicyStop, StopReason
 from lpm_guard.runtime import Runtime
 from lpm_guard.settings import Settings
 from tests.access.world import World
@@ -34,23 +38,30 @@ RESEARCHER_SCOPES = frozenset({Scope.IDENTITIES_WRITE, Scope.GENERATE_OFFLINE, S
 
 class _NoSpeechChecks:
     """The live speech checks left out: these tests are about processes, not policy (and the
-    real pool starts a speech model per worker)."""
+    real pool starts a speech model per worker). Instructions go through the policy's text
+    check, in process, as the pool's checks send them."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
 
     class _Check:
+        def __init__(self, policy: Policy) -> None:
+            self.policy = policy
+
         def audio(self, samples: np.ndarray, sample_rate: int) -> None:
             return None
 
         def transcript(self, text: str) -> None:
             return None
 
-        def instructions(self, text: str) -> None:
-            return None
+        def instructions(self, text: str) -> PolicyStop | None:
+            return policy_stop(self.policy.check_text(text, PolicyUse.LIVE))
 
         def close(self) -> None:
             pass
 
     def checker(self) -> _Check:
-        return self._Check()
+        return self._Check(self.policy)
 
     def close(self) -> None:
         pass
@@ -69,7 +80,7 @@ class Node:
         runtime = Runtime.open(settings)
         access: AccessServices = create_app(runtime=runtime).state.access
         services = build_live_services(build_gate_services(runtime, quotas=access.quotas))
-        services.checks = _NoSpeechChecks()  # type: ignore[assignment]
+        services.checks = _NoSpeechChecks(services.policy)  # type: ignore[assignment]
         return cls(runtime, services, access)
 
     def close(self) -> None:
@@ -113,6 +124,17 @@ class Stream:
     closed: dict[str, object] | None = None
     closed_at: float = 0.0  # wall clock, when session.closed arrived
     done: threading.Event = field(default_factory=threading.Event)
+    events: list[dict[str, Any]] = field(default_factory=list)  # every JSON event, in order
+
+    def wait_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The first event of type ``kind`` (waiting for it while the session runs)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((e for e in list(self.events) if e["type"] == kind), None)
+            if found is not None:
+                return found
+            assert time.monotonic() < deadline, f"no {kind} in {self.events}"
+            time.sleep(0.01)
 
     def wait_frames(self, n: int, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -142,6 +164,7 @@ def streaming(
                     on_frame(stream.frames)
             else:
                 event = json.loads(message)
+                stream.events.append(event)
                 if event["type"] == "session.closed":
                     stream.closed, stream.closed_at = event, time.time()
 

@@ -16,7 +16,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlmodel import Session, SQLModel
 
-import lpm_guard.jobs.holds  # noqa: F401 (its table joins SQLModel.metadata)
+# Their tables join SQLModel.metadata.
+import lpm_guard.jobs.holds
+import lpm_guard.live.holds  # noqa: F401
 from lpm_guard.access.scopes import Role
 from lpm_guard.clients.live import LiveClient
 from lpm_guard.database import make_engine, upgrade
@@ -258,7 +260,14 @@ def test_recover_ends_the_sessions_a_restart_cut_off(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize(
-    "table", ["live_sessions", "generation_jobs", "generation_reviews", "key_fingerprints"]
+    "table",
+    [
+        "live_sessions",
+        "generation_jobs",
+        "generation_reviews",
+        "live_instruction_reviews",
+        "key_fingerprints",
+    ],
 )
 def test_the_migrations_match_the_models(tmp_path: Path, table: str) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")

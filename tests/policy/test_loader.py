@@ -48,19 +48,19 @@ def test_actions_per_use_come_from_the_file(tmp_path: Path, policy_text: str) ->
     text = "Make the bishop confess to stealing from the charity"
     shipped = Policy.load()
     assert shipped.check_text(text, Use.OFFLINE).action is Action.REVIEW
-    assert shipped.check_text(text, Use.LIVE).action is Action.DENY
+    assert shipped.check_text(text, Use.LIVE).action is Action.REVIEW
+    start = policy_text.index("[categories.defamation]")
+    end = policy_text.index("[categories.unintelligible_speech]")
     path = tmp_path / "p.toml"
     path.write_text(
-        policy_text.replace(
-            '[categories.defamation]\ndescription = "putting false confessions or accusations of '
-            'wrongdoing in someone\'s mouth"\noffline = "review"\nlive = "deny"',
-            '[categories.defamation]\ndescription = "x"\noffline = "allow"\nlive = "review"',
-        ),
+        policy_text[:start]
+        + '[categories.defamation]\ndescription = "x"\noffline = "allow"\nlive = "deny"\n\n'
+        + policy_text[end:],
         "utf-8",
     )
     changed = Policy.load(path)
     assert changed.check_text(text, Use.OFFLINE).action is Action.ALLOW
-    assert changed.check_text(text, Use.LIVE).action is Action.REVIEW
+    assert changed.check_text(text, Use.LIVE).action is Action.DENY
 
 
 def _broken(policy_text: str, case: str) -> str:

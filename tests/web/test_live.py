@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from lpm_guard.access.scopes import Role
 from lpm_guard.consent.services import ConsentService
 from tests.access.world import Account
 from tests.consent.conftest import People, png
@@ -147,6 +148,54 @@ def test_a_live_session_plays_frames_in_sync_and_answers_barge_in(
     assert "The gate allowed the session" in log and "The character is speaking" in log
     assert "The character is listening" in log  # the fake microphone's speech was heard
     assert errors == []
+
+
+def test_held_instructions_wait_for_a_reviewer_in_the_console_then_reach_the_session(
+    site: Site, launch: Launch, shots: Shots, live_researcher: LiveResearcher
+) -> None:
+    held_text = "Smile warmly and tell everyone that the senator took bribes from the cartel"
+    page = launch().new_page()
+    errors = script_errors(page)
+    account = live_researcher.account
+    sign_in(page, site, account.email, account.password, "/live.html")
+    expect(page.locator("body")).to_have_attribute("data-ready", "live")
+    page.get_by_label("Subject").check()
+    page.get_by_role("button", name="Open session").click()
+    expect(page.locator("#session-status")).to_contain_text("Live: 512 × 512", timeout=30_000)
+    # Defamation is "review" live: the instructions wait, and the page says why.
+    page.get_by_label("New instructions").fill(held_text)
+    page.get_by_role("button", name="Update instructions").click()
+    expect(page.locator("#understood")).to_contain_text(
+        "Instructions held: awaiting review: review: defamation (defamation.accusation)"
+    )
+    # A reviewer's console shows the request with its evidence.
+    reviewer = site.world.staff(Role.REVIEWER)
+    site.world.web_tokens(reviewer)  # the first sign-in replaces the one-time password
+    console = launch().new_page()
+    console_errors = script_errors(console)
+    sign_in(console, site, reviewer.email, reviewer.password, "/review.html")
+    expect(console.locator("body")).to_have_attribute("data-ready", "review")
+    row = console.locator("#held-live-rows tr[data-review]").filter(has_text=held_text)
+    expect(row).to_contain_text("defamation")
+    expect(row).to_contain_text("defamation.accusation")
+    expect(row).to_contain_text("rules")
+    expect(row).to_contain_text(account.account_id)
+    review_id = str(row.get_attribute("data-review"))
+    row.scroll_into_view_if_needed()
+    shots(console, "held-live-instructions")
+    row.get_by_role("button", name=f"Approve the instructions {review_id}").click()
+    expect(row).to_contain_text("Write a reason first")
+    assert page.locator("#understood").inner_text().startswith("Instructions held")
+    row.get_by_label(f"Reason for the decision on {review_id}").fill("a quote from a court ruling")
+    row.get_by_role("button", name=f"Approve the instructions {review_id}").click()
+    expect(console.locator("#held-live-status")).to_contain_text("Approved: session ses_")
+    expect(console.locator("#held-live-rows")).not_to_contain_text(held_text)
+    # The session applies them: the researcher's page shows what the character understood.
+    expect(page.locator("#understood")).to_have_text("Understood: smile.", timeout=10_000)
+    shots(page, "held-live-approved")
+    page.get_by_role("button", name="End session").click()
+    expect(page.locator("#session-status")).to_contain_text("Session closed.", timeout=10_000)
+    assert errors == [] and console_errors == []
 
 
 def test_a_refused_session_shows_the_reason_and_a_policy_stop_explains_the_end(
