@@ -219,7 +219,7 @@ def paint_eye(
     sharpness: float,
 ) -> None:
     """Paint one eyeball into ``window`` (x0, y0, x1, y1) of ``frame``, inside the opening the
-    lids leave (``shown``: the eye's six landmarks in frame pixels). ``source``: where each of
+    lids leave (``shown``: the points round the eye in order, frame pixels). ``source``: where each of
     the window's pixels lies on the canvas with the eye open (x and y); ``gaze``: how far the
     iris has moved, canvas pixels. The lids themselves are the warped photo's."""
     x0, y0, x1, y1 = window
@@ -240,10 +240,15 @@ def paint_eye(
 
     mask = np.zeros((y1 - y0, x1 - x0), np.float32)
     curve = np.round((outline(shown) - np.array([x0, y0])) * 16).astype(np.int32)
-    cv2.fillPoly(mask, [curve], 1.0, cv2.LINE_AA, shift=4)
-    if not mask.any():
+    # An opening under a pixel high on average fades out: shut, the lids' points lie on one
+    # line, and the polygon's antialiased outline alone would paint a thread of white there.
+    width = float(np.ptp(curve[:, 0])) / 16.0
+    height = abs(cv2.contourArea(curve.astype(np.float32))) / 256.0 / max(width, 1.0)
+    if height < 0.05:
         return
+    cv2.fillPoly(mask, [curve], 1.0, cv2.LINE_AA, shift=4)
     soft = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.5 * sharpness))[..., None]
+    soft *= min(1.0, height)
     if eye.radius > 0.0:
         # The eyeball, the iris slid by the gaze over it, and the catchlight: a reflection on
         # the cornea, it moves about half as far as the iris (the cornea's curve is centred

@@ -18,7 +18,7 @@ from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
-from .rig import BORDER, CHEEKS, FOLLOW, Reference, Rig
+from .rig import BORDER, CHEEKS, FOLLOW, Reference, Rig, eye_ring
 from .warp import Warper, label_triangles, sample_map, signed_area, triangle_affines
 
 # Weights of the lower face that drop with the jaw.
@@ -103,7 +103,7 @@ class Renderer:
         self._jaw_weight = np.array(list(_JAW_WEIGHTS.values()))[:, None]
         # For the fold repair: which vertices may give way, and each one's neighbours.
         n = len(rig.vertices)
-        self._free = (np.arange(n) >= 70) & (rig.roles != BORDER)
+        self._free = (np.arange(n) >= 70) & (rig.roles != BORDER) & ~np.isin(np.arange(n), rig.lids)
         touch = np.zeros((n, n), np.float32)
         for a, b in ((0, 1), (1, 2), (2, 0)):
             touch[rig.triangles[:, a], rig.triangles[:, b]] = 1.0
@@ -127,8 +127,8 @@ class Renderer:
         self._eyes = cut_eyes(
             rig.front if rig.front is not None else rig.canvas, rig.landmarks, rig.interocular
         )
-        self._eye_index = np.array([*range(36, 48), *rig.IRIS])
-        self._eye_row = {int(v): k for k, v in enumerate(self._eye_index)}
+        self._eye_index = np.array([*range(36, 48), *rig.lids, *rig.IRIS])
+        self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
 
     def _geometry(self, c: FaceControls) -> np.ndarray:
         """The mesh's vertices for these controls (canvas pixels), irises still, followed by
@@ -193,6 +193,7 @@ class Renderer:
             p[lower] -= travel * MEET * c.blink
         # The mesh's iris vertex sits between the lids: it goes down with them (its triangles
         # would fold over otherwise), whatever the eyeball under them does.
+        p[rig.lids] += rig.lid_travel * c.blink
         for iris, eye in zip(rig.IRIS, EYES, strict=True):
             p[iris] += (p[list(eye)].mean(0) - p[iris]) * c.blink
         # Breathing lifts the shoulders and the neck a little.
@@ -319,7 +320,7 @@ class Renderer:
             # Where the eyeball lies on the canvas with the eyes held open.
             affines = triangle_affines(self.rig.vertices, held, self.rig.triangles)
             affines = affines.astype(np.float32)
-        for eye in self._eyes:
+        for eye, ring in zip(self._eyes, self._rings, strict=True):
             # Only the opening the lids leave is painted.
             window = _window(dst[list(eye.points)], 2.0, frame.shape)
             x0, y0, x1, y1 = window
@@ -333,9 +334,7 @@ class Renderer:
                 source = sample_map(affines, labels, origin, 1.0)
             else:
                 source = (maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1])
-            paint_eye(
-                frame, window, source, eye, dst[list(eye.points)], gaze, self._interior.sharpness
-            )
+            paint_eye(frame, window, source, eye, dst[ring], gaze, self._interior.sharpness)
 
     def _seal(
         self,

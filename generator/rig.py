@@ -6,13 +6,14 @@ Written by hand: no maintained library builds a landmark-driven 2.5D face rig.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
 from . import faces, lips
+from .eyes import EYES, MEET
 from .person import layers, person_mask, shows_background
 from .pose import HeadModel, facing_yaw, fit_head
 
@@ -69,6 +70,10 @@ class Rig:
     across: np.ndarray  # unit vector from the subject's right eye to the left
     lip_gap: float  # the photo's mean inner-lip opening, pixels
     zoom: float = 1.0  # canvas pixels per photo pixel
+    # The mesh's own points on and over the eyelids (vertex indices), and where a blink takes
+    # each one (canvas pixels, from rest to the eye shut).
+    lids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.intp))
+    lid_travel: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     person: np.ndarray | None = None  # H×W float32: 1 on the person, 0 on the background
     plate: np.ndarray | None = None  # H×W×3 uint8: the background, the person painted out
     front: np.ndarray | None = None  # H×W×3 uint8: the canvas unmixed from the background
@@ -149,6 +154,10 @@ def build_rig(
         extra += [np.array([0.0, y]), np.array([width - 1.0, y])]
         roles += [BORDER, BORDER]
 
+    first_lid = 68 + len(extra)
+    lid_points, lid_travel, lid_open = _lid_points(marks, down, interocular)
+    extra += list(lid_points)
+    roles += [HEAD] * len(lid_points)
     vertices = np.vstack([marks, np.array(extra)])
     vertices[:, 0] = vertices[:, 0].clip(0, width - 1)
     vertices[:, 1] = vertices[:, 1].clip(0, height - 1)
@@ -156,7 +165,8 @@ def build_rig(
     points3d = np.vstack([head.points, head.depth_at(vertices[68:])])
 
     lip_gap = lips.lip_gap(marks)
-    triangles = _triangulate(vertices, marks, down, interocular)
+    lid_index = np.arange(first_lid, first_lid + len(lid_points))
+    triangles = _triangulate(vertices, marks, down, interocular, (lid_index, lid_open))
     rig = Rig(
         canvas,
         marks,
@@ -170,6 +180,8 @@ def build_rig(
         across,
         lip_gap,
         float(np.sqrt(abs(np.linalg.det(frame.matrix[:, :2])))),
+        lids=lid_index,
+        lid_travel=lid_travel,
     )
     if separate and shows_background(_photo_area(photo, frame), marks, interocular):
         rig.person = person_mask(canvas, marks, interocular)
@@ -223,8 +235,43 @@ def _framed(photo: np.ndarray, frame: Frame) -> np.ndarray:
     return out
 
 
+def _lid_points(
+    marks: np.ndarray, down: np.ndarray, interocular: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points of the mesh's own on the eyelids, where dlib has only two on each lid: shut
+    with those alone, a lid was a polyline with a dark wedge of lashes at each corner. Per eye,
+    on the lids' curve: halfway from each corner to the first landmark and halfway between the
+    two, above and below. Returns the points (per eye: upper, lower from the first corner
+    to the second), where a blink takes each (canvas pixels: the pair meets where the
+    landmarks' pairs meet), and how far each moves in the open pose the triangulation is made
+    on (as far as the landmarks either side of it)."""
+    points, travel, opened = [], [], []
+    lift = 0.12 * interocular * down
+    for eye in EYES:
+        # Segments run corner, upper, upper, corner, lower, lower, 4 curve points each.
+        curve = lips.smooth_closed(marks[list(eye)], steps=4)
+        for upper, lower, share in ((2, 22, 0.5), (6, 18, 1.0), (10, 14, 0.5)):
+            gap = curve[lower] - curve[upper]
+            points += [curve[upper], curve[lower]]
+            travel += [gap * (1.0 - MEET), -gap * MEET]
+            opened += [-share * lift, share * lift]
+    return np.array(points), np.array(travel), np.array(opened)
+
+
+def eye_ring(rig: Rig, eye: int) -> np.ndarray:
+    """Vertex indices round eye ``eye`` (0: the subject's right) in order: its landmarks and
+    the lid points between them."""
+    e = EYES[eye]
+    u0, l0, u1, l1, u2, l2 = rig.lids[6 * eye : 6 * eye + 6]
+    return np.array([e[0], u0, e[1], u1, e[2], u2, e[3], l2, e[4], l1, e[5], l0])
+
+
 def _triangulate(
-    vertices: np.ndarray, marks: np.ndarray, down: np.ndarray, interocular: float
+    vertices: np.ndarray,
+    marks: np.ndarray,
+    down: np.ndarray,
+    interocular: float,
+    lids: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Delaunay over the vertices as they would sit with the mouth and eyes wide open, so that
     lips and lids get their own triangles and an opening never drags the other lip along."""
@@ -239,4 +286,6 @@ def _triangulate(
     for upper, lower_lid in (((37, 38), (41, 40)), ((43, 44), (47, 46))):
         opened[list(upper)] -= down * interocular * 0.12
         opened[list(lower_lid)] += down * interocular * 0.12
+    index, lid_open = lids
+    opened[index] += lid_open
     return np.asarray(Delaunay(opened).simplices, dtype=np.int32)
