@@ -17,10 +17,12 @@ from ..auditing.tags import AuditTag
 from ..consent.models import Use
 from ..performers import Direction, portrait_of
 from ..performers.backends import backend_for
+from ..policy import Use as PolicyUse
 from ..provenance.services import generation_record
 from ..provenance.watermark import Watermarker
 from ..revocations import Revocation
 from . import holds, ledger
+from .checks import policy_stop
 from .records import SignedRecord
 from .services import LiveServices
 from .session import LiveSession, PolicyStop, StopReason
@@ -45,8 +47,18 @@ def open_live_session(
 ) -> OpenedSession:
     """Admit the request through the gate, then build and register the session: watermarked
     frames, speech checks, the signed record, the revocation subscription and its ledger row.
+    Instructions the policy sends to review are held for a reviewer once the stream starts
+    (``session.instructions_held`` after ``session.created``); the gate admits the session
+    without them.
     Raises the gate's refusal (audited there); if anything after admission fails, the session
     is stopped unstarted, which releases what it had taken."""
+    # Instructions the policy sends to review (and nothing stricter) do not stop the session:
+    # it opens without them, and they wait for a reviewer as a session.update's would.
+    held = None
+    if instructions:
+        verdict = policy_stop(services.policy.check_text(instructions, PolicyUse.LIVE))
+        if verdict is not None and verdict.review:
+            held, instructions = (instructions, verdict), None
     admission = services.gate.admit(principal, identity_id, Use.LIVE, instructions=instructions)
     width, height = (int(v) for v in size.split("x"))
     # The performer (the CPU generator here, or a remote worker) gets the photo and nothing
@@ -117,6 +129,8 @@ def open_live_session(
     try:
         if instructions:
             session.instruct_at_open(instructions)
+        elif held is not None:
+            session.hold_at_open(*held)
         # The session's record: signed segments as it goes, the whole recording at the end.
         record = generation_record(
             services.audit,

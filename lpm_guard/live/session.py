@@ -256,6 +256,13 @@ class LiveSession:
         self._opening = {"instructions": instructions, "understood": understood}
         return understood
 
+    def hold_at_open(self, instructions: str, stop: PolicyStop) -> None:
+        """Instructions given at open that the policy sent to review: held for a reviewer as
+        soon as the session starts (the client hears it after ``session.created``)."""
+        if self._hold is None or self._checker is None:
+            raise RuntimeError("held instructions need a hold hook and a policy check")
+        self._queue_check("hold", (instructions, stop, None))
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start rendering; the outbox wakes ``outgoing()`` on ``loop``."""
         wake = self._wake_event

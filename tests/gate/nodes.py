@@ -107,9 +107,11 @@ class Node:
         consent.review_synthetic("reviewer:test", view.id, approve=True, reason="checked")
         return view.id
 
-    def open_session(self, owner: Principal, identity: str) -> LiveSession:
+    def open_session(
+        self, owner: Principal, identity: str, instructions: str | None = None
+    ) -> LiveSession:
         opened = open_live_session(
-            self.services, owner, identity, instructions=None, size="512x512", fps=25
+            self.services, owner, identity, instructions=instructions, size="512x512", fps=25
         )
         session, _ = self.services.registry.get(opened.session_id)
         return session

@@ -164,13 +164,14 @@ def test_held_on_one_process_applied_only_once_a_reviewer_on_another_approves(
     assert logged == ["session:instructions:review", "session:review:approve"]
 
 
-def test_a_denial_from_the_cli_is_never_applied_and_an_ended_session_closes_its_holds(
+def test_held_at_open_then_denied_from_the_cli_never_applied_and_an_ended_session_closes_its_holds(
     two: tuple[Node, Node], people: People, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     a, b = two
     owner = a.researcher()
     identity = a.character(owner, people.t1[1])
-    session = a.open_session(owner, identity)
+    # Given at open, they do not stop the session: it opens without them, and they wait.
+    session = a.open_session(owner, identity, instructions=ACCUSATION)
     applied = spy(session, monkeypatch)
     env = {
         "LPM_DATA_DIR": str(a.runtime.settings.data_dir),
@@ -180,8 +181,10 @@ def test_a_denial_from_the_cli_is_never_applied_and_an_ended_session_closes_its_
     runner = CliRunner(env=env)
     with streaming(session) as stream:
         stream.wait_frames(3)
-        update(session, ACCUSATION, "upd_1")
-        first = str(stream.wait_event("session.instructions_held")["review_id"])
+        created, held = stream.events[0], stream.wait_event("session.instructions_held")
+        assert created["type"] == "session.created" and "instructions" not in created["session"]
+        assert held["reason"].startswith("awaiting review: ")
+        first = str(held["review_id"])
         # The operator's command line: the same queue, the same compare-and-set.
         listed = runner.invoke(cli, ["admin", "review", "instructions", "list"])
         assert listed.exit_code == 0 and first in listed.output, listed.output
