@@ -4,6 +4,7 @@ landmarks exact), so that the pixels tell the iris from everything else."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import cv2
@@ -74,3 +75,18 @@ def test_a_half_closed_lid_covers_the_iris_and_does_not_squash_it(drawn: Charact
         assert (during[rows] & before[rows]).sum() / during[rows].sum() > 0.9
         # Shut, at most the lid's edge is left of it.
         assert _iris(shut, window).sum() < 0.25 * before.sum()
+
+
+def test_shut_lids_paint_no_thread_of_the_eyeball(
+    character: Character, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shut, the lids' points lie on one curve. The outline of that empty opening once
+    painted a thread of the eye's white along the closed lids; the shut eye is now the warped
+    lids alone, as if there were no eyeball layer. Open a little, the layer shows."""
+    shut, nearly = FaceControls(blink=1.0), FaceControls(blink=0.8)
+    frames = [character.renderer.render(c) for c in (shut, nearly)]
+    monkeypatch.setattr(
+        importlib.import_module("lpm_guard.generator.render"), "paint_eye", lambda *a, **k: None
+    )
+    assert np.array_equal(character.renderer.render(shut), frames[0])
+    assert not np.array_equal(character.renderer.render(nearly), frames[1])
