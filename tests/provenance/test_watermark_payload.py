@@ -165,3 +165,25 @@ def test_a_listed_message_of_another_key_does_not_verify() -> None:
 def test_list_size_is_checked() -> None:
     with pytest.raises(ValueError, match="list size"):
         _wm_payload.list_viterbi(np.zeros((1, _wm_payload.CODED_BITS)), 0)
+
+
+@pytest.mark.parametrize("size", [1, 6, 32])
+def test_the_list_step_keeps_what_sorting_every_candidate_keeps(size: int) -> None:
+    # survivors merges the two predecessors' sorted lists; the reference here sorts all 2·size
+    # candidates of each state by their distance below the row's best (in float32, as the
+    # decoder keeps them), then predecessor and rank, on metrics with ties (rounded), paths
+    # that cannot exist yet (-inf) and near-ties that the distance rounds to ties.
+    rng = np.random.default_rng(size)
+    lists = np.round(rng.normal(size=(5, 64, 2, size)) * 4) / 4
+    lists[:, :20, :, size // 2 :] = -np.inf
+    lists[:, 30] = 1.0 + np.float32(1e-7) * rng.integers(0, 2, size=(5, 2, size))
+    lists = -np.sort(-lists, axis=-1)  # each predecessor's list best first
+    candidates = lists.reshape(5, 64, 2 * size).astype(np.float32)
+    metrics, codes = _wm_payload.survivors(candidates, size)
+    below = candidates.max(axis=(1, 2), keepdims=True) - candidates
+    order = np.lexsort((np.arange(2 * size) + np.zeros_like(below), below), axis=-1)
+    kept = order[..., :size]
+    assert np.array_equal(codes, kept)
+    finite = np.isfinite(np.take_along_axis(candidates, kept, axis=-1))
+    assert np.allclose(metrics[finite], np.take_along_axis(candidates, kept, axis=-1)[finite])
+    assert np.all(np.isneginf(metrics[~finite]))
