@@ -117,7 +117,7 @@ def main() -> None:
                 evidence = Evidence(_gray(ATTACKS[name](marked)))
                 trace = evidence.trace(secret, references)
                 run = {
-                    "blind": evidence.reading(secret).reference == REFERENCE,
+                    "blind": evidence.reading(secret, references).reference == REFERENCE,
                     "traced": trace.reference == REFERENCE,
                     "wrong": trace.reference not in (None, REFERENCE),
                     "z": trace.z,
@@ -130,7 +130,7 @@ def main() -> None:
             cpu = time.process_time()
             found = False
             for index, secret in enumerate(keys(args.unmarked_keys)):
-                found |= evidence.reading(secret).reference is not None
+                found |= evidence.reading(secret, references).reference is not None
                 found |= evidence.trace(secret, references).reference is not None
                 if index == 0:
                     cpu = time.process_time() - cpu

@@ -348,18 +348,16 @@ def _peak_z(tile: np.ndarray, template_spectrum: np.ndarray) -> float:
 
 
 def _peak_zs(tile: np.ndarray, spectra: Sequence[np.ndarray]) -> list[float]:
-    """``_peak_z`` for several templates' spectra, the fold transformed once (float32)."""
+    """``_peak_z`` for several templates' spectra, the fold transformed once (float32), the
+    surfaces transformed back and their phases' statistics taken in one call each."""
     folded = scipy_fft.rfft2(tile.astype(np.float32))
-    found = []
-    for spectrum in spectra:
-        surface = scipy_fft.irfft2(folded * spectrum, s=tile.shape)
-        phases = _phases(surface)
-        std = phases.std(axis=1)
-        if not (std > 0).all():
-            found.append(0.0)
-            continue
-        found.append(float(((phases.max(axis=1) - phases.mean(axis=1)) / std).max()))
-    return found
+    surfaces = scipy_fft.irfft2(folded[None] * np.stack(spectra), s=tile.shape)
+    grid = TILE // CHIP
+    phases = surfaces.reshape(len(spectra), grid, CHIP, grid, CHIP).transpose(0, 2, 4, 1, 3)
+    phases = phases.reshape(len(spectra), CHIP**2, -1)
+    std = phases.std(axis=-1)
+    peaks = (phases.max(axis=-1) - phases.mean(axis=-1)) / np.where(std > 0, std, 1)
+    return [float(p.max()) if (s > 0).all() else 0.0 for p, s in zip(peaks, std, strict=True)]
 
 
 def _spectra(template: np.ndarray) -> list[np.ndarray]:
@@ -378,12 +376,22 @@ def grid_scores(
     """The best z of a rendered template's correlation with the centre SEARCH_SIDE square of
     a whitened frame folded at each period of ``periods`` (SEARCH_GRID unless given):
     MIRRORS rows, the frame as it is and mirrored."""
+    return np.asarray(grids_scores(first, [template], periods)[0])
+
+
+def grids_scores(
+    first: np.ndarray, templates: Sequence[np.ndarray], periods: np.ndarray | None = None
+) -> np.ndarray:
+    """``grid_scores`` of several templates, each fold made and transformed once for all of
+    them (the reading's sync pattern and tracing's pilots on the same first frame):
+    (templates, MIRRORS, periods)."""
     periods = SEARCH_GRID if periods is None else periods
     height, width = first.shape
     top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
     centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
-    spectra = _spectra(template)
-    return np.array([_peak_zs(splat(centre, period), spectra) for period in periods]).T
+    spectra = [spectrum for template in templates for spectrum in _spectra(template)]
+    scores = np.array([_peak_zs(splat(centre, period), spectra) for period in periods])
+    return scores.reshape(len(periods), len(templates), MIRRORS).transpose(1, 2, 0)
 
 
 def _mirror(tile: np.ndarray, mirror: bool) -> np.ndarray:
@@ -398,7 +406,9 @@ def mirrored(evidence: Fold, mirror: bool = True) -> Fold:
     return Fold(evidence.period, _mirror(evidence.tile, True), _mirror(evidence.first, True))
 
 
-def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float, bool]:
+def keyed_period(
+    first: np.ndarray, layout: Layout, scores: np.ndarray | None = None
+) -> tuple[float, float, bool]:
     """The keyed scale search: the period (its sync z, and whether the frame is mirrored) at
     which the first whitened frame folds onto this secret's sync pattern best.
 
@@ -406,11 +416,12 @@ def keyed_period(first: np.ndarray, layout: Layout) -> tuple[float, float, bool]
     amplitude and lost under a small, re-encoded copy (crf 28 after 0.5× and a crop: the true
     64 px was not among its six candidates on either benchmark photo); the sync correlation is
     linear in it. (1) Fold the centre SEARCH_SIDE square of the frame at every period of
-    SEARCH_GRID and take each surface's peak z; (2) around the best, REFINE_STEPS grid steps
-    on the whole frame; the best of those is the answer."""
+    SEARCH_GRID and take each surface's peak z (``scores``: ``grid_scores`` of this frame and
+    the sync template, when the caller has them); (2) around the best, REFINE_STEPS grid
+    steps on the whole frame; the best of those is the answer."""
     template = render(layout.chips(None))
     # (1) the grid, on the centre square, both ways round.
-    scores = grid_scores(first, template)
+    scores = grid_scores(first, template) if scores is None else scores
     mirror, best = divmod(int(np.argmax(scores)), scores.shape[1])
     # (2) refine on the whole frame, in fractions of the grid's step there.
     step = SEARCH_GRID[min(best + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[best] - 1

@@ -131,26 +131,59 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
 def near(period: float) -> np.ndarray:
     """The search grid's periods within NEAR of ``period`` (a rotated view's, which its
     lattice gave to within a fraction of a percent)."""
-    grid = _wm_detect.SEARCH_GRID
-    return np.asarray(grid[np.abs(grid / period - 1) <= NEAR])
+    return np.asarray(_wm_detect.SEARCH_GRID[near_mask(period)])
+
+
+def near_mask(period: float) -> np.ndarray:
+    """Which of the search grid's periods ``near`` keeps."""
+    return np.asarray(np.abs(_wm_detect.SEARCH_GRID / period - 1) <= NEAR)
 
 
 def _scales(
-    first: np.ndarray, template: np.ndarray, grid: np.ndarray | None = None
+    first: np.ndarray,
+    template: np.ndarray,
+    grid: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> list[tuple[float, bool]]:
     """Step 2: the TRACE_SCALES best local maxima of the pilot peak over the search grid
-    (``grid``: a part of it; on the frame's centre, as ``keyed_period``), each with whether
-    the frame reads mirrored, and the native scale both ways round."""
+    (``grid``: a part of it; on the frame's centre, as ``keyed_period``; ``scores``: its
+    ``grid_scores``, when the caller has them), each with whether the frame reads mirrored,
+    and the native scale both ways round."""
     grid = _wm_detect.SEARCH_GRID if grid is None else grid
     native = [(float(TILE), False), (float(TILE), True)]
     if len(grid) == 0:
         return native
-    both = _wm_detect.grid_scores(first, template, grid)
+    both = _wm_detect.grid_scores(first, template, grid) if scores is None else scores
     scores = both.max(axis=0)
     peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
     peaks.sort(key=lambda i: -scores[i])
     kept = [(float(grid[i]), bool(both[1, i] > both[0, i])) for i in peaks[:TRACE_SCALES]]
     return [*native, *kept]
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """Step 1 for one key and one list of issued references: the distinct references, their
+    codewords, and the pilots' rendered pattern (the same in every view of a clip)."""
+
+    secret: bytes
+    issued: np.ndarray
+    layout: Layout
+    coded: np.ndarray
+    template: np.ndarray
+
+
+def codebook(secret: bytes, references: Sequence[int]) -> Codebook:
+    """The ``Codebook`` of ``secret``'s mark among ``references``."""
+    issued = np.unique(np.asarray(references, dtype=np.uint64))
+    if len(issued) > MAX_CANDIDATES:
+        raise ValueError(f"at most {MAX_CANDIDATES} candidates can be traced")
+    layout = Layout.from_secret(secret)
+    if len(issued) == 0:
+        nothing = np.zeros((0, payload.CODED_BITS), np.uint8)
+        return Codebook(secret, issued, layout, nothing, np.zeros((TILE, TILE), np.float32))
+    coded = codewords(secret, issued)
+    return Codebook(secret, issued, layout, coded, render(_pilots(layout, coded)))
 
 
 def trace(
@@ -159,27 +192,30 @@ def trace(
     references: Sequence[int],
     secrets: int = 1,
     period: float | None = None,
+    *,
+    book: Codebook | None = None,
+    first_scores: np.ndarray | None = None,
 ) -> Trace:
     """Steps 1-4 for one key on whitened frames (``_wm_detect.flatten``), the first of them
     the clip's first: read alone, and all of them summed (SUBSETS). ``period``: search only
     the grid's periods ``near`` it (a rotated view's own period; the bound still counts the
-    whole grid)."""
-    issued = np.unique(np.asarray(references, dtype=np.uint64))
+    whole grid). ``book``: step 1 done already (``codebook``, for every view of a clip);
+    ``first_scores``: the first frame's pilot ``grid_scores`` over the grid searched, when
+    the caller has them."""
+    book = codebook(secret, references) if book is None else book
+    if book.secret != secret:
+        raise ValueError("the codebook is another key's")
+    issued, layout, coded, template = book.issued, book.layout, book.coded, book.template
     if len(issued) == 0:
         return Trace(None, 0.0, 0.0, 0.0, 0)
-    if len(issued) > MAX_CANDIDATES:
-        raise ValueError(f"at most {MAX_CANDIDATES} candidates can be traced")
-    layout = Layout.from_secret(secret)
-    # (1): codewords and pilots.
-    coded = codewords(secret, issued)
-    template = render(_pilots(layout, coded))
     # (2)-(3): per subset and scale, the pilot surface's offsets and their unit-length chip
     # sums. Folding is linear, so the frames' sum folds as the sum of their folds.
     rows, where = [], []
     subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
-    for white in subsets:
-        grid = None if period is None else near(period)
-        for scale, mirror in _scales(white, template, grid):
+    grid = None if period is None else near(period)
+    for index, white in enumerate(subsets):
+        given = first_scores if index == 0 else None
+        for scale, mirror in _scales(white, template, grid, given):
             folded = _wm_detect.splat(white, scale)
             fold = _wm_detect.mirrored(_wm_detect.Fold(scale, folded, folded), mirror)
             tile = _wm_detect.sharpened(fold).first

@@ -25,7 +25,7 @@ from lpm_guard.provenance import (
     _wm_payload,
     _wm_trace,
 )
-from lpm_guard.provenance._wm_pattern import TILE, Layout
+from lpm_guard.provenance._wm_pattern import TILE, Layout, render
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
 
 REFERENCE_BITS = _wm_payload.REFERENCE_BITS
@@ -177,6 +177,9 @@ class _View:
     sample: list[np.ndarray]
     quick: dict[float, _wm_detect.Fold] = field(default_factory=dict)
     full: dict[float, _wm_detect.Fold] = field(default_factory=dict)
+    # Tracing's pilot scores of the first frame over the whole search grid, per codebook,
+    # made in the reading's keyed search (the same folds): ``Evidence.reading``.
+    pilots: dict[tuple[bytes, bytes], np.ndarray] = field(default_factory=dict)
 
     def white(self, luma: np.ndarray) -> np.ndarray:
         if self.rotation is None:
@@ -193,6 +196,7 @@ class Evidence:
     """
 
     def __init__(self, lumas: Sequence[np.ndarray]) -> None:
+        self._books: dict[tuple[bytes, bytes], _wm_trace.Codebook] = {}
         # (1)-(2): the whitened frames' autocorrelation gives the period candidates, and the
         # rotations whose lattice stands out (each one more view of the clip).
         self._lumas = list(lumas)
@@ -257,13 +261,15 @@ class Evidence:
 
         return max(choices, key=z)
 
-    def reading(self, secret: bytes) -> _wm_detect.Reading:
+    def reading(self, secret: bytes, references: Sequence[int] | None = None) -> _wm_detect.Reading:
         """Steps (4)-(5) for one secret: the best hypothesis (view, scale, mirrored or not,
         by sync score), folded over every frame; when that is a rescaled one and no check
         value verifies there, the native scale too (a weak mark can lose the scale choice to
         a wrong candidate on 6 frames); when neither verifies, the scale the keyed search
         finds on the first frame of that view (a small re-encoded copy leaves the comb of
-        step 2 too little of the mark to find its period)."""
+        step 2 too little of the mark to find its period). ``references``: the ones a
+        ``trace`` may follow with; the keyed search then scores their pilots on the same
+        folds, which that trace takes instead of folding the first frame again."""
         layout = Layout.from_secret(secret)
         choices = [
             (view, period, mirror)
@@ -287,8 +293,9 @@ class Evidence:
         # one (a rectified picture's scale is the picture's, which no candidate may hold);
         # the better sync score of the two is decoded, one scale more either way
         # (SCALES_DECODED).
+        book = None if references is None else self._codebook(secret, references)
         searches = [
-            (v, *_wm_detect.keyed_period(v.sample[0], layout))
+            (v, *_wm_detect.keyed_period(v.sample[0], layout, self._grid(v, layout, book)))
             for v in [view, *(p for p in self._perspectives() if p is not view)]
         ]
         searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
@@ -303,19 +310,47 @@ class Evidence:
         """Which of the issued ``references`` this secret's mark carries, if one stands out
         (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
         ``secrets`` keys' hypotheses), in every view of the clip."""
-        traces = [
-            _wm_trace.trace(
-                v.sample,
-                secret,
-                references,
-                secrets,
-                # A rotated view: near the period its lattice shows (the clip and a
-                # perspective view, whose scale nothing shows: the whole grid).
-                v.candidates[1] if isinstance(v.rotation, _wm_geometry.Rotation) else None,
+        book = self._codebook(secret, references)
+        traces = []
+        for v in self._views:
+            # A rotated view: near the period its lattice shows (the clip and a perspective
+            # view, whose scale nothing shows: the whole grid).
+            rotated = isinstance(v.rotation, _wm_geometry.Rotation)
+            period = v.candidates[1] if rotated else None
+            pilots = v.pilots.get(self._key(secret, book))
+            if pilots is not None and period is not None:
+                pilots = pilots[:, _wm_trace.near_mask(period)]
+            traces.append(
+                _wm_trace.trace(
+                    v.sample, secret, references, secrets, period, book=book, first_scores=pilots
+                )
             )
-            for v in self._views
-        ]
         return max(traces, key=lambda t: (t.reference is not None, t.z))
+
+    @staticmethod
+    def _key(secret: bytes, book: _wm_trace.Codebook) -> tuple[bytes, bytes]:
+        return secret, book.issued.tobytes()
+
+    def _codebook(self, secret: bytes, references: Sequence[int]) -> _wm_trace.Codebook:
+        """Tracing's step 1 for this key and list, once per clip (every view uses it)."""
+        issued = np.unique(np.asarray(references, dtype=np.uint64))
+        key = (secret, issued.tobytes())
+        if key not in self._books:
+            self._books[key] = _wm_trace.codebook(secret, issued.tolist())
+        return self._books[key]
+
+    def _grid(
+        self, view: _View, layout: Layout, book: _wm_trace.Codebook | None
+    ) -> np.ndarray | None:
+        """The keyed search's sync scores of the view's first frame over the whole grid,
+        with the pilots of ``book`` scored on the same folds and kept for ``trace``; None
+        (the keyed search folds by itself) when there is no codebook."""
+        if book is None or len(book.issued) == 0:
+            return None
+        sync = render(layout.chips(None))
+        scores = _wm_detect.grids_scores(view.sample[0], [sync, book.template])
+        view.pilots[self._key(book.secret, book)] = scores[1]
+        return np.asarray(scores[0])
 
     def _perspectives(self) -> list[_View]:
         return [v for v in self._views if isinstance(v.rotation, _wm_geometry.Perspective)]
@@ -348,7 +383,9 @@ def _examine(
     lumas: Sequence[np.ndarray], secrets: Sequence[bytes], references: Sequence[int] | None
 ) -> Detection:
     evidence = Evidence(lumas)
-    detections = [decide(evidence.reading(s), len(secrets), evidence.frames) for s in secrets]
+    detections = [
+        decide(evidence.reading(s, references), len(secrets), evidence.frames) for s in secrets
+    ]
     present = [d for d in detections if d.present]
     if present:
         return present[0]

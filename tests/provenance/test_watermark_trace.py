@@ -10,6 +10,7 @@ import functools
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from lpm_guard.provenance import _wm_trace
 from lpm_guard.provenance._wm_pattern import Layout
 from lpm_guard.provenance.services import Verifier, verify_file
 from lpm_guard.provenance.trust import TrustAnchors
-from lpm_guard.provenance.watermark import Watermarker, detect, detect_file
+from lpm_guard.provenance.watermark import Evidence, Watermarker, detect, detect_file
 from lpm_guard.runtime import Runtime
 
 from . import media
@@ -147,3 +148,23 @@ def test_verify_traces_a_small_reencoded_copy_to_its_audit_entry(
     assert report.audit is not None and report.audit.source == "watermark"
     assert report.audit.status == "included" and report.audit.index == reference
     assert report.verdict == "traced"
+
+
+def test_a_trace_after_a_reading_is_the_trace_alone() -> None:
+    # The reading's keyed search scores tracing's pilots on its own folds of the first frame
+    # and the trace takes those: the same trace as one that folds by itself. Three frames of
+    # the marked clip under the combined attack reach the keyed search (the payload does not
+    # decode), with this key and with another.
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in _attacked(SECRET)[:3]]
+    for secret in (SECRET, OTHER):
+        alone = Evidence(frames).trace(secret, ISSUED)
+        evidence = Evidence(frames)
+        assert evidence.reading(secret, ISSUED).reference is None
+        assert any(view.pilots for view in evidence._views)
+        after = evidence.trace(secret, ISSUED)
+        assert (after.reference, after.z, after.runner_up, after.period) == (
+            alone.reference,
+            alone.z,
+            alone.runner_up,
+            alone.period,
+        )
