@@ -539,7 +539,7 @@ class LiveSession:
             server_event(
                 ServerEventType.INSTRUCTIONS_HELD,
                 review_id=review_id,
-                reason=f"awaiting review: {stop.reason}",
+                reason=f"awaiting review: {stop.reason.removeprefix('review: ')}",
                 rule_ids=list(stop.rule_ids),
                 **asked,
             )

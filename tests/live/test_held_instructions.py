@@ -108,7 +108,7 @@ def test_held_on_one_process_applied_only_once_a_reviewer_on_another_approves(
         stream.wait_frames(3)
         update(session, ACCUSATION, "upd_1")
         held = stream.wait_event("session.instructions_held")
-        assert held["reason"] == "awaiting review: review: defamation (defamation.accusation)"
+        assert held["reason"] == "awaiting review: defamation (defamation.accusation)"
         assert held["event_id"] == "upd_1" and held["rule_ids"] == ["defamation.accusation"]
         review_id = str(held["review_id"])
         # The evidence, as a reviewer on B reads it.

@@ -166,7 +166,7 @@ def test_held_instructions_wait_for_a_reviewer_in_the_console_then_reach_the_ses
     page.get_by_label("New instructions").fill(held_text)
     page.get_by_role("button", name="Update instructions").click()
     expect(page.locator("#understood")).to_contain_text(
-        "Instructions held: awaiting review: review: defamation (defamation.accusation)"
+        "Instructions held: awaiting review: defamation (defamation.accusation)"
     )
     # A reviewer's console shows the request with its evidence.
     reviewer = site.world.staff(Role.REVIEWER)
@@ -182,6 +182,7 @@ def test_held_instructions_wait_for_a_reviewer_in_the_console_then_reach_the_ses
     expect(row).to_contain_text(account.account_id)
     review_id = str(row.get_attribute("data-review"))
     row.scroll_into_view_if_needed()
+    assert console.evaluate("document.documentElement.scrollWidth") <= 1280  # nothing spills
     shots(console, "held-live-instructions")
     row.get_by_role("button", name=f"Approve the instructions {review_id}").click()
     expect(row).to_contain_text("Write a reason first")
