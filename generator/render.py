@@ -173,7 +173,7 @@ class Renderer:
             p[v] = rig.vertices[v] + 0.5 * (
                 p[inner] - rig.vertices[inner] + p[jaw] - rig.vertices[jaw]
             )
-        self._untangle(p)
+        self._untangle(p, self._free)
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.
         raise_ = max(c.brow_raise, 0.0)
@@ -215,15 +215,17 @@ class Renderer:
                 chosen = follow == weight
                 turned = rig.head.turn(points[chosen], yaw * weight, pitch * weight, roll * weight)
                 p[chosen] = rig.head.project(turned)
+            # Turned, the far side's jaw line passes the cheek and eye points inside it and
+            # folds the skin between them: the jaw line may give way too.
+            self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
         return p
 
-    def _untangle(self, p: np.ndarray) -> None:
+    def _untangle(self, p: np.ndarray, free: np.ndarray) -> None:
         """Move the mesh's own vertices (cheeks, neck: not landmarks, not the border) that a
         folded triangle holds to the mean motion of their neighbours, until nothing folds. A
         smiling mouth's corner dropping with the jaw passed the cheek vertex below it; the fold
         left a hole the warp filled with the photo unmoved (a tear beside the corner)."""
-        rig, free = self.rig, self._free
-        rest = self._rest_area
+        rig, rest = self.rig, self._rest_area
         for _ in range(12):
             folded = signed_area(p, rig.triangles) * rest < 0.0
             moving = free & np.isin(np.arange(len(free)), rig.triangles[folded])
