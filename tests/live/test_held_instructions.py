@@ -164,6 +164,8 @@ def test_held_on_one_process_applied_only_once_a_reviewer_on_another_approves(
     assert logged == ["session:instructions:review", "session:review:approve"]
 
 
+# The database's part (compare-and-set, cross-process delivery) is tested on both above.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_held_at_open_then_denied_from_the_cli_never_applied_and_an_ended_session_closes_its_holds(
     two: tuple[Node, Node], people: People, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
