@@ -435,7 +435,9 @@ function heldLiveRow(item) {
         el("button", { type: "button", class: "danger", onclick: decide("deny"), "aria-label": `Deny the instructions ${item.id}` }, "Deny")),
       box]
     : [badge(statusKind(item.status), words(item.status)), el("br"),
-      item.decided_by ? `${item.decided_by} ${formatTime(item.decided_at)}: ${item.decision_reason || ""}` : ""];
+      item.decided_by ? `${item.decided_by} ${formatTime(item.decided_at)}: ${item.decision_reason || ""}` : "",
+      item.status === "approved" ? [el("br"), item.delivered_at
+        ? `applied to the session ${formatTime(item.delivered_at)}` : "not applied (yet): the session had not taken it"] : null];
   return el("tr", { dataset: { review: item.id, status: item.status } },
     cell("Session", el("code", {}, item.session_id), el("br"),
       el("span", { class: "muted" }, `researcher ${item.owner}`), el("br"),

@@ -194,6 +194,11 @@ def test_held_instructions_wait_for_a_reviewer_in_the_console_then_reach_the_ses
     # The session applies them: the researcher's page shows what the character understood.
     expect(page.locator("#understood")).to_have_text("Understood: smile.", timeout=10_000)
     shots(page, "held-live-approved")
+    console.locator("#held-live-status-filter").select_option("approved")
+    console.locator("#held-live-filter").get_by_role("button", name="Show").click()
+    decided = console.locator(f'#held-live-rows tr[data-review="{review_id}"]')
+    expect(decided).to_contain_text("a quote from a court ruling")
+    expect(decided).to_contain_text("applied to the session")
     page.get_by_role("button", name="End session").click()
     expect(page.locator("#session-status")).to_contain_text("Session closed.", timeout=10_000)
     assert errors == [] and console_errors == []
