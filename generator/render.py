@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from .composite import Compositor
 from .controls import FaceControls
 from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .interior import Interior, Palette
@@ -129,6 +130,11 @@ class Renderer:
         )
         self._eye_index = np.array([*range(36, 48), *rig.lids, *rig.IRIS])
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
+        self._composite = (
+            Compositor(rig.front, rig.plate, rig.person)
+            if rig.person is not None and rig.plate is not None and rig.front is not None
+            else None
+        )
 
     def _geometry(self, c: FaceControls) -> np.ndarray:
         """The mesh's vertices for these controls (canvas pixels), irises still, followed by
@@ -256,7 +262,7 @@ class Renderer:
         background. ``mesh``: the vertices as ``_geometry`` places them (eyes open)."""
         rig = self.rig
         dst = self._geometry(c)[: len(rig.vertices)] if mesh is None else mesh
-        map_x, map_y = self.warper.backward_map(
+        map_x, map_y, _ = self.warper.backward_map(
             rig.vertices, dst, rig.triangles, self._order, self._windows(dst)
         )
         alpha = None
@@ -278,13 +284,12 @@ class Renderer:
         n = len(rig.vertices)
         dst = geometry[:n]
         windows = self._windows(dst)
-        map_x, map_y, alpha = self.maps(c, dst)
-        if alpha is not None and rig.plate is not None and rig.front is not None:
+        map_x, map_y, bounds = self.warper.backward_map(
+            rig.vertices, dst, rig.triangles, self._order, windows
+        )
+        if self._composite is not None:
             # Only the person moves: the warped person over the still background.
-            front = cv2.remap(
-                rig.front, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-            frame = _over(front, rig.plate, alpha)
+            frame = self._composite.over(map_x, map_y, bounds)
         else:
             frame = cv2.remap(
                 rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
@@ -614,12 +619,6 @@ def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]
     (mean_p, std_p), (mean_r, std_r) = skin(primary), skin(reference)
     gain = np.clip(std_p / std_r, 0.5, 2.0)
     return gain, mean_p - gain * mean_r
-
-
-def _over(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``front`` over ``back`` with per-pixel ``alpha`` (H×W float32, 0..1)."""
-    out: np.ndarray = cv2.blendLinear(front, back, alpha, 1.0 - alpha)
-    return out
 
 
 def _window(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

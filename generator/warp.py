@@ -15,6 +15,7 @@ import numpy as np
 _SHIFT = 4  # fixed-point bits for fillConvexPoly
 _ONE = 1 << _SHIFT
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
+BLOCK = 48  # px: the side of the output blocks whose map's bounds ``backward_map`` reports
 
 
 def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -87,6 +88,11 @@ class Warper:
         # One spare sample round the edge, so the upscaled map interpolates to the very border
         # instead of clamping there.
         self.coarse = (-(-height // step) + 2, -(-width // step) + 2)
+        # For each block of BLOCK output pixels (rows, then columns), the first grid sample
+        # that the upscaled map interpolates from there, and how many samples a block spans.
+        self._rows, rows = _block_samples(height, step)
+        self._cols, cols = _block_samples(width, step)
+        self._kernel = np.ones((rows, cols), np.uint8)
 
     def backward_map(
         self,
@@ -95,7 +101,10 @@ class Warper:
         triangles: np.ndarray,
         order: np.ndarray,
         windows: list[tuple[int, int, int, int]],
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The x and y maps, and for every BLOCK×BLOCK block of the output the bounds of the
+        canvas coordinates its maps hold: (4, block rows, block columns), x min, x max, y min,
+        y max (a block may read only inside them)."""
         affines = triangle_affines(src, dst, triangles).astype(np.float32)
         # A triangle squashed flat, or folded over (turned inside out by the motion), covers
         # pixels that its neighbours should own.
@@ -113,6 +122,13 @@ class Warper:
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         map_x = cv2.warpAffine(cx, upscale, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         map_y = cv2.warpAffine(cy, upscale, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        # Bilinear interpolation stays inside its samples' range: the least and the most of
+        # the samples from each block's first on (erode and dilate anchored at the corner).
+        rows, cols = self._rows[:, None], self._cols[None, :]
+        bounds = np.empty((4, len(self._rows), len(self._cols)), np.float32)
+        for k, grid in enumerate((cx, cy)):
+            bounds[2 * k] = cv2.erode(grid, self._kernel, anchor=(0, 0))[rows, cols]
+            bounds[2 * k + 1] = cv2.dilate(grid, self._kernel, anchor=(0, 0))[rows, cols]
         for x0, y0, x1, y1 in windows:
             fine = label_triangles(
                 dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
@@ -123,7 +139,45 @@ class Warper:
             covered = fine >= 0
             map_x[y0:y1, x0:x1][covered] = fx[covered]
             map_y[y0:y1, x0:x1][covered] = fy[covered]
-        return map_x, map_y
+        # The blocks a window touches: their bounds from the finished maps themselves.
+        for x0, y0, x1, y1 in windows:
+            if x1 > x0 and y1 > y0:
+                _exact_bounds(bounds, (map_x, map_y), (x0, y0, x1, y1))
+        return map_x, map_y, bounds
+
+
+def _exact_bounds(
+    bounds: np.ndarray, maps: tuple[np.ndarray, np.ndarray], window: tuple[int, int, int, int]
+) -> None:
+    """Set ``bounds`` of the blocks that ``window`` touches from the maps' values there."""
+    x0, y0, x1, y1 = window
+    bx0, by0 = x0 // BLOCK, y0 // BLOCK
+    bx1, by1 = (x1 - 1) // BLOCK + 1, (y1 - 1) // BLOCK + 1
+    rows, cols = (by1 - by0) * BLOCK, (bx1 - bx0) * BLOCK
+    for k, grid in enumerate(maps):
+        region = grid[by0 * BLOCK : by1 * BLOCK, bx0 * BLOCK : bx1 * BLOCK]
+        # The frame's last blocks may be short: repeating their edge changes no bound.
+        if region.shape != (rows, cols):
+            region = np.pad(
+                region, ((0, rows - region.shape[0]), (0, cols - region.shape[1])), "edge"
+            )
+        # Over each block's rows, then its columns (one axis at a time is quicker).
+        strips = region.reshape(by1 - by0, BLOCK, cols)
+        shape = (by1 - by0, bx1 - bx0, BLOCK)
+        bounds[2 * k, by0:by1, bx0:bx1] = strips.min(axis=1).reshape(shape).min(axis=2)
+        bounds[2 * k + 1, by0:by1, bx0:bx1] = strips.max(axis=1).reshape(shape).max(axis=2)
+
+
+def _block_samples(pixels: int, step: int) -> tuple[np.ndarray, int]:
+    """The first grid sample whose value reaches each block of BLOCK pixels when the grid is
+    upscaled as ``backward_map`` does (one spare for fixed-point rounding), and the most
+    samples a block reaches (with one spare past its last)."""
+    starts = np.arange(0, pixels, BLOCK)
+    ends = np.minimum(starts + BLOCK, pixels) - 1
+    # Output pixel x interpolates between samples floor(u) and floor(u) + 1, u = (x+0.5)/s + 0.5.
+    low = np.floor((starts + 0.5) / step + 0.5).astype(int) - 1
+    high = np.floor((ends + 0.5) / step + 0.5).astype(int) + 2
+    return np.maximum(low, 0), int((high - np.maximum(low, 0)).max()) + 1
 
 
 def _fill_slivers(labels: np.ndarray) -> np.ndarray:
