@@ -15,7 +15,7 @@ import numpy as np
 _SHIFT = 4  # fixed-point bits for fillConvexPoly
 _ONE = 1 << _SHIFT
 _NEIGHBOURS = np.ones((3, 3), np.uint8)
-BLOCK = 48  # px: the side of the output blocks whose map's bounds ``backward_map`` reports
+BLOCK = 32  # px: the side of the output blocks whose map's bounds ``backward_map`` reports
 
 
 def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
