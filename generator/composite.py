@@ -10,6 +10,8 @@ Written by hand: it only arranges OpenCV's remap and blend over the parts of a f
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 
@@ -61,32 +63,24 @@ class Compositor:
         says."""
         frame = self.plate.copy()
         h, w = frame.shape[:2]
-        for row, kinds in enumerate(self.kinds(bounds)):
-            used = np.flatnonzero(kinds)
-            if not len(used):
-                continue
+        for row, kinds in enumerate(self.kinds(bounds).tolist()):
             y0, y1 = row * BLOCK, min(h, (row + 1) * BLOCK)
-            first, end = int(used[0]), int(used[-1]) + 1
-            # One run of wholly-person blocks (the longest) skips the blend; the rest of the
-            # row's span is blended (exact for every kind of block).
-            core = _longest_run(kinds[first:end] == _FRONT)
-            if core is None:
-                runs = [(first, end, True)]
-            else:
-                a, b = first + core[0], first + core[1]
-                runs = [(first, a, True), (a, b, False), (b, end, True)]
-            for start, stop, blend in runs:
-                if stop <= start:
-                    continue
-                x0, x1 = start * BLOCK, min(w, stop * BLOCK)
-                mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
-                front = cv2.remap(
-                    self.front, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-                )
-                if blend:
-                    alpha = cv2.remap(self.person, mx, my, cv2.INTER_LINEAR)
-                    front = over(front, frame[y0:y1, x0:x1], alpha)
-                frame[y0:y1, x0:x1] = front
+            start = 0
+            # Each run of blocks of one kind: the plate is there already; the front alone;
+            # or the front blended.
+            for kind, run in itertools.groupby(kinds):
+                stop = start + len(list(run))
+                if kind != _PLATE:
+                    x0, x1 = start * BLOCK, min(w, stop * BLOCK)
+                    mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+                    front = cv2.remap(
+                        self.front, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                    )
+                    if kind == _BLEND:
+                        alpha = cv2.remap(self.person, mx, my, cv2.INTER_LINEAR)
+                        front = over(front, frame[y0:y1, x0:x1], alpha)
+                    frame[y0:y1, x0:x1] = front
+                start = stop
         out: np.ndarray = cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB)
         return out
 
@@ -95,13 +89,3 @@ def over(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``front`` over ``back`` with per-pixel ``alpha`` (H×W float32, 0..1)."""
     out: np.ndarray = cv2.blendLinear(front, back, alpha, 1.0 - alpha)
     return out
-
-
-def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
-    """Start and end (exclusive) of the longest run of True, or None."""
-    if not flags.any():
-        return None
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    k = int(np.argmax(ends - starts))
-    return int(starts[k]), int(ends[k])
