@@ -219,9 +219,9 @@ def paint_eye(
     sharpness: float,
 ) -> None:
     """Paint one eyeball into ``window`` (x0, y0, x1, y1) of ``frame``, inside the opening the
-    lids leave (``shown``: the points round the eye in order, frame pixels). ``source``: where each of
-    the window's pixels lies on the canvas with the eye open (x and y); ``gaze``: how far the
-    iris has moved, canvas pixels. The lids themselves are the warped photo's."""
+    lids leave (``shown``: the points round the eye in order, frame pixels). ``source``: where
+    each of the window's pixels lies on the canvas with the eye open (x and y); ``gaze``: how
+    far the iris has moved, canvas pixels. The lids themselves are the warped photo's."""
     x0, y0, x1, y1 = window
     if x1 <= x0 or y1 <= y0:
         return
@@ -247,8 +247,7 @@ def paint_eye(
     if height < 0.05:
         return
     cv2.fillPoly(mask, [curve], 1.0, cv2.LINE_AA, shift=4)
-    soft = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.5 * sharpness))[..., None]
-    soft *= min(1.0, height)
+    soft = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.5 * sharpness))[..., None] * min(1.0, height)
     if eye.radius > 0.0:
         # The eyeball, the iris slid by the gaze over it, and the catchlight: a reflection on
         # the cornea, it moves about half as far as the iris (the cornea's curve is centred
