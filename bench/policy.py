@@ -74,13 +74,16 @@ Samples = npt.NDArray[np.int16]
 # and 2 looked at (their misses guided what was written, so they are no longer unseen); redteam3
 # was written after that classifier was frozen. Ordinary conversation then joined the benign
 # prompts and the nearness check (min_similarity) came in; redteam4 was written after that.
-# Neither is tuned on.
+# Then the encoder's top two layers were fine-tuned (policy/tuning.py) with red teams 1-4 as
+# dev sets (min_similarity chosen on them); redteam5 was written before that model was chosen
+# and first evaluated after it was frozen, never tuned on.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
     "redteam.jsonl": "red team",
     "redteam2.jsonl": "red team 2",
     "redteam3.jsonl": "red team 3",
     "redteam4.jsonl": "red team 4",
+    "redteam5.jsonl": "red team 5",
 }
 
 

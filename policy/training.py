@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._internal.embed import embedder
+from ._internal.embed import Adapter, embedder
 from ._internal.normalise import plain_reading
-from ._internal.semantic import BENIGN
+from ._internal.semantic import ADAPTER, BENIGN, adapter_deltas
+from .tuning import ALPHA, EPOCHS, LAYERS, RANK, SEED, Tuner, shipped_factors
 
 _VARIANT = re.compile(r"-[a-z_]+$")
 # semantic_grown.jsonl fills each template several times: "g-...-t003-07" is template "g-...-t003".
@@ -81,13 +82,19 @@ def cross_validate(
     prompts: npt.NDArray[Any],
     groups: npt.NDArray[Any],
     min_similarity: float = 0.0,
+    tuner: Tuner | None = None,
 ) -> list[str]:
-    """Grouped 5-fold CV: a prompt's variants, and a template's fillings, stay in one fold."""
+    """Grouped 5-fold CV: a prompt's variants, and a template's fillings, stay in one fold.
+    With a tuner, each fold's adapters are trained on the fold's training rows only, and the
+    classifier fitted on their (float32) embeddings."""
     unique = np.unique(groups)
     np.random.default_rng(0).shuffle(unique)
     scores = np.zeros(len(y))
     for fold in np.array_split(unique, 5):
         test = np.isin(groups, fold)
+        if tuner is not None:
+            tuner.fit(np.flatnonzero(~test), _labels(y), _weights(prompts))
+            x = tuner.embed()
         scores[test] = _disallowed(_fit(x[~test], y[~test], prompts[~test]), x[test])
         # the nearness check against the fold's own disallowed training prompts
         near = (x[test] @ x[~test & (y != BENIGN)].T).max(axis=1)
@@ -109,6 +116,11 @@ def cross_validate(
     return lines
 
 
+def _labels(y: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    classes = sorted(set(y.tolist()))
+    return np.array([classes.index(c) for c in y], dtype=np.int64)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path)
@@ -116,15 +128,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--min-similarity", type=float, default=0.0, help="the policy's nearness check, for the CV"
     )
+    parser.add_argument(
+        "--no-tune", action="store_true", help="the published MiniLM as it is (no adapters)"
+    )
+    parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
     args = parser.parse_args(argv)
     rows = load_rows(args.corpus)
-    model = embedder()
-    x = np.stack([model.embed(plain_reading(r["text"]))[0] for r in rows]).astype(np.float32)
+    readings = [plain_reading(r["text"]) for r in rows]
     y = np.array([r["category"] if r["expected"] == "deny" else BENIGN for r in rows])
     prompts = np.array([_VARIANT.sub("", r["id"]) for r in rows])  # "...-07-leet" -> "...-07"
     groups = np.array([_FILLING.sub(r"\1", p) for p in prompts])
-    for line in cross_validate(x, y, prompts, groups, args.min_similarity):
-        print(line)
+    tuner = None if args.no_tune else Tuner(readings)
+    adapter = None
+    if tuner is None:
+        x = np.stack([embedder().embed(t)[0] for t in readings]).astype(np.float32)
+    else:
+        x = tuner.embed()
+    if not args.no_cv:
+        for line in cross_validate(x, y, prompts, groups, args.min_similarity, tuner):
+            print(line, flush=True)
+    factors: dict[str, npt.NDArray[np.float32]] = {}
+    if tuner is not None:
+        factors = shipped_factors(tuner.fit(np.arange(len(y)), _labels(y), _weights(prompts)))
+        blob = b"".join(factors[k].tobytes() for k in sorted(factors))
+        adapter = Adapter(hashlib.sha256(blob).hexdigest(), adapter_deltas(factors))
+    # the classifier is fitted on what the policy computes: the int8 model, adapters merged
+    model = embedder(adapter)
+    x = np.stack([model.embed(t)[0] for t in readings]).astype(np.float32)
     fitted = _fit(x, y, prompts)
     meta = {
         "embedder": model.name,
@@ -135,19 +165,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "corpus": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in args.corpus},
         "rows": len(rows),
     }
+    if tuner is not None:
+        meta["adapter"] = {
+            "layers": LAYERS,
+            "rank": RANK,
+            "alpha": ALPHA,
+            "epochs": EPOCHS,
+            "seed": SEED,
+        }
     # One embedding per disallowed prompt (its evasion variants left out), for the policy's
     # nearness check (min_similarity); float16 keeps the file small.
     _, first = np.unique(prompts, return_index=True)
     keep = np.array(sorted(i for i in first if y[i] != BENIGN))
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "exemplars": x[keep].astype(np.float16),
+        "weights": fitted.coef_.astype(np.float32),
+        "bias": fitted.intercept_.astype(np.float32),
+        "classes": np.array([str(c) for c in fitted.classes_]),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    # the encoder's adapters (ADAPTER + weight name + .A/.B), float16 as they were rounded
+    arrays.update({f"{ADAPTER}{k}": v.astype(np.float16) for k, v in factors.items()})
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        exemplars=x[keep].astype(np.float16),
-        weights=fitted.coef_.astype(np.float32),
-        bias=fitted.intercept_.astype(np.float32),
-        classes=np.array([str(c) for c in fitted.classes_]),
-        meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     data = buffer.getvalue()
     args.out.write_bytes(data)
     print(f"{args.out}: sha256 {hashlib.sha256(data).hexdigest()}")

@@ -20,6 +20,8 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,24 +73,39 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "lpm-guard"
 
 
-def _export(weights: bytes, config: Path, dest: Path) -> bytes:
-    """The verified weights as an int8 ONNX graph, returned and cached at ``dest`` (written
-    whole, then renamed; two processes converting at once each use their own result)."""
+def bert_model(deltas: Mapping[str, npt.NDArray[np.float32]] | None = None) -> Any:
+    """The verified MiniLM weights in transformers' BertModel (inference mode), with an
+    adapter's weight changes added where given (``Adapter.deltas``)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from safetensors.torch import load as load_tensors
     from transformers import BertConfig, BertModel
 
-    model = BertModel(BertConfig.from_json_file(str(config)), add_pooling_layer=False)
+    folder = model_dir()
+    weights = verified_bytes(folder / "model.safetensors", MODEL_SHA256)
+    config = BertConfig.from_json_file(str(folder / "config.json"))
+    model = BertModel(config, add_pooling_layer=False)
     state = load_tensors(weights)
     # position_ids is a constant buffer that some checkpoints carry and some leave out; the
     # pooler is not used (sentence-transformers pools the last layer itself).
     wanted = {k: v for k, v in state.items() if not k.startswith("pooler.")}
     wanted.pop("embeddings.position_ids", None)
+    for key, delta in (deltas or {}).items():
+        if key not in wanted or tuple(wanted[key].shape) != delta.shape:
+            raise SemanticModelError(f"adapter: {key} {delta.shape} is no weight of the model")
+        wanted[key] = wanted[key] + torch.from_numpy(np.asarray(delta, dtype=np.float32))
     missing, unexpected = model.load_state_dict(wanted, strict=False)
     if [k for k in missing if not k.endswith("position_ids")] or unexpected:
         raise SemanticModelError(f"weights do not fit the model: {missing} {unexpected}")
     model.train(False)  # inference mode (dropout off)
+    return model
+
+
+def _export(model: Any, dest: Path) -> bytes:
+    """The model as an int8 ONNX graph, returned and cached at ``dest`` (written whole, then
+    renamed; two processes converting at once each use their own result)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import BertModel
 
     class LastHidden(torch.nn.Module):
         def __init__(self, bert: BertModel) -> None:
@@ -136,25 +153,45 @@ def _to_onnx(module: Any, ids: Any, path: Path) -> None:
     )
 
 
-class Embedder:
-    """all-MiniLM-L6-v2: text -> unit vector (mean of the last layer over the word pieces)."""
+@dataclass(frozen=True)
+class Adapter:
+    """Changes to MiniLM's weights learnt for the policy (see policy.tuning), keyed by the
+    weight's name; ``sha256`` is that of the file they came in (already checked against its
+    pin), so it names the converted model they make."""
 
-    def __init__(self) -> None:
+    sha256: str
+    deltas: Mapping[str, npt.NDArray[np.float32]] = field(compare=False, hash=False)
+
+
+@cache
+def tokenizer() -> Any:
+    """MiniLM's word-piece tokenizer (verified), without padding or truncation."""
+    from tokenizers import Tokenizer
+
+    vocab = verified_bytes(model_dir() / "tokenizer.json", TOKENIZER_SHA256)
+    model = Tokenizer.from_str(vocab.decode("utf-8"))
+    model.no_padding()
+    model.no_truncation()
+    return model
+
+
+class Embedder:
+    """all-MiniLM-L6-v2, with an adapter's changes where given: text -> unit vector (mean of
+    the last layer over the word pieces)."""
+
+    def __init__(self, adapter: Adapter | None = None) -> None:
         import onnxruntime
-        from tokenizers import Tokenizer
 
         folder = model_dir()
-        weights = verified_bytes(folder / "model.safetensors", MODEL_SHA256)
-        vocab = verified_bytes(folder / "tokenizer.json", TOKENIZER_SHA256)
-        self._tokenizer = Tokenizer.from_str(vocab.decode("utf-8"))
-        self._tokenizer.no_padding()
-        self._tokenizer.no_truncation()
+        verified_bytes(folder / "model.safetensors", MODEL_SHA256)
+        self._tokenizer = tokenizer()
         cache = cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
-        onnx = cache / f"all-minilm-l6-v2-{MODEL_SHA256[:16]}-{CONVERSION}.onnx"
+        tuned = "" if adapter is None else f"-{adapter.sha256[:16]}"
+        onnx = cache / f"all-minilm-l6-v2-{MODEL_SHA256[:16]}{tuned}-{CONVERSION}.onnx"
         graph = self._cached(onnx)
         if graph is None:
-            graph = _export(weights, folder / "config.json", onnx)
+            graph = _export(bert_model(None if adapter is None else adapter.deltas), onnx)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one core per check; callers run checks in parallel
         options.inter_op_num_threads = 1
@@ -164,7 +201,7 @@ class Embedder:
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise SemanticModelError(f"{onnx}: cannot load: {exc}") from None
-        self.name = f"all-minilm-l6-v2-{MODEL_SHA256[:12]}-{CONVERSION}"
+        self.name = f"all-minilm-l6-v2-{MODEL_SHA256[:12]}{tuned[:13]}-{CONVERSION}"
 
     @staticmethod
     def _cached(path: Path) -> bytes | None:
@@ -202,11 +239,12 @@ _BUILD_LOCK = threading.Lock()
 
 
 @cache
-def _shared() -> Embedder:
-    return Embedder()
+def _shared(adapter: Adapter | None) -> Embedder:
+    return Embedder(adapter)
 
 
-def embedder() -> Embedder:
-    """The process's embedder, built on first use (seconds the first time on a machine)."""
+def embedder(adapter: Adapter | None = None) -> Embedder:
+    """The process's embedder for the adapter (or the published model), built on first use
+    (seconds the first time on a machine)."""
     with _BUILD_LOCK:
-        return _shared()
+        return _shared(adapter)

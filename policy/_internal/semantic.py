@@ -17,10 +17,27 @@ import numpy as np
 import numpy.typing as npt
 
 from ..models import Category
-from .embed import Embedder, SemanticModelError, embedder
+from .embed import Adapter, Embedder, SemanticModelError, embedder
 from .normalise import plain_reading
 
 BENIGN = "benign"
+ADAPTER = "adapter."  # the npz arrays of the encoder's adapter start so (see policy.tuning)
+
+
+def adapter_deltas(
+    factors: dict[str, npt.NDArray[np.float32]],
+) -> dict[str, npt.NDArray[np.float32]]:
+    """The adapter's low-rank factors (``<layer>.A``, ``<layer>.B``) as changes to MiniLM's
+    weights: ``<layer>.weight`` += B @ A (LoRA's merge; B carries alpha / r)."""
+    deltas = {}
+    for name, a in factors.items():
+        if name.endswith(".A"):
+            key = name[:-2]
+            b = factors.get(f"{key}.B")
+            if b is None or b.ndim != 2 or a.ndim != 2 or b.shape[1] != a.shape[0]:
+                raise SemanticModelError(f"adapter: {key}'s factors do not fit together")
+            deltas[f"{key}.weight"] = (b @ a).astype(np.float32)
+    return deltas
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,11 @@ class Classifier:
                 self.bias: npt.NDArray[np.float32] = arrays["bias"].astype(np.float32)
                 classes = [str(c) for c in arrays["classes"]]
                 exemplars = arrays["exemplars"] if "exemplars" in arrays.files else None
+                factors = {
+                    name[len(ADAPTER) :]: arrays[name].astype(np.float32)
+                    for name in arrays.files
+                    if name.startswith(ADAPTER)
+                }
                 self.meta = json.loads(str(arrays["meta"]))
         except (OSError, ValueError, KeyError) as exc:
             raise SemanticModelError(f"{source}: not a classifier file: {exc}") from None
@@ -68,6 +90,8 @@ class Classifier:
         except ValueError as exc:
             raise SemanticModelError(f"{source}: {exc}") from None
         self.sha256 = digest
+        # The encoder's fine-tuned layers (merged into MiniLM's verified weights at load).
+        self.adapter = Adapter(digest, adapter_deltas(factors)) if factors else None
 
     def probabilities(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         logits = vectors @ self.weights.T + self.bias
@@ -85,7 +109,7 @@ class Classifier:
         reading = plain_reading(text)
         if not reading:
             return None
-        vectors = (model or embedder()).embed(reading)
+        vectors = (model or embedder(self.adapter)).embed(reading)
         probs = self.probabilities(vectors)
         disallowed = [i for i, c in enumerate(self.categories) if c is not None]
         best: tuple[int, Category, float] | None = None

@@ -7,11 +7,12 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from lpm_guard.policy import Action, Category, Policy, PolicyFileError, Use
 from lpm_guard.policy._internal import embed
 from lpm_guard.policy._internal.embed import SemanticModelError, verified_bytes
-from lpm_guard.policy._internal.semantic import Classifier
+from lpm_guard.policy._internal.semantic import Classifier, adapter_deltas
 
 DATA = Path(__file__).resolve().parents[2] / "policy" / "data"
 
@@ -49,9 +50,10 @@ def test_a_benign_look_alike_passes_with_its_score_recorded(policy: Policy) -> N
 def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     tmp_path: Path, policy: Policy, policy_text: str
 ) -> None:
-    # A console button's label: the classifier extrapolates ("hate" at 0.91, past min_score),
-    # but nothing it was trained to deny is near it.
-    text = "Deny this generation"
+    # A line from the project's notes: the classifier extrapolates (1.00, past min_score; the
+    # fine-tuned encoder does so more often than the published one did), but nothing it was
+    # trained to deny is near it.
+    text = "Reallocating the amplitude: measured no better"
     scored = policy.semantic_score(text)
     semantic = policy.document.semantic
     assert scored is not None and semantic is not None
@@ -61,7 +63,7 @@ def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     # Without the nearness check, it would have been denied.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
-    path.write_text(policy_text.replace("min_similarity = 0.45", "min_similarity = 0.0"), "utf-8")
+    path.write_text(policy_text.replace("min_similarity = 0.40", "min_similarity = 0.0"), "utf-8")
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
 
 
@@ -111,8 +113,32 @@ def test_a_converted_model_that_no_longer_matches_its_hash_is_not_used(tmp_path:
     assert embed.Embedder._cached(onnx) is None
 
 
-def test_embeddings_are_unit_vectors_in_bounded_windows() -> None:
-    model = embed.embedder()
+def test_the_shipped_classifier_carries_the_encoders_fine_tuned_layers(policy: Policy) -> None:
+    classifier = policy.classifier
+    assert classifier is not None and classifier.adapter is not None
+    # the adapter is named for the pinned file it came in, and so is its converted model
+    assert classifier.adapter.sha256 == classifier.sha256
+    assert classifier.adapter.sha256[:12] in embed.embedder(classifier.adapter).name
+    deltas = classifier.adapter.deltas
+    assert {key.split(".")[2] for key in deltas} == {"4", "5"}  # the top two of six layers
+    assert all(key.endswith(".weight") for key in deltas)
+    assert all(float(np.abs(delta).max()) > 0 for delta in deltas.values())
+
+
+def test_adapter_factors_that_do_not_fit_are_refused() -> None:
+    a = np.ones((8, 384), dtype=np.float32)
+    with pytest.raises(SemanticModelError, match="do not fit"):
+        adapter_deltas({"encoder.layer.5.output.dense.A": a})  # no B
+    with pytest.raises(SemanticModelError, match="do not fit"):
+        adapter_deltas({"encoder.layer.5.output.dense.A": a, "encoder.layer.5.output.dense.B": a})
+    wrong = {"encoder.layer.5.attention.self.query.weight": np.ones((384, 385), np.float32)}
+    with pytest.raises(SemanticModelError, match="no weight of the model"):
+        embed.bert_model(wrong)
+
+
+def test_embeddings_are_unit_vectors_in_bounded_windows(policy: Policy) -> None:
+    assert policy.classifier is not None
+    model = embed.embedder(policy.classifier.adapter)
     short = model.embed("hello there")
     assert short.shape == (1, embed.DIMENSION)
     long = model.embed("word " * 5000)
