@@ -47,7 +47,8 @@ def test_benign_look_alikes_pass(policy: Policy, text: str) -> None:
 )
 def test_each_category_denies(policy: Policy, text: str, category: Category) -> None:
     decision = policy.check_text(text, Use.LIVE)
-    assert decision.action is Action.DENY
+    # the category's live action: deny, or review (defamation: held for a reviewer)
+    assert decision.action is policy.action_for(category, Use.LIVE) is not Action.ALLOW
     assert category in decision.categories
     assert all(
         rule.startswith(tuple(c.value for c in decision.categories)) for rule in decision.rule_ids
