@@ -298,8 +298,8 @@ class Renderer:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         if self._sealed is not None and (shut := max(_closure(c), _press(c))) > 0.0:
             self._seal(frame, dst, windows[0], (map_x, map_y), shut)
-        if self._sealed is not None and (drop := _drop(c)) > 0.0:
-            self._hide_corners(windows[0], frame, (map_x, map_y), drop)
+        if self._sealed is not None and (stretch := _stretch(c)) > 0.0:
+            self._hide_corners(windows[0], frame, (map_x, map_y), stretch)
         self._paint_mouth(frame, dst, windows[0])
         if c.smile > 0.2 and self._smiles:
             self._lend_smile(frame, dst, windows[0], c.smile)
@@ -385,10 +385,10 @@ class Renderer:
         window: tuple[int, int, int, int],
         frame: np.ndarray,
         maps: tuple[np.ndarray, np.ndarray],
-        drop: float,
+        stretch: float,
     ) -> None:
-        """As the jaw drops, the photo's dark mouth corners give way to the lips painted over
-        them: stretched, they read as brown "horns" over the corners of the open mouth."""
+        """As the jaw drops or a smile draws the corners out, the photo's dark mouth corners
+        give way to the lips painted over them: stretched, they read as brown "horns"."""
         assert self._sealed is not None
         (sx, sy), sealed, corners = self._sealed
         x0, y0, x1, y1 = window
@@ -400,7 +400,7 @@ class Renderer:
         if not alpha.any():
             return
         patch = cv2.remap(sealed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = (alpha * drop)[..., None]
+        a = (alpha * stretch)[..., None]
         roi = frame[y0:y1, x0:x1]
         roi[:] = np.clip(roi * (1 - a) + patch * a, 0, 255).astype(np.uint8)
 
@@ -558,10 +558,11 @@ def _closure(c: FaceControls) -> float:
     return closure * closure * (3 - 2 * closure)
 
 
-def _drop(c: FaceControls) -> float:
-    """How far the jaw has dropped from the photo's own mouth (0..1), a smoothstep."""
-    drop = float(np.clip(c.jaw_open / 0.4, 0.0, 1.0))
-    return drop * drop * (3 - 2 * drop)
+def _stretch(c: FaceControls) -> float:
+    """How far the jaw has dropped or a smile has drawn the corners from the photo's own mouth
+    (0..1), a smoothstep: either stretches the mouth's dark corners."""
+    stretch = float(np.clip(max(c.jaw_open / 0.4, c.smile / 0.6), 0.0, 1.0))
+    return stretch * stretch * (3 - 2 * stretch)
 
 
 def _press(c: FaceControls) -> float:
