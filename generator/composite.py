@@ -65,22 +65,20 @@ class Compositor:
         h, w = frame.shape[:2]
         for row, kinds in enumerate(self.kinds(bounds).tolist()):
             y0, y1 = row * BLOCK, min(h, (row + 1) * BLOCK)
-            start = 0
             # Each run of blocks of one kind: the plate is there already; the front alone;
             # or the front blended.
-            for kind, run in itertools.groupby(kinds):
-                stop = start + len(list(run))
-                if kind != _PLATE:
-                    x0, x1 = start * BLOCK, min(w, stop * BLOCK)
-                    mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
-                    front = cv2.remap(
-                        self.front, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-                    )
-                    if kind == _BLEND:
-                        alpha = cv2.remap(self.person, mx, my, cv2.INTER_LINEAR)
-                        front = over(front, frame[y0:y1, x0:x1], alpha)
-                    frame[y0:y1, x0:x1] = front
-                start = stop
+            for kind, start, stop in _runs(kinds):
+                if kind == _PLATE:
+                    continue
+                x0, x1 = start * BLOCK, min(w, stop * BLOCK)
+                mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+                front = cv2.remap(
+                    self.front, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
+                if kind == _BLEND:
+                    alpha = cv2.remap(self.person, mx, my, cv2.INTER_LINEAR)
+                    front = over(front, frame[y0:y1, x0:x1], alpha)
+                frame[y0:y1, x0:x1] = front
         out: np.ndarray = cv2.cvtColor(frame, cv2.COLOR_RGBA2RGB)
         return out
 
@@ -89,3 +87,25 @@ def over(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """``front`` over ``back`` with per-pixel ``alpha`` (H×W float32, 0..1)."""
     out: np.ndarray = cv2.blendLinear(front, back, alpha, 1.0 - alpha)
     return out
+
+
+def _runs(kinds: list[int]) -> list[tuple[int, int, int]]:
+    """(kind, first block, end block) of each run of one kind along a row of blocks. A run of
+    one block between two blended runs is blended with them (blending is exact for every
+    kind): fewer, longer calls."""
+    runs: list[list[int]] = []
+    start = 0
+    for kind, run in itertools.groupby(kinds):
+        stop = start + len(list(run))
+        runs.append([kind, start, stop])
+        start = stop
+    merged: list[list[int]] = []
+    for k, run in enumerate(runs):
+        lone = run[2] - run[1] == 1 and 0 < k < len(runs) - 1
+        if lone and runs[k - 1][0] == _BLEND and runs[k + 1][0] == _BLEND:
+            run[0] = _BLEND
+        if merged and merged[-1][0] == run[0]:
+            merged[-1][2] = run[2]
+        else:
+            merged.append(run)
+    return [(kind, first, end) for kind, first, end in merged]
