@@ -62,3 +62,15 @@ def newest_first(
         query = query.where(or_(stamp < at, and_(stamp == at, model.id < anchor.id)))
     query = query.order_by(stamp.desc(), model.id.desc()).limit(limit)
     return list(db.exec(query).all())
+
+
+def oldest_first(engine: Any, model: Any, *, status: str | None, limit: int) -> list[Any]:
+    """A review queue: ``model`` rows with ``status`` (all when None), oldest first (ties by
+    id), at most ``limit``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit takes 1 to {MAX_PAGE}")
+    query = select(model).order_by(model.created_at, model.id)
+    if status is not None:
+        query = query.where(model.status == status)
+    with Session(engine) as db:
+        return list(db.exec(query.limit(limit)).all())

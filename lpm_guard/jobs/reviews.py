@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from ..access.errors import Conflict
 from ..access.ids import utcnow
@@ -21,7 +21,7 @@ from ..auditing.tags import AuditTag
 from ..consent.models import Use
 from ..errors import Forbidden, InvalidRequest, NotFound
 from ..gate.gate import GenerationDenied
-from ..listing import MAX_PAGE
+from ..listing import oldest_first
 from .holds import GenerationReview, ReviewStatus, ReviewView
 from .ledger import JobView, fail, job_directory
 from .service import JobService
@@ -43,15 +43,7 @@ class ReviewService:
         self, status: ReviewStatus | None = ReviewStatus.PENDING, limit: int = 100
     ) -> list[ReviewView]:
         """Held jobs by status (pending unless asked), oldest first: the queue."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit takes 1 to {MAX_PAGE}")
-        query = select(GenerationReview).order_by(
-            col(GenerationReview.created_at), col(GenerationReview.id)
-        )
-        if status is not None:
-            query = query.where(col(GenerationReview.status) == status)
-        with Session(self.runtime.engine) as session:
-            rows = session.exec(query.limit(limit)).all()
+        rows = oldest_first(self.runtime.engine, GenerationReview, status=status, limit=limit)
         return [ReviewView.of(row) for row in rows]
 
     def detail(self, review_id: str) -> ReviewView:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from ..access.errors import Conflict
 from ..access.ids import utcnow
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
 from ..errors import Forbidden, InvalidRequest, NotFound
-from ..listing import MAX_PAGE
+from ..listing import oldest_first
 from ..runtime import Runtime
 from .holds import HeldStatus, InstructionReview, InstructionReviewView, close_for_session
 from .ledger import LiveSessionRow, LiveStatus
@@ -35,15 +35,7 @@ class InstructionReviewService:
         self, status: HeldStatus | None = HeldStatus.PENDING, limit: int = 100
     ) -> list[InstructionReviewView]:
         """Held instructions by status (pending unless asked), oldest first: the queue."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidRequest(f"limit takes 1 to {MAX_PAGE}")
-        query = select(InstructionReview).order_by(
-            col(InstructionReview.created_at), col(InstructionReview.id)
-        )
-        if status is not None:
-            query = query.where(col(InstructionReview.status) == status)
-        with Session(self.runtime.engine) as db:
-            rows = db.exec(query.limit(limit)).all()
+        rows = oldest_first(self.runtime.engine, InstructionReview, status=status, limit=limit)
         return [InstructionReviewView.of(row) for row in rows]
 
     def detail(self, review_id: str) -> InstructionReviewView:
