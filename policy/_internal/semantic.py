@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,17 @@ from .normalise import plain_reading
 
 BENIGN = "benign"
 ADAPTER = "adapter."  # the npz arrays of the encoder's adapter start so (see policy.tuning)
+# MiniLM-L6-H384's linear layers an adapter may change (config.json: 6 layers, 384 wide, 1536
+# in the feed-forward), as (out, in); checked when the file loads, before any model is built.
+_LAYER = re.compile(r"^encoder\.layer\.[0-5]\.")
+_WEIGHT_SHAPES = {
+    "encoder.N.attention.self.query": (384, 384),
+    "encoder.N.attention.self.key": (384, 384),
+    "encoder.N.attention.self.value": (384, 384),
+    "encoder.N.attention.output.dense": (384, 384),
+    "encoder.N.intermediate.dense": (1536, 384),
+    "encoder.N.output.dense": (384, 1536),
+}
 
 
 def adapter_deltas(
@@ -36,6 +48,8 @@ def adapter_deltas(
             b = factors.get(f"{key}.B")
             if b is None or b.ndim != 2 or a.ndim != 2 or b.shape[1] != a.shape[0]:
                 raise SemanticModelError(f"adapter: {key}'s factors do not fit together")
+            if _WEIGHT_SHAPES.get(_LAYER.sub("encoder.N.", key)) != (b.shape[0], a.shape[1]):
+                raise SemanticModelError(f"adapter: {key} {b.shape[0], a.shape[1]} is no weight")
             deltas[f"{key}.weight"] = (b @ a).astype(np.float32)
     return deltas
 

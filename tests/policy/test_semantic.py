@@ -131,9 +131,23 @@ def test_adapter_factors_that_do_not_fit_are_refused() -> None:
         adapter_deltas({"encoder.layer.5.output.dense.A": a})  # no B
     with pytest.raises(SemanticModelError, match="do not fit"):
         adapter_deltas({"encoder.layer.5.output.dense.A": a, "encoder.layer.5.output.dense.B": a})
-    wrong = {"encoder.layer.5.attention.self.query.weight": np.ones((384, 385), np.float32)}
-    with pytest.raises(SemanticModelError, match="no weight of the model"):
-        embed.bert_model(wrong)
+    b = np.ones((384, 8), dtype=np.float32)
+    for key, in_width in [
+        ("encoder.layer.5.attention.self.query", 385),  # a shape the layer does not have
+        ("encoder.layer.6.attention.self.query", 384),  # MiniLM-L6 has layers 0-5
+        ("pooler.dense", 384),
+    ]:
+        factors = {f"{key}.A": np.ones((8, in_width), np.float32), f"{key}.B": b}
+        with pytest.raises(SemanticModelError, match="is no weight"):
+            adapter_deltas(factors)
+    fitting = {
+        "encoder.layer.5.attention.self.query.A": a,
+        "encoder.layer.5.attention.self.query.B": b,
+    }
+    assert adapter_deltas(fitting)["encoder.layer.5.attention.self.query.weight"].shape == (
+        384,
+        384,
+    )
 
 
 def test_embeddings_are_unit_vectors_in_bounded_windows(policy: Policy) -> None:
