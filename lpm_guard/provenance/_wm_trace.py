@@ -54,7 +54,7 @@ import numpy as np
 
 from lpm_guard.provenance import _wm_detect
 from lpm_guard.provenance import _wm_payload as payload
-from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, chip_sums, render
+from lpm_guard.provenance._wm_pattern import CHIP, GRID, TILE, Layout, render
 
 TRACE_ALARM = 8e-8  # per clip, all keys: with 3 keys' check values (9.1e-7) under 1e-6
 MARGIN = 2.0
@@ -126,6 +126,21 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
     signs = _chip_signs(layout, coded[:1])[0]
     chips[layout.bit_chips[known]] = (layout.bit_signs * signs)[known]
     return chips.reshape(GRID, GRID)
+
+
+def _chip_sums_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``chip_sums`` of the tile rolled to each offset, (offsets, GRID²) float64: its cyclic
+    CHIP×CHIP box sums, once, read on the chip grid from each offset."""
+    box = tile.copy()
+    for shift in range(1, CHIP):
+        box += np.roll(tile, -shift, 1)
+    across = box.copy()
+    for shift in range(1, CHIP):
+        box += np.roll(across, -shift, 0)
+    starts = np.arange(GRID) * CHIP
+    rows = np.array([(row + starts) % TILE for row, _ in offsets])
+    cols = np.array([(col + starts) % TILE for _, col in offsets])
+    return np.asarray(box[rows[:, :, None], cols[:, None, :]].reshape(len(offsets), -1), np.float64)
 
 
 def near(period: float) -> np.ndarray:
@@ -213,28 +228,33 @@ def trace(
     rows, where = [], []
     subsets = [whites[0], np.sum(whites, axis=0)] if len(whites) > 1 else [whites[0]]
     grid = None if period is None else near(period)
+    spectrum = np.conj(np.fft.fft2(template))  # the pilots' (``_wm_detect._surface``)
     for index, white in enumerate(subsets):
         given = first_scores if index == 0 else None
         for scale, mirror in _scales(white, template, grid, given):
             folded = _wm_detect.splat(white, scale)
             fold = _wm_detect.mirrored(_wm_detect.Fold(scale, folded, folded), mirror)
             tile = _wm_detect.sharpened(fold).first
-            surface = _wm_detect._surface(tile, template)
-            for offset in _wm_detect.candidates(surface):
-                aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
-                chips = chip_sums(aligned).reshape(-1).astype(np.float64)
-                rows.append(chips / max(float(np.linalg.norm(chips)), 1e-12))
-                where.append(scale)
-    sums = np.stack(rows)
+            surface = _wm_detect._standardised(np.fft.ifft2(np.fft.fft2(tile) * spectrum).real)
+            chips = _chip_sums_at(tile, _wm_detect.candidates(surface))
+            rows.append(chips / np.maximum(np.linalg.norm(chips, axis=1, keepdims=True), 1e-12))
+            where += [scale] * len(chips)
+    sums = np.concatenate(rows)
+    # (3): every candidate's score at every (scale, offset): the sync chips' part, and each
+    # coded bit's chips summed (``Layout.soft_bits``) times the candidate's sign for it; the
+    # bits every candidate shares go with the sync part, so that the product per chunk of
+    # candidates is over the bits that differ only. Each candidate keeps its best.
     sync = sums[:, layout.sync_chips] @ layout.sync_signs.astype(np.float64)
-    keyed = (sums[:, layout.bit_chips] * layout.bit_signs).astype(np.float32)
-    # (3): every candidate's score at every (scale, offset), a chunk of candidates at a time;
-    # each candidate keeps its best.
+    bits = layout.soft_bits(sums.reshape(-1, GRID, GRID))
+    polar = coded.astype(np.float64) * 2 - 1
+    shared = (coded == coded[:1]).all(axis=0)
+    sync += bits[:, shared] @ polar[0, shared]
+    differ = np.asarray(bits[:, ~shared], np.float32)
     best = np.empty(len(issued), np.float64)
     at = np.empty(len(issued), np.int64)
     for start in range(0, len(issued), CHUNK):
-        signs = _chip_signs(layout, coded[start : start + CHUNK])
-        scores = keyed @ signs.T + sync[:, None].astype(np.float32)
+        signs = np.asarray(polar[start : start + CHUNK][:, ~shared], np.float32)
+        scores = differ @ signs.T + sync[:, None].astype(np.float32)
         best[start : start + CHUNK] = scores.max(axis=0)
         at[start : start + CHUNK] = scores.argmax(axis=0)
     # (4): the best candidate, against chance and against the runner-up.
