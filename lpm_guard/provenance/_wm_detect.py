@@ -41,7 +41,7 @@ from scipy import ndimage, sparse, special
 
 from lpm_guard.provenance import _wm_geometry
 from lpm_guard.provenance import _wm_payload as payload
-from lpm_guard.provenance._wm_pattern import CHIP, TILE, Layout, chip_sums, render
+from lpm_guard.provenance._wm_pattern import CHIP, GRID, TILE, Layout, render
 
 WHITEN_SIGMA = 3.0
 ENVELOPE_SIGMA = 8.0
@@ -441,6 +441,21 @@ class Reading:
     reference: int | None
 
 
+def chip_sums_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """``chip_sums`` of the tile rolled to each offset, (offsets, GRID²) float64: its cyclic
+    CHIP×CHIP box sums, once, read on the chip grid from each offset."""
+    box = tile.copy()
+    for shift in range(1, CHIP):
+        box += np.roll(tile, -shift, 1)
+    across = box.copy()
+    for shift in range(1, CHIP):
+        box += np.roll(across, -shift, 0)
+    starts = np.arange(GRID) * CHIP
+    rows = np.array([(row + starts) % TILE for row, _ in offsets])
+    cols = np.array([(col + starts) % TILE for _, col in offsets])
+    return np.asarray(box[rows[:, :, None], cols[:, None, :]].reshape(len(offsets), -1), np.float64)
+
+
 def candidates(surface: np.ndarray) -> list[tuple[int, int]]:
     """The offsets to try, best first: each of the PEAKS highest local maxima of the
     correlation surface, then its 8 neighbours (H.264 often moves the peak by a pixel)."""
@@ -497,9 +512,8 @@ def read(
     evidence = sharpened(evidence)
     template = render(layout.chips(None))
 
-    def soft_at(tile: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
-        aligned = np.roll(tile, (-offset[0], -offset[1]), axis=(0, 1))
-        return layout.soft_bits(chip_sums(aligned))
+    def softs_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+        return layout.soft_bits(chip_sums_at(tile, offsets).reshape(-1, GRID, GRID))
 
     # (4): the sync pattern's cyclic cross-correlation and its z-scores.
     surface = _surface(evidence.tile, template)
@@ -513,7 +527,7 @@ def read(
         for tile in [evidence.tile, evidence.first][:SUBSETS]:
             here = surface if tile is evidence.tile else _surface(tile, template)
             offsets = tried if tile is evidence.tile else candidates(here)
-            softs = np.stack([soft_at(tile, offset) for offset in offsets])
+            softs = softs_at(tile, offsets)
             subsets.append((here, offsets, softs))
         # (5a): one Viterbi decoding per offset (cheap; a clear mark verifies here), in both
         # subsets; (5b): when none verifies, the rest of each offset's list of the LIST_SIZE
@@ -526,4 +540,4 @@ def read(
                         reference = payload.reference_of(secret, message)
                         if reference is not None:
                             return Reading(float(here[offset]), offset, soft, reference)
-    return Reading(float(surface[tried[0]]), tried[0], soft_at(evidence.tile, tried[0]), None)
+    return Reading(float(surface[tried[0]]), tried[0], softs_at(evidence.tile, tried[:1])[0], None)

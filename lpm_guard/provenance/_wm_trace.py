@@ -54,7 +54,7 @@ import numpy as np
 
 from lpm_guard.provenance import _wm_detect
 from lpm_guard.provenance import _wm_payload as payload
-from lpm_guard.provenance._wm_pattern import CHIP, GRID, TILE, Layout, render
+from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, render
 
 TRACE_ALARM = 8e-8  # per clip, all keys: with 3 keys' check values (9.1e-7) under 1e-6
 MARGIN = 2.0
@@ -126,21 +126,6 @@ def _pilots(layout: Layout, coded: np.ndarray) -> np.ndarray:
     signs = _chip_signs(layout, coded[:1])[0]
     chips[layout.bit_chips[known]] = (layout.bit_signs * signs)[known]
     return chips.reshape(GRID, GRID)
-
-
-def _chip_sums_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
-    """``chip_sums`` of the tile rolled to each offset, (offsets, GRID²) float64: its cyclic
-    CHIP×CHIP box sums, once, read on the chip grid from each offset."""
-    box = tile.copy()
-    for shift in range(1, CHIP):
-        box += np.roll(tile, -shift, 1)
-    across = box.copy()
-    for shift in range(1, CHIP):
-        box += np.roll(across, -shift, 0)
-    starts = np.arange(GRID) * CHIP
-    rows = np.array([(row + starts) % TILE for row, _ in offsets])
-    cols = np.array([(col + starts) % TILE for _, col in offsets])
-    return np.asarray(box[rows[:, :, None], cols[:, None, :]].reshape(len(offsets), -1), np.float64)
 
 
 def near(period: float) -> np.ndarray:
@@ -236,7 +221,7 @@ def trace(
             fold = _wm_detect.mirrored(_wm_detect.Fold(scale, folded, folded), mirror)
             tile = _wm_detect.sharpened(fold).first
             surface = _wm_detect._standardised(np.fft.ifft2(np.fft.fft2(tile) * spectrum).real)
-            chips = _chip_sums_at(tile, _wm_detect.candidates(surface))
+            chips = _wm_detect.chip_sums_at(tile, _wm_detect.candidates(surface))
             rows.append(chips / np.maximum(np.linalg.norm(chips, axis=1, keepdims=True), 1e-12))
             where += [scale] * len(chips)
     sums = np.concatenate(rows)
