@@ -97,6 +97,10 @@ class RuleSpec(_Strict):
     description: str = Field(min_length=1)
     all: Annotated[list[str], Field(min_length=1)]
     unless: list[str] = Field(default_factory=list)
+    # A framing that may make the text benign (a warning, a news report, a game's hyperbole)
+    # but that anyone can put in front of a real request: it sends the text to a reviewer
+    # instead of clearing it.
+    framed: list[str] = Field(default_factory=list)
     action: Action = Action.DENY
 
 

@@ -55,7 +55,7 @@ class Policy:
         lexicon = document.lexicon
         try:
             self.rules: tuple[CompiledRule, ...] = tuple(
-                compile_rule(r.id, r.category, r.action, r.all, r.unless, lexicon)
+                compile_rule(r.id, r.category, r.action, r.all, r.unless, lexicon, r.framed)
                 for r in document.rules
             )
         except RuleCompileError as exc:
@@ -180,7 +180,10 @@ class Policy:
         )
 
     def rule_hits(self, text: str) -> list[Hit]:
-        return [Hit(r.id, r.category, r.action, "rules") for r in match(self.rules, text)]
+        return [
+            Hit(r.id, r.category, Action.REVIEW if framed else r.action, "rules")
+            for r, framed in match(self.rules, text)
+        ]
 
     def semantic_score(self, text: str) -> Score | None:
         """The classifier's likeliest disallowed category and its probability; None without

@@ -24,6 +24,7 @@ class CompiledRule:
     action: Action
     all: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
+    framed: tuple[re.Pattern[str], ...] = ()
 
     def matches(self, views: tuple[str, ...]) -> bool:
         """Every pattern in ``all`` matches one reading of the text, and no ``unless``
@@ -31,6 +32,11 @@ class CompiledRule:
         if not any(all(p.search(v) for p in self.all) for v in views):
             return False
         return not any(p.search(v) for p in self.unless for v in views)
+
+    def is_framed(self, views: tuple[str, ...]) -> bool:
+        """A ``framed`` pattern matches one reading: the text may be benign, and a reviewer
+        decides (a framing is no exemption: anyone can put one in front of a request)."""
+        return any(p.search(v) for p in self.framed for v in views)
 
 
 def expand(pattern: str, lexicon: Mapping[str, list[str]], depth: int = 0) -> str:
@@ -59,6 +65,7 @@ def compile_rule(
     all_of: Iterable[str],
     unless: Iterable[str],
     lexicon: Mapping[str, list[str]],
+    framed: Iterable[str] = (),
 ) -> CompiledRule:
     try:
         return CompiledRule(
@@ -67,6 +74,7 @@ def compile_rule(
             action=action,
             all=tuple(compile_pattern(p, lexicon) for p in all_of),
             unless=tuple(compile_pattern(p, lexicon) for p in unless),
+            framed=tuple(compile_pattern(p, lexicon) for p in framed),
         )
     except (re.error, RuleCompileError) as exc:
         raise RuleCompileError(f"rule {rule_id}: {exc}") from exc
@@ -80,6 +88,7 @@ def views(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(seen))
 
 
-def match(rules: Iterable[CompiledRule], text: str) -> list[CompiledRule]:
+def match(rules: Iterable[CompiledRule], text: str) -> list[tuple[CompiledRule, bool]]:
+    """The rules that match ``text``, each with whether a framing sends it to review."""
     seen = views(text)
-    return [rule for rule in rules if rule.matches(seen)]
+    return [(rule, rule.is_framed(seen)) for rule in rules if rule.matches(seen)]
