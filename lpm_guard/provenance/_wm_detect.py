@@ -347,16 +347,23 @@ def _peak_z(tile: np.ndarray, template_spectrum: np.ndarray) -> float:
     return _peak_zs(tile, [template_spectrum])[0]
 
 
-def _peak_zs(tile: np.ndarray, spectra: Sequence[np.ndarray]) -> list[float]:
-    """``_peak_z`` for several templates' spectra, the fold transformed once (float32), the
-    surfaces transformed back and their phases' statistics taken in one call each."""
-    folded = scipy_fft.rfft2(tile.astype(np.float32))
-    surfaces = scipy_fft.irfft2(folded[None] * np.stack(spectra), s=tile.shape)
+def _peak_zs(tile: np.ndarray, spectra: Sequence[np.ndarray] | np.ndarray) -> list[float]:
+    """``_peak_z`` for several templates' spectra (a list, or stacked), the fold transformed
+    once (float32), the surfaces transformed back and their phases' statistics taken in one
+    call each. The mean and standard deviation are numpy's own steps (np.std's), with the
+    phases summed once for both."""
+    stacked = spectra if isinstance(spectra, np.ndarray) else np.stack(spectra)
+    folded = scipy_fft.rfft2(tile.astype(np.float32, copy=False))
+    surfaces = scipy_fft.irfft2(folded * stacked, s=tile.shape)
     grid = TILE // CHIP
-    phases = surfaces.reshape(len(spectra), grid, CHIP, grid, CHIP).transpose(0, 2, 4, 1, 3)
-    phases = phases.reshape(len(spectra), CHIP**2, -1)
-    std = phases.std(axis=-1)
-    peaks = (phases.max(axis=-1) - phases.mean(axis=-1)) / np.where(std > 0, std, 1)
+    phases = surfaces.reshape(len(stacked), grid, CHIP, grid, CHIP).transpose(0, 2, 4, 1, 3)
+    phases = phases.reshape(len(stacked), CHIP**2, -1)
+    count = phases.shape[-1]
+    mean = phases.sum(axis=-1, keepdims=True) / np.float32(count)
+    spread = phases - mean
+    np.multiply(spread, spread, out=spread)
+    std = np.sqrt(spread.sum(axis=-1) / np.float32(count))
+    peaks = (phases.max(axis=-1) - mean[..., 0]) / np.where(std > 0, std, 1)
     return [float(p.max()) if (s > 0).all() else 0.0 for p, s in zip(peaks, std, strict=True)]
 
 
@@ -389,7 +396,7 @@ def grids_scores(
     height, width = first.shape
     top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
     centre = first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE]
-    spectra = [spectrum for template in templates for spectrum in _spectra(template)]
+    spectra = np.stack([spectrum for template in templates for spectrum in _spectra(template)])
     scores = np.array([_peak_zs(splat(centre, period), spectra) for period in periods])
     return scores.reshape(len(periods), len(templates), MIRRORS).transpose(1, 2, 0)
 
