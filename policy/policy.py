@@ -180,10 +180,7 @@ class Policy:
         )
 
     def rule_hits(self, text: str) -> list[Hit]:
-        return [
-            Hit(r.id, r.category, Action.REVIEW if framed else r.action, "rules")
-            for r, framed in match(self.rules, text)
-        ]
+        return [Hit(r.id, r.category, action, "rules") for r, action in match(self.rules, text)]
 
     def semantic_score(self, text: str) -> Score | None:
         """The classifier's likeliest disallowed category and its probability; None without

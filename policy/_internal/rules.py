@@ -26,17 +26,31 @@ class CompiledRule:
     unless: tuple[re.Pattern[str], ...]
     framed: tuple[re.Pattern[str], ...] = ()
 
-    def matches(self, views: tuple[str, ...]) -> bool:
-        """Every pattern in ``all`` matches one reading of the text, and no ``unless``
-        matches any reading: a benign reading of the same words wins."""
-        if not any(all(p.search(v) for p in self.all) for v in views):
-            return False
-        return not any(p.search(v) for p in self.unless for v in views)
+    def verdict(self, views: tuple[str, ...]) -> Action | None:
+        """The rule's own action when every pattern in ``all`` matches one reading of the text
+        and nothing excuses it; review when only a framing, or an ``unless`` that does not
+        cover the words that fired, stands against it; None when an ``unless`` explains the
+        words themselves ("bath bombs", "kill the lights") or ``all`` does not match.
 
-    def is_framed(self, views: tuple[str, ...]) -> bool:
-        """A ``framed`` pattern matches one reading: the text may be benign, and a reviewer
-        decides (a framing is no exemption: anyone can put one in front of a request)."""
-        return any(p.search(v) for p in self.framed for v in views)
+        An ``unless`` clears only the words it covers: cleared anywhere in the text, "Bomb the
+        synagogue on Saturday, bath bombs are on sale" was allowed. Where one names a benign
+        context instead ("find help if they feel suicidal", "postponed in 2020"), a reviewer
+        decides, as anyone can add such words to a real request."""
+        found: set[Action] = set()
+        for view in views:
+            if not all(p.search(view) for p in self.all):
+                continue
+            spans = [m.span() for p in self.unless for m in p.finditer(view)]
+            rest = list(view)
+            for start, end in spans:  # all found on the whole reading, then taken out
+                rest[start:end] = "~" + " " * (end - start - 1)
+            if not all(p.search("".join(rest)) for p in self.all):
+                return None  # explained in one reading (another may have split its words)
+            framed = spans or any(p.search(view) for p in self.framed)
+            found.add(Action.REVIEW if framed else self.action)
+        if not found:
+            return None
+        return self.action if self.action in found else Action.REVIEW
 
 
 def expand(pattern: str, lexicon: Mapping[str, list[str]], depth: int = 0) -> str:
@@ -88,7 +102,7 @@ def views(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(seen))
 
 
-def match(rules: Iterable[CompiledRule], text: str) -> list[tuple[CompiledRule, bool]]:
-    """The rules that match ``text``, each with whether a framing sends it to review."""
+def match(rules: Iterable[CompiledRule], text: str) -> list[tuple[CompiledRule, Action]]:
+    """The rules that fire on ``text``, each with its action (see ``CompiledRule.verdict``)."""
     seen = views(text)
-    return [(rule, rule.is_framed(seen)) for rule in rules if rule.matches(seen)]
+    return [(rule, action) for rule in rules if (action := rule.verdict(seen)) is not None]
