@@ -17,6 +17,7 @@ from .models import (
     Use,
 )
 from .policy import Policy
+from .recognition import SpeechModelUnavailable, whisper_transcript
 
 __all__ = [
     "Action",
@@ -32,5 +33,7 @@ __all__ = [
     "PolicyFileError",
     "PolicyHash",
     "RuleId",
+    "SpeechModelUnavailable",
     "Use",
+    "whisper_transcript",
 ]

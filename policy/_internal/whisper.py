@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .embed import SemanticModelError, cache_dir
 from .speech import RATE, Samples, Transcript, Word
@@ -134,6 +135,32 @@ def transcribe(samples: Samples, offset_s: float = 0.0) -> Transcript:
     return Transcript(tuple(words))
 
 
+def transcribe_text(audio: npt.NDArray[np.float32]) -> str:
+    """Whisper's free transcript of a short clip (float samples in [-1, 1], up to 30 s), as it
+    writes it.
+
+    Deterministic and bounded: beam search (5, as for files) at temperature 0 only, with no
+    retries at higher temperatures (faster-whisper by default samples again when a decode looks
+    poor); no timestamp tokens and at most ~6 tokens per second of audio (with timestamps,
+    espeak-ng's digits followed by the first syllable of the next sentence looped, "4, 8, 7, 3,
+    8, 8, 8, ..." for 4 s of CPU: 6 of 6 such windows; without, none of 9); and no prompt: the
+    model is never told what the caller expects to hear.
+    """
+    seconds = audio.size / RATE
+    segments, _ = model().transcribe(
+        np.ascontiguousarray(audio, dtype=np.float32),
+        language="en",
+        beam_size=5,
+        temperature=0.0,
+        without_timestamps=True,
+        word_timestamps=False,
+        max_new_tokens=8 + int(6 * seconds),
+        vad_filter=False,
+        condition_on_previous_text=False,
+    )
+    return " ".join(segment.text.strip() for segment in segments).strip()
+
+
 def english_probability(samples: Samples) -> float:
     """Whisper's probability that the speech (its first 30 s) is English."""
     audio = samples.astype(np.float32) / 32768.0
@@ -148,4 +175,5 @@ __all__ = [
     "model",
     "model_folder",
     "transcribe",
+    "transcribe_text",
 ]

@@ -23,17 +23,23 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import numpy as np
 
+from ...policy import SpeechModelUnavailable, whisper_transcript
 from .decode import RATE, Audio
 from .results import CheckResult, result
 from .script import DIGIT_WORDS, Prompt, Script, Step
 
 _WORD = re.compile(r"[a-z']+")
+_TOKEN = re.compile(r"[a-z']+|[0-9]")  # Whisper's words, each figure of a numeral on its own
+POCKETSPHINX = "pocketsphinx"
+WHISPER = "Whisper base"
 
 
 def words(text: str) -> list[str]:
@@ -131,34 +137,99 @@ def _window(audio: Audio, step: Step) -> Audio:
     return audio[start:end] if end > start else audio[:0]
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One recogniser's hearing of a window, judged by the check's rules."""
+
+    recogniser: str
+    heard: Heard
+    passed: bool
+    score: float
+    summary: str
+    cpu_s: float  # the process's CPU time the recogniser took (benchmarks read it)
+
+
+Judge = Callable[[Heard], tuple[bool, float, str]]
+
+
+def whisper_heard(window: Audio) -> Heard:
+    """Whisper base's free transcript of the window: its numerals spelled as digit words, one
+    per figure (Whisper writes read digits as "3-8-6-1" or "3861")."""
+    if window.size < RATE // 4:
+        return Heard(())
+    text = whisper_transcript(np.clip(window, -1.0, 1.0).astype(np.float32))
+    return Heard(
+        tuple(DIGIT_WORDS[int(t)] if t.isdigit() else t for t in _TOKEN.findall(text.lower()))
+    )
+
+
+def _judged(recogniser: str, listen: Callable[[], Heard], judge: Judge) -> Verdict:
+    start = time.process_time()
+    heard = listen()
+    cpu_s = time.process_time() - start
+    passed, score, summary = judge(heard)
+    return Verdict(recogniser, heard, passed, score, summary, cpu_s)
+
+
+def verdicts(
+    window: Audio, expected: str, distractors: set[str], name: str, judge: Judge
+) -> list[Verdict]:
+    """pocketsphinx on its grammar first; where it refuses, Whisper base on the same window,
+    judged by the same rules. The last verdict decides."""
+    first = _judged(POCKETSPHINX, lambda: hear(window, expected, distractors, name), judge)
+    if first.passed:
+        return [first]
+    try:
+        return [first, _judged(WHISPER, lambda: whisper_heard(window), judge)]
+    except SpeechModelUnavailable as error:  # refused on pocketsphinx's hearing alone
+        return [replace(first, summary=f"{first.summary} (Whisper base unavailable: {error})")]
+
+
+def _result(name: str, heard: list[Verdict], threshold: float) -> CheckResult:
+    last = heard[-1]
+    said = "; ".join(f"{v.recogniser} heard “{v.heard.text}”: {v.summary}" for v in heard)
+    detail = f"{said}; decided by {last.recogniser}"
+    return result(name, last.passed, last.score, threshold, detail)
+
+
+def digits_verdicts(audio: Audio, step: Step) -> list[Verdict]:
+    wanted = words(step.text)
+    needed = min(DIGITS_MIN, len(wanted))
+
+    def judge(heard: Heard) -> tuple[bool, float, str]:
+        digits = [w for w in heard.words if w in DIGIT_WORDS]
+        matched = in_order(digits, wanted)
+        extra = len(digits) - matched
+        summary = f"{matched} of {len(wanted)} digits in order, {extra} other digit(s)"
+        ok = matched >= needed and extra <= DIGITS_EXTRA_MAX
+        return ok, matched / max(1, len(wanted)), summary
+
+    distractors = set(DIGIT_FILLERS) | set(DIGIT_WORDS)
+    return verdicts(_window(audio, step), step.text, distractors, "digits", judge)
+
+
+def statement_verdicts(audio: Audio, step: Step) -> list[Verdict]:
+    wanted = words(step.text)
+
+    def judge(heard: Heard) -> tuple[bool, float, str]:
+        share = in_order(list(heard.words), wanted) / max(1, len(wanted))
+        return share >= STATEMENT_MIN, share, f"{share:.0%} of the statement's words in order"
+
+    distractors = set(COMMON) | set(FILLERS) | set(DIGIT_WORDS)
+    return verdicts(_window(audio, step), step.text, distractors, "statement", judge)
+
+
 def check_digits(audio: Audio, script: Script) -> CheckResult:
     steps = script.of(Prompt.DIGITS)
     if not steps:
         return result("digits", False, 0.0, DIGITS_MIN / 4, "the script has no digits")
-    step = steps[0]
-    wanted = words(step.text)
-    distractors = set(DIGIT_FILLERS) | set(DIGIT_WORDS)
-    heard = hear(_window(audio, step), step.text, distractors, "digits")
-    digits = [w for w in heard.words if w in DIGIT_WORDS]
-    matched = in_order(digits, wanted)
-    extra = len(digits) - matched
+    wanted = words(steps[0].text)
     needed = min(DIGITS_MIN, len(wanted))
-    ok = matched >= needed and extra <= DIGITS_EXTRA_MAX
-    detail = (
-        f"asked “{step.text}”; heard “{heard.text}”: {matched} of {len(wanted)} digits in "
-        f"order, {extra} other digit(s)"
-    )
-    return result("digits", ok, matched / max(1, len(wanted)), needed / max(1, len(wanted)), detail)
+    return _result("digits", digits_verdicts(audio, steps[0]), needed / max(1, len(wanted)))
 
 
 def check_statement(audio: Audio, script: Script) -> CheckResult:
     steps = script.of(Prompt.STATEMENT)
     if not steps:
         return result("statement", False, 0.0, STATEMENT_MIN, "the script has no statement")
-    step = steps[0]
-    wanted = words(step.text)
-    distractors = set(COMMON) | set(FILLERS) | set(DIGIT_WORDS)
-    heard = hear(_window(audio, step), step.text, distractors, "statement")
-    share = in_order(list(heard.words), wanted) / max(1, len(wanted))
-    detail = f"heard “{heard.text}”: {share:.0%} of the statement's words in order"
-    return result("statement", share >= STATEMENT_MIN, share, STATEMENT_MIN, detail)
+    return _result("statement", statement_verdicts(audio, steps[0]), STATEMENT_MIN)
