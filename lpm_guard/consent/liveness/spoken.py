@@ -1,22 +1,33 @@
-"""The digits and the statement were spoken, each in its own window: pocketsphinx on a grammar.
+"""The digits and the statement were spoken, each in its own window: pocketsphinx on a grammar,
+then Whisper base where pocketsphinx refuses.
 
 pocketsphinx (its US English model ships in the wheel) hears random words poorly with its
 general language model, so each window is decoded against a grammar: a free loop over the
 words expected there and distractors. The distractors matter as much as the expected words:
 speech that is not the expected text is heard as distractors instead of being bent into it.
+Where that decode refuses, Whisper base (the policy's packaged, sha256-pinned model; ~1.1-1.5
+s of one core per window) writes a free transcript of the same window, never told what to
+expect, and the same rules judge it; the check's detail gives both hearings and which decided.
+None of the real voices or flite readings measured needed it.
 
 - ``digits``: the ten digit words plus hesitations. At least 3 of the 4 digits heard in
   order, and at most 4 digit words besides (pocketsphinx inserts a short digit into a pause
   now and then: "seven, seven" heard as "seven two seven"; reciting all ten does not pass).
+  Whisper writes digits as numerals ("4, 8, 7, 3"): each figure counts as its digit word.
 - ``statement``: the statement's words, the digit words, a few fillers and common words. At
   least 50 % of the statement's words heard in order (longest common subsequence).
 
-Measured (threshold 50 %): real voices (CMU ARCTIC slt/awb, ../shared/speech, each prompt as
-its own "statement") 56–100 %, median 88 %; flite slt reading the statement 96 %, kal 74 %,
-the bona fide proxy (slt over room noise, through Opus) 78 %; the attacks — the digits only
-4 %, "I agree to take part in this research, my challenge phrase is …" 19–30 %, the ten
-digits 4 %. espeak-ng's voices are heard at 15–30 %: pocketsphinx does not understand them,
-so a subject with a very unusual voice may be refused (the reviewer path is the fallback).
+Measured with pocketsphinx alone (threshold 50 %): real voices (CMU ARCTIC slt/awb,
+../shared/speech, each of the 11 prompts as its own "statement") 55-100 %, median 73 %;
+flite's four voices reading the statement 85-96 %, the bona fide proxy (slt over room noise,
+through Opus) 78 %. espeak-ng's six English voices: 2 of 18 digit readings and 1 of 6
+statements passed. With Whisper behind it (``bench/consent_speech.py``): espeak-ng 18 of 18
+digit readings and 6 of 6 statements pass (59-100 %); real voices and flite never needed it.
+The attacks stay refused with Whisper in the loop (its hearing is the deciding one for each):
+the digits only 0 %, the digits read again for the statement 0 %, "I agree to take part in
+this research, my challenge phrase is …" 11-15 % (its digits: at most 2 of 4), another
+sentence 0-14 %, and the ten digits for four (even ascending ones, all four in order) refused
+by the extra-digit rule.
 """
 
 from __future__ import annotations
