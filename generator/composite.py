@@ -100,12 +100,12 @@ def _runs(kinds: list[int]) -> list[tuple[int, int, int]]:
         runs.append([kind, start, stop])
         start = stop
     merged: list[list[int]] = []
-    for k, run in enumerate(runs):
-        lone = run[2] - run[1] == 1 and 0 < k < len(runs) - 1
+    for k, span in enumerate(runs):
+        lone = span[2] - span[1] == 1 and 0 < k < len(runs) - 1
         if lone and runs[k - 1][0] == _BLEND and runs[k + 1][0] == _BLEND:
-            run[0] = _BLEND
-        if merged and merged[-1][0] == run[0]:
-            merged[-1][2] = run[2]
+            span[0] = _BLEND
+        if merged and merged[-1][0] == span[0]:
+            merged[-1][2] = span[2]
         else:
-            merged.append(run)
+            merged.append(span)
     return [(kind, first, end) for kind, first, end in merged]
