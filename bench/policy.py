@@ -7,7 +7,8 @@
 Text: per-category precision, recall and false-block rate of the red-team corpus
 (tests/policy/corpus), both the split the rules were tuned on and the held-out split, and the
 latency of check_text per prompt (median and p95 over every prompt, several passes, warm).
-Goals: recall >= 95%, false block <= 2%, <= 5 ms per prompt.
+Goals: recall >= 95%, false block <= 2% (benign denied; "held" counts those sent to a reviewer
+apart), <= 5 ms per prompt.
 
 Audio: detection delay of LiveChecker on spoken phrases. Each disallowed phrase is spoken by
 flite (voices awb, rms, slt), put in a stream after a harmless sentence, and fed in 20 ms
@@ -93,21 +94,25 @@ def load_rows(name: str) -> list[dict[str, str]]:
 
 
 def text_quality(policy: Policy, rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # tp, fn, fp, tn
+    """Recall counts a disallowed prompt denied or held for a reviewer; false block counts a
+    benign prompt denied, and ``held`` one held for a reviewer (not refused: a person decides)."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # tp, fn, fp, tn, held
     for row in rows:
-        blocked = policy.check_text(row["text"], Use.LIVE).action is not Action.ALLOW
+        action = policy.check_text(row["text"], Use.LIVE).action
         c = counts[row["category"]]
         if row["expected"] == "deny":
-            c[0 if blocked else 1] += 1
+            c[0 if action is not Action.ALLOW else 1] += 1
         else:
-            c[2 if blocked else 3] += 1
-    totals = [sum(c[i] for c in counts.values()) for i in range(4)]
+            c[2 if action is Action.DENY else 3] += 1
+            c[4] += action is Action.REVIEW
+    totals = [sum(c[i] for c in counts.values()) for i in range(5)]
     out = {}
-    for name, (tp, fn, fp, tn) in [*sorted(counts.items()), ("all", totals)]:
+    for name, (tp, fn, fp, tn, held) in [*sorted(counts.items()), ("all", totals)]:
         out[name] = {
             "precision": tp / (tp + fp) if tp + fp else 1.0,
             "recall": tp / (tp + fn) if tp + fn else 1.0,
             "false_block": fp / (fp + tn) if fp + tn else 0.0,
+            "held": held / (fp + tn) if fp + tn else 0.0,
             "disallowed": tp + fn,
             "benign": fp + tn,
         }
@@ -240,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (1): text quality on both splits, and latency.
     progress("text rules")
     quality = {name: text_quality(policy, load_rows(name)) for name in (*SPLITS, *RED_TEAMS)}
-    rows = [["category", "split", "n (deny/benign)", "precision", "recall", "false block"]]
+    rows = [["category", "split", "n (deny/benign)", "precision", "recall", "false block", "held"]]
     for category in [*quality["corpus.jsonl"], "benign"]:
         for name, split in (*SPLITS.items(), *RED_TEAMS.items()):
             q = quality[name].get(category)
@@ -254,9 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{q['precision']:.1%}",
                     f"{q['recall']:.1%}",
                     f"{q['false_block']:.1%}",
+                    f"{q['held']:.1%}",
                 ]
             )
-    print(aligned(rows, right={2, 3, 4, 5}))
+    print(aligned(rows, right={2, 3, 4, 5, 6}))
     latency = text_latency(
         policy, [r for name in (*SPLITS, *RED_TEAMS) for r in load_rows(name)], args.passes
     )
