@@ -161,6 +161,13 @@ def script_rows(voice: str, scripts: list[Script], attacks: bool, prompts: list[
         ten = placed([(digits.start_s + LEAD_S / 2, say(TEN, voice))], script.duration_s)
         verdicts = spoken.digits_verdicts(ten, ascending)
         rows.append(judged("attack: the ten digits", voice, "digits", verdicts))
+        for negated in (
+            statement.text.replace("I agree", "I do not agree", 1),
+            statement.text.replace("I agree", "I don't agree", 1),
+        ):
+            refused = placed([(statement.start_s + LEAD_S, say(negated, voice))], script.duration_s)
+            verdicts = spoken.statement_verdicts(refused, statement)
+            rows.append(judged("attack: the statement negated", voice, "statement", verdicts))
         for prompt in prompts:
             other = placed([(statement.start_s + LEAD_S, say(prompt, voice))], script.duration_s)
             verdicts = spoken.statement_verdicts(other, statement)

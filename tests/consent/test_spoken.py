@@ -77,3 +77,20 @@ def test_without_a_verified_whisper_the_check_refuses_on_pocketsphinx(altered_mo
     assert check.outcome == Outcome.FAIL, check.detail
     assert "Whisper base unavailable" in check.detail, check.detail
     assert check.detail.endswith(f"decided by {spoken.POCKETSPHINX}"), check.detail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("voice", ["flite:slt", VOICE])
+def test_a_negated_statement_is_a_refusal(voice: str) -> None:
+    """Every word of the statement, in order, with "not" put in: it held all of them, so it
+    passed (flite on pocketsphinx at 93 %, espeak-ng through Whisper at 100 %). A negation the
+    statement does not have refuses it, whichever recogniser hears it."""
+    negated = STATEMENT.text.replace("I agree", "I do not agree", 1)
+    said = np.asarray(resample_poly(captures.tts(negated, voice), 1, 3), dtype=np.float32)
+    audio = _placed([(STATEMENT, said)])
+    heard = spoken.statement_verdicts(audio, STATEMENT)
+    assert not heard[-1].passed, heard
+    assert "negated" in heard[-1].summary, heard
+    # The statement itself, in the same voice, still passes.
+    plain = np.asarray(resample_poly(captures.tts(STATEMENT.text, voice), 1, 3), np.float32)
+    assert spoken.statement_verdicts(_placed([(STATEMENT, plain)]), STATEMENT)[-1].passed

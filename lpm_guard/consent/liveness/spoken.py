@@ -14,8 +14,11 @@ None of the real voices or flite readings measured needed it.
   order, and at most 4 digit words besides (pocketsphinx inserts a short digit into a pause
   now and then: "seven, seven" heard as "seven two seven"; reciting all ten does not pass).
   Whisper writes digits as numerals ("4, 8, 7, 3"): each figure counts as its digit word.
-- ``statement``: the statement's words, the digit words, a few fillers and common words. At
-  least 50 % of the statement's words heard in order (longest common subsequence).
+- ``statement``: the statement's words, the digit words, a few fillers and common words, and
+  negations. At least 50 % of the statement's words heard in order (longest common
+  subsequence), and no negation the statement does not have: "I do not agree that this
+  researcher may ..." holds every word of it in order, and passed (flite on pocketsphinx 93 %,
+  espeak-ng through Whisper 100 %) until a heard "not" refused it.
 
 Measured with pocketsphinx alone (threshold 50 %): real voices (CMU ARCTIC slt/awb,
 ../shared/speech, each of the 11 prompts as its own "statement") 55-100 %, median 73 %;
@@ -67,6 +70,30 @@ AFTER_S = {Prompt.DIGITS: 0.75, Prompt.STATEMENT: 1.0}
 # (with ~90 common words, real readings of CMU ARCTIC prompts lost 10-20 points).
 FILLERS = ("uh", "um", "ah", "oh", "the", "a", "and", "i")
 COMMON = ("to", "of", "in", "it", "is", "you", "that", "my", "this")
+# Words that negate or refuse the statement: heard in its window, they refuse the check, and
+# pocketsphinx's grammar has them so that it can hear them. Not "can't": read quickly, "I can
+# take my consent back" was heard as "I can't take ..." (flite slt through Whisper), and it
+# does not take back the agreement.
+NEGATIONS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "nor",
+        "neither",
+        "dont",
+        "don't",
+        "doesn't",
+        "didn't",
+        "won't",
+        "wouldn't",
+        "shouldn't",
+        "disagree",
+        "refuse",
+        "withdraw",
+        "without",
+    }
+)
 # Between digits, only hesitations: with short words in the loop, a noisy "one" became "my"
 # or "i" (flite's voice over a quiet room's noise, through Opus).
 DIGIT_FILLERS = ("uh", "ah", "um")
@@ -221,12 +248,19 @@ def digits_verdicts(audio: Audio, step: Step) -> list[Verdict]:
 
 def statement_verdicts(audio: Audio, step: Step) -> list[Verdict]:
     wanted = words(step.text)
+    # A negation the statement does not have turns it into a refusal whatever share of its
+    # words was read: "I do not agree that this researcher may ..." holds every one of them.
+    refusals = NEGATIONS - set(wanted)
 
     def judge(heard: Heard) -> tuple[bool, float, str]:
         share = in_order(list(heard.words), wanted) / max(1, len(wanted))
-        return share >= STATEMENT_MIN, share, f"{share:.0%} of the statement's words in order"
+        said = f"{share:.0%} of the statement's words in order"
+        negated = sorted(refusals & set(heard.words))
+        if negated:
+            return False, share, f"{said}, but negated (“{'”, “'.join(negated)}”)"
+        return share >= STATEMENT_MIN, share, said
 
-    distractors = set(COMMON) | set(FILLERS) | set(DIGIT_WORDS)
+    distractors = set(COMMON) | set(FILLERS) | set(DIGIT_WORDS) | refusals
     return verdicts(_window(audio, step), step.text, distractors, "statement", judge)
 
 
