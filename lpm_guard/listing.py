@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
 from .access.principals import Principal
@@ -74,3 +74,27 @@ def oldest_first(engine: Any, model: Any, *, status: str | None, limit: int) -> 
         query = query.where(model.status == status)
     with Session(engine) as db:
         return list(db.exec(query.limit(limit)).all())
+
+
+def decision_reason(actor: str, owner: str, reason: str) -> str:
+    """A reviewer's reason, one line; refused when empty or when the reviewer is the one who
+    asked (nobody decides their own request)."""
+    why = " ".join(reason.split())
+    if not why:
+        raise InvalidRequest("give a reason for the decision")
+    if actor == owner:
+        raise Forbidden("a researcher cannot decide on their own request")
+    return why
+
+
+def claim(engine: Any, model: Any, review_id: str, values: dict[str, Any], *also: Any) -> bool:
+    """Decide a pending ``model`` row (compare-and-set on its status, and ``also``): one
+    decision, however many reviewers press at once. False when it was not pending."""
+    with Session(engine) as db:
+        result = db.execute(
+            update(model)
+            .where(model.id == review_id, model.status == "pending", *also)
+            .values(**values)
+        )
+        db.commit()
+    return bool(getattr(result, "rowcount", 0) == 1)

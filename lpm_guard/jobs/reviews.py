@@ -12,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from ..access.errors import Conflict
 from ..access.ids import utcnow
 from ..auditing.tags import AuditTag
 from ..consent.models import Use
-from ..errors import Forbidden, InvalidRequest, NotFound
+from ..errors import NotFound
 from ..gate.gate import GenerationDenied
-from ..listing import oldest_first
+from ..listing import claim, decision_reason, oldest_first
 from .holds import GenerationReview, ReviewStatus, ReviewView
 from .ledger import JobView, fail, job_directory
 from .service import JobService
@@ -70,26 +69,15 @@ class ReviewService:
     def decide(self, actor: str, review_id: str, *, approve: bool, reason: str) -> ReviewOutcome:
         """Approve (the job goes through the gate again, then to a worker) or deny (the job
         fails, refunded) a held job; exactly one decision per item."""
-        why = " ".join(reason.split())
-        if not why:
-            raise InvalidRequest("give a reason for the decision")
         item = self.detail(review_id)
-        # (1): nobody decides their own request.
-        if actor == item.owner:
-            raise Forbidden("a researcher cannot decide on their own request")
+        # (1): a reason, and never the requester's own.
+        why = decision_reason(actor, item.owner, reason)
         # (2): claim the item: one decision, however many reviewers press at once.
         status = ReviewStatus.APPROVED if approve else ReviewStatus.DENIED
-        with Session(self.runtime.engine) as session:
-            result = session.execute(
-                update(GenerationReview)
-                .where(
-                    col(GenerationReview.id) == review_id,
-                    col(GenerationReview.status) == ReviewStatus.PENDING,
-                )
-                .values(status=status, decided_at=utcnow(), decided_by=actor, decision_reason=why)
-            )
-            session.commit()
-        if getattr(result, "rowcount", 0) != 1:
+        decided = {"status": status, "decided_at": utcnow(), "decided_by": actor}
+        if not claim(
+            self.runtime.engine, GenerationReview, review_id, {**decided, "decision_reason": why}
+        ):
             raise Conflict(f"the review is {self.detail(review_id).status}, not pending")
         # (3): the decision in the audit log.
         objects = {"review": review_id, "job": item.job_id, "identity": item.identity_id}

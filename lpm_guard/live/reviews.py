@@ -12,15 +12,14 @@ taken.
 from __future__ import annotations
 
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col
 
 from ..access.errors import Conflict
 from ..access.ids import utcnow
 from ..auditing.services import AuditService
 from ..auditing.tags import AuditTag
-from ..errors import Forbidden, InvalidRequest, NotFound
-from ..listing import oldest_first
+from ..errors import NotFound
+from ..listing import claim, decision_reason, oldest_first
 from ..runtime import Runtime
 from .holds import HeldStatus, InstructionReview, InstructionReviewView, close_for_session
 from .ledger import LiveSessionRow, LiveStatus
@@ -50,31 +49,23 @@ class InstructionReviewService:
     ) -> InstructionReviewView:
         """Approve (the session applies them at its next watch) or deny (the requester hears
         the reason) held instructions; exactly one decision per row."""
-        why = " ".join(reason.split())
-        if not why:
-            raise InvalidRequest("give a reason for the decision")
         item = self.detail(review_id)
-        # (1): nobody decides their own request.
-        if actor == item.owner:
-            raise Forbidden("a researcher cannot decide on their own request")
+        # (1): a reason, and never the requester's own.
+        why = decision_reason(actor, item.owner, reason)
         # (2): claim the row while the session is open: one decision, however many press.
         status = HeldStatus.APPROVED if approve else HeldStatus.DENIED
         still_open = sa_select(col(LiveSessionRow.id)).where(
             col(LiveSessionRow.id) == item.session_id,
             col(LiveSessionRow.status) == LiveStatus.OPEN,
         )
-        with Session(self.runtime.engine) as db:
-            result = db.execute(
-                update(InstructionReview)
-                .where(
-                    col(InstructionReview.id) == review_id,
-                    col(InstructionReview.status) == HeldStatus.PENDING,
-                    col(InstructionReview.session_id).in_(still_open),
-                )
-                .values(status=status, decided_at=utcnow(), decided_by=actor, decision_reason=why)
-            )
-            db.commit()
-        if getattr(result, "rowcount", 0) != 1:
+        decided = {"status": status, "decided_at": utcnow(), "decided_by": actor}
+        if not claim(
+            self.runtime.engine,
+            InstructionReview,
+            review_id,
+            {**decided, "decision_reason": why},
+            col(InstructionReview.session_id).in_(still_open),
+        ):
             if self._ended(item):  # its node went away without closing it: closed now
                 close_for_session(self.runtime, item.session_id)
             raise Conflict(
