@@ -18,7 +18,11 @@ None of the real voices or flite readings measured needed it.
   negations. At least 50 % of the statement's words heard in order (longest common
   subsequence), and no negation the statement does not have: "I do not agree that this
   researcher may ..." holds every word of it in order, and passed (flite on pocketsphinx 93 %,
-  espeak-ng through Whisper 100 %) until a heard "not" refused it.
+  espeak-ng through Whisper 100 %) until a heard "not" refused it. pocketsphinx's grammar
+  may hear the negation as digit words ("I nine agree"), so its hearing passes only without
+  digit words among the statement's; otherwise Whisper hears the window again. With both
+  rules (``bench/consent_speech.py --quick``): the negated statement 0 of 8 accepted; real
+  voices 11 of 11 (3 through Whisper), flite 2 of 2 (1), espeak-ng 2 of 2 (2).
 
 Measured with pocketsphinx alone (threshold 50 %): real voices (CMU ARCTIC slt/awb,
 ../shared/speech, each of the 11 prompts as its own "statement") 55-100 %, median 73 %;
@@ -210,11 +214,19 @@ def _judged(recogniser: str, listen: Callable[[], Heard], judge: Judge) -> Verdi
 
 
 def verdicts(
-    window: Audio, expected: str, distractors: set[str], name: str, judge: Judge
+    window: Audio,
+    expected: str,
+    distractors: set[str],
+    name: str,
+    judge: Judge,
+    first_judge: Judge | None = None,
 ) -> list[Verdict]:
-    """pocketsphinx on its grammar first; where it refuses, Whisper base on the same window,
-    judged by the same rules. The last verdict decides."""
-    first = _judged(POCKETSPHINX, lambda: hear(window, expected, distractors, name), judge)
+    """pocketsphinx on its grammar first (judged by ``first_judge`` when given, a stricter
+    reading of the same rules); where it refuses, Whisper base on the same window, judged by
+    ``judge``. The last verdict decides."""
+    first = _judged(
+        POCKETSPHINX, lambda: hear(window, expected, distractors, name), first_judge or judge
+    )
     if first.passed:
         return [first]
     try:
@@ -260,8 +272,19 @@ def statement_verdicts(audio: Audio, step: Step) -> list[Verdict]:
             return False, share, f"{said}, but negated (“{'”, “'.join(negated)}”)"
         return share >= STATEMENT_MIN, share, said
 
+    def judge_grammar(heard: Heard) -> tuple[bool, float, str]:
+        # Digit words among the statement's are not a clean reading: pocketsphinx's grammar
+        # heard "I do not agree" as "I nine agree" and "I eight oh to agree". Refused here, the
+        # window is heard again by Whisper, which writes what was said.
+        passed, share, said = judge(heard)
+        stray = sorted({w for w in heard.words if w in DIGIT_WORDS} - set(wanted))
+        if passed and stray:
+            return False, share, f"{said}, with digit words among them (“{'”, “'.join(stray)}”)"
+        return passed, share, said
+
     distractors = set(COMMON) | set(FILLERS) | set(DIGIT_WORDS) | refusals
-    return verdicts(_window(audio, step), step.text, distractors, "statement", judge)
+    window = _window(audio, step)
+    return verdicts(window, step.text, distractors, "statement", judge, judge_grammar)
 
 
 def check_digits(audio: Audio, script: Script) -> CheckResult:
