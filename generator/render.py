@@ -227,10 +227,11 @@ class Renderer:
         return p
 
     def _untangle(self, p: np.ndarray, free: np.ndarray) -> None:
-        """Move the mesh's own vertices (cheeks, neck: not landmarks, not the border) that a
-        folded triangle holds to the mean motion of their neighbours, until nothing folds. A
-        smiling mouth's corner dropping with the jaw passed the cheek vertex below it; the fold
-        left a hole the warp filled with the photo unmoved (a tear beside the corner)."""
+        """Move the vertices ``free`` allows (the mesh's own cheek, neck and hair points; after
+        the head's pose the jaw line too) that a folded triangle holds to the mean motion of
+        their neighbours, until nothing folds (12 rounds at most). A smiling mouth's corner
+        dropping with the jaw passed the cheek point below it; the fold left a hole the warp
+        filled with the photo unmoved (a tear beside the corner)."""
         rig, rest = self.rig, self._rest_area
         for _ in range(12):
             folded = signed_area(p, rig.triangles) * rest < 0.0
