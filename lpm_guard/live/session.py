@@ -477,18 +477,8 @@ class LiveSession:
                 return
             if refused is not None:
                 self._record(AuditTag.SESSION_INSTRUCTIONS_DENY, refused)
-                self._push_event(
-                    server_event(
-                        ServerEventType.ERROR,
-                        error={
-                            "type": "policy",
-                            "code": "instructions_refused",
-                            "message": refused.reason,
-                            "rule_ids": list(refused.rule_ids),
-                            **({"event_id": event_id} if event_id else {}),
-                        },
-                    )
-                )
+                asked = {"event_id": event_id} if event_id else {}
+                self._refuse(refused.reason, rule_ids=list(refused.rule_ids), **asked)
                 return
             self.performer.instruct(instructions).add_done_callback(
                 lambda answer: self._updated(instructions, answer)
@@ -521,18 +511,10 @@ class LiveSession:
             review_id = self._hold(instructions, stop)
         except Exception:  # not held, so refused: nothing unreviewed is applied
             log.exception("holding live instructions for review failed", session=self.session_id)
-            self._push_event(
-                server_event(
-                    ServerEventType.ERROR,
-                    error={
-                        "type": "policy",
-                        "code": "instructions_refused",
-                        "message": "the instructions need a reviewer, and the review could "
-                        "not be recorded",
-                        "rule_ids": list(stop.rule_ids),
-                        **asked,
-                    },
-                )
+            self._refuse(
+                "the instructions need a reviewer, and the review could not be recorded",
+                rule_ids=list(stop.rule_ids),
+                **asked,
             )
             return
         self._push_event(
@@ -556,17 +538,12 @@ class LiveSession:
 
     def refuse_reviewed(self, review_id: str, reason: str) -> None:
         """A reviewer denied held instructions: they are never applied; the client hears why."""
-        self._push_event(
-            server_event(
-                ServerEventType.ERROR,
-                error={
-                    "type": "policy",
-                    "code": "instructions_refused",
-                    "message": f"a reviewer denied the instructions: {reason}",
-                    "review_id": review_id,
-                },
-            )
-        )
+        self._refuse(f"a reviewer denied the instructions: {reason}", review_id=review_id)
+
+    def _refuse(self, message: str, **about: Any) -> None:
+        """Tell the client its instructions were refused (policy, a failed hold, a reviewer)."""
+        error = {"type": "policy", "code": "instructions_refused", "message": message, **about}
+        self._push_event(server_event(ServerEventType.ERROR, error=error))
 
     # --- policy beside the stream -------------------------------------------------------------
 
