@@ -83,12 +83,7 @@ def digits_read(text: str, voice: str) -> np.ndarray:
 
 
 def placed(parts: list[tuple[float, np.ndarray]], seconds: float) -> np.ndarray:
-    out = np.zeros(int(seconds * RATE), np.float32)
-    for start, samples in parts:
-        i = int(start * RATE)
-        piece = samples[: out.size - i]
-        out[i : i + piece.size] += piece
-    return out
+    return captures.placed(parts, seconds, RATE)
 
 
 def judged(group: str, voice: str, check: str, verdicts: list[spoken.Verdict]) -> Row:

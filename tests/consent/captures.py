@@ -1563,3 +1563,13 @@ def watermarked_downscaled(
         (replayed(f) for f in decoded), speech, out_dir, name, fps=fps, species=species,
         camera=camera, bitrate=600_000,
     )  # fmt: skip
+
+
+def placed(parts: list[tuple[float, np.ndarray]], seconds: float, rate: int) -> np.ndarray:
+    """Mono samples laid on a silent track of ``seconds`` at ``rate``, each at its start (s)."""
+    out = np.zeros(int(seconds * rate), np.float32)
+    for start, samples in parts:
+        i = int(start * rate)
+        piece = samples[: out.size - i]
+        out[i : i + piece.size] += piece
+    return out

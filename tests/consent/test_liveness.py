@@ -335,12 +335,7 @@ def test_lip_sync_refuses_still_lips_and_late_lips() -> None:
 
 
 def _placed(parts: list[tuple[float, np.ndarray]], seconds: float) -> np.ndarray:
-    out = np.zeros(int(seconds * RATE), np.float32)
-    for start, samples in parts:
-        i = int(start * RATE)
-        piece = samples[: out.size - i]
-        out[i : i + piece.size] += piece
-    return out
+    return captures.placed(parts, seconds, RATE)
 
 
 def _say(text: str) -> np.ndarray:
