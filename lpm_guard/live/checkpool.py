@@ -37,11 +37,11 @@ class CheckWorkerFailed(RuntimeError):
 
 def _serve(connection: Connection, policy_version: str) -> None:
     """A worker's loop: one ``LiveChecker`` per open session, driven by the parent's calls."""
-    import torch  # silero-vad's runtime
-
-    # One thread: the pool is the parallelism, and torch's idle worker threads spin on the
-    # cores the render threads need.
-    torch.set_num_threads(1)
+    # One thread each: the pool is the parallelism, and idle worker threads spin on the cores
+    # the render threads need. The live checks run on onnxruntime (silero-vad, MiniLM: one
+    # thread each) and pocketsphinx; torch is loaded only if the semantic layer must export its
+    # model first, and then takes its thread count from here.
+    os.environ["OMP_NUM_THREADS"] = "1"
     policy = Policy.load()
     checkers: dict[int, Any] = {}
     if policy.version != policy_version:

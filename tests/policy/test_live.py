@@ -130,3 +130,38 @@ def test_bad_chunks_are_refused(policy: Policy) -> None:
         checker.feed_audio(b"\x00\x00\x00", 16000)
     with pytest.raises(InputRejected, match="mono"):
         checker.feed_audio(np.zeros((2, 320), np.int16), 16000)
+
+
+def test_the_streaming_vad_hears_as_silero_s_own_model_in_any_chunks(tmp_path: Path) -> None:
+    """The live check's voice activity (silero-vad's sequence ONNX model, every whole window a
+    chunk brings in one call) gives the probabilities of silero's streaming JIT model run one
+    window at a time, whatever the chunking: speech heard as speech, silence as silence."""
+    import torch
+    from lpm_guard.policy._internal.speech import RATE, VAD_FRAME, StreamingVad
+    from silero_vad import load_silero_vad
+
+    speech, rate = read_wav(speak(tmp_path / "a.wav", "We ate apples in the shade.", "slt"))
+    assert rate == RATE
+    samples = np.concatenate([np.zeros(RATE // 2, np.int16), speech, np.zeros(RATE, np.int16)])
+    model = load_silero_vad()
+    whole = len(samples) // VAD_FRAME * VAD_FRAME
+    with torch.no_grad():
+        reference = np.array(
+            [
+                float(model(torch.from_numpy(w.astype(np.float32) / 32768.0), RATE).item())
+                for w in samples[:whole].reshape(-1, VAD_FRAME)
+            ]
+        )
+    vad = StreamingVad()
+    heard: list[float] = []
+    sizes = [7, 320, 1024, 513, 2048, 160]  # shorter, longer and across windows
+    at = 0
+    for n in range(10_000):
+        if at >= len(samples):
+            break
+        heard += vad.feed(samples[at : at + sizes[n % len(sizes)]])
+        at += sizes[n % len(sizes)]
+    assert len(heard) == len(reference)
+    assert np.max(np.abs(np.array(heard) - reference)) < 1e-4
+    assert max(heard) > 0.9  # the sentence
+    assert max(heard[: RATE // 2 // VAD_FRAME - 1]) < 0.1  # the silence before it
