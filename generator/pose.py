@@ -73,6 +73,19 @@ class HeadModel:
         rotation = rotation_matrix(yaw, pitch, roll)
         return (points - self.pivot) @ rotation.T + self.pivot
 
+    def turn_each(
+        self, points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`turn` with angles of each point's own (arrays as long as ``points``)."""
+        x, y, z = (points - self.pivot).T
+        cy, sy = np.cos(yaw), np.sin(yaw)
+        x, z = cy * x - sy * z, sy * x + cy * z
+        cp, sp = np.cos(pitch), np.sin(pitch)
+        y, z = cp * y - sp * z, sp * y + cp * z
+        cr, sr = np.cos(roll), np.sin(roll)
+        x, y = cr * x - sr * y, sr * x + cr * y
+        return np.stack([x, y, z], axis=1) + self.pivot
+
 
 def facing_yaw(head: HeadModel) -> float:
     """How far the fitted head faces to the viewer's right (radians, the sign of ``turn``)."""

@@ -47,6 +47,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
+LID_MARGIN = 1.5  # photo pixels outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
 _BROW_ARCH = np.array([0.6, 0.85, 1.0, 0.95, 0.8, 0.8, 0.95, 1.0, 0.85, 0.6])
@@ -129,6 +130,27 @@ class Renderer:
             rig.front if rig.front is not None else rig.canvas, rig.landmarks, rig.interocular
         )
         self._eye_index = np.array([*range(36, 48), *rig.lids, *rig.IRIS])
+        # The lids' edges, upper then lower, and how far outside the opening a shut lid's
+        # edge takes its pixels from (canvas pixels, up for the upper lid, down for the lower).
+        # The corners go out along the eye, away from its middle.
+        upper = [37, 38, 43, 44, *rig.lids[0::2]]
+        lower = [41, 40, 47, 46, *rig.lids[1::2]]
+        self._lid_edges = np.array([*upper, *lower, 36, 39, 42, 45])
+        reach = LID_MARGIN * max(1.0, rig.zoom)
+        self._lid_margin = reach * np.vstack(
+            [
+                np.outer(np.repeat([-1.0, 1.0], [len(upper), len(lower)]), rig.down),
+                np.outer([-1.0, 1.0, -1.0, 1.0], rig.across),
+            ]
+        )
+        # How much each vertex (and each of the eyes' held points after them) follows the head's
+        # turn, how much it is the head's outline, and which side of the face it lies on
+        # (-1 .. 1, the subject's right to left, across the middle half of the eye distance).
+        self._follow = FOLLOW[np.concatenate([rig.roles, rig.roles[self._eye_index]])]
+        outline = rig.outline if len(rig.outline) else np.zeros(n)
+        self._outline = np.concatenate([outline, np.zeros(len(self._eye_index))])
+        side = (rig.vertices - rig.landmarks.mean(0)) @ rig.across / (0.5 * rig.interocular)
+        self._lateral = np.clip(np.concatenate([side, side[self._eye_index]]), -1.0, 1.0)
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
         self._composite = (
             Compositor(rig.front, rig.plate, rig.person)
@@ -214,13 +236,14 @@ class Renderer:
         if yaw or pitch or roll:
             depth = np.concatenate([rig.points3d[:, 2], rig.points3d[self._eye_index, 2]])
             points = rig.head.unproject(p, depth)
-            follow = FOLLOW[np.concatenate([rig.roles, rig.roles[self._eye_index]])]
-            for weight in np.unique(follow):
-                if weight == 0:
-                    continue
-                chosen = follow == weight
-                turned = rig.head.turn(points[chosen], yaw * weight, pitch * weight, roll * weight)
-                p[chosen] = rig.head.project(turned)
+            follow = self._follow
+            # The outline on the side turning away stays about where it is (rig._outline).
+            far = np.clip(self._lateral * np.sign(yaw), 0.0, 1.0)
+            turned = rig.head.turn_each(
+                points, yaw * follow * (1.0 - self._outline * far), pitch * follow, roll * follow
+            )
+            moves = follow > 0.0
+            p[moves] = rig.head.project(turned[moves])
             # Turned, the far side's jaw line passes the cheek and eye points inside it and
             # folds the skin between them: the jaw line may give way too.
             self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
@@ -264,12 +287,23 @@ class Renderer:
         rig = self.rig
         dst = self._geometry(c)[: len(rig.vertices)] if mesh is None else mesh
         map_x, map_y, _ = self.warper.backward_map(
-            rig.vertices, dst, rig.triangles, self._order, self._windows(dst)
+            self._source(c), dst, rig.triangles, self._order, self._windows(dst)
         )
         alpha = None
         if rig.person is not None:
             alpha = cv2.remap(rig.person, map_x, map_y, cv2.INTER_LINEAR)
         return map_x, map_y, alpha
+
+    def _source(self, c: FaceControls) -> np.ndarray:
+        """Where the mesh's vertices take their pixels from on the canvas: where they lie,
+        but for the lids' edges as the eyes shut, which take theirs from a little outside the
+        opening (the lid's own margin): the eye's outline runs along the edge of its white,
+        and shut, the lids drew a thread of it where they met (a drawn eye, a bright one)."""
+        if c.blink <= 0.005:
+            return self.rig.vertices
+        source = self.rig.vertices.copy()
+        source[self._lid_edges] += self._lid_margin * c.blink
+        return source
 
     def _windows(self, dst: np.ndarray) -> list[tuple[int, int, int, int]]:
         io, shape = self.rig.interocular, self.rig.canvas.shape
@@ -286,7 +320,7 @@ class Renderer:
         dst = geometry[:n]
         windows = self._windows(dst)
         map_x, map_y, bounds = self.warper.backward_map(
-            rig.vertices, dst, rig.triangles, self._order, windows
+            self._source(c), dst, rig.triangles, self._order, windows
         )
         if self._composite is not None:
             # Only the person moves: the warped person over the still background.

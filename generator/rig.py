@@ -77,6 +77,9 @@ class Rig:
     person: np.ndarray | None = None  # H×W float32: 1 on the person, 0 on the background
     plate: np.ndarray | None = None  # H×W×3 uint8: the background, the person painted out
     front: np.ndarray | None = None  # H×W×3 uint8: the canvas unmixed from the background
+    # How much each vertex is the head's outline rather than a point of its skin (0..1):
+    # the jaw line, as far back as it lies (see ``_outline``).
+    outline: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     IRIS = (68, 69)  # subject's right, left
 
@@ -182,11 +185,28 @@ def build_rig(
         float(np.sqrt(abs(np.linalg.det(frame.matrix[:, :2])))),
         lids=lid_index,
         lid_travel=lid_travel,
+        outline=_outline(points3d),
     )
     if separate and shows_background(_photo_area(photo, frame), marks, interocular):
         rig.person = person_mask(canvas, marks, interocular)
         rig.front, rig.plate = layers(canvas, rig.person, interocular)
     return rig
+
+
+def _outline(points3d: np.ndarray) -> np.ndarray:
+    """How much each vertex is the head's outline rather than a point of its skin (0..1): the
+    jaw line, the more the further back it lies (the eyes' outer corners' depth 0, the jaw
+    line's deepest 1, to the fourth power: the temples, level with the eyes, are outline; the
+    jaw by the mouth turns as skin). An outline stays about where it is as the head turns
+    away, the skin sliding round behind it (a ball turned about its centre keeps its outline).
+    Turned as a point of the skin, the far temple's edge met the eye's outer corner, and the
+    hair behind it showed in a V."""
+    z = points3d[:, 2]
+    front = float(z[[36, 45]].mean())
+    back = float(z[:17].max())
+    weight = np.zeros(len(z))
+    weight[:17] = np.clip((z[:17] - front) / max(back - front, 1e-6), 0.0, 1.0) ** 4
+    return weight
 
 
 def _photo_area(photo: np.ndarray, frame: Frame) -> np.ndarray:

@@ -90,3 +90,15 @@ def test_shut_lids_paint_no_thread_of_the_eyeball(
     )
     assert np.array_equal(character.renderer.render(shut), frames[0])
     assert not np.array_equal(character.renderer.render(nearly), frames[1])
+
+
+def test_a_drawn_shut_eye_keeps_no_thread_of_its_white(drawn: Character) -> None:
+    """The drawn eye's outline runs along the edge of its white and its iris; shut, the lids
+    met on that edge and kept a thread of white with the iris's top in it. A shut lid's edge
+    shows its own margin, a little outside the opening."""
+    shut = drawn.renderer.render(FaceControls(blink=1.0)).astype(int)
+    for eye in (slice(36, 42), slice(42, 48)):
+        x0, y0, x1, y1 = _window(drawn, eye)
+        roi = shut[y0:y1, x0:x1]
+        assert (roi[..., 2] > 215).sum() <= 3  # white: the skin's blue is 170 (22 before)
+        assert (roi.mean(axis=2) < 120).sum() <= 3  # the iris (12-14 before)

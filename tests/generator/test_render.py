@@ -272,6 +272,29 @@ def test_a_turned_head_folds_nothing(character: Character, yaw: float) -> None:
         assert not folded.any(), rig.triangles[folded]
 
 
+@pytest.mark.parametrize("yaw", [-0.35, 0.35])
+def test_a_turned_head_keeps_skin_between_the_far_eye_and_the_temple(
+    character: Character, yaw: float
+) -> None:
+    """Turned as a point of the skin, the far temple's edge (the jaw line's top) met the eye's
+    outer corner and the hair behind it showed in a dark V there. The jaw line's back is the
+    head's outline: it stays about where it is, and skin shows beside the eye."""
+    rig, io = character.rig, character.rig.interocular
+    c = FaceControls(yaw=yaw)
+    frame, dst = character.renderer.render(c), character.renderer.deform(c)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(float)
+    corner, inner, temple = (45, 42, 16) if yaw > 0 else (36, 39, 0)
+    out = (dst[corner] - dst[inner]) / np.linalg.norm(dst[corner] - dst[inner])
+    assert np.linalg.norm(dst[temple] - dst[corner]) > 0.1 * io  # was 0.05 at +0.35
+    # Samples from the corner outwards (0.02-0.12 eye distances), a little above and below.
+    t, v = np.meshgrid(np.linspace(0.02, 0.12, 6), np.linspace(-0.04, 0.04, 5))
+    at = dst[corner] + (t.ravel()[:, None] * out + v.ravel()[:, None] * out[::-1] * [-1, 1]) * io
+    beside = grey[np.round(at[:, 1]).astype(int), np.round(at[:, 0]).astype(int)]
+    cheek = (0.5 * (dst[corner] + dst[inner]) + 0.35 * io * rig.down).astype(int)
+    skin = np.median(grey[cheek[1] - 3 : cheek[1] + 4, cheek[0] - 3 : cheek[0] + 4])
+    assert np.median(beside) > 0.45 * skin  # the V: 0.27 of the skin at +0.35
+
+
 def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     closed_mouths: dict[str, np.ndarray],
 ) -> None:
