@@ -499,32 +499,48 @@ class Renderer:
         held = dst.copy()
         held[self._jaw_index] -= self._jaw_weight * grow * down
         patch = self._warp_part(lender, held, window)
-        # (2) Split it at the middle of the opening; the lower half moves with the lower lip,
-        # the cavity shows in the band it leaves, and the upper teeth stay in front.
+        # (2) Split it along the middle of the opening, a curve that follows the lips (and
+        # the teeth's edge under the upper lip, higher towards the corners); the lower half
+        # moves with the lower lip, the cavity shows in the band it leaves, and the upper
+        # teeth stay in front.
         x0, y0, x1, y1 = window
-        middle = 0.5 * (held[[61, 62, 63]].mean(0) + held[[65, 66, 67]].mean(0))
-        middle -= np.array([x0, y0])
-        ys, xs = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
-        along = (xs - middle[0]) * down[0] + (ys - middle[1]) * down[1]
+        io, across = self.rig.interocular, self.rig.across
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        side = xs * across[0] + ys * across[1]
+        depth = xs * down[0] + ys * down[1]
+        upper_lip = held[[60, 61, 62, 63, 64]]
+        pairs = 0.5 * (held[[61, 62, 63]] + held[[67, 66, 65]])
+        # Towards the corners the split rises only halfway to them: the teeth end there.
+        split = np.vstack([0.5 * (held[60] + pairs[0]), pairs, 0.5 * (held[64] + pairs[2])])
+        level = np.interp(side, np.maximum.accumulate(split @ across), split @ down)
+        along = (depth - level).astype(np.float32)
         move = np.array([[1, 0, grow * down[0]], [0, 1, grow * down[1]]], np.float32)
         lower = cv2.warpAffine(patch, move, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REPLICATE)
         out = np.where((along >= max(grow, 0.0))[..., None], lower, patch)
         if grow > 1.0:
             # The band the lower half leaves shows the mouth behind the photo's teeth: a
-            # shaded cavity and tongue, its edges soft against the teeth on either side.
+            # shaded cavity and tongue, its edges as soft as the photo's teeth are.
             band = ((along >= 0.0) & (along < grow)).astype(np.float32)
-            soft = max(0.6, 0.012 * self.rig.interocular)
+            soft = max(0.8, 0.02 * io, self._interior.sharpness)
             band = cv2.GaussianBlur(band, (0, 0), soft)[..., None]
-            upper = held[[60, 61, 62, 63, 64]] + 0.0
-            lower = dst[[60, 67, 66, 65, 64]]
-            floor = float((middle + np.array([x0, y0])) @ down) + grow
+            middle = 0.5 * (held[[61, 62, 63]].mean(0) + held[[65, 66, 67]].mean(0))
+            floor = float(middle @ down) + grow
             behind = self._interior.paint(
-                upper, lower, (x0, y0), (y1 - y0, x1 - x0), teeth=False, floor=floor
+                upper_lip,
+                dst[[60, 67, 66, 65, 64]],
+                (x0, y0),
+                (y1 - y0, x1 - x0),
+                teeth=False,
+                floor=floor,
             )
-            # Light from the teeth above and below falls into the band near its edges.
-            edge = np.minimum(np.abs(along), np.abs(grow - along))
-            bounce = 1.0 + 0.6 * np.exp(-edge / (0.04 * self.rig.interocular))
-            out = out * (1 - band) + behind * bounce[..., None] * band
+            # Under the upper teeth the cavity is in their shadow; light from the lower teeth
+            # and the tongue falls into it near its bottom edge. The teeth's biting edge is
+            # translucent: a little of the dark shows through just above the band.
+            shadow = 1.0 - 0.3 * np.exp(-np.maximum(along, 0.0) / (0.03 * io))
+            bounce = 1.0 + 0.5 * np.exp(-np.abs(grow - along) / (0.04 * io))
+            tips = np.exp(-np.maximum(-along, 0.0) / (0.015 * io)) * (along < 0.0)
+            out = out * (1.0 - 0.25 * tips[..., None])
+            out = out * (1 - band) + behind * (shadow * bounce)[..., None] * band
         return out
 
     def _warp_part(

@@ -295,6 +295,31 @@ def test_a_turned_head_keeps_skin_between_the_far_eye_and_the_temple(
     assert np.median(beside) > 0.45 * skin  # the V: 0.27 of the skin at +0.35
 
 
+def test_a_toothy_photo_opens_under_its_teeth_along_their_line_softly(
+    character: Character,
+) -> None:
+    """The photo's own teeth lend the open mouth, the cavity opening under them. It opened
+    along a straight line across the mouth, hard against the teeth (the whole contrast from
+    teeth to cavity in 0.4 of a row): its top now follows the teeth's line, higher towards
+    the corners as the lips are, and fades in over a few rows."""
+    c = FaceControls(jaw_open=0.6)
+    frame, dst = character.renderer.render(c), character.renderer.deform(c)
+    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(float)
+    upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
+    middle, half = 0.5 * (dst[60, 0] + dst[64, 0]), 0.5 * (dst[64, 0] - dst[60, 0])
+    tops, steps = [], []
+    for t in (-0.5, -0.3, 0.0, 0.3, 0.5):
+        x = round(middle + t * half)
+        y0, y1 = (round(float(np.interp(x, lip[:, 0], lip[:, 1]))) for lip in (upper, lower))
+        column = grey[y0:y1, x]
+        teeth, cavity = np.percentile(column, 90), np.percentile(column, 10)
+        top = int(np.flatnonzero(column < 0.5 * (teeth + cavity))[0])
+        tops.append(y0 + top)
+        steps.append(np.max(-np.diff(column[: top + 3])) / (teeth - cavity))
+    assert tops[2] - 0.5 * (tops[0] + tops[4]) >= 1.5  # 0 before: a straight line
+    assert np.median(steps) < 0.34  # 0.39-0.41 before
+
+
 def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     closed_mouths: dict[str, np.ndarray],
 ) -> None:
