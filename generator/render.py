@@ -47,7 +47,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
-LID_MARGIN = 1.5  # photo pixels outside the eye's outline that a shut lid's edge shows
+LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
 _BROW_ARCH = np.array([0.6, 0.85, 1.0, 0.95, 0.8, 0.8, 0.95, 1.0, 0.85, 0.6])
@@ -136,7 +136,7 @@ class Renderer:
         upper = [37, 38, 43, 44, *rig.lids[0::2]]
         lower = [41, 40, 47, 46, *rig.lids[1::2]]
         self._lid_edges = np.array([*upper, *lower, 36, 39, 42, 45])
-        reach = LID_MARGIN * max(1.0, rig.zoom)
+        reach = LID_MARGIN * rig.interocular
         self._lid_margin = reach * np.vstack(
             [
                 np.outer(np.repeat([-1.0, 1.0], [len(upper), len(lower)]), rig.down),
@@ -499,6 +499,8 @@ class Renderer:
         held = dst.copy()
         held[self._jaw_index] -= self._jaw_weight * grow * down
         patch = self._warp_part(lender, held, window)
+        if abs(grow) < 0.1:
+            return patch  # parted as far as the reference: its mouth as it is
         # (2) Split it along the middle of the opening, a curve that follows the lips (and
         # the teeth's edge under the upper lip, higher towards the corners); the lower half
         # moves with the lower lip, the cavity shows in the band it leaves, and the upper
@@ -538,8 +540,9 @@ class Renderer:
             # translucent: a little of the dark shows through just above the band.
             shadow = 1.0 - 0.3 * np.exp(-np.maximum(along, 0.0) / (0.03 * io))
             bounce = 1.0 + 0.5 * np.exp(-np.abs(grow - along) / (0.04 * io))
+            # (Faded in as the band opens: a frame that opens it by a pixel looks the same.)
             tips = np.exp(-np.maximum(-along, 0.0) / (0.015 * io)) * (along < 0.0)
-            out = out * (1.0 - 0.25 * tips[..., None])
+            out = out * (1.0 - 0.25 * min(1.0, grow / (0.05 * io)) * tips[..., None])
             out = out * (1 - band) + behind * (shadow * bounce)[..., None] * band
         return out
 
