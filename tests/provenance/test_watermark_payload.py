@@ -167,6 +167,46 @@ def test_list_size_is_checked() -> None:
         _wm_payload.list_viterbi(np.zeros((1, _wm_payload.CODED_BITS)), 0)
 
 
+def _parallel_list(soft: np.ndarray, size: int) -> np.ndarray:
+    """The parallel list Viterbi algorithm (every state keeps ``size`` paths, one
+    ``survivors`` step per trellis step): the messages it lists, best first."""
+    batch = soft.astype(np.float32).reshape(len(soft), _wm_payload.STEPS, _wm_payload.RATE)
+    rows, states = len(soft), 1 << (_wm_payload.CONSTRAINT - 1)
+    branches = _wm_payload._branches(batch)  # (step, row, high, low, j)
+    metric = np.full((rows, states, size), -np.inf, np.float32)
+    metric[:, 0, 0] = 0
+    choices = []
+    for step in range(_wm_payload.STEPS):
+        # Into state high·half + low from state 2·low + j: both predecessors' lists.
+        before = metric.reshape(rows, 1, states // 2, 2, size)
+        candidates = before + branches[step][..., None]
+        lists = candidates.reshape(rows, states, 2 * size)
+        metric, code = _wm_payload.survivors(lists, size)
+        choices.append(code)
+    state = np.zeros((rows, size), np.int64)
+    rank = np.broadcast_to(np.arange(size), (rows, size))
+    bits = np.zeros((rows, size, _wm_payload.STEPS), np.uint8)
+    every = np.arange(rows)[:, None]
+    for step in range(_wm_payload.STEPS - 1, -1, -1):
+        bits[:, :, step] = state >> (_wm_payload.CONSTRAINT - 2)
+        code = choices[step][every, state, rank]
+        state, rank = _wm_payload._PREDS[code // size, state], code % size
+    return bits[:, :, : _wm_payload.MESSAGE_BITS]
+
+
+@pytest.mark.parametrize("snr", [0.0, 0.4, 0.8])
+def test_the_list_is_what_the_parallel_list_viterbi_keeps(snr: float) -> None:
+    # The decoder takes its list as sidetracks from the tree of best paths; every state
+    # keeping its ``size`` best paths gives the same list, rank by rank, on noisy rows.
+    rng = np.random.default_rng(int(snr * 10))
+    sent = rng.integers(0, 2, (24, _wm_payload.MESSAGE_BITS))
+    signs = np.stack([_wm_payload.convolve(m) * 2.0 - 1.0 for m in sent])
+    soft = snr * signs + rng.normal(size=signs.shape)
+    for size in (_wm_payload.LIST_SIZE, 12):
+        messages, _ = _wm_payload.list_viterbi(soft, size)
+        assert np.array_equal(messages, _parallel_list(soft, size))
+
+
 @pytest.mark.parametrize("size", [1, 6, 32])
 def test_the_list_step_keeps_what_sorting_every_candidate_keeps(size: int) -> None:
     # survivors merges the two predecessors' sorted lists; the reference here sorts all 2·size
