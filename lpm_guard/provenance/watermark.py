@@ -211,6 +211,8 @@ class Evidence:
         # scale search folds.
         picked = max(1, self.frames // _wm_detect.SELECT_FRAMES)
         sampled = self._lumas[::picked][: _wm_detect.SELECT_FRAMES]
+        # Where each sampled frame sits in the clip (a full fold takes its whitened copy).
+        self._sampled_at = {place * picked: place for place in range(len(sampled))}
         shape = self._lumas[0].shape
         self._views = [_View(None, [float(TILE), *periods], [])]
         for angle, period in angles:
@@ -253,13 +255,18 @@ class Evidence:
 
     def _best(
         self, choices: Sequence[tuple[_View, float, bool]], secret: bytes, layout: Layout
-    ) -> tuple[_View, float, bool]:
+    ) -> tuple[tuple[_View, float, bool], float]:
+        """The choice with the best sync score on its quick fold, and that score."""
+        spectrum = _wm_detect.sync_spectrum(render(layout.chips(None)))
+
         def z(choice: tuple[_View, float, bool]) -> float:
             view, period, mirror = choice
             fold = _wm_detect.mirrored(self._quick_fold(view, period), mirror)
-            return _wm_detect.read(fold, secret, layout, decode=False).z
+            return _wm_detect.sync_z(fold, spectrum)
 
-        return max(choices, key=z)
+        scored = [(z(choice), index) for index, choice in enumerate(choices)]
+        best, index = max(scored, key=lambda pair: pair[0])  # the first of equals, as max
+        return choices[index], best
 
     def reading(self, secret: bytes, references: Sequence[int] | None = None) -> _wm_detect.Reading:
         """Steps (4)-(5) for one secret: the best hypothesis (view, scale, mirrored or not,
@@ -277,31 +284,46 @@ class Evidence:
             for period in view.candidates
             for mirror in (False, True)
         ]
-        view, period, mirror = self._best(choices, secret, layout)
+        (view, period, mirror), z = self._best(choices, secret, layout)
         if period != TILE:  # refine: the scale steps around the chosen candidate
             steps = [period * (1 + d) for d in _wm_detect.SCALE_STEPS]
-            _, period, _ = self._best([(view, p, mirror) for p in steps], secret, layout)
+            (_, period, _), z = self._best([(view, p, mirror) for p in steps], secret, layout)
         readings = []
         decoded = list(dict.fromkeys([period, float(TILE)]))
-        # Both folded in one pass over the frames (whitened once): an unmarked clip reads both.
-        self._fold_full(view, decoded)
+        book = None if references is None else self._codebook(secret, references)
+
+        def search() -> tuple[_View, float, bool] | None:
+            """The keyed search: in the chosen view, and in the perspective view when there
+            is one (a rectified picture's scale is the picture's, which no candidate may
+            hold); the better sync score of the two is decoded, one scale more either way
+            (SCALES_DECODED), unless it is the chosen view's scale (None)."""
+            searches = [
+                (v, *_wm_detect.keyed_period(v.sample[0], layout, self._grid(v, layout, book)))
+                for v in [view, *(p for p in self._perspectives() if p is not view)]
+            ]
+            searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
+            near = any(abs(keyed / p - 1) <= _wm_detect.SCALE_STEPS[-1] for p in decoded)
+            if searched is not view or not near or flipped != mirror:
+                return searched, keyed, flipped
+            return None
+
+        # Where a trace may follow (references) and the quick fold's sync score says little
+        # (an unmarked clip's), the keyed search runs first, so that its scale is folded in
+        # the same pass over the frames as the other two (each frame whitened once). The
+        # same readings either way; only the order of the work differs.
+        early = book is not None and z < _wm_detect.threshold()
+        keyed = search() if early else None
+        extra = [keyed[1]] if keyed is not None and keyed[0] is view else []
+        # Folded in one pass over the frames (whitened once): an unmarked clip reads them all.
+        self._fold_full(view, [*decoded, *extra])
         for scale in decoded:
             readings.append(self._read_at(view, scale, mirror, secret, layout))
             if readings[-1].reference is not None:
                 return readings[-1]
-        # The keyed search: in the chosen view, and in the perspective view when there is
-        # one (a rectified picture's scale is the picture's, which no candidate may hold);
-        # the better sync score of the two is decoded, one scale more either way
-        # (SCALES_DECODED).
-        book = None if references is None else self._codebook(secret, references)
-        searches = [
-            (v, *_wm_detect.keyed_period(v.sample[0], layout, self._grid(v, layout, book)))
-            for v in [view, *(p for p in self._perspectives() if p is not view)]
-        ]
-        searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
-        near = any(abs(keyed / p - 1) <= _wm_detect.SCALE_STEPS[-1] for p in decoded)
-        if searched is not view or not near or flipped != mirror:
-            reading = self._read_at(searched, keyed, flipped, secret, layout)
+        keyed = keyed if early else search()
+        if keyed is not None:
+            searched, scale, flipped = keyed
+            reading = self._read_at(searched, scale, flipped, secret, layout)
             if reading.reference is not None:
                 return reading
         return readings[0]
@@ -357,9 +379,14 @@ class Evidence:
 
     def _fold_full(self, view: _View, periods: Sequence[float]) -> None:
         """Fold every frame of the view at each of ``periods`` not folded yet."""
-        missing = [period for period in periods if period not in view.full]
+        missing = list(dict.fromkeys(period for period in periods if period not in view.full))
         if missing:
-            whites = (view.white(luma) for luma in self._lumas)
+            whites = (
+                view.sample[self._sampled_at[index]]
+                if index in self._sampled_at
+                else view.white(luma)
+                for index, luma in enumerate(self._lumas)
+            )
             view.full.update(zip(missing, _wm_detect.fold_many(whites, missing), strict=True))
 
     def _read_at(

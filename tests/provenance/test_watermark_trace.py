@@ -150,6 +150,21 @@ def test_verify_traces_a_small_reencoded_copy_to_its_audit_entry(
     assert report.verdict == "traced"
 
 
+def test_a_reading_with_references_reads_what_a_blind_one_reads() -> None:
+    # With references (a trace may follow) a weak sync score makes the reading run its keyed
+    # search before folding every frame, so that the search's scale is folded in the same
+    # pass: the same reading as the blind one, which searches last. The combined attack's
+    # three frames: no payload decodes, the search's scale is read too.
+    frames = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in _attacked(SECRET)[:3]]
+    blind = Evidence(frames).reading(SECRET)
+    evidence = Evidence(frames)
+    traced = evidence.reading(SECRET, ISSUED)
+    assert any(view.pilots for view in evidence._views)  # the search ran with the pilots
+    assert sum(len(view.full) for view in evidence._views) == 3  # three scales, read
+    assert (traced.reference, traced.z, traced.offset) == (blind.reference, blind.z, blind.offset)
+    assert np.array_equal(traced.soft_bits, blind.soft_bits)
+
+
 def test_a_trace_after_a_reading_is_the_trace_alone() -> None:
     # The reading's keyed search scores tracing's pilots on its own folds of the first frame
     # and the trace takes those: the same trace as one that folds by itself. Three frames of
