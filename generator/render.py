@@ -16,6 +16,7 @@ from scipy.spatial import Delaunay
 from .composite import Compositor
 from .controls import FaceControls
 from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
+from .eyes import outline as eye_outline
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
@@ -377,6 +378,8 @@ class Renderer:
             else:
                 source = (maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1])
             paint_eye(frame, window, source, eye, dst[ring], gaze, self._interior.sharpness)
+            if c.blink > 0.5:
+                _soften_seam(frame, window, eye_outline(dst[ring]), 2.0 * c.blink - 1.0)
 
     def _seal(
         self,
@@ -604,6 +607,25 @@ class Renderer:
         alpha = cv2.GaussianBlur(mask, (0, 0), soft)
         alpha = alpha[..., None]
         roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
+
+
+def _soften_seam(
+    frame: np.ndarray, window: tuple[int, int, int, int], curve: np.ndarray, amount: float
+) -> None:
+    """Blur the frame a little along the line where the lids meet (``amount`` 0..1). Each
+    pixel there takes the upper or the lower lid's triangle whole, and the lash line's lower
+    edge came out in hard steps of light pixels."""
+    x0, y0, x1, y1 = window
+    if x1 <= x0 or y1 <= y0:
+        return
+    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    line = np.round((curve - np.array([x0, y0])) * 16).astype(np.int32)
+    cv2.polylines(mask, [line], True, 1.0, 2, cv2.LINE_AA, shift=4)
+    mask = cv2.GaussianBlur(mask, (0, 0), 1.0)
+    a = (mask * (amount / max(float(mask.max()), 1e-6)))[..., None]
+    roi = frame[y0:y1, x0:x1]
+    soft = cv2.GaussianBlur(roi, (0, 0), 0.9).astype(np.float32)
+    roi[:] = np.clip(roi * (1.0 - a) + soft * a + 0.5, 0, 255).astype(np.uint8)
 
 
 def _closure(c: FaceControls) -> float:

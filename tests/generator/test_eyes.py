@@ -102,3 +102,17 @@ def test_a_drawn_shut_eye_keeps_no_thread_of_its_white(drawn: Character) -> None
         roi = shut[y0:y1, x0:x1]
         assert (roi[..., 2] > 215).sum() <= 3  # white: the skin's blue is 170 (22 before)
         assert (roi.mean(axis=2) < 120).sum() <= 3  # the iris (12-14 before)
+
+
+def test_shut_lids_meet_on_a_soft_line(character: Character) -> None:
+    """Shut, each pixel on the line where the lids meet takes the upper or the lower lid's
+    triangle whole: the lash line's lower edge came out in hard steps of light pixels (the
+    sharpest row-to-row step of a column, median 67-75 grey levels on the astronaut). The
+    frame is blurred a little along that line."""
+    c = FaceControls(blink=1.0)
+    grey = cv2.cvtColor(character.renderer.render(c), cv2.COLOR_RGB2GRAY).astype(float)
+    points = character.renderer.deform(c)
+    for eye in (slice(36, 42), slice(42, 48)):
+        (x0, y0), (x1, y1) = points[eye].min(0).astype(int), points[eye].max(0).astype(int)
+        lids = grey[y0 - 4 : y1 + 5, x0 + 2 : x1 - 2]
+        assert np.median(np.abs(np.diff(lids, axis=0)).max(axis=0)) < 55  # 29-40 now
