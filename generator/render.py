@@ -618,10 +618,10 @@ def _soften_seam(
     x0, y0, x1, y1 = window
     if x1 <= x0 or y1 <= y0:
         return
-    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    drawn = np.zeros((y1 - y0, x1 - x0), np.float32)
     line = np.round((curve - np.array([x0, y0])) * 16).astype(np.int32)
-    cv2.polylines(mask, [line], True, 1.0, 2, cv2.LINE_AA, shift=4)
-    mask = cv2.GaussianBlur(mask, (0, 0), 1.0)
+    cv2.polylines(drawn, [line], True, 1.0, 2, cv2.LINE_AA, shift=4)
+    mask = cv2.GaussianBlur(drawn, (0, 0), 1.0)
     a = (mask * (amount / max(float(mask.max()), 1e-6)))[..., None]
     roi = frame[y0:y1, x0:x1]
     soft = cv2.GaussianBlur(roi, (0, 0), 0.9).astype(np.float32)
