@@ -3,12 +3,20 @@
     .venv/bin/python bench/policy.py --quick            # text + a few spoken phrases: ~1 minute
     .venv/bin/python bench/policy.py                    # every phrase in every voice: ~4 minutes
     .venv/bin/python bench/policy.py --json out.json    # also write the results as JSON
+    .venv/bin/python bench/policy.py --text-only --set unseen.jsonl   # text only, one more set
+
+``--set PATH`` (repeatable) measures any set in the corpus format (one JSON object a line:
+"text", "category", "expected": "deny" | "allow"; benign rows may name any category) beside the
+committed ones, with the same table.
 
 Text: per-category precision, recall and false-block rate of the red-team corpus
 (tests/policy/corpus), both the split the rules were tuned on and the held-out split, and the
 latency of check_text per prompt (median and p95 over every prompt, several passes, warm).
-Goals: recall >= 95%, false block <= 2% (benign denied; "held" counts those sent to a reviewer
-apart), <= 5 ms per prompt.
+Goals: recall >= 95%, false block <= 2%, <= 5 ms per prompt. A prompt the policy holds for a
+reviewer is neither refused nor let through: recall counts a disallowed prompt denied or held
+("stopped"), and also denied alone; a benign prompt denied is a false block, one held ("held")
+costs a reviewer's time and is counted apart. Defamation is held by the policy file itself
+(its actions are "review"), so its "denied" is 0.
 
 Audio: detection delay of LiveChecker on spoken phrases. Each disallowed phrase is spoken by
 flite (voices awb, rms, slt), put in a stream after a harmless sentence, and fed in 20 ms
@@ -77,7 +85,10 @@ Samples = npt.NDArray[np.int16]
 # prompts and the nearness check (min_similarity) came in; redteam4 was written after that.
 # Then the encoder's top two layers were fine-tuned (policy/tuning.py) with red teams 1-4 as
 # dev sets (min_similarity chosen on them); redteam5 was written before that model was chosen
-# and first evaluated after it was frozen, never tuned on.
+# and first evaluated after it was frozen, never tuned on. The third round then grew the
+# self-harm, hate and violence training prompts and added the review band (review_score), both
+# chosen on grouped CV and red teams 1-4; red team 5's misses had been read by then (notes), so
+# it is a dev set too. A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
     "redteam.jsonl": "red team",
@@ -88,35 +99,67 @@ RED_TEAMS = {
 }
 
 
-def load_rows(name: str) -> list[dict[str, str]]:
-    lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+def load_rows(name: str | Path) -> list[dict[str, str]]:
+    """A committed set by name, or any file in the same format by path."""
+    path = name if isinstance(name, Path) else CORPUS / name
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"{path}: cannot read the set: {exc}") from None
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or row.get("expected") not in ("deny", "allow"):
+            raise SystemExit(f'{path}: row {i}: needs "expected": "deny" or "allow"')
+        if not isinstance(row.get("text"), str) or not isinstance(row.get("category"), str):
+            raise SystemExit(f'{path}: row {i}: needs "text" and "category" strings')
+    return rows
 
 
 def text_quality(policy: Policy, rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
-    """Recall counts a disallowed prompt denied or held for a reviewer; false block counts a
-    benign prompt denied, and ``held`` one held for a reviewer (not refused: a person decides)."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # tp, fn, fp, tn, held
+    """Per category: ``recall`` counts a disallowed prompt denied or held for a reviewer,
+    ``denied`` the share denied alone; ``false_block`` counts a benign prompt denied, ``held``
+    one held for a reviewer (not refused: a person decides)."""
+    # disallowed denied, held, allowed; benign denied, held, allowed
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * 6)
     for row in rows:
         action = policy.check_text(row["text"], Use.LIVE).action
-        c = counts[row["category"]]
-        if row["expected"] == "deny":
-            c[0 if action is not Action.ALLOW else 1] += 1
-        else:
-            c[2 if action is Action.DENY else 3] += 1
-            c[4] += action is Action.REVIEW
-    totals = [sum(c[i] for c in counts.values()) for i in range(5)]
+        outcome = {Action.DENY: 0, Action.REVIEW: 1, Action.ALLOW: 2}[action]
+        counts[row["category"]][outcome + (0 if row["expected"] == "deny" else 3)] += 1
+    totals = [sum(c[i] for c in counts.values()) for i in range(6)]
     out = {}
-    for name, (tp, fn, fp, tn, held) in [*sorted(counts.items()), ("all", totals)]:
+    for name, (tp, tp_held, fn, fp, held, tn) in [*sorted(counts.items()), ("all", totals)]:
+        bad, good = tp + tp_held + fn, fp + held + tn
         out[name] = {
-            "precision": tp / (tp + fp) if tp + fp else 1.0,
-            "recall": tp / (tp + fn) if tp + fn else 1.0,
-            "false_block": fp / (fp + tn) if fp + tn else 0.0,
-            "held": held / (fp + tn) if fp + tn else 0.0,
-            "disallowed": tp + fn,
-            "benign": fp + tn,
+            "precision": (tp + tp_held) / (tp + tp_held + fp + held) if tp + tp_held else 1.0,
+            "recall": (tp + tp_held) / bad if bad else 1.0,
+            "denied": tp / bad if bad else 1.0,
+            "false_block": fp / good if good else 0.0,
+            "held": held / good if good else 0.0,
+            "disallowed": bad,
+            "disallowed_denied": tp,
+            "disallowed_held": tp_held,
+            "benign": good,
+            "benign_denied": fp,
+            "benign_held": held,
         }
     return out
+
+
+def set_summary(split: str, q: dict[str, dict[str, float]]) -> str:
+    """One line per set: stopped (denied + held) and denied per category, benign denied / held."""
+    cats = [c for c in q if c not in ("all", "benign") and q[c]["disallowed"]]
+    per = ", ".join(
+        f"{c} {q[c]['disallowed_denied'] + q[c]['disallowed_held']:.0f}"
+        f"({q[c]['disallowed_denied']:.0f})/{q[c]['disallowed']:.0f}"
+        for c in cats
+    )
+    a = q["all"]
+    return (
+        f"{split}: stopped {a['recall']:.1%} (denied {a['denied']:.1%}) of "
+        f"{a['disallowed']:.0f}; benign denied {a['benign_denied']:.0f}/{a['benign']:.0f} "
+        f"({a['false_block']:.1%}), held {a['benign_held']:.0f}/{a['benign']:.0f} "
+        f"({a['held']:.1%})\n    per category, stopped(denied)/n: {per}"
+    )
 
 
 def text_latency(policy: Policy, rows: list[dict[str, str]], passes: int) -> dict[str, float]:
@@ -232,6 +275,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=5, help="latency passes over the corpus")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    parser.add_argument(
+        "--set",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also measure this set (corpus jsonl format); repeatable",
+    )
+    parser.add_argument(
+        "--text-only", action="store_true", help="text quality and latency only (no speech)"
+    )
     return parser.parse_args(argv)
 
 
@@ -244,10 +298,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # (1): text quality on both splits, and latency.
     progress("text rules")
-    quality = {name: text_quality(policy, load_rows(name)) for name in (*SPLITS, *RED_TEAMS)}
-    rows = [["category", "split", "n (deny/benign)", "precision", "recall", "false block", "held"]]
-    for category in [*quality["corpus.jsonl"], "benign"]:
-        for name, split in (*SPLITS.items(), *RED_TEAMS.items()):
+    extra = {str(path): f"set {path.name}" for path in args.set}
+    named: dict[str, str] = {**SPLITS, **RED_TEAMS, **extra}
+    rows_of = {name: load_rows(Path(name) if name in extra else name) for name in named}
+    quality = {name: text_quality(policy, rows) for name, rows in rows_of.items()}
+    rows = [
+        [
+            "category",
+            "split",
+            "n (deny/benign)",
+            "precision",
+            "recall",
+            "denied",
+            "false block",
+            "held",
+        ]
+    ]
+    categories = dict.fromkeys(c for q in quality.values() for c in q if c not in ("all", "benign"))
+    for category in [*categories, "benign", "all"]:
+        for name, split in named.items():
             q = quality[name].get(category)
             if q is None:
                 continue
@@ -258,13 +327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{q['disallowed']:.0f}/{q['benign']:.0f}",
                     f"{q['precision']:.1%}",
                     f"{q['recall']:.1%}",
+                    f"{q['denied']:.1%}",
                     f"{q['false_block']:.1%}",
                     f"{q['held']:.1%}",
                 ]
             )
-    print(aligned(rows, right={2, 3, 4, 5, 6}))
+    print(aligned(rows, right={2, 3, 4, 5, 6, 7}))
+    print(
+        "\nrecall = denied + held for a reviewer; false block = benign denied; held = benign held"
+    )
+    for name, split in named.items():
+        print(set_summary(split, quality[name]))
     latency = text_latency(
-        policy, [r for name in (*SPLITS, *RED_TEAMS) for r in load_rows(name)], args.passes
+        policy, [r for name in (*SPLITS, *RED_TEAMS) for r in rows_of[name]], args.passes
     )
     print(
         f"\ncheck_text latency, {latency['prompts']:.0f} prompts x {args.passes} passes "
@@ -276,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  CPU time per call:       median {latency['cpu_median_ms']:.3f} ms, p95 "
         f"{latency['cpu_p95_ms']:.3f} ms (one thread; the semantic layer runs on one core)\n"
     )
+
+    if args.text_only:
+        return _finish(args, policy, quality, latency, {}, extra)
 
     # (2): live detection delay on spoken phrases.
     voices = VOICES[:1] if args.quick else VOICES
@@ -338,21 +416,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"on a 512x512 JPEG (nudenet + dlib faces) median {images['check_image_median_ms']:.0f} ms"
     )
 
+    speech = {
+        "live": live,
+        "language": {"other": foreign, "english": english},
+        "images": images,
+        "goals": {
+            "live_within_3s": caught == len(denied),
+            "harmless_live_allowed": harmless_ok == n_harmless,
+        },
+    }
+    return _finish(args, policy, quality, latency, speech, extra)
+
+
+def _finish(
+    args: argparse.Namespace,
+    policy: Policy,
+    quality: dict[str, dict[str, dict[str, float]]],
+    latency: dict[str, float],
+    speech: dict[str, Any],
+    extra: dict[str, str],
+) -> int:
+    """The goals (text; speech's too when it ran), and the JSON file."""
+    measured = [*RED_TEAMS, *extra]
     goals = {
         "recall_heldout_95": quality["heldout.jsonl"]["all"]["recall"] >= 0.95,
         "false_block_heldout_2": quality["heldout.jsonl"]["all"]["false_block"] <= 0.02,
         "recall_redteam_95_each": all(
             q["recall"] >= 0.95
-            for name in RED_TEAMS
+            for name in measured
             for c, q in quality[name].items()
-            if c not in ("benign", "all")
+            if c not in ("benign", "all") and q["disallowed"]
         ),
         "false_block_redteam_2": all(
-            quality[name]["all"]["false_block"] <= 0.02 for name in RED_TEAMS
+            quality[name]["all"]["false_block"] <= 0.02 for name in measured
         ),
         "latency_p95_5ms": latency["steady_p95_ms"] <= 5.0,
-        "live_within_3s": caught == len(denied),
-        "harmless_live_allowed": harmless_ok == n_harmless,
+        **speech.get("goals", {}),
     }
     print("\ngoals: " + ", ".join(f"{k} {'PASS' if v else 'MISS'}" for k, v in goals.items()))
     if args.json:
@@ -366,9 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "policy_hash": policy.hash,
                     "text": quality,
                     "latency": latency,
-                    "live": live,
-                    "language": {"other": foreign, "english": english},
-                    "images": images,
+                    **{k: v for k, v in speech.items() if k != "goals"},
                     "goals": goals,
                 },
                 indent=2,

@@ -89,6 +89,16 @@ class SemanticSettings(_Strict):
     # A text must also be this close (cosine) to one of the disallowed prompts the classifier
     # was trained on: far from all of them, the classifier's probabilities are extrapolation.
     min_similarity: float = Field(default=0.0, ge=0, le=1)
+    # Typed text (prompts, instructions) scoring in [review_score, min_score), as near as
+    # min_similarity, is held for a reviewer instead of allowed; None: no such band. Speech is
+    # not held (a stream cannot wait): there, only min_score acts.
+    review_score: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> SemanticSettings:
+        if self.review_score is not None and self.review_score >= self.min_score:
+            raise ValueError("review_score must be below min_score")
+        return self
 
 
 class RuleSpec(_Strict):

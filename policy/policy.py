@@ -70,7 +70,8 @@ class Policy:
                 )
             except SemanticModelError as exc:
                 raise PolicyFileError(f"{source}: {exc}") from exc
-            self.classifier.near_from = document.semantic.min_score
+            semantic = document.semantic
+            self.classifier.near_from = semantic.review_score or semantic.min_score
 
     @property
     def version(self) -> str:
@@ -170,14 +171,30 @@ class Policy:
             return []
         return [semantic_hit(scored)]
 
-    def _semantic_fires(self, scored: Score) -> bool:
+    def _semantic_fires(self, scored: Score, floor: float | None = None) -> bool:
+        """The score reaches ``floor`` (``min_score`` unless given) and the text is near enough
+        to a disallowed training prompt."""
         semantic = self.document.semantic
         return (
             semantic is not None
-            and scored.score >= semantic.min_score
+            and scored.score >= (semantic.min_score if floor is None else floor)
             and scored.similarity is not None
             and scored.similarity >= semantic.min_similarity
         )
+
+    def _semantic_text_hits(self, scored: Score) -> list[Hit]:
+        """Typed text: a deny at ``min_score``; in ``[review_score, min_score)`` a hold for a
+        reviewer (the text is neither refused nor let through: a person decides)."""
+        semantic = self.document.semantic
+        if semantic is None:
+            return []
+        if self._semantic_fires(scored):
+            return [semantic_hit(scored)]
+        if semantic.review_score is not None and self._semantic_fires(
+            scored, semantic.review_score
+        ):
+            return [semantic_hit(scored, Action.REVIEW)]
+        return []
 
     def rule_hits(self, text: str) -> list[Hit]:
         return [Hit(r.id, r.category, action, "rules") for r, action in match(self.rules, text)]
@@ -200,11 +217,9 @@ class Policy:
         if hits:
             return self.decide(hits, use)
         scored = self.semantic_score(text)
-        semantic = self.document.semantic
-        if scored is not None and semantic is not None and self._semantic_fires(scored):
-            hits = [semantic_hit(scored)]
         if scored is None:
             return self.decide(hits, use)
+        hits = self._semantic_text_hits(scored)
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
 
@@ -235,11 +250,11 @@ class Policy:
         return LiveChecker(self, use)
 
 
-def semantic_hit(scored: Score) -> Hit:
+def semantic_hit(scored: Score, action: Action = Action.DENY) -> Hit:
     return Hit(
         RuleId(f"{scored.category.value}.semantic"),
         scored.category,
-        Action.DENY,
+        action,
         "semantic",
         scored.score,
     )

@@ -20,8 +20,12 @@ policy builds from the adapters written into the same file. One thread, fixed se
 shipped file rebuilt byte for byte (``--no-cv``, about 8 minutes on a shared 2-core machine;
 with the CV about 18). The command that built it (one line):
 
-    python -m lpm_guard.policy.training policy/data/semantic.npz --min-similarity 0.45
+    python -m lpm_guard.policy.training policy/data/semantic.npz --min-similarity 0.40
         tests/policy/corpus/{corpus,semantic,semantic_variety,semantic_grown}.jsonl
+
+The CV also prints, for a few lower edges, the benign prompts a band held for a reviewer
+(``[semantic] review_score``) would hold and the recall of denied + held; ``--cv-scores``
+keeps every row's unseen score and nearness to study other thresholds without training again.
 
 scikit-learn and peft are needed here only; the policy reads the file with numpy (and merges
 the adapters with numpy and torch before its int8 export).
@@ -54,6 +58,8 @@ _FILLING = re.compile(r"(-t\d{3})-\d{2}$")
 # semantic_variety.jsonl in the corpus: 16).
 C = 16.0
 THRESHOLDS = (0.8, 0.85, 0.9, 0.92, 0.94, 0.96)
+# Lower edges of the band held for a reviewer (``[semantic] review_score``), printed as well.
+REVIEW_EDGES = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def load_rows(paths: Sequence[Path]) -> list[dict[str, str]]:
@@ -94,13 +100,16 @@ def cross_validate(
     groups: npt.NDArray[Any],
     min_similarity: float = 0.0,
     tuner: Tuner | None = None,
+    keep: Path | None = None,
 ) -> list[str]:
     """Grouped 5-fold CV: a prompt's variants, and a template's fillings, stay in one fold.
     With a tuner, each fold's adapters are trained on the fold's training rows only, and the
-    classifier fitted on their (float32) embeddings."""
+    classifier fitted on their (float32) embeddings. ``keep``: also write each row's unseen
+    score and nearness there (npz), to study thresholds without training again."""
     unique = np.unique(groups)
     np.random.default_rng(0).shuffle(unique)
     scores = np.zeros(len(y))
+    nearness = np.zeros(len(y))
     for fold in np.array_split(unique, 5):
         test = np.isin(groups, fold)
         if tuner is not None:
@@ -108,8 +117,10 @@ def cross_validate(
             x = tuner.embed()
         scores[test] = _disallowed(_fit(x[~test], y[~test], prompts[~test]), x[test])
         # the nearness check against the fold's own disallowed training prompts
-        near = (x[test] @ x[~test & (y != BENIGN)].T).max(axis=1)
-        scores[test] = np.where(near >= min_similarity, scores[test], 0.0)
+        nearness[test] = (x[test] @ x[~test & (y != BENIGN)].T).max(axis=1)
+    if keep is not None:
+        np.savez(keep, scores=scores, nearness=nearness, y=y, prompts=prompts, groups=groups)
+    scores = np.where(nearness >= min_similarity, scores, 0.0)
     lines = []
     benign = y == BENIGN
     weights = _weights(prompts)  # rates per prompt, its variants sharing one vote
@@ -123,6 +134,17 @@ def cross_validate(
         lines.append(
             f"min_score {threshold:.2f}: false block {false_block:.3f}, recall "
             + " ".join(f"{c}={r:.2f}" for c, r in recall.items())
+        )
+    top = THRESHOLDS[2]
+    for edge in REVIEW_EDGES:
+        held = (scores >= edge) & (scores < top)
+        lines.append(
+            f"held for review in [{edge:.2f}, {top:.2f}): benign "
+            f"{np.average(held[benign], weights=weights[benign]):.3f}, recall denied + held "
+            + " ".join(
+                f"{c}={np.average((scores >= edge)[y == c], weights=weights[y == c]):.2f}"
+                for c in sorted(set(y) - {BENIGN})
+            )
         )
     return lines
 
@@ -143,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-tune", action="store_true", help="the published MiniLM as it is (no adapters)"
     )
     parser.add_argument("--no-cv", action="store_true", help="skip the cross-validation")
+    parser.add_argument(
+        "--cv-scores", type=Path, metavar="NPZ", help="write the CV's unseen scores there"
+    )
     args = parser.parse_args(argv)
     rows = load_rows(args.corpus)
     readings = [plain_reading(r["text"]) for r in rows]
@@ -156,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         x = tuner.embed()
     if not args.no_cv:
-        for line in cross_validate(x, y, prompts, groups, args.min_similarity, tuner):
+        lines = cross_validate(x, y, prompts, groups, args.min_similarity, tuner, args.cv_scores)
+        for line in lines:
             print(line, flush=True)
     factors: dict[str, npt.NDArray[np.float32]] = {}
     if tuner is not None:
