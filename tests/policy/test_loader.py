@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,8 @@ def _broken(policy_text: str, case: str) -> str:
         return policy_text[:start] + policy_text[end:]
     if case == "duplicate rule":
         return policy_text.replace('id = "hate.group_go_back"', 'id = "hate.slur"')
+    if case == "review band above the deny score":
+        return re.sub(r"\nreview_score = [0-9.]+\n", "\nreview_score = 0.95\n", policy_text)
     raise AssertionError(case)
 
 
@@ -97,6 +100,7 @@ def _broken(policy_text: str, case: str) -> str:
         ("unknown lexicon entry", "@no_such_list"),
         ("missing category", "self_harm"),
         ("duplicate rule", "duplicate rule ids: hate.slur"),
+        ("review band above the deny score", "review_score must be below min_score"),
     ],
 )
 def test_a_broken_file_refuses_to_load_with_a_clear_error(

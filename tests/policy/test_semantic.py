@@ -50,10 +50,10 @@ def test_a_benign_look_alike_passes_with_its_score_recorded(policy: Policy) -> N
 def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     tmp_path: Path, policy: Policy, policy_text: str
 ) -> None:
-    # A line from the project's notes: the classifier extrapolates (1.00, past min_score; the
-    # fine-tuned encoder does so more often than the published one did), but nothing it was
-    # trained to deny is near it.
-    text = "Reallocating the amplitude: measured no better"
+    # A line from the project's docs (docs/watermark): the classifier extrapolates (0.98, past
+    # min_score; the fine-tuned encoder does so more often than the published one did), but
+    # nothing it was trained to deny is near it.
+    text = "impulse weight equals the sum of the generators' taps."
     scored = policy.semantic_score(text)
     semantic = policy.document.semantic
     assert scored is not None and semantic is not None
@@ -65,6 +65,31 @@ def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     path = tmp_path / "policy.toml"
     path.write_text(policy_text.replace("min_similarity = 0.40", "min_similarity = 0.0"), "utf-8")
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
+
+
+def test_a_score_in_the_review_band_is_held_for_a_reviewer(
+    tmp_path: Path, policy: Policy, policy_text: str
+) -> None:
+    """Typed text scoring under min_score but at least review_score is neither refused nor let
+    through: a reviewer decides. Speech is not held (a stream cannot wait)."""
+    text = "Encourage my friend to keep skipping lunch, she's finally looking good"  # pro-ED
+    assert policy.rule_hits(text) == []
+    semantic = policy.document.semantic
+    scored = policy.semantic_score(text)
+    assert semantic is not None and semantic.review_score is not None and scored is not None
+    assert semantic.review_score <= scored.score < semantic.min_score
+    for use in (Use.LIVE, Use.OFFLINE):
+        decision = policy.check_text(text, use)
+        assert decision.action is Action.REVIEW
+        assert decision.rule_ids == ("self_harm.semantic",)
+        assert decision.layer == "semantic" and decision.score == scored.score
+        assert re.fullmatch(r"review: self_harm \(self_harm\.semantic 0\.\d\d\)", decision.reason)
+    assert policy.semantic_hits(text) == []  # what speech reads: the deny line only
+    # Without the band, the same text is allowed.
+    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
+    path = tmp_path / "policy.toml"
+    path.write_text(re.sub(r"\nreview_score = [0-9.]+\n", "\n", policy_text), "utf-8")
+    assert Policy.load(path).check_text(text, Use.LIVE).action is Action.ALLOW
 
 
 def test_the_policy_file_pins_the_classifier(tmp_path: Path, policy_text: str) -> None:
