@@ -197,14 +197,14 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
         white = whiten(luma.astype(np.float32), 2.0)
         # rfft2 as its two passes (the same bits), without transforming the padding's rows.
         rows = scipy_fft.rfft(white, n=size_x, axis=1)
-        spectrum = scipy_fft.fft(rows, n=size_y, axis=0)  # complex64
+        spectrum = scipy_fft.fft(rows, n=size_y, axis=0, overwrite_x=True)  # complex64
         power += spectrum.real**2 + spectrum.imag**2
     # The lags within reach (zero lag at the centre), normalised by their overlap, detrended,
     # and placed in the (2·height, 2·width) lag plane the combs read; lags past 60 %: 0.
     # The inverse transform along the columns, then along the rows of the lags kept only.
     ys, xs = np.arange(-reach_y, reach_y + 1), np.arange(-reach_x, reach_x + 1)
-    kept = scipy_fft.ifft(power, axis=0)[ys % size_y]
-    near = scipy_fft.irfft(kept, n=size_x, axis=1)[:, xs % size_x]
+    kept = scipy_fft.ifft(power, axis=0, overwrite_x=True)[ys % size_y]
+    near = scipy_fft.irfft(kept, n=size_x, axis=1, overwrite_x=True)[:, xs % size_x]
     dy, dx = np.abs(ys)[:, None], np.abs(xs)[None, :]
     near = (near / ((height - dy) * (width - dx))).astype(np.float32)
     detrended = near - cv2.GaussianBlur(near, (0, 0), 3.0)
@@ -375,10 +375,11 @@ def _peak_zs_many(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
     phases = phases.reshape(many, CHIP**2, -1)
     count = phases.shape[-1]
     mean = phases.sum(axis=-1, keepdims=True) / np.float32(count)
-    spread = phases - mean
+    highest = phases.max(axis=-1)
+    spread = np.subtract(phases, mean, out=phases)  # the phases' copy, reused
     np.multiply(spread, spread, out=spread)
     std = np.sqrt(spread.sum(axis=-1) / np.float32(count))
-    peaks = (phases.max(axis=-1) - mean[..., 0]) / np.where(std > 0, std, 1)
+    peaks = (highest - mean[..., 0]) / np.where(std > 0, std, 1)
     best = np.where((std > 0).all(axis=-1), peaks.max(axis=-1), 0).astype(np.float64)
     return best.reshape(len(tiles), len(stacked))
 
