@@ -48,6 +48,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
+CHEEK_RISE = 0.6  # how far the cheeks beside the nose rise with a smile, of the corners' lift
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
@@ -202,6 +203,10 @@ class Renderer:
             p[v] = rig.vertices[v] + 0.5 * (
                 p[inner] - rig.vertices[inner] + p[jaw] - rig.vertices[jaw]
             )
+        # A smile raises the cheeks over the corners as well: the points between the nose's
+        # wings and the jaw rise with it. Left behind, the raised corner met them and the
+        # skin folded along a straight crease out from each corner.
+        p[[72, 73]] -= CHEEK_RISE * lift * down
         self._untangle(p, self._free)
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.

@@ -320,6 +320,18 @@ def test_a_toothy_photo_opens_under_its_teeth_along_their_line_softly(
     assert np.median(steps) < 0.34  # 0.39-0.41 before
 
 
+def test_a_broad_smile_raises_the_cheeks_and_folds_no_crease(character: Character) -> None:
+    """A smile lifts the mouth's corners; the points between the nose's wings and the jaw
+    stayed where they were, so at smile 1 the corners met them and the triangles between
+    were squashed to 0.045 of their area: a straight crease out from each corner."""
+    rig = character.rig
+    joins = np.isin(rig.triangles, [72, 73]).any(axis=1)
+    joins &= np.isin(rig.triangles, [48, 54]).any(axis=1)
+    rest = signed_area(rig.vertices, rig.triangles)[joins]
+    smiling = signed_area(character.renderer.deform(FaceControls(smile=1.0)), rig.triangles)
+    assert (smiling[joins] / rest).min() > 0.3
+
+
 def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     closed_mouths: dict[str, np.ndarray],
 ) -> None:
