@@ -111,6 +111,11 @@ WATCH_EVERY_S = 0.5
 # 30 s of 40 ms chunks) means it is not placing the voice at all.
 MAX_UNPLACED = 750
 OPEN_INSTRUCTIONS_S = 30.0
+# The agent's voice goes to the speech check in pieces of this much (or what has waited this
+# long): one call to the check worker per 0.2 s of voice, not per 40 ms chunk, which halves
+# what the worker spends beside the recogniser itself (resampling, silero-vad's call, the
+# decision, the round trip). A denied sentence stops the stream at most this much later.
+CHECK_AUDIO_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +243,7 @@ class LiveSession:
         self._wake: Callable[[], None] = lambda: None
         self._closed = False
         self._threads: list[threading.Thread] = []
-        self._checks: deque[tuple[str, Any]] = deque()
+        self._checks: deque[tuple[str, Any, float]] = deque()  # (kind, payload, queued at)
         self._checks_ready = threading.Condition()
         self._on_end: list[Callable[[], None]] = []
 
@@ -551,7 +556,7 @@ class LiveSession:
         if self._checker is None:
             return
         with self._checks_ready:
-            self._checks.append((kind, payload))
+            self._checks.append((kind, payload, time.monotonic()))
             self._checks_ready.notify()
 
     def _police(self) -> None:
@@ -566,12 +571,12 @@ class LiveSession:
     def _police_with(self, checker: LiveCheck) -> None:
         while True:
             with self._checks_ready:
-                while not self._checks and not self._stopped.is_set():
-                    self._checks_ready.wait()
+                while not self._stopped.is_set() and (wait := self._check_wait()) != 0.0:
+                    self._checks_ready.wait(wait)
                 if self._stopped.is_set():
                     return
-                kind, payload = self._checks.popleft()
-                if kind == "audio":  # catching up: all the voice queued so far in one check
+                kind, payload, _ = self._checks.popleft()
+                if kind == "audio":  # all the voice queued so far in one check
                     parts = [payload]
                     while self._checks and self._checks[0][0] == "audio":
                         parts.append(self._checks.popleft()[1])
@@ -598,6 +603,24 @@ class LiveSession:
                 )
                 self.stop(StopReason.POLICY, verdict.reason)
                 return
+
+    def _check_wait(self) -> float | None:
+        """How long the policy thread waits before its next check (0: check now; None: until
+        something is queued). Voice waits until ``CHECK_AUDIO_S`` of it is queued or its first
+        chunk has waited that long; anything queued after it (text, a hold) goes at once."""
+        if not self._checks:
+            return None
+        if self._checks[0][0] != "audio":
+            return 0.0
+        queued = 0
+        for kind, payload, _ in self._checks:
+            if kind != "audio":
+                return 0.0
+            queued += len(payload)
+        waited = time.monotonic() - self._checks[0][2]
+        if queued >= CHECK_AUDIO_S * AUDIO_RATE or waited >= CHECK_AUDIO_S:
+            return 0.0
+        return CHECK_AUDIO_S - waited
 
     def _record(self, tag: AuditTag, stop: PolicyStop) -> None:
         if self._audit is not None:

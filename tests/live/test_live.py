@@ -328,3 +328,38 @@ def test_bad_messages_are_refused_with_a_reason(message: str) -> None:
 
     with pytest.raises(ProtocolError):
         parse_client_event(message)
+
+
+def test_the_voice_reaches_the_speech_check_in_pieces_of_a_fifth_of_a_second(
+    character: Character, speech24: np.ndarray
+) -> None:
+    """Sent as a voice platform streams it (40 ms chunks in real time), the agent's voice is
+    checked every 0.2 s, not every chunk: all of it, in order, in about a fifth as many calls."""
+    from lpm_guard.live.session import CHECK_AUDIO_S
+
+    class Calls(WordCheck):
+        def __init__(self) -> None:
+            super().__init__("never said")
+            self.pieces: list[np.ndarray] = []
+
+        def audio(self, samples: np.ndarray, sample_rate: int) -> PolicyStop | None:
+            self.pieces.append(samples.copy())
+            return super().audio(samples, sample_rate)
+
+    check = Calls()
+    session = LiveSession(LocalPerformer(character, Direction()), session_id="s9", checker=check)
+    chunk = 24_000 // 25
+    sent = speech24[: 50 * chunk]
+    at = [0]
+
+    def script(s: LiveSession, frames: int) -> None:
+        while at[0] < min(frames, 50):  # one 40 ms chunk per frame shown
+            piece = sent[at[0] * chunk : (at[0] + 1) * chunk]
+            s.handle(parse_client_event(audio_event(ClientEventType.OUTPUT_AUDIO_DELTA, piece)))
+            at[0] += 1
+
+    drive(session, script, until=lambda seen: len(frames_of(seen)) >= 62)
+    checked = np.concatenate(check.pieces)
+    assert pcm16(checked) == pcm16(sent)  # all of it, in order
+    assert len(check.pieces) <= 2.0 / CHECK_AUDIO_S + 3  # not 50 calls
+    assert np.median([len(p) for p in check.pieces]) >= 0.75 * CHECK_AUDIO_S * 24_000
