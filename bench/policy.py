@@ -19,9 +19,10 @@ costs a reviewer's time and is counted apart. Defamation is held by the policy f
 (its actions are "review"), so its "denied" is 0.
 
 Audio: detection delay of LiveChecker on spoken phrases. Each disallowed phrase is spoken by
-flite (voices awb, rms, slt), put in a stream after a harmless sentence, and fed in 20 ms
-chunks; the delay is the stream time of the deny minus the end of the phrase (negative: denied
-while it was still being spoken). Goal: every phrase denied within 3 s. Harmless phrases are
+flite (voices awb, rms, slt), put in a stream after a harmless sentence, and fed in pieces of
+0.2 s, as a live session sends its voice to the check (``--chunk-ms``: other pieces, 20 for a
+voice platform's chunks); the delay is the stream time of the deny minus the end of the phrase
+(negative: denied while it was still being spoken; a piece is checked once all of it is in). Goal: every phrase denied within 3 s. Harmless phrases are
 streamed the same way and must stay allowed. The language signal is measured on espeak-ng
 speech in other languages (flagged) against flite English (not flagged), offline.
 """
@@ -49,6 +50,8 @@ import numpy.typing as npt
 from lpm_guard.policy import Action, Category, Policy, Use
 from report import cpu_model, progress  # bench/report.py
 from report import table as aligned
+
+from lpm_guard.live.session import CHECK_AUDIO_S  # how often a live session checks its voice
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "policy" / "corpus"
@@ -207,15 +210,19 @@ def speak(folder: Path, text: str, voice: str) -> Samples:
     return samples
 
 
-def stream_delay(policy: Policy, lead_in: Samples, phrase: Samples) -> dict[str, Any]:
-    """Feed lead-in + phrase + 3 s silence in 20 ms chunks; time the deny against the phrase."""
+def stream_delay(
+    policy: Policy, lead_in: Samples, phrase: Samples, chunk_s: float = 0.02
+) -> dict[str, Any]:
+    """Feed lead-in + phrase + 3 s silence in ``chunk_s`` chunks; time the deny against the
+    phrase (in stream time: a chunk is checked once all of it has arrived)."""
     gap = np.zeros(16000 // 2, np.int16)
     audio = np.concatenate([gap, lead_in, gap, phrase, np.zeros(16000 * 3, np.int16)])
     phrase_end = (len(gap) * 2 + len(lead_in) + len(phrase)) / 16000
     checker = policy.live_checker()
     start, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(audio), 320):
-        checker.feed_audio(audio[i : i + 320].tobytes(), 16000)
+    step = round(16000 * chunk_s)
+    for i in range(0, len(audio), step):
+        checker.feed_audio(audio[i : i + step].tobytes(), 16000)
     decision = checker.finish()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     denied_at = checker.denied_at_s
@@ -285,6 +292,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--text-only", action="store_true", help="text quality and latency only (no speech)"
+    )
+    parser.add_argument(
+        "--chunk-ms",
+        type=float,
+        default=CHECK_AUDIO_S * 1000,
+        help="live: the pieces the checker is fed (default: as a live session feeds it)",
     )
     return parser.parse_args(argv)
 
@@ -366,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for expected, texts in (("deny", phrases), ("allow", HARMLESS_SPEECH)):
                 for text in texts:
                     progress(f"live: {voice}: {text}")
-                    result = stream_delay(policy, lead_in, speak(folder, text, voice))
+                    phrase = speak(folder, text, voice)
+                    result = stream_delay(policy, lead_in, phrase, args.chunk_ms / 1000)
                     live.append({"voice": voice, "phrase": text, "expected": expected, **result})
         languages = dict(list(OTHER_LANGUAGES.items())[:2]) if args.quick else OTHER_LANGUAGES
         progress("language signal")
@@ -398,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     harmless_ok = sum(r["action"] == "allow" for r in live if r["expected"] == "allow")
     n_harmless = sum(r["expected"] == "allow" for r in live)
     print(
-        f"\nlive: {caught}/{len(denied)} disallowed phrases denied within 3 s; delay median "
+        f"\nlive ({args.chunk_ms:.0f} ms pieces): {caught}/{len(denied)} disallowed phrases "
+        f"denied within 3 s; delay median "
         f"{statistics.median(delays) if delays else float('nan'):+.2f} s, max "
         f"{max(delays) if delays else float('nan'):+.2f} s; "
         f"harmless allowed {harmless_ok}/{n_harmless}"

@@ -1,7 +1,7 @@
 """Concurrent live sessions over loopback: how many sustain 25 fps with the voice in sync.
 
     python bench/sessions.py [--max 6] [--seconds 20] [--size 512x512] [--json PATH]
-    python bench/sessions.py --remote [--max 1] [--runs 3]   # in a generator-worker; the hop
+    python bench/sessions.py --remote [--max 1] [--runs 3] [--frames raw]   # in a generator-worker
 
 The server is the real one (``lpm-guard serve`` in its own process, SQLite in a temporary data
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
@@ -35,7 +35,9 @@ process on loopback (the server renders nothing). The server's CPU is then the g
 per session (watermark, JPEG to the client, the signed record, the speech checks, and the frame
 from the worker read and decoded; goal <= 15 % of a core per 512² session at 25 fps), and the
 p95 audio-to-frame latency less the baseline's is what the hop adds (goal <= 20 ms). Medians
-of the runs are reported.
+of the runs are reported. The worker's own CPU is measured beside the gate's (on one machine
+they share its cores); ``--frames raw`` sends the worker's frames as raw RGB instead of JPEG
+(``LPM_GENERATOR_FRAMES``: no encode in the worker, no decode in the gate).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class Level:
     passed: bool
     server_process_cpu_pct: float = 0.0  # the server's own process (render, record, network)
     checks_cpu_pct: float = 0.0  # its speech check workers
+    worker_cpu_pct: float = 0.0  # --remote: the generator-workers rendering the frames
     client_cpu_pct: float = 0.0  # this process: the clients
     machine_busy_pct: float = 0.0  # every CPU of the machine, anyone's work (100 % = all)
     per_session_fps: list[float] = field(default_factory=list)
@@ -149,9 +152,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_worker(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, Path]:
-    """`lpm-guard generator-worker` on a free port: the process, its URL, the gate's secrets."""
-    secret = folder / "worker.secret"
+def start_worker(
+    folder: Path, env: dict[str, str], n: int = 0
+) -> tuple[subprocess.Popen[str], str, str]:
+    """`lpm-guard generator-worker` on a free port: the process, its URL and its secret."""
+    secret = folder / f"worker{n}.secret"
     secret.write_text(os.urandom(24).hex())
     worker = subprocess.Popen(
         [str(Path(sys.executable).with_name("lpm-guard")), "generator-worker", "--port", "0",
@@ -163,9 +168,7 @@ def start_worker(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[st
     for line in worker.stdout:
         if "listening on" in line:
             url = line.split("listening on ", 1)[1].strip()
-            secrets = folder / "workers.secrets"
-            secrets.write_text(f"{url} {secret.read_text()}\n")
-            return worker, url, secrets
+            return worker, url, secret.read_text()
     raise SystemExit("the generator worker did not start")
 
 
@@ -334,6 +337,7 @@ def run_level(
     seconds: float,
     pid: int,
     idle_rss: float,
+    workers: tuple[int, ...] = (),
 ) -> Level:
     urls = open_sessions(http, token, identity, count, size)
     start = time.monotonic()
@@ -347,6 +351,7 @@ def run_level(
         samples["cpu0"], samples["t0"] = cpu_seconds(pid), time.monotonic()
         samples["own0"], samples["client0"] = cpu_seconds(pid, alone=True), time.process_time()
         samples["busy0"], samples["all0"] = machine_busy()
+        samples["worker0"] = sum(cpu_seconds(w) for w in workers)
         peak = 0.0
         while time.monotonic() < window[1]:
             peak = max(peak, rss_mib(pid))
@@ -354,6 +359,7 @@ def run_level(
         samples["cpu1"], samples["t1"] = cpu_seconds(pid), time.monotonic()
         samples["own1"], samples["client1"] = cpu_seconds(pid, alone=True), time.process_time()
         samples["busy1"], samples["all1"] = machine_busy()
+        samples["worker1"] = sum(cpu_seconds(w) for w in workers)
         samples["rss"] = peak
 
     async def main() -> list[Measured]:
@@ -393,6 +399,7 @@ def run_level(
         checks_cpu_pct=cpu - own,
         client_cpu_pct=client,
         machine_busy_pct=busy,
+        worker_cpu_pct=100.0 * (samples["worker1"] - samples["worker0"]) / elapsed,
         per_session_fps=[round(v, 2) for v in fps],
     )
 
@@ -409,6 +416,12 @@ def main() -> None:
         "--remote", action="store_true", help="compare rendering in a generator-worker process"
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per mode with --remote")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="--remote: generator-worker processes"
+    )
+    parser.add_argument(
+        "--frames", default="jpeg", choices=["jpeg", "raw"], help="--remote: the worker's frames"
+    )
     args = parser.parse_args()
     if args.remote:
         remote_main(args)
@@ -560,7 +573,12 @@ def main() -> None:
 
 
 def measure(
-    args: argparse.Namespace, folder: Path, env: dict[str, str], port: int, ids: tuple[str, ...]
+    args: argparse.Namespace,
+    folder: Path,
+    env: dict[str, str],
+    port: int,
+    ids: tuple[str, ...],
+    workers: tuple[int, ...] = (),
 ) -> list[Level]:
     """One server (and its levels) on ``env``."""
     client_id, client_secret, identity = ids
@@ -588,6 +606,7 @@ def measure(
                     seconds=args.seconds,
                     pid=server.pid,
                     idle_rss=idle_rss,
+                    workers=workers,
                     **common,  # type: ignore[arg-type]
                 )
                 levels.append(level)
@@ -675,21 +694,38 @@ def remote_main(args: argparse.Namespace) -> None:
         )
         progress("enrolling a researcher and a consented identity")
         ids = prepare(settings, folder)
-        worker, url, secrets = start_worker(folder, env)
+        started = [start_worker(folder, env, n) for n in range(args.workers)]
+        workers = [worker for worker, _, _ in started]
+        secrets = folder / "workers.secrets"
+        secrets.write_text("".join(f"{url} {secret}\n" for _, url, secret in started))
         remote_env = {
             **env,
-            "LPM_GENERATOR_WORKERS": url,
+            "LPM_GENERATOR_WORKERS": ",".join(url for _, url, _ in started),
             "LPM_GENERATOR_WORKER_SECRETS": str(secrets),
+            "LPM_GENERATOR_FRAMES": args.frames,
         }
         try:
             for run in range(args.runs):
                 for mode, mode_env in (("in process", env), ("remote", remote_env)):
                     progress(f"run {run + 1}/{args.runs}: rendering {mode}")
-                    results[mode].append(measure(args, folder, mode_env, port, ids))
+                    used = tuple(w.pid for w in workers) if mode == "remote" else ()
+                    results[mode].append(measure(args, folder, mode_env, port, ids, used))
         finally:
-            worker.terminate()
-            worker.wait(20)
-    rows = [["sessions", "rendering", "fps worst", "latency p95", "added p95", "gate CPU/session"]]
+            for worker in workers:
+                worker.terminate()
+                worker.wait(20)
+    rows = [
+        [
+            "sessions",
+            "rendering",
+            "fps worst",
+            "latency p95",
+            "added p95",
+            "gate CPU/session",
+            "worker CPU/session",
+            "all CPU/session",
+        ]
+    ]
     summary = []
     for count in range(args.min, args.max + 1):
         k = count - args.min
@@ -699,6 +735,12 @@ def remote_main(args: argparse.Namespace) -> None:
                 "latency_p95_ms": float(np.median([r[k].latency_p95_ms for r in runs])),
                 "cpu_per_session_pct": float(
                     np.median([r[k].server_cpu_pct / count for r in runs])
+                ),
+                "worker_cpu_per_session_pct": float(
+                    np.median([r[k].worker_cpu_pct / count for r in runs])
+                ),
+                "all_cpu_per_session_pct": float(
+                    np.median([(r[k].server_cpu_pct + r[k].worker_cpu_pct) / count for r in runs])
                 ),
             }
             for mode, runs in results.items()
@@ -713,15 +755,18 @@ def remote_main(args: argparse.Namespace) -> None:
                     f"{med[mode]['latency_p95_ms']:.0f} ms",
                     f"{added:+.0f} ms" if mode == "remote" else "",
                     f"{med[mode]['cpu_per_session_pct']:.0f} %",
+                    f"{med[mode]['worker_cpu_per_session_pct']:.0f} %" if mode == "remote" else "",
+                    f"{med[mode]['all_cpu_per_session_pct']:.0f} %",
                 ]
             )
         summary.append({"sessions": count, "added_p95_ms": added, **{m: v for m, v in med.items()}})
     print(
         f"# Live sessions at {args.size}, 25 fps: rendering in the server or in a "
-        f"generator-worker on loopback; medians of {args.runs} runs ({cpu_model()}, "
+        f"generator-worker on loopback ({args.frames} frames); medians of {args.runs} runs "
+        f"({cpu_model()}, "
         f"{os.cpu_count()} CPUs)"
     )
-    print(table(rows, right={2, 3, 4, 5}))
+    print(table(rows, right={2, 3, 4, 5, 6, 7}))
     hop = hop_latency()
     print(
         f"\nthe hop alone (worker's JPEG q95, loopback WebSocket, the gate's decode): "
