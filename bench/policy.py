@@ -22,9 +22,10 @@ Audio: detection delay of LiveChecker on spoken phrases. Each disallowed phrase 
 flite (voices awb, rms, slt), put in a stream after a harmless sentence, and fed in pieces of
 0.2 s, as a live session sends its voice to the check (``--chunk-ms``: other pieces, 20 for a
 voice platform's chunks); the delay is the stream time of the deny minus the end of the phrase
-(negative: denied while it was still being spoken; a piece is checked once all of it is in). Goal: every phrase denied within 3 s. Harmless phrases are
-streamed the same way and must stay allowed. The language signal is measured on espeak-ng
-speech in other languages (flagged) against flite English (not flagged), offline.
+(negative: denied while it was still being spoken; a piece is checked once all of it is in).
+Goal: every phrase denied within 3 s. Harmless phrases are streamed the same way and must stay
+allowed. The language signal is measured on espeak-ng speech in other languages (flagged)
+against flite English (not flagged), offline.
 """
 
 from __future__ import annotations
