@@ -21,7 +21,9 @@ Measured per level of concurrency (1, 2, ... sessions at once), after a warm-up:
   by the number of sessions;
 - the CPU use of the server and its workers over the window (100 % = one core), split into the
   server's own process (every session's render, record and network threads share its GIL) and
-  its speech check workers; the CPU of this process (the clients) over the same window; and how
+  its speech check workers (``--gil``: how much of the window some thread of the server's
+  process held its GIL, sampled by py-spy at 100 Hz: near 100 % the process cannot go faster,
+  whatever the cores); the CPU of this process (the clients) over the same window; and how
   busy the whole machine was (``/proc/stat``, every CPU: 100 % = all of them). A level that
   fails with the machine far from fully busy is held back by something other than CPU (the
   server's GIL); one that fails with it saturated by other processes says little about the code.
@@ -48,6 +50,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -107,6 +110,7 @@ class Level:
     server_process_cpu_pct: float = 0.0  # the server's own process (render, record, network)
     checks_cpu_pct: float = 0.0  # its speech check workers
     worker_cpu_pct: float = 0.0  # --remote: the generator-workers rendering the frames
+    gil_held_pct: float | None = None  # --gil: share of py-spy's samples with the GIL held
     client_cpu_pct: float = 0.0  # this process: the clients
     machine_busy_pct: float = 0.0  # every CPU of the machine, anyone's work (100 % = all)
     per_session_fps: list[float] = field(default_factory=list)
@@ -244,6 +248,29 @@ def machine_busy() -> tuple[float, float]:
     return float(total - idle), float(total)
 
 
+GIL_RATE = 100  # py-spy samples a second
+
+
+def start_spy(pid: int, seconds: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """py-spy on the server's process for ``seconds``, keeping only samples where some thread
+    holds the GIL (it drops the rest)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = Path(tempfile.mkdtemp(prefix="bench-gil-")) / "gil.txt"
+    command = [spy, "record", "--pid", str(pid), "--gil", "--nonblocking", "--format", "raw",
+               "--rate", str(GIL_RATE), "--duration", str(seconds), "-o", str(out)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def spy_result(spy: subprocess.Popen[bytes], out: Path, seconds: int) -> float | None:
+    """The share of the window (%) in which a thread of the process held the GIL."""
+    spy.wait(seconds + 30)
+    if not out.exists():
+        return None
+    held = sum(int(line.rsplit(" ", 1)[1]) for line in out.read_text().splitlines() if line)
+    shutil.rmtree(out.parent, ignore_errors=True)
+    return 100.0 * held / (GIL_RATE * seconds)
+
+
 # --- one session's client ------------------------------------------------------------------------
 
 
@@ -338,6 +365,7 @@ def run_level(
     pid: int,
     idle_rss: float,
     workers: tuple[int, ...] = (),
+    gil: bool = False,
 ) -> Level:
     urls = open_sessions(http, token, identity, count, size)
     start = time.monotonic()
@@ -352,6 +380,7 @@ def run_level(
         samples["own0"], samples["client0"] = cpu_seconds(pid, alone=True), time.process_time()
         samples["busy0"], samples["all0"] = machine_busy()
         samples["worker0"] = sum(cpu_seconds(w) for w in workers)
+        spy = start_spy(pid, int(seconds)) if gil else None
         peak = 0.0
         while time.monotonic() < window[1]:
             peak = max(peak, rss_mib(pid))
@@ -361,6 +390,8 @@ def run_level(
         samples["busy1"], samples["all1"] = machine_busy()
         samples["worker1"] = sum(cpu_seconds(w) for w in workers)
         samples["rss"] = peak
+        if spy is not None:
+            samples["gil"] = await asyncio.to_thread(spy_result, *spy, int(seconds))
 
     async def main() -> list[Measured]:
         clients = [run_client(url, voices, start, window, stop) for url in urls]
@@ -400,6 +431,7 @@ def run_level(
         client_cpu_pct=client,
         machine_busy_pct=busy,
         worker_cpu_pct=100.0 * (samples["worker1"] - samples["worker0"]) / elapsed,
+        gil_held_pct=samples.get("gil"),
         per_session_fps=[round(v, 2) for v in fps],
     )
 
@@ -417,12 +449,21 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3, help="runs per mode with --remote")
     parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample the server's GIL with py-spy (pip install py-spy)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="--remote: generator-worker processes"
     )
     parser.add_argument(
         "--frames", default="jpeg", choices=["jpeg", "raw"], help="--remote: the worker's frames"
     )
     args = parser.parse_args()
+    if args.gil and not (
+        shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()
+    ):
+        raise SystemExit("--gil needs py-spy beside this Python: pip install py-spy")
     if args.remote:
         remote_main(args)
         return
@@ -476,6 +517,7 @@ def main() -> None:
                         seconds=args.seconds,
                         pid=server.pid,
                         idle_rss=idle_rss,
+                        gil=args.gil,
                         **common,  # type: ignore[arg-type]
                     )
                     levels.append(level)
@@ -537,6 +579,7 @@ def main() -> None:
             "per session",
             "clients (this process)",
             "machine busy",
+            *(["GIL held"] if args.gil else []),
         ]
     ]
     for level in levels:
@@ -549,12 +592,17 @@ def main() -> None:
                 f"{level.server_cpu_pct / level.sessions:.1f} %",
                 f"{level.client_cpu_pct:.0f} %",
                 f"{level.machine_busy_pct:.0f} %",
+                *(
+                    [f"{level.gil_held_pct:.0f} %" if level.gil_held_pct is not None else "-"]
+                    if args.gil
+                    else []
+                ),
             ]
         )
     print(
         "\nCPU over the window (100 % = one core; machine busy: 100 % = every CPU, anyone's work)"
     )
-    print(table(cpu_rows, right=set(range(1, 7))))
+    print(table(cpu_rows, right=set(range(1, 8))))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
