@@ -92,7 +92,9 @@ Samples = npt.NDArray[np.int16]
 # and first evaluated after it was frozen, never tuned on. The third round then grew the
 # self-harm, hate and violence training prompts and added the review band (review_score), both
 # chosen on grouped CV and red teams 1-4; red team 5's misses had been read by then (notes), so
-# it is a dev set too. A fresh set is measured with --set PATH.
+# it is a dev set too. redteam6 was written then by a red-teamer who saw only the categories'
+# descriptions (not the corpus, rules or classifier, and never ran the policy on it) and first
+# measured after that round was frozen. A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
     "redteam.jsonl": "red team",
@@ -100,6 +102,7 @@ RED_TEAMS = {
     "redteam3.jsonl": "red team 3",
     "redteam4.jsonl": "red team 4",
     "redteam5.jsonl": "red team 5",
+    "redteam6.jsonl": "red team 6",
 }
 
 
