@@ -48,7 +48,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
-CHEEK_RISE = 0.6  # how far the cheeks beside the nose rise with a smile, of the corners' lift
+CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
@@ -145,6 +145,11 @@ class Renderer:
                 np.outer([-1.0, 1.0, -1.0, 1.0], rig.across),
             ]
         )
+        # Only where an eye's outline is as light as its lid (a drawing's edge of white): a
+        # photo's lids end in their lashes, which a shut eye should show.
+        drawn = _bright_lid_edges(rig)
+        in_right = np.isin(self._lid_edges, [*range(36, 42), *rig.lids[:6]])
+        self._lid_margin *= np.where(in_right, drawn[0], drawn[1])[:, None]
         # How much each vertex (and each of the eyes' held points after them) follows the head's
         # turn, how much it is the head's outline, and which side of the face it lies on
         # (-1 .. 1, the subject's right to left, across the middle half of the eye distance).
@@ -206,7 +211,7 @@ class Renderer:
         # A smile raises the cheeks over the corners as well: the points between the nose's
         # wings and the jaw rise with it. Left behind, the raised corner met them and the
         # skin folded along a straight crease out from each corner.
-        p[[72, 73]] -= CHEEK_RISE * lift * down
+        p[[72, 73]] -= CHEEK_RISE * max(lift, 0.0) * down
         self._untangle(p, self._free)
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.
@@ -520,8 +525,11 @@ class Renderer:
         depth = xs * down[0] + ys * down[1]
         upper_lip = held[[60, 61, 62, 63, 64]]
         pairs = 0.5 * (held[[61, 62, 63]] + held[[67, 66, 65]])
-        # Towards the corners the split rises only halfway to them: the teeth end there.
-        split = np.vstack([0.5 * (held[60] + pairs[0]), pairs, 0.5 * (held[64] + pairs[2])])
+        # Towards the corners the split rises only a quarter of the way to them: the teeth
+        # end there, and a split up into the corners wrapped the teeth in a dark rim.
+        split = np.vstack(
+            [0.25 * held[60] + 0.75 * pairs[0], pairs, 0.25 * held[64] + 0.75 * pairs[2]]
+        )
         level = np.interp(side, np.maximum.accumulate(split @ across), split @ down)
         along = (depth - level).astype(np.float32)
         move = np.array([[1, 0, grow * down[0]], [0, 1, grow * down[1]]], np.float32)
@@ -612,6 +620,26 @@ class Renderer:
         alpha = cv2.GaussianBlur(mask, (0, 0), soft)
         alpha = alpha[..., None]
         roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
+
+
+def _bright_lid_edges(rig: Rig) -> tuple[float, float]:
+    """For each eye (the subject's right, then left), 1.0 where the eye's outline is no darker
+    than the skin of its upper lid (its lower quarter of samples at least 0.9 of the skin's
+    median: a drawn eye's white runs to its edge), else 0.0 (a photo's lash line)."""
+    source = rig.front if rig.front is not None else rig.canvas
+    grey = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+    def at(points: np.ndarray) -> np.ndarray:
+        xy = points.astype(np.float32)
+        out: np.ndarray = cv2.remap(grey, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0]
+        return out
+
+    flags = []
+    for eye in EYES:
+        edge = eye_outline(rig.landmarks[list(eye)])
+        skin = at(edge - 0.08 * rig.interocular * rig.down)
+        flags.append(float(np.percentile(at(edge), 25) >= 0.9 * float(np.median(skin))))
+    return flags[0], flags[1]
 
 
 def _soften_seam(
