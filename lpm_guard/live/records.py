@@ -9,8 +9,8 @@ the end with the segments as its ingredients.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +29,22 @@ class SignedRecord:
     and closing a segment (flush, copy into the whole, C2PA signing) tens of milliseconds every
     two seconds, which on the render thread would show as a hitch in the stream. The queue
     between them is short (half a second of frames); when it is full the render thread waits,
-    because the record must hold every frame the client was sent.
+    because the record must hold every frame the client was sent. The writer takes the frames
+    a few at a time (``batch_frames``, or what has waited ``BATCH_WAIT_S``): woken for every
+    frame, 25 times a second a session, it would take the CPU from render threads holding the
+    server's GIL, and every other thread of the process would wait for both.
     """
 
-    def __init__(self, recorder: SegmentRecorder, *, queue_frames: int = 12) -> None:
+    def __init__(
+        self, recorder: SegmentRecorder, *, queue_frames: int = 12, batch_frames: int = 4
+    ) -> None:
         self.recorder = recorder
         self.closed_path: Path | None = None
-        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=queue_frames)
+        self._queue: deque[_Item] = deque()
+        self._queue_frames = queue_frames
+        self._batch = max(1, min(batch_frames, queue_frames))
+        self._ready = threading.Condition()
+        self._closing = False
         self._error: BaseException | None = None
         self._discarded = False
         self._writer = threading.Thread(
@@ -78,7 +87,13 @@ class SignedRecord:
         """Queue one frame (copied: the caller may reuse its buffers) for the writer."""
         if self._error is not None:
             raise RecordingFailed("the session's record could not be written") from self._error
-        self._queue.put((rgb.copy(), pts, audio.astype(np.float32)))
+        item = (rgb.copy(), pts, audio.astype(np.float32))
+        with self._ready:
+            while len(self._queue) >= self._queue_frames:
+                self._ready.wait()  # full: the writer takes them and says so
+            self._queue.append(item)
+            if len(self._queue) >= self._batch:
+                self._ready.notify_all()
 
     def close(self) -> None:
         """Wait for the writer to drain the queue, then sign the whole recording."""
@@ -100,23 +115,35 @@ class SignedRecord:
             self.recorder.directory.rmdir()
 
     def _stop_writer(self) -> None:
-        self._queue.put(None)  # after every frame queued so far
+        with self._ready:
+            self._closing = True  # the writer takes every frame queued so far, then ends
+            self._ready.notify_all()
         self._writer.join()
 
     def _write(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain, so the render thread never blocks on a dead writer
-            rgb, pts, audio = item
-            try:
-                self.recorder.add_frame(rgb, pts)
-                self.recorder.add_audio(audio, pts)
-            except BaseException as exc:  # reported to the render thread, which stops
-                self._error = exc
-                self.recorder.abort()
+        while True:
+            with self._ready:
+                if len(self._queue) < self._batch and not self._closing:
+                    self._ready.wait(BATCH_WAIT_S)
+                items = list(self._queue)
+                self._queue.clear()
+                closing = self._closing
+                self._ready.notify_all()  # a render thread waiting on a full queue
+            for rgb, pts, audio in items:
+                if self._error is not None:
+                    break  # drained, so the render thread never blocks on a dead writer
+                try:
+                    self.recorder.add_frame(rgb, pts)
+                    self.recorder.add_audio(audio, pts)
+                except BaseException as exc:  # reported to the render thread, which stops
+                    self._error = exc
+                    self.recorder.abort()
+            if closing and not items:
+                return
 
 
 _Item = tuple[np.ndarray, float, np.ndarray]
+BATCH_WAIT_S = 0.2  # the longest a frame waits for the writer when fewer than a batch are in
 
 
 class RecordingFailed(RuntimeError):
