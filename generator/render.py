@@ -210,8 +210,10 @@ class Renderer:
             )
         # A smile raises the cheeks over the corners as well: the points between the nose's
         # wings and the jaw rise with it. Left behind, the raised corner met them and the
-        # skin folded along a straight crease out from each corner.
-        p[[72, 73]] -= CHEEK_RISE * max(lift, 0.0) * down
+        # skin folded along a straight crease out from each corner. An opening jaw draws the
+        # corners down, away from them, so the cheeks rise less (and keep the face's shape).
+        rise = CHEEK_RISE * max(lift, 0.0) * (1.0 - min(max(c.jaw_open, 0.0), 1.0))
+        p[[72, 73]] -= rise * down
         self._untangle(p, self._free)
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.
