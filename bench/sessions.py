@@ -2,6 +2,7 @@
 
     python bench/sessions.py [--max 6] [--seconds 20] [--size 512x512] [--json PATH]
     python bench/sessions.py --remote [--max 1] [--runs 3] [--frames raw]   # in a generator-worker
+    python bench/sessions.py --nodes 2 [--max 4]    # two server processes behind HAProxy
 
 The server is the real one (``lpm-guard serve`` in its own process, SQLite in a temporary data
 directory); every session goes through the gate (``POST /v1/sessions`` with a client-credentials
@@ -31,6 +32,14 @@ Measured per level of concurrency (1, 2, ... sessions at once), after a warm-up:
 A level passes with the worst session at >= 24 fps and p95 latency <= 150 ms. The table ends
 with the largest passing level (the issue's goal: >= 4 on a two-core machine).
 
+``--nodes N``: the same levels on the loopback cluster (deploy/cluster.py: N ``lpm-guard serve``
+processes on one PostgreSQL and Redis, HAProxy in front, round robin), as a deployment that
+outgrew one process runs; each session is opened through HAProxy and streams from the node its
+URL names (the spread is printed). One process's sessions share its GIL: at 3-4 sessions py-spy
+found one server's GIL held most of the time while the machine had idle CPU, so N processes
+are how one box gives its cores to more sessions. CPU is the nodes' summed (the database,
+Redis and HAProxy are in "machine busy").
+
 ``--remote``: each level runs twice, ``--runs`` times over, on a fresh server each time: with
 the CPU generator in the server (the baseline) and with it in an ``lpm-guard generator-worker``
 process on loopback (the server renders nothing). The server's CPU is then the gate's own work
@@ -56,8 +65,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -114,6 +125,7 @@ class Level:
     client_cpu_pct: float = 0.0  # this process: the clients
     machine_busy_pct: float = 0.0  # every CPU of the machine, anyone's work (100 % = all)
     per_session_fps: list[float] = field(default_factory=list)
+    streams_per_server: dict[str, int] = field(default_factory=dict)  # host:port -> sessions
 
 
 # --- the world: a researcher, a consented identity, a server -------------------------------------
@@ -240,6 +252,10 @@ def cpu_seconds(pid: int, *, alone: bool = False) -> float:
     return total
 
 
+def cpu_of(pids: tuple[int, ...], *, alone: bool = False) -> float:
+    return sum(cpu_seconds(p, alone=alone) for p in pids)
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of every CPU so far, from /proc/stat."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -362,11 +378,14 @@ def run_level(
     voices: list[np.ndarray],
     size: str,
     seconds: float,
-    pid: int,
+    pid: int | tuple[int, ...],
     idle_rss: float,
     workers: tuple[int, ...] = (),
     gil: bool = False,
 ) -> Level:
+    """``pid``: the server, or every node's server (``--nodes``: their CPU and memory summed,
+    "the server's own process" then meaning each node's)."""
+    pids = pid if isinstance(pid, tuple) else (pid,)
     urls = open_sessions(http, token, identity, count, size)
     start = time.monotonic()
     warm = 3.0
@@ -376,17 +395,17 @@ def run_level(
 
     async def sample_server() -> None:
         await asyncio.sleep(warm)
-        samples["cpu0"], samples["t0"] = cpu_seconds(pid), time.monotonic()
-        samples["own0"], samples["client0"] = cpu_seconds(pid, alone=True), time.process_time()
+        samples["cpu0"], samples["t0"] = cpu_of(pids), time.monotonic()
+        samples["own0"], samples["client0"] = cpu_of(pids, alone=True), time.process_time()
         samples["busy0"], samples["all0"] = machine_busy()
         samples["worker0"] = sum(cpu_seconds(w) for w in workers)
-        spy = start_spy(pid, int(seconds)) if gil else None
+        spy = start_spy(pids[0], int(seconds)) if gil else None
         peak = 0.0
         while time.monotonic() < window[1]:
-            peak = max(peak, rss_mib(pid))
+            peak = max(peak, sum(rss_mib(p) for p in pids))
             await asyncio.sleep(0.5)
-        samples["cpu1"], samples["t1"] = cpu_seconds(pid), time.monotonic()
-        samples["own1"], samples["client1"] = cpu_seconds(pid, alone=True), time.process_time()
+        samples["cpu1"], samples["t1"] = cpu_of(pids), time.monotonic()
+        samples["own1"], samples["client1"] = cpu_of(pids, alone=True), time.process_time()
         samples["busy1"], samples["all1"] = machine_busy()
         samples["worker1"] = sum(cpu_seconds(w) for w in workers)
         samples["rss"] = peak
@@ -433,41 +452,59 @@ def run_level(
         worker_cpu_pct=100.0 * (samples["worker1"] - samples["worker0"]) / elapsed,
         gil_held_pct=samples.get("gil"),
         per_session_fps=[round(v, 2) for v in fps],
+        streams_per_server=dict(Counter(urlsplit(url).netloc for url in urls)),
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--max", type=int, default=6, help="most sessions at once")
-    parser.add_argument("--min", type=int, default=1, help="fewest sessions at once")
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per level")
-    parser.add_argument("--size", default="512x512", choices=["512x512", "1280x720"])
-    parser.add_argument("--keep-going", action="store_true", help="run every level up to --max")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument(
-        "--remote", action="store_true", help="compare rendering in a generator-worker process"
-    )
-    parser.add_argument("--runs", type=int, default=3, help="runs per mode with --remote")
-    parser.add_argument(
-        "--gil",
-        action="store_true",
-        help="sample the server's GIL with py-spy (pip install py-spy)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="--remote: generator-worker processes"
-    )
-    parser.add_argument(
-        "--frames", default="jpeg", choices=["jpeg", "raw"], help="--remote: the worker's frames"
-    )
-    args = parser.parse_args()
-    if args.gil and not (
-        shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()
-    ):
-        raise SystemExit("--gil needs py-spy beside this Python: pip install py-spy")
-    if args.remote:
-        remote_main(args)
-        return
+def flite_voices(folder: Path) -> list[np.ndarray]:
+    voices = []
+    for n, sentence in enumerate(SENTENCES):
+        voice = load_audio(flite(sentence, folder / f"voice{n}.wav"), AUDIO_RATE)
+        loud = np.flatnonzero(np.abs(voice) > 0.05)
+        voices.append(voice[loud[0] : loud[-1] + 1])  # each burst starts with sound
+    return voices
 
+
+def levels_on(
+    args: argparse.Namespace,
+    http: httpx.Client,
+    token: str,
+    identity: str,
+    voices: list[np.ndarray],
+    pids: tuple[int, ...],
+) -> list[Level]:
+    """A warm-up session, then each level from ``--min`` sessions to ``--max``."""
+    common = dict(http=http, token=token, identity=identity, voices=voices, size=args.size)
+    progress("warm-up: one session for 5 s")
+    run_level(1, seconds=5.0, pid=pids, idle_rss=0.0, **common)
+    time.sleep(1.0)
+    idle_rss = sum(rss_mib(p) for p in pids)
+    levels: list[Level] = []
+    for count in range(args.min, args.max + 1):
+        progress(f"{count} session(s) for {args.seconds:.0f} s")
+        level = run_level(
+            count,
+            seconds=args.seconds,
+            pid=pids,
+            idle_rss=idle_rss,
+            gil=args.gil,
+            **common,
+        )
+        levels.append(level)
+        spread = " / ".join(str(n) for n in level.streams_per_server.values())
+        progress(
+            f"  worst {level.fps_worst:.1f} fps, p95 {level.latency_p95_ms:.0f} ms "
+            f"(sessions per server: {spread})"
+        )
+        time.sleep(1.0)
+        if not level.passed and not args.keep_going:
+            break
+    return levels
+
+
+def on_one_server(args: argparse.Namespace) -> list[Level]:
+    """One ``lpm-guard serve`` process on SQLite: every session's render, record and network
+    threads share its GIL."""
     with tempfile.TemporaryDirectory(prefix="bench-sessions-") as tmp:
         folder = Path(tmp)
         port = free_port()
@@ -488,11 +525,7 @@ def main() -> None:
         )
         progress("enrolling a researcher and a consented identity")
         client_id, client_secret, identity = prepare(settings, folder)
-        voices = []
-        for n, sentence in enumerate(SENTENCES):
-            voice = load_audio(flite(sentence, folder / f"voice{n}.wav"), AUDIO_RATE)
-            loud = np.flatnonzero(np.abs(voice) > 0.05)
-            voices.append(voice[loud[0] : loud[-1] + 1])  # each burst starts with sound
+        voices = flite_voices(folder)
         progress("starting the server")
         server = start_server(env, port)
         try:
@@ -502,35 +535,86 @@ def main() -> None:
                     data={"grant_type": "client_credentials", "scope": "generate:live"},
                     auth=(client_id, client_secret),
                 ).json()["access_token"]
-                common = dict(
-                    http=http, token=token, identity=identity, voices=voices, size=args.size
-                )
-                progress("warm-up: one session for 5 s")
-                run_level(1, seconds=5.0, pid=server.pid, idle_rss=0.0, **common)  # type: ignore[arg-type]
-                time.sleep(1.0)
-                idle_rss = rss_mib(server.pid)
-                levels: list[Level] = []
-                for count in range(args.min, args.max + 1):
-                    progress(f"{count} session(s) for {args.seconds:.0f} s")
-                    level = run_level(
-                        count,
-                        seconds=args.seconds,
-                        pid=server.pid,
-                        idle_rss=idle_rss,
-                        gil=args.gil,
-                        **common,  # type: ignore[arg-type]
-                    )
-                    levels.append(level)
-                    progress(
-                        f"  worst {level.fps_worst:.1f} fps, p95 {level.latency_p95_ms:.0f} ms"
-                    )
-                    time.sleep(1.0)
-                    if not level.passed and not args.keep_going:
-                        break
+                return levels_on(args, http, token, identity, voices, (server.pid,))
         finally:
             server.terminate()
             server.wait(20)
 
+
+def on_nodes(args: argparse.Namespace) -> list[Level]:
+    """The loopback cluster (deploy/cluster.py): ``--nodes`` ``lpm-guard serve`` processes on
+    one PostgreSQL and Redis, every session opened through HAProxy (round robin), as a
+    deployment that outgrew one process runs; their CPU is summed (PostgreSQL, Redis and
+    HAProxy count in "machine busy")."""
+    from cluster import Bench  # bench/cluster.py: its researcher and consented character
+
+    from deploy.cluster import Cluster
+
+    root = Path(tempfile.mkdtemp(prefix="bench-sessions-nodes-"))
+    names = tuple("abcdefgh"[: args.nodes])
+    limits = {
+        "LPM_LIVE_SESSIONS_PER_RESEARCHER": str(args.max),
+        "LPM_LIVE_SESSIONS_PER_PROCESS": str(args.max),
+        "LPM_CHECKPOINT_INTERVAL_S": "60",
+    }
+    progress(f"starting the cluster: {args.nodes} nodes, PostgreSQL, Redis, HAProxy")
+    with Cluster(root, nodes=names, workers=0, extra_env=limits) as cluster:
+        bench = Bench(cluster, root)
+        try:
+            account, token = bench.researcher()
+            identity = bench.character(account)
+            voices = flite_voices(root)
+            pids = tuple(
+                process.popen.pid
+                for name, process in cluster.processes.items()
+                if name.startswith("node-") and process.popen is not None
+            )
+            return levels_on(args, bench.http, token, identity, voices, pids)
+        finally:
+            bench.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--max", type=int, default=6, help="most sessions at once")
+    parser.add_argument("--min", type=int, default=1, help="fewest sessions at once")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per level")
+    parser.add_argument("--size", default="512x512", choices=["512x512", "1280x720"])
+    parser.add_argument("--keep-going", action="store_true", help="run every level up to --max")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--remote", action="store_true", help="compare rendering in a generator-worker process"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs per mode with --remote")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="serve from this many processes of the loopback cluster behind HAProxy",
+    )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="sample the server's GIL with py-spy (pip install py-spy)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="--remote: generator-worker processes"
+    )
+    parser.add_argument(
+        "--frames", default="jpeg", choices=["jpeg", "raw"], help="--remote: the worker's frames"
+    )
+    args = parser.parse_args()
+    if args.gil and not (
+        shutil.which("py-spy") or Path(sys.executable).with_name("py-spy").exists()
+    ):
+        raise SystemExit("--gil needs py-spy beside this Python: pip install py-spy")
+    if args.gil and args.nodes > 1:
+        raise SystemExit("--gil samples one server process: leave --nodes at 1")
+    if args.remote:
+        remote_main(args)
+        return
+
+    levels = on_nodes(args) if args.nodes > 1 else on_one_server(args)
     rows = [
         [
             "sessions",
@@ -563,7 +647,8 @@ def main() -> None:
     best = max((level.sessions for level in levels if level.passed), default=0)
     print(
         f"# Live sessions at {args.size}, 25 fps, over loopback ({cpu_model()}, "
-        f"{os.cpu_count()} CPUs)"
+        f"{os.cpu_count()} CPUs), "
+        + (f"{args.nodes} server processes behind HAProxy" if args.nodes > 1 else "one server")
     )
     print(table(rows, right=set(range(1, 9))))
     print(
@@ -612,6 +697,7 @@ def main() -> None:
                     "cpu": cpu_model(),
                     "cpus": os.cpu_count(),
                     "seconds": args.seconds,
+                    "nodes": args.nodes,
                     "largest_passing": best,
                     "levels": [asdict(level) for level in levels],
                 },
