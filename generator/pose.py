@@ -70,13 +70,13 @@ class HeadModel:
         """Rotate camera-space points about the pivot; positive yaw turns the face towards the
         viewer's right, positive pitch lowers the chin, positive roll tilts towards the
         viewer's right shoulder."""
-        rotation = rotation_matrix(yaw, pitch, roll)
-        return (points - self.pivot) @ rotation.T + self.pivot
+        return self.turn_each(points, np.float64(yaw), np.float64(pitch), np.float64(roll))
 
     def turn_each(
         self, points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray
     ) -> np.ndarray:
-        """:meth:`turn` with angles of each point's own (arrays as long as ``points``)."""
+        """:meth:`turn` with angles of each point's own (arrays as long as ``points``, or
+        scalars): yaw, then pitch, then roll, as ``rotation_matrix`` composes them."""
         x, y, z = (points - self.pivot).T
         cy, sy = np.cos(yaw), np.sin(yaw)
         x, z = cy * x - sy * z, sy * x + cy * z

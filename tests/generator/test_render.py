@@ -10,7 +10,7 @@ import pytest
 from lpm_guard.generator import Character, FaceControls
 from lpm_guard.generator.faces import find_face
 from lpm_guard.generator.images import load_image
-from lpm_guard.generator.pose import facing_yaw
+from lpm_guard.generator.pose import HeadModel, facing_yaw, rotation_matrix
 from lpm_guard.generator.render import inner_outline, lip_gap
 from lpm_guard.generator.warp import signed_area
 
@@ -458,3 +458,20 @@ def test_a_frown_closes_a_grinning_photo_and_speech_still_opens_it(character: Ch
     assert teeth(FaceControls(smile=-0.6)) == 0
     gap = lip_gap(renderer.deform(FaceControls(smile=-0.6, jaw_open=0.8)))
     assert gap > 0.3 * rig.interocular
+
+
+def test_a_turn_with_each_point_s_own_angle_turns_as_the_head_turns() -> None:
+    """``turn_each`` (per-point angles: the outline stays as the skin turns) composes yaw,
+    pitch and roll as ``rotation_matrix`` does; equal angles give the whole head's turn."""
+    rng = np.random.default_rng(3)
+    head = HeadModel(np.zeros((68, 3)), np.array([0.0, 0.0, 50.0]), np.zeros(3), np.eye(3))
+    points = rng.normal(0.0, 10.0, (20, 3)) + head.pivot
+    angles = (0.3, -0.2, 0.1)
+    expected = (points - head.pivot) @ rotation_matrix(*angles).T + head.pivot
+    np.testing.assert_allclose(head.turn(points, *angles), expected, atol=1e-9)
+    each = [np.full(len(points), a) for a in angles]
+    each[0][:5] = 0.0  # the first five stay unturned in yaw
+    turned = head.turn_each(points, *each)
+    np.testing.assert_allclose(turned[5:], expected[5:], atol=1e-9)
+    partial = (points[:5] - head.pivot) @ rotation_matrix(0.0, *angles[1:]).T + head.pivot
+    np.testing.assert_allclose(turned[:5], partial, atol=1e-9)
