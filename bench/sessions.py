@@ -550,28 +550,31 @@ def on_nodes(args: argparse.Namespace) -> list[Level]:
 
     from deploy.cluster import Cluster
 
-    root = Path(tempfile.mkdtemp(prefix="bench-sessions-nodes-"))
-    names = tuple("abcdefgh"[: args.nodes])
-    limits = {
-        "LPM_LIVE_SESSIONS_PER_RESEARCHER": str(args.max),
-        "LPM_LIVE_SESSIONS_PER_PROCESS": str(args.max),
-        "LPM_CHECKPOINT_INTERVAL_S": "60",
-    }
-    progress(f"starting the cluster: {args.nodes} nodes, PostgreSQL, Redis, HAProxy")
-    with Cluster(root, nodes=names, workers=0, extra_env=limits) as cluster:
-        bench = Bench(cluster, root)
-        try:
-            account, token = bench.researcher()
-            identity = bench.character(account)
-            voices = flite_voices(root)
-            pids = tuple(
-                process.popen.pid
-                for name, process in cluster.processes.items()
-                if name.startswith("node-") and process.popen is not None
-            )
-            return levels_on(args, bench.http, token, identity, voices, pids)
-        finally:
-            bench.close()
+    with tempfile.TemporaryDirectory(
+        prefix="bench-sessions-nodes-", ignore_cleanup_errors=True
+    ) as tmp:
+        root = Path(tmp)
+        names = tuple("abcdefgh"[: args.nodes])
+        limits = {
+            "LPM_LIVE_SESSIONS_PER_RESEARCHER": str(args.max),
+            "LPM_LIVE_SESSIONS_PER_PROCESS": str(args.max),
+            "LPM_CHECKPOINT_INTERVAL_S": "60",
+        }
+        progress(f"starting the cluster: {args.nodes} nodes, PostgreSQL, Redis, HAProxy")
+        with Cluster(root, nodes=names, workers=0, extra_env=limits) as cluster:
+            bench = Bench(cluster, root)
+            try:
+                account, token = bench.researcher()
+                identity = bench.character(account)
+                voices = flite_voices(root)
+                pids = tuple(
+                    process.popen.pid
+                    for name, process in cluster.processes.items()
+                    if name.startswith("node-") and process.popen is not None
+                )
+                return levels_on(args, bench.http, token, identity, voices, pids)
+            finally:
+                bench.close()
 
 
 def main() -> None:
