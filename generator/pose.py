@@ -70,7 +70,7 @@ class HeadModel:
         """Rotate camera-space points about the pivot; positive yaw turns the face towards the
         viewer's right, positive pitch lowers the chin, positive roll tilts towards the
         viewer's right shoulder."""
-        return self.turn_each(points, np.float64(yaw), np.float64(pitch), np.float64(roll))
+        return self.turn_each(points, np.asarray(yaw), np.asarray(pitch), np.asarray(roll))
 
     def turn_each(
         self, points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray
