@@ -114,6 +114,17 @@ class RuleSpec(_Strict):
     action: Action = Action.DENY
 
 
+class LanguageSettings(_Strict):
+    """Typed text (prompts, instructions) in another language, which the rules and the semantic
+    layer cannot read, is held for a reviewer (category ``other_language``): py3langid names
+    another language with at least ``min_probability`` and under ``max_english_words`` of its
+    words are English dictionary words (see policy._internal.language). Speech has its own
+    language signal (``[audio]``)."""
+
+    min_probability: float = Field(gt=0, le=1)
+    max_english_words: float = Field(gt=0, le=1)
+
+
 class PolicyDocument(_Strict):
     policy: PolicyInfo
     categories: dict[Category, CategoryActions]
@@ -122,6 +133,7 @@ class PolicyDocument(_Strict):
     images: ImageSettings
     lexicon: dict[str, Annotated[list[str], Field(min_length=1)]]
     semantic: SemanticSettings | None = None
+    language: LanguageSettings | None = None
     rules: Annotated[list[RuleSpec], Field(min_length=1)]
 
     @model_validator(mode="after")

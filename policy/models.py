@@ -50,6 +50,7 @@ class Category(StrEnum):
     DEFAMATION = "defamation"
     # Signals from audio and images rather than words.
     UNINTELLIGIBLE_SPEECH = "unintelligible_speech"
+    OTHER_LANGUAGE = "other_language"  # typed text the English-only text checks cannot read
     NUDITY = "nudity"
     FACES = "faces"
     MINOR_LIKENESS = "minor_likeness"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from ._internal.embed import SemanticModelError
+from ._internal.language import other_language
 from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
 from ._internal.semantic import Classifier, Score
 from .document import PolicyDocument
@@ -28,6 +29,8 @@ from .models import (
     Use,
     strictest,
 )
+
+OTHER_LANGUAGE = RuleId("other_language.detected")
 
 if TYPE_CHECKING:
     from .images import MinorLikeness
@@ -218,10 +221,22 @@ class Policy:
             return self.decide(hits, use)
         scored = self.semantic_score(text)
         if scored is None:
-            return self.decide(hits, use)
-        hits = self._semantic_text_hits(scored)
+            return self.decide(self._language_hits(text), use)
+        hits = self._semantic_text_hits(scored) + self._language_hits(text)
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
+
+    def _language_hits(self, text: str) -> list[Hit]:
+        """Typed text in another language: held for a reviewer (the rules and the semantic
+        layer read English only); nothing where the file has no ``[language]``. Raises
+        SemanticModelError when py3langid's model is missing or not the pinned file."""
+        settings = self.document.language
+        if settings is None:
+            return []
+        found = other_language(text, settings.min_probability, settings.max_english_words)
+        if found is None:
+            return []
+        return [Hit(OTHER_LANGUAGE, Category.OTHER_LANGUAGE, Action.REVIEW, "language")]
 
     def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:
         """An audio file: limits, then its transcript through the text rules, speech
