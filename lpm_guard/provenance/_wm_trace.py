@@ -52,7 +52,7 @@ from functools import cache
 
 import numpy as np
 
-from lpm_guard.provenance import _wm_detect
+from lpm_guard.provenance import _wm_detect, _wm_turns
 from lpm_guard.provenance import _wm_payload as payload
 from lpm_guard.provenance._wm_pattern import GRID, TILE, Layout, render
 
@@ -82,9 +82,11 @@ class Trace:
 
 
 def hypotheses(candidates: int, secrets: int = 1) -> float:
-    """Every (key, candidate, frame subset, scale, offset) a trace could pick."""
+    """Every (key, candidate, frame subset, scale, offset) a trace could pick, in every view:
+    the clip's (``_wm_detect.VIEWS``) and each angle of the keyed rotation search
+    (``_wm_turns.ANGLES``), both ways round."""
     scales = len(_wm_detect.SEARCH_GRID) + 1
-    geometry = _wm_detect.MIRRORS * _wm_detect.VIEWS
+    geometry = _wm_detect.MIRRORS * (_wm_detect.VIEWS + len(_wm_turns.ANGLES))
     return float(secrets * candidates * SUBSETS * scales * geometry * TILE * TILE)
 
 

@@ -24,6 +24,7 @@ from lpm_guard.provenance import (
     _wm_informed,
     _wm_payload,
     _wm_trace,
+    _wm_turns,
 )
 from lpm_guard.provenance._wm_pattern import TILE, Layout, render
 from lpm_guard.provenance.errors import InvalidFrame, UnreadableVideo
@@ -333,8 +334,40 @@ class Evidence:
         (``_wm_trace``: on the first frame and on the frames of the scale choice summed, over
         ``secrets`` keys' hypotheses), in every view of the clip."""
         book = self._codebook(secret, references)
+        traces = [self._trace_views(self._views, secret, references, secrets, book)]
+        if traces[0].reference is None and len(book.issued):
+            # Nothing traced: the keyed rotation search's views (``_wm_turns``), if any.
+            turned = self._turned(book)
+            if turned:
+                traces.append(self._trace_views(turned, secret, references, secrets, book))
+        return max(traces, key=lambda t: (t.reference is not None, t.z))
+
+    def _turned(self, book: _wm_trace.Codebook) -> list[_View]:
+        """The views the keyed rotation search finds on the first frame for ``book``'s
+        pilots, their sampled frames turned back and whitened."""
+        shape = self._lumas[0].shape
+        views = []
+        for angle, period, _ in _wm_turns.search(self._lumas[0], book.template):
+            rotation = _wm_geometry.Rotation(angle, (shape[0], shape[1]))
+            view = _View(rotation, [float(TILE), period], [])
+            view.sample = [view.white(luma) for luma in self._sampled()]
+            views.append(view)
+        return views
+
+    def _sampled(self) -> list[np.ndarray]:
+        at = sorted(self._sampled_at, key=self._sampled_at.__getitem__)
+        return [self._lumas[index] for index in at]
+
+    def _trace_views(
+        self,
+        views: Sequence[_View],
+        secret: bytes,
+        references: Sequence[int],
+        secrets: int,
+        book: _wm_trace.Codebook,
+    ) -> _wm_trace.Trace:
         traces = []
-        for v in self._views:
+        for v in views:
             # A rotated view: near the period its lattice shows (the clip and a perspective
             # view, whose scale nothing shows: the whole grid).
             rotated = isinstance(v.rotation, _wm_geometry.Rotation)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lpm_guard.provenance import _wm_detect, _wm_geometry, _wm_trace
+from lpm_guard.provenance import _wm_detect, _wm_geometry, _wm_trace, _wm_turns
 from lpm_guard.provenance.watermark import (
     CHECK_ATTEMPTS,
     Evidence,
@@ -80,6 +80,25 @@ def test_a_rotated_clip_is_read_in_a_view_turned_back() -> None:
     evidence = Evidence(_lumas(frames, 50))
     # media.rotate turns counter-clockwise; the view turns back by the same angle the other way.
     assert evidence.angles and evidence.angles[0] == pytest.approx(-5, abs=0.15)
+
+
+def test_a_turned_shrunk_reencoded_clip_is_traced_by_the_keyed_rotation_search() -> None:
+    # Rotated 2°, 0.75x, crf 28: too little of the mark is left for the autocorrelation to
+    # show the turn (no rotated view), nor to decode; the keyed search over angles finds it.
+    frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", SECRET)), 2), 0.75), 28)
+    evidence = Evidence(_lumas(frames, 50))
+    assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
+    trace = evidence.trace(SECRET, ISSUED)
+    assert trace.reference == REFERENCE
+    assert trace.period == pytest.approx(128 * 0.75 / _crop_fill(2), rel=0.01)
+    # Another key's search finds nothing to trace in it.
+    assert evidence.trace(OTHER, ISSUED).reference is None
+
+
+def _crop_fill(degrees: float) -> float:
+    """How much media.rotate enlarges a square frame after turning it (its crop's side)."""
+    a = math.radians(degrees)
+    return 1 / (math.cos(a) + math.sin(a))
 
 
 def test_a_screen_recording_is_traced_in_its_rectified_outline() -> None:
@@ -152,11 +171,14 @@ def test_the_bounds_count_the_widened_search() -> None:
     # score first): three keys stay under 1e-6.
     assert CHECK_ATTEMPTS == _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 6 * 3
     assert check_log10_bound(3) <= -6
-    # Tracing: every view and mirror state is one more hypothesis in the Hoeffding bound.
+    # Tracing: every view and mirror state is one more hypothesis in the Hoeffding bound,
+    # and so is every angle the keyed rotation search may turn a clip back by (±5° in 0.5°
+    # steps, the clip as it is left out: 20), whichever it picked.
     views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
     assert views == 4
+    assert len(_wm_turns.ANGLES) == 20 and 0.0 not in _wm_turns.ANGLES
     scales = len(_wm_detect.SEARCH_GRID) + 1
-    assert _wm_trace.hypotheses(1) == 2 * scales * 2 * views * 128 * 128
+    assert _wm_trace.hypotheses(1) == 2 * scales * 2 * (views + 20) * 128 * 128
     t = _wm_trace.threshold(1_000, 3)
     assert (
         math.log10(_wm_trace.hypotheses(1_000, 3)) - t * t / (2 * math.log(10))
