@@ -7,8 +7,8 @@ its own search (3-4). The mark's correlation with the key's pilot chips is linea
 on those clips turned back by the true angle the pilot peak on the first frame reads 6-9
 against a noise maximum of about 5 over this whole search. So, when tracing found nothing:
 
-1. Turn the centre of the first frame back by each angle of ANGLES (±MAX_ANGLE in STEP steps,
-   the clip as it is left out: its own view searches that), whiten it and fold its centre
+1. Whiten the centre of the first frame and turn it back by each angle of ANGLES (±MAX_ANGLE
+   in STEP steps, the clip as it is left out: its own view searches that); fold its centre
    ``_wm_detect.SEARCH_SIDE`` square at every period of the keyed search grid within SCALES,
    into COARSE × COARSE cells (half the tile's resolution: a quarter of the FFT's cost, and
    the chips, 2 cells wide, lose little of their sum); each fold's pilot correlation peak,
@@ -44,6 +44,7 @@ SCALES = (0.5, 1.25)
 COARSE = 64
 KEPT = 2
 FLOOR = 5.5
+GROUP = 4
 
 
 def grid() -> np.ndarray:
@@ -74,18 +75,30 @@ def _folds(across: np.ndarray, count: int, period: float) -> np.ndarray:
 
 def _peaks(across: np.ndarray, count: int, spectrum: np.ndarray, periods: np.ndarray) -> np.ndarray:
     """The pilot correlation's best z of each of ``count`` squares side by side in
-    ``across`` folded at each period, in coarse cells: (count, periods)."""
-    phase = COARSE // GRID  # cells per chip: offsets are standardised per phase
-    found = []
-    for period in periods:
-        tiles = _folds(across, count, float(period))
-        surfaces = scipy_fft.irfft2(scipy_fft.rfft2(tiles) * spectrum, s=(COARSE, COARSE))
-        phases = surfaces.reshape(count, GRID, phase, GRID, phase).transpose(0, 2, 4, 1, 3)
-        phases = phases.reshape(count, phase * phase, -1)
-        std = phases.std(axis=-1)
-        z = (phases.max(axis=-1) - phases.mean(axis=-1)) / np.where(std > 0, std, 1)
-        found.append(np.where((std > 0).all(axis=-1), z.max(axis=-1), 0.0))
-    return np.stack(found, axis=1)
+    ``across`` folded at each period, in coarse cells: (count, periods). GROUP squares at a
+    time (their pixels stay in the cache across the periods: a quarter less CPU than all)."""
+    height, width = across.shape[0], across.shape[1] // count
+    squares = across.reshape(height, count, width)
+    scores = np.zeros((count, len(periods)))
+    for first in range(0, count, GROUP):
+        group = np.ascontiguousarray(squares[:, first : first + GROUP]).reshape(height, -1)
+        size = group.shape[1] // width
+        for period_index, period in enumerate(periods):
+            tiles = _folds(group, size, float(period))
+            scores[first : first + size, period_index] = _zs(tiles, spectrum)
+    return scores
+
+
+def _zs(tiles: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+    """Each coarse fold's best correlation z, offsets standardised per chip phase."""
+    phase = COARSE // GRID  # cells per chip
+    count = len(tiles)
+    surfaces = scipy_fft.irfft2(scipy_fft.rfft2(tiles) * spectrum, s=(COARSE, COARSE))
+    phases = surfaces.reshape(count, GRID, phase, GRID, phase).transpose(0, 2, 4, 1, 3)
+    phases = phases.reshape(count, phase * phase, -1)
+    std = phases.std(axis=-1)
+    z = (phases.max(axis=-1) - phases.mean(axis=-1)) / np.where(std > 0, std, 1)
+    return np.asarray(np.where((std > 0).all(axis=-1), z.max(axis=-1), 0.0))
 
 
 def search(luma: np.ndarray, template: np.ndarray) -> list[tuple[float, float, float]]:
@@ -105,9 +118,10 @@ def search(luma: np.ndarray, template: np.ndarray) -> list[tuple[float, float, f
     count, shape = len(ANGLES), (window.shape[0], window.shape[1])
     tall, wide = min(side, shape[0]), min(side, shape[1])
     across = np.empty((tall, count, wide), np.float32)  # the turned centres side by side
+    flat = _wm_detect.flatten(window)  # whitened once, then turned (bilinear)
     for row, angle in enumerate(ANGLES):
         turn = _wm_geometry.Rotation(angle, shape)
-        white = _wm_detect.flatten(turn.luma(window)) * turn.valid
+        white = turn.luma(flat) * turn.valid
         y, x = (shape[0] - tall) // 2, (shape[1] - wide) // 2
         across[:, row] = white[y : y + tall, x : x + wide]
     scores = _peaks(across.reshape(tall, -1), count, spectrum, periods).astype(np.float32)
