@@ -79,6 +79,9 @@ SEARCH_SCALES = (_wm_geometry.SMALLEST_SCALE, 2.5)
 SEARCH_SIDE = 384
 SEARCH_DRIFT = 0.25
 REFINE_STEPS = (-0.5, -0.25, 0.0, 0.25, 0.5)  # in grid steps
+# Around a rectified picture's scale (``keyed_period``'s ``sizes``), whose outline gives it to
+# about 0.4 %: a grid step (0.6 % there) either way.
+SIZE_STEPS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BATCH = 4  # the keyed search's folds transformed at once (``grids_scores``)
 
 
@@ -92,7 +95,10 @@ def _search_grid() -> np.ndarray:
 
 
 SEARCH_GRID = _search_grid()
-SEARCHED = len(SEARCH_GRID) + len(REFINE_STEPS)
+# The keyed search's folds: the grid, the refinement around its best, and in a perspective
+# view whose picture has the shape of a size the gate marks, the refinement around that size's
+# scale (``keyed_period``'s ``sizes``).
+SEARCHED = len(SEARCH_GRID) + len(REFINE_STEPS) + len(SIZE_STEPS)
 # Frame subsets decoded at the chosen scale: all frames summed, then the first frame alone.
 SUBSETS = 2
 # Each fold is read as it is and mirrored (``mirrored``), in each view (the clip as it is, up
@@ -439,7 +445,10 @@ def mirrored(evidence: Fold, mirror: bool = True) -> Fold:
 
 
 def keyed_period(
-    first: np.ndarray, layout: Layout, scores: np.ndarray | None = None
+    first: np.ndarray,
+    layout: Layout,
+    scores: np.ndarray | None = None,
+    sizes: Sequence[float] = (),
 ) -> tuple[float, float, bool]:
     """The keyed scale search: the period (its sync z, and whether the frame is mirrored) at
     which the first whitened frame folds onto this secret's sync pattern best.
@@ -450,7 +459,10 @@ def keyed_period(
     linear in it. (1) Fold the centre SEARCH_SIDE square of the frame at every period of
     SEARCH_GRID and take each surface's peak z (``scores``: ``grid_scores`` of this frame and
     the sync template, when the caller has them); (2) around the best, REFINE_STEPS grid
-    steps on the whole frame; the best of those is the answer."""
+    steps on the whole frame; the best of those is the answer. ``sizes``: at most one more
+    period to refine around (SIZE_STEPS), both ways round (a rectified picture's scale when
+    it has the shape of a size the gate marks, ``_wm_geometry.Perspective.periods``), kept
+    when its peak is higher."""
     template = render(layout.chips(None))
     # (1) the grid, on the centre square, both ways round.
     scores = grid_scores(first, template) if scores is None else scores
@@ -460,7 +472,17 @@ def keyed_period(
     refined = [SEARCH_GRID[best] * (1 + k * step) for k in REFINE_STEPS]
     spectrum = _spectra(template)[mirror]
     zs = [_peak_z(splat(first, period), spectrum) for period in refined]
-    return float(refined[int(np.argmax(zs))]), float(max(zs)), bool(mirror)
+    found = (float(refined[int(np.argmax(zs))]), float(max(zs)), bool(mirror))
+    for size in sizes[:1]:
+        # SIZE_STEPS around it, in the grid's step there, each fold both ways round.
+        at = int(np.searchsorted(SEARCH_GRID, size).clip(1, len(SEARCH_GRID) - 1))
+        step = SEARCH_GRID[at] / SEARCH_GRID[at - 1] - 1
+        near = [size * (1 + k * step) for k in SIZE_STEPS]
+        both = np.array([_peak_zs(splat(first, period), _spectra(template)) for period in near])
+        index, flipped = divmod(int(np.argmax(both)), MIRRORS)
+        if both.max() > found[1]:
+            found = (float(near[index]), float(both.max()), bool(flipped))
+    return found
 
 
 @dataclass(frozen=True)

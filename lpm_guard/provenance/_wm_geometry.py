@@ -69,6 +69,11 @@ SURROUND_SPREAD = 6.0
 SURROUND_STEP = 8.0
 MIN_KEYSTONE = 0.004
 MIN_SIDE_OUT = 64  # the rectified picture's smallest side (the detector's MIN_SIDE)
+# The sizes the gate marks (the generator's, ``generator.character.SIZES``): a rectified
+# picture whose shape is one of theirs to within PICTURE_ASPECT is read at that size's scale
+# too (``Perspective.periods``), as the picture a screen shows is the whole frame.
+PICTURES = ((512, 512), (1280, 720), (720, 1280))
+PICTURE_ASPECT = 0.03
 
 
 def reduce(luma: np.ndarray) -> np.ndarray:
@@ -262,11 +267,22 @@ class Perspective:
             / 2
         )
         self._size = (max(MIN_SIDE_OUT, round(width)), max(MIN_SIDE_OUT, round(height)))
+        self._sides = (width, height)
         target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
         self._matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
         shape = (self._size[1], self._size[0])
         inside = cv2.erode(np.ones(shape, np.uint8), np.ones((5, 5), np.uint8), borderValue=0)
         self.valid = np.asarray(inside, np.float32)
+
+    def periods(self) -> list[float]:
+        """The mark's period in the rectified picture if it is one of PICTURES (whose shape
+        it has), at most one: the picture's side over that size's, times TILE."""
+        width, height = self._sides
+        found = []
+        for size in PICTURES:
+            if abs((width / height) / (size[0] / size[1]) - 1) <= PICTURE_ASPECT:
+                found.append(TILE * (width / size[0] + height / size[1]) / 2)
+        return found[:1]
 
     def luma(self, luma: np.ndarray) -> np.ndarray:
         return np.asarray(

@@ -43,7 +43,7 @@ ANGLES = tuple(
 SCALES = (0.5, 1.25)
 COARSE = 64
 KEPT = 2
-FLOOR = 5.5
+FLOOR = 5.0
 GROUP = 4
 
 

@@ -299,7 +299,12 @@ class Evidence:
             hold); the better sync score of the two is decoded, one scale more either way
             (SCALES_DECODED), unless it is the chosen view's scale (None)."""
             searches = [
-                (v, *_wm_detect.keyed_period(v.sample[0], layout, self._grid(v, layout, book)))
+                (
+                    v,
+                    *_wm_detect.keyed_period(
+                        v.sample[0], layout, self._grid(v, layout, book), self._sizes(v)
+                    ),
+                )
                 for v in [view, *(p for p in self._perspectives() if p is not view)]
             ]
             searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
@@ -406,6 +411,12 @@ class Evidence:
         scores = _wm_detect.grids_scores(view.sample[0], [sync, book.template])
         view.pilots[self._key(book.secret, book)] = scores[1]
         return np.asarray(scores[0])
+
+    @staticmethod
+    def _sizes(view: _View) -> list[float]:
+        """A perspective view's period if its picture has the shape of a size the gate marks."""
+        rotation = view.rotation
+        return rotation.periods() if isinstance(rotation, _wm_geometry.Perspective) else []
 
     def _perspectives(self) -> list[_View]:
         return [v for v in self._views if isinstance(v.rotation, _wm_geometry.Perspective)]

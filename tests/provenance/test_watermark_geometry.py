@@ -112,6 +112,19 @@ def test_a_screen_recording_is_traced_in_its_rectified_outline() -> None:
     assert trace.reference == REFERENCE
 
 
+def test_a_rectified_picture_of_a_size_the_gate_marks_has_that_sizes_scale() -> None:
+    # A 512² frame at 0.8 of a 1280x720 capture, 2 % keystone: rectified to about 570 px.
+    (period,) = _wm_geometry.Perspective(_true_corners(SIZE, SIZE)).periods()
+    assert period == pytest.approx(128 * 576 / 512, rel=0.015)
+    (period,) = _wm_geometry.Perspective(_true_corners(1280, 720)).periods()
+    assert period == pytest.approx(128 * 0.8, rel=0.015)
+    # A 4:3 picture is none of the gate's sizes: no scale from its shape.
+    assert _wm_geometry.Perspective(_true_corners(320, 240)).periods() == []
+    from lpm_guard.generator.character import SIZES  # (the gate's stage, imported late)
+
+    assert set(_wm_geometry.PICTURES) == SIZES
+
+
 def _true_corners(width: int, height: int, keystone: float = 0.02) -> np.ndarray:
     """Where media.perspective puts the picture's corners in its 1280x720 capture."""
     size = 0.8 * min(1280 / width, 720 / height)

@@ -59,7 +59,9 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     # Every fold the search looks at is one more sync hypothesis in the bound, read as it is
     # and mirrored, in each view (the clip as it is, the rotations turned back and the
     # picture seen in perspective rectified).
-    folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS)
+    # (The refinement runs around the grid's best and, in a perspective view, around the
+    # scale of the gate's size the picture has the shape of, over 9 steps.)
+    folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS) + 9
     views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
     hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * views
     assert hypotheses == _wm_detect.HYPOTHESES
