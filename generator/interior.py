@@ -94,6 +94,7 @@ class Interior:
         self.grain = palette.grain
         # A fixed grain pattern (the same every frame: grain that boils reads as video noise).
         self._noise = np.random.default_rng(7).standard_normal((256, 256)).astype(np.float32)
+        self._blotches: np.ndarray | None = None
         mm = interocular / _INTEROCULAR_MM
         arc = _TOOTH_EDGES_MM / _ARCH_RADIUS_MM
         self.edges_px = (_ARCH_RADIUS_MM * np.sin(arc) * mm).astype(
@@ -109,14 +110,17 @@ class Interior:
         lower: np.ndarray,
         origin: tuple[int, int],
         shape: tuple[int, int],
-        teeth: bool = True,
+        upper_teeth: bool = True,
+        lower_teeth: bool = True,
         floor: float | None = None,
+        teeth_colour: np.ndarray | None = None,
     ) -> np.ndarray:
         """The interior (float RGB, ``shape``) for inner lips ``upper`` (60, 61, 62, 63, 64)
         and ``lower`` (60, 67, 66, 65, 64) in canvas pixels; ``origin`` is the window's top
-        left. ``teeth=False`` paints only what lies behind a photo's own teeth; ``floor`` is then
-        where the tongue rests (along the mouth's vertical, canvas pixels), when not on the
-        lower lip."""
+        left. ``upper_teeth=False`` paints only what lies behind a photo's own upper teeth;
+        ``floor`` is then where the jaw's teeth and tongue rest (along the mouth's vertical,
+        canvas pixels), when not on the lower lip; ``teeth_colour``, the photo's own teeth's,
+        colours the painted ones."""
         h, w = shape
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         xs += origin[0]
@@ -125,28 +129,15 @@ class Interior:
         along = xs * a[0] + ys * a[1]
         depth = xs * d[0] + ys * d[1]
         ua, ud = upper @ a, upper @ d
-        la, ld = lower @ a, lower @ d
+        ld = lower @ d
         left, right = float(ua[0]), float(ua[-1])
         mid = 0.5 * (left + right)
         half = max(0.5 * (right - left), 1.0)
         top = np.interp(along, np.maximum.accumulate(ua), ud).astype(np.float32)
-        bottom = np.interp(along, np.maximum.accumulate(la), ld).astype(np.float32)
         below_top = depth - top  # px under the upper lip
-        above_bottom = bottom - depth  # px over the lower lip
-        u = (along - mid) / half
+        u = np.clip(np.abs(along - mid) / half, 0.0, 1.0)
         x_px = np.abs(along - mid)  # from the midline
         io = self.io
-
-        # (1) The cavity: darkest in the shadow under the upper teeth and lip, a little light
-        # bounced in over the lower lip, and darker towards the corners (the cheeks' shadow).
-        # No even rim of light round the whole opening: that outlined it like a drawing.
-        near_lip = np.exp(-np.minimum(below_top, above_bottom) / (0.06 * io))
-        near_lower = np.exp(-np.maximum(above_bottom, 0.0) / (0.08 * io))
-        near_upper = np.exp(-np.maximum(below_top, 0.0) / (0.03 * io))
-        shade = (0.6 + 0.45 * near_lower - 0.2 * near_upper) * (
-            1.0 - 0.55 * np.clip(np.abs(u), 0, 1) ** 2
-        )
-        paint = self.cavity[None, None, :] * shade[..., None]
 
         # The teeth and the tongue hang from the jaws, not from the lips: the upper ones from
         # the middle of the upper lip (the head), the lower ones and the tongue from the
@@ -156,29 +147,57 @@ class Interior:
         arch = float(self.edges_px[-1])
         side = np.clip(x_px / arch, 0.0, 1.5)
         mid_opening = max(lower_mid - upper_mid, 1.0)
+        # Broad, soft unevenness (the palate, the cheeks' folds, the tongue's surface): a flat
+        # fill read as painted. Fixed per character, like the grain.
+        mottle = self._mottle(h, w)
 
-        # (2) The tongue: a rounded mound on the floor of the mouth, its top lit.
-        rise = min(0.5 * mid_opening, 0.14 * io)
+        # (1) The cavity, lit from above through the opening: the roof of the mouth and the
+        # back of the throat (the top and the middle of the opening) lie in deep shadow, the
+        # floor of the mouth in front of the tongue catches some light, and the cheeks at the
+        # corners are dark. No even rim round the opening (that outlined it like a drawing),
+        # no thin dark line under the upper teeth: the shadow under them is broad.
+        v = np.clip((depth - upper_mid) / mid_opening, 0.0, 1.0)
+        shade = 0.35 + 0.55 * v**2
+        shade *= 1.0 - 0.6 * u**2
+        shade *= 1.0 - 0.25 * np.exp(-np.maximum(below_top, 0.0) / (0.1 * io))
+        paint = self.cavity[None, None, :] * (shade * (1.0 + 0.12 * mottle))[..., None]
+
+        # (2) The tongue: a rounded mound on the floor of the mouth. Its top edge is the back
+        # of the tongue against the throat: soft, and in shadow; its front (lower in the
+        # picture, behind the lower teeth) is lit. A shallow groove runs down its middle and
+        # it darkens towards its sides.
+        rise = min(0.55 * mid_opening, 0.2 * io)
         tongue_top = lower_mid - rise * (1.0 - np.clip(side / 1.1, 0.0, 1.0) ** 2)
-        # Its top edge is soft (it lies back in the shadow) and it darkens towards its sides.
-        tongue = np.clip((depth - tongue_top) / (0.03 * io) + 0.5, 0.0, 1.0)
-        lit = 0.55 + 0.45 * np.exp(-np.maximum(depth - tongue_top, 0.0) / (0.06 * io))
-        lit *= 1.0 - 0.3 * np.clip(side / 1.1, 0.0, 1.0) ** 2
-        t = (tongue * (1.0 - 0.35 * side))[..., None]
-        paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.8) * t
+        into = depth - tongue_top
+        tongue = np.clip(into / (0.06 * io) + 0.35, 0.0, 1.0) ** 1.5
+        lit = 0.5 + 0.55 * np.clip(into / (0.12 * io), 0.0, 1.0) ** 0.7
+        lit *= 1.0 - 0.35 * np.clip(side / 1.1, 0.0, 1.0) ** 2
+        lit *= 1.0 - 0.12 * np.exp(-((x_px / (0.03 * io)) ** 2)) * np.clip(into / (0.05 * io), 0, 1)
+        lit *= 1.0 + 0.1 * mottle
+        t = (tongue * (1.0 - 0.4 * np.clip(side, 0.0, 1.0)))[..., None]
+        paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.85) * t
 
-        if teeth:
-            # (3) Lower teeth: their tips just over the lower lip, in front of the tongue.
-            # They are narrower than the upper ones and show only as the jaw drops.
-            lower_tooth, _, _, _ = self._tooth_at(x_px / 0.72)
-            tips = lower_mid - 0.028 * io + 0.03 * io * side**2
-            low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * lower_tooth * (side < 0.72)
-            low *= np.clip(mid_opening / (0.15 * io) - 0.4, 0.0, 0.85)
-            paint = self._teeth_over(paint, low, x_px, 0.62)
+        if lower_teeth:
+            # (3) Lower teeth: their top part shows over the lower lip, in front of the tongue,
+            # a band as the jaw drops (about 3.5 mm at a wide opening). They are narrower
+            # than the upper ones, in the upper lip's shadow, their tips lit and translucent.
+            lower_tooth, _, _, lower_face = self._tooth_at(x_px / 0.72)
+            showing = 0.06 * io * float(np.clip(mid_opening / (0.3 * io), 0.35, 1.0))
+            tips = lower_mid - showing + 0.035 * io * side**2
+            low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * (side < 0.72)
+            low *= float(np.clip(mid_opening / (0.12 * io) - 0.3, 0.0, 1.0))
+            down_tooth = np.clip((depth - tips) / showing, 0.0, 1.0)
+            light = (0.97 - 0.12 * down_tooth) * (1.0 - 0.1 * (1.0 - np.clip(lower_face, 0, 1)))
+            # (Their seams are fainter than the upper ones': the teeth are small and crowded.)
+            light *= 0.85 + 0.15 * lower_tooth
+            # In the mouth's shade, teeth take on its warm light.
+            paint = self._teeth_over(paint, low, x_px, light, 0.1, teeth_colour)
 
+        if upper_teeth:
             # (4) Upper teeth one by one; their edges rise along the smile line towards the
             # back; a gum line over them shows where the lip lifts above it; the lip casts a
             # soft shadow over their tops.
+            near_lip = np.exp(-np.maximum(below_top, 0.0) / (0.06 * io))
             tooth, length, seam, face = self._tooth_at(x_px)
             edge = upper_mid + length - 0.015 * io * side**2
             gum_line = upper_mid - 0.05 * io + 0.012 * io * seam  # the gum dips between teeth
@@ -198,6 +217,15 @@ class Interior:
             paint = cv2.GaussianBlur(paint, (0, 0), self.sharpness)
         noise = np.resize(self._noise, (h, w)) if (h > 256 or w > 256) else self._noise[:h, :w]
         return paint + (noise * self.grain)[..., None]
+
+    def _mottle(self, h: int, w: int) -> np.ndarray:
+        """Smooth noise (about -1..1) at a tenth of the eye distance, fixed per character."""
+        if self._blotches is None or self._blotches.shape[0] < h or self._blotches.shape[1] < w:
+            size = (max(h, 64), max(w, 64))
+            rough = np.random.default_rng(11).standard_normal(size).astype(np.float32)
+            smooth = cv2.GaussianBlur(rough, (0, 0), max(1.0, 0.05 * self.io))
+            self._blotches = smooth / max(float(smooth.std()), 1e-6)
+        return self._blotches[:h, :w]
 
     def _tooth_at(self, x_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For each pixel's distance from the midline: how much it lies on a tooth (0 in the
@@ -223,10 +251,17 @@ class Interior:
         )
 
     def _teeth_over(
-        self, paint: np.ndarray, alpha: np.ndarray, x_px: np.ndarray, light: float | np.ndarray
+        self,
+        paint: np.ndarray,
+        alpha: np.ndarray,
+        x_px: np.ndarray,
+        light: float | np.ndarray,
+        warm: float = 0.0,
+        colour: np.ndarray | None = None,
     ) -> np.ndarray:
         # Teeth further round the arch turn from the light; each is rounded across its face.
         back = 1.0 - 0.5 * np.clip(x_px / max(float(self.edges_px[-1]), 1.0), 0, 1) ** 1.5
-        colour = self.teeth * (back * light)[..., None]
+        base = self.teeth if colour is None else colour
+        tint = base * (1.0 - warm) + self.tongue * warm
         a = alpha[..., None]
-        return paint * (1 - a) + colour * a
+        return paint * (1 - a) + tint * (back * light)[..., None] * a

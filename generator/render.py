@@ -76,13 +76,18 @@ class _Lender:
     gain: np.ndarray
     offset: np.ndarray
     turn: float  # how far it looks away from the primary photo's direction, radians
+    bite: np.ndarray  # where its upper teeth end between the inner-lip pairs (0 top, 1 bottom)
+    teeth: np.ndarray | None  # the colour of its teeth (RGB, as the primary is lit), if shown
 
     @classmethod
     def of(cls, rig: Rig, reference: Reference, part: np.ndarray) -> _Lender:
         triangles = Delaunay(reference.rig.landmarks[part]).simplices.astype(np.int32)
         gain, offset = _colour_match(rig, reference.rig)
         turn = reference.facing - facing_yaw(rig.head)
-        return cls(reference, part, triangles, gain, offset, turn)
+        bite, teeth = _biting_edge(reference.rig)
+        if teeth is not None:
+            teeth = np.clip(teeth * gain + offset, 0, 255).astype(np.float32)
+        return cls(reference, part, triangles, gain, offset, turn, bite, teeth)
 
 
 class Renderer:
@@ -526,7 +531,10 @@ class Renderer:
         side = xs * across[0] + ys * across[1]
         depth = xs * down[0] + ys * down[1]
         upper_lip = held[[60, 61, 62, 63, 64]]
-        pairs = 0.5 * (held[[61, 62, 63]] + held[[67, 66, 65]])
+        # Under the photo's upper teeth, where they end: split across them, their tips moved
+        # down with the lower lip.
+        bite = lender.bite[:, None]
+        pairs = held[[61, 62, 63]] * (1.0 - bite) + held[[67, 66, 65]] * bite
         # Towards the corners the split rises only a quarter of the way to them: the teeth
         # end there, and a split up into the corners wrapped the teeth in a dark rim.
         split = np.vstack(
@@ -545,23 +553,23 @@ class Renderer:
             band = cv2.GaussianBlur(band, (0, 0), soft)[..., None]
             middle = 0.5 * (held[[61, 62, 63]].mean(0) + held[[65, 66, 67]].mean(0))
             floor = float(middle @ down) + grow
+            # The photo shows no lower teeth behind its lower lip: they are painted at the
+            # band's bottom, with the tongue behind them.
             behind = self._interior.paint(
                 upper_lip,
                 dst[[60, 67, 66, 65, 64]],
                 (x0, y0),
                 (y1 - y0, x1 - x0),
-                teeth=False,
+                upper_teeth=False,
                 floor=floor,
+                teeth_colour=lender.teeth,
             )
-            # Under the upper teeth the cavity is in their shadow; light from the lower teeth
-            # and the tongue falls into it near its bottom edge. The teeth's biting edge is
-            # translucent: a little of the dark shows through just above the band.
-            shadow = 1.0 - 0.3 * np.exp(-np.maximum(along, 0.0) / (0.03 * io))
-            bounce = 1.0 + 0.5 * np.exp(-np.abs(grow - along) / (0.04 * io))
-            # (Faded in as the band opens: a frame that opens it by a pixel looks the same.)
+            # The teeth's biting edge is translucent: a little of the dark shows through just
+            # above the band (faded in as the band opens: a frame that opens it by a pixel
+            # looks the same).
             tips = np.exp(-np.maximum(-along, 0.0) / (0.015 * io)) * (along < 0.0)
-            out = out * (1.0 - 0.25 * min(1.0, grow / (0.05 * io)) * tips[..., None])
-            out = out * (1 - band) + behind * (shadow * bounce)[..., None] * band
+            out = out * (1.0 - 0.2 * min(1.0, grow / (0.05 * io)) * tips[..., None])
+            out = out * (1 - band) + behind * band
         return out
 
     def _warp_part(
@@ -622,6 +630,48 @@ class Renderer:
         alpha = cv2.GaussianBlur(mask, (0, 0), soft)
         alpha = alpha[..., None]
         roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
+
+
+def _biting_edge(rig: Rig) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where the upper teeth end between each inner-lip pair (61/67, 62/66, 63/65), as a
+    fraction of the way from the upper to the lower point (0.5 where no teeth show), and the
+    teeth's colour (the median over the bright run; None without teeth). Along each
+    pair's line (three columns averaged), a whiteness (brightness less redness: a lip's
+    highlight is as bright as a tooth) falls from its peak in the upper part of the opening to
+    the darkest line before the lower lip; the edge is where it has fallen half way."""
+    rgb = rig.canvas.astype(np.float32)
+    white = rgb.mean(2) - 1.5 * (rgb[..., 0] - np.minimum(rgb[..., 1], rgb[..., 2]))
+    io, across = rig.interocular, rig.across
+    t = np.linspace(-0.1, 1.2, 53)
+    out = np.full(3, 0.5)
+    shown: list[np.ndarray] = []
+    for k, (a, b) in enumerate(((61, 67), (62, 66), (63, 65))):
+        top, bottom = rig.landmarks[a], rig.landmarks[b]
+        span = float(np.linalg.norm(bottom - top))
+        if span < 2.0:
+            continue
+        line = top + t[:, None] * (bottom - top)
+        xy = np.concatenate([line + o * io * across for o in (-0.03, 0.0, 0.03)])
+        xy = xy.astype(np.float32)
+        profile = cv2.remap(white, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0]
+        profile = profile.reshape(3, -1).mean(0)
+        upper = np.flatnonzero((t >= 0.0) & (t <= 0.7))
+        peak = int(upper[np.argmax(profile[upper])])
+        low = peak + int(np.argmin(profile[peak:]))
+        if profile[peak] - profile[low] < 25.0:
+            continue  # no teeth: lips, or a dark opening
+        level = 0.5 * float(profile[peak] + profile[low])
+        j = peak + int(np.flatnonzero(profile[peak : low + 1] < level)[0])
+        edge = t[j - 1] + (t[j] - t[j - 1]) * (profile[j - 1] - level) / max(
+            float(profile[j - 1] - profile[j]), 1e-6
+        )
+        out[k] = float(np.clip(edge + 0.5 / span, 0.2, 1.0))
+        bright = np.flatnonzero(profile > level)
+        bright = bright[(bright >= peak - 8) & (bright < j)]
+        at = np.round(line[bright]).astype(int)
+        shown.append(rig.canvas[at[:, 1], at[:, 0]].astype(np.float32))
+    teeth = np.median(np.concatenate(shown), axis=0) if shown else None
+    return out, teeth
 
 
 def _bright_lid_edges(rig: Rig) -> tuple[float, float]:

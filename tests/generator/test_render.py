@@ -320,6 +320,65 @@ def test_a_toothy_photo_opens_under_its_teeth_along_their_line_softly(
     assert np.median(steps) < 0.34  # 0.39-0.41 before
 
 
+def test_a_toothy_photo_opens_with_its_upper_teeth_whole(character: Character) -> None:
+    """The photo's teeth reach about 0.12 eye distances below its upper lip. The mouth was
+    split half way between the inner lips, across the teeth, and their tips went down with
+    the lower lip (0.035-0.046 eye distances of tooth left under the lip at jaw .6): it is now
+    split where they end."""
+    io = character.rig.interocular
+    at_rest = cv2.cvtColor(character.renderer.render(FaceControls()), cv2.COLOR_RGB2GRAY)
+    c = FaceControls(jaw_open=0.6)
+    grey = cv2.cvtColor(character.renderer.render(c), cv2.COLOR_RGB2GRAY).astype(float)
+    dst = character.renderer.deform(c)
+    rest = character.rig.landmarks
+    for k in (61, 62, 63):
+        x, y = np.round(dst[k]).astype(int)
+        rx, ry = np.round(rest[k]).astype(int)
+        teeth = float(at_rest[ry : ry + int(0.1 * io), rx].max())
+        bright = grey[y - 3 : y + int(0.3 * io), x] >= 0.8 * teeth
+        start = int(np.argmax(bright))
+        run = int(np.argmin(bright[start:]))
+        assert run >= 0.065 * io, k
+
+
+def test_a_painted_mouth_is_shaded_with_a_soft_lit_tongue_and_lower_teeth(
+    character: Character,
+) -> None:
+    """The painted interior, down the middle of a wide opening: the lower teeth a band over
+    the lower lip (they were a line 2 rows tall, 0.023 eye distances), the tongue's top edge
+    soft (it rose in 0.034 eye distances) and lit from the front, not darker there; the cavity
+    darker at its corners than in the middle (it was nearly flat: 0.79 of the middle)."""
+    renderer = character.renderer
+    io = character.rig.interocular
+    dst = renderer.deform(FaceControls(jaw_open=0.9))
+    upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
+    x0, y0 = np.floor(dst[48:68].min(0) - 5).astype(int)
+    x1, y1 = np.ceil(dst[48:68].max(0) + 5).astype(int)
+    painted = renderer._interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0)).mean(2)
+
+    def column(u: float) -> np.ndarray:
+        x = dst[60, 0] + (0.5 + 0.5 * u) * (dst[64, 0] - dst[60, 0])
+        top, bottom = (float(np.interp(x, lip[:, 0], lip[:, 1])) for lip in (upper, lower))
+        return painted[int(top) - y0 : int(bottom) + 1 - y0, round(x) - x0]
+
+    middle = column(0.0)
+    teeth = middle[: len(middle) // 3].max()
+    dark = int(np.argmin(middle))
+    lower_teeth = np.flatnonzero(middle[dark:] >= 0.75 * teeth)
+    assert len(lower_teeth) >= 0.045 * io
+    tongue = middle[dark : dark + int(lower_teeth[0])]
+    cavity, lit = float(tongue.min()), float(tongue.max())
+    rise = (
+        np.flatnonzero(tongue >= cavity + 0.9 * (lit - cavity))[0]
+        - np.flatnonzero(tongue >= cavity + 0.1 * (lit - cavity))[0]
+    )
+    assert rise >= 0.05 * io
+    assert tongue[-1] >= lit - 0.05 * (lit - cavity)  # brightest at the front
+    level = slice(len(middle) // 3, len(middle) // 2)
+    corner = column(0.8)
+    assert np.median(corner[len(corner) // 3 :]) < 0.7 * np.median(middle[level])
+
+
 def test_a_broad_smile_raises_the_cheeks_and_folds_no_crease(character: Character) -> None:
     """A smile lifts the mouth's corners; the points between the nose's wings and the jaw
     stayed where they were, so at smile 1 the corners met them and the triangles between
