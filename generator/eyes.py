@@ -136,15 +136,21 @@ def _iris_layers(
     distance = np.hypot(xs - cx, ys - cy)
     disk = distance <= radius + 0.5
     iris_pixels = (labels == blob) | (disk & (grey < 0.5 * (light + dark)))
-    # The catchlight: what is bright inside the iris's own inner part.
+    # The catchlight: what is bright inside the iris's own inner part, all round by iris. A
+    # bright patch that runs on out of it is the white of the eye, where the fitted disc is
+    # a little larger than the iris: taken for a catchlight (which moves half as far as the
+    # iris) or for iris, it showed as light specks at the iris's edge in a glance.
     iris_level = float(np.median(grey[inside & disk & iris_pixels]))
-    bright = inside & (distance <= 0.8 * radius) & (grey > iris_level + 0.45 * (light - iris_level))
+    light_enough = (inside & (grey > iris_level + 0.45 * (light - iris_level))).astype(np.uint8)
+    _, spots = cv2.connectedComponents(light_enough, connectivity=8)
+    outer = np.unique(spots[light_enough.astype(bool) & (distance > 0.8 * radius)])
+    bright = (spots > 0) & ~np.isin(spots, outer)
     bright = cv2.dilate(bright.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
     rgb = patch.astype(np.float32)
     # The iris: its visible pixels; what the lids hide and the catchlight are filled in from
     # them (normalised convolution), so the iris can slide out from under a lid.
-    known = inside & disk & ~bright
+    known = inside & disk & iris_pixels & ~bright
     sigma = max(1.0, 0.5 * radius)
     iris_rgb = _fill(rgb, known, sigma)
     # The eyeball: the iris painted over with the sclera round it (the darker shadow under the

@@ -89,11 +89,13 @@ def person_mask(canvas: np.ndarray, landmarks: np.ndarray, interocular: float) -
 
 def layers(
     canvas: np.ndarray, person: np.ndarray, interocular: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The person and the background as two layers whose blend by ``person`` is the canvas
-    again: the background painted in wherever the person covers any of it (for the head to
-    uncover), the person's colours unmixed from that background at its soft edge (so the hair's
-    edge moves with the head instead of staying behind as a ghost)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The person and the background as two layers, and the mask whose blend of them is the
+    canvas again: the background painted in wherever the person covers any of it (for the head
+    to uncover), the person's colours unmixed from that background at its soft edge (so the
+    hair's edge moves with the head instead of staying behind as a ghost). The mask is
+    ``person``, raised on the person's side of its edge where the canvas is more person than
+    it says (GrabCut's edge, scaled and blurred, falls a pixel or two inside the outline)."""
     h, w = canvas.shape[:2]
     s = min(1.0, _WORK / max(h, w))
     small = cv2.resize(canvas, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -102,8 +104,20 @@ def layers(
     grown = cv2.dilate(hole, np.ones((grow, grow), np.uint8))
     filled = cv2.inpaint(small, grown, max(3.0, 0.1 * interocular * s), cv2.INPAINT_TELEA)
     painted = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    a = person[..., None]
     image = canvas.astype(np.float32)
+    # The least coverage that explains each pixel as some colour over the painted background:
+    # where the mask says less, on its person side, the plate had to keep part of the person
+    # to give back the canvas, and a turned head left it behind as a ring round the head.
+    over = np.where(
+        image >= painted,
+        (image - painted) / np.maximum(255.0 - painted, 1.0),
+        (painted - image) / np.maximum(painted, 1.0),
+    ).max(axis=2)
+    # (Raised fully from 0.2 of the mask up, less and less under it, not at all under 0.05.)
+    side = np.clip((person - 0.05) / 0.15, 0.0, 1.0)
+    side = side * side * (3.0 - 2.0 * side)
+    person = (person + side * np.maximum(np.minimum(over, 1.0) - person, 0.0)).astype(np.float32)
+    a = person[..., None]
     plate = np.where(a > 0.05, painted, image)
     # canvas = front * a + plate * (1 - a)  =>  front = (canvas - plate * (1 - a)) / a; the
     # plate is kept where that front stays a colour (0..255), so the blend gives the canvas.
@@ -113,4 +127,5 @@ def layers(
     return (
         np.clip(front, 0, 255).astype(np.uint8),
         np.clip(plate, 0, 255).astype(np.uint8),
+        person,
     )

@@ -188,8 +188,8 @@ def build_rig(
         outline=_outline(points3d),
     )
     if separate and shows_background(_photo_area(photo, frame), marks, interocular):
-        rig.person = person_mask(canvas, marks, interocular)
-        rig.front, rig.plate = layers(canvas, rig.person, interocular)
+        person = person_mask(canvas, marks, interocular)
+        rig.front, rig.plate, rig.person = layers(canvas, person, interocular)
     return rig
 
 

@@ -116,3 +116,38 @@ def test_shut_lids_meet_on_a_soft_line(character: Character) -> None:
         (x0, y0), (x1, y1) = points[eye].min(0).astype(int), points[eye].max(0).astype(int)
         lids = grey[y0 - 4 : y1 + 5, x0 + 2 : x1 - 2]
         assert np.median(np.abs(np.diff(lids, axis=0)).max(axis=0)) < 55  # 29-40 now
+
+
+def test_a_glance_shows_no_specks_of_white_on_the_iris(drawn: Character) -> None:
+    """The drawn iris is a disc a little smaller than the iris the eye layers fit to it: the
+    white inside the fitted disc was taken for the catchlight (which moves half as far) and
+    for iris, and a glance showed light specks at the iris's edge."""
+    c = FaceControls(gaze_x=1.0, gaze_y=-0.5)
+    frame = cv2.cvtColor(drawn.renderer.render(c), cv2.COLOR_RGB2GRAY)
+    gaze = drawn.renderer._gaze_offset(c)
+    ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
+    for eye in drawn.renderer._eyes:
+        cx, cy = eye.centre + gaze
+        opening = np.zeros(frame.shape, np.uint8)
+        points = drawn.rig.landmarks[list(eye.points)]
+        cv2.fillPoly(opening, [np.round(points).astype(np.int32)], 1)
+        inside = cv2.erode(opening, np.ones((3, 3), np.uint8)) > 0
+        core = inside & (np.hypot(xs - cx, ys - cy) <= 4.0)  # the drawn iris's radius is 5 px
+        assert core.sum() > 15
+        assert (frame[core] > 120).sum() == 0  # 2-3 light pixels in each eye before
+
+
+@pytest.mark.parametrize("yaw", [-0.35, 0.35])
+def test_a_turned_drawn_face_leaves_no_ring_where_its_outline_was(
+    drawn: Character, yaw: float
+) -> None:
+    """Where the head turns away from it, the background shows: its own flat blue. The
+    person mask's soft edge lies inside the face's outline, and the plate there had to
+    keep part of the skin to give back the canvas at rest: a lilac ring (about 1400 pixels)."""
+    c = FaceControls(yaw=yaw)
+    frame = drawn.renderer.render(c).astype(int)
+    _, _, alpha = drawn.renderer.maps(c)
+    assert alpha is not None
+    background = alpha < 0.02
+    off = np.abs(frame - np.array([70, 160, 220])).sum(axis=2) > 60
+    assert (background & off).sum() <= 5
