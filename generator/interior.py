@@ -182,12 +182,12 @@ class Interior:
             # a band as the jaw drops (about 3.5 mm at a wide opening). They are narrower
             # than the upper ones, in the upper lip's shadow, their tips lit and translucent.
             lower_tooth, _, _, lower_face = self._tooth_at(x_px / 0.72)
-            showing = 0.06 * io * float(np.clip(mid_opening / (0.3 * io), 0.35, 1.0))
+            showing = 0.06 * io * float(np.clip((mid_opening - 0.15 * io) / (0.3 * io), 0.1, 1.0))
             tips = lower_mid - showing + 0.035 * io * side**2
             low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * (side < 0.72)
             low *= float(np.clip(mid_opening / (0.12 * io) - 0.3, 0.0, 1.0))
             down_tooth = np.clip((depth - tips) / showing, 0.0, 1.0)
-            light = (0.97 - 0.12 * down_tooth) * (1.0 - 0.1 * (1.0 - np.clip(lower_face, 0, 1)))
+            light = (0.78 - 0.1 * down_tooth) * (1.0 - 0.1 * (1.0 - np.clip(lower_face, 0, 1)))
             # (Their seams are fainter than the upper ones': the teeth are small and crowded.)
             light *= 0.85 + 0.15 * lower_tooth
             # In the mouth's shade, teeth take on its warm light.
