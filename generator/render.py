@@ -20,7 +20,7 @@ from .eyes import outline as eye_outline
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .pose import facing_yaw
-from .rig import BORDER, CHEEKS, FOLLOW, Reference, Rig, eye_ring
+from .rig import BORDER, CHEEKS, FOLLOW, HAIR, Reference, Rig, eye_ring
 from .warp import Warper, label_triangles, sample_map, signed_area, triangle_affines
 
 # Weights of the lower face that drop with the jaw.
@@ -48,6 +48,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
+FOLD_TURN = 0.15  # radians: past this turn the warp's folds are softened, fully at twice it
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
@@ -349,6 +350,10 @@ class Renderer:
             )
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
+        if (turn := abs(float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))) > FOLD_TURN:
+            head = dst[self.rig.roles <= HAIR]
+            window = _window(head, 0.05 * rig.interocular, frame.shape)
+            _soften_folds(frame, (map_x, map_y), window, min(1.0, turn / FOLD_TURN - 1.0))
         if self._sealed is not None and (shut := max(_closure(c), _press(c))) > 0.0:
             self._seal(frame, dst, windows[0], (map_x, map_y), shut)
         if self._sealed is not None and (stretch := _stretch(c)) > 0.0:
@@ -711,6 +716,34 @@ def _soften_seam(
     roi = frame[y0:y1, x0:x1]
     soft = cv2.GaussianBlur(roi, (0, 0), 0.9).astype(np.float32)
     roi[:] = np.clip(roi * (1.0 - a) + soft * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def _soften_folds(
+    frame: np.ndarray,
+    maps: tuple[np.ndarray, np.ndarray],
+    window: tuple[int, int, int, int],
+    amount: float,
+) -> None:
+    """Blur the frame a little where the warp jumps: where neighbouring pixels take theirs
+    from more than 2.5 px apart on the canvas. There a turned head folds (the nose's far side
+    over the cheek, the far cheek squeezed against the outline, the far temple's hair) and each
+    pixel took one sample of what the fold hides: a hard edge dotted with light pixels."""
+    x0, y0, x1, y1 = window
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    mx, my = (m[y0:y1, x0:x1] for m in maps)
+    folds = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    across = cv2.max(cv2.absdiff(mx[:, 1:], mx[:, :-1]), cv2.absdiff(my[:, 1:], my[:, :-1]))
+    folds[:, 1:] = across > 2.5
+    down = cv2.max(cv2.absdiff(mx[1:], mx[:-1]), cv2.absdiff(my[1:], my[:-1]))
+    folds[1:] |= down > 2.5
+    if not folds.any():
+        return
+    grown = cv2.dilate(folds, np.ones((3, 3), np.uint8)).astype(np.float32)
+    a = cv2.GaussianBlur(grown * np.float32(amount), (5, 5), 1.0)
+    roi = frame[y0:y1, x0:x1]
+    soft = cv2.GaussianBlur(roi, (5, 5), 1.2)
+    roi[:] = cv2.blendLinear(soft, roi, a, 1.0 - a)
 
 
 def _closure(c: FaceControls) -> float:
