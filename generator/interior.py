@@ -94,7 +94,9 @@ class Interior:
         self.grain = palette.grain
         # A fixed grain pattern (the same every frame: grain that boils reads as video noise).
         self._noise = np.random.default_rng(7).standard_normal((256, 256)).astype(np.float32)
-        self._blotches: np.ndarray | None = None
+        rough = np.random.default_rng(11).standard_normal((256, 256)).astype(np.float32)
+        smooth = cv2.GaussianBlur(rough, (0, 0), max(1.0, 0.05 * interocular))
+        self._blotches = smooth / max(float(smooth.std()), 1e-6)
         mm = interocular / _INTEROCULAR_MM
         arc = _TOOTH_EDGES_MM / _ARCH_RADIUS_MM
         self.edges_px = (_ARCH_RADIUS_MM * np.sin(arc) * mm).astype(
@@ -219,12 +221,11 @@ class Interior:
         return paint + (noise * self.grain)[..., None]
 
     def _mottle(self, h: int, w: int) -> np.ndarray:
-        """Smooth noise (about -1..1) at a tenth of the eye distance, fixed per character."""
-        if self._blotches is None or self._blotches.shape[0] < h or self._blotches.shape[1] < w:
-            size = (max(h, 64), max(w, 64))
-            rough = np.random.default_rng(11).standard_normal(size).astype(np.float32)
-            smooth = cv2.GaussianBlur(rough, (0, 0), max(1.0, 0.05 * self.io))
-            self._blotches = smooth / max(float(smooth.std()), 1e-6)
+        """Smooth noise (about -1..1) at a tenth of the eye distance, fixed per character (the
+        same every frame, whatever the window's size)."""
+        if h > 256 or w > 256:
+            out: np.ndarray = np.resize(self._blotches, (h, w))
+            return out
         return self._blotches[:h, :w]
 
     def _tooth_at(self, x_px: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
