@@ -67,6 +67,10 @@ PERIOD_FRAMES = 12
 PERIOD_CANDIDATES = 6
 SELECT_FRAMES = 6
 SCALE_STEPS = (-0.004, 0.0, 0.004)
+# A keyed search's scale this close to one decoded already is not decoded again (a quarter
+# of a scale step: the payload of a weak mark decodes at some scales 0.3 % apart and not at
+# others, so a scale one step off is another try; the check value counts it either way).
+SAME_SCALE = 0.001
 # Folds tried: the native scale, and each period candidate at each scale step.
 FOLDS = 1 + PERIOD_CANDIDATES * len(SCALE_STEPS)
 # The keyed scale search (``keyed_period``): scales 0.35-2.5 of the marked size, on a grid

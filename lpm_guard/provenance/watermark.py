@@ -308,7 +308,7 @@ class Evidence:
                 for v in [view, *(p for p in self._perspectives() if p is not view)]
             ]
             searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
-            near = any(abs(keyed / p - 1) <= _wm_detect.SCALE_STEPS[-1] for p in decoded)
+            near = any(abs(keyed / p - 1) <= _wm_detect.SAME_SCALE for p in decoded)
             if searched is not view or not near or flipped != mirror:
                 return searched, keyed, flipped
             return None
