@@ -128,8 +128,9 @@ class Interior:
         xs += origin[0]
         ys += origin[1]
         a, d = self.across, self.down
-        along = xs * a[0] + ys * a[1]
-        depth = xs * d[0] + ys * d[1]
+        # (float32 throughout: this runs on every frame with an open mouth)
+        along = xs * np.float32(a[0]) + ys * np.float32(a[1])
+        depth = xs * np.float32(d[0]) + ys * np.float32(d[1])
         ua, ud = upper @ a, upper @ d
         ld = lower @ d
         left, right = float(ua[0]), float(ua[-1])
@@ -159,8 +160,8 @@ class Interior:
         # corners are dark. No even rim round the opening (that outlined it like a drawing),
         # no thin dark line under the upper teeth: the shadow under them is broad.
         v = np.clip((depth - upper_mid) / mid_opening, 0.0, 1.0)
-        shade = 0.35 + 0.55 * v**2
-        shade *= 1.0 - 0.6 * u**2
+        shade = 0.35 + 0.55 * v * v
+        shade *= 1.0 - 0.6 * u * u
         shade *= 1.0 - 0.25 * np.exp(-np.maximum(below_top, 0.0) / (0.1 * io))
         paint = self.cavity[None, None, :] * (shade * (1.0 + 0.12 * mottle))[..., None]
 
@@ -169,13 +170,14 @@ class Interior:
         # picture, behind the lower teeth) is lit. A shallow groove runs down its middle and
         # it darkens towards its sides.
         rise = min(0.55 * mid_opening, 0.2 * io)
-        tongue_top = lower_mid - rise * (1.0 - np.clip(side / 1.1, 0.0, 1.0) ** 2)
-        into = depth - tongue_top
-        tongue = np.clip(into / (0.06 * io) + 0.35, 0.0, 1.0) ** 1.5
-        lit = 0.5 + 0.55 * np.clip(into / (0.12 * io), 0.0, 1.0) ** 0.7
-        lit *= 1.0 - 0.35 * np.clip(side / 1.1, 0.0, 1.0) ** 2
-        lit *= 1.0 - 0.12 * np.exp(-((x_px / (0.03 * io)) ** 2)) * np.clip(into / (0.05 * io), 0, 1)
-        lit *= 1.0 + 0.1 * mottle
+        round_off = np.clip(side / 1.1, 0.0, 1.0)
+        round_off *= round_off
+        into = depth - (lower_mid - rise * (1.0 - round_off))
+        tongue = np.clip(into / (0.06 * io) + 0.35, 0.0, 1.0)
+        tongue *= np.sqrt(tongue)
+        lit = 0.5 + 0.55 * np.sqrt(np.clip(into / (0.12 * io), 0.0, 1.0))
+        groove = np.exp(-np.square(x_px / (0.03 * io))) * np.clip(into / (0.05 * io), 0, 1)
+        lit *= (1.0 - 0.35 * round_off) * (1.0 - 0.12 * groove) * (1.0 + 0.1 * mottle)
         t = (tongue * (1.0 - 0.4 * np.clip(side, 0.0, 1.0)))[..., None]
         paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.85) * t
 
@@ -183,17 +185,21 @@ class Interior:
             # (3) Lower teeth: their top part shows over the lower lip, in front of the tongue,
             # a band as the jaw drops (about 3.5 mm at a wide opening). They are narrower
             # than the upper ones, in the upper lip's shadow, their tips lit and translucent.
-            lower_tooth, _, _, lower_face = self._tooth_at(x_px / 0.72)
             showing = 0.06 * io * float(np.clip((mid_opening - 0.15 * io) / (0.3 * io), 0.1, 1.0))
-            tips = lower_mid - showing + 0.035 * io * side**2
-            low = np.clip((depth - tips) / 1.0 + 0.5, 0.0, 1.0) * (side < 0.72)
+            # Only the rows that reach the teeth's tips are worked on.
+            first = int(np.argmax(depth.max(axis=1) >= lower_mid - showing - 1.0))
+            rows = slice(first, h)
+            x_low, s_low = x_px[rows], side[rows]
+            lower_tooth, _, _, lower_face = self._tooth_at(x_low / 0.72)
+            under = depth[rows] - (lower_mid - showing + 0.035 * io * s_low * s_low)
+            low = np.clip(under + 0.5, 0.0, 1.0) * (s_low < 0.72)
             low *= float(np.clip(mid_opening / (0.12 * io) - 0.3, 0.0, 1.0))
-            down_tooth = np.clip((depth - tips) / showing, 0.0, 1.0)
+            down_tooth = np.clip(under / showing, 0.0, 1.0)
             light = (0.78 - 0.1 * down_tooth) * (1.0 - 0.1 * (1.0 - np.clip(lower_face, 0, 1)))
             # (Their seams are fainter than the upper ones': the teeth are small and crowded.)
             light *= 0.85 + 0.15 * lower_tooth
             # In the mouth's shade, teeth take on its warm light.
-            paint = self._teeth_over(paint, low, x_px, light, 0.1, teeth_colour)
+            paint[rows] = self._teeth_over(paint[rows], low, x_low, light, 0.1, teeth_colour)
 
         if upper_teeth:
             # (4) Upper teeth one by one; their edges rise along the smile line towards the
