@@ -48,7 +48,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
-FOLD_TURN = 0.15  # radians: past this turn the warp's folds are softened, fully at twice it
+FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
@@ -351,9 +351,15 @@ class Renderer:
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         if (turn := abs(float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))) > FOLD_TURN:
-            head = dst[self.rig.roles <= HAIR]
-            window = _window(head, 0.05 * rig.interocular, frame.shape)
-            _soften_folds(frame, (map_x, map_y), window, min(1.0, turn / FOLD_TURN - 1.0))
+            # The folds are on the side turning away: from the nose to the head's far edge.
+            x0, y0, x1, y1 = _window(dst[rig.roles <= HAIR], 0.05 * rig.interocular, frame.shape)
+            nose, margin = float(dst[30, 0]), 0.15 * rig.interocular
+            if c.yaw > 0:
+                x0 = max(x0, int(nose - margin))
+            else:
+                x1 = min(x1, int(nose + margin) + 1)
+            amount = min(1.0, (turn - FOLD_TURN) / (MAX_TURN - FOLD_TURN))
+            _soften_folds(frame, (map_x, map_y), (x0, y0, x1, y1), amount)
         if self._sealed is not None and (shut := max(_closure(c), _press(c))) > 0.0:
             self._seal(frame, dst, windows[0], (map_x, map_y), shut)
         if self._sealed is not None and (stretch := _stretch(c)) > 0.0:
