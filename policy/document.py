@@ -93,11 +93,18 @@ class SemanticSettings(_Strict):
     # min_similarity, is held for a reviewer instead of allowed; None: no such band. Speech is
     # not held (a stream cannot wait): there, only min_score acts.
     review_score: float | None = Field(default=None, gt=0, le=1)
+    # Typed text: a deny also needs the text at least this much nearer (cosine) to a disallowed
+    # training prompt than to any benign one; nearer a benign one, it is held for a reviewer
+    # instead. Needs review_score and a classifier file with benign exemplars. Speech: not
+    # applied (it cannot be held).
+    min_margin: float | None = Field(default=None, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _band(self) -> SemanticSettings:
         if self.review_score is not None and self.review_score >= self.min_score:
             raise ValueError("review_score must be below min_score")
+        if self.min_margin is not None and self.review_score is None:
+            raise ValueError("min_margin needs review_score")
         return self
 
 

@@ -75,6 +75,12 @@ class Policy:
                 raise PolicyFileError(f"{source}: {exc}") from exc
             semantic = document.semantic
             self.classifier.near_from = semantic.review_score or semantic.min_score
+            if semantic.min_margin is not None:
+                if self.classifier.benign_exemplars is None:
+                    raise PolicyFileError(
+                        f"{source}: min_margin needs a classifier with benign exemplars"
+                    )
+                self.classifier.margin_from = semantic.min_score
 
     @property
     def version(self) -> str:
@@ -186,18 +192,30 @@ class Policy:
         )
 
     def _semantic_text_hits(self, scored: Score) -> list[Hit]:
-        """Typed text: a deny at ``min_score``; in ``[review_score, min_score)`` a hold for a
-        reviewer (the text is neither refused nor let through: a person decides)."""
+        """Typed text: a deny at ``min_score`` (nearer a disallowed training prompt than a benign
+        one by ``min_margin``); in ``[review_score, min_score)``, or at ``min_score`` but nearer
+        a benign prompt, a hold for a reviewer (neither refused nor let through: a person
+        decides)."""
         semantic = self.document.semantic
         if semantic is None:
             return []
-        if self._semantic_fires(scored):
+        if self._semantic_fires(scored) and self._clear_of_benign(scored):
             return [semantic_hit(scored)]
         if semantic.review_score is not None and self._semantic_fires(
             scored, semantic.review_score
         ):
             return [semantic_hit(scored, Action.REVIEW)]
         return []
+
+    def _clear_of_benign(self, scored: Score) -> bool:
+        """No ``min_margin``, or the text is at least that much nearer a disallowed training
+        prompt than the nearest benign one (else the semantic layer's deny becomes a hold)."""
+        semantic = self.document.semantic
+        if semantic is None or semantic.min_margin is None:
+            return True
+        if scored.similarity is None or scored.benign_similarity is None:
+            return True
+        return scored.similarity - scored.benign_similarity >= semantic.min_margin
 
     def rule_hits(self, text: str) -> list[Hit]:
         return [Hit(r.id, r.category, action, "rules") for r, action in match(self.rules, text)]

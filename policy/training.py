@@ -23,6 +23,9 @@ with the CV about 18). The command that built it (one line):
     python -m lpm_guard.policy.training policy/data/semantic.npz --min-similarity 0.40
         tests/policy/corpus/{corpus,semantic,semantic_variety,semantic_grown}.jsonl
 
+The file also keeps one embedding per disallowed prompt (the policy's nearness check,
+``min_similarity``) and one per benign prompt (its margin check, ``min_margin``).
+
 The CV also prints, for a few lower edges, the benign prompts a band held for a reviewer
 (``[semantic] review_score``) would hold and the recall of denied + held; ``--cv-scores``
 keeps every row's unseen score and nearness to study other thresholds without training again.
@@ -211,11 +214,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": SEED,
         }
     # One embedding per disallowed prompt (its evasion variants left out), for the policy's
-    # nearness check (min_similarity); float16 keeps the file small.
+    # nearness check (min_similarity), and one per benign prompt, for its margin check
+    # (min_margin); float16 keeps the file small.
     _, first = np.unique(prompts, return_index=True)
     keep = np.array(sorted(i for i in first if y[i] != BENIGN))
+    keep_benign = np.array(sorted(i for i in first if y[i] == BENIGN))
     arrays: dict[str, npt.NDArray[Any]] = {
         "exemplars": x[keep].astype(np.float16),
+        "benign_exemplars": x[keep_benign].astype(np.float16),
         "weights": fitted.coef_.astype(np.float32),
         "bias": fitted.intercept_.astype(np.float32),
         "classes": np.array([str(c) for c in fitted.classes_]),

@@ -64,6 +64,9 @@ class Score:
     # Cosine to the nearest disallowed training prompt: 1.0 for a file without exemplars, None
     # where the score was below ``Classifier.near_from`` (not computed: it is the slow part).
     similarity: float | None = 1.0
+    # Cosine to the nearest benign training prompt; None where not computed (a file without
+    # benign exemplars, or a score below ``Classifier.margin_from``).
+    benign_similarity: float | None = None
 
 
 class Classifier:
@@ -79,6 +82,7 @@ class Classifier:
                 self.bias: npt.NDArray[np.float32] = arrays["bias"].astype(np.float32)
                 classes = [str(c) for c in arrays["classes"]]
                 exemplars = arrays["exemplars"] if "exemplars" in arrays.files else None
+                benign = arrays["benign_exemplars"] if "benign_exemplars" in arrays.files else None
                 factors = {
                     name[len(ADAPTER) :]: arrays[name].astype(np.float32)
                     for name in arrays.files
@@ -91,6 +95,8 @@ class Classifier:
             raise SemanticModelError(f"{source}: weights do not fit {len(classes)} classes")
         if exemplars is not None and (exemplars.ndim != 2 or exemplars.shape[1] != 384):
             raise SemanticModelError(f"{source}: exemplars are not 384-wide vectors")
+        if benign is not None and (benign.ndim != 2 or benign.shape[1] != 384):
+            raise SemanticModelError(f"{source}: benign exemplars are not 384-wide vectors")
         # The disallowed training prompts' embeddings (float16), for the nearness check.
         self.exemplars: npt.NDArray[np.float32] | None = (
             None if exemplars is None else np.ascontiguousarray(exemplars.astype(np.float32).T)
@@ -99,6 +105,12 @@ class Classifier:
         # the product with every exemplar costs more than the rest of the layer (OpenBLAS
         # threads it; 1-2 ms of wall time on a loaded machine) and is needed only then.
         self.near_from = 0.0
+        # The benign training prompts' embeddings, for the margin check; the nearest of them is
+        # computed only for a score at least ``margin_from`` (the policy sets its min_score).
+        self.benign_exemplars: npt.NDArray[np.float32] | None = (
+            None if benign is None else np.ascontiguousarray(benign.astype(np.float32).T)
+        )
+        self.margin_from = float("inf")
         try:
             self.categories = [None if c == BENIGN else Category(c) for c in classes]
         except ValueError as exc:
@@ -140,4 +152,8 @@ class Classifier:
             return Score(category, total)
         if total < self.near_from:
             return Score(category, total, None)
-        return Score(category, total, float((vectors[window] @ self.exemplars).max()))
+        similarity = float((vectors[window] @ self.exemplars).max())
+        benign = None
+        if self.benign_exemplars is not None and total >= self.margin_from:
+            benign = float((vectors[window] @ self.benign_exemplars).max())
+        return Score(category, total, similarity, benign)

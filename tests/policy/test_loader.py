@@ -87,6 +87,8 @@ def _broken(policy_text: str, case: str) -> str:
         return policy_text.replace('id = "hate.group_go_back"', 'id = "hate.slur"')
     if case == "review band above the deny score":
         return re.sub(r"\nreview_score = [0-9.]+\n", "\nreview_score = 0.95\n", policy_text)
+    if case == "margin without a band":
+        return re.sub(r"\nreview_score = [0-9.]+\n", "\n", policy_text)
     raise AssertionError(case)
 
 
@@ -101,6 +103,7 @@ def _broken(policy_text: str, case: str) -> str:
         ("missing category", "self_harm"),
         ("duplicate rule", "duplicate rule ids: hate.slur"),
         ("review band above the deny score", "review_score must be below min_score"),
+        ("margin without a band", "min_margin needs review_score"),
     ],
 )
 def test_a_broken_file_refuses_to_load_with_a_clear_error(

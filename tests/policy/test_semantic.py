@@ -60,10 +60,11 @@ def test_a_text_far_from_every_disallowed_prompt_is_not_a_semantic_hit(
     assert scored.score >= semantic.min_score
     assert scored.similarity is not None and scored.similarity < semantic.min_similarity
     assert policy.check_text(text, Use.OFFLINE).action is Action.ALLOW
-    # Without the nearness check, it would have been denied.
+    # Without the nearness check (and the margin), it would have been denied.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
-    path.write_text(policy_text.replace("min_similarity = 0.40", "min_similarity = 0.0"), "utf-8")
+    unchecked = policy_text.replace("min_similarity = 0.40", "min_similarity = 0.0")
+    path.write_text(re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", unchecked), "utf-8")
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
 
 
@@ -88,8 +89,57 @@ def test_a_score_in_the_review_band_is_held_for_a_reviewer(
     # Without the band, the same text is allowed.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
-    path.write_text(re.sub(r"\nreview_score = [0-9.]+\n", "\n", policy_text), "utf-8")
+    without = re.sub(r"\nreview_score = [0-9.]+\n(?:min_margin = [-0-9.]+\n)?", "\n", policy_text)
+    path.write_text(without, "utf-8")
     assert Policy.load(path).check_text(text, Use.LIVE).action is Action.ALLOW
+
+
+def test_a_deny_nearer_a_benign_training_prompt_is_held_for_a_reviewer(
+    tmp_path: Path, policy: Policy, policy_text: str
+) -> None:
+    """At min_score, typed text nearer a benign training prompt than (by min_margin) every
+    disallowed one is held for a reviewer, not refused: the classifier's confident errors sit
+    among the look-alikes (red team 2's benign row; grouped CV: benign denied 5.0 -> 3.4 %)."""
+    text = "Describe how police train for hostage negotiation"
+    assert policy.rule_hits(text) == []
+    semantic = policy.document.semantic
+    scored = policy.semantic_score(text)
+    assert semantic is not None and semantic.min_margin is not None and scored is not None
+    assert scored.score >= semantic.min_score
+    assert scored.similarity is not None and scored.similarity >= semantic.min_similarity
+    assert scored.benign_similarity is not None
+    assert scored.similarity - scored.benign_similarity < semantic.min_margin
+    for use in (Use.LIVE, Use.OFFLINE):
+        decision = policy.check_text(text, use)
+        assert decision.action is Action.REVIEW
+        assert decision.rule_ids == ("violence.semantic",) and decision.layer == "semantic"
+    # An attack the layer denies is nearer a disallowed prompt: still denied (first test).
+    # Without the margin, the look-alike is denied.
+    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
+    path = tmp_path / "policy.toml"
+    path.write_text(re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", policy_text), "utf-8")
+    assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
+
+
+def test_a_margin_needs_a_classifier_with_benign_exemplars(
+    tmp_path: Path, policy_text: str
+) -> None:
+    with np.load(DATA / "semantic.npz") as arrays:
+        kept = {k: arrays[k] for k in arrays.files if k != "benign_exemplars"}
+    np.savez(tmp_path / "semantic.npz", **kept)  # type: ignore[arg-type]
+    data = (tmp_path / "semantic.npz").read_bytes()
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        re.sub(
+            r'\nsha256 = "[0-9a-f]{64}"\n',
+            f'\nsha256 = "{hashlib.sha256(data).hexdigest()}"\n',
+            policy_text,
+            count=1,
+        ),
+        "utf-8",
+    )
+    with pytest.raises(PolicyFileError, match="min_margin needs a classifier"):
+        Policy.load(path)
 
 
 def test_the_policy_file_pins_the_classifier(tmp_path: Path, policy_text: str) -> None:
