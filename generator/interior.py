@@ -115,6 +115,7 @@ class Interior:
         upper_teeth: bool = True,
         lower_teeth: bool = True,
         floor: float | None = None,
+        tongue: bool = True,
         teeth_colour: np.ndarray | None = None,
     ) -> np.ndarray:
         """The interior (float RGB, ``shape``) for inner lips ``upper`` (60, 61, 62, 63, 64)
@@ -122,7 +123,8 @@ class Interior:
         left. ``upper_teeth=False`` paints only what lies behind a photo's own upper teeth;
         ``floor`` is then where the jaw's teeth and tongue rest (along the mouth's vertical,
         canvas pixels), when not on the lower lip; ``teeth_colour``, the photo's own teeth's,
-        colours the painted ones."""
+        colours the painted ones; ``lower_teeth=False, tongue=False`` leave them to a photo
+        that shows its own."""
         h, w = shape
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         xs += origin[0]
@@ -169,17 +171,18 @@ class Interior:
         # of the tongue against the throat: soft, and in shadow; its front (lower in the
         # picture, behind the lower teeth) is lit. A shallow groove runs down its middle and
         # it darkens towards its sides.
-        rise = min(0.55 * mid_opening, 0.2 * io)
-        round_off = np.clip(side / 1.1, 0.0, 1.0)
-        round_off *= round_off
-        into = depth - (lower_mid - rise * (1.0 - round_off))
-        tongue = np.clip(into / (0.06 * io) + 0.35, 0.0, 1.0)
-        tongue *= np.sqrt(tongue)
-        lit = 0.5 + 0.55 * np.sqrt(np.clip(into / (0.12 * io), 0.0, 1.0))
-        groove = np.exp(-np.square(x_px / (0.03 * io))) * np.clip(into / (0.05 * io), 0, 1)
-        lit *= (1.0 - 0.35 * round_off) * (1.0 - 0.12 * groove) * (1.0 + 0.1 * mottle)
-        t = (tongue * (1.0 - 0.4 * np.clip(side, 0.0, 1.0)))[..., None]
-        paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.85) * t
+        if tongue:
+            rise = min(0.55 * mid_opening, 0.2 * io)
+            round_off = np.clip(side / 1.1, 0.0, 1.0)
+            round_off *= round_off
+            into = depth - (lower_mid - rise * (1.0 - round_off))
+            mound = np.clip(into / (0.06 * io) + 0.35, 0.0, 1.0)
+            mound *= np.sqrt(mound)
+            lit = 0.5 + 0.55 * np.sqrt(np.clip(into / (0.12 * io), 0.0, 1.0))
+            groove = np.exp(-np.square(x_px / (0.03 * io))) * np.clip(into / (0.05 * io), 0, 1)
+            lit *= (1.0 - 0.35 * round_off) * (1.0 - 0.12 * groove) * (1.0 + 0.1 * mottle)
+            t = (mound * (1.0 - 0.4 * np.clip(side, 0.0, 1.0)))[..., None]
+            paint = paint * (1 - t) + (self.tongue * lit[..., None] * 0.85) * t
 
         if lower_teeth:
             # (3) Lower teeth: their top part shows over the lower lip, in front of the tongue,

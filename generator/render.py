@@ -48,6 +48,7 @@ _JAW_WEIGHTS = {
     64: 0.5,
 }
 MAX_TURN = 0.35  # radians
+SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
@@ -85,7 +86,12 @@ class _Lender:
         triangles = Delaunay(reference.rig.landmarks[part]).simplices.astype(np.int32)
         gain, offset = _colour_match(rig, reference.rig)
         turn = reference.facing - facing_yaw(rig.head)
-        bite, teeth = _biting_edge(reference.rig)
+        # A smile's opening shows its upper teeth down to the lower lip: split where they end.
+        # A wider one shows its cavity and lower teeth, split in their middle as before.
+        if reference.jaw_open < SMILE_OPENING:
+            bite, teeth = _biting_edge(reference.rig)
+        else:
+            bite, teeth = np.full(3, 0.5), None
         if teeth is not None:
             teeth = np.clip(teeth * gain + offset, 0, 255).astype(np.float32)
         return cls(reference, part, triangles, gain, offset, turn, bite, teeth)
@@ -572,6 +578,8 @@ class Renderer:
                 (x0, y0),
                 (y1 - y0, x1 - x0),
                 upper_teeth=False,
+                lower_teeth=lender.teeth is not None,
+                tongue=lender.teeth is not None,
                 floor=floor,
                 teeth_colour=lender.teeth,
             )
