@@ -13,12 +13,12 @@ unseen benign prompts the layer alone would block and its recall per category: c
 policy file's ``min_score`` from it. Prints the file's sha256
 for the policy file's [semantic] section.
 
-Before all that, MiniLM's top two layers are fine-tuned on the same rows (LoRA, see
+Before all that, MiniLM's top four layers are fine-tuned on the same rows (LoRA, see
 policy.tuning; ``--no-tune`` keeps the published model): each CV fold fine-tunes its own
 adapters on its training rows, and the shipped classifier is fitted on the int8 model the
 policy builds from the adapters written into the same file. One thread, fixed seeds: the
-shipped file rebuilt byte for byte (``--no-cv``, about 8 minutes on a shared 2-core machine;
-with the CV about 18). The command that built it (one line):
+shipped file rebuilt byte for byte (``--no-cv``, 4.5-8 minutes on a shared 2-core machine;
+with the CV 20-40 more, four layers). The command that built it (one line):
 
     python -m lpm_guard.policy.training policy/data/semantic.npz --min-similarity 0.40
         tests/policy/corpus/{corpus,semantic,semantic_variety,semantic_grown}.jsonl

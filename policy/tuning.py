@@ -23,7 +23,9 @@ import numpy.typing as npt
 
 from ._internal import embed
 
-LAYERS = 2  # adapted transformer layers, counted from the top
+# Adapted transformer layers, counted from the top. Four since issue 21's fifth round: grouped
+# CV, at the same 5.0 % benign denied, recall 1-8 points higher per category than with two.
+LAYERS = 4
 RANK = 8
 ALPHA = 16.0
 EPOCHS = 3
