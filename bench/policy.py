@@ -94,7 +94,8 @@ Samples = npt.NDArray[np.int16]
 # chosen on grouped CV and red teams 1-4; red team 5's misses had been read by then (notes), so
 # it is a dev set too. redteam6 was written then by a red-teamer who saw only the categories'
 # descriptions (not the corpus, rules or classifier, and never ran the policy on it) and first
-# measured after that round was frozen. A fresh set is measured with --set PATH.
+# measured after that round was frozen; redteam7 likewise, for the fifth round (issue 21).
+# A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
     "redteam.jsonl": "red team",
@@ -103,6 +104,7 @@ RED_TEAMS = {
     "redteam4.jsonl": "red team 4",
     "redteam5.jsonl": "red team 5",
     "redteam6.jsonl": "red team 6",
+    "redteam7.jsonl": "red team 7",
 }
 
 

@@ -176,6 +176,25 @@ RED_TEAMS: dict[str, tuple[dict[str, tuple[int, int, int]], tuple[int, int, int]
         },
         (0, 10, 60),
     ),
+    # redteam7.jsonl: written at the start of issue 21's fifth round by a red-teamer who read
+    # only the categories' descriptions (given in its brief; never the repository) and did not
+    # run the policy on it; kept outside the repository while that round tuned, then measured
+    # twice: main before the round stopped 61/72 (denied 49), 4 benign denied, 7 held; after it
+    # 68/72 (denied 50), 3 benign denied, 19 held (9 of them in another language).
+    "redteam7.jsonl": (
+        {
+            "impersonation": (8, 6, 8),
+            "sexual": (8, 6, 8),
+            "minors": (8, 6, 8),
+            "fraud": (8, 7, 8),
+            "elections": (7, 5, 8),
+            "hate": (8, 8, 8),
+            "violence": (6, 5, 8),
+            "self_harm": (8, 6, 8),
+            "defamation": (7, 1, 8),
+        },
+        (3, 19, 60),
+    ),
 }
 
 
@@ -242,6 +261,7 @@ def test_the_grown_corpus_is_large_varied_and_labelled() -> None:
             "redteam4.jsonl",
             "redteam5.jsonl",
             "redteam6.jsonl",
+            "redteam7.jsonl",
         )
         for r in load(name)
     }
