@@ -193,14 +193,23 @@ class Interior:
             first = int(np.argmax(depth.max(axis=1) >= lower_mid - showing - 1.0))
             rows = slice(first, h)
             x_low, s_low = x_px[rows], side[rows]
-            lower_tooth, _, _, lower_face = self._tooth_at(x_low / 0.72)
             under = depth[rows] - (lower_mid - showing + 0.035 * io * s_low * s_low)
-            low = np.clip(under + 0.5, 0.0, 1.0) * (s_low < 0.72)
+            low = np.clip(under + 0.5, 0.0, 1.0) * np.clip((0.8 - s_low) / 0.15, 0.0, 1.0)
             low *= float(np.clip(mid_opening / (0.12 * io) - 0.3, 0.0, 1.0))
             down_tooth = np.clip(under / showing, 0.0, 1.0)
-            light = (0.78 - 0.1 * down_tooth) * (1.0 - 0.1 * (1.0 - np.clip(lower_face, 0, 1)))
-            # (Their seams are fainter than the upper ones': the teeth are small and crowded.)
-            light *= 0.85 + 0.15 * lower_tooth
+            # Lit at their tips, darker down towards the gum and the lip's shadow under them.
+            light = 0.78 - 0.06 * down_tooth - 0.16 * np.clip(down_tooth - 0.6, 0.0, 0.4) / 0.4
+            # A few soft gaps between the front teeth (no seam at every tooth, no grid: at
+            # this size they read as a grille), fainter and narrower towards the sides, and
+            # wider at the tips where the teeth's rounded corners part.
+            width = (0.01 * io + 0.5) * (1.0 - 0.4 * np.clip(s_low, 0.0, 1.0))
+            width *= 1.0 + 0.6 * (1.0 - down_tooth)
+            gaps = np.zeros_like(x_low)
+            for k, edge in enumerate(0.72 * self.edges_px[:2]):
+                gaps = np.maximum(
+                    gaps, (0.16 - 0.04 * k) * np.exp(-np.square((x_low - edge) / width))
+                )
+            light *= 1.0 - gaps
             # In the mouth's shade, teeth take on its warm light.
             paint[rows] = self._teeth_over(paint[rows], low, x_low, light, 0.1, teeth_colour)
 

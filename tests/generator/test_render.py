@@ -369,6 +369,27 @@ def test_a_toothy_photo_opens_with_its_upper_teeth_whole(character: Character) -
         assert run >= 0.065 * io, k
 
 
+def test_painted_lower_teeth_show_a_few_soft_gaps_not_a_grille(character: Character) -> None:
+    """Across the lower teeth, a row dipped at every tooth's seam (6 dips within the middle
+    six tenths of a wide opening): at this size that read as a grey grille. Only the few
+    gaps between the front teeth show now."""
+    renderer = character.renderer
+    io = character.rig.interocular
+    dst = renderer.deform(FaceControls(jaw_open=0.9))
+    upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
+    x0, y0 = np.floor(dst[48:68].min(0) - 5).astype(int)
+    x1, y1 = np.ceil(dst[48:68].max(0) + 5).astype(int)
+    painted = renderer._interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0)).mean(2)
+    middle, half = 0.5 * (dst[60, 0] + dst[64, 0]), 0.5 * (dst[64, 0] - dst[60, 0])
+    y = int(float(np.interp(middle, lower[:, 0], lower[:, 1])) - 0.035 * io) - y0
+    row = painted[y, round(middle - 0.6 * half) - x0 : round(middle + 0.6 * half) - x0]
+    assert row.min() > 100  # on the teeth
+    inner = row[2:-2]
+    dips = (inner < 0.97 * np.maximum(row[:-4], row[4:])) & (inner <= row[1:-3])
+    dips &= inner <= row[3:-1]
+    assert 1 <= dips.sum() <= 3
+
+
 def test_a_painted_mouth_is_shaded_with_a_soft_lit_tongue_and_lower_teeth(
     character: Character,
 ) -> None:
