@@ -589,7 +589,52 @@ class Renderer:
             tips = np.exp(-np.maximum(-along, 0.0) / (0.015 * io)) * (along < 0.0)
             out = out * (1.0 - 0.2 * min(1.0, grow / (0.05 * io)) * tips[..., None])
             out = out * (1 - band) + behind * band
+            if lender.teeth is not None:
+                out = self._round_corners(out, dst, held, pairs, window, grow, lender.teeth)
         return out
+
+    def _round_corners(
+        self,
+        out: np.ndarray,
+        dst: np.ndarray,
+        held: np.ndarray,
+        pairs: np.ndarray,
+        window: tuple[int, int, int, int],
+        grow: float,
+        teeth: np.ndarray,
+    ) -> np.ndarray:
+        """The opening's top edge from each corner of the mouth down to the ends of the
+        teeth's biting edge, a smooth curve. The photo's dark corners beside its teeth reach up
+        to its upper lip: as the jaw dropped, the cavity stepped up there in a notch on either
+        side of the teeth. What lies above the curve and is darker than teeth is now the upper
+        lip's inner side, in its own shade."""
+        x0, y0, x1, y1 = window
+        io, across, down = self.rig.interocular, self.rig.across, self.rig.down
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        side = xs * across[0] + ys * across[1]
+        depth = xs * down[0] + ys * down[1]
+        # The lip's colour: the middle of the upper lip beside the teeth, on both sides.
+        probe = 0.5 * (held[[49, 50, 52, 53]] + held[[61, 61, 63, 63]]) - np.array([x0, y0])
+        at = np.clip(np.round(probe).astype(int), 0, [x1 - x0 - 1, y1 - y0 - 1])
+        lip = np.median(out[at[:, 1], at[:, 0]], axis=0)
+        level = np.full(side.shape, -np.inf, np.float32)
+        for corner, end in ((dst[60], pairs[0]), (dst[64], pairs[2])):
+            s0, s1 = float(corner @ across), float(end @ across)
+            t = np.clip((side - s0) / (s1 - s0), 0.0, 1.0)
+            curve = corner @ down + (end @ down - corner @ down) * np.sin(0.5 * np.pi * t)
+            curve += min(0.04 * io, 0.3 * grow) * (1.0 - t) ** 2  # a rounded corner
+            between = (t > 0.0) & (t < 1.0)
+            level = np.where(between, curve, level).astype(np.float32)
+        above = np.clip((level - depth) / (0.02 * io) + 0.5, 0.0, 1.0)
+        lum = out.mean(2)
+        bright = float(teeth.mean())
+        dark = np.clip((0.8 * bright - lum) / (0.3 * bright), 0.0, 1.0)
+        soft = max(0.8, 0.015 * io, self._interior.sharpness)
+        cover = cv2.GaussianBlur(above * dark, (0, 0), soft) * min(1.0, grow / (0.05 * io))
+        # The lip's inner side turns away into the mouth: darker towards its edge.
+        shade = 0.7 + 0.3 * np.clip((level - depth) / (0.05 * io), 0.0, 1.0)
+        cover = cover[..., None]
+        return out * (1.0 - cover) + lip * shade[..., None] * cover
 
     def _warp_part(
         self, lender: _Lender, dst: np.ndarray, window: tuple[int, int, int, int]

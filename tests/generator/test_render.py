@@ -369,6 +369,28 @@ def test_a_toothy_photo_opens_with_its_upper_teeth_whole(character: Character) -
         assert run >= 0.065 * io, k
 
 
+def test_a_toothy_photo_opens_without_shoulders_beside_its_teeth(character: Character) -> None:
+    """The photo's dark corners beside its teeth reach up to its upper lip: the cavity's top
+    edge stepped up there at jaw .9, 4 px (0.046 eye distances) above its level under the
+    teeth, a notch on either side. It now runs from each corner down to the teeth's edge."""
+    io = character.rig.interocular
+    c = FaceControls(jaw_open=0.9)
+    grey = cv2.cvtColor(character.renderer.render(c), cv2.COLOR_RGB2GRAY).astype(float)
+    dst = character.renderer.deform(c)
+    upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
+    middle, half = 0.5 * (dst[60, 0] + dst[64, 0]), 0.5 * (dst[64, 0] - dst[60, 0])
+
+    def top(u: float) -> int:
+        x = round(middle + u * half)
+        y0, y1 = (round(float(np.interp(x, lip[:, 0], lip[:, 1]))) for lip in (upper, lower))
+        return y0 - 2 + int(np.flatnonzero(grey[y0 - 2 : y1, x] < 60)[0])
+
+    under_teeth = np.median([top(u) for u in (-0.3, -0.15, 0.0, 0.15, 0.3)])
+    for side in (-1, 1):
+        corner = np.median([top(side * u) for u in (0.65, 0.75, 0.85)])
+        assert corner >= under_teeth - 0.025 * io, side
+
+
 def test_painted_lower_teeth_show_a_few_soft_gaps_not_a_grille(character: Character) -> None:
     """Across the lower teeth, a row dipped at every tooth's seam (6 dips within the middle
     six tenths of a wide opening): at this size that read as a grey grille. Only the few
