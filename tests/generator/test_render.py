@@ -391,17 +391,26 @@ def test_a_toothy_photo_opens_without_shoulders_beside_its_teeth(character: Char
         assert corner >= under_teeth - 0.025 * io, side
 
 
-def test_painted_lower_teeth_show_a_few_soft_gaps_not_a_grille(character: Character) -> None:
-    """Across the lower teeth, a row dipped at every tooth's seam (6 dips within the middle
-    six tenths of a wide opening): at this size that read as a grey grille. Only the few
-    gaps between the front teeth show now."""
+def _painted_wide_open(
+    character: Character,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int], np.ndarray]:
+    """The painted interior (grey) of a wide opening, jaw 0.9: the deformed landmarks, the
+    inner lips' upper and lower points, the painted window's corner and the window."""
     renderer = character.renderer
-    io = character.rig.interocular
     dst = renderer.deform(FaceControls(jaw_open=0.9))
     upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
     x0, y0 = np.floor(dst[48:68].min(0) - 5).astype(int)
     x1, y1 = np.ceil(dst[48:68].max(0) + 5).astype(int)
     painted = renderer._interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0)).mean(2)
+    return dst, upper, lower, (int(x0), int(y0)), painted
+
+
+def test_painted_lower_teeth_show_a_few_soft_gaps_not_a_grille(character: Character) -> None:
+    """Across the lower teeth, a row dipped at every tooth's seam (6 dips within the middle
+    six tenths of a wide opening): at this size that read as a grey grille. Only the few
+    gaps between the front teeth show now."""
+    io = character.rig.interocular
+    dst, _, lower, (x0, y0), painted = _painted_wide_open(character)
     middle, half = 0.5 * (dst[60, 0] + dst[64, 0]), 0.5 * (dst[64, 0] - dst[60, 0])
     y = int(float(np.interp(middle, lower[:, 0], lower[:, 1])) - 0.035 * io) - y0
     row = painted[y, round(middle - 0.6 * half) - x0 : round(middle + 0.6 * half) - x0]
@@ -419,13 +428,8 @@ def test_a_painted_mouth_is_shaded_with_a_soft_lit_tongue_and_lower_teeth(
     the lower lip (they were a line 2 rows tall, 0.023 eye distances), the tongue's top edge
     soft (it rose in 0.034 eye distances) and lit from the front, not darker there; the cavity
     darker at its corners than in the middle (it was nearly flat: 0.79 of the middle)."""
-    renderer = character.renderer
     io = character.rig.interocular
-    dst = renderer.deform(FaceControls(jaw_open=0.9))
-    upper, lower = dst[[60, 61, 62, 63, 64]], dst[[60, 67, 66, 65, 64]]
-    x0, y0 = np.floor(dst[48:68].min(0) - 5).astype(int)
-    x1, y1 = np.ceil(dst[48:68].max(0) + 5).astype(int)
-    painted = renderer._interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0)).mean(2)
+    dst, upper, lower, (x0, y0), painted = _painted_wide_open(character)
 
     def column(u: float) -> np.ndarray:
         x = dst[60, 0] + (0.5 + 0.5 * u) * (dst[64, 0] - dst[60, 0])
