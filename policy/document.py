@@ -98,6 +98,11 @@ class SemanticSettings(_Strict):
     # instead. Needs review_score and a classifier file with benign exemplars. Speech: not
     # applied (it cannot be held).
     min_margin: float | None = Field(default=None, ge=-1, le=1)
+    # Typed text: a hold (the band, or a deny the margin turned into a hold) also needs the
+    # text no further than this below its nearness to the nearest benign training prompt
+    # (similarity - benign similarity >= review_margin, which may be negative); further, it is
+    # allowed. Needs review_score and benign exemplars.
+    review_margin: float | None = Field(default=None, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _band(self) -> SemanticSettings:
@@ -105,6 +110,8 @@ class SemanticSettings(_Strict):
             raise ValueError("review_score must be below min_score")
         if self.min_margin is not None and self.review_score is None:
             raise ValueError("min_margin needs review_score")
+        if self.review_margin is not None and self.review_score is None:
+            raise ValueError("review_margin needs review_score")
         return self
 
 
@@ -126,10 +133,16 @@ class LanguageSettings(_Strict):
     layer cannot read, is held for a reviewer (category ``other_language``): py3langid names
     another language with at least ``min_probability`` and under ``max_english_words`` of its
     words are English dictionary words (see policy._internal.language). Speech has its own
-    language signal (``[audio]``)."""
+    language signal (``[audio]``).
+
+    Also where py3langid names no language: at least ``unknown_min_words`` words written in
+    lower case, under ``unknown_max_english_words`` of them English (Hindi typed in Latin
+    letters, say); not checked where ``unknown_max_english_words`` is not set."""
 
     min_probability: float = Field(gt=0, le=1)
     max_english_words: float = Field(gt=0, le=1)
+    unknown_max_english_words: float | None = Field(default=None, gt=0, le=1)
+    unknown_min_words: int = Field(default=6, ge=1)
 
 
 class PolicyDocument(_Strict):

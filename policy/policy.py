@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from ._internal.embed import SemanticModelError
-from ._internal.language import other_language
+from ._internal.language import UNKNOWN, other_language
 from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
 from ._internal.semantic import Classifier, Score
 from .document import PolicyDocument
@@ -31,6 +31,7 @@ from .models import (
 )
 
 OTHER_LANGUAGE = RuleId("other_language.detected")
+UNKNOWN_WORDS = RuleId("other_language.unknown_words")
 
 if TYPE_CHECKING:
     from .images import MinorLikeness
@@ -75,12 +76,17 @@ class Policy:
                 raise PolicyFileError(f"{source}: {exc}") from exc
             semantic = document.semantic
             self.classifier.near_from = semantic.review_score or semantic.min_score
-            if semantic.min_margin is not None:
+            for name, margin, start in (
+                ("min_margin", semantic.min_margin, semantic.min_score),
+                ("review_margin", semantic.review_margin, semantic.review_score),
+            ):
+                if margin is None or start is None:
+                    continue
                 if self.classifier.benign_exemplars is None:
                     raise PolicyFileError(
-                        f"{source}: min_margin needs a classifier with benign exemplars"
+                        f"{source}: {name} needs a classifier with benign exemplars"
                     )
-                self.classifier.margin_from = semantic.min_score
+                self.classifier.margin_from = min(self.classifier.margin_from, start)
 
     @property
     def version(self) -> str:
@@ -195,17 +201,30 @@ class Policy:
         """Typed text: a deny at ``min_score`` (nearer a disallowed training prompt than a benign
         one by ``min_margin``); in ``[review_score, min_score)``, or at ``min_score`` but nearer
         a benign prompt, a hold for a reviewer (neither refused nor let through: a person
-        decides)."""
+        decides), unless much nearer a benign prompt (``review_margin``)."""
         semantic = self.document.semantic
         if semantic is None:
             return []
         if self._semantic_fires(scored) and self._clear_of_benign(scored):
             return [semantic_hit(scored)]
-        if semantic.review_score is not None and self._semantic_fires(
-            scored, semantic.review_score
+        if (
+            semantic.review_score is not None
+            and self._semantic_fires(scored, semantic.review_score)
+            and self._not_far_nearer_benign(scored)
         ):
             return [semantic_hit(scored, Action.REVIEW)]
         return []
+
+    def _not_far_nearer_benign(self, scored: Score) -> bool:
+        """No ``review_margin``, or the text's nearness to a disallowed training prompt is at
+        least its nearness to the nearest benign one plus that margin (a negative margin lets
+        a text somewhat nearer a benign prompt still be held)."""
+        semantic = self.document.semantic
+        if semantic is None or semantic.review_margin is None:
+            return True
+        if scored.similarity is None or scored.benign_similarity is None:
+            return True
+        return scored.similarity - scored.benign_similarity >= semantic.review_margin
 
     def _clear_of_benign(self, scored: Score) -> bool:
         """No ``min_margin``, or the text is at least that much nearer a disallowed training
@@ -240,7 +259,13 @@ class Policy:
         scored = self.semantic_score(text)
         if scored is None:
             return self.decide(self._language_hits(text), use)
-        hits = self._semantic_text_hits(scored) + self._language_hits(text)
+        language = self._language_hits(text)
+        semantic = self._semantic_text_hits(scored)
+        if language:
+            # The semantic layer reads English: on another language its deny is a guess (it
+            # denied French reminders to check one's polling station), so a person decides.
+            semantic = [replace(h, action=Action.REVIEW) for h in semantic]
+        hits = semantic + language
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
 
@@ -251,10 +276,14 @@ class Policy:
         settings = self.document.language
         if settings is None:
             return []
-        found = other_language(text, settings.min_probability, settings.max_english_words)
+        unknown = None
+        if settings.unknown_max_english_words is not None:
+            unknown = (settings.unknown_max_english_words, settings.unknown_min_words)
+        found = other_language(text, settings.min_probability, settings.max_english_words, unknown)
         if found is None:
             return []
-        return [Hit(OTHER_LANGUAGE, Category.OTHER_LANGUAGE, Action.REVIEW, "language")]
+        rule = UNKNOWN_WORDS if found == UNKNOWN else OTHER_LANGUAGE
+        return [Hit(rule, Category.OTHER_LANGUAGE, Action.REVIEW, "language")]
 
     def check_audio_file(self, path: Path | str, use: Use) -> AudioDecision:
         """An audio file: limits, then its transcript through the text rules, speech

@@ -106,7 +106,8 @@ class Classifier:
         # threads it; 1-2 ms of wall time on a loaded machine) and is needed only then.
         self.near_from = 0.0
         # The benign training prompts' embeddings, for the margin check; the nearest of them is
-        # computed only for a score at least ``margin_from`` (the policy sets its min_score).
+        # computed only for a score at least ``margin_from`` (the policy sets it: its min_score,
+        # or its review_score where the file has a review_margin).
         self.benign_exemplars: npt.NDArray[np.float32] | None = (
             None if benign is None else np.ascontiguousarray(benign.astype(np.float32).T)
         )

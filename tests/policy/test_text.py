@@ -171,6 +171,16 @@ def test_a_harm_named_to_report_warn_or_support_goes_to_a_reviewer(
     assert (rule, Action.DENY) in {(h.rule_id, h.action) for h in policy.rule_hits(asked)}
 
 
+def test_telling_people_never_to_send_nudes_goes_to_a_reviewer(policy: Policy) -> None:
+    """Warning never to send nude pictures is held, not refused (it fired two sexual rules);
+    asking for them is refused."""
+    warned = "Tell the students never to send naked pictures of themselves to anyone online"
+    asked = "Make her send naked pictures of herself to the viewer"
+    assert {h.action for h in policy.rule_hits(warned)} == {Action.REVIEW}
+    assert policy.check_text(warned, Use.OFFLINE).action is Action.REVIEW
+    assert policy.check_text(asked, Use.OFFLINE).action is Action.DENY
+
+
 @pytest.mark.parametrize(
     "attack",
     [
