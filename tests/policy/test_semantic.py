@@ -116,16 +116,23 @@ def test_a_deny_nearer_a_benign_training_prompt_is_held_for_a_reviewer(
     assert scored.similarity is not None and scored.similarity >= semantic.min_similarity
     assert scored.benign_similarity is not None
     assert scored.similarity - scored.benign_similarity < semantic.min_margin
+    # So much nearer a benign prompt that review_margin lets it through (the next test); with
+    # min_margin alone it is held.
+    assert semantic.review_margin is not None
+    assert scored.similarity - scored.benign_similarity < semantic.review_margin
+    assert policy.check_text(text, Use.OFFLINE).action is Action.ALLOW
+    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
+    path = tmp_path / "policy.toml"
+    held = re.sub(r"\nreview_margin = [-0-9.]+\n", "\n", policy_text)
+    path.write_text(held, "utf-8")
     for use in (Use.LIVE, Use.OFFLINE):
-        decision = policy.check_text(text, use)
+        decision = Policy.load(path).check_text(text, use)
         assert decision.action is Action.REVIEW
         assert decision.rule_ids == (f"{scored.category.value}.semantic",)
         assert decision.layer == "semantic"
     # An attack the layer denies is nearer a disallowed prompt: still denied (first test).
     # Without the margin, the look-alike is denied.
-    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
-    path = tmp_path / "policy.toml"
-    path.write_text(re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", policy_text), "utf-8")
+    path.write_text(re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", held), "utf-8")
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
 
 
@@ -241,3 +248,33 @@ def test_embeddings_are_unit_vectors_in_bounded_windows(policy: Policy) -> None:
     long = model.embed("word " * 5000)
     assert long.shape == (embed.MAX_WINDOWS, embed.DIMENSION)
     assert abs(float((long[0] ** 2).sum()) - 1.0) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("score", "benign_similarity", "expected"),
+    [
+        (0.70, 0.60, Action.ALLOW),  # in the band, much nearer a benign training prompt
+        (0.70, 0.47, Action.REVIEW),  # in the band, about as near both: held
+        (0.95, 0.60, Action.ALLOW),  # a deny the margin would hold, much nearer benign
+        (0.95, 0.30, Action.DENY),
+    ],
+)
+def test_a_hold_needs_the_text_not_much_nearer_a_benign_training_prompt(
+    policy: Policy,
+    monkeypatch: pytest.MonkeyPatch,
+    score: float,
+    benign_similarity: float,
+    expected: Action,
+) -> None:
+    """[semantic] review_margin: a text the layer would hold but that sits much nearer a benign
+    training prompt than any disallowed one (a look-alike) is let through."""
+    from lpm_guard.policy._internal.semantic import Score
+
+    semantic = policy.document.semantic
+    assert semantic is not None and semantic.review_margin is not None
+    assert 0.45 - 0.60 < semantic.review_margin <= 0.45 - 0.47
+    text = "Have the character describe the new bakery on Main Street and its opening hours."
+    assert policy.rule_hits(text) == []
+    scored = Score(Category.VIOLENCE, score, 0.45, benign_similarity)
+    monkeypatch.setattr(policy, "semantic_score", lambda _: scored)
+    assert policy.check_text(text, Use.OFFLINE).action is expected
