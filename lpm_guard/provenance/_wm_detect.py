@@ -39,7 +39,7 @@ import numpy as np
 from scipy import fft as scipy_fft
 from scipy import ndimage, sparse, special
 
-from lpm_guard.provenance import _wm_geometry
+from lpm_guard.provenance import _wm_coarse, _wm_geometry
 from lpm_guard.provenance import _wm_payload as payload
 from lpm_guard.provenance._wm_pattern import CHIP, GRID, TILE, Layout, render
 
@@ -87,6 +87,7 @@ REFINE_STEPS = (-0.5, -0.25, 0.0, 0.25, 0.5)  # in grid steps
 # about 0.4 %: a grid step (0.6 % there) either way.
 SIZE_STEPS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_BATCH = 4  # the keyed search's folds transformed at once (``grids_scores``)
+COARSE_BATCH = 16  # and its coarse folds (a quarter of the size)
 
 
 def _search_grid() -> np.ndarray:
@@ -405,32 +406,53 @@ def _spectra(template: np.ndarray) -> list[np.ndarray]:
 
 
 def grid_scores(
-    first: np.ndarray, template: np.ndarray, periods: np.ndarray | None = None
+    first: np.ndarray,
+    template: np.ndarray,
+    periods: np.ndarray | None = None,
+    *,
+    shortlist: bool = False,
 ) -> np.ndarray:
     """The best z of a rendered template's correlation with the centre SEARCH_SIDE square of
     a whitened frame folded at each period of ``periods`` (SEARCH_GRID unless given):
-    MIRRORS rows, the frame as it is and mirrored."""
-    return np.asarray(grids_scores(first, [template], periods)[0])
+    MIRRORS rows, the frame as it is and mirrored (``shortlist``: ``grids_scores``'s)."""
+    return np.asarray(grids_scores(first, [template], periods, shortlist=shortlist)[0])
 
 
 def grids_scores(
-    first: np.ndarray, templates: Sequence[np.ndarray], periods: np.ndarray | None = None
+    first: np.ndarray,
+    templates: Sequence[np.ndarray],
+    periods: np.ndarray | None = None,
+    *,
+    shortlist: bool = False,
 ) -> np.ndarray:
     """``grid_scores`` of several templates, each fold made and transformed once for all of
     them (the reading's sync pattern and tracing's pilots on the same first frame):
-    (templates, MIRRORS, periods)."""
+    (templates, MIRRORS, periods). ``shortlist``: every period scored coarse first
+    (``_wm_coarse``: its best z over the templates, both ways round), and only the
+    ``_wm_coarse.shortlist`` of that at full resolution; the others read -inf."""
     periods = SEARCH_GRID if periods is None else periods
     height, width = first.shape
     top, left = max(0, (height - SEARCH_SIDE) // 2), max(0, (width - SEARCH_SIDE) // 2)
     # Contiguous once: each fold's sparse product would copy a strided view again.
     centre = np.ascontiguousarray(first[top : top + SEARCH_SIDE, left : left + SEARCH_SIDE])
     spectra = np.stack([spectrum for template in templates for spectrum in _spectra(template)])
+    chosen = np.arange(len(periods))
+    if shortlist and len(periods):
+        small = _wm_coarse.spectra(templates)
+        coarse = np.concatenate(
+            [
+                _wm_coarse.zs(np.stack([_wm_coarse.fold(centre, p) for p in b]), small)
+                for b in np.array_split(periods, -(-len(periods) // COARSE_BATCH))
+            ]
+        )
+        chosen = _wm_coarse.shortlist(coarse.max(axis=1))
     # GRID_BATCH folds at a time through each FFT and the statistics (fewer calls; a larger
     # batch's working set outgrows the cache).
-    batches = [periods[i : i + GRID_BATCH] for i in range(0, len(periods), GRID_BATCH)]
-    scores = np.zeros((len(periods), len(spectra)))
+    scored = periods[chosen]
+    batches = [scored[i : i + GRID_BATCH] for i in range(0, len(scored), GRID_BATCH)]
+    scores = np.full((len(periods), len(spectra)), -np.inf)
     if batches:
-        scores = np.concatenate(
+        scores[chosen] = np.concatenate(
             [_peak_zs_many(np.stack([splat(centre, p) for p in b]), spectra) for b in batches]
         )
     return scores.reshape(len(periods), len(templates), MIRRORS).transpose(1, 2, 0)
@@ -469,7 +491,7 @@ def keyed_period(
     when its peak is higher."""
     template = render(layout.chips(None))
     # (1) the grid, on the centre square, both ways round.
-    scores = grid_scores(first, template) if scores is None else scores
+    scores = grid_scores(first, template, shortlist=True) if scores is None else scores
     mirror, best = divmod(int(np.argmax(scores)), scores.shape[1])
     # (2) refine on the whole frame, in fractions of the grid's step there.
     step = SEARCH_GRID[min(best + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[best] - 1

@@ -155,9 +155,17 @@ def _scales(
     native = [(float(TILE), False), (float(TILE), True)]
     if len(grid) == 0:
         return native
-    both = _wm_detect.grid_scores(first, template, grid) if scores is None else scores
+    if scores is None:
+        # The whole grid: coarse first, its shortlist at full resolution (``_wm_coarse``).
+        whole = len(grid) == len(_wm_detect.SEARCH_GRID)
+        scores = _wm_detect.grid_scores(first, template, grid, shortlist=whole)
+    both = scores
     scores = both.max(axis=0)
-    peaks = [i for i in range(len(grid)) if scores[i] >= scores[max(0, i - 3) : i + 4].max()]
+    peaks = [
+        i
+        for i in range(len(grid))
+        if np.isfinite(scores[i]) and scores[i] >= scores[max(0, i - 3) : i + 4].max()
+    ]
     peaks.sort(key=lambda i: -scores[i])
     kept = [(float(grid[i]), bool(both[1, i] > both[0, i])) for i in peaks[:TRACE_SCALES]]
     return [*native, *kept]

@@ -8,32 +8,47 @@ on those clips turned back by the true angle the pilot peak on the first frame r
 against a noise maximum of about 5 over this whole search. So, when tracing found nothing:
 
 1. Whiten the centre of the first frame and turn it back by each angle of ANGLES (±MAX_ANGLE
-   in STEP steps, the clip as it is left out: its own view searches that); fold its centre
-   ``_wm_detect.SEARCH_SIDE`` square at every period of the keyed search grid within SCALES,
-   into COARSE × COARSE cells (half the tile's resolution: a quarter of the FFT's cost, and
-   the chips, 2 cells wide, lose little of their sum); each fold's pilot correlation peak,
-   as z-scores per cell phase (``_wm_detect._standardised``'s rule).
-2. The KEPT best (angle, period) local maxima scoring at least FLOOR are views of the clip,
-   traced as a rotated view is (``_wm_trace.trace`` near the period).
+   in STEP steps, the clip as it is left out: its own view searches that); its centre
+   ``_wm_detect.SEARCH_SIDE`` square is the searched one (``Centre``, made once per clip:
+   every key's search shares it).
+   a. At half size (area-reduced by HALF: a quarter of the pixels), fold each turned square
+      at every period of the keyed search grid within SCALES into COARSE × COARSE cells
+      (``_wm_coarse``), and take each fold's pilot correlation peak, as z-scores per cell
+      phase (``_wm_detect._standardised``'s rule).
+   b. The SHORTLIST best local maxima over (angle, period) of that, each with its 8
+      neighbours, folded again from the full-size turned square and scored the same way.
+2. The KEPT best (angle, period) local maxima of the full-size scores scoring at least
+   FLOOR are views of the clip, traced as a rotated view is (``_wm_trace.trace`` near the
+   period).
+
+Step 1a decides only which (angle, period) step 1b looks at: on the 16 benchmark clips
+turned 2°, shrunk 0.75× and re-encoded at crf 28 (512² and 1280×720, 4 keys × 2 photos) the
+full search's best local maximum (6.2-9.7) was the half-size one's best on 15 and third on
+the last, and 1b read it at the same z. Folding the half-size frame alone (no step 1b) loses
+0.3-0.8 of the true peak, more than the margin over the noise. Half the cost of a search
+that scores every fold at full size; on an unmarked clip 1b's fewer folds also make fewer
+views above the floor (fewer traces).
 
 STEP keeps the fold's drift at the searched square's corner under a third of a chip at half
 a step off (0.25° there costs 0.5-1 of the peak; 0.375° up to 1.5: measured). The floor only
 decides which views are traced; the trace's bound counts every angle of ANGLES as a view,
-whatever the search picked (``_wm_trace.hypotheses``). A copy both mirrored and turned so
-weakly that the comb misses it is not searched here (the fold is correlated unmirrored).
+whatever the search picked (``_wm_trace.hypotheses``), as if every fold had been scored at
+full size. A copy both mirrored and turned so weakly that the comb misses it is not
+searched here (the fold is correlated unmirrored).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy import fft as scipy_fft
 from scipy import sparse
 
-from lpm_guard.provenance import _wm_detect, _wm_geometry
-from lpm_guard.provenance._wm_pattern import GRID, TILE
+from lpm_guard.provenance import _wm_coarse, _wm_detect, _wm_geometry
+from lpm_guard.provenance._wm_coarse import COARSE
+from lpm_guard.provenance._wm_pattern import TILE
 
 MAX_ANGLE = 5.0
 STEP = 0.5
@@ -41,11 +56,11 @@ ANGLES = tuple(
     float(a) for a in np.arange(-MAX_ANGLE, MAX_ANGLE + STEP / 2, STEP) if abs(a) >= STEP / 2
 )
 SCALES = (0.5, 1.25)
-COARSE = 64
 KEPT = 2
 FLOOR = 5.0
-GROUP = 4
-PERIOD_BATCH = 8
+PERIOD_BATCH = 8  # step 1a's periods folded in one sparse product and one FFT call
+HALF = 2
+SHORTLIST = _wm_coarse.SHORTLIST
 
 
 def grid() -> np.ndarray:
@@ -55,60 +70,37 @@ def grid() -> np.ndarray:
     return np.asarray(periods[inside])
 
 
-@functools.lru_cache(maxsize=1024)
-def _cells(size: int, period: float) -> sparse.csr_matrix:
-    """COARSE×size 0/1 matrix: the coarse cell each pixel row (or column) falls on."""
-    cell = np.floor(np.arange(size) * (COARSE / period) + 0.5).astype(np.int64) % COARSE
-    ones = np.ones(size, np.float32)
-    return sparse.csr_matrix((ones, (cell, np.arange(size))), shape=(COARSE, size))
+@dataclass
+class Centre:
+    """Step 1's key-independent part for one clip: the first frame's window whitened, and
+    its centre turned by each angle of ANGLES at half size, side by side as columns
+    (pixels × angles); the full-size turned centres are made when step 1b asks for them."""
+
+    flat: np.ndarray
+    half: np.ndarray
+    side: tuple[int, int]
+    full: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def turned(self, row: int) -> np.ndarray:
+        """The full-size centre turned by ANGLES[row]."""
+        if row not in self.full:
+            self.full[row] = _square(self.flat, ANGLES[row], _wm_detect.SEARCH_SIDE)
+        return self.full[row]
 
 
-def _folds(across: np.ndarray, count: int, period: float) -> np.ndarray:
-    """``count`` whitened squares side by side (side, count · side) each folded at
-    ``period`` into COARSE×COARSE cells: (count, COARSE, COARSE), in two products."""
-    height, width = across.shape[0], across.shape[1] // count
-    rows = np.asarray(_cells(height, period) @ across)  # (COARSE, count · width)
-    # Each square's COARSE rows of cells, then its columns folded: (COARSE, count · COARSE).
-    rows = rows.reshape(COARSE * count, width)
-    folded = np.asarray(_cells(width, period) @ rows.T).reshape(COARSE, COARSE, count)
-    return np.ascontiguousarray(folded.transpose(2, 1, 0), np.float32)
+def _square(flat: np.ndarray, angle: float, side: int) -> np.ndarray:
+    """The centre ``side`` square of a whitened window turned by ``angle`` about its centre
+    (bilinear), the corners the turn leaves empty zeroed."""
+    shape = (flat.shape[0], flat.shape[1])
+    turn = _wm_geometry.Rotation(angle, shape)
+    tall, wide = min(side, shape[0]), min(side, shape[1])
+    y, x = (shape[0] - tall) // 2, (shape[1] - wide) // 2
+    white = turn.luma(flat) * turn.valid
+    return np.ascontiguousarray(white[y : y + tall, x : x + wide], np.float32)
 
 
-def _peaks(across: np.ndarray, count: int, spectrum: np.ndarray, periods: np.ndarray) -> np.ndarray:
-    """The pilot correlation's best z of each of ``count`` squares side by side in
-    ``across`` folded at each period, in coarse cells: (count, periods). GROUP squares at a
-    time (their pixels stay in the cache across the periods: a quarter less CPU than all)."""
-    height, width = across.shape[0], across.shape[1] // count
-    squares = across.reshape(height, count, width)
-    scores = np.zeros((count, len(periods)))
-    for first in range(0, count, GROUP):
-        group = np.ascontiguousarray(squares[:, first : first + GROUP]).reshape(height, -1)
-        size = group.shape[1] // width
-        # The folds of PERIOD_BATCH periods through one FFT call (each transformed alone).
-        for start in range(0, len(periods), PERIOD_BATCH):
-            batch = periods[start : start + PERIOD_BATCH]
-            tiles = np.concatenate([_folds(group, size, float(period)) for period in batch])
-            zs = _zs(tiles, spectrum).reshape(len(batch), size)
-            scores[first : first + size, start : start + len(batch)] = zs.T
-    return scores
-
-
-def _zs(tiles: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-    """Each coarse fold's best correlation z, offsets standardised per chip phase."""
-    phase = COARSE // GRID  # cells per chip
-    count = len(tiles)
-    surfaces = scipy_fft.irfft2(scipy_fft.rfft2(tiles) * spectrum, s=(COARSE, COARSE))
-    phases = surfaces.reshape(count, GRID, phase, GRID, phase).transpose(0, 2, 4, 1, 3)
-    phases = phases.reshape(count, phase * phase, -1)
-    std = phases.std(axis=-1)
-    z = (phases.max(axis=-1) - phases.mean(axis=-1)) / np.where(std > 0, std, 1)
-    return np.asarray(np.where((std > 0).all(axis=-1), z.max(axis=-1), 0.0))
-
-
-def search(luma: np.ndarray, template: np.ndarray) -> list[tuple[float, float, float]]:
-    """Steps 1-2 on the clip's first luma with tracing's pilot ``template`` (TILE×TILE):
-    the views to trace, best first, as (angle in degrees as ``_wm_geometry.Rotation`` turns
-    a frame back, period, coarse z)."""
+def centre(luma: np.ndarray) -> Centre:
+    """``Centre`` of a clip's first luma."""
     side = _wm_detect.SEARCH_SIDE
     # The centre square turned by MAX_ANGLE, and the whitening's reach: a window of the frame
     # around its centre (turning it about its centre turns the frame's centre the same way).
@@ -116,23 +108,82 @@ def search(luma: np.ndarray, template: np.ndarray) -> list[tuple[float, float, f
     height, width = luma.shape
     top, left = max(0, height // 2 - reach), max(0, width // 2 - reach)
     window = np.ascontiguousarray(luma[top : height - top, left : width - left])
-    small = cv2.resize(template, (COARSE, COARSE), interpolation=cv2.INTER_AREA)
-    spectrum = np.conj(scipy_fft.rfft2(small)).astype(np.complex64)
-    periods = grid()
-    count, shape = len(ANGLES), (window.shape[0], window.shape[1])
-    tall, wide = min(side, shape[0]), min(side, shape[1])
-    across = np.empty((tall, count, wide), np.float32)  # the turned centres side by side
     flat = _wm_detect.flatten(window)  # whitened once, then turned (bilinear)
-    for row, angle in enumerate(ANGLES):
-        turn = _wm_geometry.Rotation(angle, shape)
-        white = turn.luma(flat) * turn.valid
-        y, x = (shape[0] - tall) // 2, (shape[1] - wide) // 2
-        across[:, row] = white[y : y + tall, x : x + wide]
-    scores = _peaks(across.reshape(tall, -1), count, spectrum, periods).astype(np.float32)
-    # Local maxima over (angle, period), best first, at least FLOOR.
+    small = cv2.resize(
+        flat, (flat.shape[1] // HALF, flat.shape[0] // HALF), interpolation=cv2.INTER_AREA
+    )
+    squares = [_square(small, angle, side // HALF) for angle in ANGLES]
+    half = np.ascontiguousarray(np.stack([s.ravel() for s in squares], axis=1))
+    return Centre(flat, half, (squares[0].shape[0], squares[0].shape[1]))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cell(size: int, period: float) -> np.ndarray:
+    cell = np.floor(np.arange(size) * (COARSE / period) + 0.5).astype(np.int64)
+    return np.asarray(cell % COARSE)
+
+
+def _half_folds(found: Centre, periods: np.ndarray) -> np.ndarray:
+    """Step 1a's folds of every half-size turned centre at each of ``periods`` (half-size
+    pixels): (periods × angles, COARSE, COARSE), in one sparse product (the matrix's column
+    of a pixel sends it to its cell at each period)."""
+    tall, wide = found.side
+    cells = COARSE * COARSE
+    index = np.stack(
+        [
+            (_cell(tall, p)[:, None] * COARSE + _cell(wide, p)[None, :]).ravel() + k * cells
+            for k, p in enumerate(periods)
+        ],
+        axis=1,
+    )
+    ones = np.ones(index.size, np.float32)
+    spread = np.arange(0, index.size + 1, len(periods))
+    matrix = sparse.csc_matrix(
+        (ones, index.ravel(), spread), shape=(len(periods) * cells, tall * wide)
+    )
+    folded = np.asarray(matrix @ found.half).reshape(len(periods), COARSE, COARSE, -1)
+    return np.ascontiguousarray(folded.transpose(0, 3, 1, 2)).reshape(-1, COARSE, COARSE)
+
+
+def _local(scores: np.ndarray) -> list[tuple[int, int]]:
+    """The (angle, period) local maxima of a score map, best first."""
     local = scores >= cv2.dilate(scores, np.ones((3, 7), np.uint8))
-    rows, cols = np.nonzero(local & (scores >= FLOOR))
-    order = np.argsort(-scores[rows, cols])[:KEPT]
-    return [
-        (ANGLES[rows[i]], float(periods[cols[i]]), float(scores[rows[i], cols[i]])) for i in order
-    ]
+    rows, cols = np.nonzero(local & np.isfinite(scores))
+    order = np.argsort(-scores[rows, cols], kind="stable")
+    return [(int(rows[i]), int(cols[i])) for i in order]
+
+
+def search(luma: np.ndarray | Centre, template: np.ndarray) -> list[tuple[float, float, float]]:
+    """Steps 1-2 on the clip's first luma (or its ``centre``) with tracing's pilot
+    ``template`` (TILE×TILE): the views to trace, best first, as (angle in degrees as
+    ``_wm_geometry.Rotation`` turns a frame back, period, z)."""
+    found = centre(luma) if isinstance(luma, np.ndarray) else luma
+    spectrum = _wm_coarse.spectra([template])[:1]  # unmirrored
+    periods = grid()
+    count = len(ANGLES)
+    # (1a) Every angle and period, half size.
+    coarse = np.zeros((count, len(periods)), np.float32)
+    for start in range(0, len(periods), PERIOD_BATCH):
+        batch = periods[start : start + PERIOD_BATCH]
+        zs = _wm_coarse.zs(_half_folds(found, batch / HALF), spectrum)[:, 0]
+        coarse[:, start : start + len(batch)] = zs.reshape(len(batch), count).T
+    # (1b) The SHORTLIST best local maxima and their neighbours, full size.
+    points = sorted(
+        {
+            (row + dr, col + dc)
+            for row, col in _local(coarse)[:SHORTLIST]
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            if 0 <= row + dr < count and 0 <= col + dc < len(periods)
+        }
+    )
+    fine = np.full((count, len(periods)), -np.inf, np.float32)
+    if points:
+        tiles = np.stack(
+            [_wm_coarse.fold(found.turned(row), float(periods[col])) for row, col in points]
+        )
+        for (row, col), z in zip(points, _wm_coarse.zs(tiles, spectrum)[:, 0], strict=True):
+            fine[row, col] = z
+    # (2) Local maxima over (angle, period) of the full-size scores, best first, >= FLOOR.
+    kept = [(r, c) for r, c in _local(fine) if fine[r, c] >= FLOOR][:KEPT]
+    return [(ANGLES[r], float(periods[c]), float(fine[r, c])) for r, c in kept]

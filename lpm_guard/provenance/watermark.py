@@ -380,6 +380,8 @@ class Evidence:
             pilots = v.pilots.get(self._key(secret, book))
             if pilots is not None and period is not None:
                 pilots = pilots[:, _wm_trace.near_mask(period)]
+                # A shortlisted search scored only part of it: the trace scores it all.
+                pilots = pilots if np.isfinite(pilots).all() else None
             traces.append(
                 _wm_trace.trace(
                     v.sample, secret, references, secrets, period, book=book, first_scores=pilots
@@ -408,7 +410,7 @@ class Evidence:
         if book is None or len(book.issued) == 0:
             return None
         sync = render(layout.chips(None))
-        scores = _wm_detect.grids_scores(view.sample[0], [sync, book.template])
+        scores = _wm_detect.grids_scores(view.sample[0], [sync, book.template], shortlist=True)
         view.pilots[self._key(book.secret, book)] = scores[1]
         return np.asarray(scores[0])
 
