@@ -60,7 +60,8 @@ KEPT = 2
 FLOOR = 5.0
 PERIOD_BATCH = 8  # step 1a's periods folded in one sparse product and one FFT call
 HALF = 2
-SHORTLIST = _wm_coarse.SHORTLIST
+STRIDE = 2  # step 1a's periods: every other one (step 1b scores their neighbours)
+SHORTLIST = 16
 
 
 def grid() -> np.ndarray:
@@ -162,11 +163,12 @@ def search(luma: np.ndarray | Centre, template: np.ndarray) -> list[tuple[float,
     periods = grid()
     count = len(ANGLES)
     # (1a) Every angle and period, half size.
-    coarse = np.zeros((count, len(periods)), np.float32)
-    for start in range(0, len(periods), PERIOD_BATCH):
-        batch = periods[start : start + PERIOD_BATCH]
-        zs = _wm_coarse.zs(_half_folds(found, batch / HALF), spectrum)[:, 0]
-        coarse[:, start : start + len(batch)] = zs.reshape(len(batch), count).T
+    coarse = np.full((count, len(periods)), -np.inf, np.float32)
+    at = np.arange(0, len(periods), STRIDE)
+    for start in range(0, len(at), PERIOD_BATCH):
+        cols = at[start : start + PERIOD_BATCH]
+        zs = _wm_coarse.zs(_half_folds(found, periods[cols] / HALF), spectrum)[:, 0]
+        coarse[:, cols] = zs.reshape(len(cols), count).T
     # (1b) The SHORTLIST best local maxima and their neighbours, full size.
     points = sorted(
         {

@@ -198,6 +198,8 @@ class Evidence:
 
     def __init__(self, lumas: Sequence[np.ndarray]) -> None:
         self._books: dict[tuple[bytes, bytes], _wm_trace.Codebook] = {}
+        # The keyed rotation search's key-independent part (made when a trace first needs it).
+        self._centre: _wm_turns.Centre | None = None
         # (1)-(2): the whitened frames' autocorrelation gives the period candidates, and the
         # rotations whose lattice stands out (each one more view of the clip).
         self._lumas = list(lumas)
@@ -352,7 +354,9 @@ class Evidence:
         pilots, their sampled frames turned back and whitened."""
         shape = self._lumas[0].shape
         views = []
-        for angle, period, _ in _wm_turns.search(self._lumas[0], book.template):
+        if self._centre is None:
+            self._centre = _wm_turns.centre(self._lumas[0])
+        for angle, period, _ in _wm_turns.search(self._centre, book.template):
             rotation = _wm_geometry.Rotation(angle, (shape[0], shape[1]))
             view = _View(rotation, [float(TILE), period], [])
             view.sample = [view.white(luma) for luma in self._sampled()]
