@@ -5,10 +5,10 @@ A keyed search (the scale grid of ``_wm_detect.grids_scores``, the angles and pe
 one inverse FFT per template. Folded into COARSE×COARSE cells instead of TILE×TILE (half the
 tile's resolution: the chips, 2 cells wide, keep their sum, and a quarter of the FFT's
 cost), each fold's peak z reads close to the full one at the same fold: on the benchmark's
-turned, shrunk, re-encoded clips the coarse search's best local maximum was the full
-search's on 16 of 16 clips. So a search scores every fold coarse, then only the SHORTLIST
-best local maxima and their neighbours at full resolution (``shortlist``): the scores it
-decides on are the full ones, at fewer folds.
+16 turned, shrunk, re-encoded clips the full rotation search's best (angle, period) was the
+coarse one's best local maximum on 15 and its second on the last. So a search scores every
+fold coarse, then only the SHORTLIST best local maxima and their neighbours at full
+resolution (``shortlist``): the scores it decides on are the full ones, at fewer folds.
 
 What a search looks at is counted by the false-alarm bounds as if every fold were scored at
 full resolution (``_wm_detect.HYPOTHESES``, ``_wm_trace.hypotheses``): scoring fewer folds

@@ -483,8 +483,9 @@ def keyed_period(
     amplitude and lost under a small, re-encoded copy (crf 28 after 0.5× and a crop: the true
     64 px was not among its six candidates on either benchmark photo); the sync correlation is
     linear in it. (1) Fold the centre SEARCH_SIDE square of the frame at every period of
-    SEARCH_GRID and take each surface's peak z (``scores``: ``grid_scores`` of this frame and
-    the sync template, when the caller has them); (2) around the best, REFINE_STEPS grid
+    SEARCH_GRID and take each surface's peak z, coarse first and the shortlist of that at
+    full resolution (``_wm_coarse``; ``scores``: ``grid_scores`` of this frame and the sync
+    template, when the caller has them); (2) around the best, REFINE_STEPS grid
     steps on the whole frame; the best of those is the answer. ``sizes``: at most one more
     period to refine around (SIZE_STEPS), both ways round (a rectified picture's scale when
     it has the shape of a size the gate marks, ``_wm_geometry.Perspective.periods``), kept

@@ -17,8 +17,9 @@ frames read, so that a clip whose first frames were replaced is still traced):
    *pilot* chips: the sync chips and the payload chips whose coded bit all candidates share
    (audit indices are small numbers, so the reference's high bits are zeros for every one).
 2. The scale: the pilot pattern's correlation peak over the keyed search grid
-   (``_wm_detect.SEARCH_GRID``, like ``keyed_period``, with more chips than the sync alone);
-   the TRACE_SCALES best local maxima, and the native scale.
+   (``_wm_detect.SEARCH_GRID``, like ``keyed_period``, with more chips than the sync alone;
+   every period coarse, the ``_wm_coarse`` shortlist of that at full resolution); the
+   TRACE_SCALES best local maxima of what was scored, and the native scale.
 3. At each scale, the fold's candidate offsets (``_wm_detect.candidates`` on the pilot
    surface), each offset's chip sums normalised to unit length, and every candidate's
    score: the chip sums times the candidate's expected chip signs (one matrix product).

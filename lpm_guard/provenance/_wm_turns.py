@@ -12,8 +12,8 @@ against a noise maximum of about 5 over this whole search. So, when tracing foun
    ``_wm_detect.SEARCH_SIDE`` square is the searched one (``Centre``, made once per clip:
    every key's search shares it).
    a. At half size (area-reduced by HALF: a quarter of the pixels), fold each turned square
-      at every period of the keyed search grid within SCALES into COARSE × COARSE cells
-      (``_wm_coarse``), and take each fold's pilot correlation peak, as z-scores per cell
+      at every STRIDE-th period of the keyed search grid within SCALES into COARSE × COARSE
+      cells (``_wm_coarse``), and take each fold's pilot correlation peak, as z-scores per cell
       phase (``_wm_detect._standardised``'s rule).
    b. The SHORTLIST best local maxima over (angle, period) of that, each with its 8
       neighbours, folded again from the full-size turned square and scored the same way.
@@ -23,11 +23,13 @@ against a noise maximum of about 5 over this whole search. So, when tracing foun
 
 Step 1a decides only which (angle, period) step 1b looks at: on the 16 benchmark clips
 turned 2°, shrunk 0.75× and re-encoded at crf 28 (512² and 1280×720, 4 keys × 2 photos) the
-full search's best local maximum (6.2-9.7) was the half-size one's best on 15 and third on
-the last, and 1b read it at the same z. Folding the half-size frame alone (no step 1b) loses
-0.3-0.8 of the true peak, more than the margin over the noise. Half the cost of a search
-that scores every fold at full size; on an unmarked clip 1b's fewer folds also make fewer
-views above the floor (fewer traces).
+full search's best local maximum (5.8-9.7) was the half-size one's (every other period)
+best on 15 and second on the last (5.36, against a 16th local maximum of about 4.5), and 1b
+read it at the same z but on one clip (7.66 at the next period instead of 7.78). Folding
+the half-size frame alone (no step 1b) loses 0.3-0.8 of the true peak, more than the margin
+over the noise. About a third of the CPU of a search that scores every fold at full size; on
+an unmarked clip 1b's fewer folds also often make fewer views above the floor (fewer
+traces).
 
 STEP keeps the fold's drift at the searched square's corner under a third of a chip at half
 a step off (0.25° there costs 0.5-1 of the peak; 0.375° up to 1.5: measured). The floor only
