@@ -19,8 +19,9 @@ from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .eyes import outline as eye_outline
 from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
+from .occluder import find_occluder
 from .pose import facing_yaw
-from .rig import BORDER, CHEEKS, FOLLOW, HAIR, Reference, Rig, eye_ring
+from .rig import BORDER, CHEEKS, FOLLOW, HAIR, NECK, SHOULDERS, Reference, Rig, eye_ring
 from .warp import Warper, label_triangles, sample_map, signed_area, triangle_affines
 
 # Weights of the lower face that drop with the jaw.
@@ -47,7 +48,9 @@ _JAW_WEIGHTS = {
     60: 0.5,
     64: 0.5,
 }
+_JAW_LINE = list(range(4, 13))  # the jaw line's landmarks that drop with the jaw
 MAX_TURN = 0.35  # radians
+BREATH = 0.035  # eye distances a full breath lifts the neck and the shoulders
 SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
@@ -170,6 +173,27 @@ class Renderer:
         self._outline = np.concatenate([outline, np.zeros(len(self._eye_index))])
         side = (rig.vertices - rig.landmarks.mean(0)) @ rig.across / (0.5 * rig.interocular)
         self._lateral = np.clip(np.concatenate([side, side[self._eye_index]]), -1.0, 1.0)
+        self._depth = np.concatenate([rig.points3d[:, 2], rig.points3d[self._eye_index, 2]])
+        # What lies in front of the person below the chin, which the jaw must not drag: where
+        # the jaw's motion reaches (the triangles hung from the jaw line, and the chin's sweep
+        # as it drops as far as it goes).
+        # The jaw line drags the mesh's own points below it as it drops past them (they give
+        # way in ``_untangle``), and those drag their triangles in turn.
+        hung = np.unique(rig.triangles[np.isin(rig.triangles, _JAW_LINE).any(axis=1)])
+        below = hung[(hung >= 70) & np.isin(rig.roles[hung], (HAIR, NECK, SHOULDERS))]
+        self._dragged = np.array([*_JAW_LINE, *below])
+        moved = rig.triangles[np.isin(rig.triangles, self._dragged).any(axis=1)]
+        line = rig.landmarks[_JAW_LINE]
+        swept = line + (0.55 * rig.interocular + 2.0) * self._jaw_weight[: len(line)] * rig.down
+        sweep = np.stack([line[:-1], line[1:], swept[1:], swept[:-1]], axis=1)
+        self._occluder = find_occluder(
+            rig.canvas,
+            rig.landmarks,
+            [*rig.vertices[moved], *sweep],
+            rig.interocular,
+            rig.person,
+        )
+        self._reach = np.unique(moved)
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
         self._composite = (
             Compositor(rig.front, rig.plate, rig.person)
@@ -250,29 +274,39 @@ class Renderer:
         for iris, eye in zip(rig.IRIS, EYES, strict=True):
             p[iris] += (p[list(eye)].mean(0) - p[iris]) * c.blink
         # Breathing lifts the shoulders and the neck a little.
-        p[rig.roles >= 2] -= (0.035 * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
+        p[rig.roles >= 2] -= (BREATH * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
         p = np.vstack([p, held])
 
         # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
         # A single photo holds up to about 20 degrees of turn; beyond that the warp tears.
-        yaw, pitch, roll = (
-            float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.yaw, c.pitch, c.roll)
-        )
-        if yaw or pitch or roll:
-            depth = np.concatenate([rig.points3d[:, 2], rig.points3d[self._eye_index, 2]])
-            points = rig.head.unproject(p, depth)
-            follow = self._follow
-            # The outline on the side turning away stays about where it is (rig._outline).
-            far = np.clip(self._lateral * np.sign(yaw), 0.0, 1.0)
-            turned = rig.head.turn_each(
-                points, yaw * follow * (1.0 - self._outline * far), pitch * follow, roll * follow
-            )
-            moves = follow > 0.0
-            p[moves] = rig.head.project(turned[moves])
+        if any((c.yaw, c.pitch, c.roll)):
+            p = self._turn(p, np.arange(len(p)), c)
             # Turned, the far side's jaw line passes the cheek and eye points inside it and
             # folds the skin between them: the jaw line may give way too.
             self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
         return p
+
+    def _turn(self, p: np.ndarray, rows: np.ndarray, c: FaceControls) -> np.ndarray:
+        """Points ``p``, the geometry's rows ``rows`` (``_geometry``'s order: the mesh's
+        vertices, then the eyes' held points), turned as the head's pose turns each: lifted
+        to 3D at the vertex's depth, turned as much as its role follows."""
+        yaw, pitch, roll = (
+            float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.yaw, c.pitch, c.roll)
+        )
+        if not (yaw or pitch or roll):
+            return p
+        head = self.rig.head
+        points = head.unproject(p, self._depth[rows])
+        follow = self._follow[rows]
+        # The outline on the side turning away stays about where it is (rig._outline).
+        far = np.clip(self._lateral[rows] * np.sign(yaw), 0.0, 1.0)
+        turned = head.turn_each(
+            points, yaw * follow * (1.0 - self._outline[rows] * far), pitch * follow, roll * follow
+        )
+        out = p.copy()
+        moves = follow > 0.0
+        out[moves] = head.project(turned[moves])
+        return out
 
     def _untangle(self, p: np.ndarray, free: np.ndarray) -> None:
         """Move the vertices ``free`` allows (the mesh's own cheek, neck and hair points; after
@@ -354,6 +388,8 @@ class Renderer:
             frame = cv2.remap(
                 rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
+        if self._occluder is not None:
+            self._keep_occluder(frame, c, dst)
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         if (turn := abs(float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))) > FOLD_TURN:
@@ -375,6 +411,40 @@ class Renderer:
             self._lend_smile(frame, dst, windows[0], c.smile)
         self._paint_eyes(frame, c, geometry, (map_x, map_y))
         return frame
+
+    def _keep_occluder(self, frame: np.ndarray, c: FaceControls, dst: np.ndarray) -> None:
+        """What lies in front below the chin (t1's cards), drawn over the frame warped as if
+        the jaw had not moved: the chin drops behind it instead of dragging it down."""
+        assert self._occluder is not None
+        rig = self.rig
+        # The jaw line and the points it drags, as the breath and the pose alone place them.
+        rows = self._dragged
+        still = dst.copy()
+        still[rows] = rig.vertices[rows]
+        breathing = np.isin(rig.roles[rows], (NECK, SHOULDERS))
+        still[rows[breathing]] -= BREATH * rig.interocular * c.breath * rig.down
+        still[rows] = self._turn(still[rows], rows, c)
+        if float(np.abs(still[rows] - dst[rows]).max()) < 0.05:
+            return  # the jaw where the photo has it: nothing was dragged
+        (ox0, oy0, ox1, oy1), mask = self._occluder.window, self._occluder.mask
+        # The occluder moves only as the breath and the pose move the skin round it.
+        pad = float(np.abs(still[self._reach] - rig.vertices[self._reach]).max()) + 2.0
+        h, w = frame.shape[:2]
+        x0, y0 = max(0, int(ox0 - pad)), max(0, int(oy0 - pad))
+        x1, y1 = min(w, int(np.ceil(ox1 + pad))), min(h, int(np.ceil(oy1 + pad)))
+        if x1 <= x0 or y1 <= y0:
+            return
+        origin = (float(x0), float(y0))
+        affines = triangle_affines(self._source(c), still, rig.triangles).astype(np.float32)
+        labels = label_triangles(still, rig.triangles, self._order, (y1 - y0, x1 - x0), origin, 1.0)
+        mx, my = sample_map(affines, labels, origin, 1.0)
+        alpha = cv2.remap(mask, mx - np.float32(ox0), my - np.float32(oy0), cv2.INTER_LINEAR)
+        if not alpha.any():
+            return
+        source = rig.front if rig.front is not None else rig.canvas
+        kept = cv2.remap(source, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        roi = frame[y0:y1, x0:x1]
+        roi[:] = cv2.blendLinear(kept, roi, alpha, 1.0 - alpha)
 
     def _paint_eyes(
         self,

@@ -88,3 +88,9 @@ def closed_mouths() -> dict[str, np.ndarray]:
         "t1-left": _tilted(np.ascontiguousarray(woman), -20.0, 2.0),
         "hanks": _tilted(load_image(folder / "Tom_Hanks_54745.png"), 10.0, 4.0),
     }
+
+
+@pytest.fixture(scope="session")
+def t1_left(closed_mouths: dict[str, np.ndarray]) -> Character:
+    """The woman on the left of t1.jpg, upright, holding her cards up under her chin."""
+    return Character.from_photo(closed_mouths["t1-left-upright"])
