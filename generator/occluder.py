@@ -18,6 +18,7 @@ import numpy as np
 _SKIN_SIGMAS = 3.0  # chroma further than this from the face's skin (Mahalanobis) is not skin
 _CHROMA_FLOOR = 2.0  # CIELAB units: the least spread of the skin's chroma a model assumes
 _LIT = 0.8  # of the face's median lightness: what is darker lies behind the chin
+_LEAST = 0.15  # eye distances: the side of the smallest object (as a square) that counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,22 @@ def find_occluder(
     lit = part[..., 0] >= _LIT * float(np.median(samples[:, 0]))
     found = (far > _SKIN_SIGMAS**2) & lit & (area[y0:y1, x0:x1] > 0)
     if person is not None:
-        found &= person[y0:y1, x0:x1] > 0.5
-    # Specks (a highlight, noise) are not objects.
+        found &= person[y0:y1, x0:x1] > 0.95  # not the background at the person's soft edge
+    # Specks and slivers (a highlight, noise, a fleck of the background) are not objects.
     k = max(3, int(0.03 * interocular) | 1)
     found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    if int(found.sum()) < (0.05 * interocular) ** 2:
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(found)
+    large = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= (_LEAST * interocular) ** 2)
+    found = np.isin(labels, large[large > 0]).astype(np.uint8)
+    if not found.any():
         return None
     # Grown over its own soft edge in the photo (half skin, half object: cut through, the
     # chin showed through it in bumps), then softened.
     grow = 2 * max(1, round(0.015 * interocular)) + 1
     found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
     mask = cv2.GaussianBlur(found.astype(np.float32), (0, 0), max(0.7, 0.008 * interocular))
-    return Occluder((x0, y0, x1, y1), mask)
+    # Only where it is: each frame warps this window again.
+    ys, xs = np.nonzero(mask > 1.0 / 255.0)
+    bx0, by0 = int(xs.min()), int(ys.min())
+    window = (x0 + bx0, y0 + by0, x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1)
+    return Occluder(window, np.ascontiguousarray(mask[by0 : ys.max() + 1, bx0 : xs.max() + 1]))

@@ -51,6 +51,7 @@ _JAW_WEIGHTS = {
 _JAW_LINE = list(range(4, 13))  # the jaw line's landmarks that drop with the jaw
 MAX_TURN = 0.35  # radians
 BREATH = 0.035  # eye distances a full breath lifts the neck and the shoulders
+_OCCLUDER_STEP = 4  # px: the grid an occluder's map is computed on
 SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
@@ -194,6 +195,28 @@ class Renderer:
             rig.person,
         )
         self._reach = np.unique(moved)
+        # The triangles that may come over it as the head turns and breathes, far first; and
+        # the points dragged by the jaw among the corners of those over it at rest (none: the
+        # jaw never reaches it, and it is left as it is).
+        self._kept_triangles = np.zeros((0, 3), np.int32)
+        self._occluder_corners = self._dragged_over = np.zeros(0, np.intp)
+        self._still = np.zeros((0, 2))  # the dragged points, as ``_geometry`` last left them
+        if self._occluder is not None:
+            x0, y0, x1, y1 = self._occluder.window
+            corners = rig.vertices[rig.triangles]
+            low, high = corners.min(axis=1), corners.max(axis=1)
+
+            def over(margin: float) -> np.ndarray:
+                hit: np.ndarray = (high[:, 0] >= x0 - margin) & (low[:, 0] <= x1 + margin)
+                return hit & (high[:, 1] >= y0 - margin) & (low[:, 1] <= y1 + margin)
+
+            self._occluder_corners = np.unique(rig.triangles[over(0.0)])
+            touching = np.intersect1d(self._dragged, self._occluder_corners)
+            near = self._order[over(0.5 * rig.interocular)[self._order]]
+            self._kept_triangles = rig.triangles[near]
+            self._dragged_over = touching
+            if not len(touching):
+                self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
         self._composite = (
             Compositor(rig.front, rig.plate, rig.person)
@@ -276,11 +299,23 @@ class Renderer:
         # Breathing lifts the shoulders and the neck a little.
         p[rig.roles >= 2] -= (BREATH * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
         p = np.vstack([p, held])
+        # With an occluder below the chin: the jaw line and the points it drags as the breath
+        # alone places them, turned with the rest (kept in ``_still`` for ``_keep_occluder``).
+        rows = np.arange(len(p))
+        if self._occluder is not None:
+            dragged = self._dragged
+            still = rig.vertices[dragged].copy()
+            breathing = np.isin(rig.roles[dragged], (NECK, SHOULDERS))
+            still[breathing] -= BREATH * io * c.breath * down
+            p, rows = np.vstack([p, still]), np.concatenate([rows, dragged])
 
         # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
         # A single photo holds up to about 20 degrees of turn; beyond that the warp tears.
         if any((c.yaw, c.pitch, c.roll)):
-            p = self._turn(p, np.arange(len(p)), c)
+            p = self._turn(p, rows, c)
+        if self._occluder is not None:
+            p, self._still = p[: -len(self._dragged)], p[-len(self._dragged) :]
+        if any((c.yaw, c.pitch, c.roll)):
             # Turned, the far side's jaw line passes the cheek and eye points inside it and
             # folds the skin between them: the jaw line may give way too.
             self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
@@ -418,26 +453,34 @@ class Renderer:
         assert self._occluder is not None
         rig = self.rig
         # The jaw line and the points it drags, as the breath and the pose alone place them.
-        rows = self._dragged
         still = dst.copy()
-        still[rows] = rig.vertices[rows]
-        breathing = np.isin(rig.roles[rows], (NECK, SHOULDERS))
-        still[rows[breathing]] -= BREATH * rig.interocular * c.breath * rig.down
-        still[rows] = self._turn(still[rows], rows, c)
-        if float(np.abs(still[rows] - dst[rows]).max()) < 0.05:
+        still[self._dragged] = self._still
+        over = self._dragged_over
+        if float(np.abs(still[over] - dst[over]).max()) < 0.05:
             return  # the jaw where the photo has it: nothing was dragged
         (ox0, oy0, ox1, oy1), mask = self._occluder.window, self._occluder.mask
         # The occluder moves only as the breath and the pose move the skin round it.
-        pad = float(np.abs(still[self._reach] - rig.vertices[self._reach]).max()) + 2.0
+        near = self._occluder_corners
+        pad = float(np.abs(still[near] - rig.vertices[near]).max()) + 2.0
         h, w = frame.shape[:2]
         x0, y0 = max(0, int(ox0 - pad)), max(0, int(oy0 - pad))
         x1, y1 = min(w, int(np.ceil(ox1 + pad))), min(h, int(np.ceil(oy1 + pad)))
         if x1 <= x0 or y1 <= y0:
             return
-        origin = (float(x0), float(y0))
-        affines = triangle_affines(self._source(c), still, rig.triangles).astype(np.float32)
-        labels = label_triangles(still, rig.triangles, self._order, (y1 - y0, x1 - x0), origin, 1.0)
-        mx, my = sample_map(affines, labels, origin, 1.0)
+        # The map on a coarse grid, interpolated (as ``Warper`` does): the skin round the
+        # occluder moves smoothly, without the lips' and lids' sharp edges.
+        s = _OCCLUDER_STEP
+        origin = (float(x0 - s), float(y0 - s))
+        grid = (-(-(y1 - y0) // s) + 2, -(-(x1 - x0) // s) + 2)
+        triangles = self._kept_triangles
+        affines = triangle_affines(self._source(c), still, triangles).astype(np.float32)
+        labels = label_triangles(still, triangles, np.arange(len(triangles)), grid, origin, s)
+        cx, cy = sample_map(affines, labels, origin, s)
+        up = np.array([[1 / s, 0, 0.5 / s + 0.5], [0, 1 / s, 0.5 / s + 0.5]])
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        size = (x1 - x0, y1 - y0)
+        mx = cv2.warpAffine(cx, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        my = cv2.warpAffine(cy, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.remap(mask, mx - np.float32(ox0), my - np.float32(oy0), cv2.INTER_LINEAR)
         if not alpha.any():
             return
