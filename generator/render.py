@@ -424,7 +424,7 @@ class Renderer:
                 rig.canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
             )
         if self._occluder is not None:
-            self._keep_occluder(frame, c, dst)
+            self._keep_occluder(frame, c, dst, (map_x, map_y))
         if self._turns:
             self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
         if (turn := abs(float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))) > FOLD_TURN:
@@ -447,9 +447,17 @@ class Renderer:
         self._paint_eyes(frame, c, geometry, (map_x, map_y))
         return frame
 
-    def _keep_occluder(self, frame: np.ndarray, c: FaceControls, dst: np.ndarray) -> None:
+    def _keep_occluder(
+        self,
+        frame: np.ndarray,
+        c: FaceControls,
+        dst: np.ndarray,
+        maps: tuple[np.ndarray, np.ndarray],
+    ) -> None:
         """What lies in front below the chin (t1's cards), drawn over the frame warped as if
-        the jaw had not moved: the chin drops behind it instead of dragging it down."""
+        the jaw had not moved: the chin drops behind it instead of dragging it down. Where
+        the frame (``maps``) shows a piece of it dragged out of its place, the skin or hair
+        round it shows there as it was (a fleck of the cards' white in her hair)."""
         assert self._occluder is not None
         rig = self.rig
         # The jaw line and the points it drags, as the breath and the pose alone place them.
@@ -482,6 +490,9 @@ class Renderer:
         mx = cv2.warpAffine(cx, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         my = cv2.warpAffine(cy, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.remap(mask, mx - np.float32(ox0), my - np.float32(oy0), cv2.INTER_LINEAR)
+        fx, fy = (m[y0:y1, x0:x1] for m in maps)
+        dragged = cv2.remap(mask, fx - np.float32(ox0), fy - np.float32(oy0), cv2.INTER_LINEAR)
+        alpha = cv2.max(alpha, dragged)
         if not alpha.any():
             return
         source = rig.front if rig.front is not None else rig.canvas
