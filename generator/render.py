@@ -200,7 +200,8 @@ class Renderer:
         # jaw never reaches it, and it is left as it is).
         self._kept_triangles = np.zeros((0, 3), np.int32)
         self._occluder_corners = self._dragged_over = np.zeros(0, np.intp)
-        self._still = np.zeros((0, 2))  # the dragged points, as ``_geometry`` last left them
+        self._jaw_reached = False  # whether the last ``_geometry`` dragged the occluder
+        self._over_jaw = False  # whether the jaw line runs over the occluder
         if self._occluder is not None:
             x0, y0, x1, y1 = self._occluder.window
             corners = rig.vertices[rig.triangles]
@@ -212,6 +213,7 @@ class Renderer:
 
             self._occluder_corners = np.unique(rig.triangles[over(0.0)])
             touching = np.intersect1d(self._dragged, self._occluder_corners)
+            self._over_jaw = bool(np.isin(touching, _JAW_LINE).any())
             near = self._order[over(0.5 * rig.interocular)[self._order]]
             self._kept_triangles = rig.triangles[near]
             self._dragged_over = touching
@@ -274,6 +276,13 @@ class Renderer:
         rise = CHEEK_RISE * max(lift, 0.0) * (1.0 - min(max(c.jaw_open, 0.0), 1.0))
         p[[72, 73]] -= rise * down
         self._untangle(p, self._free)
+        if self._occluder is not None:
+            # Whether the jaw moved the points over the occluder (for ``_keep_occluder``): the
+            # jaw line's own, or the mesh's points it pushed as it dropped past them.
+            over = self._dragged_over
+            self._jaw_reached = (self._over_jaw and abs(gap - rig.lip_gap) >= 0.05) or bool(
+                (p[over] != rig.vertices[over]).any()
+            )
         # Brows: raised, they lift in an arch (the middle of each brow most); lowered (a frown),
         # they come down and the inner ends draw together.
         raise_ = max(c.brow_raise, 0.0)
@@ -299,23 +308,11 @@ class Renderer:
         # Breathing lifts the shoulders and the neck a little.
         p[rig.roles >= 2] -= (BREATH * io * c.breath) * down * (rig.roles[rig.roles >= 2, None] < 4)
         p = np.vstack([p, held])
-        # With an occluder below the chin: the jaw line and the points it drags as the breath
-        # alone places them, turned with the rest (kept in ``_still`` for ``_keep_occluder``).
-        rows = np.arange(len(p))
-        if self._occluder is not None:
-            dragged = self._dragged
-            still = rig.vertices[dragged].copy()
-            breathing = np.isin(rig.roles[dragged], (NECK, SHOULDERS))
-            still[breathing] -= BREATH * io * c.breath * down
-            p, rows = np.vstack([p, still]), np.concatenate([rows, dragged])
 
         # Head pose: lift to 3D at each vertex's depth, turn as much as its role follows.
         # A single photo holds up to about 20 degrees of turn; beyond that the warp tears.
         if any((c.yaw, c.pitch, c.roll)):
-            p = self._turn(p, rows, c)
-        if self._occluder is not None:
-            p, self._still = p[: -len(self._dragged)], p[-len(self._dragged) :]
-        if any((c.yaw, c.pitch, c.roll)):
+            p = self._turn(p, np.arange(len(p)), c)
             # Turned, the far side's jaw line passes the cheek and eye points inside it and
             # folds the skin between them: the jaw line may give way too.
             self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
@@ -447,6 +444,14 @@ class Renderer:
         self._paint_eyes(frame, c, geometry, (map_x, map_y))
         return frame
 
+    def _unjawed(self, rows: np.ndarray, c: FaceControls) -> np.ndarray:
+        """The vertices ``rows`` as the breath and the head's pose alone place them."""
+        rig = self.rig
+        p = rig.vertices[rows].copy()
+        breathing = np.isin(rig.roles[rows], (NECK, SHOULDERS))
+        p[breathing] -= BREATH * rig.interocular * c.breath * rig.down
+        return self._turn(p, rows, c)
+
     def _keep_occluder(
         self,
         frame: np.ndarray,
@@ -460,12 +465,11 @@ class Renderer:
         round it shows there as it was (a fleck of the cards' white in her hair)."""
         assert self._occluder is not None
         rig = self.rig
+        if not self._jaw_reached:
+            return  # nothing round the occluder was dragged
         # The jaw line and the points it drags, as the breath and the pose alone place them.
         still = dst.copy()
-        still[self._dragged] = self._still
-        over = self._dragged_over
-        if float(np.abs(still[over] - dst[over]).max()) < 0.05:
-            return  # the jaw where the photo has it: nothing was dragged
+        still[self._dragged] = self._unjawed(self._dragged, c)
         (ox0, oy0, ox1, oy1), mask = self._occluder.window, self._occluder.mask
         # The occluder moves only as the breath and the pose move the skin round it.
         near = self._occluder_corners
