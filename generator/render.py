@@ -200,6 +200,8 @@ class Renderer:
         # jaw never reaches it, and it is left as it is).
         self._kept_triangles = np.zeros((0, 3), np.int32)
         self._occluder_corners = self._dragged_over = np.zeros(0, np.intp)
+        self._occluder_canvas = np.zeros((0, 0), np.float32)
+        self._dragged_breathing = np.isin(rig.roles[self._dragged], (NECK, SHOULDERS))
         self._jaw_reached = False  # whether the last ``_geometry`` dragged the occluder
         self._over_jaw = False  # whether the jaw line runs over the occluder
         if self._occluder is not None:
@@ -217,6 +219,9 @@ class Renderer:
             near = self._order[over(0.5 * rig.interocular)[self._order]]
             self._kept_triangles = rig.triangles[near]
             self._dragged_over = touching
+            # The occluder's mask over the whole canvas: sampled where the maps say.
+            self._occluder_canvas = np.zeros(rig.canvas.shape[:2], np.float32)
+            self._occluder_canvas[y0:y1, x0:x1] = self._occluder.mask
             if not len(touching):
                 self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
@@ -444,12 +449,11 @@ class Renderer:
         self._paint_eyes(frame, c, geometry, (map_x, map_y))
         return frame
 
-    def _unjawed(self, rows: np.ndarray, c: FaceControls) -> np.ndarray:
-        """The vertices ``rows`` as the breath and the head's pose alone place them."""
-        rig = self.rig
+    def _unjawed(self, c: FaceControls) -> np.ndarray:
+        """The jaw line and the points it drags as the breath and the pose alone place them."""
+        rig, rows = self.rig, self._dragged
         p = rig.vertices[rows].copy()
-        breathing = np.isin(rig.roles[rows], (NECK, SHOULDERS))
-        p[breathing] -= BREATH * rig.interocular * c.breath * rig.down
+        p[self._dragged_breathing] -= BREATH * rig.interocular * c.breath * rig.down
         return self._turn(p, rows, c)
 
     def _keep_occluder(
@@ -469,8 +473,8 @@ class Renderer:
             return  # nothing round the occluder was dragged
         # The jaw line and the points it drags, as the breath and the pose alone place them.
         still = dst.copy()
-        still[self._dragged] = self._unjawed(self._dragged, c)
-        (ox0, oy0, ox1, oy1), mask = self._occluder.window, self._occluder.mask
+        still[self._dragged] = self._unjawed(c)
+        (ox0, oy0, ox1, oy1), mask = self._occluder.window, self._occluder_canvas
         # The occluder moves only as the breath and the pose move the skin round it.
         near = self._occluder_corners
         pad = float(np.abs(still[near] - rig.vertices[near]).max()) + 2.0
@@ -493,16 +497,22 @@ class Renderer:
         size = (x1 - x0, y1 - y0)
         mx = cv2.warpAffine(cx, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         my = cv2.warpAffine(cy, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.remap(mask, mx - np.float32(ox0), my - np.float32(oy0), cv2.INTER_LINEAR)
-        fx, fy = (m[y0:y1, x0:x1] for m in maps)
-        dragged = cv2.remap(mask, fx - np.float32(ox0), fy - np.float32(oy0), cv2.INTER_LINEAR)
+        alpha = cv2.remap(mask, mx, my, cv2.INTER_LINEAR)
+        dragged = cv2.remap(mask, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR)
         alpha = cv2.max(alpha, dragged)
-        if not alpha.any():
+        found = cv2.findNonZero((alpha > 0).view(np.uint8))
+        if found is None:
             return
+        # Only the pixels it covers are drawn (the window allowed for every way it may move).
+        bx, by, bw, bh = cv2.boundingRect(found)
+        box = np.s_[by : by + bh, bx : bx + bw]
         source = rig.front if rig.front is not None else rig.canvas
-        kept = cv2.remap(source, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        roi = frame[y0:y1, x0:x1]
-        roi[:] = cv2.blendLinear(kept, roi, alpha, 1.0 - alpha)
+        kept = cv2.remap(
+            source, mx[box], my[box], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        roi = frame[y0 + by : y0 + by + bh, x0 + bx : x0 + bx + bw]
+        a = alpha[box]
+        roi[:] = cv2.blendLinear(kept, roi, a, 1.0 - a)
 
     def _paint_eyes(
         self,
