@@ -11,7 +11,7 @@ from ..access.guards import require_scope
 from ..access.principals import Principal
 from ..access.scopes import Scope
 from ..audit import StoredEntry
-from .search import MAX_PAGE
+from .search import MAX_BEFORE, MAX_PAGE
 from .services import AuditService
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -84,7 +84,7 @@ def search_entries(
     about: Annotated[str | None, Query(max_length=256, description="An id")] = None,
     action: Annotated[str | None, Query(max_length=128, description="domain:object:action")] = None,
     before: Annotated[
-        int | None, Query(ge=0, le=MAX_INDEX, description="Only entries below this index")
+        int | None, Query(ge=0, le=MAX_BEFORE, description="Only entries below this index")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from ..audit import AuditLog, Entry, StoredEntry
 
 MAX_PAGE = 200
+# The largest 'before' a search takes: it is recorded in the search's own audit entry, whose
+# canonical JSON (RFC 8785) holds integers only up to 2**53 - 1.
+MAX_BEFORE = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,8 +96,8 @@ class AuditService:
             raise InvalidRequest("say what the entries are about: an id")
         if not 1 <= limit <= _search.MAX_PAGE:
             raise InvalidRequest(f"a page holds 1 to {_search.MAX_PAGE} entries")
-        if before is not None and before < 0:
-            raise InvalidRequest("'before' is an entry index, never negative")
+        if before is not None and not 0 <= before <= _search.MAX_BEFORE:
+            raise InvalidRequest(f"'before' is an entry index, 0 to {_search.MAX_BEFORE}")
         page = _search.search(self.log, about=about, action=action, before=before, limit=limit)
         query = {k: v for k, v in {"about": about, "action": action}.items() if v is not None}
         self.record(
