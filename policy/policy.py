@@ -205,36 +205,25 @@ class Policy:
         semantic = self.document.semantic
         if semantic is None:
             return []
-        if self._semantic_fires(scored) and self._clear_of_benign(scored):
+        if self._semantic_fires(scored) and self._beyond_benign(scored, semantic.min_margin):
             return [semantic_hit(scored)]
         if (
             semantic.review_score is not None
             and self._semantic_fires(scored, semantic.review_score)
-            and self._not_far_nearer_benign(scored)
+            and self._beyond_benign(scored, semantic.review_margin)
         ):
             return [semantic_hit(scored, Action.REVIEW)]
         return []
 
-    def _not_far_nearer_benign(self, scored: Score) -> bool:
-        """No ``review_margin``, or the text's nearness to a disallowed training prompt is at
-        least its nearness to the nearest benign one plus that margin (a negative margin lets
-        a text somewhat nearer a benign prompt still be held)."""
-        semantic = self.document.semantic
-        if semantic is None or semantic.review_margin is None:
+    @staticmethod
+    def _beyond_benign(scored: Score, margin: float | None) -> bool:
+        """No margin set, or the text's nearness to a disallowed training prompt is at least its
+        nearness to the nearest benign one plus ``margin`` (``min_margin`` for a deny, else a
+        hold; ``review_margin`` for a hold, negative: a text somewhat nearer a benign prompt is
+        still held)."""
+        if margin is None or scored.similarity is None or scored.benign_similarity is None:
             return True
-        if scored.similarity is None or scored.benign_similarity is None:
-            return True
-        return scored.similarity - scored.benign_similarity >= semantic.review_margin
-
-    def _clear_of_benign(self, scored: Score) -> bool:
-        """No ``min_margin``, or the text is at least that much nearer a disallowed training
-        prompt than the nearest benign one (else the semantic layer's deny becomes a hold)."""
-        semantic = self.document.semantic
-        if semantic is None or semantic.min_margin is None:
-            return True
-        if scored.similarity is None or scored.benign_similarity is None:
-            return True
-        return scored.similarity - scored.benign_similarity >= semantic.min_margin
+        return scored.similarity - scored.benign_similarity >= margin
 
     def rule_hits(self, text: str) -> list[Hit]:
         return [Hit(r.id, r.category, action, "rules") for r, action in match(self.rules, text)]
