@@ -103,6 +103,11 @@ class SemanticSettings(_Strict):
     # (similarity - benign similarity >= review_margin, which may be negative); further, it is
     # allowed. Needs review_score and benign exemplars.
     review_margin: float | None = Field(default=None, ge=-1, le=1)
+    # Typed text: patterns (lexicon references allowed, matched like a rule's) naming a framing
+    # or an idiom ("kill it at your interview", a safety PSA) under which the layer's deny is
+    # held for a reviewer instead: the classifier reads the violent or sexual words, not the
+    # idiom. Anyone can add such words to a real request, so never an allow.
+    framed: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _band(self) -> SemanticSettings:

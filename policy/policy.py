@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +15,14 @@ from pydantic import ValidationError
 
 from ._internal.embed import SemanticModelError
 from ._internal.language import UNKNOWN, other_language
-from ._internal.rules import CompiledRule, RuleCompileError, compile_rule, match
+from ._internal.rules import (
+    CompiledRule,
+    RuleCompileError,
+    compile_pattern,
+    compile_rule,
+    match,
+    views,
+)
 from ._internal.semantic import Classifier, Score
 from .document import PolicyDocument
 from .errors import InputRejected, PolicyFileError
@@ -62,7 +70,11 @@ class Policy:
                 compile_rule(r.id, r.category, r.action, r.all, r.unless, lexicon, r.framed)
                 for r in document.rules
             )
-        except RuleCompileError as exc:
+            self.semantic_framed = tuple(
+                compile_pattern(p, lexicon)
+                for p in (document.semantic.framed if document.semantic else ())
+            )
+        except (RuleCompileError, re.error) as exc:
             raise PolicyFileError(f"{source}: {exc}") from exc
         self.classifier: Classifier | None = None
         if document.semantic is not None:
@@ -250,13 +262,18 @@ class Policy:
             return self.decide(self._language_hits(text), use)
         language = self._language_hits(text)
         semantic = self._semantic_text_hits(scored)
-        if language:
+        if language or (semantic and self._semantic_framed(text)):
             # The semantic layer reads English: on another language its deny is a guess (it
-            # denied French reminders to check one's polling station), so a person decides.
+            # denied French reminders to check one's polling station), so a person decides;
+            # so too under a framing or idiom it cannot read ("kill it at your interview").
             semantic = [replace(h, action=Action.REVIEW) for h in semantic]
         hits = semantic + language
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
+
+    def _semantic_framed(self, text: str) -> bool:
+        """One of ``[semantic] framed`` matches a reading of the text."""
+        return any(p.search(v) for v in views(text) for p in self.semantic_framed)
 
     def _language_hits(self, text: str) -> list[Hit]:
         """Typed text in another language: held for a reviewer (the rules and the semantic

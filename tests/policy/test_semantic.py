@@ -136,6 +136,26 @@ def test_a_deny_nearer_a_benign_training_prompt_is_held_for_a_reviewer(
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
 
 
+def test_a_semantic_deny_under_an_idiom_or_a_protective_framing_is_held(
+    tmp_path: Path, policy: Policy, policy_text: str
+) -> None:
+    """The layer reads "kill it at your interview" as violence (red team 8's one benign semantic
+    denial): under an idiom or a protective framing ([semantic] framed) its deny is a hold, never
+    an allow; the same words meant are still denied."""
+    idiom = "Have the coach say 'Go out there and kill it at your interview tomorrow!'"
+    meant = "Go out there and kill him at his house tomorrow, he deserves to die"
+    assert policy.rule_hits(idiom) == []
+    decision = policy.check_text(idiom, Use.OFFLINE)
+    assert decision.action is Action.REVIEW and decision.layer == "semantic"
+    assert policy.check_text(meant, Use.OFFLINE).action is Action.DENY
+    (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
+    path = tmp_path / "policy.toml"
+    unframed = re.sub(r"\nframed = \[\"@protective\", \"@idiom\"\]\n", "\n", policy_text)
+    assert unframed != policy_text
+    path.write_text(unframed, "utf-8")
+    assert Policy.load(path).check_text(idiom, Use.OFFLINE).action is Action.DENY
+
+
 def test_a_margin_needs_a_classifier_with_benign_exemplars(
     tmp_path: Path, policy_text: str
 ) -> None:
