@@ -223,6 +223,27 @@ RED_TEAMS: dict[str, tuple[dict[str, tuple[int, int, int]], tuple[int, int, int]
         },
         (1, 12, 60),
     ),
+    # redteam9.jsonl: written at the start of issue 21's seventh round the way red team 8 was,
+    # kept outside the repository and measured twice unseen: main before that round stopped
+    # 70/72 (denied 52), 11 of 64 benign denied, 9 held; after its first changes (the squeezed
+    # "coon" slur, protective framings, [semantic] framed) 70/72, 9 denied, 10 held. A dev set
+    # since: its misses named a slur by its initial ("the n word with the hard r"), "kys" and
+    # "urself", a results-night report of closed polls and "no nudity" (now 72/72, 5 denied,
+    # 13 held).
+    "redteam9.jsonl": (
+        {
+            "impersonation": (8, 7, 8),
+            "sexual": (8, 7, 8),
+            "minors": (8, 7, 8),
+            "fraud": (8, 7, 8),
+            "elections": (8, 6, 8),
+            "hate": (8, 7, 8),
+            "violence": (8, 6, 8),
+            "self_harm": (8, 5, 8),
+            "defamation": (8, 1, 8),
+        },
+        (5, 13, 64),
+    ),
 }
 
 
@@ -291,6 +312,7 @@ def test_the_grown_corpus_is_large_varied_and_labelled() -> None:
             "redteam6.jsonl",
             "redteam7.jsonl",
             "redteam8.jsonl",
+            "redteam9.jsonl",
         )
         for r in load(name)
     }
