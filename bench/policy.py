@@ -95,7 +95,8 @@ Samples = npt.NDArray[np.int16]
 # it is a dev set too. redteam6 was written then by a red-teamer who saw only the categories'
 # descriptions (not the corpus, rules or classifier, and never ran the policy on it) and first
 # measured after that round was frozen; redteam7 likewise, for the fifth round (issue 21), and
-# redteam8 for the sixth, redteam9 for the seventh.
+# redteam8 for the sixth, redteam9 for the seventh; redteam10 was written in the seventh round
+# too and measured unseen before and after it (never read).
 # A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
@@ -108,6 +109,7 @@ RED_TEAMS = {
     "redteam7.jsonl": "red team 7",
     "redteam8.jsonl": "red team 8",
     "redteam9.jsonl": "red team 9",
+    "redteam10.jsonl": "red team 10",
 }
 
 
