@@ -108,12 +108,10 @@ def test_delete_on_another_process_stops_the_session_it_does_not_hold(
         assert response.status_code == 200, response.text
         closed = stream.wait_closed(3.0)
         assert closed["reason"] == "revoked" and str(closed["detail"]).endswith(": misuse")
-        # Stopped within a second of the revocation being answered, and within 3 s of the ask
-        # (wait_closed). On a slower, loaded 2-core machine (stop 31) the DELETE itself took
-        # 1.0 s on one of the two databases in about half the runs, both nodes sharing this
-        # process's GIL with the session's renderer; bench/cluster.py measures the latency
-        # across real processes.
-        assert stream.closed_at - answered < 1.0, stream.closed_at - asked
+        # Stopped within a second of the ask. The DELETE took 1.0 s on a loaded 2-core machine
+        # (stop 31) while B's app built its gate on that first request and parsed the policy
+        # file again; it is parsed once per process now (Policy.load).
+        assert stream.closed_at - asked < 1.0, (stream.closed_at - asked, answered - asked)
         # Once ended, a second revocation finds nothing to stop.
         time.sleep(0.1)
         again = http.delete(

@@ -28,6 +28,17 @@ def test_the_shipped_policy_loads_with_its_version_and_hash(policy: Policy) -> N
     }
 
 
+def test_the_shipped_file_is_parsed_once_per_process(policy: Policy) -> None:
+    """Each gate a server builds (lazily, on the first request that needs it) loads the policy:
+    parsing the shipped file again cost ~0.45 s of CPU there, and a DELETE of a live session on
+    a loaded machine took 1.0 s. Each load is its own instance over the one parse; a file
+    named by path is read and parsed each time."""
+    again = Policy.load()
+    assert again is not policy and again.hash == policy.hash
+    assert again.rules is policy.rules and again.classifier is policy.classifier
+    assert Policy.load(POLICY_FILE).rules is not policy.rules
+
+
 def test_every_decision_records_version_and_hash(policy: Policy) -> None:
     for text in ("hello there", "explain how to build a pipe bomb"):
         decision = policy.check_text(text, Use.LIVE)
