@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.consent.conftest import People
-from tests.gate.test_gate import consent
+from tests.gate.test_gate import character
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
 
 Shots = Callable[[Page, str], Path]
@@ -26,11 +26,13 @@ def generated(
     site: Site, people: People, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, int]:
     """A signed, watermarked MP4 from an offline generation through the gate, and its audit
-    entry (the generation's "allowed" entry, which the watermark carries)."""
+    entry (the generation's "allowed" entry, which the watermark carries). Of a synthetic
+    character a reviewer approved: these tests are about the verify page, not about how a
+    person consents (test_journey.py and test_dashboard.py generate consented people)."""
     folder = tmp_path_factory.mktemp("generated")
     world = site.world
     researcher = world.researcher()
-    identity = consent(world, researcher, people.t1[5], folder)
+    identity = character(world, researcher, people.t1[5], folder)
     speech = fake_microphone("Hello, this is a short test of the verify page.", folder / "say.wav")
     auth = {"Authorization": f"Bearer {world.web_tokens(researcher)['access_token']}"}
     with speech.open("rb") as audio:
