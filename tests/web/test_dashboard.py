@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from lpm_guard.access.scopes import Role
@@ -19,6 +20,7 @@ from tests.web.test_pages import sign_in
 Shots = Callable[[Page, str], Path]
 
 
+@pytest.mark.slow  # started with the slow tests (tests/conftest.py), not last
 def test_a_researcher_runs_their_work_from_the_dashboard(
     site: Site, launch: Launch, shots: Shots, people: People, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 from sqlmodel import Session
 
@@ -52,6 +53,7 @@ WIDER_THAN_SCREEN = """() => [...document.querySelectorAll("body *")]
   .map((node) => `${node.tagName}#${node.id}.${node.className}`).slice(0, 10)"""
 
 
+@pytest.mark.slow  # started with the slow tests (tests/conftest.py), not last
 def test_a_reviewer_works_through_the_console(
     site: Site, launch: Launch, shots: Shots, people: People, tmp_path: Path
 ) -> None:
@@ -442,6 +444,7 @@ def held_for_review(site: Site, owner: Account, photo: Any, tmp_path: Path) -> t
     return identity.id, capture_id
 
 
+@pytest.mark.slow  # started with the slow tests (tests/conftest.py), not last
 def test_a_reviewer_watches_a_flagged_capture_and_rejects_it_with_a_reason(
     site: Site, launch: Launch, shots: Shots, people: People, tmp_path: Path
 ) -> None:

@@ -78,6 +78,7 @@ def upload(page: Page, path: Path) -> None:
     page.get_by_label("Drop a video file here, or choose one").set_input_files(path)
 
 
+@pytest.mark.slow  # started with the slow tests (tests/conftest.py), not last
 def test_our_clip_reads_trusted_and_a_reencoded_copy_is_traced(
     site: Site, launch: Launch, shots: Shots, generated: tuple[Path, int], tmp_path: Path
 ) -> None:
