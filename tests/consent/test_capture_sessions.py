@@ -5,6 +5,7 @@ foreign, silent) refused with a clear problem, nothing stored, the attempt audit
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import av
@@ -264,6 +265,8 @@ def test_unreadable_captures_are_refused_with_nothing_stored(
         sessions.submit_capture(token, opened.capture_id, broken, "video/webm")
     detail = str(refused.value)
     assert "ffmpeg" not in detail.lower() and "/tmp" not in detail
+    # Nor where the file lay (the temporary directory is tmpfs where tests/conftest.py finds one).
+    assert tempfile.gettempdir() not in detail and str(broken.parent) not in detail
     _refused_without_trace(service, runtime, opened.capture_id)
     assert entries(runtime, "consent:consent:refuse")
 
