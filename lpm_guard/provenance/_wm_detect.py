@@ -50,6 +50,14 @@ CLIP = 3.0
 # over an envelope of σ = 2. Measured against the Gaussian σ = 3 / envelope σ = 8 whitening
 # of an enlarged frame (docs/watermark-scale.md): more of the mark after every attack.
 FLAT_BOX = 3
+# The keyed rotation search (``_wm_turns``) and the views it finds are whitened with a
+# 5-pixel mean instead: such a copy was turned, shrunk and re-encoded (0.75x, crf 28:
+# 3-pixel chips, blurred), and a 3-pixel mean takes most of a chip's own energy with it.
+# Payload chips' SNR with the true geometry, offset and tile given (generator's output, 4
+# keys x 2 photos, 512², all frames): 0.37 at 3, 0.46 at 5, 0.50 at 7 and 9. Not for every
+# view: on a textured photo at its own scale (tests' swaying clip, crf 28) the wider mean lets
+# more of the picture through (trace z 10.2 at 3, 8.3 at 5).
+TURNED_BOX = 5
 FLAT_ENVELOPE_SIGMA = 2.0
 # Before steps 4-5 the fold loses SHARPEN times its mean over FLAT_BOX pixels of the clip
 # (``sharpened``): after H.264 the mark keeps its chip-sized detail and the host its broader
@@ -111,10 +119,14 @@ SUBSETS = 2
 # rectified).
 MIRRORS = 2
 VIEWS = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
+# The keyed rotation search's angles (``_wm_turns.ANGLES``, ±5° in 0.5° steps but 0): the
+# reading decodes in the best of its views when its sync peak beats the keyed scale
+# search's, so each angle is one more view the reading's sync score may come from.
+TURNED_VIEWS = 20
 # Sync scores looked at per secret: every offset of every fold in each frame subset, the keyed
 # search's folds counted as if both subsets were read at each (a union bound, so an upper one),
 # both ways round, in every view.
-HYPOTHESES = TILE * TILE * (FOLDS + SEARCHED) * SUBSETS * MIRRORS * VIEWS
+HYPOTHESES = TILE * TILE * (FOLDS + SEARCHED) * SUBSETS * MIRRORS * (VIEWS + TURNED_VIEWS)
 FALSE_ALARM_BOUND = 1e-6
 # Offsets decoded per frame subset: the PEAKS best local maxima of the sync correlation, each
 # with its 8 neighbours. Each is one more chance for a check value to match by luck.
@@ -172,13 +184,13 @@ def whiten(
     return np.asarray(np.maximum(white, -CLIP, out=white))
 
 
-def flatten(luma: np.ndarray) -> np.ndarray:
-    """Step 1 as the detector does it: the luma minus its FLAT_BOX×FLAT_BOX mean, over its
+def flatten(luma: np.ndarray, box: int = FLAT_BOX) -> np.ndarray:
+    """Step 1 as the detector does it: the luma minus its ``box``×``box`` mean, over its
     local envelope (RMS of that high-pass, σ = FLAT_ENVELOPE_SIGMA, plus one grey level),
     clipped; at the frame's own resolution (a 0.5× copy's 2-pixel chips are not resampled)."""
     # The same steps in two frame-sized buffers, in place (a third less CPU, the same bits).
     high = luma.astype(np.float32)
-    spare = cv2.blur(high, (FLAT_BOX, FLAT_BOX))
+    spare = cv2.blur(high, (box, box))
     np.subtract(high, spare, out=high)
     height, width = high.shape
     np.multiply(high, high, out=spare)
@@ -495,11 +507,7 @@ def keyed_period(
     scores = grid_scores(first, template, shortlist=True) if scores is None else scores
     mirror, best = divmod(int(np.argmax(scores)), scores.shape[1])
     # (2) refine on the whole frame, in fractions of the grid's step there.
-    step = SEARCH_GRID[min(best + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[best] - 1
-    refined = [SEARCH_GRID[best] * (1 + k * step) for k in REFINE_STEPS]
-    spectrum = _spectra(template)[mirror]
-    zs = [_peak_z(splat(first, period), spectrum) for period in refined]
-    found = (float(refined[int(np.argmax(zs))]), float(max(zs)), bool(mirror))
+    found = (*refine(first, template, best, bool(mirror)), bool(mirror))
     for size in sizes[:1]:
         # SIZE_STEPS around it, in the grid's step there, each fold both ways round.
         at = int(np.searchsorted(SEARCH_GRID, size).clip(1, len(SEARCH_GRID) - 1))
@@ -510,6 +518,16 @@ def keyed_period(
         if both.max() > found[1]:
             found = (float(near[index]), float(both.max()), bool(flipped))
     return found
+
+
+def refine(first: np.ndarray, template: np.ndarray, at: int, mirror: bool) -> tuple[float, float]:
+    """``keyed_period``'s step (2): around SEARCH_GRID[at], REFINE_STEPS of the grid's step
+    there on the whole whitened frame; the period whose sync peak is highest, and that z."""
+    step = SEARCH_GRID[min(at + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[at] - 1
+    refined = [SEARCH_GRID[at] * (1 + k * step) for k in REFINE_STEPS]
+    spectrum = _spectra(template)[int(mirror)]
+    zs = [_peak_z(splat(first, period), spectrum) for period in refined]
+    return float(refined[int(np.argmax(zs))]), float(max(zs))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""The keyed rotation search tracing falls back on, when the autocorrelation shows no turn.
+"""The keyed rotation search tracing falls back on, when the autocorrelation shows no turn;
+the reading runs it too, with the key's sync chips (``search_many``: both templates on the
+same folds; ``watermark.Evidence.reading``).
 
 A copy turned *and* shrunk and re-encoded (rotated 2°, then 0.75×, then H.264 crf 28) keeps
 too little of the mark for the quadratic comb of ``_wm_geometry.estimate_angles``: on the
@@ -7,8 +9,10 @@ its own search (3-4). The mark's correlation with the key's pilot chips is linea
 on those clips turned back by the true angle the pilot peak on the first frame reads 6-9
 against a noise maximum of about 5 over this whole search. So, when tracing found nothing:
 
-1. Whiten the centre of the first frame and turn it back by each angle of ANGLES (±MAX_ANGLE
-   in STEP steps, the clip as it is left out: its own view searches that); its centre
+1. Whiten the centre of the first frame (with a ``_wm_detect.TURNED_BOX``-pixel mean: a
+   shrunk, re-encoded copy's chips lose most of their energy to a 3-pixel one) and turn it
+   back by each angle of ANGLES (±MAX_ANGLE in STEP steps, the clip as it is left out: its
+   own view searches that); its centre
    ``_wm_detect.SEARCH_SIDE`` square is the searched one (``Centre``, made once per clip:
    every key's search shares it).
    a. At half size (area-reduced by HALF: a quarter of the pixels), fold each turned square
@@ -42,6 +46,7 @@ searched here (the fold is correlated unmirrored).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -57,6 +62,7 @@ STEP = 0.5
 ANGLES = tuple(
     float(a) for a in np.arange(-MAX_ANGLE, MAX_ANGLE + STEP / 2, STEP) if abs(a) >= STEP / 2
 )
+assert len(ANGLES) == _wm_detect.TURNED_VIEWS
 SCALES = (0.5, 1.25)
 KEPT = 2
 FLOOR = 5.0
@@ -111,7 +117,8 @@ def centre(luma: np.ndarray) -> Centre:
     height, width = luma.shape
     top, left = max(0, height // 2 - reach), max(0, width // 2 - reach)
     window = np.ascontiguousarray(luma[top : height - top, left : width - left])
-    flat = _wm_detect.flatten(window)  # whitened once, then turned (bilinear)
+    # Whitened once, then turned (bilinear), with the wider mean of a turned view.
+    flat = _wm_detect.flatten(window, _wm_detect.TURNED_BOX)
     small = cv2.resize(
         flat, (flat.shape[1] // HALF, flat.shape[0] // HALF), interpolation=cv2.INTER_AREA
     )
@@ -160,34 +167,53 @@ def search(luma: np.ndarray | Centre, template: np.ndarray) -> list[tuple[float,
     """Steps 1-2 on the clip's first luma (or its ``centre``) with tracing's pilot
     ``template`` (TILE×TILE): the views to trace, best first, as (angle in degrees as
     ``_wm_geometry.Rotation`` turns a frame back, period, z)."""
+    return search_many(luma, [template])[0]
+
+
+def search_many(
+    luma: np.ndarray | Centre, templates: Sequence[np.ndarray]
+) -> list[list[tuple[float, float, float]]]:
+    """``search`` for several templates on the same folds (the reading's sync pattern and
+    tracing's pilots): each fold is made once, and correlated with every template; step 1b
+    folds the union of the templates' shortlists. One list of views per template."""
     found = centre(luma) if isinstance(luma, np.ndarray) else luma
-    spectrum = _wm_coarse.spectra([template])[:1]  # unmirrored
+    spectrum = _wm_coarse.spectra(templates)[::2]  # unmirrored
     periods = grid()
-    count = len(ANGLES)
+    count, many = len(ANGLES), len(templates)
     # (1a) Every angle and period, half size.
-    coarse = np.full((count, len(periods)), -np.inf, np.float32)
+    coarse = np.full((many, count, len(periods)), -np.inf, np.float32)
     at = np.arange(0, len(periods), STRIDE)
     for start in range(0, len(at), PERIOD_BATCH):
         cols = at[start : start + PERIOD_BATCH]
-        zs = _wm_coarse.zs(_half_folds(found, periods[cols] / HALF), spectrum)[:, 0]
-        coarse[:, cols] = zs.reshape(len(cols), count).T
-    # (1b) The SHORTLIST best local maxima and their neighbours, full size.
-    points = sorted(
+        zs = _wm_coarse.zs(_half_folds(found, periods[cols] / HALF), spectrum)
+        coarse[:, :, cols] = zs.T.reshape(many, len(cols), count).transpose(0, 2, 1)
+    # (1b) Each template's SHORTLIST best local maxima and their neighbours, full size; the
+    # union of those folded once, each template keeping its own points' scores (the same
+    # views as its search alone).
+    own = [
         {
             (row + dr, col + dc)
-            for row, col in _local(coarse)[:SHORTLIST]
+            for row, col in _local(scores)[:SHORTLIST]
             for dr in (-1, 0, 1)
             for dc in (-1, 0, 1)
             if 0 <= row + dr < count and 0 <= col + dc < len(periods)
         }
-    )
-    fine = np.full((count, len(periods)), -np.inf, np.float32)
+        for scores in coarse
+    ]
+    points = sorted(set().union(*own))
+    fine = np.full((many, count, len(periods)), -np.inf, np.float32)
     if points:
         tiles = np.stack(
             [_wm_coarse.fold(found.turned(row), float(periods[col])) for row, col in points]
         )
-        for (row, col), z in zip(points, _wm_coarse.zs(tiles, spectrum)[:, 0], strict=True):
-            fine[row, col] = z
+        scored = _wm_coarse.zs(tiles, spectrum)
+        for index, point in enumerate(points):
+            for which in range(many):
+                if point in own[which]:
+                    fine[(which, *point)] = scored[index, which]
     # (2) Local maxima over (angle, period) of the full-size scores, best first, >= FLOOR.
-    kept = [(r, c) for r, c in _local(fine) if fine[r, c] >= FLOOR][:KEPT]
-    return [(ANGLES[r], float(periods[c]), float(fine[r, c])) for r, c in kept]
+    views = []
+    for scores in fine:
+        kept = [(r, c) for r, c in _local(scores) if scores[r, c] >= FLOOR][:KEPT]
+        views.append([(ANGLES[r], float(periods[c]), float(scores[r, c])) for r, c in kept])
+    return views

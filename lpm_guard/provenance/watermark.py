@@ -181,11 +181,13 @@ class _View:
     # Tracing's pilot scores of the first frame over the whole search grid, per codebook,
     # made in the reading's keyed search (the same folds): ``Evidence.reading``.
     pilots: dict[tuple[bytes, bytes], np.ndarray] = field(default_factory=dict)
+    box: int = _wm_detect.FLAT_BOX  # the whitening's mean (``_wm_detect.flatten``)
 
     def white(self, luma: np.ndarray) -> np.ndarray:
         if self.rotation is None:
-            return _wm_detect.flatten(luma)
-        return np.asarray(_wm_detect.flatten(self.rotation.luma(luma)) * self.rotation.valid)
+            return _wm_detect.flatten(luma, self.box)
+        turned = self.rotation.luma(luma)
+        return np.asarray(_wm_detect.flatten(turned, self.box) * self.rotation.valid)
 
 
 class Evidence:
@@ -200,6 +202,10 @@ class Evidence:
         self._books: dict[tuple[bytes, bytes], _wm_trace.Codebook] = {}
         # The keyed rotation search's key-independent part (made when a trace first needs it).
         self._centre: _wm_turns.Centre | None = None
+        # Its views per template (the reading's sync pattern, tracing's pilots), and the
+        # turned views made from them, by (angle, period).
+        self._turns: dict[bytes, list[tuple[float, float, float]]] = {}
+        self._turned_views: dict[tuple[float, float], _View] = {}
         # (1)-(2): the whitened frames' autocorrelation gives the period candidates, and the
         # rotations whose lattice stands out (each one more view of the clip).
         self._lumas = list(lumas)
@@ -296,9 +302,10 @@ class Evidence:
         book = None if references is None else self._codebook(secret, references)
 
         def search() -> tuple[_View, float, bool] | None:
-            """The keyed search: in the chosen view, and in the perspective view when there
+            """The keyed search: in the chosen view, in the perspective view when there
             is one (a rectified picture's scale is the picture's, which no candidate may
-            hold); the better sync score of the two is decoded, one scale more either way
+            hold), and in the best view of the keyed rotation search (``_turned_search``);
+            the best sync score of those is decoded, one scale more either way
             (SCALES_DECODED), unless it is the chosen view's scale (None)."""
             searches = [
                 (
@@ -309,6 +316,7 @@ class Evidence:
                 )
                 for v in [view, *(p for p in self._perspectives() if p is not view)]
             ]
+            searches += self._turned_search(layout, book)
             searched, keyed, _, flipped = max(searches, key=lambda found: found[2])
             near = any(abs(keyed / p - 1) <= _wm_detect.SAME_SCALE for p in decoded)
             if searched is not view or not near or flipped != mirror:
@@ -352,16 +360,54 @@ class Evidence:
     def _turned(self, book: _wm_trace.Codebook) -> list[_View]:
         """The views the keyed rotation search finds on the first frame for ``book``'s
         pilots, their sampled frames turned back and whitened."""
-        shape = self._lumas[0].shape
-        views = []
-        if self._centre is None:
-            self._centre = _wm_turns.centre(self._lumas[0])
-        for angle, period, _ in _wm_turns.search(self._centre, book.template):
+        found = self._turn_search([book.template])[0]
+        return [self._turned_view(angle, period) for angle, period, _ in found]
+
+    def _turn_search(
+        self, templates: Sequence[np.ndarray]
+    ) -> list[list[tuple[float, float, float]]]:
+        """``_wm_turns.search`` of each template, once per clip: the templates not searched
+        yet are searched together (the same folds)."""
+        keys = [template.tobytes() for template in templates]
+        missing = [(k, t) for k, t in zip(keys, templates, strict=True) if k not in self._turns]
+        if missing:
+            if self._centre is None:
+                self._centre = _wm_turns.centre(self._lumas[0])
+            found = _wm_turns.search_many(self._centre, [t for _, t in missing])
+            self._turns.update(zip((k for k, _ in missing), found, strict=True))
+        return [self._turns[k] for k in keys]
+
+    def _turned_view(self, angle: float, period: float) -> _View:
+        """The clip turned back by ``angle`` with ``period`` as its candidate, its sampled
+        frames whitened as ``_wm_turns`` whitens (``_wm_detect.TURNED_BOX``); once per clip
+        (the reading's and tracing's searches share it)."""
+        if (angle, period) not in self._turned_views:
+            shape = self._lumas[0].shape
             rotation = _wm_geometry.Rotation(angle, (shape[0], shape[1]))
-            view = _View(rotation, [float(TILE), period], [])
+            view = _View(rotation, [float(TILE), period], [], box=_wm_detect.TURNED_BOX)
             view.sample = [view.white(luma) for luma in self._sampled()]
-            views.append(view)
-        return views
+            self._turned_views[(angle, period)] = view
+        return self._turned_views[(angle, period)]
+
+    def _turned_search(
+        self, layout: Layout, book: _wm_trace.Codebook | None
+    ) -> list[tuple[_View, float, float, bool]]:
+        """The keyed rotation search's best view for the sync pattern (``_wm_turns``; with
+        tracing's pilots searched on the same folds when a trace may follow), its period
+        refined on the whole first frame as the keyed scale search's (``_wm_detect.refine``):
+        (view, period, z, unmirrored), or nothing when it finds no view. A copy turned and
+        shrunk and re-encoded leaves the autocorrelation no lattice to turn a view by, and
+        the unturned keyed search no period (issue 19's rotated 2° + 0.75x + crf 28)."""
+        sync = render(layout.chips(None))
+        pilots = [book.template] if book is not None and len(book.issued) else []
+        found = self._turn_search([sync, *pilots])[0]
+        if not found:
+            return []
+        angle, period, _ = found[0]
+        view = self._turned_view(angle, period)
+        at = int(np.argmin(np.abs(_wm_detect.SEARCH_GRID - period)))
+        refined, z = _wm_detect.refine(view.sample[0], sync, at, False)
+        return [(view, refined, z, False)]
 
     def _sampled(self) -> list[np.ndarray]:
         at = sorted(self._sampled_at, key=self._sampled_at.__getitem__)

@@ -7,6 +7,7 @@ unmarked."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 
 import cv2
@@ -93,6 +94,18 @@ def test_a_turned_shrunk_reencoded_clip_is_traced_by_the_keyed_rotation_search()
     assert trace.period == pytest.approx(128 * 0.75 / _crop_fill(2), rel=0.01)
     # Another key's search finds nothing to trace in it.
     assert evidence.trace(OTHER, ISSUED).reference is None
+
+
+def test_a_turned_shrunk_reencoded_clip_is_read_blind_in_the_keyed_rotation_search() -> None:
+    # The same attack, read with nothing but the key: the keyed rotation search with the sync
+    # chips finds the turn, and its view (whitened with a 5-pixel mean) decodes where the
+    # unturned keyed scale search found no period. (On 4 keys x 2 photos of 25 frames this
+    # reads 5 of 8; this key's 12 frames read at a sync peak of 5.2.)
+    secret = hashlib.sha256(b"a").digest()
+    frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", secret)), 2), 0.75), 28)
+    evidence = Evidence(_lumas(frames, 50))
+    assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
+    assert evidence.reading(secret).reference == REFERENCE
 
 
 def _crop_fill(degrees: float) -> float:
@@ -197,5 +210,7 @@ def test_the_bounds_count_the_widened_search() -> None:
         math.log10(_wm_trace.hypotheses(1_000, 3)) - t * t / (2 * math.log(10))
         <= math.log10(_wm_trace.TRACE_ALARM) + 1e-9
     )
-    # The sync score's bound covers every fold in every view, both ways round.
-    assert _wm_detect.HYPOTHESES % (2 * views) == 0
+    # The sync score's bound covers every fold in every view, both ways round, the keyed
+    # rotation search's 20 angles among them (the reading may decode in its best view).
+    assert _wm_detect.HYPOTHESES % (2 * (views + 20)) == 0
+    assert _wm_detect.threshold() == pytest.approx(7.91, abs=0.01)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lpm_guard.provenance import _wm_detect, _wm_geometry
+from lpm_guard.provenance import _wm_detect, _wm_geometry, _wm_turns
 from lpm_guard.provenance._wm_pattern import CHIP, TILE, Layout, render
 from lpm_guard.provenance.watermark import Watermarker, detect
 from tests.provenance import media
@@ -58,11 +58,12 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     assert drift.max() <= _wm_detect.SEARCH_DRIFT + 1e-9
     # Every fold the search looks at is one more sync hypothesis in the bound, read as it is
     # and mirrored, in each view (the clip as it is, the rotations turned back and the
-    # picture seen in perspective rectified).
+    # picture seen in perspective rectified, and each angle of the keyed rotation search,
+    # whose best view the reading decodes in when its sync peak is the best).
     # (The refinement runs around the grid's best and, in a perspective view, around the
     # scale of the gate's size the picture has the shape of, over 9 steps.)
     folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS) + 9
-    views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES
+    views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES + len(_wm_turns.ANGLES)
     hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * views
     assert hypotheses == _wm_detect.HYPOTHESES
 
