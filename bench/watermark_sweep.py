@@ -81,6 +81,24 @@ def _gray(frames: list[np.ndarray]) -> list[np.ndarray]:
     return [_wm_geometry.reduce(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in frames]
 
 
+def attack_names(text: str) -> list[str]:
+    """The attacks named in a comma-separated list; a name may itself hold a comma ("gate crf
+    20, re-encoded crf 23"), so the longest known name is taken at each step."""
+    parts = [p.strip() for p in text.split(",")]
+    names: list[str] = []
+    start = 0
+    while start < len(parts):
+        for end in range(len(parts), start, -1):
+            name = ", ".join(parts[start:end])
+            if name in ATTACKS:
+                names.append(name)
+                start = end
+                break
+        else:
+            raise SystemExit(f"unknown attack {parts[start]!r}; known: {'; '.join(ATTACKS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="640x360")
@@ -95,7 +113,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    attacks = args.attacks.split(",")
+    attacks = attack_names(args.attacks)
     cv2.setNumThreads(1)
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
