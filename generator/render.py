@@ -55,6 +55,12 @@ _OCCLUDER_STEP = 4  # px: the grid an occluder's map is computed on
 SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
+# How far a turn may widen the face across, of the photo's own spacing (the rows of landmarks
+# in ``_ROWS``): a photo turned away shows its far side foreshortened, and turning it back
+# stretched those few pixels over a whole cheek (Hanks' sample, facing 0.35 rad: 6.5 times).
+# A frontal photo widens its near side 2.0 times at MAX_TURN, and keeps its full turn.
+MAX_STRETCH = 2.2
+_ROWS = ((0, 36, 39, 42, 45, 16), (2, 31, 33, 35, 14), (4, 48, 51, 54, 12))
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
@@ -225,6 +231,14 @@ class Renderer:
             if not len(touching):
                 self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
+        # How far the head may turn each way (to the viewer's left, to the right): as far as
+        # the photo has pixels for; a turned reference lends its own face its way.
+        self._yaw_range = (-MAX_TURN, MAX_TURN)
+        lent = [m.turn for m in self._turns]
+        self._yaw_range = (
+            -MAX_TURN if any(t < 0 for t in lent) else -self._turn_limit(-1.0),
+            MAX_TURN if any(t > 0 for t in lent) else self._turn_limit(1.0),
+        )
         self._composite = (
             Compositor(rig.front, rig.plate, rig.person)
             if rig.person is not None and rig.plate is not None and rig.front is not None
@@ -323,13 +337,40 @@ class Renderer:
             self._untangle(p, self._free | (np.arange(len(self._free)) < 17))
         return p
 
+    def stretch(self, mesh: np.ndarray) -> float:
+        """How far ``mesh`` widens the face across at most: the largest ratio of a gap between
+        neighbours in ``_ROWS`` to the photo's (each gap at least 0.05 eye distances)."""
+        rig = self.rig
+        ratios = [
+            np.diff(mesh[list(row)] @ rig.across)
+            / np.maximum(np.diff(rig.vertices[list(row)] @ rig.across), 0.05 * rig.interocular)
+            for row in _ROWS
+        ]
+        return float(np.concatenate(ratios).max())
+
+    def _turn_limit(self, side: float) -> float:
+        """The largest turn towards ``side`` (-1: the viewer's left) up to MAX_TURN that
+        widens the face no more than MAX_STRETCH (to 0.005 rad)."""
+        n = len(self.rig.vertices)
+        if self.stretch(self._geometry(FaceControls(yaw=side * MAX_TURN))[:n]) <= MAX_STRETCH:
+            return MAX_TURN
+        low, high = 0.0, MAX_TURN
+        while high - low > 0.005:
+            middle = 0.5 * (low + high)
+            widened = self.stretch(self._geometry(FaceControls(yaw=side * middle))[:n])
+            low, high = (middle, high) if widened <= MAX_STRETCH else (low, middle)
+        return low
+
+    def yaw(self, c: FaceControls) -> float:
+        """The turn shown for ``c.yaw``: within MAX_TURN, and as far as the photo allows."""
+        return float(np.clip(c.yaw, *self._yaw_range))
+
     def _turn(self, p: np.ndarray, rows: np.ndarray, c: FaceControls) -> np.ndarray:
         """Points ``p``, the geometry's rows ``rows`` (``_geometry``'s order: the mesh's
         vertices, then the eyes' held points), turned as the head's pose turns each: lifted
         to 3D at the vertex's depth, turned as much as its role follows."""
-        yaw, pitch, roll = (
-            float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.yaw, c.pitch, c.roll)
-        )
+        yaw = self.yaw(c)
+        pitch, roll = (float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.pitch, c.roll))
         if not (yaw or pitch or roll):
             return p
         head = self.rig.head
@@ -428,8 +469,8 @@ class Renderer:
         if self._occluder is not None:
             self._keep_occluder(frame, c, dst, (map_x, map_y))
         if self._turns:
-            self._lend_turn(frame, dst, float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))
-        if (turn := abs(float(np.clip(c.yaw, -MAX_TURN, MAX_TURN)))) > FOLD_TURN:
+            self._lend_turn(frame, dst, self.yaw(c))
+        if (turn := abs(self.yaw(c))) > FOLD_TURN:
             # The folds are on the side turning away: from the nose to the head's far edge.
             x0, y0, x1, y1 = _window(dst[rig.roles <= HAIR], 0.05 * rig.interocular, frame.shape)
             nose, margin = float(dst[30, 0]), 0.15 * rig.interocular

@@ -272,6 +272,25 @@ def test_a_turned_head_folds_nothing(character: Character, yaw: float) -> None:
         assert not folded.any(), rig.triangles[folded]
 
 
+def test_a_photo_turned_away_is_not_turned_back_past_its_pixels(
+    character: Character, hanks: Character
+) -> None:
+    """Hanks' sample faces 0.35 rad to the viewer's right: his far cheek is a few pixels wide
+    in the photo. Turned 0.35 back, the warp spread them over the whole cheek (5.0 times the
+    photo's spacing between the far eye and the outline; a frontal photo widens 2.0 times).
+    The turn back stops where the face has widened MAX_STRETCH times; a frontal photo keeps
+    its whole turn both ways."""
+    from lpm_guard.generator.render import MAX_STRETCH, MAX_TURN
+
+    r = hanks.renderer
+    assert facing_yaw(hanks.rig.head) > 0.25
+    assert r.stretch(r.deform(FaceControls(yaw=-0.35))) <= MAX_STRETCH + 0.05  # was 5.0
+    assert r.yaw(FaceControls(yaw=-0.35)) < -0.1  # it still turns
+    assert r.yaw(FaceControls(yaw=0.35)) == MAX_TURN  # further away: foreshortened
+    assert character.renderer.yaw(FaceControls(yaw=-0.5)) == -MAX_TURN
+    assert character.renderer.yaw(FaceControls(yaw=0.5)) == MAX_TURN
+
+
 @pytest.mark.parametrize("yaw", [-0.35, 0.35])
 def test_a_turned_head_keeps_skin_between_the_far_eye_and_the_temple(
     character: Character, yaw: float
@@ -492,9 +511,9 @@ def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     assert len(dips) >= 2  # and seams between them
 
 
-def test_a_grey_photo_gets_a_grey_mouth(closed_mouths: dict[str, np.ndarray]) -> None:
+def test_a_grey_photo_gets_a_grey_mouth(hanks: Character) -> None:
     """Teeth, tongue and cavity are lit and coloured like the photo: no red in a grey one."""
-    character = Character.from_photo(closed_mouths["hanks"])
+    character = hanks
     rig = character.rig
     assert np.ptp(rig.canvas.astype(int), axis=2).max() <= 8  # the photo is grey
     controls = FaceControls(jaw_open=0.8)
