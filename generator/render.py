@@ -21,7 +21,18 @@ from .interior import Interior, Palette
 from .lips import inner_outline, lip_gap, smooth_closed
 from .occluder import find_occluder
 from .pose import facing_yaw
-from .rig import BORDER, CHEEKS, FOLLOW, HAIR, NECK, SHOULDERS, Reference, Rig, eye_ring
+from .rig import (
+    BORDER,
+    CHEEKS,
+    FOLLOW,
+    HAIR,
+    JAW_RING,
+    NECK,
+    SHOULDERS,
+    Reference,
+    Rig,
+    eye_ring,
+)
 from .warp import Warper, label_triangles, sample_map, signed_area, triangle_affines
 
 # Weights of the lower face that drop with the jaw.
@@ -61,6 +72,13 @@ CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of th
 # A frontal photo widens its near side 2.0 times at MAX_TURN, and keeps its full turn.
 MAX_STRETCH = 2.2
 _ROWS = ((0, 36, 39, 42, 45, 16), (2, 31, 33, 35, 14), (4, 48, 51, 54, 12))
+# Of the photo's gap between a point of the far side and the outline beside it, how much a
+# turn leaves at least (a cylinder turned 0.35 rad leaves 0.37 beside a mouth's corner).
+FORESHORTEN = 0.35
+# Per side (the subject's right, turning to the viewer's left; the subject's left): (inner,
+# outline) pairs, mouth, nose, eye; and the jaw line's points on that side from the chin out.
+_FAR_ROWS = (((48, 4), (31, 2), (36, 0)), ((54, 12), (35, 14), (45, 16)))
+_FAR_JAW = ((5, 4, 3, 2, 1, 0), (11, 12, 13, 14, 15, 16))
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
@@ -231,6 +249,10 @@ class Renderer:
             if not len(touching):
                 self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
+        self._jaw_ring = JAW_RING + np.arange(17)
+        self._far_jaw = np.array(
+            [*_FAR_JAW[0], *_FAR_JAW[1], *(70 + k for k in range(len(CHEEKS))), *self._jaw_ring]
+        )
         # How far the head may turn each way (to the viewer's left, to the right): as far as
         # the photo has pixels for; a turned reference lends its own face its way.
         self._yaw_range = (-MAX_TURN, MAX_TURN)
@@ -373,6 +395,19 @@ class Renderer:
         pitch, roll = (float(np.clip(a, -MAX_TURN, MAX_TURN)) for a in (c.pitch, c.roll))
         if not (yaw or pitch or roll):
             return p
+        out = self._turned(p, rows, yaw, pitch, roll)
+        if yaw:
+            # The far side's outline gives way outwards where the skin turning towards it
+            # would come closer to it than FORESHORTEN of the photo's spacing.
+            at = np.isin(rows, self._far_jaw)
+            if at.any():
+                push = self._far_push(yaw, pitch, roll)
+                out[at] += np.outer(push[rows[at]], np.sign(yaw) * self.rig.across)
+        return out
+
+    def _turned(
+        self, p: np.ndarray, rows: np.ndarray, yaw: float, pitch: float, roll: float
+    ) -> np.ndarray:
         head = self.rig.head
         points = head.unproject(p, self._depth[rows])
         follow = self._follow[rows]
@@ -385,6 +420,41 @@ class Renderer:
         moves = follow > 0.0
         out[moves] = head.project(turned[moves])
         return out
+
+    def _far_push(self, yaw: float, pitch: float, roll: float) -> np.ndarray:
+        """How far (canvas pixels, outwards) each vertex of the far side's jaw line gives way
+        for this pose, the rest of the mesh 0: the outline point of each of ``_FAR_ROWS``
+        (the eye's outer corner, the nose's wing, the mouth's corner, each to the jaw line)
+        keeps at least FORESHORTEN of the photo's gap from the point inside it as both turn,
+        and the jaw line round it gives way smoothly. Held
+        still while the mouth's corner turned into it, the far cheek was squeezed to nothing
+        (the astronaut at +0.35: 0.00 of its width between the corner and the jaw)."""
+        rig, side = self.rig, 1 if yaw > 0 else 0
+        rows = _FAR_ROWS[side]
+        flat = np.array([v for row in rows for v in row])
+        turned = self._turned(rig.vertices[flat], flat, yaw, pitch, roll)
+        towards = np.sign(yaw) * rig.across
+        push = np.zeros(len(rig.vertices))
+        jaw = _FAR_JAW[side]
+        for k, (inner, outer) in enumerate(rows):
+            rest = float((rig.vertices[outer] - rig.vertices[inner]) @ towards)
+            now = float((turned[2 * k + 1] - turned[2 * k]) @ towards)
+            push[outer] = max(0.0, FORESHORTEN * rest - now)
+        # The jaw line gives way smoothly round each: a point j steps along it from a row's
+        # outline point as much as (1 - j / 4) of that row's push, the most of the rows'.
+        steps = np.arange(len(jaw))
+        for k, (_, outer) in enumerate(rows):
+            at = 2 * k + 1  # mouth, nose, eye: the jaw's points 1, 3, 5 on this side
+            reach = np.clip(1.0 - np.abs(steps - at) / 4.0, 0.0, 1.0) * push[outer]
+            push[list(jaw)] = np.maximum(push[list(jaw)], reach)
+        # The cheek points inside (between the corner or the wing and the jaw) half as much,
+        # the ring outside as much: the skin between them stretches evenly, not the few pixels
+        # of the face's lit edge.
+        for k, (_, outer) in enumerate(CHEEKS):
+            if outer in jaw:
+                push[70 + k] = 0.5 * push[outer]
+        push[self._jaw_ring[list(jaw)]] = push[list(jaw)]
+        return np.concatenate([push, np.zeros(len(self._eye_index))])
 
     def _untangle(self, p: np.ndarray, free: np.ndarray) -> None:
         """Move the vertices ``free`` allows (the mesh's own cheek, neck and hair points; after

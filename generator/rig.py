@@ -23,6 +23,9 @@ FOLLOW = np.array([1.0, 0.85, 0.25, 0.0, 0.0])
 # Cheek vertices (70, 71, ...), each halfway between a landmark near the mouth or nose and one
 # on the jaw: the mouth corners, then the nose wings.
 CHEEKS = ((48, 4), (54, 12), (31, 2), (35, 14))
+# The first of the mesh's points just outside the jaw line, one per jaw landmark in order
+# (after the landmarks, the irises, the cheeks and the forehead's two rings of nine).
+JAW_RING = 70 + len(CHEEKS) + 18
 CHEEK_DROP = 0.08  # inter-ocular distances below the middle of each cheek's line (see below)
 
 
@@ -137,6 +140,7 @@ def build_rig(
             roles.append(HEAD if k == 1.0 else HAIR)
     # Cheeks and hair at the sides; the neck below the jaw; shoulders lower still.
     jaw = marks[faces.JAW]
+    assert 68 + len(extra) == JAW_RING
     for i, p in enumerate(jaw):
         outward = p - centre
         outward /= np.linalg.norm(outward)

@@ -292,6 +292,25 @@ def test_a_photo_turned_away_is_not_turned_back_past_its_pixels(
 
 
 @pytest.mark.parametrize("yaw", [-0.35, 0.35])
+def test_a_turned_head_keeps_cheek_beside_the_far_mouth_corner(
+    character: Character, t1_left: Character, yaw: float
+) -> None:
+    """Turned as far as it goes, the far mouth corner turned into the jaw line held still
+    beside it: the astronaut's cheek there was squeezed to 0.00 (+0.35) and 0.07 (-0.35) of
+    its width in the photo, t1's to 0.23 and 0.37. The jaw line gives way outwards: at least
+    FORESHORTEN of the width is left (a cylinder turned 0.35 rad leaves 0.37)."""
+    from lpm_guard.generator.render import FORESHORTEN
+
+    for ch in (character, t1_left):
+        rig = ch.rig
+        corner, jaw = (54, 12) if yaw > 0 else (48, 4)
+        out = np.sign(yaw) * rig.across
+        dst = ch.renderer.deform(FaceControls(yaw=yaw))
+        width = (dst[jaw] - dst[corner]) @ out / ((rig.vertices[jaw] - rig.vertices[corner]) @ out)
+        assert width >= FORESHORTEN - 0.01
+
+
+@pytest.mark.parametrize("yaw", [-0.35, 0.35])
 def test_a_turned_head_keeps_skin_between_the_far_eye_and_the_temple(
     character: Character, yaw: float
 ) -> None:
