@@ -189,7 +189,7 @@ def build_rig(
         float(np.sqrt(abs(np.linalg.det(frame.matrix[:, :2])))),
         lids=lid_index,
         lid_travel=lid_travel,
-        outline=_outline(points3d),
+        outline=_outline(points3d, role_array),
     )
     if separate and shows_background(_photo_area(photo, frame), marks, interocular):
         person = person_mask(canvas, marks, interocular)
@@ -197,19 +197,22 @@ def build_rig(
     return rig
 
 
-def _outline(points3d: np.ndarray) -> np.ndarray:
+def _outline(points3d: np.ndarray, roles: np.ndarray) -> np.ndarray:
     """How much each vertex is the head's outline rather than a point of its skin (0..1): the
     jaw line, the more the further back it lies (the eyes' outer corners' depth 0, the jaw
     line's deepest 1, to the fourth power: the temples, level with the eyes, are outline; the
     jaw by the mouth turns as skin). An outline stays about where it is as the head turns
     away, the skin sliding round behind it (a ball turned about its centre keeps its outline).
     Turned as a point of the skin, the far temple's edge met the eye's outer corner, and the
-    hair behind it showed in a V."""
+    hair behind it showed in a V. The hair's outer points are the head's outline too: turned as
+    points of the skin, the far side's came in by 0.4 of the hair's width beside the temple
+    (held still, its jaw line did not), and the hair there was pressed into a dark band."""
     z = points3d[:, 2]
     front = float(z[[36, 45]].mean())
     back = float(z[:17].max())
     weight = np.zeros(len(z))
     weight[:17] = np.clip((z[:17] - front) / max(back - front, 1e-6), 0.0, 1.0) ** 4
+    weight[roles == HAIR] = 1.0
     return weight
 
 

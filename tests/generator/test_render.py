@@ -311,6 +311,23 @@ def test_a_turned_head_keeps_cheek_beside_the_far_mouth_corner(
 
 
 @pytest.mark.parametrize("yaw", [-0.35, 0.35])
+def test_a_turned_head_keeps_its_hair_beside_the_far_temple(
+    character: Character, t1_left: Character, yaw: float
+) -> None:
+    """The hair's outer points turned as skin while the jaw line beside them stayed: the hair
+    beside the far temple was pressed to 0.55-0.60 of its width (astronaut, t1), a dark band.
+    They are the head's outline, and stay about where they are as well."""
+    from lpm_guard.generator.rig import JAW_RING
+
+    for ch in (character, t1_left):
+        rig = ch.rig
+        jaw = 16 if yaw > 0 else 0
+        dst = ch.renderer.deform(FaceControls(yaw=yaw))
+        width = np.linalg.norm(dst[JAW_RING + jaw] - dst[jaw])
+        assert width >= 0.85 * np.linalg.norm(rig.vertices[JAW_RING + jaw] - rig.vertices[jaw])
+
+
+@pytest.mark.parametrize("yaw", [-0.35, 0.35])
 def test_a_turned_head_keeps_skin_between_the_far_eye_and_the_temple(
     character: Character, yaw: float
 ) -> None:
