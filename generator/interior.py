@@ -197,8 +197,10 @@ class Interior:
             low = np.clip(under + 0.5, 0.0, 1.0) * np.clip((0.8 - s_low) / 0.15, 0.0, 1.0)
             low *= float(np.clip(mid_opening / (0.12 * io) - 0.3, 0.0, 1.0))
             down_tooth = np.clip(under / showing, 0.0, 1.0)
-            # Lit at their tips, darker down towards the gum and the lip's shadow under them.
-            light = 0.78 - 0.06 * down_tooth - 0.16 * np.clip(down_tooth - 0.6, 0.0, 0.4) / 0.4
+            # Lit at their tips, a little darker down towards the lip's shadow under them; lit
+            # like the upper teeth, a shade less (at 0.78 and below, with the arch's turn and
+            # the mouth's warm light, they read as a grey band: 0.49 of the teeth's lightness).
+            light = 0.97 - 0.1 * down_tooth - 0.08 * np.clip(down_tooth - 0.6, 0.0, 0.4) / 0.4
             # A few soft gaps between the front teeth (no seam at every tooth, no grid: at
             # this size they read as a grille), fainter and narrower towards the sides, and
             # wider at the tips where the teeth's rounded corners part.
@@ -211,7 +213,7 @@ class Interior:
                 )
             light *= 1.0 - gaps
             # In the mouth's shade, teeth take on its warm light.
-            paint[rows] = self._teeth_over(paint[rows], low, x_low, light, 0.1, teeth_colour)
+            paint[rows] = self._teeth_over(paint[rows], low, x_low, light, 0.05, teeth_colour)
 
         if upper_teeth:
             # (4) Upper teeth one by one; their edges rise along the smile line towards the

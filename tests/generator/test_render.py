@@ -684,3 +684,35 @@ def test_a_turn_with_each_point_s_own_angle_turns_as_the_head_turns() -> None:
     np.testing.assert_allclose(turned[5:], expected[5:], atol=1e-9)
     partial = (points[:5] - head.pivot) @ rotation_matrix(0.0, *angles[1:]).T + head.pivot
     np.testing.assert_allclose(turned[:5], partial, atol=1e-9)
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "t1"])
+def test_painted_lower_teeth_are_lit_like_teeth_not_grey(
+    character: Character, t1_left: Character, photo: str
+) -> None:
+    """The painted lower teeth were lit at 0.78 of the teeth's colour and less, then turned
+    with the arch and warmed by the mouth: a grey band, their median 0.48 of the teeth's
+    lightness (the photo's own upper teeth peak at 230 over the astronaut's open mouth, the
+    lower ones at 150). Now a shade under the upper teeth."""
+    ch = character if photo == "astronaut" else t1_left
+    r = ch.renderer
+    interior = r._interior
+    dst = r.deform(FaceControls(jaw_open=0.9, lip_width=0.3))
+    inner = inner_outline(dst)
+    upper, lower = dst[[60, 61, 62, 63, 64]], inner[[0, 7, 6, 5, 4]]
+    x0, y0 = (dst[48:68].min(0) - 10).astype(int)
+    x1, y1 = (dst[48:68].max(0) + 10).astype(int)
+    sharpness, grain = interior.sharpness, interior.grain
+    try:  # unblurred, without grain: the teeth's own pixels
+        interior.sharpness, interior.grain = 0.0, 0.0
+        both = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0))
+        none = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0), lower_teeth=False)
+    finally:
+        interior.sharpness, interior.grain = sharpness, grain
+    teeth = both[np.abs(both - none).max(axis=2) > 20]
+    assert len(teeth) > 200
+    lightness = float(np.median(teeth.mean(axis=1))) / float(interior.teeth.mean())
+    assert lightness >= 0.62  # was 0.48
+    # Coloured as the teeth are (not greyed): the channels in the teeth's proportions.
+    tint = np.median(teeth, axis=0) / np.median(teeth.mean(axis=1))
+    assert np.abs(tint - interior.teeth / interior.teeth.mean()).max() < 0.06
