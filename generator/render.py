@@ -63,6 +63,8 @@ _JAW_LINE = list(range(4, 13))  # the jaw line's landmarks that drop with the ja
 MAX_TURN = 0.35  # radians
 BREATH = 0.035  # eye distances a full breath lifts the neck and the shoulders
 _OCCLUDER_STEP = 4  # px: the grid an occluder's map is computed on
+_NEAR_OCCLUDER = np.ones((5, 5), np.uint8)  # 2 px round the occluder's place
+_AROUND = np.ones((5, 5), np.uint8)  # 2 px round a piece torn off
 SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
@@ -225,6 +227,7 @@ class Renderer:
         self._kept_triangles = np.zeros((0, 3), np.int32)
         self._occluder_corners = self._dragged_over = np.zeros(0, np.intp)
         self._occluder_canvas = np.zeros((0, 0), np.float32)
+        self._occluder_source = rig.canvas
         self._dragged_breathing = np.isin(rig.roles[self._dragged], (NECK, SHOULDERS))
         self._jaw_reached = False  # whether the last ``_geometry`` dragged the occluder
         self._over_jaw = False  # whether the jaw line runs over the occluder
@@ -246,13 +249,15 @@ class Renderer:
             # The occluder's mask over the whole canvas: sampled where the maps say.
             self._occluder_canvas = np.zeros(rig.canvas.shape[:2], np.float32)
             self._occluder_canvas[y0:y1, x0:x1] = self._occluder.mask
+            self._occluder_source = _occluder_colours(
+                rig.front if rig.front is not None else rig.canvas, self._occluder_canvas
+            )
             if not len(touching):
                 self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
         self._jaw_ring = JAW_RING + np.arange(17)
-        self._far_jaw = np.array(
-            [*_FAR_JAW[0], *_FAR_JAW[1], *(70 + k for k in range(len(CHEEKS))), *self._jaw_ring]
-        )
+        self._push_pose: tuple[float, float, float] | None = None
+        self._push: np.ndarray | None = None
         # How far the head may turn each way (to the viewer's left, to the right): as far as
         # the photo has pixels for; a turned reference lends its own face its way.
         self._yaw_range = (-MAX_TURN, MAX_TURN)
@@ -399,10 +404,9 @@ class Renderer:
         if yaw:
             # The far side's outline gives way outwards where the skin turning towards it
             # would come closer to it than FORESHORTEN of the photo's spacing.
-            at = np.isin(rows, self._far_jaw)
-            if at.any():
-                push = self._far_push(yaw, pitch, roll)
-                out[at] += np.outer(push[rows[at]], np.sign(yaw) * self.rig.across)
+            push = self._far_push(yaw, pitch, roll)
+            if push is not None:
+                out += np.outer(push[rows], np.sign(yaw) * self.rig.across)
         return out
 
     def _turned(
@@ -421,14 +425,22 @@ class Renderer:
         out[moves] = head.project(turned[moves])
         return out
 
-    def _far_push(self, yaw: float, pitch: float, roll: float) -> np.ndarray:
+    def _far_push(self, yaw: float, pitch: float, roll: float) -> np.ndarray | None:
         """How far (canvas pixels, outwards) each vertex of the far side's jaw line gives way
         for this pose, the rest of the mesh 0: the outline point of each of ``_FAR_ROWS``
         (the eye's outer corner, the nose's wing, the mouth's corner, each to the jaw line)
         keeps at least FORESHORTEN of the photo's gap from the point inside it as both turn,
         and the jaw line round it gives way smoothly. Held
         still while the mouth's corner turned into it, the far cheek was squeezed to nothing
-        (the astronaut at +0.35: 0.00 of its width between the corner and the jaw)."""
+        (the astronaut at +0.35: 0.00 of its width between the corner and the jaw). None
+        where nothing gives way; the last pose's answer is kept (a frame asks twice)."""
+        if self._push_pose == (yaw, pitch, roll):
+            return self._push
+        self._push_pose = (yaw, pitch, roll)
+        self._push = self._pushed(yaw, pitch, roll)
+        return self._push
+
+    def _pushed(self, yaw: float, pitch: float, roll: float) -> np.ndarray | None:
         rig, side = self.rig, 1 if yaw > 0 else 0
         rows = _FAR_ROWS[side]
         flat = np.array([v for row in rows for v in row])
@@ -440,6 +452,8 @@ class Renderer:
             rest = float((rig.vertices[outer] - rig.vertices[inner]) @ towards)
             now = float((turned[2 * k + 1] - turned[2 * k]) @ towards)
             push[outer] = max(0.0, FORESHORTEN * rest - now)
+        if not push.any():
+            return None
         # The jaw line gives way smoothly round each: a point j steps along it from a row's
         # outline point as much as (1 - j / 4) of that row's push, the most of the rows'.
         steps = np.arange(len(jaw))
@@ -610,20 +624,29 @@ class Renderer:
         my = cv2.warpAffine(cy, up, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.remap(mask, mx, my, cv2.INTER_LINEAR)
         dragged = cv2.remap(mask, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR)
-        alpha = cv2.max(alpha, dragged)
-        found = cv2.findNonZero((alpha > 0).view(np.uint8))
-        if found is None:
-            return
-        # Only the pixels it covers are drawn (the window allowed for every way it may move).
-        bx, by, bw, bh = cv2.boundingRect(found)
-        box = np.s_[by : by + bh, bx : bx + bw]
+        # Where the frame shows a piece of it out of its place, the skin or hair as it was
+        # there covers it out to where the piece's soft edge is half-way, and 2 px further
+        # round a piece away from the occluder's place (a fleck torn off into the hair): the
+        # frame shows the photo's own soft edge of it there, and covered as softly as the
+        # mask, its rim showed through, a grey ring in her hair.
+        dragged = np.minimum(dragged * np.float32(2.0), np.float32(1.0))
+        near = cv2.dilate(alpha, _NEAR_OCCLUDER) > 0.5
+        cover = cv2.max(dragged, cv2.dilate(np.where(near, np.float32(0.0), dragged), _AROUND))
+        cover[alpha >= 1.0] = 0.0  # the occluder itself is drawn over those
         source = rig.front if rig.front is not None else rig.canvas
-        kept = cv2.remap(
-            source, mx[box], my[box], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        roi = frame[y0 + by : y0 + by + bh, x0 + bx : x0 + bx + bw]
-        a = alpha[box]
-        roi[:] = cv2.blendLinear(kept, roi, a, 1.0 - a)
+        # Only the pixels each layer covers are drawn (the window allowed for every way the
+        # occluder may move): the skin round it over the pieces, then the occluder.
+        for layer, a in ((source, cover), (self._occluder_source, alpha)):
+            found = cv2.findNonZero((a > 0).view(np.uint8))
+            if found is None:
+                continue
+            bx, by, bw, bh = cv2.boundingRect(found)
+            box = np.s_[by : by + bh, bx : bx + bw]
+            kept = cv2.remap(
+                layer, mx[box], my[box], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            roi = frame[y0 + by : y0 + by + bh, x0 + bx : x0 + bx + bw]
+            roi[:] = cv2.blendLinear(kept, roi, a[box], 1.0 - a[box])
 
     def _paint_eyes(
         self,
@@ -1105,6 +1128,28 @@ def _sealed_mouth(rig: Rig) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
         cv2.dilate(dark, np.ones((k, k), np.uint8)).astype(np.float32), (k, k), 0
     )
     return (x0, y0), sealed, corners
+
+
+def _occluder_colours(source: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``source`` with the occluder's soft edge (0 < ``mask`` < 1, and a pixel inside)
+    in the colour of the nearest pixel that is wholly the occluder. The photo's pixels there
+    are half the occluder, half the neck behind it; drawn over a dropped chin, that half
+    showed as a rim of neck colour along the cards' top edge."""
+    core = cv2.erode((mask >= 0.98).astype(np.uint8), np.ones((3, 3), np.uint8))
+    edge = (mask > 0.0) & (core == 0)
+    if not core.any() or not edge.any():
+        return source
+    # Labels of the nearest core pixel: every zero of the input (the core) its own label.
+    _, labels = cv2.distanceTransformWithLabels(
+        1 - core, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(core)
+    order = np.zeros(int(labels.max()) + 1, np.intp)
+    order[labels[ys, xs]] = np.arange(len(ys))
+    nearest = order[labels[edge]]
+    out = source.copy()
+    out[edge] = source[ys[nearest], xs[nearest]]
+    return out
 
 
 def _colour_match(primary: Rig, reference: Rig) -> tuple[np.ndarray, np.ndarray]:

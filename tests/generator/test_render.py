@@ -716,3 +716,35 @@ def test_painted_lower_teeth_are_lit_like_teeth_not_grey(
     # Coloured as the teeth are (not greyed): the channels in the teeth's proportions.
     tint = np.median(teeth, axis=0) / np.median(teeth.mean(axis=1))
     assert np.abs(tint - interior.teeth / interior.teeth.mean()).max() < 0.06
+
+
+def test_cards_under_a_dropping_chin_show_no_neck_rim_and_no_torn_fleck(
+    t1_left: Character,
+) -> None:
+    """t1's cards stay still as her chin drops. Their soft top edge was drawn in the photo's
+    own colours there, half the neck behind them: over the dropped chin, a dark rim of neck
+    colour (a dip under both the chin and the cards along the edge, median 14 grey levels at
+    jaw .9). And a fleck of card the jaw tore off into her hair was covered only as far as its
+    soft mask: its rim showed, a light ring (white top-hat 77 and 74 at jaw .9 and .98; the
+    photo's own hair and skin there reach 38)."""
+    r, rig = t1_left.renderer, t1_left.rig
+    mask, io = r._occluder_canvas, rig.interocular
+    cx = rig.landmarks[8, 0]
+    cols = np.arange(int(cx - 0.5 * io), int(cx + 0.5 * io))
+    tops = np.array([int(np.argmax(mask[:, x] > 0.5)) for x in cols])
+    assert (tops > 0).all()
+    place = cv2.dilate((mask > 0.02).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    ys = np.flatnonzero(place.any(axis=1))
+    region = np.zeros_like(place)
+    region[int(ys[0] - 0.3 * io) : ys[-1]] = True
+    region &= ~place
+    for c in (FaceControls(jaw_open=0.9, lip_width=0.3), FaceControls(jaw_open=0.98)):
+        grey = cv2.cvtColor(r.render(c), cv2.COLOR_RGB2GRAY)
+        g = grey.astype(int)
+        dips = [
+            min(g[t - 4 : t - 2, x].max(), g[t + 1 : t + 3, x].max()) - g[t - 2 : t + 1, x].min()
+            for x, t in zip(cols, tops, strict=True)
+        ]
+        assert np.median(dips) <= 9  # 14 and 13 before
+        hat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, np.ones((5, 5), np.uint8))
+        assert int(hat[region].max()) <= 55  # 77 and 74 before
