@@ -833,7 +833,13 @@ class Renderer:
         along = (depth - level).astype(np.float32)
         move = np.array([[1, 0, grow * down[0]], [0, 1, grow * down[1]]], np.float32)
         lower = cv2.warpAffine(patch, move, (x1 - x0, y1 - y0), borderMode=cv2.BORDER_REPLICATE)
-        out = np.where((along >= max(grow, 0.0))[..., None], lower, patch)
+        # Under the band the cavity is painted over (below), each half running on to the
+        # band's middle: the band's soft edges blend it with its own continuation. Cut at the
+        # band's bottom, its lower edge blended in the reference's unmoved lower half (a
+        # rendered reference's tongue: a thin light line across the cavity).
+        # The cut is a pixel soft (a hard one stepped from row to row along the curve).
+        cut = np.clip(along - max(0.5 * grow, 0.0) + 0.5, 0.0, 1.0)[..., None]
+        out = patch * (1.0 - cut) + lower * cut
         if grow > 1.0:
             # The band the lower half leaves shows the mouth behind the photo's teeth: a
             # shaded cavity and tongue, its edges as soft as the photo's teeth are.

@@ -748,3 +748,27 @@ def test_cards_under_a_dropping_chin_show_no_neck_rim_and_no_torn_fleck(
         assert np.median(dips) <= 9  # 14 and 13 before
         hat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, np.ones((5, 5), np.uint8))
         assert int(hat[region].max()) <= 55  # 77 and 74 before
+
+
+def test_a_rendered_reference_lends_its_mouth_without_a_light_line(
+    character: Character, astronaut: np.ndarray
+) -> None:
+    """A frame opened wider than the reference shows a band of painted cavity between the
+    reference's halves. Under the band's soft lower edge lay the reference's own lower half
+    unmoved (a rendered reference's tongue): a thin light line across the cavity, in 34 of the
+    35 columns between the inner lips' outer points (a pixel 8 grey levels over both its
+    neighbours above and below, the median)."""
+    reference = character.renderer.render(FaceControls(jaw_open=0.9))
+    lent = Character.from_photo(astronaut, references=[reference]).renderer
+    c = FaceControls(jaw_open=0.9)
+    grey = cv2.cvtColor(lent.render(c), cv2.COLOR_RGB2GRAY).astype(int)
+    dst = lent.deform(c)
+    lines = []
+    for x in range(int(dst[61, 0]), int(dst[63, 0]) + 1):
+        column = grey[int(dst[62, 1]) : int(dst[66, 1]), x]
+        over = column[1:-1] - np.maximum(column[:-2], column[2:])
+        over[column[1:-1] > 100] = 0  # the dark cavity only
+        lines.append(int(over.max()))
+    assert len(lines) > 20
+    assert np.median(lines) <= 3  # was 8
+    assert sum(v > 4 for v in lines) <= 0.2 * len(lines)  # was 34 of 35
