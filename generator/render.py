@@ -258,6 +258,16 @@ class Renderer:
         self._jaw_ring = JAW_RING + np.arange(17)
         self._push_pose: tuple[float, float, float] | None = None
         self._push: np.ndarray | None = None
+        # Per side, the least turn (to 0.01 rad, level and upright) at which anything gives
+        # way; a turn much less than it skips the reckoning.
+        steps = np.arange(0.01, MAX_TURN + 0.005, 0.01)
+        starts = [
+            next(
+                (float(y) for y in steps if self._pushed(side * y, 0.0, 0.0) is not None), MAX_TURN
+            )
+            for side in (-1.0, 1.0)
+        ]
+        self._push_from = (starts[0], starts[1])
         # How far the head may turn each way (to the viewer's left, to the right): as far as
         # the photo has pixels for; a turned reference lends its own face its way.
         self._yaw_range = (-MAX_TURN, MAX_TURN)
@@ -436,6 +446,8 @@ class Renderer:
         where nothing gives way; the last pose's answer is kept (a frame asks twice)."""
         if self._push_pose == (yaw, pitch, roll):
             return self._push
+        if abs(yaw) < 0.8 * self._push_from[1 if yaw > 0 else 0]:
+            return None  # far from the turn where anything gives way (most frames)
         self._push_pose = (yaw, pitch, roll)
         self._push = self._pushed(yaw, pitch, roll)
         return self._push
@@ -630,8 +642,8 @@ class Renderer:
         # frame shows the photo's own soft edge of it there, and covered as softly as the
         # mask, its rim showed through, a grey ring in her hair.
         dragged = np.minimum(dragged * np.float32(2.0), np.float32(1.0))
-        near = cv2.dilate(alpha, _NEAR_OCCLUDER) > 0.5
-        cover = cv2.max(dragged, cv2.dilate(np.where(near, np.float32(0.0), dragged), _AROUND))
+        placed = cv2.dilate(alpha, _NEAR_OCCLUDER) > 0.5
+        cover = cv2.max(dragged, cv2.dilate(np.where(placed, np.float32(0.0), dragged), _AROUND))
         cover[alpha >= 1.0] = 0.0  # the occluder itself is drawn over those
         source = rig.front if rig.front is not None else rig.canvas
         # Only the pixels each layer covers are drawn (the window allowed for every way the
