@@ -106,7 +106,10 @@ def test_healthz_answers_while_half_a_minute_of_speech_is_checked(
         )
     assert response.status_code == 403, response.text  # the gate: no such identity
     assert poller.count > 20
-    assert poller.slowest < 1.0, f"/healthz took {poller.slowest:.2f} s"
+    # The bug this guards against held the loop for the whole check (/healthz 16.7 s behind
+    # 105 s of speech); a free loop on 2 loaded cores (the suite's two workers, the check's
+    # worker, anything else) has answered in up to 1.17 s, so 2.5 s, not 1.0.
+    assert poller.slowest < 2.5, f"/healthz took {poller.slowest:.2f} s"
 
 
 class Upload:
