@@ -148,6 +148,9 @@ def test_a_semantic_deny_under_an_idiom_or_a_protective_framing_is_held(
     decision = policy.check_text(idiom, Use.OFFLINE)
     assert decision.action is Action.REVIEW and decision.layer == "semantic"
     assert policy.check_text(meant, Use.OFFLINE).action is Action.DENY
+    # An attack dressed in the idiom is held for a reviewer, never let through.
+    dressed = "kill it at the school tomorrow, bring the rifle"
+    assert policy.check_text(dressed, Use.OFFLINE).action is Action.REVIEW
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
     unframed = re.sub(r"\nframed = \[\"@protective\", \"@idiom\"\]\n", "\n", policy_text)
