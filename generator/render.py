@@ -269,7 +269,8 @@ class Renderer:
         ]
         self._push_from = (starts[0], starts[1])
         # How far the head may turn each way (to the viewer's left, to the right): as far as
-        # the photo has pixels for; a turned reference lends its own face its way.
+        # the photo has pixels for; a turned reference lends its own face its way. The full
+        # range first: ``_turn_limit`` renders geometry, which clips the turn to this range.
         self._yaw_range = (-MAX_TURN, MAX_TURN)
         lent = [m.turn for m in self._turns]
         self._yaw_range = (
