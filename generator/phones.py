@@ -60,6 +60,14 @@ def _live_decoder() -> Any:
     return Decoder(samprate=16_000, loglevel="FATAL")
 
 
+def _forget(decoder: Any) -> None:
+    """Start the decoder's front end afresh: pocketsphinx carries its cepstral mean (and more;
+    resetting the mean alone is not enough) from one utterance to the next, so the same words
+    in the same audio aligned differently after other audio: a worker's render of a job and
+    this process's drew the first frames' mouth differently, by what each had aligned before."""
+    decoder.reinit_feat()
+
+
 def align(samples: npt.NDArray[np.float32], text: str, offset_s: float = 0.0) -> list[Phone]:
     """The phones of ``text`` in 16 kHz ``samples``, shifted by ``offset_s``; empty when the
     text has no words, a word is not in the dictionary, or the alignment fails."""
@@ -71,6 +79,7 @@ def align(samples: npt.NDArray[np.float32], text: str, offset_s: float = 0.0) ->
         decoder = _decoder()
         if any(decoder.lookup_word(w) is None for w in spoken):
             return []
+        _forget(decoder)
         try:
             # First pass: the words; second pass: the phones inside them.
             decoder.set_align_text(" ".join(spoken))
@@ -139,6 +148,7 @@ def align_prefix(
             known.append(word)
         if not known:
             return 0, [], []
+        _forget(decoder)
         firsts = range(min(_SKIP + 1, len(known)))
         rules = " | ".join(f"({_chain(known[i:])})" for i in firsts)
         try:

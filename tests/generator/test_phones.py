@@ -4,6 +4,8 @@ timings (``-psdur``) are the reference, not pocketsphinx's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from lpm_guard.generator.audio import SAMPLE_RATE, VoiceAnalyzer, analyse
@@ -51,6 +53,18 @@ def test_pocketsphinx_aligns_the_words_where_flite_said_them(bob: Spoken) -> Non
                 p.name == name.upper() and abs((p.start + p.end) / 2 - middle) < 0.05
                 for p in phones
             )
+
+
+def test_the_same_words_align_alike_whatever_was_aligned_before(tmp_path: Path) -> None:
+    """A worker and the gate's own process align a job's words after different histories (the
+    jobs each ran before): the phones must depend on this audio and these words alone."""
+    text = "Papa made a palm basket by the beach."
+    samples, _ = speak(text, tmp_path)
+    noise = np.random.default_rng(7).normal(0.0, 0.1, SAMPLE_RATE).astype(np.float32)
+    align(noise, "a")
+    after_noise = align(samples, text)
+    align(samples, text)
+    assert align(samples, text) == after_noise
 
 
 def test_known_words_shut_the_lips_on_every_bilabial_and_open_the_vowels(bob: Spoken) -> None:

@@ -298,6 +298,9 @@ def test_the_words_of_a_job_reach_the_mouth_on_a_worker_as_in_this_process(
         pairs = zip(a, b, strict=True)
         return sum(int((np.abs(x.astype(int) - y).max(axis=2) > 40).sum()) for x, y in pairs)
 
-    # The words change the mouth (phones, not the audio's guess), and the worker got them too.
+    # The words change the mouth (phones, not the audio's guess), and the worker got them too:
+    # its frames are this process's but for the hop's JPEG (13 pixels here), though the two
+    # processes aligned other words before (the aligner forgets them; it drew the first frames'
+    # mouth otherwise, ~9,700 pixels, when it did not).
     assert apart(here, alone) > 1000
-    assert apart(there, here) < apart(here, alone) / 10, (apart(there, here), apart(here, alone))
+    assert apart(there, here) < apart(here, alone) / 100, (apart(there, here), apart(here, alone))
