@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="Processes that check a generation's audio for the policy (0: half the "
         "CPUs, at least one); as many checks again may wait, past that 503 and Retry-After.",
     )
+    warm_workers: bool = Field(
+        default=True,
+        description="Start the audio-check and live speech-check worker processes when the "
+        "server starts (each loads torch and the policy's models: tens of seconds on a busy "
+        "machine), so that the first generation or live session does not wait for them.",
+    )
     live_sessions_per_researcher: int = Field(
         default=2, ge=1, description="Live sessions one researcher may hold open at once."
     )

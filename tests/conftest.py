@@ -20,6 +20,10 @@ from tests import postgres
 from tests.migrated import Templates
 
 ORIGIN = "test.lpm-guard.local/audit"
+# Servers the tests start (in this process or as `lpm-guard serve` processes, which inherit
+# it) start their check workers when a test needs them, not all at startup; the warm start
+# has its own test (tests/api/test_warm_start.py).
+os.environ.setdefault("LPM_WARM_WORKERS", "0")
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,14 @@ from ..auditing.routes import router as audit_router
 from ..consent.routes import router as consent_router
 from ..jobs.ledger import JobLeases
 from ..jobs.review_routes import router as generation_reviews_router
+from ..jobs.routes import jobs_of
 from ..jobs.routes import router as generations_router
 from ..leases import NodeLease
 from ..live.ledger import SessionLeases
 from ..live.registry import RegistryLimits, SessionRegistry
 from ..live.review_routes import router as instruction_reviews_router
 from ..live.routes import router as sessions_router
+from ..live.services import live_services
 from ..live.stream import router as stream_router
 from ..logs import configure, get_logger
 from ..provenance.routes import router as provenance_router
@@ -48,6 +50,19 @@ async def _checkpoint_periodically(runtime: Runtime) -> None:
             log.exception("checkpoint failed")
 
 
+def _warm_workers(app: FastAPI) -> None:
+    """The generation's audio checks and the live speech checks, started before the first
+    request needs them: started inside that request, on a busy machine they took longer
+    than a client waits (41.6 s against a 30 s timeout)."""
+    try:
+        audio_checks = jobs_of(app).audio_checks
+        if audio_checks is not None:
+            audio_checks.warm()
+        live_services(app).checks.warm()
+    except Exception:  # the first request that needs them tries again, and says what failed
+        log.exception("starting the check workers failed")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -64,6 +79,9 @@ def create_app(
         await asyncio.to_thread(lease.recover)
         lease.start()
         task = asyncio.create_task(_checkpoint_periodically(runtime))
+        warming = None
+        if runtime.settings.warm_workers:
+            warming = asyncio.create_task(asyncio.to_thread(_warm_workers, app))
         try:
             yield
         finally:
@@ -71,6 +89,8 @@ def create_app(
             app.state.sessions.stop_all()
             for session in running:  # their ends are recorded before the process goes
                 await asyncio.to_thread(session.join, 2.0)
+            if warming is not None:  # a pool closed while its workers start would leak them
+                await warming
             jobs = getattr(app.state, "jobs", None)
             if jobs is not None:
                 jobs.close()

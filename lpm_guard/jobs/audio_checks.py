@@ -44,6 +44,10 @@ def _load(version: str, parent: int) -> None:
         raise RuntimeError(f"policy {_policy.version} is not {version}")
 
 
+def _ready() -> None:
+    """Nothing: a worker answers it once its initializer has loaded the policy."""
+
+
 def _reference(path: str) -> RGB:
     return shrink(decode_image(Path(path).read_bytes()))
 
@@ -78,6 +82,13 @@ class AudioCheckPool:
                     initargs=(self.policy.version, os.getpid()),
                 )
             return self._executor
+
+    def warm(self) -> None:
+        """Start every worker now (each loads torch and the policy): one task each that
+        waits for its initializer, so none lands on a worker already busy starting."""
+        pool = self._pool()
+        for future in [pool.submit(_ready) for _ in range(self.workers)]:
+            future.result()
 
     def check(self, path: Path, use: PolicyUse) -> AudioDecision:
         """``Policy.check_audio_file`` in a worker (raises what it raises: InputRejected)."""

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -42,15 +42,20 @@ MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 16 * 2**20
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-def job_service(request: Request) -> JobService:
-    jobs: JobService | None = getattr(request.app.state, "jobs", None)
+def jobs_of(app: FastAPI) -> JobService:
+    """The app's job service, made at the first request that needs it (or at startup)."""
+    jobs: JobService | None = getattr(app.state, "jobs", None)
     if jobs is None:
-        services = gate_services(request.app)
+        services = gate_services(app)
         settings = services.runtime.settings
         checks = AudioCheckPool(services.policy, settings.audio_check_workers)
         jobs = JobService(services, audio_checks=checks)
-        request.app.state.jobs = jobs
+        app.state.jobs = jobs
     return jobs
+
+
+def job_service(request: Request) -> JobService:
+    return jobs_of(request.app)
 
 
 Jobs = Annotated[JobService, Depends(job_service)]

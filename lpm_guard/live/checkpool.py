@@ -112,6 +112,10 @@ class CheckPool:
         worker.call("open", key, use.value)
         return PooledLiveCheck(self.policy, worker, key, use)
 
+    def warm(self) -> None:
+        """Start the workers now (each loads the policy and the speech models)."""
+        self._started()
+
     def _started(self) -> list[_Worker]:
         with self._lock:
             if self._closed:
