@@ -126,7 +126,13 @@ TURNED_VIEWS = 20
 # Sync scores looked at per secret: every offset of every fold in each frame subset, the keyed
 # search's folds counted as if both subsets were read at each (a union bound, so an upper one),
 # both ways round, in every view.
-HYPOTHESES = TILE * TILE * (FOLDS + SEARCHED) * SUBSETS * MIRRORS * (VIEWS + TURNED_VIEWS)
+# Two templates: the sync chips, and the zero-prefix hypothesis's known chips (the sync chips and
+# the coded bits of a reference below 2^32's zero high half, ``_wm_trace.zero_template``), whose
+# correlation gives that hypothesis's offsets and its reading's z.
+TEMPLATES = 2
+HYPOTHESES = (
+    TILE * TILE * (FOLDS + SEARCHED) * SUBSETS * MIRRORS * (VIEWS + TURNED_VIEWS) * TEMPLATES
+)
 FALSE_ALARM_BOUND = 1e-6
 # Offsets decoded per frame subset: the PEAKS best local maxima of the sync correlation, each
 # with its 8 neighbours. Each is one more chance for a check value to match by luck.
@@ -555,12 +561,12 @@ def chip_sums_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.nda
     return np.asarray(box[rows[:, :, None], cols[:, None, :]].reshape(len(offsets), -1), np.float64)
 
 
-def candidates(surface: np.ndarray) -> list[tuple[int, int]]:
-    """The offsets to try, best first: each of the PEAKS highest local maxima of the
+def candidates(surface: np.ndarray, peaks: int = PEAKS) -> list[tuple[int, int]]:
+    """The offsets to try, best first: each of the ``peaks`` highest local maxima of the
     correlation surface, then its 8 neighbours (H.264 often moves the peak by a pixel)."""
     local = surface >= ndimage.maximum_filter(surface, size=3, mode="wrap")
     flat = np.flatnonzero(local.ravel())
-    best = flat[np.argsort(surface.ravel()[flat])[::-1][:PEAKS]]
+    best = flat[np.argsort(surface.ravel()[flat])[::-1][:peaks]]
     size = surface.shape[0]
     found: list[tuple[int, int]] = []
     for index in best:
@@ -608,40 +614,57 @@ def sharpened(evidence: Fold) -> Fold:
     return Fold(period, _less_mean(evidence.tile, period), _less_mean(evidence.first, period))
 
 
-def _ranked(softs: np.ndarray, listed: bool) -> list[np.ndarray]:
+def _ranked(
+    softs: np.ndarray, listed: bool, zeros: int = 0, size: int = LIST_SIZE
+) -> list[np.ndarray]:
     """The messages to check for each row of ``softs``, rank by rank: the Viterbi path alone,
-    or (``listed``) ranks 2 to LIST_SIZE of the list Viterbi decoder (its rank 1 is the
-    Viterbi path)."""
+    or (``listed``) ranks 2 to ``size`` of the list Viterbi decoder (its rank 1 is the
+    Viterbi path); ``zeros``: of the messages whose first ``zeros`` bits are 0."""
     if not listed:
-        return [payload.viterbi(softs)]
-    if LIST_SIZE == 1:
+        return [payload.viterbi(softs, zeros)]
+    if size == 1:
         return []
-    messages, _ = payload.list_viterbi(softs, LIST_SIZE)
+    messages, _ = payload.list_viterbi(softs, size, zeros)
     return list(messages[:, 1:].transpose(1, 0, 2))
 
 
 def read(
-    evidence: Fold, secret: bytes, layout: Layout | None = None, *, decode: bool = True
+    evidence: Fold,
+    secret: bytes,
+    layout: Layout | None = None,
+    *,
+    decode: bool = True,
+    template: np.ndarray | None = None,
+    zeros: int = 0,
+    peaks: int = PEAKS,
+    frame_subsets: int = SUBSETS,
+    list_size: int = LIST_SIZE,
 ) -> Reading:
+    """Steps 4-5 on one fold. ``template``: the known chips whose correlation gives the
+    offsets and the z (the sync chips unless given: the zero-prefix hypothesis's
+    ``_wm_trace.zero_template``); ``zeros``: decode only messages whose first ``zeros`` bits
+    are 0; ``peaks``, ``frame_subsets`` and ``list_size``: how many of the surface's peaks, of
+    the frame subsets and of each offset's likeliest messages are decoded (each message one
+    more check-value attempt)."""
     layout = layout or Layout.from_secret(secret)
     evidence = sharpened(evidence)
-    template = render(layout.chips(None))
+    template = render(layout.chips(None)) if template is None else template
 
     def softs_at(tile: np.ndarray, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
         return layout.soft_bits(chip_sums_at(tile, offsets).reshape(-1, GRID, GRID))
 
     # (4): the sync pattern's cyclic cross-correlation and its z-scores.
     surface = _surface(evidence.tile, template)
-    tried = candidates(surface)
+    tried = candidates(surface, peaks)
     if decode:
         # (5): every candidate offset at once: align, matched filter, chips, soft bits. Then
         # the all-frame fold, and the first frame alone: in a file it is an I-frame, and under
         # H.264 it keeps the most of the mark (the P and B frames carry it dragged along with
         # the moving picture, docs/watermark.md).
         subsets = []
-        for tile in [evidence.tile, evidence.first][:SUBSETS]:
+        for tile in [evidence.tile, evidence.first][:frame_subsets]:
             here = surface if tile is evidence.tile else _surface(tile, template)
-            offsets = tried if tile is evidence.tile else candidates(here)
+            offsets = tried if tile is evidence.tile else candidates(here, peaks)
             softs = softs_at(tile, offsets)
             subsets.append((here, offsets, softs))
         # (5a): one Viterbi decoding per offset (cheap; a clear mark verifies here), in both
@@ -650,7 +673,7 @@ def read(
         # value verifies is the reading.
         for listed in (False, True):
             for here, offsets, softs in subsets:
-                for messages in _ranked(softs, listed):
+                for messages in _ranked(softs, listed, zeros, list_size):
                     for offset, soft, message in zip(offsets, softs, messages, strict=True):
                         reference = payload.reference_of(secret, message)
                         if reference is not None:

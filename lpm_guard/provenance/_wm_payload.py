@@ -45,6 +45,11 @@ CHECK_LABEL = b"lpm-guard/watermark/v3/check"
 # tracing uses as known chips (_wm_trace).
 MASK_LABEL = b"lpm-guard/watermark/v3/mask"
 MASKED_BYTES = 4
+# The message bits a small reference (an audit index below 2^32) sends as zeros: its plain high
+# half. Blind reading tries them as known when the unconstrained reading finds nothing
+# (``viterbi``'s and ``list_viterbi``'s ``zeros``; docs/watermark-geometry.md, item 8). From
+# the zero start state, ZERO_BITS zero inputs code to ZERO_BITS · RATE zero coded bits.
+ZERO_BITS = REFERENCE_BITS - MASKED_BYTES * 8
 # Messages listed per decoding (``list_viterbi``): the detector tries each one's check value,
 # so each is one more 2^-32 chance of a false match (docs/watermark-list.md).
 LIST_SIZE = 6
@@ -143,11 +148,12 @@ def encode(secret: bytes, reference: int) -> np.ndarray:
     return convolve(message_bits(secret, reference))
 
 
-def viterbi(soft: np.ndarray) -> np.ndarray:
+def viterbi(soft: np.ndarray, zeros: int = 0) -> np.ndarray:
     """The most likely message bits for each row of soft coded bits (positive: 1).
 
     ``soft`` is (B, CODED_BITS) or (CODED_BITS,); returns (B, MESSAGE_BITS) or (MESSAGE_BITS,)
-    uint8. The code starts and ends in the all-zero state."""
+    uint8. The code starts and ends in the all-zero state. ``zeros``: the most likely message
+    whose first ``zeros`` bits are 0 (the trellis enters no state through a 1 before then)."""
     batch = np.atleast_2d(np.asarray(soft, np.float32)).reshape(-1, STEPS, RATE)
     rows, half = batch.shape[0], _STATES // 2
     # The trellis as butterflies (as ``list_viterbi`` has it): target state t = high·half + low
@@ -159,6 +165,8 @@ def viterbi(soft: np.ndarray) -> np.ndarray:
     choices = np.zeros((STEPS, rows, _STATES), np.uint8)
     for step in range(STEPS):
         candidates = metric.reshape(rows, 1, half, 2) + branches[step]
+        if step < zeros:  # the states entered through a 1 (high = 1) are not reached
+            candidates[:, 1] = -np.inf
         later = candidates[..., 1] > candidates[..., 0]
         choices[step] = later.reshape(rows, _STATES)
         metric = np.maximum(candidates[..., 0], candidates[..., 1]).reshape(rows, _STATES)
@@ -172,8 +180,11 @@ def viterbi(soft: np.ndarray) -> np.ndarray:
     return message if np.ndim(soft) == 2 else message[0]
 
 
-def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, np.ndarray]:
-    """The ``size`` most likely messages for each row of soft coded bits, best first.
+def list_viterbi(
+    soft: np.ndarray, size: int = LIST_SIZE, zeros: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` most likely messages for each row of soft coded bits, best first
+    (``zeros``: of those whose first ``zeros`` bits are 0, as ``viterbi``'s).
 
     ``soft`` is (B, CODED_BITS); returns the messages, (B, size, MESSAGE_BITS) uint8, all
     distinct, and their path metrics (correlation with the soft bits), (B, size), in
@@ -210,6 +221,8 @@ def list_viterbi(soft: np.ndarray, size: int = LIST_SIZE) -> tuple[np.ndarray, n
     losses = np.empty((STEPS, rows, _STATES), np.float64)
     for step in range(STEPS):
         candidates = metric.reshape(rows, 1, half, 2) + branches[step]
+        if step < zeros:
+            candidates[:, 1] = -np.inf
         first = candidates[..., 0].reshape(rows, _STATES)
         second = candidates[..., 1].reshape(rows, _STATES)
         choices[step] = second > first

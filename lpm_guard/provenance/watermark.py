@@ -43,7 +43,19 @@ LUMA_NORM = sum(w * w for w in LUMA_WEIGHTS)
 # checked: the LIST_SIZE likeliest messages (list Viterbi) per offset tried in each frame
 # subset, at the chosen scale, at the native one and at the keyed search's, per secret.
 SCALES_DECODED = 3
-CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED
+# The zero-prefix hypothesis (``Evidence._zero_prefix``) decodes once more per secret: the
+# ZERO_LIST likeliest messages at the ZERO_PEAKS best offsets of its known chips' correlation
+# (each with its 8 neighbours) in ZERO_SUBSETS frame subsets, 54 messages, an eighth of a scale
+# of the first hypothesis (480 known chips place the offset better than the 224 sync chips, and
+# 64 unknown message bits need a shorter list), so that three keys stay under 1e-6 per clip.
+# On the 8 clips of issue 19's combined attack at 512² (rotated 2° + 0.75x + crf 28) the
+# hypothesis alone read 8 with lists of 2, 3 and 6, 7 with the Viterbi path alone; with the
+# frames summed alone (no first frame), 5.
+ZERO_PEAKS = 1
+ZERO_SUBSETS = 2
+ZERO_LIST = 3
+ZERO_ATTEMPTS = ZERO_PEAKS * 9 * ZERO_SUBSETS * ZERO_LIST
+CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED + ZERO_ATTEMPTS
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
 
@@ -181,6 +193,8 @@ class _View:
     # Tracing's pilot scores of the first frame over the whole search grid, per codebook,
     # made in the reading's keyed search (the same folds): ``Evidence.reading``.
     pilots: dict[tuple[bytes, bytes], np.ndarray] = field(default_factory=dict)
+    # The zero-prefix hypothesis's known chips' scores on the same folds, per secret.
+    zeros: dict[bytes, np.ndarray] = field(default_factory=dict)
     box: int = _wm_detect.FLAT_BOX  # the whitening's mean (``_wm_detect.flatten``)
 
     def white(self, luma: np.ndarray) -> np.ndarray:
@@ -311,7 +325,7 @@ class Evidence:
                 (
                     v,
                     *_wm_detect.keyed_period(
-                        v.sample[0], layout, self._grid(v, layout, book), self._sizes(v)
+                        v.sample[0], layout, self._grid(v, secret, layout, book), self._sizes(v)
                     ),
                 )
                 for v in [view, *(p for p in self._perspectives() if p is not view)]
@@ -342,7 +356,62 @@ class Evidence:
             reading = self._read_at(searched, scale, flipped, secret, layout)
             if reading.reference is not None:
                 return reading
-        return readings[0]
+        # Nothing decoded: the second hypothesis, a reference below 2^32 (``_zero_prefix``).
+        zero = self._zero_prefix(view, secret, layout, book)
+        return zero if zero.reference is not None else readings[0]
+
+    def _zero_prefix(
+        self, view: _View, secret: bytes, layout: Layout, book: _wm_trace.Codebook | None
+    ) -> _wm_detect.Reading:
+        """The reading's second hypothesis: the mark carries an audit index below 2^32, whose
+        plain high half sends ZERO_BITS zeros, so the first ZERO_BITS · RATE coded bits are
+        known as well as the sync chips (480 known chips instead of 224;
+        ``_wm_trace.zero_template``). The scale of the chosen view and the keyed rotation
+        search's best view are scored with those chips (on the folds the first hypothesis's
+        keyed searches made: ``_grid``, ``_turned_search``), each refined on the whole first
+        frame; the better is decoded once, its offsets from the known chips' correlation and
+        its messages those that start with ZERO_BITS zeros (``_wm_detect.read``'s ``zeros``).
+        References of 2^32 and more are read by the first hypothesis only."""
+        template = _wm_trace.zero_template(layout)
+        places = []
+        scores = view.zeros.get(secret)
+        if scores is None:  # no keyed search ran in this view (``_grid`` keeps them)
+            scores = _wm_detect.grid_scores(view.sample[0], template, shortlist=True)
+        mirror, at = divmod(int(np.argmax(scores)), scores.shape[1])
+        places.append(
+            (view, *_wm_detect.refine(view.sample[0], template, at, bool(mirror)), bool(mirror))
+        )
+        found = self._turn_search(self._templates(layout, book))[-1]
+        if found:
+            angle, period, _ = found[0]
+            turned = self._turned_view(angle, period)
+            at = int(np.argmin(np.abs(_wm_detect.SEARCH_GRID - period)))
+            places.append(
+                (turned, *_wm_detect.refine(turned.sample[0], template, at, False), False)
+            )
+        chosen, period, _, flipped = max(places, key=lambda place: place[2])
+        self._fold_full(chosen, [period])
+        return _wm_detect.read(
+            _wm_detect.mirrored(chosen.full[period], flipped),
+            secret,
+            layout,
+            template=template,
+            zeros=_wm_payload.ZERO_BITS,
+            peaks=ZERO_PEAKS,
+            frame_subsets=ZERO_SUBSETS,
+            list_size=ZERO_LIST,
+        )
+
+    @staticmethod
+    def _templates(layout: Layout, book: _wm_trace.Codebook | None) -> list[np.ndarray]:
+        """The keyed searches' templates: the sync chips, the pilots of ``book`` (when a trace
+        may follow) and the zero-prefix hypothesis's known chips, last (one template when the
+        pilots are those: a list of audit indices below 2^32)."""
+        templates = [render(layout.chips(None))]
+        if book is not None and len(book.issued):
+            templates.append(book.template)
+        templates.append(_wm_trace.zero_template(layout))
+        return list({t.tobytes(): t for t in templates}.values())
 
     def trace(self, secret: bytes, references: Sequence[int], secrets: int = 1) -> _wm_trace.Trace:
         """Which of the issued ``references`` this secret's mark carries, if one stands out
@@ -399,8 +468,7 @@ class Evidence:
         shrunk and re-encoded leaves the autocorrelation no lattice to turn a view by, and
         the unturned keyed search no period (issue 19's rotated 2° + 0.75x + crf 28)."""
         sync = render(layout.chips(None))
-        pilots = [book.template] if book is not None and len(book.issued) else []
-        found = self._turn_search([sync, *pilots])[0]
+        found = self._turn_search(self._templates(layout, book))[0]
         if not found:
             return []
         angle, period, _ = found[0]
@@ -452,16 +520,16 @@ class Evidence:
         return self._books[key]
 
     def _grid(
-        self, view: _View, layout: Layout, book: _wm_trace.Codebook | None
-    ) -> np.ndarray | None:
+        self, view: _View, secret: bytes, layout: Layout, book: _wm_trace.Codebook | None
+    ) -> np.ndarray:
         """The keyed search's sync scores of the view's first frame over the whole grid,
-        with the pilots of ``book`` scored on the same folds and kept for ``trace``; None
-        (the keyed search folds by itself) when there is no codebook."""
-        if book is None or len(book.issued) == 0:
-            return None
-        sync = render(layout.chips(None))
-        scores = _wm_detect.grids_scores(view.sample[0], [sync, book.template], shortlist=True)
-        view.pilots[self._key(book.secret, book)] = scores[1]
+        with the pilots of ``book`` scored on the same folds and kept for ``trace``, and the
+        zero-prefix hypothesis's known chips kept for it (``_zero_prefix``)."""
+        templates = self._templates(layout, book)
+        scores = _wm_detect.grids_scores(view.sample[0], templates, shortlist=True)
+        if book is not None and len(book.issued):
+            view.pilots[self._key(book.secret, book)] = scores[1]
+        view.zeros[secret] = scores[-1]
         return np.asarray(scores[0])
 
     @staticmethod

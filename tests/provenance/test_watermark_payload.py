@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from lpm_guard.provenance import _wm_detect, _wm_payload
+from lpm_guard.provenance._wm_pattern import PAYLOAD_CHIPS
 
 SECRET = b"s" * 32
+SMALL = 0x89AB_CDEF  # an audit index below 2^32: the reference's high half is zeros
 
 
 def _soft(bits: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:
@@ -227,3 +229,33 @@ def test_the_list_step_keeps_what_sorting_every_candidate_keeps(size: int) -> No
     finite = np.isfinite(np.take_along_axis(candidates, kept, axis=-1))
     assert np.allclose(metrics[finite], np.take_along_axis(candidates, kept, axis=-1)[finite])
     assert np.all(np.isneginf(metrics[~finite]))
+
+
+def _small_noisy(seed: int) -> np.ndarray:
+    """An audit index below 2^32's soft bits at chip SNR 0.45 (each coded bit's one or two
+    chips summed; the 512² combined attack's median is 0.46)."""
+    chips = np.bincount(np.arange(PAYLOAD_CHIPS) % _wm_payload.CODED_BITS)
+    signs = _wm_payload.encode(SECRET, SMALL) * 2.0 - 1.0
+    noise = np.random.default_rng(seed).normal(size=signs.shape)
+    return np.asarray(signs * chips * 0.45 + noise * np.sqrt(chips))
+
+
+def test_a_small_reference_decodes_with_its_zero_high_half_where_the_plain_list_misses() -> None:
+    # Seed 0 of this noise: none of the 6 likeliest messages is the one sent; the likeliest
+    # of those whose first 32 bits are zeros (the reference's plain high half) is.
+    soft = _small_noisy(0)
+    plain, _ = _wm_payload.list_viterbi(soft[None], _wm_payload.LIST_SIZE)
+    assert SMALL not in [_wm_payload.reference_of(SECRET, m) for m in plain[0]]
+    zero = _wm_payload.ZERO_BITS
+    assert zero == 32
+    assert _wm_payload.reference_of(SECRET, _wm_payload.viterbi(soft, zero)) == SMALL
+    # The constrained decoders are the plain ones on a trellis that never enters a 1 before
+    # bit 32: the same paths as soft bits that firmly say 0 for the 128 coded bits there.
+    firm = soft.copy()
+    firm[: zero * _wm_payload.RATE] = -100.0
+    messages, _ = _wm_payload.list_viterbi(soft[None], 3, zero)
+    assert not messages[0, :, :zero].any()
+    assert np.array_equal(messages, _wm_payload.list_viterbi(firm[None], 3)[0])
+    assert np.array_equal(_wm_payload.viterbi(soft, zero), _wm_payload.viterbi(firm))
+    # Another key's check value does not verify any of them.
+    assert all(_wm_payload.reference_of(b"t" * 32, m) is None for m in messages[0])
