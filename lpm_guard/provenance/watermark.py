@@ -55,6 +55,12 @@ ZERO_PEAKS = 1
 ZERO_SUBSETS = 2
 ZERO_LIST = 3
 ZERO_ATTEMPTS = ZERO_PEAKS * 9 * ZERO_SUBSETS * ZERO_LIST
+# It folds every frame and decodes only where its known chips' z on the whole first frame
+# reaches ZERO_FLOOR (CPU only: fewer attempts than the bound counts). The 4 clips of that
+# attack it read (512² and 1280x720) scored 7.8-13.8 there; 48 unmarked reads (the sweep's
+# 2 photos x 3 attacks x 2 sizes x 4 keys) 3.6-5.8, where the fold and the decoding cost
+# 0.06-0.31 s of CPU.
+ZERO_FLOOR = 6.0
 CHECK_ATTEMPTS = _wm_detect.DECODINGS * SCALES_DECODED + ZERO_ATTEMPTS
 CHECK_LOG10 = _wm_payload.CHECK_BYTES * 8 * math.log10(2)
 
@@ -358,11 +364,11 @@ class Evidence:
                 return reading
         # Nothing decoded: the second hypothesis, a reference below 2^32 (``_zero_prefix``).
         zero = self._zero_prefix(view, secret, layout, book)
-        return zero if zero.reference is not None else readings[0]
+        return zero if zero is not None and zero.reference is not None else readings[0]
 
     def _zero_prefix(
         self, view: _View, secret: bytes, layout: Layout, book: _wm_trace.Codebook | None
-    ) -> _wm_detect.Reading:
+    ) -> _wm_detect.Reading | None:
         """The reading's second hypothesis: the mark carries an audit index below 2^32, whose
         plain high half sends ZERO_BITS zeros, so the first ZERO_BITS · RATE coded bits are
         known as well as the sync chips (480 known chips instead of 224;
@@ -370,8 +376,9 @@ class Evidence:
         search's best view are scored with those chips (on the folds the first hypothesis's
         keyed searches made: ``_grid``, ``_turned_search``), each refined on the whole first
         frame; the better is decoded once, its offsets from the known chips' correlation and
-        its messages those that start with ZERO_BITS zeros (``_wm_detect.read``'s ``zeros``).
-        References of 2^32 and more are read by the first hypothesis only."""
+        its messages those that start with ZERO_BITS zeros (``_wm_detect.read``'s ``zeros``),
+        when its z reaches ZERO_FLOOR (None when it does not). References of 2^32 and more are
+        read by the first hypothesis only."""
         template = _wm_trace.zero_template(layout)
         places = []
         scores = view.zeros.get(secret)
@@ -389,7 +396,9 @@ class Evidence:
             places.append(
                 (turned, *_wm_detect.refine(turned.sample[0], template, at, False), False)
             )
-        chosen, period, _, flipped = max(places, key=lambda place: place[2])
+        chosen, period, z, flipped = max(places, key=lambda place: place[2])
+        if z < ZERO_FLOOR:
+            return None
         self._fold_full(chosen, [period])
         return _wm_detect.read(
             _wm_detect.mirrored(chosen.full[period], flipped),
