@@ -401,7 +401,7 @@ class Evidence:
             return None
         self._fold_full(chosen, [period])
         return _wm_detect.read(
-            _wm_detect.mirrored(chosen.full[period], flipped),
+            _wm_detect.first_weighted(_wm_detect.mirrored(chosen.full[period], flipped)),
             secret,
             layout,
             template=template,
