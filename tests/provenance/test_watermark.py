@@ -295,9 +295,11 @@ def test_offsets_tried_are_the_best_peaks_and_their_neighbours() -> None:
 def test_the_check_value_alone_bounds_false_alarms_below_one_in_a_million() -> None:
     # Every message checked (the LIST_SIZE likeliest of the list Viterbi decoder per offset,
     # in each of the two frame subsets, at the chosen scale, the native one and the keyed
-    # search's) is a 2^-32 chance for a forged match.
+    # search's, and the zero-prefix hypothesis's ZERO_LIST at its best peak and neighbours
+    # in two subsets) is a 2^-32 chance for a forged match.
     attempts = _wm_detect.OFFSETS_TRIED * _wm_detect.SUBSETS * 3 * _wm_payload.LIST_SIZE
-    assert attempts == watermark.CHECK_ATTEMPTS
+    attempts += 1 * 9 * 2 * watermark.ZERO_LIST
+    assert attempts == watermark.CHECK_ATTEMPTS == 1_350
     one = watermark.check_log10_bound(1)
     assert one == pytest.approx(math.log10(attempts) - 32 * math.log10(2))
     assert one <= -6

@@ -61,10 +61,11 @@ def test_the_keyed_search_grid_covers_its_scales_finely_enough() -> None:
     # picture seen in perspective rectified, and each angle of the keyed rotation search,
     # whose best view the reading decodes in when its sync peak is the best).
     # (The refinement runs around the grid's best and, in a perspective view, around the
-    # scale of the gate's size the picture has the shape of, over 9 steps.)
+    # scale of the gate's size the picture has the shape of, over 9 steps.) Each with two
+    # templates: the sync chips, and the zero-prefix hypothesis's known chips.
     folds = _wm_detect.FOLDS + len(grid) + len(_wm_detect.REFINE_STEPS) + 9
     views = 1 + _wm_geometry.ANGLES + _wm_geometry.PERSPECTIVES + len(_wm_turns.ANGLES)
-    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * views
+    hypotheses = TILE * TILE * folds * _wm_detect.SUBSETS * 2 * views * 2
     assert hypotheses == _wm_detect.HYPOTHESES
 
 
