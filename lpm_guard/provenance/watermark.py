@@ -48,9 +48,9 @@ SCALES_DECODED = 3
 # (each with its 8 neighbours) in ZERO_SUBSETS frame subsets, 54 messages, an eighth of a scale
 # of the first hypothesis (480 known chips place the offset better than the 224 sync chips, and
 # 64 unknown message bits need a shorter list), so that three keys stay under 1e-6 per clip.
-# On the 8 clips of issue 19's combined attack at 512² (rotated 2° + 0.75x + crf 28) the
-# hypothesis alone read 8 with lists of 2, 3 and 6, 7 with the Viterbi path alone; with the
-# frames summed alone (no first frame), 5.
+# On the 8 clips of issue 19's combined attack at 512² (rotated 2° + 0.75x + crf 28, audit
+# index 0x89ABCDEF, before ``_wm_detect.first_weighted``) the hypothesis alone read 8 with
+# lists of 2, 3 and 6, 7 with the Viterbi path alone; with the frames summed alone, 5.
 ZERO_PEAKS = 1
 ZERO_SUBSETS = 2
 ZERO_LIST = 3
