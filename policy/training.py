@@ -17,11 +17,16 @@ Before all that, MiniLM's top four layers are fine-tuned on the same rows (LoRA,
 policy.tuning; ``--no-tune`` keeps the published model): each CV fold fine-tunes its own
 adapters on its training rows, and the shipped classifier is fitted on the int8 model the
 policy builds from the adapters written into the same file. One thread, fixed seeds: the
-shipped file rebuilt byte for byte (``--no-cv``, 4.5-8 minutes on a shared 2-core machine;
-with the CV 20-40 more, four layers). The command that built it (one line):
+shipped file rebuilt byte for byte (``--no-cv``, 4.5-8 minutes on a shared 2-core machine, 6 CPU
+minutes since red teams 1-9 joined; with the CV 20-40 more, four layers). The command that
+built it (one line, bash's braces):
 
     python -m lpm_guard.policy.training policy/data/semantic.npz --min-similarity 0.40
         tests/policy/corpus/{corpus,semantic,semantic_variety,semantic_grown}.jsonl
+        tests/policy/corpus/redteam{,2,3,4,5,6,7,8,9}.jsonl
+
+Red teams 1-9 (each written by another agent; one row a prompt, its own CV group) joined in
+issue 21's round after red team 10, which stays out of training: held out, never read.
 
 The file also keeps one embedding per disallowed prompt (the policy's nearness check,
 ``min_similarity``) and one per benign prompt (its margin check, ``min_margin``).

@@ -2,8 +2,8 @@
 
 The classifier is data (``policy/data/semantic.npz``): one weight row and bias per class (the
 text categories and ``benign``), trained by ``python -m lpm_guard.policy.training`` on the
-red-team corpus's tuning split. The policy file pins the classifier's sha256, so the policy
-hash every decision records covers it too.
+red-team corpus's tuning split and red teams 1-9. The policy file pins the classifier's
+sha256, so the policy hash every decision records covers it too.
 """
 
 from __future__ import annotations
