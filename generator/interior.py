@@ -118,8 +118,9 @@ class Interior:
         tongue: bool = True,
         teeth_colour: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The interior (float RGB, ``shape``) for inner lips ``upper`` (60, 61, 62, 63, 64)
-        and ``lower`` (60, 67, 66, 65, 64) in canvas pixels; ``origin`` is the window's top
+        """The interior (float RGB, ``shape``) for inner lips ``upper`` and ``lower``, each
+        from corner to corner (60, 61, 62, 63, 64 and 60, 67, 66, 65, 64, or the curves of
+        :func:`.lips.open_outline`) in canvas pixels; ``origin`` is the window's top
         left. ``upper_teeth=False`` paints only what lies behind a photo's own upper teeth;
         ``floor`` is then where the jaw's teeth and tongue rest (along the mouth's vertical,
         canvas pixels), when not on the lower lip; ``teeth_colour``, the photo's own teeth's,
@@ -134,7 +135,7 @@ class Interior:
         along = xs * np.float32(a[0]) + ys * np.float32(a[1])
         depth = xs * np.float32(d[0]) + ys * np.float32(d[1])
         ua, ud = upper @ a, upper @ d
-        ld = lower @ d
+        la, ld = lower @ a, lower @ d
         left, right = float(ua[0]), float(ua[-1])
         mid = 0.5 * (left + right)
         half = max(0.5 * (right - left), 1.0)
@@ -147,8 +148,8 @@ class Interior:
         # The teeth and the tongue hang from the jaws, not from the lips: the upper ones from
         # the middle of the upper lip (the head), the lower ones and the tongue from the
         # middle of the lower lip (the jaw). The lips hide whatever lies outside the opening.
-        upper_mid = float(ud[2])
-        lower_mid = float(ld[2]) if floor is None else floor
+        upper_mid = float(np.interp(mid, np.maximum.accumulate(ua), ud))
+        lower_mid = float(np.interp(mid, np.maximum.accumulate(la), ld)) if floor is None else floor
         arch = float(self.edges_px[-1])
         side = np.clip(x_px / arch, 0.0, 1.5)
         mid_opening = max(lower_mid - upper_mid, 1.0)

@@ -18,7 +18,7 @@ from .controls import FaceControls
 from .eyes import EYES, GAZE, MEET, UPPER_LIDS, cut_eyes, paint_eye
 from .eyes import outline as eye_outline
 from .interior import Interior, Palette
-from .lips import inner_outline, lip_gap, smooth_closed
+from .lips import inner_outline, lip_gap, open_outline, rounded_sides, smooth_closed
 from .occluder import find_occluder
 from .pose import facing_yaw
 from .rig import (
@@ -65,6 +65,12 @@ BREATH = 0.035  # eye distances a full breath lifts the neck and the shoulders
 _OCCLUDER_STEP = 4  # px: the grid an occluder's map is computed on
 _NEAR_OCCLUDER = np.ones((5, 5), np.uint8)  # 2 px round the occluder's place
 _AROUND = np.ones((5, 5), np.uint8)  # 2 px round a piece torn off
+# How far a wide-open jaw brings the side inner-lip points onto the rounded outline (upper,
+# lower): the upper lip less, as it carries a photo's own teeth.
+ROUNDING = np.array([0.5, 0.5, 1.0, 1.0])
+LIP_RIM = 0.04  # eye distances over which the lips' inner sides turn into the cavity's dark
+LIP_RIM_STRENGTH = 0.85  # how much of the lip's colour shows at the opening's edge
+LIP_RIM_SHADE = 0.75  # how dark the lip's inner side is at the edge, of the lip's colour
 SMILE_OPENING = 0.4  # a reference opened less than this (controls' units) shows no lower teeth
 FOLD_TURN = 0.2  # radians: past this turn the warp's folds are softened, fully at MAX_TURN
 CHEEK_RISE = 0.45  # how far the cheeks beside the nose rise with a smile, of the corners' lift
@@ -256,6 +262,9 @@ class Renderer:
                 self._occluder = None
         self._rings = [eye_ring(rig, k) for k in range(len(EYES))]
         self._jaw_ring = JAW_RING + np.arange(17)
+        # How far the last ``_geometry`` moved the side inner-lip points 61, 63, 65, 67 along
+        # the mouth's vertical to round the opening.
+        self._rounded = np.zeros(4)
         self._push_pose: tuple[float, float, float] | None = None
         self._push: np.ndarray | None = None
         # Per side, the least turn (to 0.01 rad, level and upright) at which anything gives
@@ -319,6 +328,15 @@ class Renderer:
         stretch = 0.06 * width * c.jaw_open * (1.0 - closure)
         for point, side in ((61, -1), (67, -1), (63, 1), (65, 1)):
             p[point] += side * stretch * across
+        self._rounded = np.zeros(4)
+        if (opening := c.jaw_open * (1.0 - closure)) > 0.0:
+            # Opened wide, the eight inner-lip points made a hexagon, flat across the top and
+            # the bottom with straight sides down to the corners: the side points come in onto
+            # a rounded outline through the middle ones, as far as the jaw has opened. (Kept:
+            # a lent mouth is warped without it, ``_reference_mouth``.)
+            move = rounded_sides(inner_outline(p[:68]), across)
+            self._rounded = ROUNDING * opening * move * np.array([1.0, 1.0, -1.0, -1.0])
+            p[[61, 63, 65, 67]] += self._rounded[:, None] * down
         # The cheek points lie near the middle of a line from a mouth corner or nose wing to
         # the jaw (rig.py) and move as the middle of that line does.
         for k, (inner, jaw) in enumerate(CHEEKS):
@@ -819,6 +837,9 @@ class Renderer:
         # exactly as far as in the reference: the interior maps across unstretched.
         grow = gap - lip_gap(lender.reference.rig.landmarks)
         held = dst.copy()
+        # The reference's lips as the jaw alone moves them, not rounded (``_geometry``): its
+        # teeth keep their line, and the opening's outline cuts them to the rounded shape.
+        held[[61, 63, 65, 67]] -= self._rounded[:, None] * down
         held[self._jaw_index] -= self._jaw_weight * grow * down
         patch = self._warp_part(lender, held, window)
         if abs(grow) < 0.1:
@@ -963,9 +984,16 @@ class Renderer:
         gap = lip_gap(dst)
         if gap < 1.0:
             return
-        # Only the opening itself (and its soft edge) is painted.
+        # Only the opening itself (and its soft edge) is painted: rounded as far as the mouth
+        # opens past the photo's own opening (by more than a turn of the head changes it). A
+        # photo's own open mouth at rest keeps its own outline (a smooth curve through the
+        # eight points), and so does a pause's idle motion: rest frames as before.
         soft = max(0.7, 0.8 * self._interior.sharpness)
-        curve = smooth_closed(inner)
+        opened = gap - (self.rig.lip_gap if self._seam == 0.0 else 0.0)
+        io = self.rig.interocular
+        amount = float(np.clip((opened - 0.03 * io) / (0.1 * io), 0.0, 1.0))
+        upper, lower = open_outline(inner, self.rig.across)
+        curve = np.vstack([upper, lower[-2:0:-1]]) if amount > 0.0 else smooth_closed(inner)
         window = _window(curve, 3.0 * soft + 2.0, frame.shape)
         x0, y0, x1, y1 = window
         if x1 <= x0 or y1 <= y0:
@@ -976,15 +1004,75 @@ class Renderer:
         cv2.fillPoly(mask, [np.round(outline * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         if not mask.any():
             return
+        # The warped photo inside the inner lips' polygon but outside the rounded opening (at
+        # the corners, where the opening narrows) is the photo's own mouth stretched: lip
+        # is painted over it.
+        polygon = np.zeros_like(mask)
+        points = np.round((inner - np.array([x0, y0])) * 16).astype(np.int32)
+        cv2.fillPoly(polygon, [points], 1.0, cv2.LINE_AA, shift=4)
         lent = self._reference_mouth(dst, window, gap)
         if lent is None:
-            upper = dst[[60, 61, 62, 63, 64]]
-            lower = inner[[0, 7, 6, 5, 4]]
             lent = self._interior.paint(upper, lower, (x0, y0), roi.shape[:2])
+        if amount > 0.0:
+            lent = self._lip_rim(roi, mask, np.maximum(mask, polygon), lent, amount)
+            mask = np.maximum(mask, polygon)
         # Soft edges, as soft as the photo: no cut-out seam against the lips.
         alpha = cv2.GaussianBlur(mask, (0, 0), soft)
         alpha = alpha[..., None]
         roi[:] = np.clip(roi * (1 - alpha) + lent * alpha, 0, 255).astype(np.uint8)
+
+    def _lip_rim(
+        self,
+        roi: np.ndarray,
+        mask: np.ndarray,
+        painted: np.ndarray,
+        paint: np.ndarray,
+        amount: float,
+    ) -> np.ndarray:
+        """The lips' inner sides, turning into the mouth, over the dark of the cavity along
+        the edge of the opening (``mask``): the lip's own colour in shade at the edge, fading
+        into the dark over ``LIP_RIM`` eye distances, and all of what is ``painted`` outside
+        the opening. The cavity ran dark right up to the lips, a cut-out with a hard edge;
+        the corners, narrower than the rim, now close in lip. ``amount`` (0..1) fades it."""
+        inside = (mask > 0.5).astype(np.uint8)
+        covered = (painted > 0.05).astype(np.uint8)
+        ring = cv2.dilate(covered, np.ones((5, 5), np.uint8)) > covered
+        if not ring.any():
+            return paint
+        # The lips' colour, the upper lip's above the opening's middle and the lower lip's
+        # below it, blended across the middle third (they differ: one colour for both drew a
+        # line along one).
+        # (cv2.mean: numpy's reductions cost ten times as much on a window this small.)
+        h = roi.shape[0]
+        rows = np.arange(h, dtype=np.float32)[:, None]
+        _, y, _, span = cv2.boundingRect(ring.view(np.uint8))
+        middle = y + 0.5 * span
+        split = int(np.ceil(middle))
+        top, bottom = ring.view(np.uint8).copy(), ring.view(np.uint8).copy()
+        top[split:], bottom[:split] = 0, 0
+        above = np.array(cv2.mean(roi, mask=top)[:3], np.float32)
+        below = np.array(cv2.mean(roi, mask=bottom)[:3], np.float32) if bottom.any() else above
+        w = np.clip((rows - middle) / max(span / 3.0, 1.0) + 0.5, 0.0, 1.0)[..., None]
+        lip = above * (1.0 - w) + below * w  # (h, 1, 3)
+        level = np.maximum(lip.sum(2) / 3.0, 1.0)
+        dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+        # Only over what is darker than the lips (the cavity), not over teeth or the tongue.
+        grey = cv2.transform(paint.astype(np.float32), np.full((1, 3), 1.0 / 3.0, np.float32))
+        grey = grey.reshape(paint.shape[:2])
+        dark = np.clip((level - grey) / (0.5 * level), 0.0, 1.0)
+        # (A Gaussian fall-off: flat at the edge, the change spread over the rim; an
+        # exponential one was steepest at the edge, still a hard line.)
+        rim_px = LIP_RIM * self.rig.interocular
+        a = LIP_RIM_STRENGTH * np.exp(-np.square(np.maximum(dist - 0.5, 0.0) / rim_px)) * dark
+        a *= amount
+        rim = LIP_RIM_SHADE * lip
+        paint = paint * (1.0 - a[..., None]) + rim * a[..., None]
+        # Outside the opening: lip where the polygon reaches past it, else the frame as it is.
+        beyond = (np.clip(painted - mask, 0.0, 1.0) * amount)[..., None]
+        around = roi.astype(np.float32) * (1.0 - beyond) + rim * beyond
+        m = mask[..., None]
+        out: np.ndarray = paint * m + around * (1.0 - m)
+        return out
 
 
 def _biting_edge(rig: Rig) -> tuple[np.ndarray, np.ndarray | None]:

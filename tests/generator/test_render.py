@@ -509,6 +509,51 @@ def test_a_painted_mouth_is_shaded_with_a_soft_lit_tongue_and_lower_teeth(
     assert np.median(corner[len(corner) // 3 :]) < 0.7 * np.median(middle[level])
 
 
+def _out_from_the_corners(dst: np.ndarray, down: np.ndarray, across: np.ndarray) -> np.ndarray:
+    """How far each inner-lip point 61..67 lies out from the line between the corners 60
+    and 64 (upwards for the upper lip, downwards for the lower), along the mouth's vertical."""
+    span = dst[64] - dst[60]
+    t = ((dst[61:68] - dst[60]) @ across) / (span @ across)
+    below = (dst[61:68] - dst[60]) @ down - t * (span @ down)
+    return below * np.array([-1, -1, -1, 0, 1, 1, 1])
+
+
+def test_a_wide_open_mouth_is_rounded_not_a_hexagon(character: Character) -> None:
+    """Opened wide, the inner lips' eight points made a hexagon: flat across the bottom (the
+    side points 65 and 67 0.94 of the middle's depth below the corners' line) and the top
+    (61 and 63 1.19-1.21 of the middle's height, higher than it), with straight sides down
+    to the corners. The side points now come in onto a rounded outline."""
+    rig = character.rig
+    out = _out_from_the_corners(
+        character.renderer.deform(FaceControls(jaw_open=0.9, lip_width=0.3)), rig.down, rig.across
+    )
+    assert max(out[4], out[6]) <= 0.9 * out[5]  # 0.86 now
+    assert max(out[0], out[2]) <= 1.12 * out[1]  # 1.06-1.07 now
+
+
+@pytest.mark.parametrize("who", ["astronaut", "t1-left"])
+def test_a_wide_open_mouth_shades_from_the_lips_into_its_dark(
+    who: str, character: Character, t1_left: Character
+) -> None:
+    """Near the corners of a wide opening, down through the lips and the cavity, the dark
+    began at the lips' edge in one step: per pixel up to 0.27 (the astronaut) and 0.31 (t1's
+    woman, a painted cavity) of the lips' lightness (the median of four lines). The lips'
+    inner sides now turn into the dark over a few pixels: 0.19 and 0.22."""
+    ch = character if who == "astronaut" else t1_left
+    rig, io = ch.rig, ch.rig.interocular
+    c = FaceControls(jaw_open=0.9, lip_width=0.3)
+    grey = ch.renderer.render(c).astype(np.float32).mean(axis=2)
+    dst = ch.renderer.deform(c)
+    steps = []
+    for u in (-0.8, -0.7, 0.7, 0.8):
+        base = dst[60] + (0.5 + 0.5 * u) * (dst[64] - dst[60])
+        line = (base + np.arange(-0.3 * io, 0.3 * io, 0.5)[:, None] * rig.down).astype(np.float32)
+        profile = cv2.remap(grey, line[None, :, 0], line[None, :, 1], cv2.INTER_LINEAR)[0]
+        lips = float(np.median(np.concatenate([profile[:10], profile[-10:]])))
+        steps.append(float(np.abs(np.diff(profile)).max()) / 0.5 / lips)
+    assert np.median(steps) < {"astronaut": 0.235, "t1-left": 0.28}[who]
+
+
 def test_a_broad_smile_raises_the_cheeks_and_folds_no_crease(character: Character) -> None:
     """A smile lifts the mouth's corners; the points between the nose's wings and the jaw
     stayed where they were, so at smile 1 the corners met them and the triangles between
