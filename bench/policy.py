@@ -98,7 +98,8 @@ Samples = npt.NDArray[np.int16]
 # redteam8 for the sixth, redteam9 for the seventh; redteam10 was written in the seventh round
 # too and measured unseen before and after it (never read). Then red teams 1-9 joined the
 # semantic layer's training rows (policy/training.py): their rows are fitted figures since, and
-# red team 10 (still out of training, never read) and the held-out split the unseen ones.
+# red team 10 (still out of training, never read) and the held-out split the unseen ones;
+# red team 11 was written in that eighth round and measured unseen before and after it.
 # A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {
@@ -112,6 +113,7 @@ RED_TEAMS = {
     "redteam8.jsonl": "red team 8",
     "redteam9.jsonl": "red team 9",
     "redteam10.jsonl": "red team 10",
+    "redteam11.jsonl": "red team 11",
 }
 
 
