@@ -28,11 +28,14 @@ def generated(
     """A signed, watermarked MP4 from an offline generation through the gate, and its audit
     entry (the generation's "allowed" entry, which the watermark carries). Of a synthetic
     character a reviewer approved: these tests are about the verify page, not about how a
-    person consents (test_journey.py and test_dashboard.py generate consented people)."""
+    person consents (test_journey.py and test_dashboard.py generate consented people). Its
+    face is t1[4], which the session's site only ever enrols as a synthetic character: t1[5]
+    collided with the person test_dashboard.py consents when it ran first
+    on the same worker (IdentityCollision in a clean-clone run)."""
     folder = tmp_path_factory.mktemp("generated")
     world = site.world
     researcher = world.researcher()
-    identity = character(world, researcher, people.t1[5], folder)
+    identity = character(world, researcher, people.t1[4], folder)
     speech = fake_microphone("Hello, this is a short test of the verify page.", folder / "say.wav")
     auth = {"Authorization": f"Bearer {world.web_tokens(researcher)['access_token']}"}
     with speech.open("rb") as audio:
