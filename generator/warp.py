@@ -50,11 +50,15 @@ def label_triangles(
     scaled = (dst - np.array(origin) + 0.5) / step - 0.5
     polygons = np.round(scaled[triangles[order]] * _ONE).astype(np.int32)
     # Only the triangles that reach into the grid are drawn.
-    low, high = polygons.min(axis=1), polygons.max(axis=1)
+    a, b, c = polygons[:, 0], polygons[:, 1], polygons[:, 2]
+    low, high = np.minimum(np.minimum(a, b), c), np.maximum(np.maximum(a, b), c)
     inside = (high[:, 0] >= 0) & (high[:, 1] >= 0)
     inside &= (low[:, 0] < shape[1] * _ONE) & (low[:, 1] < shape[0] * _ONE)
-    for t, polygon in zip(order[inside].tolist(), polygons[inside], strict=True):
-        cv2.fillConvexPoly(labels, polygon, t, lineType=cv2.LINE_8, shift=_SHIFT)
+    # (Positional arguments: keywords cost OpenCV's binding as much again as the fill of a
+    # small triangle.)
+    fill = cv2.fillConvexPoly
+    for t, polygon in zip(order[inside].tolist(), list(polygons[inside]), strict=True):
+        fill(labels, polygon, t, cv2.LINE_8, _SHIFT)
     return labels
 
 
