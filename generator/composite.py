@@ -72,9 +72,8 @@ class Compositor:
                     continue
                 x0, x1 = start * BLOCK, min(w, stop * BLOCK)
                 mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
-                front = cv2.remap(
-                    self.front, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-                )
+                # (Positional arguments: OpenCV's binding parses keywords slowly.)
+                front = cv2.remap(self.front, mx, my, cv2.INTER_LINEAR, None, cv2.BORDER_REPLICATE)
                 if kind == _BLEND:
                     alpha = cv2.remap(self.person, mx, my, cv2.INTER_LINEAR)
                     front = over(front, frame[y0:y1, x0:x1], alpha)

@@ -510,7 +510,9 @@ class Renderer:
         rig, rest = self.rig, self._rest_area
         for _ in range(12):
             folded = signed_area(p, rig.triangles) * rest < 0.0
-            moving = free & np.isin(np.arange(len(free)), rig.triangles[folded])
+            held = np.zeros(len(free), bool)
+            held[rig.triangles[folded]] = True
+            moving = free & held
             if not moving.any():
                 return
             motion = p[: len(free)] - rig.vertices

@@ -74,10 +74,16 @@ def sample_map(
     coef = np.empty((6, len(affines) + 1), affines.dtype)
     coef[:, :-1] = affines.reshape(-1, 6).T
     coef[:, -1] = (1, 0, 0, 0, 1, 0)
-    a = [np.take(c, labels) for c in coef]
+    # (One gather for all six; 'wrap' takes -1 to the last column as 'raise' does, without
+    # the bounds check. In place: the same sums, fewer temporaries.)
+    a = coef.take(labels, axis=1, mode="wrap")
     row, column = xs[None, :], ys[:, None]
-    map_x = a[0] * row + a[1] * column + a[2]
-    map_y = a[3] * row + a[4] * column + a[5]
+    map_x = a[0] * row
+    map_x += a[1] * column
+    map_x += a[2]
+    map_y = a[3] * row
+    map_y += a[4] * column
+    map_y += a[5]
     return map_x, map_y
 
 
@@ -144,8 +150,8 @@ class Warper:
             fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
             # Where no triangle covers a pixel (a squashed sliver), keep the coarse map.
             covered = fine >= 0
-            map_x[y0:y1, x0:x1][covered] = fx[covered]
-            map_y[y0:y1, x0:x1][covered] = fy[covered]
+            np.copyto(map_x[y0:y1, x0:x1], fx, where=covered)
+            np.copyto(map_y[y0:y1, x0:x1], fy, where=covered)
         # The blocks a window touches: their bounds from the finished maps themselves.
         for x0, y0, x1, y1 in windows:
             if x1 > x0 and y1 > y0:
