@@ -774,11 +774,18 @@ class Renderer:
         mx = maps[0][y0:y1, x0:x1] - np.float32(sx)
         my = maps[1][y0:y1, x0:x1] - np.float32(sy)
         alpha = cv2.remap(corners, mx, my, cv2.INTER_LINEAR, borderValue=0.0)
-        if not alpha.any():
+        found = cv2.findNonZero((alpha > 0).view(np.uint8))
+        if found is None:
             return
-        patch = cv2.remap(sealed, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = (alpha * stretch)[..., None]
-        roi = frame[y0:y1, x0:x1]
+        # Only where the corners reach (two patches at the mouth's ends): elsewhere the blend
+        # leaves the frame as it is.
+        bx, by, bw, bh = cv2.boundingRect(found)
+        box = np.s_[by : by + bh, bx : bx + bw]
+        patch = cv2.remap(
+            sealed, mx[box], my[box], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        a = (alpha[box] * stretch)[..., None]
+        roi = frame[y0 + by : y0 + by + bh, x0 + bx : x0 + bx + bw]
         roi[:] = np.clip(roi * (1 - a) + patch * a, 0, 255).astype(np.uint8)
 
     def _lend_turn(self, frame: np.ndarray, dst: np.ndarray, yaw: float) -> None:
