@@ -41,10 +41,13 @@ def inner_outline(points: np.ndarray) -> np.ndarray:
 def smooth_closed(points: np.ndarray, steps: int = 4) -> np.ndarray:
     """A closed Catmull-Rom curve through ``points``, ``steps`` points per segment: the lips'
     inner outline is a curve, not a polygon of eight corners."""
-    p0 = np.roll(points, 1, axis=0)
+    # (Each point's neighbours by index: np.roll costs more than the curve on 6 to 8 points.)
+    n = len(points)
+    at = np.arange(n)
+    p0 = points[(at - 1) % n]
     p1 = points
-    p2 = np.roll(points, -1, axis=0)
-    p3 = np.roll(points, -2, axis=0)
+    p2 = points[(at + 1) % n]
+    p3 = points[(at + 2) % n]
     t = (np.arange(steps) / steps)[:, None, None]
     curve = 0.5 * (
         2 * p1

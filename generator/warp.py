@@ -150,9 +150,15 @@ class Warper:
         for k, grid in enumerate((cx, cy)):
             bounds[2 * k] = cv2.erode(grid, self._kernel, anchor=(0, 0))[rows, cols]
             bounds[2 * k + 1] = cv2.dilate(grid, self._kernel, anchor=(0, 0))[rows, cols]
+        # Each window draws only the triangles that come within a pixel of it (the ones
+        # label_triangles would draw, and a few more): most of the mesh lies far from them.
+        corners = dst[triangles[order]]
+        low, high = corners.min(axis=1), corners.max(axis=1)
         for x0, y0, x1, y1 in windows:
+            near = (high[:, 0] >= x0 - 1) & (low[:, 0] <= x1 + 1)
+            near &= (high[:, 1] >= y0 - 1) & (low[:, 1] <= y1 + 1)
             fine = label_triangles(
-                dst, triangles, order, (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
+                dst, triangles, order[near], (y1 - y0, x1 - x0), (float(x0), float(y0)), 1.0
             )
             fine = _fill_slivers(fine)
             fx, fy = sample_map(affines, fine, (float(x0), float(y0)), 1.0)
