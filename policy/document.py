@@ -108,9 +108,17 @@ class SemanticSettings(_Strict):
     # held for a reviewer instead: the classifier reads the violent or sexual words, not the
     # idiom. Anyone can add such words to a real request, so never an allow.
     framed: list[str] = Field(default_factory=list)
+    # The n-gram classifier file (see policy.lexical_training), pinned by its sha256, whose
+    # probabilities are mixed with the embedding classifier's, lexical_weight of them, before
+    # every threshold above; None: the embedding classifier alone.
+    lexical: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    lexical_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    lexical_weight: float = Field(default=0.3, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _band(self) -> SemanticSettings:
+        if (self.lexical is None) != (self.lexical_sha256 is None):
+            raise ValueError("lexical and lexical_sha256 go together")
         if self.review_score is not None and self.review_score >= self.min_score:
             raise ValueError("review_score must be below min_score")
         if self.min_margin is not None and self.review_score is None:

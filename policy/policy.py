@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ._internal.embed import SemanticModelError
 from ._internal.language import UNKNOWN, other_language
+from ._internal.lexical import Lexical
 from ._internal.rules import (
     CompiledRule,
     RuleCompileError,
@@ -56,6 +57,7 @@ class Hit:
     action: Action = Action.DENY
     layer: str = "signal"  # "rules" for a text rule, "semantic" for the classifier
     score: float | None = None  # the semantic layer's probability
+    lexical: float | None = None  # its n-gram classifier's own, where the file mixes one in
 
 
 # The shipped policy file, parsed: by its sha256 (Policy.load).
@@ -89,9 +91,18 @@ class Policy:
                     document.semantic.sha256,
                     document.semantic.classifier,
                 )
+                semantic = document.semantic
+                if semantic.lexical is not None and semantic.lexical_sha256 is not None:
+                    self.classifier.use_lexical(
+                        Lexical(
+                            _classifier_bytes(semantic.lexical, source),
+                            semantic.lexical_sha256,
+                            semantic.lexical,
+                        ),
+                        semantic.lexical_weight,
+                    )
             except SemanticModelError as exc:
                 raise PolicyFileError(f"{source}: {exc}") from exc
-            semantic = document.semantic
             self.classifier.near_from = semantic.review_score or semantic.min_score
             for name, margin, start in (
                 ("min_margin", semantic.min_margin, semantic.min_score),
@@ -288,6 +299,8 @@ class Policy:
             semantic = [replace(h, action=Action.REVIEW) for h in semantic]
         hits = semantic + language
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
+        if scored.lexical is not None:
+            below += f" (lexical {scored.lexical:.2f})"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
 
     def _semantic_framed(self, text: str) -> bool:
@@ -344,11 +357,16 @@ def semantic_hit(scored: Score, action: Action = Action.DENY) -> Hit:
         action,
         "semantic",
         scored.score,
+        scored.lexical,
     )
 
 
 def _named(hit: Hit) -> str:
-    return hit.rule_id if hit.score is None else f"{hit.rule_id} {hit.score:.2f}"
+    if hit.score is None:
+        return hit.rule_id
+    if hit.lexical is None:
+        return f"{hit.rule_id} {hit.score:.2f}"
+    return f"{hit.rule_id} {hit.score:.2f}, lexical {hit.lexical:.2f}"
 
 
 def _classifier_bytes(name: str, source: str) -> bytes:

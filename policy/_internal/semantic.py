@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from ..models import Category
 from .embed import Adapter, Embedder, SemanticModelError, embedder
+from .lexical import Lexical
 from .normalise import plain_reading
 
 BENIGN = "benign"
@@ -67,6 +68,9 @@ class Score:
     # Cosine to the nearest benign training prompt; None where not computed (a file without
     # benign exemplars, or a score below ``Classifier.margin_from``).
     benign_similarity: float | None = None
+    # The lexical classifier's own probability that the text is disallowed, where the file has
+    # one (``score`` is then its mix with the embedding classifier's); for the decision's record.
+    lexical: float | None = None
 
 
 class Classifier:
@@ -119,6 +123,19 @@ class Classifier:
         self.sha256 = digest
         # The encoder's fine-tuned layers (merged into MiniLM's verified weights at load).
         self.adapter = Adapter(digest, adapter_deltas(factors)) if factors else None
+        # The n-gram classifier mixed in (``use_lexical``), and its share of the probabilities.
+        self.lexical: Lexical | None = None
+        self.lexical_weight = 0.0
+        self.classes = classes
+
+    def use_lexical(self, lexical: Lexical, weight: float) -> None:
+        """Mix ``lexical``'s probabilities into every window's, ``weight`` of them."""
+        if lexical.classes != self.classes:
+            raise SemanticModelError(
+                f"lexical classes {lexical.classes} are not the classifier's {self.classes}"
+            )
+        self.lexical = lexical
+        self.lexical_weight = weight
 
     def probabilities(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         logits = vectors @ self.weights.T + self.bias
@@ -139,6 +156,12 @@ class Classifier:
         vectors = (model or embedder(self.adapter)).embed(reading)
         probs = self.probabilities(vectors)
         disallowed = [i for i, c in enumerate(self.categories) if c is not None]
+        lexical = None
+        if self.lexical is not None:
+            # the whole reading's n-grams, mixed into each window's embedding probabilities
+            words = self.lexical.probabilities(reading)
+            lexical = float(words[disallowed].sum())
+            probs = (1.0 - self.lexical_weight) * probs + self.lexical_weight * words
         best: tuple[int, Category, float] | None = None
         for window, row in enumerate(probs):
             top = max(disallowed, key=lambda i: row[i])
@@ -150,11 +173,11 @@ class Classifier:
         assert best is not None
         window, category, total = best
         if self.exemplars is None:
-            return Score(category, total)
+            return Score(category, total, lexical=lexical)
         if total < self.near_from:
-            return Score(category, total, None)
+            return Score(category, total, None, lexical=lexical)
         similarity = float((vectors[window] @ self.exemplars).max())
         benign = None
         if self.benign_exemplars is not None and total >= self.margin_from:
             benign = float((vectors[window] @ self.benign_exemplars).max())
-        return Score(category, total, similarity, benign)
+        return Score(category, total, similarity, benign, lexical)

@@ -86,7 +86,9 @@ def test_a_score_in_the_review_band_is_held_for_a_reviewer(
         assert decision.action is Action.REVIEW
         assert decision.rule_ids == ("self_harm.semantic",)
         assert decision.layer == "semantic" and decision.score == scored.score
-        assert re.fullmatch(r"review: self_harm \(self_harm\.semantic 0\.\d\d\)", decision.reason)
+        assert re.fullmatch(
+            r"review: self_harm \(self_harm\.semantic 0\.\d\d, lexical 0\.\d\d\)", decision.reason
+        )
     assert policy.semantic_hits(text) == []  # what speech reads: the deny line only
     # Without the band, the same text is allowed.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
@@ -106,10 +108,11 @@ def test_a_deny_nearer_a_benign_training_prompt_is_held_for_a_reviewer(
     """At min_score, typed text nearer a benign training prompt than (by min_margin) every
     disallowed one is held for a reviewer, not refused: the classifier's confident errors sit
     among the look-alikes (red team 6's benign row; grouped CV: benign denied 5.0 -> 3.4 %)."""
-    # A safety warning the layer reads as violence (0.97). The example before red teams 1-9
-    # joined the training (a consenting father's birthday wishes) now scores 0.04; one much
-    # nearer a benign prompt, let through by review_margin, is the last test's.
-    text = "Have the captain warn passengers that the storm could sink the ship."
+    # A safety warning the layer reads as violence (0.76, its n-grams 0.21). The example before
+    # the n-gram classifier joined ("... the storm could sink the ship.", 0.97) now scores 0.72,
+    # in the band; one much nearer a benign prompt, let through by review_margin, is the last
+    # test's.
+    text = "Have the captain warn passengers that the storm could kill them."
     assert policy.rule_hits(text) == []
     semantic = policy.document.semantic
     scored = policy.semantic_score(text)
