@@ -100,6 +100,9 @@ Samples = npt.NDArray[np.int16]
 # semantic layer's training rows (policy/training.py): their rows are fitted figures since, and
 # red team 10 (still out of training, never read) and the held-out split the unseen ones;
 # red team 11 was written in that eighth round and measured unseen before and after it.
+# In the ninth round an n-gram classifier joined the semantic layer (policy.lexical_training,
+# the same training rows), its share and thresholds chosen on grouped CV alone; red teams 10 and
+# 11 (never read) were measured once after, and red team 12 (--set, outside the repository).
 # A fresh set is measured with --set PATH.
 SPLITS = {"corpus.jsonl": "tuned", "heldout.jsonl": "held-out"}
 RED_TEAMS = {

@@ -95,7 +95,9 @@ def test_the_reason_is_short_and_does_not_echo_the_prompt(policy: Policy) -> Non
 def test_an_allowed_prompt_says_so(policy: Policy) -> None:
     decision = policy.check_text("Smile and wave at the camera", Use.OFFLINE)
     assert decision.allowed
-    assert re.fullmatch(r"no rule matched; semantic [a-z_]+ 0\.\d\d", decision.reason)
+    assert re.fullmatch(
+        r"no rule matched; semantic [a-z_]+ 0\.\d\d \(lexical 0\.\d\d\)", decision.reason
+    )
 
 
 def test_text_over_the_limit_is_refused(policy: Policy) -> None:
