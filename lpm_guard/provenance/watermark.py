@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import pathlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from lpm_guard.provenance import (
+    _wm_combine,
     _wm_detect,
     _wm_geometry,
     _wm_informed,
@@ -399,9 +400,24 @@ class Evidence:
         chosen, period, z, flipped = max(places, key=lambda place: place[2])
         if z < ZERO_FLOOR:
             return None
-        self._fold_full(chosen, [period])
-        return _wm_detect.read(
-            _wm_detect.first_weighted(_wm_detect.mirrored(chosen.full[period], flipped)),
+        confidence: float | None = None
+        if _wm_combine.BLOCKS:
+            # The frame's parts weighted by the mark the known chips show in each
+            # (``_wm_combine``), at the offset the equal-weight fold gives them; the
+            # reported z stays that fold's, since the weights are fitted to the known chips
+            # whose surface gives it.
+            firsts, rests = (
+                _wm_combine.mirrored_parts(parts, flipped)
+                for parts in _wm_combine.block_folds(self._whites(chosen), period)
+            )
+            plain = _wm_detect.first_weighted(_wm_combine.whole(firsts, rests, period))
+            offset, confidence = _wm_combine.offset_of(plain, template)
+            evidence = _wm_combine.combined(firsts, rests, template, offset, period)
+        else:  # the equal-weight fold
+            self._fold_full(chosen, [period])
+            evidence = _wm_detect.first_weighted(_wm_detect.mirrored(chosen.full[period], flipped))
+        reading = _wm_detect.read(
+            evidence,
             secret,
             layout,
             template=template,
@@ -410,6 +426,7 @@ class Evidence:
             frame_subsets=ZERO_SUBSETS,
             list_size=ZERO_LIST,
         )
+        return reading if confidence is None else replace(reading, z=confidence)
 
     @staticmethod
     def _templates(layout: Layout, book: _wm_trace.Codebook | None) -> list[np.ndarray]:
@@ -550,17 +567,20 @@ class Evidence:
     def _perspectives(self) -> list[_View]:
         return [v for v in self._views if isinstance(v.rotation, _wm_geometry.Perspective)]
 
+    def _whites(self, view: _View) -> Iterator[np.ndarray]:
+        """Every frame of the view whitened (the sampled ones as they were)."""
+        for index, luma in enumerate(self._lumas):
+            if index in self._sampled_at:
+                yield view.sample[self._sampled_at[index]]
+            else:
+                yield view.white(luma)
+
     def _fold_full(self, view: _View, periods: Sequence[float]) -> None:
         """Fold every frame of the view at each of ``periods`` not folded yet."""
         missing = list(dict.fromkeys(period for period in periods if period not in view.full))
         if missing:
-            whites = (
-                view.sample[self._sampled_at[index]]
-                if index in self._sampled_at
-                else view.white(luma)
-                for index, luma in enumerate(self._lumas)
-            )
-            view.full.update(zip(missing, _wm_detect.fold_many(whites, missing), strict=True))
+            folds = _wm_detect.fold_many(self._whites(view), missing)
+            view.full.update(zip(missing, folds, strict=True))
 
     def _read_at(
         self, view: _View, period: float, mirror: bool, secret: bytes, layout: Layout

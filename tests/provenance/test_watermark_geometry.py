@@ -111,12 +111,13 @@ def test_a_turned_shrunk_reencoded_clip_is_read_blind_in_the_keyed_rotation_sear
 
 
 def test_a_turned_shrunk_reencoded_clip_is_read_blind_with_its_reference_high_half_known() -> None:
-    # The same attack with key 'a': the sync chips alone find no turn and scale that decodes
-    # (z 4.1); the reference is an audit index below 2^32, so its high half is 32 zero bits,
+    # The same attack with key 'h': the sync chips alone find no turn and scale that decodes
+    # (z 4.6); the reference is an audit index below 2^32, so its high half is 32 zero bits,
     # whose 128 coded bits are chips known as the sync chips are (480 instead of 224). The
-    # keyed rotation search with those finds the turn, and the decoder constrained to those
-    # zeros reads it (z 8.8 with the known chips).
-    secret = hashlib.sha256(b"a").digest()
+    # keyed rotation search with those finds the turn (z 9.8), and the decoder constrained to
+    # those zeros reads it once the frame's parts are weighted by the mark the known chips
+    # show in each (``_wm_combine``; with equal weights this clip's payload did not decode).
+    secret = hashlib.sha256(b"h").digest()
     frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", secret)), 2), 0.75), 28)
     evidence = Evidence(_lumas(frames, 50))
     assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
