@@ -406,10 +406,10 @@ class Evidence:
             # (``_wm_combine``), at the offset the equal-weight fold gives them; the
             # reported z stays that fold's, since the weights are fitted to the known chips
             # whose surface gives it.
-            firsts, rests = (
-                _wm_combine.mirrored_parts(parts, flipped)
-                for parts in _wm_combine.block_folds(self._whites(chosen), period)
-            )
+            parts = _wm_combine.block_folds(self._whites(chosen), period)
+            # Their sum is the view's full fold at that period (kept, as ``_fold_full`` does).
+            chosen.full.setdefault(period, _wm_combine.whole(*parts, period))
+            firsts, rests = (_wm_combine.mirrored_parts(p, flipped) for p in parts)
             plain = _wm_detect.first_weighted(_wm_combine.whole(firsts, rests, period))
             offset, confidence = _wm_combine.offset_of(plain, template)
             evidence = _wm_combine.combined(firsts, rests, template, offset, period)

@@ -83,13 +83,26 @@ def test_a_rotated_clip_is_read_in_a_view_turned_back() -> None:
     assert evidence.angles and evidence.angles[0] == pytest.approx(-5, abs=0.15)
 
 
+# The key of the two tests below, which read one clip (``_turned_shrunk``): tracing and the
+# zero-prefix hypothesis search with one template, so the second test reuses the first's
+# keyed rotation search.
+TURNED = hashlib.sha256(b"h").digest()
+
+
+@functools.cache
+def _turned_shrunk(secret: bytes) -> Evidence:
+    """The gate's output marked with ``secret``, rotated 2°, shrunk 0.75x, re-encoded at crf 28."""
+    frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", secret)), 2), 0.75), 28)
+    return Evidence(_lumas(frames, 50))
+
+
 def test_a_turned_shrunk_reencoded_clip_is_traced_by_the_keyed_rotation_search() -> None:
     # Rotated 2°, 0.75x, crf 28: too little of the mark is left for the autocorrelation to
-    # show the turn (no rotated view), nor to decode; the keyed search over angles finds it.
-    frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", SECRET)), 2), 0.75), 28)
-    evidence = Evidence(_lumas(frames, 50))
+    # show the turn (no rotated view), nor to decode with the sync chips alone; the keyed
+    # search over angles finds it.
+    evidence = _turned_shrunk(TURNED)
     assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
-    trace = evidence.trace(SECRET, ISSUED)
+    trace = evidence.trace(TURNED, ISSUED)
     assert trace.reference == REFERENCE
     assert trace.period == pytest.approx(128 * 0.75 / _crop_fill(2), rel=0.01)
     # Another key's search finds nothing to trace in it.
@@ -111,17 +124,15 @@ def test_a_turned_shrunk_reencoded_clip_is_read_blind_in_the_keyed_rotation_sear
 
 
 def test_a_turned_shrunk_reencoded_clip_is_read_blind_with_its_reference_high_half_known() -> None:
-    # The same attack with key 'h': the sync chips alone find no turn and scale that decodes
+    # The same clip (key 'h'): the sync chips alone find no turn and scale that decodes
     # (z 4.6); the reference is an audit index below 2^32, so its high half is 32 zero bits,
     # whose 128 coded bits are chips known as the sync chips are (480 instead of 224). The
     # keyed rotation search with those finds the turn (z 9.8), and the decoder constrained to
     # those zeros reads it once the frame's parts are weighted by the mark the known chips
     # show in each (``_wm_combine``; with equal weights this clip's payload did not decode).
-    secret = hashlib.sha256(b"h").digest()
-    frames = media.h264(media.scale(media.rotate(list(_gate("astronaut", secret)), 2), 0.75), 28)
-    evidence = Evidence(_lumas(frames, 50))
+    evidence = _turned_shrunk(TURNED)
     assert not any(abs(angle + 2) < 1 for angle in evidence.angles)
-    reading = evidence.reading(secret)
+    reading = evidence.reading(TURNED)
     assert reading.reference == REFERENCE < 1 << _wm_payload.ZERO_BITS
     # Another key reads nothing in it, with either hypothesis.
     assert evidence.reading(OTHER).reference is None
