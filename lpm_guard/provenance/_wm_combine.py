@@ -39,15 +39,21 @@ def block_folds(
     and the sum of the others', each (blocks², TILE, TILE) float32."""
     first: np.ndarray | None = None
     rest: np.ndarray | None = None
+    cut: tuple[list[tuple[int, int, object]], list[tuple[int, int, object]]] | None = None
     for white in whites:
-        height, width = white.shape
-        rows_cells = _cells(height, period).tocsc()
-        cols_cells = _cells(width, period).tocsc()
+        if cut is None:  # each region's rows and columns of the cell matrices, once
+            height, width = white.shape
+            rows_cells = _cells(height, period).tocsc()
+            cols_cells = _cells(width, period).tocsc()
+            cut = (
+                [(a, b, rows_cells[:, a:b]) for a, b in _edges(height, blocks)],
+                [(a, b, cols_cells[:, a:b].T.tocsr()) for a, b in _edges(width, blocks)],
+            )
         parts = []
-        for r0, r1 in _edges(height, blocks):
-            rows = rows_cells[:, r0:r1] @ white[r0:r1]  # TILE × width
-            for c0, c1 in _edges(width, blocks):
-                parts.append((cols_cells[:, c0:c1] @ rows[:, c0:c1].T).T)
+        for r0, r1, row_cells in cut[0]:
+            rows = row_cells @ white[r0:r1]  # TILE × width
+            for c0, c1, col_cells in cut[1]:
+                parts.append(rows[:, c0:c1] @ col_cells)  # TILE × TILE
         stack = np.asarray(parts, np.float32)
         if first is None:
             first = stack
