@@ -62,10 +62,15 @@ def verified_bytes(path: Path, sha256: str) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise SemanticModelError(f"cannot read {path}: {exc.strerror}") from None
+    check_pinned(data, sha256, str(path))
+    return data
+
+
+def check_pinned(data: bytes, sha256: str, source: str) -> None:
+    """Refuse ``data`` (named ``source`` in the error) unless its sha256 is the pinned one."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise SemanticModelError(f"{path}: sha256 {digest} is not the pinned {sha256}")
-    return data
+        raise SemanticModelError(f"{source}: sha256 {digest} is not the pinned {sha256}")
 
 
 def cache_dir() -> Path:

@@ -11,7 +11,6 @@ dictionary look-up per n-gram, no library beyond numpy at request time.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 import json
@@ -20,7 +19,7 @@ from collections import Counter
 import numpy as np
 import numpy.typing as npt
 
-from .embed import SemanticModelError
+from .embed import SemanticModelError, check_pinned
 
 # Character n-grams of each word, padded with a space on each side (scikit-learn's "char_wb").
 CHARS = (3, 5)
@@ -47,9 +46,7 @@ class Lexical:
     """Softmax over ``classes`` from the TF-IDF vector of a reading; built from the file's bytes."""
 
     def __init__(self, data: bytes, sha256: str, source: str) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != sha256:
-            raise SemanticModelError(f"{source}: sha256 {digest} is not the pinned {sha256}")
+        check_pinned(data, sha256, source)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 vocabulary = bytes(arrays["vocabulary"]).decode("utf-8").split("\n")
@@ -69,7 +66,7 @@ class Lexical:
         if self.bias.shape != (len(self.classes),):
             raise SemanticModelError(f"{source}: bias does not fit {len(self.classes)} classes")
         self.index = {term: i for i, term in enumerate(vocabulary)}
-        self.sha256 = digest
+        self.sha256 = sha256
 
     def probabilities(self, reading: str) -> npt.NDArray[np.float32]:
         """P(class) for a plain reading: sublinear term frequency times idf, at unit length (as

@@ -8,7 +8,6 @@ sha256, so the policy hash every decision records covers it too.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..models import Category
-from .embed import Adapter, Embedder, SemanticModelError, embedder
+from .embed import Adapter, Embedder, SemanticModelError, check_pinned, embedder
 from .lexical import Lexical
 from .normalise import plain_reading
 
@@ -77,9 +76,7 @@ class Classifier:
     """Softmax over ``classes`` from an embedding; built from the npz file's bytes."""
 
     def __init__(self, data: bytes, sha256: str, source: str) -> None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != sha256:
-            raise SemanticModelError(f"{source}: sha256 {digest} is not the pinned {sha256}")
+        check_pinned(data, sha256, source)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
                 self.weights: npt.NDArray[np.float32] = arrays["weights"].astype(np.float32)
@@ -120,9 +117,9 @@ class Classifier:
             self.categories = [None if c == BENIGN else Category(c) for c in classes]
         except ValueError as exc:
             raise SemanticModelError(f"{source}: {exc}") from None
-        self.sha256 = digest
+        self.sha256 = sha256
         # The encoder's fine-tuned layers (merged into MiniLM's verified weights at load).
-        self.adapter = Adapter(digest, adapter_deltas(factors)) if factors else None
+        self.adapter = Adapter(sha256, adapter_deltas(factors)) if factors else None
         # The n-gram classifier mixed in (``use_lexical``), and its share of the probabilities.
         self.lexical: Lexical | None = None
         self.lexical_weight = 0.0
