@@ -38,7 +38,7 @@ import numpy.typing as npt
 from ._internal.lexical import CHARS, features
 from ._internal.normalise import plain_reading
 from ._internal.semantic import BENIGN
-from .training import _FILLING, _VARIANT, _weights, load_rows
+from .training import _FILLING, _VARIANT, _weights, folds, load_rows, recall
 
 # Inverse regularisation: grouped CV at 2 % false blocks, lexical alone (16 and 64 tried).
 C = 16.0
@@ -74,16 +74,14 @@ def _at_false_block(
             threshold = float(t)
             break
     blocked = scores >= threshold
-    recall = {
-        c: float(np.average(blocked[y == c], weights=weights[y == c]))
-        for c in sorted(set(y) - {BENIGN})
-    }
+    per_category = recall(blocked, y, weights)
     disallowed = ~benign
     return (
         f"threshold {threshold:.3f}: false block "
         f"{np.average(blocked[benign], weights=weights[benign]):.3f}, recall all "
         f"{np.average(blocked[disallowed], weights=weights[disallowed]):.3f} min "
-        f"{min(recall.values()):.2f} " + " ".join(f"{c}={r:.2f}" for c, r in recall.items())
+        f"{min(per_category.values()):.2f} "
+        + " ".join(f"{c}={r:.2f}" for c, r in per_category.items())
     )
 
 
@@ -100,12 +98,9 @@ def cross_validate(
     kept = np.load(cv)
     if not (kept["y"] == y).all() or not (kept["prompts"] == prompts).all():
         raise SystemExit(f"{cv}: its rows are not these corpus files' rows")
-    unique = np.unique(groups)
-    np.random.default_rng(0).shuffle(unique)
     weights = _weights(prompts)
     lexical = np.zeros(len(y))
-    for fold in np.array_split(unique, 5):
-        test = np.isin(groups, fold)
+    for test in folds(groups):
         train = np.flatnonzero(~test)
         vectoriser, model = fit([readings[int(i)] for i in train], y[train], weights[train])
         unseen = [readings[int(i)] for i in np.flatnonzero(test)]

@@ -94,6 +94,25 @@ def _fit(x: npt.NDArray[np.float32], y: npt.NDArray[Any], prompts: npt.NDArray[A
     return model.fit(x, y, sample_weight=_weights(prompts))
 
 
+def folds(groups: npt.NDArray[Any]) -> list[npt.NDArray[np.bool_]]:
+    """The grouped 5-fold CV's test masks: groups shuffled by seed 0, split in five parts (a
+    prompt's variants, and a template's fillings, stay in one fold). lexical_training repeats
+    this CV on the same folds."""
+    unique = np.unique(groups)
+    np.random.default_rng(0).shuffle(unique)
+    return [np.isin(groups, fold) for fold in np.array_split(unique, 5)]
+
+
+def recall(
+    blocked: npt.NDArray[np.bool_], y: npt.NDArray[Any], weights: npt.NDArray[Any]
+) -> dict[str, float]:
+    """Per disallowed category, the share of its prompts ``blocked`` (weighted per prompt)."""
+    return {
+        c: float(np.average(blocked[y == c], weights=weights[y == c]))
+        for c in sorted(set(y) - {BENIGN})
+    }
+
+
 def _disallowed(model: Any, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """As the policy scores: the probability of any disallowed category, 1 - P(benign)."""
     probs = model.predict_proba(x)
@@ -114,12 +133,9 @@ def cross_validate(
     With a tuner, each fold's adapters are trained on the fold's training rows only, and the
     classifier fitted on their (float32) embeddings. ``keep``: also write each row's unseen
     score and nearness there (npz), to study thresholds without training again."""
-    unique = np.unique(groups)
-    np.random.default_rng(0).shuffle(unique)
     scores = np.zeros(len(y))
     nearness = np.zeros(len(y))
-    for fold in np.array_split(unique, 5):
-        test = np.isin(groups, fold)
+    for test in folds(groups):
         if tuner is not None:
             tuner.fit(np.flatnonzero(~test), _labels(y), _weights(prompts))
             x = tuner.embed()
@@ -134,14 +150,10 @@ def cross_validate(
     weights = _weights(prompts)  # rates per prompt, its variants sharing one vote
     for threshold in THRESHOLDS:
         blocked = scores >= threshold
-        recall = {
-            c: float(np.average(blocked[y == c], weights=weights[y == c]))
-            for c in sorted(set(y) - {BENIGN})
-        }
         false_block = np.average(blocked[benign], weights=weights[benign])
         lines.append(
             f"min_score {threshold:.2f}: false block {false_block:.3f}, recall "
-            + " ".join(f"{c}={r:.2f}" for c, r in recall.items())
+            + " ".join(f"{c}={r:.2f}" for c, r in recall(blocked, y, weights).items())
         )
     top = THRESHOLDS[2]
     for edge in REVIEW_EDGES:
@@ -149,10 +161,7 @@ def cross_validate(
         lines.append(
             f"held for review in [{edge:.2f}, {top:.2f}): benign "
             f"{np.average(held[benign], weights=weights[benign]):.3f}, recall denied + held "
-            + " ".join(
-                f"{c}={np.average((scores >= edge)[y == c], weights=weights[y == c]):.2f}"
-                for c in sorted(set(y) - {BENIGN})
-            )
+            + " ".join(f"{c}={r:.2f}" for c, r in recall(scores >= edge, y, weights).items())
         )
     return lines
 
