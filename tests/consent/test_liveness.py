@@ -63,7 +63,12 @@ def _write(
     video: bool = True,
     audio: bool = True,
     fmt: str = "webm",
+    dropped: tuple[float, float] = (0.0, 0.0),
+    tone: tuple[float, float] | None = None,
 ) -> Path:
+    """``dropped=(at_s, lost_s)``: the sound's timestamps jump by ``lost_s`` at ``at_s`` (the
+    device lost that much sound); ``tone=(start_s, end_s)``: a 1 kHz tone then, by the
+    timestamps (silence elsewhere)."""
     with av.open(str(path), "w", format=fmt) as container:
         vstream = astream = None
         if video:
@@ -80,11 +85,16 @@ def _write(
                 container.mux(vstream.encode(frame))
             container.mux(vstream.encode())
         if astream is not None:
-            samples = frames * 4800
-            for start in range(0, samples, 960):
+            at, lost = (round(x * 48_000) for x in dropped)
+            for start in range(0, max(frames * 4800 - lost, at + 960), 960):
+                pts = start + (lost if start >= at else 0)
+                t = (pts + np.arange(960)) / 48_000
                 chunk = np.zeros((1, 960), np.float32)
+                if tone is not None:
+                    on = (t >= tone[0]) & (t < tone[1])
+                    chunk[0, on] = 0.5 * np.sin(2 * np.pi * 1000.0 * t[on])
                 piece = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-                piece.sample_rate, piece.pts, piece.time_base = 48_000, start, Fraction(1, 48_000)
+                piece.sample_rate, piece.pts, piece.time_base = 48_000, pts, Fraction(1, 48_000)
                 container.mux(astream.encode(piece))
             container.mux(astream.encode())
     return path
@@ -131,6 +141,23 @@ def test_frames_over_the_pixel_limit_are_refused_before_decoding(
 def test_a_capture_longer_than_the_limit_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnreadableMedia, match="more than 1 s"):
         read_capture(_write(tmp_path / "long.webm", frames=30), max_seconds=1.0)
+
+
+def test_sound_the_device_dropped_comes_back_as_silence_in_its_place(tmp_path: Path) -> None:
+    # A starved browser loses 0.5 s of sound at 1.0 s; the tone at 2.0-2.5 s must stay there,
+    # not move to 1.5 s (the lips would seem to lag the voice, and the sound to be short).
+    path = _write(tmp_path / "dropped.webm", frames=30, dropped=(1.0, 0.5), tone=(2.0, 2.5))
+    recording = read_capture(path)
+    assert recording.audio_s == pytest.approx(3.0, abs=0.1)
+    loud = np.flatnonzero(np.abs(recording.audio) > 0.1) / 16_000
+    assert loud.min() == pytest.approx(2.0, abs=0.05)
+    assert loud.max() == pytest.approx(2.5, abs=0.05)
+
+
+def test_a_jump_in_the_sound_past_the_limit_is_refused_before_filling(tmp_path: Path) -> None:
+    path = _write(tmp_path / "jump.webm", frames=10, dropped=(0.5, 3600.0))
+    with pytest.raises(UnreadableMedia, match="sound lasts more than 10 s"):
+        read_capture(path, max_seconds=10.0)
 
 
 def test_garbage_is_refused_and_a_truncated_file_is_short(tmp_path: Path) -> None:

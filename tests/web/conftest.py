@@ -102,8 +102,30 @@ def playwright() -> Iterator[playwright_api.Playwright]:
 Launch = Callable[..., playwright_api.BrowserContext]
 
 
+@pytest.fixture(scope="session")
+def chromium_first(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Chromium started at a higher priority than the suite's other work, where the system
+    allows it (as root; elsewhere as it is).
+
+    The fake camera plays its file one frame per tick and, when the browser is starved of CPU,
+    carries on from where it stopped: the picture falls behind for good, while the microphone's
+    sound is stamped by the wall clock (tested by stopping the browser 0.4 s in every 2 s: the
+    sound's timestamps jumped 0.39 s at each stop, and the lips ended 0.7 s behind the voice,
+    refused for lip-sync). A real camera shows the present. The other worker's renders and
+    decodes starve the browser; at this priority they wait instead. The clean-clone CI at
+    dfc28f8 failed on lip-sync here once in four runs."""
+    wrapper = tmp_path_factory.mktemp("chromium") / "chromium"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'nice -n -10 true 2>/dev/null && exec nice -n -10 {CHROMIUM} "$@"\n'
+        f'exec {CHROMIUM} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 @pytest.fixture
-def launch(playwright: playwright_api.Playwright) -> Iterator[Launch]:
+def launch(playwright: playwright_api.Playwright, chromium_first: Path) -> Iterator[Launch]:
     """``launch(camera=Path|None, microphone=Path|None)`` -> a new browser context whose
     camera and microphone play those files (silence and a test pattern when not given)."""
     browsers: list[playwright_api.Browser] = []
@@ -121,7 +143,8 @@ def launch(playwright: playwright_api.Playwright) -> Iterator[Launch]:
             args.append(f"--use-file-for-fake-video-capture={camera}")
         if microphone is not None:
             args.append(f"--use-file-for-fake-audio-capture={microphone}%noloop")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        executable = CHROMIUM if camera is None else chromium_first
+        browser = playwright.chromium.launch(executable_path=executable, args=args)
         browsers.append(browser)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(30_000)

@@ -27,8 +27,9 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from lpm_guard.access.scopes import Role
+from lpm_guard.consent.captures import CaptureService
 from lpm_guard.consent.liveness.script import TURNS, Prompt, Script, new_script
-from lpm_guard.consent.models import IdentityStatus
+from lpm_guard.consent.models import CaptureStatus, IdentityStatus
 from lpm_guard.consent.services import ConsentService
 from tests.consent.captures import bona_fide
 from tests.consent.conftest import People, png
@@ -104,11 +105,25 @@ def record_live(
         "(items) => items.map((item) => item.dataset.check)"
     )
     shots(subject, f"{prefix}-result")
-    assert result == "awaiting-review", f"the capture was refused: {codes}"
+    assert result == "awaiting-review", f"the capture was refused: {codes}; {refused_checks(site)}"
     expect(
         subject.get_by_role("region", name="Thank you — a reviewer will now watch your recording")
     ).to_contain_text("We have emailed you the link to withdraw")
     return subject, errors
+
+
+def refused_checks(site: Site) -> list[str]:
+    """The failed checks of the latest refused capture, with their scores and details."""
+    captures = CaptureService(ConsentService(site.runtime, site.app.state.consent_settings))
+    refused = captures.queue(CaptureStatus.REFUSED)
+    if not refused:
+        return []
+    detail = captures.detail("test", refused[-1].capture_id)
+    return [
+        f"{check['name']}: {check['score']} ({check['detail']})"
+        for check in detail.checks
+        if check["outcome"] == "fail"
+    ]
 
 
 def approve_in_console(

@@ -4,7 +4,9 @@ Chrome's MediaRecorder writes WebM (VP8 or VP9 with Opus) with variable frame ti
 no duration in the header; phones and other browsers write MP4. Nothing in the header is
 trusted but the picture size, which is checked before a single frame is decoded: the length is
 counted from the frames' own timestamps as they arrive, and decoding stops at the first frame
-past the limit. Frames are handed on one at a time; none is kept here.
+past the limit. Frames are handed on one at a time; none is kept here. The sound is laid on
+the picture's clock by its packets' timestamps, so sound the device dropped comes back as
+silence rather than pulling the rest forward.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy.typing as npt
 from ..errors import UnreadableMedia
 
 RATE = 16_000  # audio for speech recognition and the lip-sync envelope
+GAP_SAMPLES = RATE // 50  # a jump of more than 20 ms in the sound's timestamps is a gap
 WORKING_WIDTH = 640  # frames are measured at this width (faces ~150 px across)
 
 RGB = npt.NDArray[np.uint8]
@@ -145,6 +148,19 @@ def _decode(
                 elif isinstance(frame, av.AudioFrame):
                     if audio_start is None and frame.time is not None:
                         audio_start = frame.time
+                    # Sound the device dropped (a stalled browser or phone loses whole buffers;
+                    # the next packet's timestamp still tells when it was heard) is put back
+                    # as silence: joined up, everything after would come early and the lips
+                    # would seem to lag the voice.
+                    if frame.time is not None and audio_start is not None:
+                        gap = round((frame.time - audio_start) * RATE) - samples
+                        if gap > GAP_SAMPLES:
+                            if samples + gap > limit:
+                                raise UnreadableMedia(
+                                    f"the sound lasts more than {max_seconds:.0f} s"
+                                )
+                            chunks.append(np.zeros(gap, np.float32))
+                            samples += gap
                     for out in resampler.resample(frame):
                         chunk = np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1)
                         chunks.append(chunk)
