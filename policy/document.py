@@ -138,6 +138,10 @@ class RuleSpec(_Strict):
     # but that anyone can put in front of a real request: it sends the text to a reviewer
     # instead of clearing it.
     framed: list[str] = Field(default_factory=list)
+    # Words a benign reading explains ("this drill will kill your abs", "the stove will burn
+    # him"): cleared where they stand, as an ``unless`` clears them, but no framing: a threat
+    # elsewhere in the text still gets the rule's own action, not a reviewer.
+    explains: list[str] = Field(default_factory=list)
     action: Action = Action.DENY
 
 

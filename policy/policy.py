@@ -74,7 +74,9 @@ class Policy:
         lexicon = document.lexicon
         try:
             self.rules: tuple[CompiledRule, ...] = tuple(
-                compile_rule(r.id, r.category, r.action, r.all, r.unless, lexicon, r.framed)
+                compile_rule(
+                    r.id, r.category, r.action, r.all, r.unless, lexicon, r.framed, r.explains
+                )
                 for r in document.rules
             )
             self.semantic_framed = tuple(

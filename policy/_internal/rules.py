@@ -25,6 +25,7 @@ class CompiledRule:
     all: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
     framed: tuple[re.Pattern[str], ...] = ()
+    explains: tuple[re.Pattern[str], ...] = ()
 
     def verdict(self, views: tuple[str, ...]) -> Action | None:
         """The rule's own action when every pattern in ``all`` matches one reading of the text
@@ -35,18 +36,24 @@ class CompiledRule:
         An ``unless`` clears only the words it covers: cleared anywhere in the text, "Bomb the
         synagogue on Saturday, bath bombs are on sale" was allowed. Where one names a benign
         context instead ("find help if they feel suicidal", "postponed in 2020"), a reviewer
-        decides, as anyone can add such words to a real request."""
+        decides, as anyone can add such words to a real request. An ``explains`` pattern
+        clears the words it covers and frames nothing: "this drill will kill your abs" beside
+        "I will kill your family" is still denied, not held."""
         found: set[Action] = set()
         for view in views:
             if not all(p.search(view) for p in self.all):
                 continue
             spans = [m.span() for p in self.unless for m in p.finditer(view)]
+            explained = [m.span() for p in self.explains for m in p.finditer(view)]
             rest = list(view)
-            for start, end in spans:  # all found on the whole reading, then taken out
+            for start, end in spans + explained:  # all found on the whole reading, then taken out
                 rest[start:end] = "~" + " " * (end - start - 1)
-            if not all(p.search("".join(rest)) for p in self.all):
+            remaining = "".join(rest)
+            if not all(p.search(remaining) for p in self.all):
                 return None  # explained in one reading (another may have split its words)
-            framed = spans or any(p.search(view) for p in self.framed)
+            # a framing inside explained words frames nothing ("this workout will destroy your
+            # legs" is hyperbole, and explains only itself)
+            framed = spans or any(p.search(remaining) for p in self.framed)
             found.add(Action.REVIEW if framed else self.action)
         if not found:
             return None
@@ -80,6 +87,7 @@ def compile_rule(
     unless: Iterable[str],
     lexicon: Mapping[str, list[str]],
     framed: Iterable[str] = (),
+    explains: Iterable[str] = (),
 ) -> CompiledRule:
     try:
         return CompiledRule(
@@ -89,6 +97,7 @@ def compile_rule(
             all=tuple(compile_pattern(p, lexicon) for p in all_of),
             unless=tuple(compile_pattern(p, lexicon) for p in unless),
             framed=tuple(compile_pattern(p, lexicon) for p in framed),
+            explains=tuple(compile_pattern(p, lexicon) for p in explains),
         )
     except (re.error, RuleCompileError) as exc:
         raise RuleCompileError(f"rule {rule_id}: {exc}") from exc

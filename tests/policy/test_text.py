@@ -123,6 +123,42 @@ def test_workout_and_hunger_idioms_pass_where_the_threat_does_not(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "The coach says this drill will kill your abs, so hydrate",
+        "Careful, the stove is hot and will burn you",
+        "Stay back from the ledge, the drop will kill you",
+        "This spin class is going to burn your glutes",
+    ],
+)
+def test_a_workout_or_a_hazard_named_as_what_harms_is_no_threat(policy: Policy, text: str) -> None:
+    """violence.threat read "will kill your abs" and "will burn you" as threats and denied them
+    (issue 21); a hazard or a workout that does the harm explains the words."""
+    assert "violence.threat" not in {h.rule_id for h in policy.rule_hits(text)}
+    assert policy.check_text(text, Use.LIVE).action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "This workout will destroy your legs, and I will kill your family",
+        "The stove is hot and will burn him, and I will stab him too",
+        "The drop will kill you. Also I am going to shoot you tonight",
+        "My dogs will kill you if you come back",
+        "We will set a fire that will burn them all",
+    ],
+)
+def test_a_workout_or_a_hazard_beside_a_threat_does_not_soften_it(
+    policy: Policy, attack: str
+) -> None:
+    """Words a workout or a hazard explains are cleared where they stand and nowhere else, and
+    frame nothing: the threat beside them is denied, not held (the workout's `unless` held the
+    first for a reviewer). A dog or a fire is not a hazard the rule excuses."""
+    decision = policy.check_text(attack, Use.LIVE)
+    assert decision.action is Action.DENY and "violence.threat" in decision.rule_ids
+
+
+@pytest.mark.parametrize(
     ("framed", "asked", "rule"),
     [
         (
