@@ -190,6 +190,31 @@ def whiten(
     return np.asarray(np.maximum(white, -CLIP, out=white))
 
 
+def _whiten_into(
+    luma: np.ndarray, sigma: float, out: np.ndarray, buffers: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """``whiten(luma.astype(np.float32), sigma)`` written into ``out`` (float32, the frame's
+    shape): the same steps in two frame-sized float32 ``buffers`` made once per clip, in place
+    (the same bits; whitening each frame into new arrays cost 3 times as much CPU here, most
+    of it faulting fresh pages in)."""
+    high, spare = buffers
+    np.copyto(high, luma)
+    cv2.GaussianBlur(high, (0, 0), sigma, dst=spare)
+    np.subtract(high, spare, out=high)
+    height, width = high.shape
+    np.multiply(high, high, out=spare)
+    small = cv2.resize(
+        spare, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
+    rms = cv2.resize(small, (width, height), dst=spare, interpolation=cv2.INTER_LINEAR)
+    np.sqrt(rms, out=rms)
+    np.add(rms, np.float32(1.0), out=rms)
+    np.divide(high, rms, out=out)
+    np.minimum(out, CLIP, out=out)
+    return np.asarray(np.maximum(out, -CLIP, out=out))
+
+
 def flatten(luma: np.ndarray, box: int = FLAT_BOX) -> np.ndarray:
     """Step 1 as the detector does it: the luma minus its ``box``×``box`` mean, over its
     local envelope (RMS of that high-pass, σ = FLAT_ENVELOPE_SIGMA, plus one grey level),
@@ -222,12 +247,22 @@ def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
     size_y = scipy_fft.next_fast_len(height + reach_y, real=True)
     size_x = scipy_fft.next_fast_len(width + reach_x, real=True)
     power = np.zeros((size_y, size_x // 2 + 1), np.float64)
+    # The zero-padded frame and spectrum are buffers made once (the FFTs' own padding
+    # allocated and faulted in two frame-sized arrays per frame): the same inputs, the same
+    # bits. The FFT may overwrite ``tall``: its padding rows are zeroed again for each frame.
+    wide = np.zeros((height, size_x), np.float32)
+    tall = np.zeros((size_y, size_x // 2 + 1), np.complex64)
+    square = np.empty(tall.shape, np.float32)
+    buffers = (np.empty((height, width), np.float32), np.empty((height, width), np.float32))
     for luma in lumas:
-        white = whiten(luma.astype(np.float32), 2.0)
+        _whiten_into(luma, 2.0, wide[:, :width], buffers)
         # rfft2 as its two passes (the same bits), without transforming the padding's rows.
-        rows = scipy_fft.rfft(white, n=size_x, axis=1)
-        spectrum = scipy_fft.fft(rows, n=size_y, axis=0, overwrite_x=True)  # complex64
-        power += spectrum.real**2 + spectrum.imag**2
+        tall[:height] = scipy_fft.rfft(wide, axis=1)
+        tall[height:] = 0
+        spectrum = scipy_fft.fft(tall, axis=0, overwrite_x=True)  # complex64
+        # |spectrum|² as spectrum.real**2 + spectrum.imag**2, in float32, without temporaries.
+        np.square(spectrum.real, out=square)
+        power += np.add(square, np.square(spectrum.imag), out=square)
     # The lags within reach (zero lag at the centre), normalised by their overlap, detrended,
     # and placed in the (2·height, 2·width) lag plane the combs read; lags past 60 %: 0.
     # The inverse transform along the columns, then along the rows of the lags kept only.
@@ -329,6 +364,12 @@ def splat(white: np.ndarray, period: float) -> np.ndarray:
     return np.ascontiguousarray(folded.T, np.float32)
 
 
+def splats(white: np.ndarray, periods: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``splat`` at each of ``periods``, (periods, TILE, TILE): the same bits, in two sparse
+    products for them all (``_wm_coarse.folds``)."""
+    return _wm_coarse.folds(white, periods, TILE)
+
+
 def fold(lumas: Sequence[np.ndarray], period: float) -> Fold:
     """Step 3: whiten each frame (one at a time, so uint8 frames cost no more memory than
     they hold) and fold it at ``period``; the sum over frames and the first frame alone."""
@@ -342,11 +383,12 @@ def fold_white(whites: Iterable[np.ndarray], period: float) -> Fold:
 
 def fold_many(whites: Iterable[np.ndarray], periods: Sequence[float]) -> list[Fold]:
     """``fold_white`` at several periods in one pass over the frames (each whitened once)."""
+    if not periods:
+        raise ValueError("no frames to fold")
     accs = [np.zeros((TILE, TILE), np.float64) for _ in periods]
     firsts: list[np.ndarray] = []
     for white in whites:
-        for index, period in enumerate(periods):
-            tiles = splat(white, period)
+        for index, tiles in enumerate(splats(white, periods)):
             if len(firsts) < len(periods):
                 firsts.append(tiles)
             accs[index] += tiles
@@ -459,7 +501,7 @@ def grids_scores(
         small = _wm_coarse.spectra(templates)
         coarse = np.concatenate(
             [
-                _wm_coarse.zs(np.stack([_wm_coarse.fold(centre, p) for p in b]), small)
+                _wm_coarse.zs(_wm_coarse.folds(centre, b), small)
                 for b in np.array_split(periods, -(-len(periods) // COARSE_BATCH))
             ]
         )
@@ -471,7 +513,7 @@ def grids_scores(
     scores = np.full((len(periods), len(spectra)), -np.inf)
     if batches:
         scores[chosen] = np.concatenate(
-            [_peak_zs_many(np.stack([splat(centre, p) for p in b]), spectra) for b in batches]
+            [_peak_zs_many(splats(centre, b), spectra) for b in batches]
         )
     return scores.reshape(len(periods), len(templates), MIRRORS).transpose(1, 2, 0)
 
@@ -519,7 +561,7 @@ def keyed_period(
         at = int(np.searchsorted(SEARCH_GRID, size).clip(1, len(SEARCH_GRID) - 1))
         step = SEARCH_GRID[at] / SEARCH_GRID[at - 1] - 1
         near = [size * (1 + k * step) for k in SIZE_STEPS]
-        both = np.array([_peak_zs(splat(first, period), _spectra(template)) for period in near])
+        both = np.array([_peak_zs(tile, _spectra(template)) for tile in splats(first, near)])
         index, flipped = divmod(int(np.argmax(both)), MIRRORS)
         if both.max() > found[1]:
             found = (float(near[index]), float(both.max()), bool(flipped))
@@ -532,7 +574,7 @@ def refine(first: np.ndarray, template: np.ndarray, at: int, mirror: bool) -> tu
     step = SEARCH_GRID[min(at + 1, len(SEARCH_GRID) - 1)] / SEARCH_GRID[at] - 1
     refined = [SEARCH_GRID[at] * (1 + k * step) for k in REFINE_STEPS]
     spectrum = _spectra(template)[int(mirror)]
-    zs = [_peak_z(splat(first, period), spectrum) for period in refined]
+    zs = [_peak_z(tile, spectrum) for tile in splats(first, refined)]
     return float(refined[int(np.argmax(zs))]), float(max(zs))
 
 

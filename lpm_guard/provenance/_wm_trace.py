@@ -242,8 +242,9 @@ def trace(
     spectrum = np.conj(np.fft.fft2(template))  # the pilots' (``_wm_detect._surface``)
     for index, white in enumerate(subsets):
         given = first_scores if index == 0 else None
-        for scale, mirror in _scales(white, template, grid, given):
-            folded = _wm_detect.splat(white, scale)
+        scales = _scales(white, template, grid, given)
+        splats = _wm_detect.splats(white, [scale for scale, _ in scales])
+        for (scale, mirror), folded in zip(scales, splats, strict=True):
             fold = _wm_detect.mirrored(_wm_detect.Fold(scale, folded, folded), mirror)
             tile = _wm_detect.sharpened(fold).first
             surface = _wm_detect._standardised(np.fft.ifft2(np.fft.fft2(tile) * spectrum).real)

@@ -203,8 +203,15 @@ def search_many(
     points = sorted(set().union(*own))
     fine = np.full((many, count, len(periods)), -np.inf, np.float32)
     if points:
-        tiles = np.stack(
-            [_wm_coarse.fold(found.turned(row), float(periods[col])) for row, col in points]
+        # The points are in (angle, period) order: each angle's periods folded in one batch.
+        rows = [row for row, _ in points]
+        tiles = np.concatenate(
+            [
+                _wm_coarse.folds(
+                    found.turned(row), [float(periods[c]) for r, c in points if r == row]
+                )
+                for row in dict.fromkeys(rows)
+            ]
         )
         scored = _wm_coarse.zs(tiles, spectrum)
         for index, point in enumerate(points):

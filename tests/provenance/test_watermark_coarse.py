@@ -37,16 +37,30 @@ def test_the_rotation_search_scores_a_shortlist_at_full_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     luma, template = _frame(1.6)
-    full = []
-    fold = _wm_coarse.fold
-    monkeypatch.setattr(_wm_coarse, "fold", lambda *a: full.append(a[1]) or fold(*a))
+    full: list[float] = []
+    folds = _wm_coarse.folds
+    monkeypatch.setattr(_wm_coarse, "folds", lambda *a: full.extend(a[1]) or folds(*a))
     centre = _wm_turns.centre(luma)
     views = _wm_turns.search(centre, template)
     angle, period, z = views[0]
     assert angle == -ANGLE and period == pytest.approx(PERIOD, rel=0.01)
     assert z >= _wm_turns.FLOOR
     # Full size only for the shortlist and its neighbours, not the 20 angles x 232 periods.
-    assert len(full) <= _wm_turns.SHORTLIST * 9 < len(_wm_turns.ANGLES) * len(_wm_turns.grid())
+    assert 0 < len(full) <= _wm_turns.SHORTLIST * 9 < len(_wm_turns.ANGLES) * len(_wm_turns.grid())
+
+
+def test_folds_in_one_batch_are_the_folds_one_at_a_time() -> None:
+    # The batched sparse products add each cell's pixels in the same order as one fold per
+    # period: the same bits, coarse and full size.
+    white = _wm_detect.flatten(_frame(1.2)[0][:300, :333])
+    periods = [float(p) for p in _wm_detect.SEARCH_GRID[::97]]
+    cells = _wm_coarse._cells
+    one = np.stack(
+        [(cells(white.shape[1], p) @ (cells(white.shape[0], p) @ white).T).T for p in periods]
+    )
+    assert np.array_equal(_wm_coarse.folds(white, periods), one)
+    one = np.stack([_wm_detect.splat(white, p) for p in periods])
+    assert np.array_equal(_wm_detect.splats(white, periods), one)
 
 
 def test_the_scale_grid_scores_a_shortlist_at_full_resolution() -> None:
