@@ -6,12 +6,15 @@ unmarked too), runs each attack and saves the frames as the detector reads them 
 frames reduced). ``--time DIR`` then reads every saved clip with that key, blind and traced
 among ``--issued`` references around the reference, and prints a JSON line per clip: the
 process time of ``Evidence`` (the key-independent part) and of ``reading`` + ``trace`` (what
-the sweep's CPU column times), and what they decided. Run it from two checkouts in turn
-(``PYTHONPATH``) to compare code at the same load:
+the sweep's CPU column times), and what they decided. Run each checkout's own copy in turn
+to compare code at the same load (the script imports the ``lpm_guard`` of the checkout it
+sits in, through ``watermark_sweep``; the first line on stderr says which):
 
-    .venv/bin/python bench/watermark_cpu.py --make /tmp/wmclips --sizes 512x512,1280x720
+    .venv/bin/python bench/watermark_cpu.py --make /tmp/wmclips --sizes 512x512,1280x720 \
+        --attacks "gate + rotated 2° + 0.75x + crf 28;gate + mirrored;gate + rotated 3°"
+    git archive main | tar -x -C /tmp/base  # (with this script copied into /tmp/base/bench)
     for i in 1 2 3; do for tree in /tmp/base .; do
-        PYTHONPATH=$tree .venv/bin/python bench/watermark_cpu.py --time /tmp/wmclips; done; done
+        .venv/bin/python $tree/bench/watermark_cpu.py --time /tmp/wmclips; done; done
 """
 
 from __future__ import annotations
