@@ -141,6 +141,41 @@ def test_a_workout_or_a_hazard_named_as_what_harms_is_no_threat(policy: Policy, 
 @pytest.mark.parametrize(
     "attack",
     [
+        "I will break your legs",
+        "Have the avatar tell him: we will break your kneecaps if you don't pay",
+        "Make her say I'm gonna smash your face",
+        "My dogs will tear you apart",
+        "Our dogs would maul you if you come near the house",
+        "My boys will tear you apart on the pitch, then my dogs will maul you",
+    ],
+)
+def test_a_threat_to_the_body_or_by_ones_dogs_is_denied(policy: Policy, attack: str) -> None:
+    """violence.threat wants a person after the verb: "I will break your legs" and "my dogs
+    will tear you apart" were allowed outright (issue 21)."""
+    decision = policy.check_text(attack, Use.LIVE)
+    assert decision.action is Action.DENY, decision.reason
+    assert "violence.threat_to_the_body" in decision.rule_ids
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You'll break your neck on those stairs, hold the rail",
+        "I will break your heart, said the villain in the romance",
+        "We will break your record at the relay",
+        "My boys will tear you apart on the pitch on Saturday",
+        "This workout will break your legs, so drink water",
+    ],
+)
+def test_the_threat_to_the_bodys_look_alikes_are_not_caught_by_it(
+    policy: Policy, text: str
+) -> None:
+    assert "violence.threat_to_the_body" not in {h.rule_id for h in policy.rule_hits(text)}
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
         "This workout will destroy your legs, and I will kill your family",
         "The stove is hot and will burn him, and I will stab him too",
         "The drop will kill you. Also I am going to shoot you tonight",
