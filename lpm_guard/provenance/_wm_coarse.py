@@ -115,8 +115,14 @@ def zs(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
     surfaces = scipy_fft.irfft2(folded[:, None] * stacked[None], s=(COARSE, COARSE))
     phases = surfaces.reshape(many, GRID, phase, GRID, phase).transpose(0, 2, 4, 1, 3)
     phases = phases.reshape(many, phase * phase, -1)
-    # np.std's steps with the phases summed once for its mean and ours (the same bits as
-    # ``phases.std`` and ``phases.mean``, as ``_wm_detect._peak_zs_many`` takes them).
+    return best_phase_z(phases).reshape(count, len(stacked))
+
+
+def best_phase_z(phases: np.ndarray) -> np.ndarray:
+    """For each row of ``phases`` (rows, phases, cells; float32, overwritten): the best
+    phase's peak z (its highest cell less its mean, over its standard deviation), 0 where a
+    phase is flat; float64 (rows,). np.std's steps with the cells summed once for its mean
+    and ours: the same bits as ``phases.std`` and ``phases.mean``."""
     cells = phases.shape[-1]
     mean = phases.sum(axis=-1, keepdims=True) / np.float32(cells)
     highest = phases.max(axis=-1)
@@ -124,8 +130,7 @@ def zs(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
     np.multiply(spread, spread, out=spread)
     std = np.sqrt(spread.sum(axis=-1) / np.float32(cells))
     z = (highest - mean[..., 0]) / np.where(std > 0, std, 1)
-    best = np.where((std > 0).all(axis=-1), z.max(axis=-1), 0.0)
-    return np.asarray(best, np.float64).reshape(count, len(stacked))
+    return np.asarray(np.where((std > 0).all(axis=-1), z.max(axis=-1), 0.0), np.float64)
 
 
 def shortlist(scores: np.ndarray, reach: int = 3, count: int = SHORTLIST) -> np.ndarray:

@@ -201,18 +201,25 @@ def _whiten_into(
     np.copyto(high, luma)
     cv2.GaussianBlur(high, (0, 0), sigma, dst=spare)
     np.subtract(high, spare, out=high)
+    _over_envelope(high, spare, ENVELOPE_SIGMA, out)
+    np.minimum(out, CLIP, out=out)
+    return np.asarray(np.maximum(out, -CLIP, out=out))
+
+
+def _over_envelope(high: np.ndarray, spare: np.ndarray, sigma: float, out: np.ndarray) -> None:
+    """``out`` = ``high`` over its local envelope: the RMS of ``high`` (at a quarter of the
+    size, blurred by ``sigma`` / 4, brought back) plus one grey level. ``spare`` is
+    overwritten."""
     height, width = high.shape
     np.multiply(high, high, out=spare)
     small = cv2.resize(
         spare, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
     )
-    small = cv2.GaussianBlur(small, (0, 0), ENVELOPE_SIGMA / 4)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 4)
     rms = cv2.resize(small, (width, height), dst=spare, interpolation=cv2.INTER_LINEAR)
     np.sqrt(rms, out=rms)
     np.add(rms, np.float32(1.0), out=rms)
     np.divide(high, rms, out=out)
-    np.minimum(out, CLIP, out=out)
-    return np.asarray(np.maximum(out, -CLIP, out=out))
 
 
 def flatten(luma: np.ndarray, box: int = FLAT_BOX) -> np.ndarray:
@@ -223,16 +230,7 @@ def flatten(luma: np.ndarray, box: int = FLAT_BOX) -> np.ndarray:
     high = luma.astype(np.float32)
     spare = cv2.blur(high, (box, box))
     np.subtract(high, spare, out=high)
-    height, width = high.shape
-    np.multiply(high, high, out=spare)
-    small = cv2.resize(
-        spare, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA
-    )
-    small = cv2.GaussianBlur(small, (0, 0), FLAT_ENVELOPE_SIGMA / 4)
-    rms = cv2.resize(small, (width, height), dst=spare, interpolation=cv2.INTER_LINEAR)
-    np.sqrt(rms, out=rms)
-    np.add(rms, np.float32(1.0), out=rms)
-    np.divide(high, rms, out=high)
+    _over_envelope(high, spare, FLAT_ENVELOPE_SIGMA, high)
     return np.asarray(np.clip(high, -CLIP, CLIP, out=high))
 
 
@@ -444,15 +442,7 @@ def _peak_zs_many(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
     many = len(tiles) * len(stacked)
     phases = surfaces.reshape(many, grid, CHIP, grid, CHIP).transpose(0, 2, 4, 1, 3)
     phases = phases.reshape(many, CHIP**2, -1)
-    count = phases.shape[-1]
-    mean = phases.sum(axis=-1, keepdims=True) / np.float32(count)
-    highest = phases.max(axis=-1)
-    spread = np.subtract(phases, mean, out=phases)  # the phases' copy, reused
-    np.multiply(spread, spread, out=spread)
-    std = np.sqrt(spread.sum(axis=-1) / np.float32(count))
-    peaks = (highest - mean[..., 0]) / np.where(std > 0, std, 1)
-    best = np.where((std > 0).all(axis=-1), peaks.max(axis=-1), 0).astype(np.float64)
-    return best.reshape(len(tiles), len(stacked))
+    return _wm_coarse.best_phase_z(phases).reshape(len(tiles), len(stacked))
 
 
 def _spectra(template: np.ndarray) -> list[np.ndarray]:
