@@ -74,9 +74,12 @@ def _encoder() -> Any:
     )
 
 
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+
+
 @dataclass(frozen=True, slots=True)
 class Face:
-    box: tuple[int, int, int, int]  # left, top, right, bottom
+    box: Box
     landmarks: np.ndarray  # (68, 2) float64, image pixels
 
     @property
@@ -91,15 +94,24 @@ class Face:
 MIN_SCORE = 0.3
 
 
+def detect_boxes(image: np.ndarray, upsample: int = 1, min_score: float = MIN_SCORE) -> list[Box]:
+    """Every face's box, left to right, without landmarks (~4 ms cheaper per face: for callers
+    that pick one face, or that only need where it is)."""
+    found, scores, _ = _detector().run(image, upsample, 0.0)
+    boxes = [
+        (r.left(), r.top(), r.right(), r.bottom())
+        for r, score in zip(found, scores, strict=True)
+        if score >= min_score
+    ]
+    return sorted(boxes, key=lambda box: box[0])
+
+
 def detect_faces(image: np.ndarray, upsample: int = 1, min_score: float = MIN_SCORE) -> list[Face]:
     """Every face, left to right, with its 68 landmarks."""
-    found, scores, _ = _detector().run(image, upsample, 0.0)
-    rects = [rect for rect, score in zip(found, scores, strict=True) if score >= min_score]
-    faces = [Face((r.left(), r.top(), r.right(), r.bottom()), _shape(image, r)) for r in rects]
-    return sorted(faces, key=lambda f: f.box[0])
+    return [Face(box, landmarks_in(image, box)) for box in detect_boxes(image, upsample, min_score)]
 
 
-def landmarks_in(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def landmarks_in(image: np.ndarray, box: Box) -> np.ndarray:
     """The 68 landmarks inside a known face box (for frames where the box is already known)."""
     return _shape(image, _dlib().rectangle(*box))
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import landmarks as dlib_faces
-from ..landmarks import Face
+from ..landmarks import Box, Face
 from . import geometry
 from .decode import RATE, Audio, Luma, Sample, decode
 from .noise import pair_noise
@@ -171,6 +171,9 @@ def read_capture(
     )
 
 
+_Row = tuple[float, bool, bool, int, Floats | None, "geometry.Pose | None", tuple[int, int]]
+
+
 @dataclass
 class _Kept:
     still: Still
@@ -179,7 +182,8 @@ class _Kept:
 
 @dataclass
 class _Tracker:
-    rows: list[tuple[float, bool, bool, int, Floats | None]] = field(default_factory=list)
+    # time, found, tracked, faces counted, landmarks, their pose, the working size then
+    rows: list[_Row] = field(default_factory=list)
     noise: list[float] = field(default_factory=list)
     working_size: tuple[int, int] = (0, 0)
     _box: tuple[int, int, int, int] | None = None
@@ -199,21 +203,23 @@ class _Tracker:
         height, width = gray.shape
         self.working_size, self._scale = (width, height), sample.scale
         count = -1
-        face: Face | None = None
+        # The detector gives boxes; landmarks are fitted to the one box followed (~4 ms each).
+        box: Box | None = None
         if t - self._scanned_s >= SCAN_EVERY_S:
-            found = dlib_faces.detect_faces(gray, upsample=0)
+            found = dlib_faces.detect_boxes(gray, upsample=0)
             count, self._scanned_s = len(found), t
-            face = self._pick(found)
-        if face is None and self._box is not None:
-            face = self._in_crop(gray)
-        if face is None and count < 0:
-            face = self._pick(dlib_faces.detect_faces(gray, upsample=0))
-        if face is None and t - self._upsampled_s >= SCAN_EVERY_S:
+            box = self._pick(found)
+        if box is None and self._box is not None:
+            box = self._in_crop(gray)
+        if box is None and count < 0:
+            box = self._pick(dlib_faces.detect_boxes(gray, upsample=0))
+        if box is None and t - self._upsampled_s >= SCAN_EVERY_S:
             # Small faces (under 80 px) need the upsampled pass: four times the cost.
             self._upsampled_s = t
-            found = dlib_faces.detect_faces(gray, upsample=1)
+            found = dlib_faces.detect_boxes(gray, upsample=1)
             count = max(count, len(found))
-            face = self._pick(found)
+            box = self._pick(found)
+        face = None if box is None else Face(box, dlib_faces.landmarks_in(gray, box))
         tracked = False
         landmarks: Floats | None = None
         if face is not None:
@@ -222,23 +228,25 @@ class _Tracker:
             landmarks, tracked = dlib_faces.landmarks_in(gray, self._box), True
         else:
             self._box = None
-        self.rows.append((t, face is not None, tracked, count, landmarks))
+        pose = None
+        if landmarks is not None:
+            pose = geometry.head_pose(landmarks, width, height)
+        self.rows.append((t, face is not None, tracked, count, landmarks, pose, (width, height)))
         if face is not None:
-            self._keep(sample, face)
+            assert pose is not None
+            self._keep(sample, face, pose)
 
-    def _pick(self, found: list[Face]) -> Face | None:
+    def _pick(self, found: list[Box]) -> Box | None:
         if not found:
             return None
         if self._box is None:
-            return max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            return max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         cx, cy = (self._box[0] + self._box[2]) / 2, (self._box[1] + self._box[3]) / 2
-        return min(
-            found,
-            key=lambda f: abs((f.box[0] + f.box[2]) / 2 - cx) + abs((f.box[1] + f.box[3]) / 2 - cy),
-        )
+        return min(found, key=lambda b: abs((b[0] + b[2]) / 2 - cx) + abs((b[1] + b[3]) / 2 - cy))
 
-    def _in_crop(self, gray: Luma) -> Face | None:
-        """The face near its last place: the detector on a small crop, ~5 times cheaper."""
+    def _in_crop(self, gray: Luma) -> Box | None:
+        """The face's box near its last place: the detector on a small crop, ~5 times
+        cheaper."""
         assert self._box is not None
         left, top, right, bottom = self._box
         side = max(right - left, bottom - top)
@@ -250,28 +258,22 @@ class _Tracker:
         if crop.size == 0:
             return None
         small = cv2.resize(crop, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
-        found = dlib_faces.detect_faces(np.ascontiguousarray(small), upsample=0)
+        found = dlib_faces.detect_boxes(np.ascontiguousarray(small), upsample=0)
         if not found:
             return None
         centre = np.array([(x1 - x0) / 2, (y1 - y0) / 2]) * zoom
-        best = min(
+        b = min(
             found,
             key=lambda f: float(
-                np.hypot(
-                    (f.box[0] + f.box[2]) / 2 - centre[0], (f.box[1] + f.box[3]) / 2 - centre[1]
-                )
+                np.hypot((f[0] + f[2]) / 2 - centre[0], (f[1] + f[3]) / 2 - centre[1])
             ),
         )
-        b = best.box
-        box = (
+        return (
             round(x0 + b[0] / zoom), round(y0 + b[1] / zoom),
             round(x0 + b[2] / zoom), round(y0 + b[3] / zoom),
         )  # fmt: skip
-        return Face(box, dlib_faces.landmarks_in(gray, box))
 
-    def _keep(self, sample: Sample, face: Face) -> None:
-        height, width = sample.gray.shape
-        pose = geometry.head_pose(face.landmarks, width, height)
+    def _keep(self, sample: Sample, face: Face, pose: geometry.Pose) -> None:
         turn = abs(pose.yaw) + abs(pose.pitch)
         slot = int(sample.t // BIN_S)
         frontal, turned = self._frontal.get(slot), self._turned.get(slot)
@@ -312,11 +314,14 @@ class _Tracker:
         width, height = self.working_size
         marks = np.full((n, 68, 2), np.nan)
         measures = np.full((n, 6), np.nan)
-        for i, (_, _, _, _, landmarks) in enumerate(self.rows):
+        for i, (_, _, _, _, landmarks, pose, size) in enumerate(self.rows):
             if landmarks is None:
                 continue
             marks[i] = landmarks
-            pose = geometry.head_pose(landmarks, width, height)
+            if pose is None or size != self.working_size:
+                # Measured against the capture's last frame size (a stream that changed size
+                # midway); otherwise the pose taken while sampling.
+                pose = geometry.head_pose(landmarks, width, height)
             measures[i] = (
                 pose.yaw, pose.pitch, pose.roll,
                 geometry.eye_aspect_ratio(landmarks), geometry.mouth_opening(landmarks),
