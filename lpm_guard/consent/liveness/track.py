@@ -5,12 +5,15 @@ at about ``sample_fps`` finds the face and measures it (``geometry``): landmarks
 eye and mouth opening. Frames are dropped as soon as they are measured; what is kept is the
 per-frame measures (a few kilobytes per second), a few face crops, and their descriptors.
 
-Cost: dlib's detector over a whole 640 px frame takes ~30 ms, so it runs once a second (the
+Cost: dlib's detector over a whole 640 px frame takes ~25-35 ms, so it runs once a second (the
 face count) and when the face is lost; in between the face is found again in a small crop
-around its last place (~5 ms) and its 68 landmarks cost ~1 ms. Descriptors (~100 ms each) are
-computed on at most eight crops. A 34.5 s 640×480 15 fps capture: 5–7 s of CPU to read, 0.6 s
-to analyse (a shared 2-core machine, other jobs running; ~1.5 s of it loads dlib's models
-once per process). Memory: the per-frame measures, ≤ 36 face crops, ≤ 64 full-size lumas.
+around its last place (~5 ms). The detector gives boxes only: the 68 landmarks (~4 ms here)
+are fitted once per sampled frame, to the box followed, and its head pose is taken once.
+Descriptors (~130 ms each) are computed on at most eight crops. A 34.5 s 640×480 15 fps
+capture (362 sampled frames): ~8 s of CPU to read (it was ~9.5 s while the crop search also
+fitted landmarks it threw away), then ~4 s to analyse, mostly speech recognition (a shared
+2-core machine, load 6-12; ~1.5 s more loads dlib's models once per process). Memory: the
+per-frame measures, ≤ 36 face crops, ≤ 64 full-size lumas.
 """
 
 from __future__ import annotations
