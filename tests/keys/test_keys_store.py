@@ -241,7 +241,9 @@ def _open_and_report(directory: str) -> dict[KeyKind, str]:
 
 
 def test_concurrent_first_opens_create_one_set_of_keys(keys_dir: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: a fork of an xdist worker copies locks other threads hold, and the
+    # clean-clone CI at 3a33fac hung here for over 15 minutes (the pool waiting on its children).
+    context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
         seen = list(pool.map(_open_and_report, [str(keys_dir)] * 8))
     assert all(report == seen[0] for report in seen)
