@@ -4,7 +4,7 @@ refusal explained in plain words.
 
 A photo held to the camera (Chromium's fake camera playing a Y4M of a still photo) is the
 printed-photo attack: it must be refused. The bona fide capture that passes and the reviewer
-who approves it are in test_consent_journey.py.
+who approves it are in test_journey.py.
 """
 
 from __future__ import annotations

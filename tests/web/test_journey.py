@@ -7,8 +7,11 @@ reviewer watches the recording and approves it → the researcher runs an offlin
 watches it finish → opens a live session and gets frames → a journalist drops the clip on the
 verify page and reads it as trusted.
 
-Then the person withdraws through the link emailed to them, and the researcher's pages say so:
-the person can no longer be picked for a live session, with the reason.
+While the recording waits for the reviewer, the person is neither offered for generation nor
+generatable through the API. Then the person withdraws through the link emailed to them and
+blocks their address, and the researcher's pages say so: the person can no longer be picked for
+a live session, with the reason, nor enrolled again. No answer the researcher's pages received
+carried the person's invitation token.
 
 Each person has their own browser; every page is screenshotted under build/test-output/web/."""
 
@@ -18,19 +21,17 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from lpm_guard.access.scopes import Role
+from tests.access.world import Account
 from tests.consent.conftest import People, png
+from tests.mailbox import text
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
-from tests.web.test_consent_journey import (
-    approve_in_console,
-    invitation_link,
-    record_live,
-    withdrawal_link,
-)
+from tests.web.recording import approve_in_console, invitation_link, record_live, withdrawal_link
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -54,9 +55,10 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
 ) -> None:
     email = f"journey-{tmp_path.name[-8:]}@example.org".lower()
     subject_address = f"sam-{tmp_path.name[-8:]}@example.org".lower()
-    # The astronaut's mirror image: the consent journey of test_consent_journey.py consents
-    # the astronaut on this shared server, and the proxy renders every capture of one photo
-    # alike, so the same photo again would be refused as a copy of that capture.
+    masked = f"{subject_address[0]}***@example.org"
+    # The astronaut's mirror image: other tests may consent the astronaut on this shared
+    # server, and the proxy renders every capture of one photo alike, so the same photo again
+    # would be refused as a copy of that capture.
     face = np.ascontiguousarray(people.astronaut[:, ::-1])
 
     # (1) The applicant applies on the sign-up page.
@@ -96,6 +98,8 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
 
     # (3) The researcher signs in and lands on the dashboard, approved for both uses.
     researcher, researcher_errors = watched(launch())
+    seen: list[Response] = []
+    researcher.on("response", lambda response: seen.append(response))
     sign_in(researcher, site, email, APPLICANT_PASSWORD, "/dashboard.html")
     expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
     expect(researcher.locator("#standing-text")).to_have_text("Active")
@@ -105,7 +109,8 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     expect(researcher.locator("#quota-text")).to_contain_text("15 min 0 s left")
 
     # (4) They add the person from a photo and their address, and have the invitation emailed
-    # to them for offline and live use: the link reaches the person, never this page.
+    # to them for offline and live use, never for advertising: the link reaches the person,
+    # never this page.
     photo = tmp_path / "person.png"
     photo.write_bytes(png(face))
     new_identity = researcher.locator("#new-identity")
@@ -117,25 +122,49 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     invitation = researcher.locator("#new-invitation")
     invitation.get_by_label("Offline generations").check()
     invitation.get_by_label("Live sessions").check()
+    invitation.get_by_label("Never used for").fill("advertising")
     invitation.get_by_role("button", name="Email the invitation").click()
-    expect(researcher.locator("#invite-message")).to_contain_text("Invitation emailed to s***@")
+    expect(researcher.locator("#invite-message")).to_contain_text(
+        f"Invitation emailed to {masked}."
+    )
     url = invitation_link(site, subject_address)
-    assert url.split("#", 1)[1] not in researcher.content()
+    token = url.split("#", 1)[1]
+    assert token not in researcher.content()
+    assert "Jo Researcher" in text(site.mailbox.last(subject_address))
     shots(researcher, "4-invited")
 
     # (5) The person opens the emailed link on their own device and records their consent
-    # live; a reviewer watches the recording and approves it.
+    # live. Until a reviewer approves it, the person is not offered for generation and the
+    # API refuses a generation with the reason.
     subject, subject_errors = record_live(site, launch, shots, url, face, "5")
+    researcher.reload()
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
+    waiting = researcher.locator("#identity-rows tr", has_text="Sam Subject")
+    expect(waiting).to_contain_text("waiting for a reviewer")
+    identity_id = waiting.get_attribute("data-identity") or ""
+    expect(researcher.locator(f"#generate-identity option[value='{identity_id}']")).to_have_count(0)
+    shots(researcher, "5-awaiting-review")
+    agent = fake_microphone(
+        "Hello, and welcome. Today we will look at how the study works.", tmp_path / "agent.wav"
+    )
+    tokens = site.world.web_tokens(Account("", email, APPLICANT_PASSWORD))
+    refused = httpx.post(
+        f"{site.url}/v1/generations",
+        data={"identity_id": identity_id},
+        files={"audio": ("agent.wav", agent.read_bytes(), "audio/wav")},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=60,
+    )
+    assert refused.status_code in (403, 409, 422), refused.text
+    assert "consent awaits a reviewer's approval" in refused.text, refused.text
+    # A reviewer watches the recording and approves it.
     approval_errors = approve_in_console(site, launch, shots, "Sam Subject", "5")
 
     # (6) The researcher sees the consent and runs an offline generation to the end.
     researcher.reload()
     expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
-    row = researcher.locator("#identity-rows tr", has_text="Sam Subject")
-    expect(row).to_contain_text("Consented")
-    identity_id = row.get_attribute("data-identity") or ""
-    agent = fake_microphone(
-        "Hello, and welcome. Today we will look at how the study works.", tmp_path / "agent.wav"
+    expect(researcher.locator("#identity-rows tr", has_text="Sam Subject")).to_contain_text(
+        "Consented"
     )
     generation = researcher.locator("#new-generation")
     generation.get_by_label("Identity").select_option(identity_id)
@@ -186,12 +215,17 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     expect(journalist.locator("#audit-badge")).to_have_text("Included")
     shots(journalist, "8-verified")
 
-    # (9) The person withdraws through their link; the researcher is refused from then on,
-    # with the reason, offline and live.
-    subject.goto(withdrawal_link(site, subject_address))
+    # (9) The person withdraws through their link and blocks their address; the researcher is
+    # refused from then on, with the reason, offline and live, and cannot enroll them again.
+    withdraw = withdrawal_link(site, subject_address)
+    assert withdraw.startswith(f"{site.url}/consent.html#revoke=")
+    subject.goto(withdraw)
+    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
+    subject.get_by_label("Also block further invitations to my email address").check()
     subject.get_by_label("I want to withdraw my consent").check()
     subject.get_by_role("button", name="Withdraw my consent").click()
     expect(subject.locator("body")).to_have_attribute("data-result", "revoked")
+    expect(subject.get_by_text("No further invitation will reach your address.")).to_be_visible()
     shots(subject, "9-withdrawn")
     researcher.goto(f"{site.url}/dashboard.html")
     expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
@@ -204,6 +238,25 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     expect(researcher.get_by_label("Sam Subject")).to_be_disabled()
     expect(researcher.locator(f"#identity-{identity_id}-why")).to_contain_text("withdr")
     shots(researcher, "9-live-refused")
+    researcher.goto(f"{site.url}/dashboard.html")
+    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
+    new_identity = researcher.locator("#new-identity")
+    new_identity.get_by_label("Name").fill("Sam Again")
+    new_identity.get_by_label("Their email address").fill(subject_address)
+    new_identity.get_by_label("Reference photos").set_input_files(photo)
+    new_identity.get_by_role("button", name="Add person").click()
+    expect(researcher.locator("#identity-message")).to_contain_text(
+        "Not added: the person at this address asked not to receive invitations"
+    )
+    shots(researcher, "9-blocked")
+
+    # No answer the researcher's pages received carried the person's token.
+    for response in seen:
+        try:
+            body = response.body()
+        except Exception:  # redirects and aborted requests have no body
+            continue
+        assert token.encode() not in body, response.url
 
     for errors in (
         approval_errors,

@@ -42,7 +42,7 @@ from tests.consent.captures import bona_fide
 from tests.consent.conftest import People, png
 from tests.gate.test_gate import character, consent, open_session
 from tests.web.conftest import Launch, Site, script_errors
-from tests.web.test_consent_journey import CACHE, SEED
+from tests.web.recording import CACHE, SEED
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]

@@ -1,13 +1,7 @@
-"""Live consent from end to end, in Chromium against one real server and a real SMTP server on
-loopback:
-
-the researcher adds a person with their email address in the dashboard and invites them → the
-invitation arrives in the person's mailbox (the researcher never sees the link) → the person
-opens it and records their consent live, following the prompts of that session's script (the
-fake camera and microphone play a bona fide capture rendered for that script) → the consent
-waits for a reviewer, and a generation of the person is refused with the reason → a reviewer
-watches the recording in the console and approves it → a generation of the person succeeds →
-the person withdraws through the emailed link and blocks their address.
+"""A person's live consent in Chromium, as test_journey.py drives it: the invitation link read
+from the person's mailbox, the recording made on their own device (the fake camera and
+microphone play a bona fide capture rendered for that session's script), the reviewer's
+approval in the console, and the withdrawal link.
 
 The session's script is made deterministic (``app.state.consent_scripts``) so that the capture
 can be rendered for it beforehand; the page opens the camera and microphone, then the session,
@@ -21,25 +15,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
-import pytest
-from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import Page, expect
 
 from lpm_guard.access.scopes import Role
 from lpm_guard.consent.captures import CaptureService
 from lpm_guard.consent.liveness.script import TURNS, Prompt, Script, new_script
-from lpm_guard.consent.models import CaptureStatus, IdentityStatus
+from lpm_guard.consent.models import CaptureStatus
 from lpm_guard.consent.services import ConsentService
 from tests.consent.captures import bona_fide
-from tests.consent.conftest import People, png
 from tests.mailbox import text
-from tests.web.conftest import Launch, Site, fake_microphone, script_errors
+from tests.web.conftest import Launch, Site, script_errors
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
-pytestmark = pytest.mark.slow
-
 SEED = 16
 # Rendered captures are kept between runs (tests/consent/captures.py finds them by their inputs).
 CACHE = Path(__file__).resolve().parents[2] / "build" / "capture-cache"
@@ -171,131 +160,3 @@ def approve_in_console(
     expect(reviewer.locator("#capture-rows tr", has_text=display_name)).to_have_count(0)
     shots(reviewer, f"{prefix}-approved")
     return errors
-
-
-def test_a_person_consents_live_a_reviewer_approves_and_only_then_they_can_be_animated(
-    site: Site, launch: Launch, shots: Shots, people: People, tmp_path: Path
-) -> None:
-    world = site.world
-    researcher_account = world.researcher(quota_s=600.0)
-    face = people.astronaut
-    address = f"sam-{tmp_path.name[-8:]}@example.org".lower()
-    masked = f"{address[0]}***@example.org"
-
-    # (1) The researcher adds the person with their address and has the invitation emailed.
-    researcher = launch().new_page()
-    researcher_errors = script_errors(researcher)
-    seen: list[Response] = []
-    researcher.on("response", lambda response: seen.append(response))
-    sign_in(
-        researcher, site, researcher_account.email, researcher_account.password, "/dashboard.html"
-    )
-    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
-    photo = tmp_path / "sam.png"
-    photo.write_bytes(png(face))
-    form = researcher.locator("#new-identity")
-    form.get_by_label("Name").fill("Sam Subject")
-    form.get_by_label("Their email address").fill(address)
-    form.get_by_label("Reference photos").set_input_files(photo)
-    form.get_by_role("button", name="Add person").click()
-    expect(researcher.locator("#identity-message")).to_contain_text("Added Sam Subject")
-    row = researcher.locator("#identity-rows tr", has_text="Sam Subject")
-    expect(row).to_contain_text(masked)
-    identity_id = row.get_attribute("data-identity") or ""
-    invite = researcher.locator("#new-invitation")
-    invite.get_by_label("Live sessions").check()
-    invite.get_by_label("Never used for").fill("advertising")
-    invite.get_by_role("button", name="Email the invitation").click()
-    expect(researcher.locator("#invite-message")).to_contain_text(
-        f"Invitation emailed to {masked}."
-    )
-    shots(researcher, "1-invited")
-
-    # (2) The message reached the person's address, and only there.
-    link = invitation_link(site, address)
-    token = link.split("#", 1)[1]
-    message = text(site.mailbox.last(address))
-    assert "Ada Researcher" in message, message
-
-    # (3) The person records their consent live; it waits for a reviewer.
-    subject, subject_errors = record_live(site, launch, shots, link, face, "3")
-    service = ConsentService(site.runtime, site.app.state.consent_settings)
-    view = service.get_identity(researcher_account.principal, identity_id)
-    assert view.status == IdentityStatus.AWAITING_REVIEW
-    researcher.reload()
-    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
-    expect(researcher.locator("#identity-rows tr", has_text="Sam Subject")).to_contain_text(
-        "waiting for a reviewer"
-    )
-    # Not offered for generation yet, and the API refuses it with the reason.
-    expect(researcher.locator(f"#generate-identity option[value='{identity_id}']")).to_have_count(0)
-    shots(researcher, "3-awaiting-review")
-    voice = fake_microphone(
-        "Hello, and welcome. Today we will look at how the study works.", tmp_path / "agent.wav"
-    )
-    bearer = {"Authorization": f"Bearer {world.web_tokens(researcher_account)['access_token']}"}
-    refused = httpx.post(
-        f"{site.url}/v1/generations",
-        data={"identity_id": identity_id},
-        files={"audio": ("agent.wav", voice.read_bytes(), "audio/wav")},
-        headers=bearer,
-        timeout=60,
-    )
-    assert refused.status_code in (403, 409, 422), refused.text
-    assert "consent awaits a reviewer's approval" in refused.text, refused.text
-
-    # (4) A reviewer watches the recording and approves it with a reason.
-    reviewer_errors = approve_in_console(site, launch, shots, "Sam Subject", "4")
-    view = service.get_identity(researcher_account.principal, identity_id)
-    assert view.status == IdentityStatus.CONSENTED
-
-    # (5) Now a generation of the person succeeds, from the dashboard.
-    researcher.reload()
-    expect(researcher.locator("body")).to_have_attribute("data-ready", "dashboard")
-    expect(researcher.locator("#identity-rows tr", has_text="Sam Subject")).to_contain_text(
-        "Consented"
-    )
-    generation = researcher.locator("#new-generation")
-    generation.get_by_label("Identity").select_option(identity_id)
-    generation.get_by_label("The agent's voice").set_input_files(voice)
-    generation.get_by_role("button", name="Start generation").click()
-    expect(researcher.locator("#generate-message")).to_contain_text("Accepted", timeout=60_000)
-    job = researcher.locator("#job-rows tr").first
-    expect(job).to_have_attribute("data-status", "succeeded", timeout=180_000)
-    shots(researcher, "5-generated")
-
-    # (6) The person withdraws through the emailed link and blocks their address: the
-    # researcher cannot enroll them again.
-    withdraw = withdrawal_link(site, address)
-    assert withdraw.startswith(f"{site.url}/consent.html#revoke=")
-    subject.goto(withdraw)
-    expect(subject.locator("body")).to_have_attribute("data-ready", "consent")
-    subject.get_by_label("Also block further invitations to my email address").check()
-    subject.get_by_label("I want to withdraw my consent").check()
-    subject.get_by_role("button", name="Withdraw my consent").click()
-    expect(subject.locator("body")).to_have_attribute("data-result", "revoked")
-    expect(subject.get_by_text("No further invitation will reach your address.")).to_be_visible()
-    shots(subject, "6-withdrawn")
-    researcher.reload()
-    expect(researcher.locator("#identity-rows tr", has_text="Sam Subject")).to_contain_text(
-        "Consent withdrawn"
-    )
-    form = researcher.locator("#new-identity")
-    form.get_by_label("Name").fill("Sam Again")
-    form.get_by_label("Their email address").fill(address)
-    form.get_by_label("Reference photos").set_input_files(photo)
-    form.get_by_role("button", name="Add person").click()
-    expect(researcher.locator("#identity-message")).to_contain_text(
-        "Not added: the person at this address asked not to receive invitations"
-    )
-    shots(researcher, "6-blocked")
-
-    # No answer the researcher's pages received carried the person's token.
-    for response in seen:
-        try:
-            body = response.body()
-        except Exception:  # redirects and aborted requests have no body
-            continue
-        assert token.encode() not in body, response.url
-    for errors in (researcher_errors, subject_errors, reviewer_errors):
-        assert errors == []
