@@ -28,7 +28,6 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
     identity = consent(world, researcher, people.t1[5], tmp_path)
-    withdrawn = consent(world, researcher, people.t1[2], tmp_path)
     context = launch()
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
     page = context.new_page()
@@ -38,7 +37,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
 
     # (1): the consented identities, in words; standing and quota.
     rows = page.locator("#identity-rows tr")
-    expect(rows).to_have_count(2)
+    expect(rows).to_have_count(1)
     expect(page.locator(f"tr[data-identity='{identity}']")).to_contain_text("Consented")
     expect(page.locator("#standing-text")).to_have_text("Active")
     expect(page.locator("#quota-text")).to_contain_text("10 min 0 s left")
@@ -55,7 +54,7 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     new_identity.get_by_label("Reference photos").set_input_files(photo)
     new_identity.get_by_role("button", name="Add person").click()
     expect(page.locator("#identity-message")).to_contain_text("Added Sam Subject")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(2)
     sam = page.locator("#identity-rows tr", has_text="Sam Subject")
     expect(sam).to_contain_text("Waiting for the person's consent")
     expect(sam).to_contain_text("s***@example.org")
@@ -134,11 +133,11 @@ def test_a_researcher_runs_their_work_from_the_dashboard(
     expect(page.locator("#client-rows")).to_contain_text("Revoked")
     expect(page.locator("#client-secret")).to_be_hidden()
 
-    # (6): the subject withdraws consent after the page loaded: the generation is refused,
-    # with the reason in plain words.
+    # (6): the person's consent is revoked after the page loaded: the next generation is
+    # refused, with the reason in plain words.
     assert world.runtime is not None
-    ConsentService(world.runtime).revoke_by_reviewer("reviewer:test", withdrawn, "they asked")
-    generation.get_by_label("Identity").select_option(withdrawn)
+    ConsentService(world.runtime).revoke_by_reviewer("reviewer:test", identity, "they asked")
+    generation.get_by_label("Identity").select_option(identity)
     generation.get_by_label("The agent's voice").set_input_files(audio)
     generation.get_by_role("button", name="Start generation").click()
     refusal = page.locator("#generate-message")
