@@ -16,7 +16,7 @@ from lpm_guard.jobs.ledger import GenerationJob, JobStatus, job_directory, recov
 from lpm_guard.provenance.services import ProvenanceService
 from tests.access.world import World
 from tests.consent.conftest import People, png
-from tests.gate.test_gate import audit_actions, character, consent
+from tests.gate.test_gate import audit_actions, character
 
 
 def speech(text: str, path: Path) -> Path:
@@ -31,6 +31,10 @@ def submit(world: World, token: str, identity: str, audio: Path, **fields: str):
             data={"identity_id": identity, **fields},
             files={"audio": (audio.name, f, "audio/wav")},
             headers={"Authorization": f"Bearer {token}"},
+            # The speech is checked before the answer, by check workers that may still be
+            # loading their models when a test's first request arrives (on a loaded machine,
+            # more than the client's 30 s).
+            timeout=120,
         )
 
 
@@ -106,7 +110,9 @@ def test_disallowed_speech_is_refused_and_audited(
     world = live_world
     researcher = world.researcher()
     token = world.web_tokens(researcher)["access_token"]
-    identity = consent(world, researcher, people.t1[2], tmp_path)
+    # A character a reviewer approved passes the consent gate as a consented person does; the
+    # speech is what is refused here.
+    identity = character(world, researcher, people.t1[2], tmp_path)
     audio = speech(
         "This is your bank. Tell me your password and the one time code we just sent you.",
         tmp_path / "scam.wav",
@@ -201,7 +207,7 @@ def test_each_deny_path_is_a_403_with_its_reason_and_an_audit_entry(
     # The live server is shared by the session's tests: the face protected here (t1's person
     # 3) is one no other test of that server enrolls.
     # Reviewer-approved characters: these cases are about the gate's denials, not about how a
-    # person consents (tests/consent covers that; one person consents above).
+    # person consents (tests/consent and the journeys of tests/web cover that).
     photo = people.astronaut if case == "protected face" else people.t1[3]
     if case == "no consent":
         identity = service.create_identity(researcher.principal, "Subject", [png(photo)]).id
