@@ -115,16 +115,22 @@ def refused_checks(site: Site) -> list[str]:
     ]
 
 
+def review_console(site: Site, launch: Launch) -> tuple[Page, list[str]]:
+    """A new reviewer signed in to the console in their own browser, and its script errors."""
+    account = site.world.staff(Role.REVIEWER)
+    site.world.web_tokens(account)  # the first sign-in replaces the one-time password
+    console = launch().new_page()
+    errors = script_errors(console)
+    sign_in(console, site, account.email, account.password, "/review.html")
+    expect(console.locator("body")).to_have_attribute("data-ready", "review")
+    return console, errors
+
+
 def approve_in_console(
     site: Site, launch: Launch, shots: Shots, display_name: str, prefix: str
 ) -> list[str]:
     """A reviewer watches the capture in the console and approves it with a reason."""
-    reviewer_account = site.world.staff(Role.REVIEWER)
-    site.world.web_tokens(reviewer_account)  # the first sign-in replaces the one-time password
-    reviewer = launch().new_page()
-    errors = script_errors(reviewer)
-    sign_in(reviewer, site, reviewer_account.email, reviewer_account.password, "/review.html")
-    expect(reviewer.locator("body")).to_have_attribute("data-ready", "review")
+    reviewer, errors = review_console(site, launch)
     row = reviewer.locator("#capture-rows tr", has_text=display_name)
     expect(row).to_contain_text("awaiting review")
     expect(row.locator(".capture-age")).to_contain_text("ago")

@@ -26,12 +26,17 @@ import numpy as np
 import pytest
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
-from lpm_guard.access.scopes import Role
 from tests.access.world import Account
 from tests.consent.conftest import People, png
 from tests.mailbox import text
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
-from tests.web.recording import approve_in_console, invitation_link, record_live, withdrawal_link
+from tests.web.recording import (
+    approve_in_console,
+    invitation_link,
+    record_live,
+    review_console,
+    withdrawal_link,
+)
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -82,11 +87,7 @@ def test_apply_approve_invite_consent_generate_go_live_and_verify(
     shots(applicant, "1-applied")
 
     # (2) A reviewer approves the application in the console, with a reason and a quota.
-    reviewer_account = site.world.staff(Role.REVIEWER)
-    site.world.web_tokens(reviewer_account)  # the first sign-in replaces the one-time password
-    reviewer, reviewer_errors = watched(launch())
-    sign_in(reviewer, site, reviewer_account.email, reviewer_account.password, "/review.html")
-    expect(reviewer.locator("body")).to_have_attribute("data-ready", "review")
+    reviewer, reviewer_errors = review_console(site, launch)
     card = reviewer.locator("article", has_text=email)
     expect(card).to_contain_text("IRB-2026-0107")
     card.get_by_label("Reason for the decision").fill("Ethics approval checked with the IRB.")

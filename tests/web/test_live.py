@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from lpm_guard.access.scopes import Role
 from lpm_guard.consent.services import ConsentService
 from tests.access.world import Account
 from tests.consent.conftest import People, png
 from tests.gate.test_gate import character
 from tests.web.conftest import Launch, Site, fake_microphone, script_errors
+from tests.web.recording import review_console
 from tests.web.test_pages import sign_in
 
 Shots = Callable[[Page, str], Path]
@@ -173,12 +173,7 @@ def test_held_instructions_wait_for_a_reviewer_in_the_console_then_reach_the_ses
         "Instructions held: awaiting review: defamation (defamation.accusation)"
     )
     # A reviewer's console shows the request with its evidence.
-    reviewer = site.world.staff(Role.REVIEWER)
-    site.world.web_tokens(reviewer)  # the first sign-in replaces the one-time password
-    console = launch().new_page()
-    console_errors = script_errors(console)
-    sign_in(console, site, reviewer.email, reviewer.password, "/review.html")
-    expect(console.locator("body")).to_have_attribute("data-ready", "review")
+    console, console_errors = review_console(site, launch)
     row = console.locator("#held-live-rows tr[data-review]").filter(has_text=held_text)
     expect(row).to_contain_text("defamation")
     expect(row).to_contain_text("defamation.accusation")
