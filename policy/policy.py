@@ -287,9 +287,16 @@ class Policy:
                 "text.max_chars", f"text is {len(text)} characters; the limit is {limit}"
             )
         hits = self.rule_hits(text)
-        if hits:
+        if hits and not self._only_held_by_review_rules(hits):
             return self.decide(hits, use)
         scored = self.semantic_score(text)
+        if hits and scored is not None:
+            # A rule that holds by its own action (a veiled threat, which a real warning can
+            # word the same way) does not shield the text from the layer's deny: it held
+            # "accidents happen to people who talk too much", which the layer denied.
+            return self.decide(hits + self._semantic_text_hits(scored), use)
+        if hits:
+            return self.decide(hits, use)
         if scored is None:
             return self.decide(self._language_hits(text), use)
         language = self._language_hits(text)
@@ -304,6 +311,14 @@ class Policy:
         if scored.lexical is not None:
             below += f" (lexical {scored.lexical:.2f})"
         return self.decide(hits, use, allow_reason=below, score=scored.score)
+
+    def _only_held_by_review_rules(self, hits: Sequence[Hit]) -> bool:
+        """Every hit holds, and one comes from a rule whose own action is review (not a deny
+        rule held by a framing, whose framing speaks for the text)."""
+        review_rules = {r.id for r in self.rules if r.action is Action.REVIEW}
+        return all(h.action is Action.REVIEW for h in hits) and any(
+            h.rule_id in review_rules for h in hits
+        )
 
     def _semantic_framed(self, text: str) -> bool:
         """One of ``[semantic] framed`` matches a reading of the text."""
