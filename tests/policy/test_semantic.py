@@ -129,10 +129,13 @@ def test_a_deny_nearer_a_benign_training_prompt_is_held_for_a_reviewer(
         assert decision.rule_ids == (f"{scored.category.value}.semantic",)
         assert decision.layer == "semantic"
     # An attack the layer denies is nearer a disallowed prompt: still denied (first test).
-    # Without the margin, the look-alike is denied.
+    # Without the margin (and without the framing of a danger named as what harms, which holds
+    # it too), the look-alike is denied.
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
-    path.write_text(re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", policy_text), "utf-8")
+    unmargined = re.sub(r"\nmin_margin = [-0-9.]+\n", "\n", policy_text)
+    unmargined = unmargined.replace(', "@warning"]\n', "]\n")
+    path.write_text(unmargined, "utf-8")
     assert Policy.load(path).check_text(text, Use.OFFLINE).action is Action.DENY
 
 
@@ -154,7 +157,9 @@ def test_a_semantic_deny_under_an_idiom_or_a_protective_framing_is_held(
     assert policy.check_text(dressed, Use.OFFLINE).action is Action.REVIEW
     (tmp_path / "semantic.npz").write_bytes((DATA / "semantic.npz").read_bytes())
     path = tmp_path / "policy.toml"
-    unframed = re.sub(r"\nframed = \[\"@protective\", \"@idiom\"\]\n", "\n", policy_text)
+    unframed = re.sub(
+        r"\nframed = \[\"@protective\", \"@idiom\", \"@warning\"\]\n", "\n", policy_text
+    )
     assert unframed != policy_text
     path.write_text(unframed, "utf-8")
     assert Policy.load(path).check_text(idiom, Use.OFFLINE).action is Action.DENY

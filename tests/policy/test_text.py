@@ -440,7 +440,8 @@ def test_a_threat_or_a_lie_told_as_a_warning_is_still_denied(policy: Policy, att
     ("text", "expected"),
     [
         (
-            "Have the coach explain why you should never jump off the pier, the water is too shallow",
+            "Have the coach explain why you should never jump off the pier, the water is too "
+            "shallow",
             Action.ALLOW,
         ),
         (
