@@ -118,6 +118,48 @@ def zs(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
     return best_phase_z(phases).reshape(count, len(stacked))
 
 
+def _full(half: np.ndarray) -> np.ndarray:
+    """The whole COARSE×COARSE spectra of real patterns from their ``rfft2`` halves (the
+    other columns by Hermitian symmetry: exact, no arithmetic)."""
+    full = np.empty((len(half), COARSE, COARSE), np.complex64)
+    full[:, :, : half.shape[-1]] = half
+    rows = (-np.arange(COARSE)) % COARSE
+    cols = np.arange(half.shape[-1], COARSE)
+    full[:, :, cols] = np.conj(half[:, rows][:, :, COARSE - cols])
+    return full
+
+
+@functools.lru_cache(maxsize=64)
+def _paired(key: bytes, count: int) -> np.ndarray:
+    stacked = np.frombuffer(key, np.complex64).reshape(count, COARSE, -1)
+    full = _full(stacked)
+    if count % 2:
+        full = np.concatenate([full, np.zeros_like(full[:1])])
+    return np.asarray(full[0::2] + np.complex64(1j) * full[1::2], np.complex64)
+
+
+def quick_zs(tiles: np.ndarray, stacked: np.ndarray) -> np.ndarray:
+    """``zs`` for a search's first stage, in about two thirds of the CPU: the spectra taken
+    in pairs, ``a + i·b``, so that one complex inverse FFT of the fold's whole spectrum times
+    that gives both correlation surfaces (its real part ``a``'s, its imaginary part ``b``'s:
+    both are real), where ``zs`` takes two real inverse FFTs and allocates the products. The
+    same statistic; the FFTs round differently, so the z's differ from ``zs``'s in the last
+    bits of float32 (about 1e-6): it only ranks folds for a shortlist, and every score a
+    search decides on is ``zs``'s or the full resolution's."""
+    phase = COARSE // GRID
+    count, many = len(tiles), len(stacked)
+    pairs = _paired(np.ascontiguousarray(stacked, np.complex64).tobytes(), many)
+    folded = scipy_fft.fft2(tiles.astype(np.float32, copy=False))  # complex64
+    products = np.empty((count, len(pairs), COARSE, COARSE), np.complex64)
+    np.multiply(folded[:, None], pairs[None], out=products)
+    surfaces = scipy_fft.ifft2(products, overwrite_x=True).view(np.float32)
+    # (count, pairs, COARSE, COARSE, 2): both parts of each pair, per chip phase.
+    cells = surfaces.reshape(count, len(pairs), GRID, phase, GRID, phase, 2)
+    phases = cells.transpose(0, 1, 6, 3, 5, 2, 4).reshape(count, 2 * len(pairs), phase**2, -1)
+    phases = np.ascontiguousarray(phases[:, :many]).reshape(count * many, phase**2, -1)
+    return best_phase_z(phases).reshape(count, many)
+
+
 def best_phase_z(phases: np.ndarray) -> np.ndarray:
     """For each row of ``phases`` (rows, phases, cells; float32, overwritten): the best
     phase's peak z (its highest cell less its mean, over its standard deviation), 0 where a

@@ -222,16 +222,32 @@ def _over_envelope(high: np.ndarray, spare: np.ndarray, sigma: float, out: np.nd
     np.divide(high, rms, out=out)
 
 
-def flatten(luma: np.ndarray, box: int = FLAT_BOX) -> np.ndarray:
+def flatten(
+    luma: np.ndarray, box: int = FLAT_BOX, buffers: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Step 1 as the detector does it: the luma minus its ``box``×``box`` mean, over its
     local envelope (RMS of that high-pass, σ = FLAT_ENVELOPE_SIGMA, plus one grey level),
-    clipped; at the frame's own resolution (a 0.5× copy's 2-pixel chips are not resampled)."""
+    clipped; at the frame's own resolution (a 0.5× copy's 2-pixel chips are not resampled).
+    ``buffers``: two float32 arrays of the frame's shape to work in (``scratch``); the result
+    is the first of them, overwritten by the next call that is given them."""
     # The same steps in two frame-sized buffers, in place (a third less CPU, the same bits).
-    high = luma.astype(np.float32)
-    spare = cv2.blur(high, (box, box))
+    # Given buffers made once, a frame after another costs about half again (a fresh
+    # frame-sized array costs as much to fault in as the arithmetic on it).
+    if buffers is None:
+        high = luma.astype(np.float32)
+        spare = cv2.blur(high, (box, box))
+    else:
+        high, spare = buffers
+        np.copyto(high, luma)
+        cv2.blur(high, (box, box), dst=spare)
     np.subtract(high, spare, out=high)
     _over_envelope(high, spare, FLAT_ENVELOPE_SIGMA, high)
     return np.asarray(np.clip(high, -CLIP, CLIP, out=high))
+
+
+def scratch(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``flatten``'s two working buffers for frames of ``shape``."""
+    return np.empty(shape[:2], np.float32), np.empty(shape[:2], np.float32)
 
 
 def _autocorrelation(lumas: Sequence[np.ndarray]) -> np.ndarray:
@@ -491,7 +507,7 @@ def grids_scores(
         small = _wm_coarse.spectra(templates)
         coarse = np.concatenate(
             [
-                _wm_coarse.zs(_wm_coarse.folds(centre, b), small)
+                _wm_coarse.quick_zs(_wm_coarse.folds(centre, b), small)
                 for b in np.array_split(periods, -(-len(periods) // COARSE_BATCH))
             ]
         )

@@ -204,11 +204,18 @@ class _View:
     zeros: dict[bytes, np.ndarray] = field(default_factory=dict)
     box: int = _wm_detect.FLAT_BOX  # the whitening's mean (``_wm_detect.flatten``)
 
-    def white(self, luma: np.ndarray) -> np.ndarray:
+    def white(
+        self, luma: np.ndarray, buffers: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """A frame of this view whitened (``buffers``: ``_wm_detect.flatten``'s, for a frame
+        used and dropped before the next: the result lives in them)."""
         if self.rotation is None:
-            return _wm_detect.flatten(luma, self.box)
+            return _wm_detect.flatten(luma, self.box, buffers)
         turned = self.rotation.luma(luma)
-        return np.asarray(_wm_detect.flatten(turned, self.box) * self.rotation.valid)
+        flat = _wm_detect.flatten(turned, self.box, buffers)
+        if buffers is None:
+            return np.asarray(flat * self.rotation.valid)
+        return np.asarray(np.multiply(flat, self.rotation.valid, out=flat))
 
 
 class Evidence:
@@ -568,12 +575,17 @@ class Evidence:
         return [v for v in self._views if isinstance(v.rotation, _wm_geometry.Perspective)]
 
     def _whites(self, view: _View) -> Iterator[np.ndarray]:
-        """Every frame of the view whitened (the sampled ones as they were)."""
+        """Every frame of the view whitened (the sampled ones as they were); each of the
+        others is whitened into the same two buffers, so a consumer must be done with a
+        frame before it asks for the next (the folds are)."""
+        buffers: tuple[np.ndarray, np.ndarray] | None = None
         for index, luma in enumerate(self._lumas):
             if index in self._sampled_at:
                 yield view.sample[self._sampled_at[index]]
             else:
-                yield view.white(luma)
+                if buffers is None:
+                    buffers = _wm_detect.scratch(view.sample[0].shape)
+                yield view.white(luma, buffers)
 
     def _fold_full(self, view: _View, periods: Sequence[float]) -> None:
         """Fold every frame of the view at each of ``periods`` not folded yet."""
