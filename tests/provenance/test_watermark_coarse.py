@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lpm_guard.provenance import _wm_coarse, _wm_detect, _wm_trace, _wm_turns
-from lpm_guard.provenance._wm_pattern import TILE
+from lpm_guard.provenance._wm_pattern import TILE, Layout, render
 
 SECRET = bytes(range(32))
 PERIOD = 0.75 * TILE
@@ -77,3 +77,41 @@ def test_the_scale_grid_scores_a_shortlist_at_full_resolution() -> None:
     assert _wm_detect.SEARCH_GRID[np.argmax(every) % every.shape[1]] == pytest.approx(
         PERIOD, rel=0.01
     )
+
+
+def test_quick_zs_are_the_coarse_zs_from_paired_inverse_transforms() -> None:
+    # One complex inverse FFT per pair of spectra (an odd one paired with nothing), each
+    # surface's z the same statistic up to float32 rounding, in the same order.
+    template = _wm_trace.codebook(SECRET, range(1_000)).template
+    sync = render(Layout.from_secret(SECRET).chips(None))
+    every = _wm_coarse.spectra([sync, template])
+    tiles = np.random.default_rng(3).standard_normal((12, 64, 64)).astype(np.float32)
+    for stacked in (every, every[::2], every[:3], every[:1]):
+        slow, quick = _wm_coarse.zs(tiles, stacked), _wm_coarse.quick_zs(tiles, stacked)
+        assert quick.shape == slow.shape
+        assert np.abs(quick - slow).max() < 1e-4
+
+
+def test_the_scale_grid_shortlists_from_quick_zs_as_from_zs() -> None:
+    # The coarse stage ranks folds only: on a marked frame, the shortlist the scale grid
+    # scores at full resolution (and so every score it keeps) is the one zs gave.
+    luma, template = _frame(1.2, seed=1)
+    rotation = cv2.getRotationMatrix2D((256, 256), -ANGLE, 1.0)
+    white = _wm_detect.flatten(cv2.warpAffine(luma, rotation, (512, 512)))
+    centre = np.ascontiguousarray(white[64:448, 64:448])
+    folds = _wm_coarse.folds(centre, _wm_detect.SEARCH_GRID)
+    spectra = _wm_coarse.spectra([template])
+    slow, quick = (z(folds, spectra).max(axis=1) for z in (_wm_coarse.zs, _wm_coarse.quick_zs))
+    assert np.array_equal(_wm_coarse.shortlist(quick), _wm_coarse.shortlist(slow))
+    assert np.argmax(quick) == np.argmax(slow)
+    assert _wm_detect.SEARCH_GRID[np.argmax(quick)] == pytest.approx(PERIOD, rel=0.01)
+
+
+def test_flatten_in_buffers_is_flatten() -> None:
+    luma = _frame(1.2)[0][:200, :301]
+    buffers = _wm_detect.scratch(luma.shape)
+    for box in (_wm_detect.FLAT_BOX, _wm_detect.TURNED_BOX):
+        for frame in (luma, luma[::-1].copy()):  # the buffers hold the last frame only
+            assert np.array_equal(
+                _wm_detect.flatten(frame, box, buffers), _wm_detect.flatten(frame, box)
+            )
