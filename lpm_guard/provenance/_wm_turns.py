@@ -185,7 +185,7 @@ def search_many(
     at = np.arange(0, len(periods), STRIDE)
     for start in range(0, len(at), PERIOD_BATCH):
         cols = at[start : start + PERIOD_BATCH]
-        zs = _wm_coarse.quick_zs(_half_folds(found, periods[cols] / HALF), spectrum)
+        zs = _wm_coarse.zs(_half_folds(found, periods[cols] / HALF), spectrum)
         coarse[:, :, cols] = zs.T.reshape(many, len(cols), count).transpose(0, 2, 1)
     # (1b) Each template's SHORTLIST best local maxima and their neighbours, full size; the
     # union of those folded once, each template keeping its own points' scores (the same
