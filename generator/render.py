@@ -84,9 +84,10 @@ _ROWS = ((0, 36, 39, 42, 45, 16), (2, 31, 33, 35, 14), (4, 48, 51, 54, 12))
 # turn leaves at least (a cylinder turned 0.35 rad leaves 0.37 beside a mouth's corner).
 FORESHORTEN = 0.35
 # Per side (the subject's right, turning to the viewer's left; the subject's left): (inner,
-# outline) pairs, mouth, nose, eye; and the jaw line's points on that side from the chin out.
+# outline) pairs, mouth, nose, eye; and the jaw line's points on that side from the chin out
+# (the chin itself included: the push eases off to it).
 _FAR_ROWS = (((48, 4), (31, 2), (36, 0)), ((54, 12), (35, 14), (45, 16)))
-_FAR_JAW = ((5, 4, 3, 2, 1, 0), (11, 12, 13, 14, 15, 16))
+_FAR_JAW = ((8, 7, 6, 5, 4, 3, 2, 1, 0), (8, 9, 10, 11, 12, 13, 14, 15, 16))
 LID_MARGIN = 0.017  # eye distances outside the eye's outline that a shut lid's edge shows
 # How far each brow point (17..26, outer right to outer left) moves as the brows rise (an arch,
 # the middle most) and as they frown (the inner ends most), and which way is outwards.
@@ -485,12 +486,15 @@ class Renderer:
             push[outer] = max(0.0, FORESHORTEN * rest - now)
         if not push.any():
             return None
-        # The jaw line gives way smoothly round each: a point j steps along it from a row's
-        # outline point as much as (1 - j / 4) of that row's push, the most of the rows'.
+        # The jaw line gives way evenly round each: a point j steps along it from a row's
+        # outline point as much as that row's push for j <= 1, then (5 - j) / 4 of it, the
+        # most of the rows', easing off down to the chin. (Peaked at the row's point and
+        # stopping two points above the chin, the line bent inwards below the mouth's corner
+        # and the far cheek bulged at mouth level: astronaut and t1 at +0.35.)
         steps = np.arange(len(jaw))
-        for k, (_, outer) in enumerate(rows):
-            at = 2 * k + 1  # mouth, nose, eye: the jaw's points 1, 3, 5 on this side
-            reach = np.clip(1.0 - np.abs(steps - at) / 4.0, 0.0, 1.0) * push[outer]
+        for _, outer in rows:
+            at = jaw.index(outer)
+            reach = np.clip((5.0 - np.abs(steps - at)) / 4.0, 0.0, 1.0) * push[outer]
             push[list(jaw)] = np.maximum(push[list(jaw)], reach)
         # The cheek points inside (between the corner or the wing and the jaw) half as much,
         # the ring outside as much: the skin between them stretches evenly, not the few pixels

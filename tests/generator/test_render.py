@@ -310,6 +310,22 @@ def test_a_turned_head_keeps_cheek_beside_the_far_mouth_corner(
         assert width >= FORESHORTEN - 0.01
 
 
+def test_a_turned_head_s_far_jaw_line_stays_convex(
+    character: Character, t1_left: Character
+) -> None:
+    """At yaw +0.35 the far jaw line gave way outwards only from the jaw point beside the
+    mouth's corner up (a tent peaked there): the line bent the wrong way below it (9 and 10
+    degrees at the jaw point two above the chin, astronaut and t1) and the far cheek bulged at
+    mouth level. It now gives way evenly round the corner's point and eases off to the chin:
+    along the jaw line from the chin out, no turn bends inwards by more than a degree."""
+    for ch in (character, t1_left):
+        side = list(range(8, 17))
+        for c in (FaceControls(yaw=0.35), FaceControls(yaw=0.35, jaw_open=0.5)):
+            edges = np.diff(ch.renderer.deform(c)[side], axis=0)
+            turns = np.degrees(np.diff(np.unwrap(np.arctan2(edges[:, 1], edges[:, 0]))))
+            assert (-turns >= -1.0).all(), (c, np.round(-turns, 1))
+
+
 @pytest.mark.parametrize("yaw", [-0.35, 0.35])
 def test_a_turned_head_keeps_its_hair_beside_the_far_temple(
     character: Character, t1_left: Character, yaw: float
