@@ -29,6 +29,10 @@ _TOOTH_EDGES_MM = np.array([0.0, 8.6, 15.2, 22.8, 29.8, 36.6])
 _TOOTH_LENGTH_MM = np.array([6.0, 5.0, 5.5, 4.5, 4.0])
 _ARCH_RADIUS_MM = 24.0  # the front of the arch, seen from the front, curves away like this
 _INTEROCULAR_MM = 63.0
+TEETH_FOLLOW_LIP = 0.9  # how far the teeth round the arch hang from the lip dropping to a corner
+TEETH_CORNER_SHADE = 0.25  # how much darker the teeth are at the opening's corners
+TEETH_DROP = 0.07  # eye distances: the most the teeth round the arch hang lower than the front
+TEETH_REACH = 0.85  # how far towards a wide opening's corners the upper teeth reach at least
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +106,10 @@ class Interior:
         self.edges_px = (_ARCH_RADIUS_MM * np.sin(arc) * mm).astype(
             np.float32
         )  # seen from the front
-        self.lengths_px = (_TOOTH_LENGTH_MM * mm * np.cos(arc[:-1] + 0.5 * np.diff(arc))).astype(
-            np.float32
-        )
+        # (Only their widths turn with the arch: a tooth's height faces the camera all the
+        # way round. Foreshortened as well, the premolars showed 1-2 px under the lip, and a
+        # painted mouth had three or four teeth.)
+        self.lengths_px = (_TOOTH_LENGTH_MM * mm).astype(np.float32)
 
     def paint(
         self,
@@ -221,9 +226,24 @@ class Interior:
             # back; a gum line over them shows where the lip lifts above it; the lip casts a
             # soft shadow over their tops.
             near_lip = np.exp(-np.maximum(below_top, 0.0) / (0.06 * io))
-            tooth, length, seam, face = self._tooth_at(x_px)
-            edge = upper_mid + length - 0.015 * io * side**2
-            gum_line = upper_mid - 0.05 * io + 0.012 * io * seam  # the gum dips between teeth
+            # An opening wider than the arch seen from the front shows the teeth round it
+            # spread out to near its corners (the canines and premolars wider): the arch
+            # ended at 0.55-0.6 of the way to a wide opening's corners, a dark gap beside it.
+            canine = float(self.edges_px[2])
+            spread = max(1.0, (TEETH_REACH * half - canine) / max(arch - canine, 1.0))
+            x_teeth = np.where(x_px > canine, canine + (x_px - canine) / spread, x_px)
+            side = np.clip(x_teeth / arch, 0.0, 1.5)
+            tooth, length, seam, face = self._tooth_at(x_teeth)
+            # The teeth hang from the middle of the upper lip, the ones round the arch from a
+            # line that follows the lip down towards the corners: hung level, the canines and
+            # premolars ended behind the lip as it dropped to the corners.
+            follow = np.clip((side - 0.2) / 0.6, 0.0, 1.0)
+            drop = TEETH_FOLLOW_LIP * follow * follow * (3 - 2 * follow) * (top - upper_mid)
+            # No further than a tooth's length: following a wide opening's steep sides all the
+            # way, they ran down them to the corners in a white band.
+            hang = upper_mid + np.minimum(drop, TEETH_DROP * io)
+            edge = hang + length - 0.015 * io * side**2
+            gum_line = hang - 0.05 * io + 0.012 * io * seam  # the gum dips between teeth
             upper_tooth = np.clip((edge - depth) / 1.0 + 0.5, 0.0, 1.0) * tooth
             gum = np.clip((gum_line - depth) / 1.0 + 0.5, 0.0, 1.0) * (side < 1.0)
             g = gum[..., None] * 0.9
@@ -234,7 +254,10 @@ class Interior:
             # translucent (a little darker, the cavity showing through).
             rounded = 1.0 - 0.14 * (1.0 - np.clip(face, 0.0, 1.0))
             translucent = 1.0 - 0.18 * np.exp(-np.maximum(edge - depth, 0.0) / (0.012 * io))
-            paint = self._teeth_over(paint, upper_tooth, x_px, shadow * rounded * translucent)
+            # Towards the corners the teeth recede into the cheeks' shade.
+            recede = 1.0 - TEETH_CORNER_SHADE * u * u
+            light = shadow * rounded * translucent * recede
+            paint = self._teeth_over(paint, upper_tooth, x_teeth, light)
         # The photo's softness and grain.
         if self.sharpness > 0.3:
             paint = cv2.GaussianBlur(paint, (0, 0), self.sharpness)

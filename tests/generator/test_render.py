@@ -608,6 +608,44 @@ def test_a_closed_mouth_photo_opens_on_teeth_one_by_one(
     assert len(dips) >= 2  # and seams between them
 
 
+@pytest.mark.parametrize("jaw", [0.6, 0.9])
+def test_painted_upper_teeth_run_round_the_arch_into_shade(t1_left: Character, jaw: float) -> None:
+    """A closed-mouth photo's painted mouth showed only its front three or four teeth: the
+    canines and premolars were foreshortened to 1-2 px and hung level behind a lip dropping
+    to the corners (upper teeth over 0.64-0.72 of the opening's width, t1). They now run on
+    round the arch, under the lip, towards the corners, in the cheeks' shade."""
+    from lpm_guard.generator.lips import open_outline
+
+    r, rig = t1_left.renderer, t1_left.rig
+    interior = r._interior
+    dst = r.deform(FaceControls(jaw_open=jaw, lip_width=0.3))
+    upper, lower = open_outline(inner_outline(dst), rig.across)
+    x0, y0 = (dst[48:68].min(0) - 10).astype(int)
+    x1, y1 = (dst[48:68].max(0) + 10).astype(int)
+    sharpness, grain = interior.sharpness, interior.grain
+    try:  # unblurred, without grain: the teeth's own pixels
+        interior.sharpness, interior.grain = 0.0, 0.0
+        both = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0))
+        none = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0), upper_teeth=False)
+    finally:
+        interior.sharpness, interior.grain = sharpness, grain
+    opening = np.zeros(both.shape[:2], np.uint8)
+    curve = np.vstack([upper, lower[-2:0:-1]]) - np.array([x0, y0])
+    cv2.fillPoly(opening, [np.round(curve).astype(np.int32)], 1)
+    ys, xs = np.nonzero((np.abs(both - none).max(axis=2) > 20) & (opening > 0))
+    along = np.stack([xs + x0, ys + y0], axis=1) @ rig.across
+    ends = upper @ rig.across
+    width, middle = ends[-1] - ends[0], 0.5 * (ends[0] + ends[-1])
+    from_middle = np.abs(along - middle)
+    assert np.ptp(along) >= 0.8 * width  # 0.64-0.72 before; 0.85-0.92 now
+    # The teeth round the arch show, in shade: darker than the front ones, not black.
+    lightness = both[ys, xs].mean(axis=1)
+    front = float(np.median(lightness[from_middle < 0.1 * width]))
+    round_arch = lightness[from_middle > 0.35 * width]
+    assert len(round_arch) > 20
+    assert 0.3 <= float(np.median(round_arch)) / front <= 0.75
+
+
 def test_a_grey_photo_gets_a_grey_mouth(hanks: Character) -> None:
     """Teeth, tongue and cavity are lit and coloured like the photo: no red in a grey one."""
     character = hanks
