@@ -32,6 +32,7 @@ _INTEROCULAR_MM = 63.0
 TEETH_FOLLOW_LIP = 0.9  # how far the teeth round the arch hang from the lip dropping to a corner
 TEETH_CORNER_SHADE = 0.25  # how much darker the teeth are at the opening's corners
 TEETH_DROP = 0.07  # eye distances: the most the teeth round the arch hang lower than the front
+LOWER_ARCH = 0.7  # how far the lower teeth turn from the light, of the upper teeth's turn
 TEETH_REACH = 0.85  # how far towards a wide opening's corners the upper teeth reach at least
 
 
@@ -205,8 +206,10 @@ class Interior:
             down_tooth = np.clip(under / showing, 0.0, 1.0)
             # Lit at their tips, a little darker down towards the lip's shadow under them; lit
             # like the upper teeth, a shade less (at 0.78 and below, with the arch's turn and
-            # the mouth's warm light, they read as a grey band: 0.49 of the teeth's lightness).
-            light = 0.97 - 0.1 * down_tooth - 0.08 * np.clip(down_tooth - 0.6, 0.0, 0.4) / 0.4
+            # the mouth's warm light, they read as a grey band: 0.49 of the teeth's lightness;
+            # at 0.97 down to 0.79, less the gaps and the arch's full turn, the astronaut's were
+            # still a grey band under her lit upper teeth, darker than her lips).
+            light = 1.04 - 0.08 * down_tooth - 0.05 * np.clip(down_tooth - 0.6, 0.0, 0.4) / 0.4
             # A few soft gaps between the front teeth (no seam at every tooth, no grid: at
             # this size they read as a grille), fainter and narrower towards the sides, and
             # wider at the tips where the teeth's rounded corners part.
@@ -215,11 +218,14 @@ class Interior:
             gaps = np.zeros_like(x_low)
             for k, edge in enumerate(0.72 * self.edges_px[:2]):
                 gaps = np.maximum(
-                    gaps, (0.16 - 0.04 * k) * np.exp(-np.square((x_low - edge) / width))
+                    gaps, (0.1 - 0.03 * k) * np.exp(-np.square((x_low - edge) / width))
                 )
             light *= 1.0 - gaps
-            # In the mouth's shade, teeth take on its warm light.
-            paint[rows] = self._teeth_over(paint[rows], low, x_low, light, 0.05, teeth_colour)
+            # In the mouth's shade, teeth take on its warm light. The lower arch is narrower
+            # than the upper: its teeth turn from the light less far out.
+            paint[rows] = self._teeth_over(
+                paint[rows], low, LOWER_ARCH * x_low, light, 0.05, teeth_colour
+            )
 
         if upper_teeth:
             # (4) Upper teeth one by one; their edges rise along the smile line towards the

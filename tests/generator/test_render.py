@@ -817,6 +817,30 @@ def test_painted_lower_teeth_are_lit_like_teeth_not_grey(
     assert np.abs(tint - interior.teeth / interior.teeth.mean()).max() < 0.06
 
 
+@pytest.mark.parametrize("jaw", [0.6, 0.9])
+def test_a_toothy_photo_s_painted_lower_teeth_are_lighter_than_its_lips(
+    character: Character, jaw: float
+) -> None:
+    """Under the astronaut's own lit upper teeth the painted lower teeth were a grey band,
+    darker than her lower lip (grey level 175-176 against 186-187, the middle half of the
+    opening): lit at 0.97 down to 0.79 of the teeth's colour, less deep gaps and the upper
+    arch's full turn from the light. Their tips are lit as the upper teeth's now."""
+    from lpm_guard.generator.lips import open_outline
+
+    rig, io = character.rig, character.rig.interocular
+    c = FaceControls(jaw_open=jaw, lip_width=0.3)
+    grey = character.renderer.render(c).astype(np.float32).mean(axis=2)
+    dst = character.renderer.deform(c)
+    _, lower = open_outline(inner_outline(dst), rig.across)
+    teeth, lips = [], []
+    for u in np.linspace(-0.5, 0.5, 21):
+        x = dst[60, 0] + (0.5 + 0.5 * u) * (dst[64, 0] - dst[60, 0])
+        y = float(np.interp(x, lower[:, 0], lower[:, 1]))
+        teeth += list(grey[int(y - 0.05 * io) : int(y - 0.015 * io), round(x)])
+        lips += list(grey[int(y + 0.04 * io) : int(y + 0.08 * io), round(x)])
+    assert np.median(teeth) >= np.median(lips) + 2.0  # 11 darker before
+
+
 def test_cards_under_a_dropping_chin_show_no_neck_rim_and_no_torn_fleck(
     t1_left: Character,
 ) -> None:
