@@ -841,6 +841,19 @@ def test_a_toothy_photo_s_painted_lower_teeth_are_lighter_than_its_lips(
     assert np.median(teeth) >= np.median(lips) + 2.0  # 11 darker before
 
 
+def test_a_wide_open_jaw_keeps_a_rounded_chin(character: Character, t1_left: Character) -> None:
+    """The chin dropped further than the jaw line beside it (0.85 and 0.6 of it one and
+    two points out): at jaw .98 the chin's outline narrowed to a point, the angle between
+    the jaw points two either side of it from 137 degrees at rest to 110 and 105 (astronaut,
+    t1; the drawn face 150 to 117). The jaw line beside the chin drops nearly as far as the
+    chin now: 121 and 118 (the drawn face 131)."""
+    for ch in (character, t1_left):
+        dst = ch.renderer.deform(FaceControls(jaw_open=0.98))
+        a, b = dst[6] - dst[8], dst[10] - dst[8]
+        angle = np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+        assert angle >= 115.0
+
+
 def test_cards_under_a_dropping_chin_show_no_neck_rim_and_no_torn_fleck(
     t1_left: Character,
 ) -> None:
