@@ -68,6 +68,7 @@ from lpm_guard.generator import (
     faces,
     load_audio,
 )
+from lpm_guard.generator.audio import analyse
 from lpm_guard.generator.errors import NoFaceError
 from lpm_guard.generator.images import load_image
 from lpm_guard.generator.performance import Frame
@@ -405,6 +406,15 @@ def bench_render(
             )
         )
 
+    # The voice's analysis alone (once per stream, whatever the size): what each live frame
+    # costs before behaviour and render. Was a timed unit test (< 5 ms a frame).
+    analyse(agent_speech[:SAMPLE_RATE])  # warm up
+    analysis: list[tuple[float, float]] = []
+    for _ in range(args.repeat):
+        watch = Stopwatch().start()
+        analysed = analyse(agent_speech)
+        analysis.append(watch.per(len(analysed)))
+    add("audio_analysis", "audio analysis (generator.audio.analyse)", analysis, high=5.0)
     for size in SIZES:
         name, tag = size_name(size), f"{size[0]}x{size[1]}"
         start = time.perf_counter()

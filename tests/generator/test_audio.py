@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -365,14 +364,6 @@ def test_every_value_stays_in_range(sentence: Audio) -> None:
                 assert -1.0 <= value <= 1.0
             else:
                 assert 0.0 <= value <= 1.0, field.name
-
-
-def test_analysis_is_fast_enough_for_live_use(sentence: Audio) -> None:
-    analyse(sentence[:SAMPLE_RATE])
-    started = time.perf_counter()
-    frames = analyse(sentence)
-    per_frame = (time.perf_counter() - started) / len(frames)
-    assert per_frame < 0.005  # about 0.5 ms on one core; generous for loaded CI machines
 
 
 def test_a_vowel_falling_straight_into_a_murmur_shuts_the_lips() -> None:
