@@ -103,6 +103,11 @@ class SemanticSettings(_Strict):
     # (similarity - benign similarity >= review_margin, which may be negative); further, it is
     # allowed. Needs review_score and benign exemplars.
     review_margin: float | None = Field(default=None, ge=-1, le=1)
+    # Typed text: a deny that comes from the layer alone (no rule with action deny matched)
+    # also needs at least this score; below it, the deny is held for a reviewer instead. The
+    # layer alone is a guess from nearness in meaning ("Eid Mubarak" to a colleague read as
+    # impersonation): only a confident one refuses outright. None: min_score's deny stands.
+    deny_score: float | None = Field(default=None, gt=0, le=1)
     # Typed text: patterns (lexicon references allowed, matched like a rule's) naming a framing
     # or an idiom ("kill it at your interview", a safety PSA) under which the layer's deny is
     # held for a reviewer instead: the classifier reads the violent or sexual words, not the
@@ -125,6 +130,8 @@ class SemanticSettings(_Strict):
             raise ValueError("min_margin needs review_score")
         if self.review_margin is not None and self.review_score is None:
             raise ValueError("review_margin needs review_score")
+        if self.deny_score is not None and self.deny_score < self.min_score:
+            raise ValueError("deny_score must be at least min_score")
         return self
 
 

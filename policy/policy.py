@@ -58,6 +58,7 @@ class Hit:
     layer: str = "signal"  # "rules" for a text rule, "semantic" for the classifier
     score: float | None = None  # the semantic layer's probability
     lexical: float | None = None  # its n-gram classifier's own, where the file mixes one in
+    note: str = ""  # why a layer's deny became a hold, for the decision's reason
 
 
 # The shipped policy file, parsed: by its sha256 (Policy.load).
@@ -245,12 +246,19 @@ class Policy:
         """Typed text: a deny at ``min_score`` (nearer a disallowed training prompt than a benign
         one by ``min_margin``); in ``[review_score, min_score)``, or at ``min_score`` but nearer
         a benign prompt, a hold for a reviewer (neither refused nor let through: a person
-        decides), unless much nearer a benign prompt (``review_margin``)."""
+        decides), unless much nearer a benign prompt (``review_margin``). The caller asks only
+        where no rule denies: a deny below ``deny_score`` is the layer's alone, and is held."""
         semantic = self.document.semantic
         if semantic is None:
             return []
         if self._semantic_fires(scored) and self._beyond_benign(scored, semantic.min_margin):
-            return [semantic_hit(scored)]
+            if semantic.deny_score is None or scored.score >= semantic.deny_score:
+                return [semantic_hit(scored)]
+            # No rule denies (the caller asks only then): the layer alone refuses only at a
+            # high-confidence score; below it, a person decides (issue 21: it denied "Eid
+            # Mubarak" to a colleague as impersonation, a swimsuit safety lesson as minors).
+            note = f"semantic layer alone, below deny_score {semantic.deny_score:.2f}: held"
+            return [semantic_hit(scored, Action.REVIEW, note)]
         if (
             semantic.review_score is not None
             and self._semantic_fires(scored, semantic.review_score)
@@ -305,7 +313,11 @@ class Policy:
             # The semantic layer reads English: on another language its deny is a guess (it
             # denied French reminders to check one's polling station), so a person decides;
             # so too under a framing or idiom it cannot read ("kill it at your interview").
-            semantic = [replace(h, action=Action.REVIEW) for h in semantic]
+            why = "another language" if language else "a framing it cannot read"
+            semantic = [
+                replace(h, action=Action.REVIEW, note=h.note or f"semantic layer on {why}: held")
+                for h in semantic
+            ]
         hits = semantic + language
         below = f"no rule matched; semantic {scored.category.value} {scored.score:.2f}"
         if scored.lexical is not None:
@@ -367,7 +379,7 @@ class Policy:
         return LiveChecker(self, use)
 
 
-def semantic_hit(scored: Score, action: Action = Action.DENY) -> Hit:
+def semantic_hit(scored: Score, action: Action = Action.DENY, note: str = "") -> Hit:
     return Hit(
         RuleId(f"{scored.category.value}.semantic"),
         scored.category,
@@ -375,15 +387,17 @@ def semantic_hit(scored: Score, action: Action = Action.DENY) -> Hit:
         "semantic",
         scored.score,
         scored.lexical,
+        note,
     )
 
 
 def _named(hit: Hit) -> str:
-    if hit.score is None:
-        return hit.rule_id
-    if hit.lexical is None:
-        return f"{hit.rule_id} {hit.score:.2f}"
-    return f"{hit.rule_id} {hit.score:.2f}, lexical {hit.lexical:.2f}"
+    named = str(hit.rule_id)
+    if hit.score is not None:
+        named += f" {hit.score:.2f}"
+    if hit.lexical is not None:
+        named += f", lexical {hit.lexical:.2f}"
+    return f"{named}; {hit.note}" if hit.note else named
 
 
 def _classifier_bytes(name: str, source: str) -> bytes:
