@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,6 +20,23 @@ from .conftest import drawn_face, insightface_images
 
 def _interocular(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
+
+
+def painted_twice(
+    interior: Any, upper: np.ndarray, lower: np.ndarray, dst: np.ndarray, **without: bool
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The mouth's inside painted around the lips of ``dst``, unblurred and without grain (the
+    teeth's own pixels): whole, then without what ``without`` names; and the box's corner."""
+    x0, y0 = (dst[48:68].min(0) - 10).astype(int)
+    x1, y1 = (dst[48:68].max(0) + 10).astype(int)
+    sharpness, grain = interior.sharpness, interior.grain
+    try:
+        interior.sharpness, interior.grain = 0.0, 0.0
+        whole = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0))
+        part = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0), **without)
+    finally:
+        interior.sharpness, interior.grain = sharpness, grain
+    return whole, part, (int(x0), int(y0))
 
 
 def test_rest_pose_keeps_the_photo_outside_the_mouth(character: Character) -> None:
@@ -620,15 +638,7 @@ def test_painted_upper_teeth_run_round_the_arch_into_shade(t1_left: Character, j
     interior = r._interior
     dst = r.deform(FaceControls(jaw_open=jaw, lip_width=0.3))
     upper, lower = open_outline(inner_outline(dst), rig.across)
-    x0, y0 = (dst[48:68].min(0) - 10).astype(int)
-    x1, y1 = (dst[48:68].max(0) + 10).astype(int)
-    sharpness, grain = interior.sharpness, interior.grain
-    try:  # unblurred, without grain: the teeth's own pixels
-        interior.sharpness, interior.grain = 0.0, 0.0
-        both = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0))
-        none = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0), upper_teeth=False)
-    finally:
-        interior.sharpness, interior.grain = sharpness, grain
+    both, none, (x0, y0) = painted_twice(interior, upper, lower, dst, upper_teeth=False)
     opening = np.zeros(both.shape[:2], np.uint8)
     curve = np.vstack([upper, lower[-2:0:-1]]) - np.array([x0, y0])
     cv2.fillPoly(opening, [np.round(curve).astype(np.int32)], 1)
@@ -799,15 +809,7 @@ def test_painted_lower_teeth_are_lit_like_teeth_not_grey(
     dst = r.deform(FaceControls(jaw_open=0.9, lip_width=0.3))
     inner = inner_outline(dst)
     upper, lower = dst[[60, 61, 62, 63, 64]], inner[[0, 7, 6, 5, 4]]
-    x0, y0 = (dst[48:68].min(0) - 10).astype(int)
-    x1, y1 = (dst[48:68].max(0) + 10).astype(int)
-    sharpness, grain = interior.sharpness, interior.grain
-    try:  # unblurred, without grain: the teeth's own pixels
-        interior.sharpness, interior.grain = 0.0, 0.0
-        both = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0))
-        none = interior.paint(upper, lower, (x0, y0), (y1 - y0, x1 - x0), lower_teeth=False)
-    finally:
-        interior.sharpness, interior.grain = sharpness, grain
+    both, none, _ = painted_twice(interior, upper, lower, dst, lower_teeth=False)
     teeth = both[np.abs(both - none).max(axis=2) > 20]
     assert len(teeth) > 200
     lightness = float(np.median(teeth.mean(axis=1))) / float(interior.teeth.mean())
