@@ -77,6 +77,8 @@ from report import cpu_model, progress, table  # bench/report.py
 from skimage import data
 
 FPS = 25
+# Real recordings (CMU ARCTIC speakers), beside the project as in bench/lipsync.py --real.
+REAL_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech"
 SIZES: tuple[tuple[int, int], ...] = ((512, 512), (1280, 720), (720, 1280))
 RENDER_TARGET_MS = {(512, 512): 10.0, (1280, 720): 25.0, (720, 1280): 25.0}
 LIVE_P95_TARGET_MS = 100.0
@@ -407,14 +409,21 @@ def bench_render(
         )
 
     # The voice's analysis alone (once per stream, whatever the size): what each live frame
-    # costs before behaviour and render. Was a timed unit test (< 5 ms a frame).
+    # costs before behaviour and render. Was a timed unit test (< 5 ms a frame). On flite's
+    # voice, and on the real recordings in ../shared/speech where they are.
+    voices = {"flite slt": agent_speech}
+    real = sorted(REAL_SPEECH.glob("*.wav"))
+    if real:
+        voices["real speech"] = np.concatenate([load_audio(path) for path in real])
     analyse(agent_speech[:SAMPLE_RATE])  # warm up
-    analysis: list[tuple[float, float]] = []
-    for _ in range(args.repeat):
-        watch = Stopwatch().start()
-        analysed = analyse(agent_speech)
-        analysis.append(watch.per(len(analysed)))
-    add("audio_analysis", "audio analysis (generator.audio.analyse)", analysis, high=5.0)
+    for voice, signal in voices.items():
+        analysis: list[tuple[float, float]] = []
+        for _ in range(args.repeat):
+            watch = Stopwatch().start()
+            analysed = analyse(signal)
+            analysis.append(watch.per(len(analysed)))
+        key = "audio_analysis" + ("_real" if voice == "real speech" else "")
+        add(key, f"audio analysis, {voice} (generator.audio.analyse)", analysis, high=5.0)
     for size in SIZES:
         name, tag = size_name(size), f"{size[0]}x{size[1]}"
         start = time.perf_counter()
